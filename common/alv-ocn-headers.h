@@ -1,4 +1,90 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
- * (placeholder: to be written) */
+ *
+ * The Open Content Network's HTTP headers (DESIGN §3.2): CAW's
+ * `X-Content-URN`, the compact `X-Alt`/`X-NAlt` alternate-location lists
+ * and `/uri-res/N2R?<urn>` paths, and THEX's `X-Thex-URI`.  Every parser
+ * takes a header value from an untrusted peer or gateway, works within
+ * limits and reports what was wrong through %ALV_ERROR; every formatter
+ * writes what the parsers accept.
+ */
 #pragma once
-#include <glib.h>
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+#define ALV_HEADER_CONTENT_URN       "X-Content-URN"
+#define ALV_HEADER_ALT               "X-Alt"
+#define ALV_HEADER_NALT              "X-NAlt"
+#define ALV_HEADER_THEX_URI          "X-Thex-URI"
+#define ALV_HEADER_AVAILABLE_RANGES  "X-Available-Ranges"
+
+/**
+ * ALV_N2R_PATH:
+ *
+ * The CAW name-to-resource path; the URN follows as the query.
+ */
+#define ALV_N2R_PATH "/uri-res/N2R"
+
+/**
+ * ALV_ALT_MAX_ENTRIES:
+ *
+ * A sensible default for the @max_entries of alv_alt_parse() and
+ * alv_alt_format().
+ */
+#define ALV_ALT_MAX_ENTRIES 32
+
+/**
+ * ALV_OCN_URN_B32_LENGTH:
+ *
+ * Length of the base32 (RFC 4648, no padding) form of a SHA-256 tree root.
+ */
+#define ALV_OCN_URN_B32_LENGTH 52
+
+/**
+ * ALV_THEX_URI_MAX_LENGTH:
+ *
+ * The longest URI accepted in an `X-Thex-URI` header.
+ */
+#define ALV_THEX_URI_MAX_LENGTH 2048
+
+/* X-Alt / X-NAlt: `1.2.3.4:6346,[2001:db8::1]:8080`; IP literals only, a
+ * port (1-65535) is required.  Invalid entries are skipped (counted in
+ * *n_skipped of the _full variant); an error only when the header holds
+ * entries and none is valid.  Returns #GInetSocketAddress, de-duplicated,
+ * in order, at most max_entries (the rest is ignored).  An empty header
+ * gives an empty array.  alv_alt_format() returns NULL for no address. */
+GPtrArray  *alv_alt_parse              (const char     *value,
+                                        guint           max_entries,
+                                        GError        **error);
+GPtrArray  *alv_alt_parse_full         (const char     *value,
+                                        guint           max_entries,
+                                        guint          *n_skipped,
+                                        GError        **error);
+char       *alv_alt_format             (GPtrArray      *addrs,
+                                        guint           max_entries);
+char       *alv_alt_format_address     (GInetSocketAddress *addr);
+gboolean    alv_alt_address_is_public  (GInetAddress   *address);
+
+/* X-Content-URN: a comma-separated list of URNs; returns the
+ * `urn:tree:sha256:` one, normalised (lower-case prefix, upper-case base32). */
+char       *alv_content_urn_parse      (const char     *value,
+                                        GError        **error);
+char       *alv_content_urn_normalize  (const char     *urn,
+                                        GError        **error);
+gboolean    alv_content_urn_is_valid   (const char     *urn);
+
+/* X-Thex-URI: `<uri>;<base32 root>` */
+gboolean    alv_thex_uri_parse         (const char     *value,
+                                        char          **uri_out,
+                                        char          **root_b32_out,
+                                        GError        **error);
+char       *alv_thex_uri_format        (const char     *uri,
+                                        const char     *root_b32);
+
+/* N2R: `/uri-res/N2R?<urn>` */
+char       *alv_n2r_path               (const char     *urn);
+char       *alv_n2r_parse_query        (const char     *query,
+                                        GError        **error);
+
+G_END_DECLS

@@ -1,0 +1,28 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# TAP test: po/POTFILES.in lists exactly the C sources that mark strings for
+# translation with _() or N_(), so no user-visible message is left out of
+# the catalogs and no listed file is stale.
+set -u
+top=${abs_top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+
+(cd "$top" && grep -v -e '^#' -e '^$' po/POTFILES.in | sort) >"$tmp/listed"
+(cd "$top" && grep -l -E '(^|[^A-Za-z0-9_])N?_ ?\(' \
+   common/*.c core/*.c server/*.c player/*.c 2>/dev/null | sort) >"$tmp/marked"
+missing=$(comm -13 "$tmp/listed" "$tmp/marked")
+stale=$(comm -23 "$tmp/listed" "$tmp/marked")
+
+echo "1..2"
+if [ -z "$missing" ]; then
+  echo "ok 1 every file using _() is in po/POTFILES.in"
+else
+  echo "not ok 1 files using _() missing from po/POTFILES.in:" $missing
+fi
+if [ -z "$stale" ]; then
+  echo "ok 2 every file in po/POTFILES.in uses _()"
+else
+  echo "not ok 2 files in po/POTFILES.in without _():" $stale
+fi
