@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Peer table of the gateway.  Entries are keyed "ip:port" within a URN;
+ * the IP is always the one the connection came from.  Expiry is lazy on
+ * every access plus a periodic sweep by the caller.  Selection is a
+ * weighted random sample without replacement, with weight 1 + the
+ * number of blocks the peer holds that the asker lacks, so useful peers come first
+ * on average while every peer keeps a chance (load spreads over seeds).
+ */
+#define G_LOG_DOMAIN "alluvium-gateway"
+#define G_LOG_USE_STRUCTURED 1
+#include "config.h"
+#include "gateway-peers.h"
+
+#include <string.h>
+
+#include "alv-ocn-headers.h"
+
+typedef struct
+{
+  GInetSocketAddress *addr;
+  char *ip;                     /* key of the per-address count */
+  AlvBlockMap *have;            /* NULL: nothing */
+  gboolean complete;
+  gint64 expires;               /* monotonic µs */
+} Peer;
+
+typedef struct
+{
+  guint n_blocks;
+  GHashTable *peers;            /* "ip:port" → Peer */
+} Swarm;
+
+struct _GatewayPeers
+{
+  guint ttl;
+  guint max_per_urn;
+  guint max_per_address;
+  GHashTable *swarms;           /* urn → Swarm */
+  GHashTable *per_address;      /* ip → count (GUINT_TO_POINTER) */
+  guint n_entries;
+  GRand *rand;
+};
+
+static void
+peer_free (Peer *peer)
+{
+  g_clear_object (&peer->addr);
+  g_clear_pointer (&peer->have, alv_block_map_free);
+  g_free (peer->ip);
+  g_free (peer);
+}
+
+static void
+swarm_free (Swarm *swarm)
+{
+  g_hash_table_unref (swarm->peers);
+  g_free (swarm);
+}
+
+GatewayPeers *
+gateway_peers_new (guint ttl_seconds,
+                   guint max_per_urn,
+                   guint max_per_address)
+{
+  GatewayPeers *peers = g_new0 (GatewayPeers, 1);
+
+  peers->ttl = MAX (ttl_seconds, 1);
+  peers->max_per_urn = MAX (max_per_urn, 1);
+  peers->max_per_address = MAX (max_per_address, 1);
+  peers->swarms = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify) swarm_free);
+  peers->per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  peers->rand = g_rand_new ();
+  return peers;
+}
+
+void
+gateway_peers_free (GatewayPeers *peers)
+{
+  if (peers == NULL)
+    return;
+  g_hash_table_unref (peers->swarms);
+  g_hash_table_unref (peers->per_address);
+  g_rand_free (peers->rand);
+  g_free (peers);
+}
+
+void
+gateway_peers_set_seed (GatewayPeers *peers,
+                        guint32       seed)
+{
+  g_rand_set_seed (peers->rand, seed);
+}
+
+guint
+gateway_peers_get_ttl (GatewayPeers *peers)
+{
+  return peers->ttl;
+}
+
+static guint
+address_count (GatewayPeers *peers,
+               const char   *ip)
+{
+  return GPOINTER_TO_UINT (g_hash_table_lookup (peers->per_address, ip));
+}
+
+static void
+address_adjust (GatewayPeers *peers,
+                const char   *ip,
+                int           delta)
+{
+  guint n = address_count (peers, ip);
+
+  if (delta < 0 && n <= 1)
+    g_hash_table_remove (peers->per_address, ip);
+  else
+    g_hash_table_replace (peers->per_address, g_strdup (ip),
+                          GUINT_TO_POINTER (delta < 0 ? n - 1 : n + 1));
+}
+
+/* Removes the entry at @key of @swarm, keeping the counts right. */
+static void
+remove_peer (GatewayPeers *peers,
+             Swarm        *swarm,
+             const char   *key)
+{
+  Peer *peer = g_hash_table_lookup (swarm->peers, key);
+
+  if (peer == NULL)
+    return;
+  address_adjust (peers, peer->ip, -1);
+  peers->n_entries--;
+  g_hash_table_remove (swarm->peers, key);
+}
+
+static guint
+expire_swarm (GatewayPeers *peers,
+              Swarm        *swarm,
+              gint64        now)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+  guint n = 0;
+
+  g_hash_table_iter_init (&iter, swarm->peers);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      Peer *peer = value;
+
+      if (peer->expires > now)
+        continue;
+      address_adjust (peers, peer->ip, -1);
+      peers->n_entries--;
+      g_hash_table_iter_remove (&iter);
+      n++;
+    }
+  return n;
+}
+
+guint
+gateway_peers_expire (GatewayPeers *peers)
+{
+  gint64 now = g_get_monotonic_time ();
+  GHashTableIter iter;
+  gpointer value;
+  guint n = 0;
+
+  g_hash_table_iter_init (&iter, peers->swarms);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Swarm *swarm = value;
+
+      n += expire_swarm (peers, swarm, now);
+      if (g_hash_table_size (swarm->peers) == 0)
+        g_hash_table_iter_remove (&iter);
+    }
+  return n;
+}
+
+GatewayPeersStatus
+gateway_peers_announce (GatewayPeers     *peers,
+                        const char       *urn,
+                        guint             n_blocks,
+                        GInetAddress     *address,
+                        guint16           port,
+                        GatewayPeerEvent  event,
+                        AlvBlockMap      *have)
+{
+  g_autoptr(AlvBlockMap) owned_have = have;
+  g_autofree char *ip = g_inet_address_to_string (address);
+  g_autoptr(GInetSocketAddress) addr = G_INET_SOCKET_ADDRESS (g_inet_socket_address_new (address, port));
+  g_autofree char *key = alv_alt_format_address (addr);
+  gint64 now = g_get_monotonic_time ();
+  Swarm *swarm = g_hash_table_lookup (peers->swarms, urn);
+  Peer *peer;
+
+  if (swarm != NULL)
+    expire_swarm (peers, swarm, now);
+
+  if (event == GATEWAY_PEER_EVENT_STOPPED)
+    {
+      if (swarm != NULL)
+        {
+          remove_peer (peers, swarm, key);
+          if (g_hash_table_size (swarm->peers) == 0)
+            g_hash_table_remove (peers->swarms, urn);
+        }
+      return GATEWAY_PEERS_OK;
+    }
+
+  if (swarm == NULL)
+    {
+      swarm = g_new0 (Swarm, 1);
+      swarm->n_blocks = n_blocks;
+      swarm->peers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                            (GDestroyNotify) peer_free);
+      g_hash_table_insert (peers->swarms, g_strdup (urn), swarm);
+    }
+
+  peer = g_hash_table_lookup (swarm->peers, key);
+  if (peer == NULL)
+    {
+      if (address_count (peers, ip) >= peers->max_per_address)
+        {
+          if (g_hash_table_size (swarm->peers) == 0)
+            g_hash_table_remove (peers->swarms, urn);
+          return GATEWAY_PEERS_ADDRESS_FULL;
+        }
+      if (g_hash_table_size (swarm->peers) >= peers->max_per_urn)
+        {
+          /* make room: the entry closest to expiry is the stalest */
+          GHashTableIter iter;
+          gpointer k, v;
+          const char *oldest = NULL;
+          gint64 oldest_expires = G_MAXINT64;
+
+          g_hash_table_iter_init (&iter, swarm->peers);
+          while (g_hash_table_iter_next (&iter, &k, &v))
+            if (((Peer *) v)->expires < oldest_expires)
+              {
+                oldest_expires = ((Peer *) v)->expires;
+                oldest = k;
+              }
+          if (oldest != NULL)
+            {
+              g_autofree char *victim = g_strdup (oldest);
+
+              remove_peer (peers, swarm, victim);
+            }
+        }
+      peer = g_new0 (Peer, 1);
+      peer->addr = g_object_ref (addr);
+      peer->ip = g_strdup (ip);
+      g_hash_table_insert (swarm->peers, g_strdup (key), peer);
+      address_adjust (peers, ip, +1);
+      peers->n_entries++;
+    }
+
+  peer->expires = now + (gint64) peers->ttl * G_TIME_SPAN_SECOND;
+  if (event == GATEWAY_PEER_EVENT_COMPLETED)
+    {
+      peer->complete = TRUE;
+      g_clear_pointer (&peer->have, alv_block_map_free);
+    }
+  else if (owned_have != NULL)
+    {
+      peer->complete = alv_block_map_is_complete (owned_have);
+      g_clear_pointer (&peer->have, alv_block_map_free);
+      if (!peer->complete)
+        peer->have = g_steal_pointer (&owned_have);
+    }
+  return GATEWAY_PEERS_OK;
+}
+
+/* Blocks @peer holds that @have lacks. */
+static guint
+useful_blocks (const Peer        *peer,
+               guint              n_blocks,
+               const AlvBlockMap *have)
+{
+  guint have_n = have ? alv_block_map_count (have) : 0;
+  guint n = 0;
+
+  if (peer->complete)
+    return n_blocks - MIN (have_n, n_blocks);
+  if (peer->have == NULL)
+    return 0;
+  if (have == NULL || alv_block_map_get_n_blocks (have) != alv_block_map_get_n_blocks (peer->have))
+    return alv_block_map_count (peer->have);
+  for (guint i = alv_block_map_first_set_after (peer->have, 0);
+       i < alv_block_map_get_n_blocks (peer->have);
+       i = alv_block_map_first_set_after (peer->have, i + 1))
+    if (!alv_block_map_get (have, i))
+      n++;
+  return n;
+}
+
+typedef struct
+{
+  guint64 weight;
+  Peer *peer;
+} Candidate;
+
+GPtrArray *
+gateway_peers_select (GatewayPeers       *peers,
+                      const char         *urn,
+                      GInetSocketAddress *self,
+                      const AlvBlockMap  *have,
+                      guint               max)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GArray) candidates = NULL;
+  g_autofree char *self_key = self ? alv_alt_format_address (self) : NULL;
+  Swarm *swarm = g_hash_table_lookup (peers->swarms, urn);
+  GHashTableIter iter;
+  gpointer key, value;
+  guint64 total = 0;
+
+  if (swarm == NULL || max == 0)
+    return out;
+  expire_swarm (peers, swarm, g_get_monotonic_time ());
+
+  candidates = g_array_new (FALSE, FALSE, sizeof (Candidate));
+  g_hash_table_iter_init (&iter, swarm->peers);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      Candidate c;
+
+      if (self_key != NULL && strcmp (key, self_key) == 0)
+        continue;
+      c.peer = value;
+      c.weight = 1 + (guint64) useful_blocks (c.peer, swarm->n_blocks, have);
+      total += c.weight;
+      g_array_append_val (candidates, c);
+    }
+
+  /* weighted sampling without replacement: O(max × n), both bounded */
+  while (out->len < max && candidates->len > 0)
+    {
+      guint64 r = (guint64) (g_rand_double (peers->rand) * (double) total);
+      guint i;
+
+      for (i = 0; i + 1 < candidates->len; i++)
+        {
+          guint64 w = g_array_index (candidates, Candidate, i).weight;
+
+          if (r < w)
+            break;
+          r -= w;
+        }
+      g_ptr_array_add (out, g_object_ref (g_array_index (candidates, Candidate, i).peer->addr));
+      total -= g_array_index (candidates, Candidate, i).weight;
+      g_array_remove_index_fast (candidates, i);
+    }
+  return out;
+}
+
+guint
+gateway_peers_get_n_entries (GatewayPeers *peers)
+{
+  return peers->n_entries;
+}
+
+guint
+gateway_peers_get_n_urns (GatewayPeers *peers)
+{
+  return g_hash_table_size (peers->swarms);
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The gateway's tracker: an in-memory table of peers per content URN,
+ * keyed by the address the gateway observed and the peer port announced,
+ * with what each holds (a block map), an expiry time, and caps per URN
+ * and per address.  Peer lists are bounded random samples weighted
+ * towards peers holding blocks the asker lacks.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "alv-ranges.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  GATEWAY_PEER_EVENT_UPDATE,    /* periodic re-announce */
+  GATEWAY_PEER_EVENT_STARTED,
+  GATEWAY_PEER_EVENT_COMPLETED,
+  GATEWAY_PEER_EVENT_STOPPED,
+} GatewayPeerEvent;
+
+typedef enum
+{
+  GATEWAY_PEERS_OK,
+  GATEWAY_PEERS_ADDRESS_FULL,   /* this address has too many entries */
+} GatewayPeersStatus;
+
+typedef struct _GatewayPeers GatewayPeers;
+
+GatewayPeers       *gateway_peers_new        (guint              ttl_seconds,
+                                              guint              max_per_urn,
+                                              guint              max_per_address);
+void                gateway_peers_free       (GatewayPeers      *peers);
+
+/* Records (or, for STOPPED, removes) @address:@port for @urn.  @have
+ * (nullable: nothing yet, or everything for COMPLETED) is taken over.
+ * When the URN's list is full the stalest entry makes room. */
+GatewayPeersStatus  gateway_peers_announce   (GatewayPeers      *peers,
+                                              const char        *urn,
+                                              guint              n_blocks,
+                                              GInetAddress      *address,
+                                              guint16            port,
+                                              GatewayPeerEvent   event,
+                                              AlvBlockMap       *have);
+/* Up to @max #GInetSocketAddress for @urn, excluding @self (nullable),
+ * favouring peers that hold blocks @have (nullable: nothing) lacks. */
+GPtrArray          *gateway_peers_select     (GatewayPeers      *peers,
+                                              const char        *urn,
+                                              GInetSocketAddress *self,
+                                              const AlvBlockMap *have,
+                                              guint              max);
+/* Drops expired entries; returns how many. */
+guint               gateway_peers_expire     (GatewayPeers      *peers);
+guint               gateway_peers_get_n_entries (GatewayPeers   *peers);
+guint               gateway_peers_get_n_urns (GatewayPeers      *peers);
+guint               gateway_peers_get_ttl    (GatewayPeers      *peers);
+
+/* For tests: a fixed random seed. */
+void                gateway_peers_set_seed   (GatewayPeers      *peers,
+                                              guint32            seed);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GatewayPeers, gateway_peers_free)
+
+G_END_DECLS

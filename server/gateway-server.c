@@ -1,0 +1,1222 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * HTTP front of the gateway.  Every request first passes an early handler
+ * (before any body is read) that applies the per-address rate limit and
+ * the header, URL and body size limits; then the path selects resolve,
+ * thex, announce, status or the static docroot.  A resolve that the store
+ * cannot answer joins the URL's single job (started on first demand) and
+ * is paused for at most --resolve-wait; when the job finishes every
+ * waiter gets the same answer, and a waiter whose time runs out gets 202
+ * with Retry-After instead (or the previous entry, while only a
+ * revalidation is pending).  Every refusal is an HTTP status plus a
+ * one-line text/plain reason.
+ */
+#define G_LOG_DOMAIN "alluvium-gateway"
+#define G_LOG_USE_STRUCTURED 1
+#include "config.h"
+#include "gateway-server.h"
+
+#include <string.h>
+#include <glib/gi18n-lib.h>
+#include <libsoup/soup.h>
+
+#include "alv-error.h"
+#include "alv-hash-tree.h"
+#include "alv-ocn-headers.h"
+#include "alv-ranges.h"
+#include "gateway-fetch.h"
+#include "gateway-peers.h"
+#include "gateway-static.h"
+#include "gateway-store.h"
+
+#define THEX_PATH "/thex/"
+#define N2X_PATH "/uri-res/N2X"
+#define MAX_HEADERS 100
+#define MAX_FORM_BODY 65536
+#define MAX_RATE_CLIENTS 100000
+/* RFC 6585 codes libsoup 3.2 has no names for */
+#define STATUS_TOO_MANY_REQUESTS 429
+#define STATUS_HEADERS_TOO_LARGE 431
+
+typedef enum
+{
+  TARGET_ORIGIN,
+  TARGET_DOCROOT,
+} TargetKind;
+
+typedef struct _Job Job;
+
+typedef struct
+{
+  Job *job;
+  SoupServerMessage *msg;
+  guint timeout_id;
+} Waiter;
+
+struct _Job
+{
+  GatewayServer *self;
+  char *url;
+  GatewayFetch *fetch;
+  GPtrArray *waiters;           /* Waiter */
+};
+
+typedef struct
+{
+  double tokens;
+  gint64 last;                  /* monotonic µs */
+} Bucket;
+
+struct _GatewayServer
+{
+  GatewayConfig config;
+  GatewayStats stats;
+  SoupServer *server;
+  SoupSession *session;
+  GatewayStore *store;
+  GatewayPeers *peers;
+  GatewayDocroot *docroot;
+  GUri *base;                   /* docroot base URL (nullable) */
+  GPtrArray *origins;           /* GUri */
+  char *url;                    /* where we listen */
+  GHashTable *jobs;             /* url → Job */
+  GHashTable *buckets;          /* client ip → Bucket */
+  guint sweep_id;
+};
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                       */
+
+void
+gateway_config_init (GatewayConfig *config)
+{
+  memset (config, 0, sizeof *config);
+  config->address = g_strdup ("127.0.0.1");
+  config->port = 8470;
+  config->max_media_size = G_GUINT64_CONSTANT (4) << 30;
+  config->rate_limit = 20;
+  config->rate_burst = 100;
+  config->max_header_bytes = 16384;
+  config->max_url_length = 4096;
+  config->max_peers = 32;
+  config->max_peers_per_urn = 1000;
+  config->max_entries_per_address = 64;
+  config->peer_ttl = 1800;
+  config->revalidate_after = 300;
+  config->resolve_wait_ms = 2000;
+  config->retry_after = 2;
+  config->block_size = ALV_HASH_TREE_DEFAULT_BLOCK_SIZE;
+  config->fetch_timeout = 30;
+}
+
+void
+gateway_config_clear (GatewayConfig *config)
+{
+  g_free (config->address);
+  g_free (config->docroot);
+  g_free (config->base_url);
+  g_strfreev (config->origins);
+  g_free (config->state_dir);
+  g_strfreev (config->trusted_proxies);
+  memset (config, 0, sizeof *config);
+}
+
+static void
+config_copy (GatewayConfig       *dst,
+             const GatewayConfig *src)
+{
+  *dst = *src;
+  dst->address = g_strdup (src->address);
+  dst->docroot = g_strdup (src->docroot);
+  dst->base_url = g_strdup (src->base_url);
+  dst->origins = g_strdupv (src->origins);
+  dst->state_dir = g_strdup (src->state_dir);
+  dst->trusted_proxies = g_strdupv (src->trusted_proxies);
+}
+
+/* ------------------------------------------------------------------ */
+/* Answers                                                             */
+
+static void
+log_request (SoupServerMessage *msg,
+             guint              status,
+             const char        *note)
+{
+  GUri *uri = soup_server_message_get_uri (msg);
+  const char *client = soup_server_message_get_remote_host (msg);
+  g_autofree char *status_text = status ? g_strdup_printf ("%u", status) : g_strdup ("-");
+
+  if (client == NULL)
+    client = "?";
+  g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_DEBUG,
+                    "CLIENT", "%s", client,
+                    "HTTP_METHOD", "%s", soup_server_message_get_method (msg),
+                    "HTTP_PATH", "%s", g_uri_get_path (uri),
+                    "HTTP_STATUS", "%s", status_text,
+                    "MESSAGE", "%s %s %s → %s%s%s", client,
+                    soup_server_message_get_method (msg), g_uri_get_path (uri), status_text,
+                    note ? ": " : "", note ? note : "");
+}
+
+/* Every refusal: a status and a one-line reason. */
+static void
+refuse (GatewayServer     *self,
+        SoupServerMessage *msg,
+        guint              status,
+        const char        *reason)
+{
+  g_autofree char *body = g_strconcat (reason, "\n", NULL);
+
+  self->stats.refusals++;
+  log_request (msg, status, reason);
+  soup_server_message_set_status (msg, status,
+                                  status == STATUS_TOO_MANY_REQUESTS ? "Too Many Requests"
+                                  : status == STATUS_HEADERS_TOO_LARGE ? "Request Header Fields Too Large"
+                                  : NULL);
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                "Cache-Control", "no-store");
+  soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
+                                    body, strlen (body));
+}
+
+static GInetAddress *
+client_address (GatewayServer     *self,
+                SoupServerMessage *msg)
+{
+  GSocketAddress *remote = soup_server_message_get_remote_address (msg);
+  GInetAddress *address;
+  g_autofree char *ip = NULL;
+
+  if (!G_IS_INET_SOCKET_ADDRESS (remote))
+    return NULL;
+  address = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote));
+  ip = g_inet_address_to_string (address);
+  if (self->config.trusted_proxies != NULL
+      && g_strv_contains ((const char * const *) self->config.trusted_proxies, ip))
+    {
+      const char *xff = soup_message_headers_get_list (soup_server_message_get_request_headers (msg),
+                                                       "X-Forwarded-For");
+      const char *last = xff ? strrchr (xff, ',') : NULL;
+      g_autofree char *text = g_strdup (last ? last + 1 : xff);
+
+      /* the entry our proxy added is the last one; anything before it
+       * is what the client claims */
+      if (text != NULL)
+        {
+          GInetAddress *forwarded = g_inet_address_new_from_string (g_strstrip (text));
+
+          if (forwarded != NULL)
+            return forwarded;
+        }
+    }
+  return g_object_ref (address);
+}
+
+static void
+answer_entry (GatewayServer      *self,
+              SoupServerMessage  *msg,
+              const GatewayEntry *entry)
+{
+  SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
+  const char *b32 = entry->urn + strlen (ALV_URN_PREFIX);
+  g_autofree char *thex_path = g_strconcat (THEX_PATH, entry->urn, NULL);
+  g_autofree char *thex = alv_thex_uri_format (thex_path, b32);
+  g_autofree char *length = g_strdup_printf ("%" G_GUINT64_FORMAT, entry->length);
+  g_autofree char *block = g_strdup_printf ("%u", entry->block_size);
+  g_autoptr(GPtrArray) peers = gateway_peers_select (self->peers, entry->urn, NULL, NULL,
+                                                     self->config.max_peers);
+  g_autofree char *alt = alv_alt_format (peers, self->config.max_peers);
+  g_autoptr(GString) body = g_string_new (NULL);
+
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_message_headers_replace (resp, ALV_HEADER_CONTENT_URN, entry->urn);
+  soup_message_headers_replace (resp, ALV_HEADER_THEX_URI, thex);
+  soup_message_headers_replace (resp, "X-Content-Length", length);
+  soup_message_headers_replace (resp, "X-Content-Type", entry->media_type ? entry->media_type
+                                                        : "application/octet-stream");
+  soup_message_headers_replace (resp, "X-Block-Size", block);
+  soup_message_headers_replace (resp, "Cache-Control", "no-cache");
+  if (alt != NULL)
+    soup_message_headers_replace (resp, ALV_HEADER_ALT, alt);
+
+  g_string_append_printf (body, "url: %s\nurn: %s\nlength: %s\ntype: %s\nblock-size: %s\n"
+                          "thex: %s\npeers: %s\n",
+                          entry->url, entry->urn, length,
+                          entry->media_type ? entry->media_type : "application/octet-stream",
+                          block, thex, alt ? alt : "");
+  soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
+                                    body->str, body->len);
+  log_request (msg, SOUP_STATUS_OK, NULL);
+}
+
+static void
+answer_accepted (GatewayServer     *self,
+                 SoupServerMessage *msg,
+                 const char        *url)
+{
+  g_autofree char *retry = g_strdup_printf ("%u", self->config.retry_after);
+  g_autofree char *body = g_strdup_printf ("hashing %s; retry in %u s\n", url,
+                                           self->config.retry_after);
+
+  self->stats.accepted++;
+  soup_server_message_set_status (msg, SOUP_STATUS_ACCEPTED, NULL);
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                "Retry-After", retry);
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                "Cache-Control", "no-store");
+  soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
+                                    body, strlen (body));
+  log_request (msg, SOUP_STATUS_ACCEPTED, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* URL policy                                                          */
+
+static int
+effective_port (GUri *uri)
+{
+  int port = g_uri_get_port (uri);
+
+  if (port > 0)
+    return port;
+  return g_ascii_strcasecmp (g_uri_get_scheme (uri), "https") == 0 ? 443 : 80;
+}
+
+/* Does @uri lie under @prefix (same scheme, host, port; path prefix)? */
+static gboolean
+uri_under (GUri *uri,
+           GUri *prefix)
+{
+  const char *ppath = g_uri_get_path (prefix);
+  const char *upath = g_uri_get_path (uri);
+  gsize plen = strlen (ppath);
+
+  if (g_ascii_strcasecmp (g_uri_get_scheme (uri), g_uri_get_scheme (prefix)) != 0
+      || g_ascii_strcasecmp (g_uri_get_host (uri), g_uri_get_host (prefix)) != 0
+      || effective_port (uri) != effective_port (prefix))
+    return FALSE;
+  if (plen == 0 || (plen == 1 && ppath[0] == '/'))
+    return TRUE;
+  if (strncmp (upath, ppath, plen) != 0)
+    return FALSE;
+  /* "/media" covers "/media/x" but not "/media2/x" */
+  return ppath[plen - 1] == '/' || upath[plen] == '/' || upath[plen] == '\0';
+}
+
+static GUri *
+parse_http_url (const char *text,
+                GError    **error)
+{
+  g_autoptr(GUri) uri = g_uri_parse (text, SOUP_HTTP_URI_FLAGS, NULL);
+  const char *scheme;
+
+  if (uri == NULL)
+    {
+      g_set_error (error, ALV_ERROR, ALV_ERROR_PARSE, _("“%s” is not a valid URL"), text);
+      return NULL;
+    }
+  scheme = g_uri_get_scheme (uri);
+  if ((g_ascii_strcasecmp (scheme, "http") != 0 && g_ascii_strcasecmp (scheme, "https") != 0)
+      || g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0')
+    {
+      g_set_error (error, ALV_ERROR, ALV_ERROR_UNSUPPORTED,
+                   _("only http and https URLs with a host are accepted"));
+      return NULL;
+    }
+  if (g_uri_get_user (uri) != NULL)
+    {
+      g_set_error (error, ALV_ERROR, ALV_ERROR_UNSAFE, _("URLs with user information are refused"));
+      return NULL;
+    }
+  return g_steal_pointer (&uri);
+}
+
+typedef struct
+{
+  TargetKind kind;
+  char *url;                    /* canonical: no fragment */
+  char *rel;                    /* docroot-relative path */
+} Target;
+
+static void
+target_clear (Target *t)
+{
+  g_clear_pointer (&t->url, g_free);
+  g_clear_pointer (&t->rel, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Target, target_clear)
+
+/* Decides whether @text may be resolved, and how.  On refusal sets
+ * *status and returns FALSE with @error. */
+static gboolean
+classify_url (GatewayServer *self,
+              const char    *text,
+              Target        *target,
+              guint         *status,
+              GError       **error)
+{
+  g_autoptr(GUri) uri = NULL;
+
+  if (strlen (text) > self->config.max_url_length)
+    {
+      *status = SOUP_STATUS_REQUEST_URI_TOO_LONG;
+      g_set_error (error, ALV_ERROR, ALV_ERROR_LIMIT, _("the URL is longer than %u bytes"),
+                   self->config.max_url_length);
+      return FALSE;
+    }
+  uri = parse_http_url (text, error);
+  if (uri == NULL)
+    {
+      *status = SOUP_STATUS_BAD_REQUEST;
+      return FALSE;
+    }
+  target->url = g_uri_to_string_partial (uri, G_URI_HIDE_FRAGMENT);
+
+  if (self->base != NULL && self->docroot != NULL && uri_under (uri, self->base))
+    {
+      const char *path = g_uri_get_path (uri);
+      const char *bpath = g_uri_get_path (self->base);
+      gsize blen = strlen (bpath);
+      g_autofree char *sub = NULL;
+
+      if (blen > 0 && bpath[blen - 1] == '/')
+        blen--;
+      sub = g_strdup (path + MIN (blen, strlen (path)));
+      target->kind = TARGET_DOCROOT;
+      target->rel = gateway_docroot_map_path (*sub ? sub : "/");
+      if (target->rel == NULL)
+        {
+          *status = SOUP_STATUS_NOT_FOUND;
+          g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
+                       _("the URL names no file the document root serves"));
+          return FALSE;
+        }
+      return TRUE;
+    }
+  for (guint i = 0; i < self->origins->len; i++)
+    if (uri_under (uri, self->origins->pdata[i]))
+      {
+        target->kind = TARGET_ORIGIN;
+        return TRUE;
+      }
+  *status = SOUP_STATUS_FORBIDDEN;
+  g_set_error (error, ALV_ERROR, ALV_ERROR_UNSAFE,
+               _("the URL is not under any origin this gateway serves"));
+  return FALSE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Jobs and waiters                                                    */
+
+static void
+waiter_free (Waiter *waiter)
+{
+  g_clear_handle_id (&waiter->timeout_id, g_source_remove);
+  g_signal_handlers_disconnect_by_data (waiter->msg, waiter);
+  g_object_unref (waiter->msg);
+  g_free (waiter);
+}
+
+static void
+job_free (Job *job)
+{
+  g_ptr_array_unref (job->waiters);
+  g_free (job->url);
+  g_free (job);
+}
+
+static void
+waiter_finished_cb (SoupServerMessage *msg G_GNUC_UNUSED,
+                    Waiter            *waiter)
+{
+  /* the client went away while waiting */
+  g_ptr_array_remove (waiter->job->waiters, waiter);
+}
+
+static gboolean
+waiter_timeout_cb (gpointer user_data)
+{
+  Waiter *waiter = user_data;
+  Job *job = waiter->job;
+  GatewayServer *self = job->self;
+  const GatewayEntry *stale = gateway_store_lookup (self->store, job->url);
+
+  g_autoptr(SoupServerMessage) msg = g_object_ref (waiter->msg);
+
+  waiter->timeout_id = 0;
+  g_ptr_array_remove (job->waiters, waiter);
+  if (stale != NULL && !gateway_fetch_is_hashing (job->fetch))
+    answer_entry (self, msg, stale);
+  else
+    answer_accepted (self, msg, job->url);
+  soup_server_message_unpause (msg);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+fetch_done_cb (GatewayFetch       *fetch G_GNUC_UNUSED,
+               GatewayFetchResult *result,
+               gpointer            user_data)
+{
+  Job *job = user_data;
+  GatewayServer *self = job->self;
+  const GatewayEntry *entry = NULL;
+
+  g_hash_table_steal (self->jobs, job->url);
+  job->fetch = NULL;
+  self->stats.bytes_fetched += result->bytes_fetched;
+
+  if (result->ok && result->unchanged)
+    {
+      self->stats.revalidations++;
+      /* records the check time and any new validators */
+      gateway_store_put (self->store, result->entry, NULL);
+    }
+  else if (result->ok)
+    {
+      if (result->entry->file_id != NULL)
+        self->stats.files_hashed++;
+      else
+        self->stats.fetches++;
+      gateway_store_put (self->store, result->entry, result->tree);
+      g_info ("%s is %s (%" G_GUINT64_FORMAT " bytes)", job->url, result->entry->urn,
+              result->entry->length);
+    }
+  else
+    {
+      if (result->transient)
+        entry = gateway_store_lookup (self->store, job->url);
+      g_message ("cannot resolve %s: %s", job->url, result->reason);
+    }
+  if (result->ok)
+    entry = gateway_store_lookup (self->store, job->url);
+
+  while (job->waiters->len > 0)
+    {
+      Waiter *waiter = job->waiters->pdata[job->waiters->len - 1];
+      g_autoptr(SoupServerMessage) msg = g_object_ref (waiter->msg);
+
+      g_ptr_array_remove_index (job->waiters, job->waiters->len - 1);
+      if (entry != NULL)
+        answer_entry (self, msg, entry);
+      else
+        refuse (self, msg, result->status, result->reason);
+      soup_server_message_unpause (msg);
+    }
+  job_free (job);
+}
+
+static Job *
+start_job (GatewayServer *self,
+           const Target  *target)
+{
+  Job *job = g_hash_table_lookup (self->jobs, target->url);
+  const GatewayEntry *previous = gateway_store_lookup (self->store, target->url);
+  GatewayFetchLimits limits = {
+    self->config.block_size, self->config.max_media_size, self->config.allow_private
+  };
+
+  if (job != NULL)
+    return job;
+  job = g_new0 (Job, 1);
+  job->self = self;
+  job->url = g_strdup (target->url);
+  job->waiters = g_ptr_array_new_with_free_func ((GDestroyNotify) waiter_free);
+  g_hash_table_insert (self->jobs, job->url, job);
+  if (target->kind == TARGET_DOCROOT)
+    job->fetch = gateway_fetch_docroot (self->docroot, &limits, target->url, target->rel,
+                                        previous, fetch_done_cb, job);
+  else
+    job->fetch = gateway_fetch_origin (self->session, &limits, target->url, previous,
+                                       fetch_done_cb, job);
+  return job;
+}
+
+static void
+add_waiter (GatewayServer     *self,
+            Job               *job,
+            SoupServerMessage *msg)
+{
+  Waiter *waiter = g_new0 (Waiter, 1);
+
+  waiter->job = job;
+  waiter->msg = g_object_ref (msg);
+  g_signal_connect (msg, "finished", G_CALLBACK (waiter_finished_cb), waiter);
+  waiter->timeout_id = g_timeout_add (self->config.resolve_wait_ms, waiter_timeout_cb, waiter);
+  g_ptr_array_add (job->waiters, waiter);
+  soup_server_message_pause (msg);
+}
+
+static gboolean
+entry_is_fresh (GatewayServer      *self,
+                const GatewayEntry *entry)
+{
+  return g_get_real_time () - entry->checked
+         < (gint64) self->config.revalidate_after * G_TIME_SPAN_SECOND;
+}
+
+gboolean
+gateway_server_prepare (GatewayServer *self,
+                        const char    *url,
+                        GError       **error)
+{
+  g_auto(Target) target = { 0, };
+  const GatewayEntry *entry;
+  guint status;
+
+  if (!classify_url (self, url, &target, &status, error))
+    return FALSE;
+  entry = gateway_store_lookup (self->store, target.url);
+  if (entry != NULL && target.kind == TARGET_ORIGIN && entry_is_fresh (self, entry))
+    return TRUE;
+  start_job (self, &target);
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Handlers                                                            */
+
+static void
+handle_resolve (GatewayServer     *self,
+                SoupServerMessage *msg,
+                GHashTable        *query)
+{
+  const char *url = query ? g_hash_table_lookup (query, "url") : NULL;
+  g_auto(Target) target = { 0, };
+  g_autoptr(GError) error = NULL;
+  const GatewayEntry *entry;
+  guint status;
+
+  self->stats.resolves++;
+  if (url == NULL || *url == '\0')
+    {
+      refuse (self, msg, SOUP_STATUS_BAD_REQUEST, _("missing url parameter"));
+      return;
+    }
+  if (!classify_url (self, url, &target, &status, &error))
+    {
+      refuse (self, msg, status, error->message);
+      return;
+    }
+  entry = gateway_store_lookup (self->store, target.url);
+  if (entry != NULL && target.kind == TARGET_ORIGIN && entry_is_fresh (self, entry))
+    {
+      self->stats.resolves_immediate++;
+      answer_entry (self, msg, entry);
+      return;
+    }
+  add_waiter (self, start_job (self, &target), msg);
+}
+
+static void
+handle_thex (GatewayServer     *self,
+             SoupServerMessage *msg,
+             const char        *urn_text)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *unescaped = g_uri_unescape_string (urn_text, NULL);
+  g_autofree char *urn = unescaped ? alv_content_urn_normalize (unescaped, &error) : NULL;
+  SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
+  const char *inm;
+  g_autofree char *etag = NULL;
+  g_autofree char *length = NULL;
+  g_autofree char *block = NULL;
+  g_autofree char *depth = NULL;
+  g_autoptr(GBytes) data = NULL;
+  AlvHashTree *tree;
+
+  if (urn == NULL)
+    {
+      refuse (self, msg, SOUP_STATUS_BAD_REQUEST,
+              error ? error->message : _("malformed URN"));
+      return;
+    }
+  tree = gateway_store_get_tree (self->store, urn);
+  if (tree == NULL)
+    {
+      refuse (self, msg, SOUP_STATUS_NOT_FOUND, _("no tree is known for this URN"));
+      return;
+    }
+  etag = g_strdup_printf ("\"%s\"", urn + strlen (ALV_URN_PREFIX));
+  length = g_strdup_printf ("%" G_GUINT64_FORMAT, alv_hash_tree_get_length (tree));
+  block = g_strdup_printf ("%u", alv_hash_tree_get_block_size (tree));
+  depth = g_strdup_printf ("%u", alv_hash_tree_get_serialized_depth (tree));
+  soup_message_headers_replace (resp, ALV_HEADER_CONTENT_URN, urn);
+  soup_message_headers_replace (resp, "ETag", etag);
+  soup_message_headers_replace (resp, "Cache-Control", "public, max-age=31536000, immutable");
+  soup_message_headers_replace (resp, "X-Content-Length", length);
+  soup_message_headers_replace (resp, "X-Block-Size", block);
+  soup_message_headers_replace (resp, "X-Thex-Depth", depth);
+  inm = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                      "If-None-Match");
+  if (inm != NULL && (strstr (inm, etag) != NULL || strcmp (inm, "*") == 0))
+    {
+      soup_server_message_set_status (msg, SOUP_STATUS_NOT_MODIFIED, NULL);
+      log_request (msg, SOUP_STATUS_NOT_MODIFIED, NULL);
+      return;
+    }
+  data = alv_hash_tree_serialize (tree);
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (msg, "application/octet-stream", SOUP_MEMORY_COPY,
+                                    g_bytes_get_data (data, NULL), g_bytes_get_size (data));
+  log_request (msg, SOUP_STATUS_OK, NULL);
+}
+
+static gboolean
+parse_event (const char       *text,
+             GatewayPeerEvent *event)
+{
+  if (text == NULL || *text == '\0' || strcmp (text, "update") == 0)
+    *event = GATEWAY_PEER_EVENT_UPDATE;
+  else if (strcmp (text, "started") == 0)
+    *event = GATEWAY_PEER_EVENT_STARTED;
+  else if (strcmp (text, "completed") == 0)
+    *event = GATEWAY_PEER_EVENT_COMPLETED;
+  else if (strcmp (text, "stopped") == 0)
+    *event = GATEWAY_PEER_EVENT_STOPPED;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+/* The asker's holdings from `ranges` (X-Available-Ranges syntax) or
+ * `blocks` (base64 bitfield); NULL without either. */
+static gboolean
+parse_have (GHashTable   *form,
+            AlvHashTree  *tree,
+            AlvBlockMap **have_out,
+            GError      **error)
+{
+  const char *ranges = g_hash_table_lookup (form, "ranges");
+  const char *blocks = g_hash_table_lookup (form, "blocks");
+  guint64 length = alv_hash_tree_get_length (tree);
+  guint block_size = alv_hash_tree_get_block_size (tree);
+  guint64 n_blocks = alv_hash_tree_get_n_blocks (tree);
+
+  *have_out = NULL;
+  if (n_blocks > ALV_BLOCK_MAP_MAX_BLOCKS)
+    return TRUE;
+  if (ranges != NULL && *ranges != '\0')
+    {
+      g_autoptr(AlvRangeSet) set = alv_range_set_parse_available (ranges, length, error);
+
+      if (set == NULL)
+        {
+          g_prefix_error (error, "ranges: ");
+          return FALSE;
+        }
+      *have_out = alv_block_map_new_from_range_set (set, block_size, length);
+      return TRUE;
+    }
+  if (blocks != NULL && *blocks != '\0')
+    {
+      gsize len = 0;
+      g_autofree guchar *raw = NULL;
+      g_autoptr(GBytes) bytes = NULL;
+
+      if (strlen (blocks) > (n_blocks + 7) / 8 * 4 / 3 + 8
+          || strspn (blocks, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+             != strlen (blocks))
+        {
+          g_set_error (error, ALV_ERROR, ALV_ERROR_PARSE, _("blocks: not a base64 bitfield of this item"));
+          return FALSE;
+        }
+      raw = g_base64_decode (blocks, &len);
+      bytes = g_bytes_new_take (g_steal_pointer (&raw), len);
+      *have_out = alv_block_map_new_from_bytes (bytes, (guint) n_blocks, error);
+      if (*have_out == NULL)
+        {
+          g_prefix_error (error, "blocks: ");
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static void
+handle_announce (GatewayServer     *self,
+                 SoupServerMessage *msg,
+                 GHashTable        *query)
+{
+  g_autoptr(GHashTable) form = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *urn = NULL;
+  g_autoptr(GInetAddress) address = client_address (self, msg);
+  g_autoptr(GInetSocketAddress) self_addr = NULL;
+  g_autoptr(AlvBlockMap) have = NULL;
+  g_autoptr(GPtrArray) peers = NULL;
+  g_autoptr(GString) body = g_string_new (NULL);
+  g_autofree char *alt = NULL;
+  g_autofree char *interval = NULL;
+  const char *text;
+  SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
+  GatewayPeerEvent event;
+  AlvHashTree *tree;
+  guint64 port, numwant = self->config.max_peers;
+
+  self->stats.announces++;
+  if (soup_server_message_get_method (msg) == SOUP_METHOD_POST)
+    {
+      SoupMessageBody *req_body = soup_server_message_get_request_body (msg);
+      g_autoptr(GBytes) flat = soup_message_body_flatten (req_body);
+      g_autofree char *text_body = g_strndup (g_bytes_get_data (flat, NULL), g_bytes_get_size (flat));
+
+      form = soup_form_decode (text_body);
+    }
+  else
+    form = query ? g_hash_table_ref (query) : g_hash_table_new (g_str_hash, g_str_equal);
+
+  if (address == NULL)
+    {
+      refuse (self, msg, SOUP_STATUS_BAD_REQUEST, _("cannot tell the peer's address"));
+      return;
+    }
+  text = g_hash_table_lookup (form, "urn");
+  if (text == NULL || (urn = alv_content_urn_normalize (text, &error)) == NULL)
+    {
+      refuse (self, msg, SOUP_STATUS_BAD_REQUEST,
+              error ? error->message : _("missing urn parameter"));
+      return;
+    }
+  tree = gateway_store_get_tree (self->store, urn);
+  if (tree == NULL)
+    {
+      refuse (self, msg, SOUP_STATUS_NOT_FOUND,
+              _("unknown URN: resolve a URL of this content first"));
+      return;
+    }
+  text = g_hash_table_lookup (form, "port");
+  if (text == NULL || !g_ascii_string_to_unsigned (text, 10, 1, 65535, &port, NULL))
+    {
+      refuse (self, msg, SOUP_STATUS_BAD_REQUEST, _("port must be a number from 1 to 65535"));
+      return;
+    }
+  if (!parse_event (g_hash_table_lookup (form, "event"), &event))
+    {
+      refuse (self, msg, SOUP_STATUS_BAD_REQUEST,
+              _("event must be started, completed, stopped or update"));
+      return;
+    }
+  text = g_hash_table_lookup (form, "numwant");
+  if (text != NULL && !g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT32, &numwant, NULL))
+    {
+      refuse (self, msg, SOUP_STATUS_BAD_REQUEST, _("numwant must be a number"));
+      return;
+    }
+  numwant = MIN (numwant, self->config.max_peers);
+  if (!parse_have (form, tree, &have, &error))
+    {
+      refuse (self, msg, SOUP_STATUS_BAD_REQUEST, error->message);
+      return;
+    }
+
+  self_addr = G_INET_SOCKET_ADDRESS (g_inet_socket_address_new (address, (guint16) port));
+  peers = gateway_peers_select (self->peers, urn, self_addr,
+                                event == GATEWAY_PEER_EVENT_COMPLETED ? NULL : have,
+                                event == GATEWAY_PEER_EVENT_STOPPED ? 0 : (guint) numwant);
+  if (gateway_peers_announce (self->peers, urn,
+                              (guint) MIN (alv_hash_tree_get_n_blocks (tree), G_MAXUINT),
+                              address, (guint16) port, event,
+                              have ? alv_block_map_copy (have) : NULL) != GATEWAY_PEERS_OK)
+    {
+      refuse (self, msg, STATUS_TOO_MANY_REQUESTS,
+              _("too many peer entries from this address"));
+      return;
+    }
+
+  alt = alv_alt_format (peers, self->config.max_peers);
+  interval = g_strdup_printf ("%u", MAX (gateway_peers_get_ttl (self->peers) / 2, 1));
+  for (guint i = 0; i < peers->len; i++)
+    {
+      g_autofree char *entry = alv_alt_format_address (peers->pdata[i]);
+
+      g_string_append_printf (body, "%s\n", entry);
+    }
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_message_headers_replace (resp, ALV_HEADER_CONTENT_URN, urn);
+  soup_message_headers_replace (resp, "X-Announce-Interval", interval);
+  soup_message_headers_replace (resp, "Cache-Control", "no-store");
+  if (alt != NULL)
+    soup_message_headers_replace (resp, ALV_HEADER_ALT, alt);
+  soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
+                                    body->str, body->len);
+  log_request (msg, SOUP_STATUS_OK, NULL);
+}
+
+static void
+handle_status (GatewayServer     *self,
+               SoupServerMessage *msg)
+{
+  g_autoptr(GString) body = g_string_new (NULL);
+  const GatewayStats *s = &self->stats;
+
+  g_string_append_printf (body,
+                          "entries: %u\ntrees: %u\npeers: %u\njobs: %u\n"
+                          "requests: %" G_GUINT64_FORMAT "\nresolves: %" G_GUINT64_FORMAT "\n"
+                          "resolves-immediate: %" G_GUINT64_FORMAT "\naccepted: %" G_GUINT64_FORMAT "\n"
+                          "fetches: %" G_GUINT64_FORMAT "\nrevalidations: %" G_GUINT64_FORMAT "\n"
+                          "bytes-fetched: %" G_GUINT64_FORMAT "\nfiles-hashed: %" G_GUINT64_FORMAT "\n"
+                          "announces: %" G_GUINT64_FORMAT "\nrefusals: %" G_GUINT64_FORMAT "\n",
+                          gateway_store_get_n_entries (self->store),
+                          gateway_store_get_n_trees (self->store),
+                          gateway_peers_get_n_entries (self->peers),
+                          g_hash_table_size (self->jobs),
+                          s->requests, s->resolves, s->resolves_immediate, s->accepted,
+                          s->fetches, s->revalidations, s->bytes_fetched, s->files_hashed,
+                          s->announces, s->refusals);
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                "Cache-Control", "no-store");
+  soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
+                                    body->str, body->len);
+}
+
+static const char *
+urn_for_static (const char *rel,
+                const char *file_id,
+                gpointer    user_data)
+{
+  GatewayServer *self = user_data;
+  g_autofree char *escaped = g_uri_escape_string (rel, "/", FALSE);
+  g_autofree char *url = NULL;
+  g_autofree char *base = NULL;
+  const GatewayEntry *entry;
+
+  if (self->base == NULL)
+    return NULL;
+  base = g_uri_to_string (self->base);
+  url = g_strconcat (base, g_str_has_suffix (base, "/") ? "" : "/", escaped, NULL);
+  entry = gateway_store_lookup (self->store, url);
+  if (entry == NULL || g_strcmp0 (entry->file_id, file_id) != 0)
+    return NULL;
+  return entry->urn;
+}
+
+static void
+server_cb (SoupServer        *server G_GNUC_UNUSED,
+           SoupServerMessage *msg,
+           const char        *path,
+           GHashTable        *query,
+           gpointer           user_data)
+{
+  GatewayServer *self = user_data;
+  const char *method = soup_server_message_get_method (msg);
+  gboolean is_get = method == SOUP_METHOD_GET || method == SOUP_METHOD_HEAD;
+
+  if (strcmp (path, "/announce") == 0)
+    {
+      if (!is_get && method != SOUP_METHOD_POST)
+        {
+          soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                        "Allow", "GET, HEAD, POST");
+          refuse (self, msg, SOUP_STATUS_METHOD_NOT_ALLOWED, _("use GET or POST"));
+          return;
+        }
+      handle_announce (self, msg, query);
+      return;
+    }
+  if (!is_get)
+    {
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                    "Allow", "GET, HEAD");
+      refuse (self, msg, SOUP_STATUS_METHOD_NOT_ALLOWED, _("use GET or HEAD"));
+      return;
+    }
+  if (strcmp (path, "/resolve") == 0)
+    handle_resolve (self, msg, query);
+  else if (g_str_has_prefix (path, THEX_PATH))
+    handle_thex (self, msg, path + strlen (THEX_PATH));
+  else if (strcmp (path, N2X_PATH) == 0)
+    {
+      const char *q = g_uri_get_query (soup_server_message_get_uri (msg));
+
+      handle_thex (self, msg, q ? q : "");
+    }
+  else if (strcmp (path, "/status") == 0)
+    handle_status (self, msg);
+  else if (self->docroot != NULL)
+    {
+      g_autofree char *rel = gateway_docroot_map_path (g_uri_get_path (soup_server_message_get_uri (msg)));
+
+      if (rel == NULL)
+        {
+          refuse (self, msg, SOUP_STATUS_NOT_FOUND, _("no such file"));
+          return;
+        }
+      log_request (msg, 0, "static file");
+      gateway_static_serve (self->docroot, msg, rel, urn_for_static, self);
+    }
+  else
+    refuse (self, msg, SOUP_STATUS_NOT_FOUND, _("no such endpoint"));
+}
+
+/* Runs once the headers are in, before any body is read. */
+static void
+early_cb (SoupServer        *server G_GNUC_UNUSED,
+          SoupServerMessage *msg,
+          const char        *path G_GNUC_UNUSED,
+          GHashTable        *query G_GNUC_UNUSED,
+          gpointer           user_data)
+{
+  GatewayServer *self = user_data;
+  SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+  gsize total = 0;
+  guint n = 0;
+  GUri *uri = soup_server_message_get_uri (msg);
+  gsize uri_len = strlen (g_uri_get_path (uri))
+                  + (g_uri_get_query (uri) ? strlen (g_uri_get_query (uri)) : 0);
+  g_autoptr(GInetAddress) address = client_address (self, msg);
+
+  self->stats.requests++;
+  if (self->config.rate_limit > 0 && address != NULL)
+    {
+      g_autofree char *ip = g_inet_address_to_string (address);
+      Bucket *b = g_hash_table_lookup (self->buckets, ip);
+      gint64 now = g_get_monotonic_time ();
+
+      if (b == NULL)
+        {
+          if (g_hash_table_size (self->buckets) >= MAX_RATE_CLIENTS)
+            g_hash_table_remove_all (self->buckets);
+          b = g_new0 (Bucket, 1);
+          b->tokens = self->config.rate_burst;
+          b->last = now;
+          g_hash_table_insert (self->buckets, g_steal_pointer (&ip), b);
+        }
+      b->tokens = MIN ((double) self->config.rate_burst,
+                       b->tokens + (double) (now - b->last) / G_TIME_SPAN_SECOND
+                                   * self->config.rate_limit);
+      b->last = now;
+      if (b->tokens < 1.0)
+        {
+          soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                        "Retry-After", "1");
+          refuse (self, msg, STATUS_TOO_MANY_REQUESTS,
+                  _("too many requests from this address; slow down"));
+          return;
+        }
+      b->tokens -= 1.0;
+    }
+
+  soup_message_headers_iter_init (&iter, req);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    {
+      total += strlen (name) + strlen (value) + 4;
+      n++;
+    }
+  if (total > self->config.max_header_bytes || n > MAX_HEADERS)
+    {
+      refuse (self, msg, STATUS_HEADERS_TOO_LARGE,
+              _("the request headers are too large"));
+      return;
+    }
+  if (uri_len > (gsize) self->config.max_url_length * 3 + 64)
+    {
+      refuse (self, msg, SOUP_STATUS_REQUEST_URI_TOO_LONG, _("the request URI is too long"));
+      return;
+    }
+  if (soup_message_headers_get_encoding (req) == SOUP_ENCODING_CHUNKED
+      || soup_message_headers_get_content_length (req) > MAX_FORM_BODY)
+    {
+      refuse (self, msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+              _("request bodies are limited to 64 KiB with a Content-Length"));
+      return;
+    }
+}
+
+static gboolean
+sweep_cb (gpointer user_data)
+{
+  GatewayServer *self = user_data;
+  GHashTableIter iter;
+  gpointer value;
+  gint64 now = g_get_monotonic_time ();
+
+  gateway_peers_expire (self->peers);
+  /* a bucket idle long enough to be full again carries no state */
+  g_hash_table_iter_init (&iter, self->buckets);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Bucket *b = value;
+
+      if (self->config.rate_limit == 0
+          || b->tokens + (double) (now - b->last) / G_TIME_SPAN_SECOND * self->config.rate_limit
+             >= self->config.rate_burst)
+        g_hash_table_iter_remove (&iter);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Life cycle                                                          */
+
+GatewayServer *
+gateway_server_new (const GatewayConfig *config,
+                    GError             **error)
+{
+  g_autoptr(GatewayServer) self = g_new0 (GatewayServer, 1);
+  g_autofree char *agent = g_strdup_printf ("alluvium-gateway/%s", PACKAGE_VERSION);
+
+  config_copy (&self->config, config);
+  self->jobs = g_hash_table_new (g_str_hash, g_str_equal);
+  self->buckets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->origins = g_ptr_array_new_with_free_func ((GDestroyNotify) g_uri_unref);
+  self->peers = gateway_peers_new (config->peer_ttl, config->max_peers_per_urn,
+                                   config->max_entries_per_address);
+
+  if (!alv_hash_tree_block_size_is_valid (config->block_size))
+    {
+      g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
+                   _("--block-size must be a power of two from 1024 to 16 MiB"));
+      return NULL;
+    }
+  for (guint i = 0; config->origins != NULL && config->origins[i] != NULL; i++)
+    {
+      GUri *uri = parse_http_url (config->origins[i], error);
+
+      if (uri == NULL)
+        {
+          g_prefix_error (error, "--origin: ");
+          return NULL;
+        }
+      g_ptr_array_add (self->origins, uri);
+    }
+  if (config->docroot != NULL)
+    {
+      self->docroot = gateway_docroot_new (config->docroot, error);
+      if (self->docroot == NULL)
+        return NULL;
+    }
+  if (config->base_url != NULL)
+    {
+      self->base = parse_http_url (config->base_url, error);
+      if (self->base == NULL)
+        {
+          g_prefix_error (error, "--base-url: ");
+          return NULL;
+        }
+    }
+  self->store = gateway_store_new (config->state_dir, error);
+  if (self->store == NULL)
+    return NULL;
+
+  self->session = soup_session_new_with_options ("user-agent", agent,
+                                                 "timeout", config->fetch_timeout,
+                                                 "idle-timeout", 60,
+                                                 "max-conns-per-host", 4,
+                                                 "proxy-resolver", NULL,
+                                                 NULL);
+  soup_session_remove_feature_by_type (self->session, SOUP_TYPE_CONTENT_DECODER);
+  self->server = soup_server_new ("server-header", agent, NULL);
+  soup_server_add_early_handler (self->server, NULL, early_cb, self, NULL);
+  soup_server_add_handler (self->server, NULL, server_cb, self, NULL);
+  self->sweep_id = g_timeout_add_seconds (MAX (MIN (config->peer_ttl / 2, 30), 1), sweep_cb, self);
+  return g_steal_pointer (&self);
+}
+
+gboolean
+gateway_server_listen (GatewayServer *self,
+                       GError       **error)
+{
+  g_autoptr(GSocketAddress) addr = g_inet_socket_address_new_from_string (self->config.address,
+                                                                          self->config.port);
+  g_autoptr(GSList) uris = NULL;
+  GUri *uri;
+
+  if (addr == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   _("--address: “%s” is not an IP address"), self->config.address);
+      return FALSE;
+    }
+  if (!soup_server_listen (self->server, addr, 0, error))
+    return FALSE;
+  uris = soup_server_get_uris (self->server);
+  g_return_val_if_fail (uris != NULL, FALSE);
+  uri = uris->data;
+  {
+    g_autoptr(GInetAddress) any4 = g_inet_address_new_any (G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GInetAddress) any6 = g_inet_address_new_any (G_SOCKET_FAMILY_IPV6);
+    GInetAddress *bound = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (addr));
+    const char *host = g_uri_get_host (uri);
+
+    if (g_inet_address_equal (bound, any4) || g_inet_address_equal (bound, any6))
+      host = "127.0.0.1";
+    self->url = g_strdup_printf (strchr (host, ':') ? "http://[%s]:%d/" : "http://%s:%d/",
+                                 host, g_uri_get_port (uri));
+  }
+  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
+
+  if (self->docroot != NULL && self->base == NULL)
+    self->base = g_uri_parse (self->url, SOUP_HTTP_URI_FLAGS, NULL);
+  return TRUE;
+}
+
+const char *
+gateway_server_get_url (GatewayServer *self)
+{
+  return self->url;
+}
+
+const GatewayStats *
+gateway_server_get_stats (GatewayServer *self)
+{
+  return &self->stats;
+}
+
+guint
+gateway_server_get_n_entries (GatewayServer *self)
+{
+  return gateway_store_get_n_entries (self->store);
+}
+
+guint
+gateway_server_get_n_peers (GatewayServer *self)
+{
+  return gateway_peers_get_n_entries (self->peers);
+}
+
+guint
+gateway_server_get_n_jobs (GatewayServer *self)
+{
+  return g_hash_table_size (self->jobs);
+}
+
+void
+gateway_server_free (GatewayServer *self)
+{
+  if (self == NULL)
+    return;
+  /* answer the waiters while their connections are still there */
+  if (self->jobs != NULL)
+    {
+      GHashTableIter iter;
+      gpointer value;
+
+      g_hash_table_iter_init (&iter, self->jobs);
+      while (g_hash_table_iter_next (&iter, NULL, &value))
+        gateway_fetch_cancel (((Job *) value)->fetch);
+      while (g_hash_table_size (self->jobs) > 0)
+        g_main_context_iteration (NULL, TRUE);
+      g_hash_table_unref (self->jobs);
+    }
+  if (self->server != NULL)
+    soup_server_disconnect (self->server);
+  g_clear_handle_id (&self->sweep_id, g_source_remove);
+  g_clear_object (&self->server);
+  if (self->session != NULL)
+    soup_session_abort (self->session);
+  g_clear_object (&self->session);
+  g_clear_pointer (&self->store, gateway_store_free);
+  g_clear_pointer (&self->peers, gateway_peers_free);
+  g_clear_pointer (&self->docroot, gateway_docroot_free);
+  g_clear_pointer (&self->base, g_uri_unref);
+  g_clear_pointer (&self->origins, g_ptr_array_unref);
+  g_clear_pointer (&self->buckets, g_hash_table_unref);
+  g_free (self->url);
+  gateway_config_clear (&self->config);
+  g_free (self);
+}

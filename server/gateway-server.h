@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The gateway's HTTP service (libsoup 3): `/resolve`, `/thex/<urn>`,
+ * `/announce`, `/status` and, with a docroot, the station's static files.
+ * Owns the store, the peer table, the hashing jobs (one per URL) and the
+ * per-address limits.  See doc/gateway-protocol.md for the protocol.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  char *address;                /* listen address (IP literal) */
+  guint port;                   /* 0: any free port */
+  char *docroot;
+  char *base_url;               /* public URL of the docroot (nullable) */
+  char **origins;               /* URL prefixes that may be fetched */
+  char *state_dir;              /* nullable: memory only */
+  char **trusted_proxies;       /* IPs whose X-Forwarded-For is believed */
+  gboolean allow_private;
+  guint64 max_media_size;
+  guint rate_limit;             /* requests per second per address, 0: off */
+  guint rate_burst;
+  guint max_header_bytes;
+  guint max_url_length;
+  guint max_peers;              /* per answer */
+  guint max_peers_per_urn;
+  guint max_entries_per_address;
+  guint peer_ttl;               /* seconds */
+  guint revalidate_after;       /* seconds */
+  guint resolve_wait_ms;        /* how long a resolve may wait for a job */
+  guint retry_after;            /* seconds, in 202 answers */
+  guint block_size;
+  guint fetch_timeout;          /* seconds of origin inactivity */
+} GatewayConfig;
+
+/* Counters, for /status and the D-Bus admin interface. */
+typedef struct
+{
+  guint64 requests;
+  guint64 resolves;
+  guint64 resolves_immediate;   /* answered from the store at once */
+  guint64 accepted;             /* 202 answers */
+  guint64 fetches;              /* origin GETs with a body */
+  guint64 revalidations;        /* conditional GETs answered 304 */
+  guint64 bytes_fetched;
+  guint64 files_hashed;         /* docroot files hashed */
+  guint64 announces;
+  guint64 refusals;             /* 4xx/5xx answers of our own */
+} GatewayStats;
+
+typedef struct _GatewayServer GatewayServer;
+
+void           gateway_config_init       (GatewayConfig       *config);
+void           gateway_config_clear      (GatewayConfig       *config);
+
+GatewayServer *gateway_server_new        (const GatewayConfig *config,
+                                          GError             **error);
+/* Binds; afterwards gateway_server_get_url() is valid. */
+gboolean       gateway_server_listen     (GatewayServer       *self,
+                                          GError             **error);
+const char    *gateway_server_get_url    (GatewayServer       *self);
+const GatewayStats *gateway_server_get_stats (GatewayServer   *self);
+guint          gateway_server_get_n_entries (GatewayServer    *self);
+guint          gateway_server_get_n_peers (GatewayServer      *self);
+guint          gateway_server_get_n_jobs (GatewayServer       *self);
+/* Starts hashing @url if it is not known and fresh (as a resolve would,
+ * with nobody waiting).  FALSE with @error when the URL is refused. */
+gboolean       gateway_server_prepare    (GatewayServer       *self,
+                                          const char          *url,
+                                          GError             **error);
+/* Cancels every job and waits (iterating the main context) for them. */
+void           gateway_server_free       (GatewayServer       *self);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GatewayServer, gateway_server_free)
+
+G_END_DECLS

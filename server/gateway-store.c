@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Persistent URL → URN store of the gateway.  Layout of the state
+ * directory: `entries/<sha256(url)>.entry` (a GKeyFile per URL) and
+ * `trees/<base32 root>` (the raw THEX serialization down to the block
+ * layer).  A tree is written before any entry that names it, by one
+ * writer thread that takes jobs in order, each file replaced atomically;
+ * a tree that does not hash to its name is ignored at load, and so is an
+ * entry whose tree is missing — the URL is then simply hashed again.
+ */
+#define G_LOG_DOMAIN "alluvium-gateway"
+#define G_LOG_USE_STRUCTURED 1
+#include "config.h"
+#include "gateway-store.h"
+
+#include <errno.h>
+#include <string.h>
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+
+#include "alv-ocn-headers.h"
+
+#define ENTRY_GROUP "entry"
+#define ENTRY_SUFFIX ".entry"
+/* Refuse absurd files in the state directory (a tree of the largest
+ * accepted item is well below this). */
+#define MAX_STATE_FILE (256u * 1024 * 1024)
+
+struct _GatewayStore
+{
+  char *entries_dir;            /* NULL: memory only */
+  char *trees_dir;
+  GHashTable *entries;          /* url → GatewayEntry */
+  GHashTable *trees;            /* urn → AlvHashTree */
+  GHashTable *trees_on_disk;    /* urn set */
+  GThreadPool *writer;          /* one thread: writes in push order */
+};
+
+typedef struct
+{
+  char *path;
+  GBytes *contents;
+} WriteJob;
+
+GatewayEntry *
+gateway_entry_copy (const GatewayEntry *entry)
+{
+  GatewayEntry *copy = g_new0 (GatewayEntry, 1);
+
+  copy->url = g_strdup (entry->url);
+  copy->urn = g_strdup (entry->urn);
+  copy->length = entry->length;
+  copy->block_size = entry->block_size;
+  copy->media_type = g_strdup (entry->media_type);
+  copy->etag = g_strdup (entry->etag);
+  copy->last_modified = g_strdup (entry->last_modified);
+  copy->file_id = g_strdup (entry->file_id);
+  copy->checked = entry->checked;
+  return copy;
+}
+
+void
+gateway_entry_free (GatewayEntry *entry)
+{
+  if (entry == NULL)
+    return;
+  g_free (entry->url);
+  g_free (entry->urn);
+  g_free (entry->media_type);
+  g_free (entry->etag);
+  g_free (entry->last_modified);
+  g_free (entry->file_id);
+  g_free (entry);
+}
+
+static void
+write_job_run (gpointer data,
+               gpointer user_data G_GNUC_UNUSED)
+{
+  WriteJob *job = data;
+  g_autoptr(GError) error = NULL;
+  gsize len;
+  const char *bytes = g_bytes_get_data (job->contents, &len);
+
+  if (!g_file_set_contents_full (job->path, bytes, (gssize) len,
+                                 G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error))
+    g_warning ("cannot write %s: %s", job->path, error->message);
+  g_free (job->path);
+  g_bytes_unref (job->contents);
+  g_free (job);
+}
+
+static void
+queue_write (GatewayStore *store,
+             char         *path,
+             GBytes       *contents)
+{
+  WriteJob *job = g_new0 (WriteJob, 1);
+
+  job->path = path;
+  job->contents = contents;
+  g_thread_pool_push (store->writer, job, NULL);
+}
+
+static char *
+entry_path (GatewayStore *store,
+            const char   *url)
+{
+  g_autofree char *sum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, url, -1);
+  g_autofree char *name = g_strconcat (sum, ENTRY_SUFFIX, NULL);
+
+  return g_build_filename (store->entries_dir, name, NULL);
+}
+
+static char *
+tree_path (GatewayStore *store,
+           const char   *urn)
+{
+  return g_build_filename (store->trees_dir, urn + strlen (ALV_URN_PREFIX), NULL);
+}
+
+static GBytes *
+entry_to_bytes (const GatewayEntry *entry)
+{
+  g_autoptr(GKeyFile) kf = g_key_file_new ();
+  gsize len;
+  char *data;
+
+  g_key_file_set_string (kf, ENTRY_GROUP, "url", entry->url);
+  g_key_file_set_string (kf, ENTRY_GROUP, "urn", entry->urn);
+  g_key_file_set_uint64 (kf, ENTRY_GROUP, "length", entry->length);
+  g_key_file_set_uint64 (kf, ENTRY_GROUP, "block-size", entry->block_size);
+  g_key_file_set_string (kf, ENTRY_GROUP, "media-type", entry->media_type ? entry->media_type : "");
+  if (entry->etag != NULL)
+    g_key_file_set_string (kf, ENTRY_GROUP, "etag", entry->etag);
+  if (entry->last_modified != NULL)
+    g_key_file_set_string (kf, ENTRY_GROUP, "last-modified", entry->last_modified);
+  if (entry->file_id != NULL)
+    g_key_file_set_string (kf, ENTRY_GROUP, "file-id", entry->file_id);
+  g_key_file_set_int64 (kf, ENTRY_GROUP, "checked", entry->checked);
+  data = g_key_file_to_data (kf, &len, NULL);
+  return g_bytes_new_take (data, len);
+}
+
+static char *
+key_string_or_null (GKeyFile   *kf,
+                    const char *key)
+{
+  char *value = g_key_file_get_string (kf, ENTRY_GROUP, key, NULL);
+
+  if (value != NULL && *value == '\0')
+    g_clear_pointer (&value, g_free);
+  return value;
+}
+
+static GatewayEntry *
+entry_from_file (const char *path,
+                 GError    **error)
+{
+  g_autoptr(GKeyFile) kf = g_key_file_new ();
+  g_autoptr(GatewayEntry) entry = g_new0 (GatewayEntry, 1);
+  g_autoptr(GError) local_error = NULL;
+  guint64 block_size = 0;
+
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, error))
+    return NULL;
+  entry->url = g_key_file_get_string (kf, ENTRY_GROUP, "url", error);
+  if (entry->url == NULL)
+    return NULL;
+  entry->urn = g_key_file_get_string (kf, ENTRY_GROUP, "urn", error);
+  if (entry->urn == NULL)
+    return NULL;
+  if (!alv_content_urn_is_valid (entry->urn))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "invalid urn");
+      return NULL;
+    }
+  entry->length = g_key_file_get_uint64 (kf, ENTRY_GROUP, "length", &local_error);
+  if (local_error == NULL)
+    block_size = g_key_file_get_uint64 (kf, ENTRY_GROUP, "block-size", &local_error);
+  if (local_error == NULL)
+    entry->checked = g_key_file_get_int64 (kf, ENTRY_GROUP, "checked", &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+  if (block_size > G_MAXUINT || !alv_hash_tree_block_size_is_valid ((guint) block_size))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "invalid block size");
+      return NULL;
+    }
+  entry->block_size = (guint) block_size;
+  entry->media_type = key_string_or_null (kf, "media-type");
+  entry->etag = key_string_or_null (kf, "etag");
+  entry->last_modified = key_string_or_null (kf, "last-modified");
+  entry->file_id = key_string_or_null (kf, "file-id");
+  return g_steal_pointer (&entry);
+}
+
+static AlvHashTree *
+tree_from_file (GatewayStore       *store,
+                const GatewayEntry *entry,
+                GError            **error)
+{
+  g_autofree char *path = tree_path (store, entry->urn);
+  g_autofree char *data = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  guint8 root[ALV_HASH_SIZE];
+  gsize len;
+
+  if (!alv_urn_parse (entry->urn, root, error))
+    return NULL;
+  if (!g_file_get_contents (path, &data, &len, error))
+    return NULL;
+  if (len > MAX_STATE_FILE)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "tree file too large");
+      return NULL;
+    }
+  bytes = g_bytes_new_take (g_steal_pointer (&data), len);
+  return alv_hash_tree_new_from_serialized (bytes, entry->length, entry->block_size,
+                                            root, error);
+}
+
+static gboolean
+load (GatewayStore *store,
+      GError      **error)
+{
+  g_autoptr(GDir) dir = NULL;
+  const char *name;
+
+  if (g_mkdir_with_parents (store->entries_dir, 0700) != 0
+      || g_mkdir_with_parents (store->trees_dir, 0700) != 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                   _("Cannot create the state directory: %s"), g_strerror (saved));
+      return FALSE;
+    }
+
+  dir = g_dir_open (store->entries_dir, 0, error);
+  if (dir == NULL)
+    return FALSE;
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (store->entries_dir, name, NULL);
+      g_autoptr(GError) local_error = NULL;
+      g_autoptr(GatewayEntry) entry = NULL;
+
+      if (!g_str_has_suffix (name, ENTRY_SUFFIX))
+        {
+          /* a temporary file left by a write cut short */
+          g_unlink (path);
+          continue;
+        }
+      entry = entry_from_file (path, &local_error);
+      if (entry != NULL && g_hash_table_lookup (store->trees, entry->urn) == NULL)
+        {
+          AlvHashTree *tree = tree_from_file (store, entry, &local_error);
+
+          if (tree != NULL)
+            {
+              g_hash_table_insert (store->trees, g_strdup (entry->urn), tree);
+              g_hash_table_add (store->trees_on_disk, g_strdup (entry->urn));
+            }
+          else
+            g_clear_pointer (&entry, gateway_entry_free);
+        }
+      if (entry == NULL)
+        {
+          g_warning ("ignoring state file %s: %s", path,
+                     local_error ? local_error->message : "?");
+          g_unlink (path);
+          continue;
+        }
+      {
+        char *key = g_strdup (entry->url);
+
+        g_hash_table_replace (store->entries, key, g_steal_pointer (&entry));
+      }
+    }
+
+  /* Drop trees no entry names any more (and temporary files). */
+  g_clear_pointer (&dir, g_dir_close);
+  dir = g_dir_open (store->trees_dir, 0, error);
+  if (dir == NULL)
+    return FALSE;
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *urn = g_strconcat (ALV_URN_PREFIX, name, NULL);
+
+      if (!g_hash_table_contains (store->trees_on_disk, urn))
+        {
+          g_autofree char *path = g_build_filename (store->trees_dir, name, NULL);
+
+          g_unlink (path);
+        }
+    }
+  g_debug ("loaded %u entries and %u trees from the state directory",
+           g_hash_table_size (store->entries), g_hash_table_size (store->trees));
+  return TRUE;
+}
+
+GatewayStore *
+gateway_store_new (const char *state_dir,
+                   GError    **error)
+{
+  g_autoptr(GatewayStore) store = g_new0 (GatewayStore, 1);
+
+  store->entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                          (GDestroyNotify) gateway_entry_free);
+  store->trees = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                        (GDestroyNotify) alv_hash_tree_unref);
+  store->trees_on_disk = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  if (state_dir == NULL)
+    return g_steal_pointer (&store);
+
+  store->entries_dir = g_build_filename (state_dir, "entries", NULL);
+  store->trees_dir = g_build_filename (state_dir, "trees", NULL);
+  if (!load (store, error))
+    return NULL;
+  store->writer = g_thread_pool_new (write_job_run, NULL, 1, FALSE, error);
+  if (store->writer == NULL)
+    return NULL;
+  return g_steal_pointer (&store);
+}
+
+void
+gateway_store_free (GatewayStore *store)
+{
+  if (store == NULL)
+    return;
+  /* finish every queued write before going */
+  if (store->writer != NULL)
+    g_thread_pool_free (store->writer, FALSE, TRUE);
+  g_hash_table_unref (store->entries);
+  g_hash_table_unref (store->trees);
+  g_hash_table_unref (store->trees_on_disk);
+  g_free (store->entries_dir);
+  g_free (store->trees_dir);
+  g_free (store);
+}
+
+const GatewayEntry *
+gateway_store_lookup (GatewayStore *store,
+                      const char   *url)
+{
+  return g_hash_table_lookup (store->entries, url);
+}
+
+AlvHashTree *
+gateway_store_get_tree (GatewayStore *store,
+                        const char   *urn)
+{
+  return g_hash_table_lookup (store->trees, urn);
+}
+
+void
+gateway_store_put (GatewayStore       *store,
+                   const GatewayEntry *entry,
+                   AlvHashTree        *tree)
+{
+  GatewayEntry *copy = gateway_entry_copy (entry);
+
+  if (tree != NULL && !g_hash_table_contains (store->trees, entry->urn))
+    g_hash_table_insert (store->trees, g_strdup (entry->urn), alv_hash_tree_ref (tree));
+  g_hash_table_replace (store->entries, g_strdup (entry->url), copy);
+
+  if (store->writer == NULL)
+    return;
+  if (!g_hash_table_contains (store->trees_on_disk, entry->urn))
+    {
+      AlvHashTree *known = g_hash_table_lookup (store->trees, entry->urn);
+
+      g_return_if_fail (known != NULL);
+      queue_write (store, tree_path (store, entry->urn), alv_hash_tree_serialize (known));
+      g_hash_table_add (store->trees_on_disk, g_strdup (entry->urn));
+    }
+  queue_write (store, entry_path (store, entry->url), entry_to_bytes (copy));
+}
+
+void
+gateway_store_touch (GatewayStore *store,
+                     const char   *url,
+                     gint64        checked)
+{
+  GatewayEntry *entry = g_hash_table_lookup (store->entries, url);
+
+  if (entry == NULL)
+    return;
+  entry->checked = checked;
+  if (store->writer != NULL)
+    queue_write (store, entry_path (store, url), entry_to_bytes (entry));
+}
+
+guint
+gateway_store_get_n_entries (GatewayStore *store)
+{
+  return g_hash_table_size (store->entries);
+}
+
+guint
+gateway_store_get_n_trees (GatewayStore *store)
+{
+  return g_hash_table_size (store->trees);
+}

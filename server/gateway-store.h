@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The gateway's memory of what it has hashed: URL → URN, length, media
+ * type and validators (GatewayEntry), and URN → hash tree.  With a state
+ * directory every change is also written to disk, one file per URL and
+ * per tree, each replaced atomically (g_file_set_contents) by a single
+ * writer thread in the order the changes were made, so a gateway killed
+ * at any moment restarts with a consistent state.  Loading happens once,
+ * before the gateway listens; lookups are memory-only.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "alv-hash-tree.h"
+
+G_BEGIN_DECLS
+
+/* One resolved URL. */
+typedef struct
+{
+  char *url;
+  char *urn;
+  guint64 length;
+  guint block_size;
+  char *media_type;
+  char *etag;                   /* origin validators (nullable) */
+  char *last_modified;
+  char *file_id;                /* docroot validator "size-mtime-inode" (nullable) */
+  gint64 checked;               /* real time (µs) of the last validation */
+} GatewayEntry;
+
+GatewayEntry *gateway_entry_copy (const GatewayEntry *entry);
+void          gateway_entry_free (GatewayEntry *entry);
+
+typedef struct _GatewayStore GatewayStore;
+
+/* state_dir NULL: memory only.  Creates the directory, loads every entry
+ * whose tree is present and consistent, and drops the rest. */
+GatewayStore       *gateway_store_new        (const char         *state_dir,
+                                              GError            **error);
+void                gateway_store_free       (GatewayStore       *store);
+
+const GatewayEntry *gateway_store_lookup     (GatewayStore       *store,
+                                              const char         *url);
+AlvHashTree        *gateway_store_get_tree   (GatewayStore       *store,
+                                              const char         *urn);
+/* Records @entry (copied) with its @tree (ref'd; may be NULL when the
+ * URN's tree is already known). */
+void                gateway_store_put        (GatewayStore       *store,
+                                              const GatewayEntry *entry,
+                                              AlvHashTree        *tree);
+/* Records a successful revalidation of @url at @checked. */
+void                gateway_store_touch      (GatewayStore       *store,
+                                              const char         *url,
+                                              gint64              checked);
+guint               gateway_store_get_n_entries (GatewayStore    *store);
+guint               gateway_store_get_n_trees   (GatewayStore    *store);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GatewayEntry, gateway_entry_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GatewayStore, gateway_store_free)
+
+G_END_DECLS

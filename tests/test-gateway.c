@@ -1,0 +1,1345 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Integration tests of `alluvium-server gateway`: the real binary runs as
+ * a child process on 127.0.0.1:0 and is driven with a libsoup client.
+ * A SoupServer in this process plays the station's origin (counting every
+ * request it gets, answering conditional requests, optionally slowly or
+ * with a lying length); the gateway's docroot is a scratch directory.
+ * Every URN the gateway names is checked against what the common library
+ * computes for the same bytes.  Each test starts its own gateway and
+ * kills it in teardown; the child also gets PR_SET_PDEATHSIG so a failed
+ * assertion (which aborts this process) cannot leave it running.
+ */
+#define G_LOG_DOMAIN "test-gateway"
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include <glib/gstdio.h>
+#include <gio/gio.h>
+#include <libsoup/soup.h>
+
+#include "alv-hash-tree.h"
+#include "alv-ocn-headers.h"
+#include "alv-ranges.h"
+
+#define WAIT_TIMEOUT (10 * G_TIME_SPAN_SECOND)
+
+typedef struct
+{
+  GBytes *body;
+  char *etag;
+  guint delay_ms;               /* hold the answer this long */
+  gboolean chunked;             /* no Content-Length */
+} OriginFile;
+
+typedef struct
+{
+  char *dir;
+  char *docroot;
+  char *state;
+  SoupServer *origin;
+  char *origin_url;             /* http://127.0.0.1:PORT/ */
+  GHashTable *files;            /* path → OriginFile */
+  guint origin_requests;
+  guint origin_bodies;          /* 200 answers with a body */
+  guint origin_not_modified;
+  SoupSession *session;
+  GSubprocess *gateway;
+  char *url;                    /* gateway base URL, with '/' */
+  guint file_serial;
+} Fixture;
+
+/* --- helpers: misc -------------------------------------------------- */
+
+static void
+remove_tree (const char *path)
+{
+  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+    {
+      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+      const char *name;
+
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *child = g_build_filename (path, name, NULL);
+          remove_tree (child);
+        }
+    }
+  g_remove (path);
+}
+
+static gboolean
+flag_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the main context for @ms (the origin lives in this process). */
+static void
+run_for (guint ms)
+{
+  gboolean done = FALSE;
+
+  g_timeout_add (ms, flag_cb, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static GBytes *
+make_content (gsize len,
+              guint seed)
+{
+  guint8 *data = g_malloc (len);
+  GRand *rand = g_rand_new_with_seed (seed);
+
+  for (gsize i = 0; i < len; i++)
+    data[i] = (guint8) g_rand_int (rand);
+  g_rand_free (rand);
+  return g_bytes_new_take (data, len);
+}
+
+static char *
+urn_for (GBytes *bytes)
+{
+  g_autoptr(AlvHashTree) tree = alv_hash_tree_new_for_data (g_bytes_get_data (bytes, NULL),
+                                                            g_bytes_get_size (bytes),
+                                                            ALV_HASH_TREE_DEFAULT_BLOCK_SIZE);
+  return alv_hash_tree_get_urn (tree);
+}
+
+static void
+write_doc (Fixture    *fx,
+           const char *rel,
+           GBytes     *bytes)
+{
+  g_autofree char *path = g_build_filename (fx->docroot, rel, NULL);
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autoptr(GError) error = NULL;
+
+  g_mkdir_with_parents (dir, 0700);
+  g_file_set_contents (path, g_bytes_get_data (bytes, NULL), (gssize) g_bytes_get_size (bytes),
+                       &error);
+  g_assert_no_error (error);
+}
+
+/* --- the origin ----------------------------------------------------- */
+
+static gboolean
+origin_release_cb (gpointer user_data)
+{
+  SoupServerMessage *msg = user_data;
+
+  soup_server_message_unpause (msg);
+  g_object_unref (msg);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+origin_cb (SoupServer        *server G_GNUC_UNUSED,
+           SoupServerMessage *msg,
+           const char        *path,
+           GHashTable        *query G_GNUC_UNUSED,
+           gpointer           user_data)
+{
+  Fixture *fx = user_data;
+  OriginFile *file = g_hash_table_lookup (fx->files, path);
+  SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
+  SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
+  const char *inm = soup_message_headers_get_one (req, "If-None-Match");
+
+  fx->origin_requests++;
+  if (file == NULL)
+    {
+      soup_server_message_set_status (msg, SOUP_STATUS_NOT_FOUND, NULL);
+      return;
+    }
+  soup_message_headers_replace (resp, "ETag", file->etag);
+  if (inm != NULL && strcmp (inm, file->etag) == 0)
+    {
+      fx->origin_not_modified++;
+      soup_server_message_set_status (msg, SOUP_STATUS_NOT_MODIFIED, NULL);
+      return;
+    }
+  fx->origin_bodies++;
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  if (file->chunked)
+    soup_message_headers_set_encoding (resp, SOUP_ENCODING_CHUNKED);
+  soup_server_message_set_response (msg, "audio/ogg", SOUP_MEMORY_COPY,
+                                    g_bytes_get_data (file->body, NULL),
+                                    g_bytes_get_size (file->body));
+  if (file->delay_ms > 0)
+    {
+      soup_server_message_pause (msg);
+      g_timeout_add (file->delay_ms, origin_release_cb, g_object_ref (msg));
+    }
+}
+
+static void
+origin_file_free (OriginFile *file)
+{
+  g_bytes_unref (file->body);
+  g_free (file->etag);
+  g_free (file);
+}
+
+static OriginFile *
+origin_put (Fixture    *fx,
+            const char *path,
+            GBytes     *body)
+{
+  OriginFile *file = g_new0 (OriginFile, 1);
+
+  file->body = g_bytes_ref (body);
+  file->etag = g_strdup_printf ("\"v%u\"", ++fx->file_serial);
+  g_hash_table_replace (fx->files, g_strdup (path), file);
+  return file;
+}
+
+/* --- the gateway ---------------------------------------------------- */
+
+static void
+child_setup (gpointer user_data G_GNUC_UNUSED)
+{
+  /* die with the test, even if it aborts on a failed assertion */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+typedef struct
+{
+  gboolean done;
+  char *line;
+} LineRead;
+
+static void
+line_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  LineRead *r = user_data;
+
+  r->line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result,
+                                                       NULL, NULL);
+  r->done = TRUE;
+}
+
+static gboolean
+timeout_flag_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+stop_gateway (Fixture *fx,
+              int      signum)
+{
+  gboolean timed_out = FALSE;
+  guint id;
+
+  if (fx->gateway == NULL)
+    return;
+  g_subprocess_send_signal (fx->gateway, signum);
+  id = g_timeout_add (5000, timeout_flag_cb, &timed_out);
+  while (!timed_out)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (g_subprocess_get_identifier (fx->gateway) == NULL)
+        break;
+      g_main_context_iteration (NULL, FALSE);
+      if (g_subprocess_get_identifier (fx->gateway) == NULL)
+        break;
+      g_usleep (2000);
+    }
+  if (timed_out)
+    g_subprocess_force_exit (fx->gateway);
+  else
+    g_source_remove (id);
+  g_subprocess_wait (fx->gateway, NULL, NULL);
+  if (signum == SIGTERM)
+    {
+      /* a clean stop exits 0 */
+      g_assert_false (timed_out);
+      g_assert_true (g_subprocess_get_if_exited (fx->gateway));
+      g_assert_cmpint (g_subprocess_get_exit_status (fx->gateway), ==, 0);
+    }
+  g_clear_object (&fx->gateway);
+  g_clear_pointer (&fx->url, g_free);
+}
+
+/* Starts the gateway with the common options plus NULL-terminated extra
+ * ones, and waits for its "listening on" line. */
+G_GNUC_NULL_TERMINATED
+static void
+start_gateway (Fixture    *fx,
+               const char *first,
+               ...)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GError) error = NULL;
+  LineRead r = { FALSE, NULL };
+  gboolean timed_out = FALSE;
+  const char *arg;
+  va_list args;
+  guint id;
+
+  g_assert_null (fx->gateway);
+  g_ptr_array_add (argv, g_test_build_filename (G_TEST_BUILT, "..", "server", "alluvium-server", NULL));
+  g_ptr_array_add (argv, g_strdup ("gateway"));
+  g_ptr_array_add (argv, g_strdup ("--port=0"));
+  g_ptr_array_add (argv, g_strdup ("--rate-limit=0"));
+  va_start (args, first);
+  for (arg = first; arg != NULL; arg = va_arg (args, const char *))
+    g_ptr_array_add (argv, g_strdup (arg));
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_subprocess_launcher_setenv (launcher, "GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
+  /* the daemon's own warnings are for its log, not fatal */
+  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  fx->gateway = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fx->gateway));
+  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, line_cb, &r);
+  id = g_timeout_add (10000, timeout_flag_cb, &timed_out);
+  while (!r.done && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (id);
+  g_assert_true (r.done);
+  g_assert_nonnull (r.line);
+  g_assert_true (g_str_has_prefix (r.line, "listening on http://127.0.0.1:"));
+  fx->url = g_strdup (r.line + strlen ("listening on "));
+  g_assert_true (g_str_has_suffix (fx->url, "/"));
+  g_free (r.line);
+}
+
+/* --- the client ----------------------------------------------------- */
+
+typedef struct
+{
+  gboolean done;
+  guint status;
+  SoupMessageHeaders *headers;
+  GBytes *body;
+} Response;
+
+static void
+response_clear (Response *r)
+{
+  g_clear_pointer (&r->headers, soup_message_headers_unref);
+  g_clear_pointer (&r->body, g_bytes_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Response, response_clear)
+
+static void
+sent_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  Response *r = user_data;
+  g_autoptr(GError) error = NULL;
+  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), result);
+
+  r->body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+  g_assert_no_error (error);
+  r->status = soup_message_get_status (msg);
+  r->headers = soup_message_headers_ref (soup_message_get_response_headers (msg));
+  r->done = TRUE;
+}
+
+static void
+send_async (Fixture     *fx,
+            SoupMessage *msg,
+            Response    *r)
+{
+  soup_session_send_and_read_async (fx->session, msg, G_PRIORITY_DEFAULT, NULL, sent_cb, r);
+}
+
+static void
+wait_response (Response *r)
+{
+  gint64 deadline = g_get_monotonic_time () + WAIT_TIMEOUT;
+
+  while (!r->done)
+    {
+      g_main_context_iteration (NULL, TRUE);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+    }
+}
+
+/* GET (or @method) @url with optional header name/value pairs. */
+G_GNUC_NULL_TERMINATED
+static void
+request (Fixture    *fx,
+         Response   *r,
+         const char *method,
+         const char *url,
+         ...)
+{
+  g_autoptr(SoupMessage) msg = soup_message_new (method, url);
+  const char *name;
+  va_list args;
+
+  g_assert_nonnull (msg);
+  va_start (args, url);
+  while ((name = va_arg (args, const char *)) != NULL)
+    soup_message_headers_replace (soup_message_get_request_headers (msg), name,
+                                  va_arg (args, const char *));
+  va_end (args);
+  send_async (fx, msg, r);
+  wait_response (r);
+}
+
+static char *
+resolve_url (Fixture    *fx,
+             const char *media_url)
+{
+  g_autoptr(GString) s = g_string_new (fx->url);
+
+  g_string_append (s, "resolve?url=");
+  g_string_append_uri_escaped (s, media_url, NULL, FALSE);
+  return g_string_free (g_steal_pointer (&s), FALSE);
+}
+
+static void
+resolve (Fixture    *fx,
+         Response   *r,
+         const char *media_url)
+{
+  g_autofree char *url = resolve_url (fx, media_url);
+
+  request (fx, r, "GET", url, NULL);
+}
+
+/* Resolves until the answer is not 202 (following Retry-After). */
+static void
+resolve_final (Fixture    *fx,
+               Response   *r,
+               const char *media_url)
+{
+  gint64 deadline = g_get_monotonic_time () + WAIT_TIMEOUT;
+
+  for (;;)
+    {
+      resolve (fx, r, media_url);
+      if (r->status != SOUP_STATUS_ACCEPTED)
+        return;
+      g_assert_nonnull (soup_message_headers_get_one (r->headers, "Retry-After"));
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      response_clear (r);
+      r->done = FALSE;
+      run_for (100);
+    }
+}
+
+static const char *
+header (Response   *r,
+        const char *name)
+{
+  return soup_message_headers_get_one (r->headers, name);
+}
+
+static char *
+body_text (Response *r)
+{
+  return g_strndup (g_bytes_get_data (r->body, NULL), g_bytes_get_size (r->body));
+}
+
+static gboolean
+body_equal (Response *r,
+            GBytes   *expected)
+{
+  return g_bytes_equal (r->body, expected);
+}
+
+/* Checks a 200 resolve against @content, and that the tree the gateway
+ * serves is the library's tree of @content. */
+static void
+check_resolved (Fixture    *fx,
+                Response   *r,
+                GBytes     *content,
+                const char *media_type)
+{
+  g_autofree char *urn = urn_for (content);
+  g_autofree char *thex_uri = NULL;
+  g_autofree char *root = NULL;
+  g_autofree char *thex_url = NULL;
+  g_autofree char *len = g_strdup_printf ("%" G_GSIZE_FORMAT, g_bytes_get_size (content));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AlvHashTree) expected = NULL;
+  g_autoptr(GBytes) serialized = NULL;
+  g_auto(Response) t = { 0, };
+
+  g_assert_cmpuint (r->status, ==, SOUP_STATUS_OK);
+  g_assert_cmpstr (header (r, "X-Content-URN"), ==, urn);
+  g_assert_cmpstr (header (r, "X-Content-Length"), ==, len);
+  if (media_type != NULL)
+    g_assert_cmpstr (header (r, "X-Content-Type"), ==, media_type);
+  g_assert_cmpstr (header (r, "X-Block-Size"), ==, "65536");
+  g_assert_true (alv_thex_uri_parse (header (r, "X-Thex-URI"), &thex_uri, &root, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (root, ==, urn + strlen (ALV_URN_PREFIX));
+  g_assert_true (thex_uri[0] == '/');
+
+  thex_url = g_strconcat (fx->url, thex_uri + 1, NULL);
+  request (fx, &t, "GET", thex_url, NULL);
+  g_assert_cmpuint (t.status, ==, SOUP_STATUS_OK);
+  g_assert_cmpstr (soup_message_headers_get_one (t.headers, "X-Content-URN"), ==, urn);
+  expected = alv_hash_tree_new_for_data (g_bytes_get_data (content, NULL), g_bytes_get_size (content),
+                                         ALV_HASH_TREE_DEFAULT_BLOCK_SIZE);
+  serialized = alv_hash_tree_serialize (expected);
+  g_assert_true (g_bytes_equal (t.body, serialized));
+}
+
+/* --- fixture -------------------------------------------------------- */
+
+static void
+fixture_setup (Fixture      *fx,
+               gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSList) uris = NULL;
+
+  fx->dir = g_dir_make_tmp ("test-gateway-XXXXXX", &error);
+  g_assert_no_error (error);
+  fx->docroot = g_build_filename (fx->dir, "www", NULL);
+  fx->state = g_build_filename (fx->dir, "state", NULL);
+  g_mkdir (fx->docroot, 0700);
+  fx->files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                     (GDestroyNotify) origin_file_free);
+
+  fx->origin = soup_server_new (NULL, NULL);
+  soup_server_add_handler (fx->origin, NULL, origin_cb, fx, NULL);
+  soup_server_listen_local (fx->origin, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
+  g_assert_no_error (error);
+  uris = soup_server_get_uris (fx->origin);
+  fx->origin_url = g_strdup_printf ("http://127.0.0.1:%d/", g_uri_get_port (uris->data));
+  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
+
+  fx->session = soup_session_new_with_options ("max-conns-per-host", 64, "max-conns", 64,
+                                               "proxy-resolver", NULL, NULL);
+}
+
+static void
+fixture_teardown (Fixture      *fx,
+                  gconstpointer data G_GNUC_UNUSED)
+{
+  stop_gateway (fx, SIGTERM);
+  soup_session_abort (fx->session);
+  g_clear_object (&fx->session);
+  soup_server_disconnect (fx->origin);
+  g_clear_object (&fx->origin);
+  g_hash_table_unref (fx->files);
+  remove_tree (fx->dir);
+  g_free (fx->dir);
+  g_free (fx->docroot);
+  g_free (fx->state);
+  g_free (fx->origin_url);
+}
+
+static char *
+origin_media (Fixture    *fx,
+              const char *path)
+{
+  return g_strconcat (fx->origin_url, path + 1, NULL);
+}
+
+/* --- tests ---------------------------------------------------------- */
+
+static void
+test_docroot (Fixture      *fx,
+              gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) media = make_content (200000, 1);
+  g_autoptr(GBytes) media2 = make_content (150001, 2);
+  g_autoptr(GBytes) rss = g_bytes_new_static ("<rdf:RDF/>\n", 11);
+  g_autoptr(GBytes) empty = g_bytes_new_static ("", 0);
+  g_autofree char *media_url = NULL;
+  g_autofree char *rss_url = NULL;
+  g_autofree char *empty_url = NULL;
+  g_autofree char *urn = urn_for (media);
+  g_autofree char *etag = NULL;
+
+  write_doc (fx, "media/song one.mp3", media);
+  write_doc (fx, "station.rss", rss);
+  write_doc (fx, "media/empty.ogg", empty);
+  write_doc (fx, ".secret", rss);
+  start_gateway (fx, "--docroot", fx->docroot, NULL);
+  media_url = g_strconcat (fx->url, "media/song%20one.mp3", NULL);
+  rss_url = g_strconcat (fx->url, "station.rss", NULL);
+  empty_url = g_strconcat (fx->url, "media/empty.ogg", NULL);
+
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, media_url);
+    check_resolved (fx, &r, media, "audio/mpeg");
+  }
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, empty_url);
+    check_resolved (fx, &r, empty, "audio/ogg");
+  }
+  /* static: whole file, with validators and the URN it now knows */
+  {
+    g_auto(Response) r = { 0, };
+
+    request (fx, &r, "GET", media_url, NULL);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_OK);
+    g_assert_true (body_equal (&r, media));
+    g_assert_cmpstr (header (&r, "Content-Type"), ==, "audio/mpeg");
+    g_assert_cmpstr (header (&r, "Accept-Ranges"), ==, "bytes");
+    g_assert_cmpstr (header (&r, "X-Content-URN"), ==, urn);
+    g_assert_nonnull (header (&r, "Last-Modified"));
+    etag = g_strdup (header (&r, "ETag"));
+    g_assert_nonnull (etag);
+  }
+  {
+    g_auto(Response) r = { 0, };
+
+    request (fx, &r, "HEAD", media_url, NULL);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_OK);
+    g_assert_cmpuint (g_bytes_get_size (r.body), ==, 0);
+    g_assert_cmpint (soup_message_headers_get_content_length (r.headers), ==, 200000);
+    g_assert_cmpstr (header (&r, "ETag"), ==, etag);
+  }
+  {
+    g_auto(Response) r = { 0, };
+    g_autoptr(GBytes) part = g_bytes_new_from_bytes (media, 70000, 1000);
+
+    request (fx, &r, "GET", media_url, "Range", "bytes=70000-70999", NULL);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_PARTIAL_CONTENT);
+    g_assert_cmpstr (header (&r, "Content-Range"), ==, "bytes 70000-70999/200000");
+    g_assert_true (body_equal (&r, part));
+  }
+  {
+    g_auto(Response) r = { 0, };
+    g_autoptr(GBytes) part = g_bytes_new_from_bytes (media, 199900, 100);
+
+    request (fx, &r, "GET", media_url, "Range", "bytes=-100", NULL);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_PARTIAL_CONTENT);
+    g_assert_true (body_equal (&r, part));
+  }
+  {
+    g_auto(Response) r = { 0, };
+
+    request (fx, &r, "GET", media_url, "Range", "bytes=300000-", NULL);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_REQUESTED_RANGE_NOT_SATISFIABLE);
+    g_assert_cmpstr (header (&r, "Content-Range"), ==, "bytes */200000");
+  }
+  {
+    /* a garbage Range is ignored */
+    g_auto(Response) r = { 0, };
+
+    request (fx, &r, "GET", media_url, "Range", "bytes=zz-", NULL);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_OK);
+    g_assert_true (body_equal (&r, media));
+  }
+  {
+    g_auto(Response) r = { 0, };
+
+    request (fx, &r, "GET", media_url, "If-None-Match", etag, NULL);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_NOT_MODIFIED);
+  }
+  {
+    /* If-Range with a stale validator: the whole file */
+    g_auto(Response) r = { 0, };
+
+    request (fx, &r, "GET", media_url, "Range", "bytes=0-9", "If-Range", "\"old\"", NULL);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_OK);
+    g_assert_cmpuint (g_bytes_get_size (r.body), ==, 200000);
+  }
+  {
+    g_auto(Response) r = { 0, };
+
+    request (fx, &r, "GET", rss_url, NULL);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_OK);
+    g_assert_cmpstr (header (&r, "Content-Type"), ==, "application/x-alluvium");
+    g_assert_true (body_equal (&r, rss));
+  }
+  {
+    g_auto(Response) r = { 0, };
+    g_autofree char *url = g_strconcat (fx->url, "media/../.secret", NULL);
+    g_autofree char *url2 = g_strconcat (fx->url, "media%2F..%2F.secret", NULL);
+    g_autofree char *url3 = g_strconcat (fx->url, ".secret", NULL);
+    g_auto(Response) r2 = { 0, };
+    g_auto(Response) r3 = { 0, };
+
+    request (fx, &r, "GET", url, NULL);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_NOT_FOUND);
+    request (fx, &r2, "GET", url2, NULL);
+    /* libsoup itself may refuse the dot segment */
+    g_assert_true (r2.status == SOUP_STATUS_NOT_FOUND || r2.status == SOUP_STATUS_BAD_REQUEST);
+    request (fx, &r3, "GET", url3, NULL);
+    g_assert_cmpuint (r3.status, ==, SOUP_STATUS_NOT_FOUND);
+  }
+  {
+    g_auto(Response) r = { 0, };
+    g_autofree char *url = g_strconcat (fx->url, "media/none.mp3", NULL);
+
+    resolve_final (fx, &r, url);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_NOT_FOUND);
+  }
+
+  /* the file is replaced: the next resolve names the new content */
+  write_doc (fx, "media/song one.mp3", media2);
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, media_url);
+    check_resolved (fx, &r, media2, "audio/mpeg");
+  }
+}
+
+static void
+test_origin_revalidate (Fixture      *fx,
+                        gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) v1 = make_content (300000, 3);
+  g_autoptr(GBytes) v2 = make_content (300000, 4);
+  g_autofree char *media = origin_media (fx, "/show/a.ogg");
+
+  origin_put (fx, "/show/a.ogg", v1);
+  start_gateway (fx, "--origin", fx->origin_url, "--allow-private",
+                 "--revalidate-after=0", NULL);
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, media);
+    check_resolved (fx, &r, v1, "audio/ogg");
+    g_assert_cmpuint (fx->origin_bodies, ==, 1);
+  }
+  {
+    /* unchanged: revalidated with a conditional request, no new body */
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, media);
+    check_resolved (fx, &r, v1, "audio/ogg");
+    g_assert_cmpuint (fx->origin_bodies, ==, 1);
+    g_assert_cmpuint (fx->origin_not_modified, ==, 1);
+  }
+  origin_put (fx, "/show/a.ogg", v2);
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, media);
+    check_resolved (fx, &r, v2, "audio/ogg");
+    g_assert_cmpuint (fx->origin_bodies, ==, 2);
+  }
+  {
+    /* the origin loses the file */
+    g_auto(Response) r = { 0, };
+    g_autofree char *missing = origin_media (fx, "/show/missing.ogg");
+
+    resolve_final (fx, &r, missing);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_NOT_FOUND);
+  }
+}
+
+static void
+test_single_flight (Fixture      *fx,
+                    gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (500000, 5);
+  g_autofree char *media = origin_media (fx, "/slow.ogg");
+  g_autofree char *url = NULL;
+  Response rs[20] = { { 0, } };
+  guint n_accepted = 0;
+
+  origin_put (fx, "/slow.ogg", content)->delay_ms = 1500;
+  start_gateway (fx, "--origin", fx->origin_url, "--allow-private",
+                 "--resolve-wait=200", "--retry-after=1", NULL);
+  url = resolve_url (fx, media);
+  for (guint i = 0; i < G_N_ELEMENTS (rs); i++)
+    {
+      g_autoptr(SoupMessage) msg = soup_message_new ("GET", url);
+
+      send_async (fx, msg, &rs[i]);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (rs); i++)
+    {
+      wait_response (&rs[i]);
+      /* nobody is held for the whole fetch: 202 with Retry-After */
+      g_assert_cmpuint (rs[i].status, ==, SOUP_STATUS_ACCEPTED);
+      g_assert_cmpstr (soup_message_headers_get_one (rs[i].headers, "Retry-After"), ==, "1");
+      n_accepted++;
+      response_clear (&rs[i]);
+    }
+  g_assert_cmpuint (n_accepted, ==, 20);
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, media);
+    check_resolved (fx, &r, content, NULL);
+  }
+  g_assert_cmpuint (fx->origin_requests, ==, 1);
+  g_assert_cmpuint (fx->origin_bodies, ==, 1);
+}
+
+static gboolean
+dir_has_files (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+
+  return dir != NULL && g_dir_read_name (dir) != NULL;
+}
+
+static void
+test_restart (Fixture      *fx,
+              gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (100000, 6);
+  g_autoptr(GBytes) doc = make_content (70000, 7);
+  g_autofree char *media = origin_media (fx, "/a.mp3");
+  g_autofree char *entries = g_build_filename (fx->state, "entries", NULL);
+  g_autofree char *doc_url = NULL;
+  g_autofree char *base = g_strdup_printf ("--base-url=http://station.test/");
+
+  origin_put (fx, "/a.mp3", content);
+  write_doc (fx, "b.ogg", doc);
+  start_gateway (fx, "--origin", fx->origin_url, "--allow-private", "--state-dir", fx->state,
+                 "--docroot", fx->docroot, base, NULL);
+  {
+    g_auto(Response) r = { 0, };
+    g_auto(Response) r2 = { 0, };
+
+    resolve_final (fx, &r, media);
+    check_resolved (fx, &r, content, NULL);
+    resolve_final (fx, &r2, "http://station.test/b.ogg");
+    check_resolved (fx, &r2, doc, "audio/ogg");
+  }
+  g_assert_cmpuint (fx->origin_bodies, ==, 1);
+
+  /* kill -9 once the state is on disk */
+  {
+    gint64 deadline = g_get_monotonic_time () + WAIT_TIMEOUT;
+    g_autoptr(GDir) dir = NULL;
+    guint n = 0;
+
+    while (n < 2)
+      {
+        const char *name;
+
+        g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+        run_for (20);
+        g_clear_pointer (&dir, g_dir_close);
+        dir = g_dir_open (entries, 0, NULL);
+        n = 0;
+        while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+          n += g_str_has_suffix (name, ".entry");
+      }
+  }
+  stop_gateway (fx, SIGKILL);
+
+  /* a resolve that had to wait would get 202: --resolve-wait=0 */
+  start_gateway (fx, "--origin", fx->origin_url, "--allow-private", "--state-dir", fx->state,
+                 "--resolve-wait=0", NULL);
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve (fx, &r, media);
+    check_resolved (fx, &r, content, NULL);
+  }
+  g_assert_cmpuint (fx->origin_requests, ==, 1);
+  stop_gateway (fx, SIGTERM);
+
+  /* a corrupt tree file is dropped, not trusted */
+  {
+    g_autofree char *trees = g_build_filename (fx->state, "trees", NULL);
+    g_autofree char *urn = urn_for (content);
+    g_autofree char *tree = g_build_filename (trees, urn + strlen (ALV_URN_PREFIX), NULL);
+
+    g_assert_true (dir_has_files (trees));
+    g_assert_true (g_file_set_contents (tree, "garbage", -1, NULL));
+  }
+  start_gateway (fx, "--origin", fx->origin_url, "--allow-private", "--state-dir", fx->state, NULL);
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, media);
+    check_resolved (fx, &r, content, NULL);
+  }
+  g_assert_cmpuint (fx->origin_bodies, ==, 2);
+}
+
+/* Announces; returns the status and the peers answered. */
+G_GNUC_NULL_TERMINATED
+static guint
+announce (Fixture   *fx,
+          GPtrArray **peers_out,
+          const char *first,
+          ...)
+{
+  g_autoptr(GString) url = g_string_new (fx->url);
+  g_auto(Response) r = { 0, };
+  const char *name;
+  va_list args;
+  gboolean sep = FALSE;
+
+  g_string_append (url, "announce?");
+  va_start (args, first);
+  for (name = first; name != NULL; name = va_arg (args, const char *))
+    {
+      const char *value = va_arg (args, const char *);
+
+      if (sep)
+        g_string_append_c (url, '&');
+      sep = TRUE;
+      g_string_append_uri_escaped (url, name, NULL, FALSE);
+      g_string_append_c (url, '=');
+      g_string_append_uri_escaped (url, value, NULL, FALSE);
+    }
+  va_end (args);
+  request (fx, &r, "GET", url->str, "X-Forwarded-For", "203.0.113.9", NULL);
+  if (peers_out != NULL)
+    {
+      const char *alt = header (&r, "X-Alt");
+      g_autoptr(GError) error = NULL;
+
+      *peers_out = alv_alt_parse (alt ? alt : "", 64, &error);
+      g_assert_no_error (error);
+    }
+  if (r.status == SOUP_STATUS_OK)
+    g_assert_nonnull (header (&r, "X-Announce-Interval"));
+  return r.status;
+}
+
+static gboolean
+has_port (GPtrArray *peers,
+          guint16    port)
+{
+  for (guint i = 0; i < peers->len; i++)
+    if (g_inet_socket_address_get_port (peers->pdata[i]) == port)
+      return TRUE;
+  return FALSE;
+}
+
+static void
+test_announce (Fixture      *fx,
+               gconstpointer data G_GNUC_UNUSED)
+{
+  /* 4 blocks of 64 KiB */
+  g_autoptr(GBytes) content = make_content (4 * 65536 - 100, 8);
+  g_autofree char *urn = urn_for (content);
+  g_autofree char *media_url = NULL;
+  guint counts[3] = { 0, 0, 0 };
+
+  write_doc (fx, "x.ogg", content);
+  start_gateway (fx, "--docroot", fx->docroot, "--max-entries-per-address=4",
+                 NULL);
+  media_url = g_strconcat (fx->url, "x.ogg", NULL);
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, media_url);
+    check_resolved (fx, &r, content, "audio/ogg");
+  }
+
+  /* A seeds, B holds blocks 0-1, C holds block 2 (as a bitfield) */
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "1001", "event", "completed", NULL), ==, 200);
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "1002", "event", "started",
+                              "ranges", "bytes 0-131071", NULL), ==, 200);
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "1003", "blocks", "IA==", NULL), ==, 200);
+  {
+    g_autoptr(GPtrArray) peers = NULL;
+
+    /* D holds blocks 0 and 1; it never sees itself; the address is the
+     * observed one, not X-Forwarded-For from an untrusted client */
+    g_assert_cmpuint (announce (fx, &peers, "urn", urn, "port", "1004", "blocks", "wA==",
+                                "ip", "198.51.100.1", NULL), ==, 200);
+    g_assert_cmpuint (peers->len, ==, 3);
+    g_assert_true (has_port (peers, 1001) && has_port (peers, 1002) && has_port (peers, 1003));
+    for (guint i = 0; i < peers->len; i++)
+      {
+        g_autofree char *ip = g_inet_address_to_string (g_inet_socket_address_get_address (peers->pdata[i]));
+
+        g_assert_cmpstr (ip, ==, "127.0.0.1");
+      }
+  }
+  {
+    /* resolve names the peers too */
+    g_auto(Response) r = { 0, };
+    g_autoptr(GPtrArray) alt = NULL;
+
+    resolve_final (fx, &r, media_url);
+    alt = alv_alt_parse (header (&r, "X-Alt"), 64, NULL);
+    g_assert_nonnull (alt);
+    g_assert_cmpuint (alt->len, ==, 4);
+  }
+  /* one peer per answer, many times: those holding what D lacks (blocks
+   * 2, 3) win more often than B, which holds nothing D needs */
+  for (guint i = 0; i < 150; i++)
+    {
+      g_autoptr(GPtrArray) peers = NULL;
+      guint16 port;
+
+      g_assert_cmpuint (announce (fx, &peers, "urn", urn, "port", "1004", "blocks", "wA==",
+                                  "numwant", "1", NULL), ==, 200);
+      g_assert_cmpuint (peers->len, ==, 1);
+      port = g_inet_socket_address_get_port (peers->pdata[0]);
+      g_assert_cmpuint (port, >=, 1001);
+      g_assert_cmpuint (port, <=, 1003);
+      counts[port - 1001]++;
+    }
+  g_test_message ("picks: seed %u, B %u, C %u", counts[0], counts[1], counts[2]);
+  g_assert_cmpuint (counts[0], >, counts[1]);
+  g_assert_cmpuint (counts[2], >, counts[1] / 2);
+
+  /* stopped removes; the per-address cap refuses a sixth entry */
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "1003", "event", "stopped", NULL), ==, 200);
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "1005", NULL), ==, 200);
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "1006", NULL), ==, 429);
+  {
+    g_autoptr(GPtrArray) peers = NULL;
+
+    g_assert_cmpuint (announce (fx, &peers, "urn", urn, "port", "1004", NULL), ==, 200);
+    g_assert_false (has_port (peers, 1003));
+    g_assert_true (has_port (peers, 1005));
+  }
+
+  /* garbage */
+  g_assert_cmpuint (announce (fx, NULL, "port", "1001", NULL), ==, 400);
+  g_assert_cmpuint (announce (fx, NULL, "urn", "urn:tree:sha256:XYZ", "port", "1001", NULL), ==, 400);
+  g_assert_cmpuint (announce (fx, NULL, "urn", "urn:tree:sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                              "port", "1001", NULL), ==, 404);
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, NULL), ==, 400);
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "0", NULL), ==, 400);
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "65536", NULL), ==, 400);
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "12ab", NULL), ==, 400);
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "1001", "event", "exploded", NULL), ==, 400);
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "1001", "ranges", "bytes 9-1", NULL), ==, 400);
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "1001", "blocks", "AAAA", NULL), ==, 400);
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "1001", "blocks", "!!", NULL), ==, 400);
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "1001", "numwant", "-1", NULL), ==, 400);
+
+  /* expiry: after the TTL nobody is left */
+  stop_gateway (fx, SIGTERM);
+  start_gateway (fx, "--docroot", fx->docroot, "--peer-ttl=1", "--trusted-proxy=127.0.0.1", NULL);
+  g_free (media_url);
+  media_url = g_strconcat (fx->url, "x.ogg", NULL);
+  {
+    g_auto(Response) r = { 0, };
+    g_autoptr(GPtrArray) peers = NULL;
+
+    resolve_final (fx, &r, media_url);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_OK);
+    g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "1001", NULL), ==, 200);
+    g_assert_cmpuint (announce (fx, &peers, "urn", urn, "port", "1002", NULL), ==, 200);
+    g_assert_true (has_port (peers, 1001));
+    {
+      /* behind a trusted proxy, its X-Forwarded-For names the peer */
+      g_autofree char *ip = g_inet_address_to_string (g_inet_socket_address_get_address (peers->pdata[0]));
+
+      g_assert_cmpstr (ip, ==, "203.0.113.9");
+    }
+  }
+  {
+    /* POST, form-encoded */
+    g_autofree char *url = g_strconcat (fx->url, "announce", NULL);
+    g_autofree char *form = soup_form_encode ("urn", urn, "port", "1003", "event", "started", NULL);
+    g_autoptr(SoupMessage) msg = soup_message_new_from_encoded_form ("POST", url, g_steal_pointer (&form));
+    g_auto(Response) r = { 0, };
+    g_autoptr(GPtrArray) alt = NULL;
+
+    send_async (fx, msg, &r);
+    wait_response (&r);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_OK);
+    alt = alv_alt_parse (header (&r, "X-Alt"), 64, NULL);
+    g_assert_nonnull (alt);
+    g_assert_true (has_port (alt, 1001) && has_port (alt, 1002));
+  }
+  run_for (1300);
+  {
+    g_autoptr(GPtrArray) peers = NULL;
+
+    g_assert_cmpuint (announce (fx, &peers, "urn", urn, "port", "1009", NULL), ==, 200);
+    g_assert_cmpuint (peers->len, ==, 0);
+  }
+}
+
+static void
+test_refusals (Fixture      *fx,
+               gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (5000, 9);
+  g_autofree char *media = origin_media (fx, "/big.ogg");
+  g_autofree char *chunked = origin_media (fx, "/chunked.ogg");
+  g_autofree char *localhost = g_strdup_printf ("http://localhost:%s", strrchr (fx->origin_url, ':') + 1);
+  g_autofree char *by_name = g_strconcat (localhost, "big.ogg", NULL);
+
+  origin_put (fx, "/big.ogg", content);
+  origin_put (fx, "/chunked.ogg", content)->chunked = TRUE;
+
+  /* without --allow-private: loopback origins are never contacted, by
+   * IP literal or by a name that resolves to one */
+  start_gateway (fx, "--origin", fx->origin_url, "--origin", localhost, NULL);
+  {
+    g_auto(Response) r = { 0, };
+    g_auto(Response) r2 = { 0, };
+    g_autofree char *text = NULL;
+
+    resolve_final (fx, &r, media);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_FORBIDDEN);
+    text = body_text (&r);
+    g_assert_nonnull (strstr (text, "--allow-private"));
+    g_assert_nonnull (strchr (text, '\n'));
+    g_assert_true (strchr (text, '\n')[1] == '\0');
+    resolve_final (fx, &r2, by_name);
+    g_assert_cmpuint (r2.status, ==, SOUP_STATUS_FORBIDDEN);
+  }
+  g_assert_cmpuint (fx->origin_requests, ==, 0);
+  stop_gateway (fx, SIGTERM);
+
+  start_gateway (fx, "--origin", fx->origin_url, "--allow-private", "--max-media-size=4096",
+                 "--max-header-bytes=4096", "--max-peers=4", NULL);
+  {
+    g_auto(Response) r = { 0, };
+    g_auto(Response) r2 = { 0, };
+
+    resolve_final (fx, &r, media);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE);
+    /* no Content-Length: stopped while streaming */
+    resolve_final (fx, &r2, chunked);
+    g_assert_cmpuint (r2.status, ==, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE);
+  }
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve (fx, &r, "https://elsewhere.example/big.ogg");
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_FORBIDDEN);
+  }
+  {
+    /* same host, other port: not the origin */
+    g_auto(Response) r = { 0, };
+
+    resolve (fx, &r, "http://127.0.0.1:1/big.ogg");
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_FORBIDDEN);
+  }
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve (fx, &r, "ftp://127.0.0.1/x");
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_BAD_REQUEST);
+  }
+  {
+    g_auto(Response) r = { 0, };
+    g_autofree char *url = g_strconcat (fx->url, "resolve", NULL);
+
+    request (fx, &r, "GET", url, NULL);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_BAD_REQUEST);
+  }
+  {
+    g_auto(Response) r = { 0, };
+    g_autofree char *pad = g_strnfill (5000, 'a');
+    g_autofree char *url = g_strconcat (fx->origin_url, pad, NULL);
+
+    resolve (fx, &r, url);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_REQUEST_URI_TOO_LONG);
+  }
+  {
+    g_auto(Response) r = { 0, };
+    g_autofree char *big = g_strnfill (6000, 'x');
+
+    g_autofree char *url = resolve_url (fx, media);
+
+    request (fx, &r, "GET", url, "X-Junk", big, NULL);
+    g_assert_cmpuint (r.status, ==, 431);
+  }
+  {
+    g_auto(Response) r = { 0, };
+
+    request (fx, &r, "DELETE", fx->url, NULL);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_METHOD_NOT_ALLOWED);
+  }
+  {
+    g_auto(Response) r = { 0, };
+    g_autofree char *url = g_strconcat (fx->url, "thex/urn:tree:sha256:nonsense", NULL);
+    g_autofree char *url2 = g_strconcat (fx->url, "thex/urn:tree:sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL);
+    g_auto(Response) r2 = { 0, };
+
+    request (fx, &r, "GET", url, NULL);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_BAD_REQUEST);
+    request (fx, &r2, "GET", url2, NULL);
+    /* libsoup itself may refuse the dot segment */
+    g_assert_true (r2.status == SOUP_STATUS_NOT_FOUND || r2.status == SOUP_STATUS_BAD_REQUEST);
+  }
+  /* no origin got a request it should not have */
+  g_assert_cmpuint (fx->origin_bodies, ==, 2);
+  stop_gateway (fx, SIGTERM);
+
+  /* rate limit per address */
+  {
+    guint n_limited = 0;
+
+    start_gateway (fx, "--origin", fx->origin_url, "--rate-limit=1", "--rate-burst=3", NULL);
+    for (guint i = 0; i < 8; i++)
+      {
+        g_auto(Response) r = { 0, };
+        g_autofree char *url = g_strconcat (fx->url, "status", NULL);
+
+        request (fx, &r, "GET", url, NULL);
+        if (r.status == 429)
+          {
+            g_assert_cmpstr (header (&r, "Retry-After"), ==, "1");
+            n_limited++;
+          }
+        else
+          g_assert_cmpuint (r.status, ==, SOUP_STATUS_OK);
+      }
+    g_assert_cmpuint (n_limited, >=, 4);
+  }
+}
+
+static void
+name_appeared_cb (GDBusConnection *connection G_GNUC_UNUSED,
+                  const char      *name G_GNUC_UNUSED,
+                  const char      *owner G_GNUC_UNUSED,
+                  gpointer         user_data)
+{
+  *(gboolean *) user_data = TRUE;
+}
+
+static void
+call_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  GVariant **out = user_data;
+  g_autoptr(GError) error = NULL;
+
+  *out = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  g_assert_no_error (error);
+}
+
+static GVariant *
+dbus_call (GDBusConnection *bus,
+           const char      *iface,
+           const char      *method,
+           GVariant        *params,
+           const char      *reply_type)
+{
+  GVariant *reply = NULL;
+
+  g_dbus_connection_call (bus, "org.alluvium.Gateway1", "/org/alluvium/Gateway1", iface, method,
+                          params, G_VARIANT_TYPE (reply_type), G_DBUS_CALL_FLAGS_NONE, 5000,
+                          NULL, call_cb, &reply);
+  while (reply == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return reply;
+}
+
+static void
+test_dbus (Fixture      *fx,
+           gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GTestDBus) bus_daemon = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_autoptr(GDBusConnection) bus = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) content = make_content (120000, 10);
+  g_autofree char *media = origin_media (fx, "/prep.ogg");
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) refused = NULL;
+  g_autoptr(GVariant) stats = NULL;
+  g_autoptr(GVariant) stats_value = NULL;
+  const char *urls[] = { NULL, "https://elsewhere.example/x.ogg", NULL };
+  const char *reason = NULL;
+  gboolean appeared = FALSE;
+  guint64 fetches = 0;
+  guint watch;
+
+  g_test_dbus_up (bus_daemon);
+  bus = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus_daemon),
+                                                G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+                                                | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                NULL, NULL, &error);
+  g_assert_no_error (error);
+  origin_put (fx, "/prep.ogg", content);
+  watch = g_bus_watch_name_on_connection (bus, "org.alluvium.Gateway1", G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                          name_appeared_cb, NULL, &appeared, NULL);
+  start_gateway (fx, "--origin", fx->origin_url, "--allow-private", "--dbus=session",
+                 "--resolve-wait=0", NULL);
+  {
+    gint64 deadline = g_get_monotonic_time () + WAIT_TIMEOUT;
+
+    while (!appeared)
+      {
+        g_main_context_iteration (NULL, TRUE);
+        g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      }
+  }
+  g_bus_unwatch_name (watch);
+
+  urls[0] = media;
+  reply = dbus_call (bus, "org.alluvium.Gateway1", "Prepare", g_variant_new ("(^as)", urls),
+                     "(a{ss})");
+  refused = g_variant_get_child_value (reply, 0);
+  g_assert_cmpuint (g_variant_n_children (refused), ==, 1);
+  g_assert_true (g_variant_lookup (refused, urls[1], "&s", &reason));
+  g_assert_nonnull (strstr (reason, "origin"));
+
+  /* the prepared URL is hashed without anyone resolving it */
+  {
+    gint64 deadline = g_get_monotonic_time () + WAIT_TIMEOUT;
+
+    while (fx->origin_bodies == 0 || fetches == 0)
+      {
+        g_autoptr(GVariant) r = NULL;
+        g_autoptr(GVariant) v = NULL;
+        g_autoptr(GVariant) s = NULL;
+
+        run_for (50);
+        g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+        r = dbus_call (bus, "org.freedesktop.DBus.Properties", "Get",
+                       g_variant_new ("(ss)", "org.alluvium.Gateway1", "Statistics"), "(v)");
+        g_variant_get (r, "(v)", &v);
+        g_variant_lookup (v, "fetches", "t", &fetches);
+      }
+  }
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve (fx, &r, media);
+    check_resolved (fx, &r, content, "audio/ogg");
+  }
+  g_assert_cmpuint (fx->origin_requests, ==, 1);
+
+  stats = dbus_call (bus, "org.freedesktop.DBus.Properties", "Get",
+                     g_variant_new ("(ss)", "org.alluvium.Gateway1", "Url"), "(v)");
+  g_variant_get (stats, "(v)", &stats_value);
+  g_assert_cmpstr (g_variant_get_string (stats_value, NULL), ==, fx->url);
+
+  stop_gateway (fx, SIGTERM);
+  g_dbus_connection_close_sync (bus, NULL, NULL);
+  g_test_dbus_down (bus_daemon);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+#define ADD(path, fn) \
+  g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD ("/server/gateway/docroot", test_docroot);
+  ADD ("/server/gateway/origin-revalidate", test_origin_revalidate);
+  ADD ("/server/gateway/single-flight", test_single_flight);
+  ADD ("/server/gateway/restart", test_restart);
+  ADD ("/server/gateway/announce", test_announce);
+  ADD ("/server/gateway/refusals", test_refusals);
+  ADD ("/server/gateway/dbus", test_dbus);
+#undef ADD
+  return g_test_run ();
+}
