@@ -11,6 +11,12 @@
  * file at a time.  When the gateway names the content (X-Content-URN) and
  * the playlist does too, they must agree: a difference means the file
  * changed after the playlist was written.
+ *
+ * A gateway on this machine that offers org.alluvium.Gateway1 on the
+ * session or system bus (`gateway --dbus`) is asked first, in one Prepare
+ * call for every URL, so that it starts hashing them all at once and says
+ * at once which it refuses; the HTTP rounds then only confirm.  Without
+ * --gateway, such a local gateway is the one used, at the Url it reports.
  */
 #define G_LOG_DOMAIN "alluvium-server"
 #include "config.h"
@@ -22,6 +28,7 @@
 
 #include "alv-ocn-headers.h"
 #include "playlist-http.h"
+#include "playlist-paths.h"
 
 /* Longest single wait, whatever Retry-After says. */
 #define MAX_RETRY_WAIT (30 * G_TIME_SPAN_SECOND)
@@ -55,7 +62,13 @@ typedef struct
   const PlaylistOptions *opts;
   SoupSession *session;
   const char *label;
+  const char *gateway;          /* base URL used for the HTTP rounds */
 } Preparer;
+
+#define GATEWAY_DBUS_NAME "org.alluvium.Gateway1"
+#define GATEWAY_DBUS_PATH "/org/alluvium/Gateway1"
+/* How long the one Prepare call may take. */
+#define PREPARE_CALL_TIMEOUT_MS 10000
 
 G_GNUC_PRINTF (2, 3)
 static void
@@ -141,7 +154,7 @@ attempt (const Preparer *p,
          GTimeSpan      *wait)
 {
   const char *url = alv_playlist_item_get_url (pending->item);
-  g_autofree char *request = resolve_url (p->opts->gateway, url);
+  g_autofree char *request = resolve_url (p->gateway, url);
   g_autoptr(SoupMessage) msg = soup_message_new (SOUP_METHOD_GET, request);
   g_autoptr(GInputStream) stream = NULL;
   g_autoptr(GError) error = NULL;
@@ -200,6 +213,108 @@ attempt (const Preparer *p,
   return ATTEMPT_FAILED;
 }
 
+/* Whether two gateway base URLs name the same place, up to a final '/'. */
+static gboolean
+same_base_url (const char *a,
+               const char *b)
+{
+  gsize la = strlen (a), lb = strlen (b);
+
+  while (la > 0 && a[la - 1] == '/')
+    la--;
+  while (lb > 0 && b[lb - 1] == '/')
+    lb--;
+  return la == lb && g_ascii_strncasecmp (a, b, la) == 0;
+}
+
+/* Finds a gateway offering org.alluvium.Gateway1 on the session or the
+ * system bus, and its Url; when @wanted is given, only one listening
+ * there.  Never starts anything; quietly returns %NULL when no bus or no
+ * such gateway is there. */
+static GDBusProxy *
+find_local_gateway (const char  *wanted,
+                    char       **url_out)
+{
+  static const GBusType buses[] = { G_BUS_TYPE_SESSION, G_BUS_TYPE_SYSTEM };
+
+  for (guint i = 0; i < G_N_ELEMENTS (buses); i++)
+    {
+      g_autoptr(GDBusConnection) bus = g_bus_get_sync (buses[i], NULL, NULL);
+      g_autoptr(GDBusProxy) proxy = NULL;
+      g_autoptr(GVariant) url = NULL;
+      g_autofree char *owner = NULL;
+
+      if (bus == NULL)
+        continue;
+      proxy = g_dbus_proxy_new_sync (bus, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START, NULL,
+                                     GATEWAY_DBUS_NAME, GATEWAY_DBUS_PATH, GATEWAY_DBUS_NAME,
+                                     NULL, NULL);
+      if (proxy == NULL || (owner = g_dbus_proxy_get_name_owner (proxy)) == NULL)
+        continue;
+      url = g_dbus_proxy_get_cached_property (proxy, "Url");
+      if (url == NULL || !g_variant_is_of_type (url, G_VARIANT_TYPE_STRING) ||
+          !playlist_paths_is_http_url (g_variant_get_string (url, NULL)))
+        continue;
+      if (wanted != NULL && !same_base_url (wanted, g_variant_get_string (url, NULL)))
+        continue;
+      *url_out = g_variant_dup_string (url, NULL);
+      return g_steal_pointer (&proxy);
+    }
+  return NULL;
+}
+
+/* Asks the local gateway to start hashing every pending URL at once; the
+ * URLs it refuses are reported and dropped from @pending.  Returns how
+ * many were refused. */
+static guint
+prepare_over_dbus (const Preparer *p,
+                   GDBusProxy     *gateway,
+                   GArray         *pending)
+{
+  g_autoptr(GPtrArray) urls = g_ptr_array_new ();
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) refused = NULL;
+  g_autoptr(GError) error = NULL;
+  guint n_refused = 0;
+
+  for (guint i = 0; i < pending->len; i++)
+    g_ptr_array_add (urls, (gpointer) alv_playlist_item_get_url (g_array_index (pending, Pending, i).item));
+  g_ptr_array_add (urls, NULL);
+
+  reply = g_dbus_proxy_call_sync (gateway, "Prepare",
+                                  g_variant_new ("(^as)", (char **) urls->pdata),
+                                  G_DBUS_CALL_FLAGS_NO_AUTO_START, PREPARE_CALL_TIMEOUT_MS,
+                                  NULL, &error);
+  if (reply == NULL || !g_variant_is_of_type (reply, G_VARIANT_TYPE ("(a{ss})")))
+    {
+      /* the HTTP rounds still prepare everything, only less eagerly */
+      if (p->opts->progress)
+        g_printerr (_("%s: the local gateway did not take the list over D-Bus (%s); "
+                      "asking over HTTP\n"), p->label,
+                    error != NULL ? error->message : _("unexpected reply"));
+      return 0;
+    }
+  refused = g_variant_get_child_value (reply, 0);
+  for (guint i = 0; i < pending->len; )
+    {
+      Pending *entry = &g_array_index (pending, Pending, i);
+      const char *reason = NULL;
+
+      if (g_variant_lookup (refused, alv_playlist_item_get_url (entry->item), "&s", &reason))
+        {
+          report (p, _("%s:item %u: error: the gateway refuses %s: %s"), p->label, entry->n,
+                  alv_playlist_item_get_url (entry->item), reason);
+          n_refused++;
+          g_array_remove_index (pending, i);
+          continue;
+        }
+      i++;
+    }
+  if (p->opts->progress)
+    g_printerr (_("%s: the local gateway is hashing %u item URL(s)\n"), p->label, pending->len);
+  return n_refused;
+}
+
 /**
  * playlist_prepare_run:
  * @opts: the options (@gateway set; @timeout, @max_wait)
@@ -219,7 +334,9 @@ playlist_prepare_run (const PlaylistOptions *opts,
   g_autoptr(SoupSession) session = playlist_http_session_new (opts->timeout);
   g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr(GArray) pending = g_array_new (FALSE, TRUE, sizeof (Pending));
-  Preparer p = { opts, session, label };
+  g_autoptr(GDBusProxy) local = NULL;
+  g_autofree char *local_url = NULL;
+  Preparer p = { opts, session, label, opts->gateway };
   guint n_items = alv_playlist_get_n_items (pl);
   guint n_urls, failed = 0, ready = 0;
 
@@ -232,6 +349,20 @@ playlist_prepare_run (const PlaylistOptions *opts,
         g_array_append_val (pending, entry);
     }
   n_urls = pending->len;
+
+  local = find_local_gateway (opts->gateway, &local_url);
+  if (local != NULL)
+    {
+      p.gateway = local_url;
+      failed += prepare_over_dbus (&p, local, pending);
+    }
+  else if (opts->gateway == NULL)
+    {
+      g_printerr (_("%s: no --gateway URL given and no gateway offers %s on D-Bus here "
+                    "(start it with --dbus=session or --dbus=system)\n"),
+                  label, GATEWAY_DBUS_NAME);
+      return 1;
+    }
 
   while (pending->len > 0)
     {

@@ -23,6 +23,7 @@
 
 #include "alv-hash-tree.h"
 #include "alv-ocn-headers.h"
+#include "alv-playlist.h"
 #include "alv-ranges.h"
 
 #define WAIT_TIMEOUT (10 * G_TIME_SPAN_SECOND)
@@ -1319,6 +1320,105 @@ test_dbus (Fixture      *fx,
                      g_variant_new ("(ss)", "org.alluvium.Gateway1", "Url"), "(v)");
   g_variant_get (stats, "(v)", &stats_value);
   g_assert_cmpstr (g_variant_get_string (stats_value, NULL), ==, fx->url);
+
+  /* `playlist --prepare` without --gateway finds this gateway on the bus
+   * and has it hash a new URL; a refused one fails the run */
+  {
+    g_autoptr(GBytes) content2 = make_content (90000, 11);
+    g_autofree char *media2 = origin_media (fx, "/prep2.ogg");
+    g_autofree char *pl_path = g_build_filename (fx->dir, "prep.rss", NULL);
+    g_autofree char *tool = g_test_build_filename (G_TEST_BUILT, "..", "server",
+                                                   "alluvium-server", NULL);
+    g_autoptr(GSubprocessLauncher) launcher = NULL;
+    g_autoptr(GSubprocess) proc = NULL;
+    g_autoptr(AlvPlaylist) pl = alv_playlist_new ();
+    g_autoptr(GDateTime) t0 = g_date_time_new_utc (2030, 1, 1, 12, 0, 0);
+    const char *pl_urls[] = { media, media2, urls[1] };
+    guint origin_before;
+
+    origin_put (fx, "/prep2.ogg", content2);
+    alv_playlist_set_title (pl, "prepare");
+    alv_playlist_set_link (pl, fx->url);
+    alv_playlist_set_about (pl, fx->url);
+    for (guint i = 0; i < G_N_ELEMENTS (pl_urls); i++)
+      {
+        g_autoptr(AlvPlaylistItem) item = alv_playlist_item_new (pl_urls[i]);
+        g_autoptr(GDateTime) start = g_date_time_add_minutes (t0, 10 * (int) i);
+        g_autoptr(GDateTime) end = g_date_time_add_minutes (start, 10);
+
+        alv_playlist_item_set_title (item, "item");
+        alv_playlist_item_set_media_type (item, "audio/ogg");
+        alv_playlist_item_set_slot (item, start, end);
+        alv_playlist_add_item (pl, item);
+      }
+    g_assert_true (alv_playlist_write_file (pl, pl_path, &error));
+    g_assert_no_error (error);
+
+    for (guint run = 0; run < 2; run++)
+      {
+        g_autofree char *out = NULL;
+        g_autofree char *err = NULL;
+        gboolean done = FALSE;
+
+        if (run == 1)
+          {
+            /* without the refused item everything is prepared */
+            g_autoptr(AlvPlaylistItem) bad = g_object_ref (alv_playlist_get_item (pl, 2));
+
+            g_assert_true (alv_playlist_remove_item (pl, bad));
+            g_assert_true (alv_playlist_write_file (pl, pl_path, &error));
+            g_assert_no_error (error);
+          }
+        origin_before = fx->origin_requests;
+        launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                              | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+        g_subprocess_launcher_setenv (launcher, "GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
+        g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+        g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+        proc = g_subprocess_launcher_spawn (launcher, &error, tool, "playlist", "--prepare",
+                                            "--max-wait=20", pl_path, NULL);
+        g_assert_no_error (error);
+        /* the origin lives in this process: keep the loop running */
+        {
+          gint64 deadline = g_get_monotonic_time () + 3 * WAIT_TIMEOUT;
+
+          while (!done)
+            {
+              g_main_context_iteration (NULL, FALSE);
+              if (g_subprocess_get_identifier (proc) == NULL)
+                done = TRUE;
+              else
+                g_usleep (2000);
+              g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+            }
+        }
+        g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error));
+        g_assert_no_error (error);
+        g_test_message ("prepare run %u: %s%s", run, out, err);
+        g_assert_nonnull (strstr (out, media2));
+        if (run == 0)
+          {
+            /* the refused item is named, and the whole run fails */
+            g_assert_nonnull (strstr (out, "refuses https://elsewhere.example/x.ogg"));
+            g_assert_cmpint (g_subprocess_get_exit_status (proc), ==, 1);
+            /* the new URL was fetched once, the known one not again */
+            g_assert_cmpuint (fx->origin_requests, ==, origin_before + 1);
+          }
+        else
+          {
+            g_assert_cmpint (g_subprocess_get_exit_status (proc), ==, 0);
+            g_assert_cmpuint (fx->origin_requests, ==, origin_before);
+          }
+        g_clear_object (&proc);
+        g_clear_object (&launcher);
+      }
+    {
+      g_auto(Response) r = { 0, };
+
+      resolve (fx, &r, media2);
+      check_resolved (fx, &r, content2, "audio/ogg");
+    }
+  }
 
   stop_gateway (fx, SIGTERM);
   g_dbus_connection_close_sync (bus, NULL, NULL);

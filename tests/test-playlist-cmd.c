@@ -227,6 +227,11 @@ run_tool (char       **out,
    * module would abort in the isolated XDG dirs, which hold no GSettings
    * schemas. */
   g_subprocess_launcher_setenv (launcher, "GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
+  /* no D-Bus: --prepare must not find a gateway of this machine's */
+  g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS",
+                                "unix:path=/nonexistent/alluvium-test-bus", TRUE);
+  g_subprocess_launcher_setenv (launcher, "DBUS_SYSTEM_BUS_ADDRESS",
+                                "unix:path=/nonexistent/alluvium-test-bus", TRUE);
   proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8_async (proc, NULL, NULL, communicated_cb, &c);
@@ -1129,8 +1134,16 @@ test_prepare (Fixture       *fx,
                            NULL);
   g_assert_cmpuint (hits (fx, first_key), ==, 2);
 
+  /* no --gateway and no gateway on D-Bus (this test has no bus): a clear
+   * failure, not a usage error */
+  {
+    g_autofree char *no_gateway = NULL;
+
+    g_assert_cmpint (run_tool (NULL, &no_gateway, "--prepare", rss, NULL), ==, 1);
+    g_assert_nonnull (strstr (no_gateway, "no --gateway URL given"));
+  }
+
   /* usage */
-  g_assert_cmpint (run_tool (NULL, NULL, "--prepare", rss, NULL), ==, 2);
   g_assert_cmpint (run_tool (NULL, NULL, "--gateway", gateway, rss, NULL), ==, 2);
 }
 
