@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The core's client of the station's OCN gateway (doc/gateway-protocol.md):
+ * resolve a media URL to its content URN, length, media type, block size,
+ * THEX URI and a first peer list; fetch the hash tree and check it against
+ * the URN before anything trusts it; announce what this peer holds and get
+ * other peers back.  Every answer is untrusted input: headers are parsed
+ * with the limits of common/alv-ocn-headers.h, bodies are read with a size
+ * cap, and a garbage answer becomes a clear #GError (%ALV_ERROR domain),
+ * never a crash.  Async (GTask) on the thread-default main context.
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <libsoup/soup.h>
+
+#include "alv-hash-tree.h"
+#include "alv-ranges.h"
+
+G_BEGIN_DECLS
+
+/* The most peers taken from one X-Alt header or announce answer. */
+#define ALV_GATEWAY_CLIENT_MAX_PEERS 64
+
+/* How many 202 answers a resolve waits through before it gives up. */
+#define ALV_GATEWAY_CLIENT_DEFAULT_MAX_RETRIES 30
+
+/* A Retry-After longer than this (seconds) is clamped. */
+#define ALV_GATEWAY_CLIENT_MAX_RETRY_AFTER 30
+
+typedef enum
+{
+  ALV_ANNOUNCE_UPDATE,
+  ALV_ANNOUNCE_STARTED,
+  ALV_ANNOUNCE_COMPLETED,
+  ALV_ANNOUNCE_STOPPED,
+} AlvAnnounceEvent;
+
+/* What a resolve answered.  @peers holds #GInetSocketAddress. */
+typedef struct
+{
+  char *url;            /* the media URL that was resolved */
+  char *urn;            /* normalised content URN */
+  guint64 length;
+  char *content_type;   /* may be NULL */
+  guint block_size;
+  char *thex_uri;       /* absolute URI of the tree */
+  GPtrArray *peers;
+} AlvGatewayResolution;
+
+#define ALV_TYPE_GATEWAY_RESOLUTION (alv_gateway_resolution_get_type ())
+GType                 alv_gateway_resolution_get_type (void) G_GNUC_CONST;
+AlvGatewayResolution *alv_gateway_resolution_copy     (const AlvGatewayResolution *res);
+void                  alv_gateway_resolution_free     (AlvGatewayResolution       *res);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AlvGatewayResolution, alv_gateway_resolution_free)
+
+#define ALV_TYPE_GATEWAY_CLIENT (alv_gateway_client_get_type ())
+G_DECLARE_FINAL_TYPE (AlvGatewayClient, alv_gateway_client, ALV, GATEWAY_CLIENT, GObject)
+
+/* @session: (nullable) shared session, or NULL for an own one.
+ * @gateway_url: the gateway's base URL, e.g. `http://127.0.0.1:8470/`. */
+AlvGatewayClient     *alv_gateway_client_new          (SoupSession          *session,
+                                                       const char           *gateway_url,
+                                                       GError              **error);
+const char           *alv_gateway_client_get_url      (AlvGatewayClient     *client);
+SoupSession          *alv_gateway_client_get_session  (AlvGatewayClient     *client);
+void                  alv_gateway_client_set_max_retries (AlvGatewayClient  *client,
+                                                       guint                 max_retries);
+
+void                  alv_gateway_client_resolve_async (AlvGatewayClient    *client,
+                                                       const char           *url,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+AlvGatewayResolution *alv_gateway_client_resolve_finish (AlvGatewayClient   *client,
+                                                       GAsyncResult         *result,
+                                                       GError              **error);
+
+/* Fetches the THEX serialization at @thex_uri (absolute, or relative to the
+ * gateway) and returns the tree only if it hashes to @urn's root and
+ * describes @length bytes in blocks of @block_size. */
+void                  alv_gateway_client_fetch_tree_async (AlvGatewayClient *client,
+                                                       const char           *thex_uri,
+                                                       const char           *urn,
+                                                       guint64               length,
+                                                       guint                 block_size,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+AlvHashTree          *alv_gateway_client_fetch_tree_finish (AlvGatewayClient *client,
+                                                       GAsyncResult         *result,
+                                                       GError              **error);
+
+/* @held: (nullable) the byte ranges held.  Returns (finish) the peers the
+ * gateway answered (#GInetSocketAddress) and, in @interval_out, the
+ * seconds until the next announce is due (0 if the gateway did not say). */
+void                  alv_gateway_client_announce_async (AlvGatewayClient   *client,
+                                                       const char           *urn,
+                                                       guint16               port,
+                                                       AlvAnnounceEvent      event,
+                                                       const AlvRangeSet    *held,
+                                                       guint                 numwant,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+GPtrArray            *alv_gateway_client_announce_finish (AlvGatewayClient  *client,
+                                                       GAsyncResult         *result,
+                                                       guint                *interval_out,
+                                                       GError              **error);
+
+G_END_DECLS

@@ -1,0 +1,908 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * AlvPeerServer: the peer port.  Each request is checked in libsoup's early
+ * handler (header limits, method; request bodies are never kept), then
+ * answered from the block store by the N2R handler.  A body is streamed:
+ * one chunk is read from the store in a GTask thread, appended, and the
+ * next is read when libsoup reports the chunk written, so a slow peer
+ * costs one chunk of memory.  The upload rate is a token bucket shared by
+ * all uploads: a chunk is read only when the bucket holds its size,
+ * otherwise the upload waits on a timer.  An entry being uploaded is
+ * pinned in the store so it cannot be evicted mid-body.
+ */
+#define G_LOG_DOMAIN "alluvium-core"
+
+#include "config.h"
+
+#include "alv-peer-server.h"
+
+#include <string.h>
+
+#include <glib/gi18n-lib.h>
+#include <libsoup/soup.h>
+
+#include "alv-error.h"
+#include "alv-ocn-headers.h"
+#include "alv-ranges.h"
+
+/* request header limits: a peer request needs a handful of short headers */
+#define MAX_REQUEST_HEADERS 32
+#define MAX_REQUEST_HEADER_BYTES (8 * 1024)
+
+/* RFC 6585, not in libsoup 3.2's enum */
+#define STATUS_HEADER_FIELDS_TOO_LARGE 431
+
+/* body chunk when not rate limited */
+#define CHUNK_SIZE (64 * 1024)
+
+/* seconds a refused peer is asked to wait (503 for lack of a slot) */
+#define RETRY_AFTER_SECONDS 5
+
+/* seconds a connection may take to send a request's headers, idle
+ * keep-alive time included (slow-loris defence) */
+#define DEFAULT_HEADER_TIMEOUT 30
+
+typedef struct _Upload Upload;
+
+struct _AlvPeerServer
+{
+  GObject parent_instance;
+
+  AlvBlockStore *store;
+  SoupServer *soup;
+  GHashTable *shared;            /* normalised URN set */
+  GHashTable *uploads;           /* Upload set */
+
+  AlvPeerServerAltFunc alt_func;
+  gpointer alt_data;
+  GDestroyNotify alt_destroy;
+
+  guint max_uploads;
+  guint header_timeout;
+  guint64 rate;                  /* bytes/s, 0 = unlimited */
+  double tokens;
+  gint64 tokens_time;            /* monotonic µs of the last refill */
+
+  AlvPeerServerStats stats;
+};
+
+struct _Upload
+{
+  AlvPeerServer *server;         /* NULL once the server is disposed */
+  SoupServerMessage *msg;
+  GCancellable *cancellable;
+  char *urn;
+  guint64 pos;                   /* next byte to read */
+  guint64 end;                   /* one past the last byte to send */
+  guint timer_id;
+  gboolean reading;
+  gboolean finished;
+};
+
+G_DEFINE_FINAL_TYPE (AlvPeerServer, alv_peer_server, G_TYPE_OBJECT)
+
+/* ------------------------------------------------------------------ */
+/* uploads                                                             */
+
+static Upload *
+upload_ref (Upload *u)
+{
+  return g_rc_box_acquire (u);
+}
+
+static void
+upload_clear (gpointer data)
+{
+  Upload *u = data;
+
+  g_clear_object (&u->msg);
+  g_clear_object (&u->cancellable);
+  g_free (u->urn);
+}
+
+static void
+upload_unref (Upload *u)
+{
+  g_rc_box_release_full (u, upload_clear);
+}
+
+static gsize
+chunk_size (AlvPeerServer *self)
+{
+  if (self->rate == 0)
+    return CHUNK_SIZE;
+  /* small enough that pacing is smooth, large enough to be efficient */
+  return (gsize) CLAMP (self->rate / 8, 1024, CHUNK_SIZE);
+}
+
+static double
+bucket_capacity (AlvPeerServer *self)
+{
+  return MAX ((double) chunk_size (self), (double) self->rate / 4.0);
+}
+
+static void
+refill_tokens (AlvPeerServer *self)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  if (self->tokens_time != 0)
+    self->tokens += (double) (now - self->tokens_time) * (double) self->rate / G_USEC_PER_SEC;
+  self->tokens = MIN (self->tokens, bucket_capacity (self));
+  self->tokens_time = now;
+}
+
+static void upload_pump (Upload *u);
+
+static gboolean
+upload_timer_cb (gpointer user_data)
+{
+  Upload *u = user_data;
+
+  u->timer_id = 0;
+  upload_pump (u);
+  return G_SOURCE_REMOVE;
+}
+
+/* Ends a response whose body cannot be completed: the connection is shut
+ * down and libsoup, failing to write, finishes the message. */
+static void
+upload_abort (Upload *u)
+{
+  GSocket *socket = soup_server_message_get_socket (u->msg);
+
+  if (socket != NULL)
+    g_socket_shutdown (socket, TRUE, TRUE, NULL);
+  soup_message_body_append (soup_server_message_get_response_body (u->msg),
+                            SOUP_MEMORY_STATIC, "", 1);
+  soup_server_message_unpause (u->msg);
+}
+
+static void
+upload_read_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  Upload *u = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+
+  bytes = alv_block_store_read_finish (ALV_BLOCK_STORE (source), result, &error);
+  u->reading = FALSE;
+  if (u->finished)
+    {
+      upload_unref (u);
+      return;
+    }
+  if (bytes == NULL)
+    {
+      g_debug ("Peer server: aborting upload of %s: %s", u->urn, error->message);
+      upload_abort (u);
+      upload_unref (u);
+      return;
+    }
+  u->pos += g_bytes_get_size (bytes);
+  soup_message_body_append_bytes (soup_server_message_get_response_body (u->msg), bytes);
+  soup_server_message_unpause (u->msg);
+  upload_unref (u);
+}
+
+/* Reads the next chunk when the bucket allows; called at start and each
+ * time libsoup has written a chunk. */
+static void
+upload_pump (Upload *u)
+{
+  AlvPeerServer *self = u->server;
+  gsize n;
+
+  if (u->finished || u->reading || u->timer_id != 0 || self == NULL ||
+      u->pos >= u->end)
+    return;
+
+  n = (gsize) MIN (u->end - u->pos, (guint64) chunk_size (self));
+  if (self->rate > 0)
+    {
+      refill_tokens (self);
+      if (self->tokens < (double) n)
+        {
+          double wait_s = ((double) n - self->tokens) / (double) self->rate;
+          guint wait_ms = (guint) CLAMP (wait_s * 1000.0 + 1.0, 1.0, 60000.0);
+
+          u->timer_id = g_timeout_add (wait_ms, upload_timer_cb, u);
+          return;
+        }
+      self->tokens -= (double) n;
+    }
+
+  u->reading = TRUE;
+  alv_block_store_read_async (self->store, u->urn, u->pos, n, u->cancellable,
+                              upload_read_cb, upload_ref (u));
+}
+
+static void
+upload_wrote_chunk_cb (SoupServerMessage *msg G_GNUC_UNUSED,
+                       gpointer           user_data)
+{
+  upload_pump (user_data);
+}
+
+static void
+upload_wrote_body_data_cb (SoupServerMessage *msg G_GNUC_UNUSED,
+                           guint              size,
+                           gpointer           user_data)
+{
+  Upload *u = user_data;
+
+  if (u->server != NULL)
+    u->server->stats.bytes_uploaded += size;
+}
+
+static void
+upload_finished_cb (SoupServerMessage *msg,
+                    gpointer           user_data)
+{
+  Upload *u = user_data;
+  AlvPeerServer *self = u->server;
+
+  u->finished = TRUE;
+  g_signal_handlers_disconnect_by_data (msg, u);
+  g_clear_handle_id (&u->timer_id, g_source_remove);
+  g_cancellable_cancel (u->cancellable);
+  if (self != NULL)
+    {
+      self->stats.active_uploads--;
+      alv_block_store_unpin (self->store, u->urn);
+      /* drops the table's reference */
+      g_hash_table_remove (self->uploads, u);
+    }
+}
+
+static void
+upload_start (AlvPeerServer     *self,
+              SoupServerMessage *msg,
+              const char        *urn,
+              guint64            start,
+              guint64            end)
+{
+  Upload *u = g_rc_box_new0 (Upload);
+  SoupMessageBody *body = soup_server_message_get_response_body (msg);
+
+  u->server = self;
+  u->msg = g_object_ref (msg);
+  u->cancellable = g_cancellable_new ();
+  u->urn = g_strdup (urn);
+  u->pos = start;
+  u->end = end;
+  g_hash_table_add (self->uploads, u);
+  self->stats.active_uploads++;
+  alv_block_store_pin (self->store, urn);
+
+  soup_message_body_set_accumulate (body, FALSE);
+  g_signal_connect (msg, "wrote-chunk", G_CALLBACK (upload_wrote_chunk_cb), u);
+  g_signal_connect (msg, "wrote-body-data", G_CALLBACK (upload_wrote_body_data_cb), u);
+  g_signal_connect (msg, "finished", G_CALLBACK (upload_finished_cb), u);
+
+  /* libsoup pauses the message itself when it runs out of body */
+  upload_pump (u);
+}
+
+/* ------------------------------------------------------------------ */
+/* request handling                                                    */
+
+static void
+refuse (AlvPeerServer     *self,
+        SoupServerMessage *msg,
+        guint              status)
+{
+  self->stats.requests_refused++;
+  soup_server_message_set_status (msg, status,
+                                  status == STATUS_HEADER_FIELDS_TOO_LARGE ?
+                                  "Request Header Fields Too Large" : NULL);
+}
+
+/* The header timer: armed when libsoup starts reading a request (also the
+ * next one on a kept-alive connection), disarmed when its headers are in
+ * or it finished; on expiry the connection is shut down, which libsoup
+ * sees as EOF and ends the request. */
+#define HEADER_TIMER_KEY "alv-peer-header-timer"
+
+static gboolean
+header_timeout_cb (gpointer user_data)
+{
+  SoupServerMessage *msg = user_data;
+  GSocket *socket = soup_server_message_get_socket (msg);
+
+  g_debug ("Peer server: request headers not received in time, closing");
+  g_object_set_data (G_OBJECT (msg), HEADER_TIMER_KEY, NULL);
+  if (socket != NULL)
+    g_socket_shutdown (socket, TRUE, TRUE, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+header_timer_destroy (gpointer data)
+{
+  GSource *source = data;
+
+  g_source_destroy (source);
+  g_source_unref (source);
+}
+
+static void
+header_timer_disarm_cb (SoupServerMessage *msg,
+                        gpointer           user_data G_GNUC_UNUSED)
+{
+  g_object_set_data (G_OBJECT (msg), HEADER_TIMER_KEY, NULL);
+}
+
+static void
+request_started_cb (SoupServer        *soup G_GNUC_UNUSED,
+                    SoupServerMessage *msg,
+                    gpointer           user_data)
+{
+  AlvPeerServer *self = user_data;
+  GSource *source;
+
+  if (self->header_timeout == 0)
+    return;
+  source = g_timeout_source_new_seconds (self->header_timeout);
+  /* the message owns the timer and the timer does not own the message */
+  g_source_set_callback (source, header_timeout_cb, msg, NULL);
+  g_source_set_static_name (source, "[alluvium] peer header timeout");
+  g_source_attach (source, g_main_context_get_thread_default ());
+  g_object_set_data_full (G_OBJECT (msg), HEADER_TIMER_KEY, source, header_timer_destroy);
+  g_signal_connect (msg, "got-headers", G_CALLBACK (header_timer_disarm_cb), NULL);
+  g_signal_connect (msg, "finished", G_CALLBACK (header_timer_disarm_cb), NULL);
+}
+
+/* Runs once the request headers are in, before any body is read. */
+static void
+early_handler (SoupServer        *soup G_GNUC_UNUSED,
+               SoupServerMessage *msg,
+               const char        *path G_GNUC_UNUSED,
+               GHashTable        *query G_GNUC_UNUSED,
+               gpointer           user_data)
+{
+  AlvPeerServer *self = user_data;
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+  const char *method = soup_server_message_get_method (msg);
+  guint n = 0;
+  gsize bytes = 0;
+
+  /* we never need a request body: whatever is sent is read and dropped */
+  soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
+
+  soup_message_headers_iter_init (&iter, headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    {
+      n++;
+      bytes += strlen (name) + strlen (value) + 4;
+    }
+  if (n > MAX_REQUEST_HEADERS || bytes > MAX_REQUEST_HEADER_BYTES)
+    {
+      refuse (self, msg, STATUS_HEADER_FIELDS_TOO_LARGE);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                    "Connection", "close");
+      return;
+    }
+  if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD)
+    {
+      refuse (self, msg, SOUP_STATUS_METHOD_NOT_ALLOWED);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                    "Allow", "GET, HEAD");
+    }
+}
+
+static void
+set_common_headers (AlvPeerServer      *self,
+                    SoupMessageHeaders *headers,
+                    const char         *urn,
+                    const AlvRangeSet  *held)
+{
+  g_autofree char *available = alv_range_set_format_available (held);
+
+  soup_message_headers_replace (headers, ALV_HEADER_CONTENT_URN, urn);
+  if (available != NULL)
+    soup_message_headers_replace (headers, ALV_HEADER_AVAILABLE_RANGES, available);
+  soup_message_headers_replace (headers, "Accept-Ranges", "bytes");
+  soup_message_headers_replace (headers, "Cache-Control", "no-store");
+
+  if (self->alt_func != NULL)
+    {
+      g_autoptr(GPtrArray) alts = self->alt_func (urn, self->alt_data);
+      g_autofree char *alt = NULL;
+
+      if (alts != NULL)
+        alt = alv_alt_format (alts, ALV_PEER_SERVER_MAX_ALT);
+      if (alt != NULL)
+        soup_message_headers_replace (headers, ALV_HEADER_ALT, alt);
+    }
+}
+
+static void
+n2r_handler (SoupServer        *soup G_GNUC_UNUSED,
+             SoupServerMessage *msg,
+             const char        *path,
+             GHashTable        *query_table G_GNUC_UNUSED,
+             gpointer           user_data)
+{
+  AlvPeerServer *self = user_data;
+  SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
+  SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
+  const char *query = g_uri_get_query (soup_server_message_get_uri (msg));
+  const char *range_header;
+  g_autofree char *urn = NULL;
+  g_autoptr(AlvRangeSet) held = NULL;
+  g_autoptr(GError) error = NULL;
+  guint64 length, start, end;
+  AlvRange covering;
+  gboolean is_head = soup_server_message_get_method (msg) == SOUP_METHOD_HEAD;
+  gboolean partial;
+
+  if (g_strcmp0 (path, ALV_N2R_PATH) != 0)
+    {
+      refuse (self, msg, SOUP_STATUS_NOT_FOUND);
+      return;
+    }
+  if (query == NULL || *query == '\0' ||
+      (urn = alv_n2r_parse_query (query, &error)) == NULL)
+    {
+      g_debug ("Peer server: bad N2R query: %s", error != NULL ? error->message : "empty");
+      refuse (self, msg, SOUP_STATUS_BAD_REQUEST);
+      return;
+    }
+
+  /* Only what is shared, with its tree stored: then every held block has
+   * been verified against that tree. */
+  if (!g_hash_table_contains (self->shared, urn) ||
+      !alv_block_store_has_tree (self->store, urn) ||
+      !alv_block_store_get_entry_info (self->store, urn, &length, NULL, NULL) ||
+      (held = alv_block_store_get_ranges (self->store, urn)) == NULL)
+    {
+      refuse (self, msg, SOUP_STATUS_NOT_FOUND);
+      return;
+    }
+  set_common_headers (self, resp, urn, held);
+  soup_message_headers_replace (resp, "Content-Type", "application/octet-stream");
+
+  range_header = soup_message_headers_get_one (req, "Range");
+  if (range_header != NULL)
+    {
+      g_autoptr(GArray) ranges = NULL;
+
+      if (!alv_http_parse_range (range_header, length, &ranges, &error))
+        {
+          if (g_error_matches (error, ALV_ERROR, ALV_ERROR_INVALID))
+            {
+              g_autofree char *cr = alv_http_format_content_range (0, 0, length);
+
+              soup_message_headers_replace (resp, "Content-Range", cr);
+              refuse (self, msg, SOUP_STATUS_REQUESTED_RANGE_NOT_SATISFIABLE);
+            }
+          else
+            refuse (self, msg, SOUP_STATUS_BAD_REQUEST);
+          return;
+        }
+      /* one range per response: the first; a peer asks again for more */
+      start = g_array_index (ranges, AlvRange, 0).start;
+      end = g_array_index (ranges, AlvRange, 0).end;
+      partial = TRUE;
+    }
+  else
+    {
+      start = 0;
+      end = length;
+      partial = FALSE;
+    }
+
+  /* PFSP: answer the held prefix of the asked range, or 503 if its first
+   * byte is not held; a request without Range needs the whole content */
+  if (end > start)
+    {
+      if (!alv_range_set_get_covering (held, start, &covering) ||
+          (!partial && covering.end < end))
+        {
+          refuse (self, msg, SOUP_STATUS_SERVICE_UNAVAILABLE);
+          return;
+        }
+      end = MIN (end, covering.end);
+    }
+
+  if (!is_head && end > start && self->stats.active_uploads >= self->max_uploads)
+    {
+      g_autofree char *retry = g_strdup_printf ("%u", RETRY_AFTER_SECONDS);
+
+      soup_message_headers_replace (resp, "Retry-After", retry);
+      refuse (self, msg, SOUP_STATUS_SERVICE_UNAVAILABLE);
+      return;
+    }
+
+  self->stats.requests_served++;
+  if (partial)
+    {
+      g_autofree char *cr = alv_http_format_content_range (start, end, length);
+
+      soup_message_headers_replace (resp, "Content-Range", cr);
+      soup_server_message_set_status (msg, SOUP_STATUS_PARTIAL_CONTENT, NULL);
+    }
+  else
+    soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_message_headers_set_encoding (resp, SOUP_ENCODING_CONTENT_LENGTH);
+  soup_message_headers_set_content_length (resp, end - start);
+
+  if (!is_head && end > start)
+    upload_start (self, msg, urn, start, end);
+}
+
+/* ------------------------------------------------------------------ */
+/* GObject                                                             */
+
+static void
+alv_peer_server_dispose (GObject *object)
+{
+  AlvPeerServer *self = ALV_PEER_SERVER (object);
+
+  if (self->uploads != NULL)
+    {
+      GHashTableIter iter;
+      gpointer key;
+
+      /* detach every upload first: libsoup finishes them while
+       * disconnecting, and they must not call back into us */
+      g_hash_table_iter_init (&iter, self->uploads);
+      while (g_hash_table_iter_next (&iter, &key, NULL))
+        {
+          Upload *u = key;
+
+          u->server = NULL;
+          u->finished = TRUE;
+          g_signal_handlers_disconnect_by_data (u->msg, u);
+          g_clear_handle_id (&u->timer_id, g_source_remove);
+          g_cancellable_cancel (u->cancellable);
+          alv_block_store_unpin (self->store, u->urn);
+        }
+    }
+  if (self->soup != NULL)
+    soup_server_disconnect (self->soup);
+  g_clear_object (&self->soup);
+  g_clear_pointer (&self->uploads, g_hash_table_unref);
+  if (self->alt_destroy != NULL)
+    self->alt_destroy (self->alt_data);
+  self->alt_func = NULL;
+  self->alt_destroy = NULL;
+  self->alt_data = NULL;
+  g_clear_object (&self->store);
+
+  G_OBJECT_CLASS (alv_peer_server_parent_class)->dispose (object);
+}
+
+static void
+alv_peer_server_finalize (GObject *object)
+{
+  AlvPeerServer *self = ALV_PEER_SERVER (object);
+
+  g_hash_table_unref (self->shared);
+
+  G_OBJECT_CLASS (alv_peer_server_parent_class)->finalize (object);
+}
+
+static void
+alv_peer_server_class_init (AlvPeerServerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = alv_peer_server_dispose;
+  object_class->finalize = alv_peer_server_finalize;
+}
+
+static void
+alv_peer_server_init (AlvPeerServer *self)
+{
+  self->shared = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->uploads = g_hash_table_new_full (g_direct_hash, g_direct_equal,
+                                         (GDestroyNotify) upload_unref, NULL);
+  self->max_uploads = ALV_PEER_SERVER_DEFAULT_MAX_UPLOADS;
+  self->header_timeout = DEFAULT_HEADER_TIMEOUT;
+}
+
+/**
+ * alv_peer_server_new:
+ * @store: the block store to serve from
+ *
+ * Creates a peer server that shares nothing yet and listens nowhere; see
+ * alv_peer_server_listen() and alv_peer_server_share().
+ *
+ * Returns: (transfer full): a new #AlvPeerServer
+ */
+AlvPeerServer *
+alv_peer_server_new (AlvBlockStore *store)
+{
+  AlvPeerServer *self;
+
+  g_return_val_if_fail (ALV_IS_BLOCK_STORE (store), NULL);
+
+  self = g_object_new (ALV_TYPE_PEER_SERVER, NULL);
+  self->store = g_object_ref (store);
+  self->soup = soup_server_new ("server-header", "alluvium-core/" PACKAGE_VERSION " ", NULL);
+  g_signal_connect_object (self->soup, "request-started",
+                           G_CALLBACK (request_started_cb), self, 0);
+  soup_server_add_early_handler (self->soup, NULL, early_handler, self, NULL);
+  soup_server_add_handler (self->soup, NULL, n2r_handler, self, NULL);
+  return self;
+}
+
+/**
+ * alv_peer_server_listen:
+ * @server: a peer server
+ * @address: an IP address literal, e.g. "0.0.0.0" or "127.0.0.1"
+ * @port: the port, 0 for an ephemeral one (see alv_peer_server_get_port())
+ * @error: return location for a #GError
+ *
+ * Starts accepting peers on @address and @port (may be called again for
+ * more addresses).
+ *
+ * Returns: %TRUE if listening
+ */
+gboolean
+alv_peer_server_listen (AlvPeerServer  *server,
+                        const char     *address,
+                        guint16         port,
+                        GError        **error)
+{
+  g_autoptr(GInetAddress) inet = NULL;
+  g_autoptr(GSocketAddress) sockaddr = NULL;
+
+  g_return_val_if_fail (ALV_IS_PEER_SERVER (server), FALSE);
+  g_return_val_if_fail (address != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  inet = g_inet_address_new_from_string (address);
+  if (inet == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   _("Peer port: “%s” is not an IP address"), address);
+      return FALSE;
+    }
+  sockaddr = g_inet_socket_address_new (inet, port);
+  if (!soup_server_listen (server->soup, sockaddr, 0, error))
+    {
+      g_prefix_error (error, _("Peer port: "));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * alv_peer_server_get_port:
+ * @server: a peer server
+ *
+ * Returns: the port of the first listening socket, or 0 if not listening
+ */
+guint16
+alv_peer_server_get_port (AlvPeerServer *server)
+{
+  GSList *listeners;
+  guint16 port = 0;
+
+  g_return_val_if_fail (ALV_IS_PEER_SERVER (server), 0);
+
+  if (server->soup == NULL)
+    return 0;
+  listeners = soup_server_get_listeners (server->soup);
+  if (listeners != NULL)
+    {
+      g_autoptr(GSocketAddress) addr = g_socket_get_local_address (listeners->data, NULL);
+
+      if (G_IS_INET_SOCKET_ADDRESS (addr))
+        port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (addr));
+    }
+  g_slist_free (listeners);
+  return port;
+}
+
+/**
+ * alv_peer_server_disconnect:
+ * @server: a peer server
+ *
+ * Stops listening and closes every peer connection.
+ */
+void
+alv_peer_server_disconnect (AlvPeerServer *server)
+{
+  g_return_if_fail (ALV_IS_PEER_SERVER (server));
+
+  if (server->soup != NULL)
+    soup_server_disconnect (server->soup);
+}
+
+/**
+ * alv_peer_server_share:
+ * @server: a peer server
+ * @urn: a content URN
+ *
+ * Serves @urn to peers (what the store holds of it, once its tree is
+ * stored).  An invalid URN is ignored.
+ */
+void
+alv_peer_server_share (AlvPeerServer *server,
+                       const char    *urn)
+{
+  char *norm;
+
+  g_return_if_fail (ALV_IS_PEER_SERVER (server));
+  g_return_if_fail (urn != NULL);
+
+  norm = alv_content_urn_normalize (urn, NULL);
+  if (norm != NULL)
+    g_hash_table_add (server->shared, norm);
+}
+
+/**
+ * alv_peer_server_unshare:
+ * @server: a peer server
+ * @urn: a content URN
+ *
+ * Stops serving @urn to new requests (bodies being sent are finished).
+ */
+void
+alv_peer_server_unshare (AlvPeerServer *server,
+                         const char    *urn)
+{
+  g_autofree char *norm = NULL;
+
+  g_return_if_fail (ALV_IS_PEER_SERVER (server));
+  g_return_if_fail (urn != NULL);
+
+  norm = alv_content_urn_normalize (urn, NULL);
+  if (norm != NULL)
+    g_hash_table_remove (server->shared, norm);
+}
+
+/**
+ * alv_peer_server_is_sharing:
+ * @server: a peer server
+ * @urn: a content URN
+ *
+ * Returns: whether @urn is shared
+ */
+gboolean
+alv_peer_server_is_sharing (AlvPeerServer *server,
+                            const char    *urn)
+{
+  g_autofree char *norm = NULL;
+
+  g_return_val_if_fail (ALV_IS_PEER_SERVER (server), FALSE);
+  g_return_val_if_fail (urn != NULL, FALSE);
+
+  norm = alv_content_urn_normalize (urn, NULL);
+  return norm != NULL && g_hash_table_contains (server->shared, norm);
+}
+
+/**
+ * alv_peer_server_set_alt_func:
+ * @server: a peer server
+ * @func: (nullable): supplies other peers of a URN for `X-Alt`
+ * @user_data: data for @func
+ * @destroy: (nullable): frees @user_data
+ *
+ * Sets where `X-Alt` gossip comes from (replacing any earlier function).
+ */
+void
+alv_peer_server_set_alt_func (AlvPeerServer        *server,
+                              AlvPeerServerAltFunc  func,
+                              gpointer              user_data,
+                              GDestroyNotify        destroy)
+{
+  g_return_if_fail (ALV_IS_PEER_SERVER (server));
+
+  if (server->alt_destroy != NULL)
+    server->alt_destroy (server->alt_data);
+  server->alt_func = func;
+  server->alt_data = user_data;
+  server->alt_destroy = destroy;
+}
+
+/**
+ * alv_peer_server_set_max_uploads:
+ * @server: a peer server
+ * @max_uploads: the number of bodies sent at once (0 refuses every
+ *   upload)
+ *
+ * Sets the upload slots; a request over the limit gets 503 with
+ * `Retry-After`.  Uploads in progress are not interrupted.
+ */
+void
+alv_peer_server_set_max_uploads (AlvPeerServer *server,
+                                 guint          max_uploads)
+{
+  g_return_if_fail (ALV_IS_PEER_SERVER (server));
+
+  server->max_uploads = max_uploads;
+}
+
+/**
+ * alv_peer_server_set_header_timeout:
+ * @server: a peer server
+ * @seconds: how long a connection may take to send a request's headers
+ *   (idle keep-alive time included); 0 for no limit
+ *
+ * Connections that send no complete request head in time are closed
+ * (default 30 s), so idle or trickling peers cannot hold sockets forever.
+ * Applies to requests started afterwards.
+ */
+void
+alv_peer_server_set_header_timeout (AlvPeerServer *server,
+                                    guint          seconds)
+{
+  g_return_if_fail (ALV_IS_PEER_SERVER (server));
+
+  server->header_timeout = seconds;
+}
+
+/**
+ * alv_peer_server_get_max_uploads:
+ * @server: a peer server
+ *
+ * Returns: the number of upload slots
+ */
+guint
+alv_peer_server_get_max_uploads (AlvPeerServer *server)
+{
+  g_return_val_if_fail (ALV_IS_PEER_SERVER (server), 0);
+
+  return server->max_uploads;
+}
+
+/**
+ * alv_peer_server_set_rate_limit:
+ * @server: a peer server
+ * @bytes_per_second: the upload rate over all peers, 0 for no limit
+ *
+ * Paces body writes so that, over any second or more, about
+ * @bytes_per_second bytes are sent (bursts up to a quarter second's worth).
+ */
+void
+alv_peer_server_set_rate_limit (AlvPeerServer *server,
+                                guint64        bytes_per_second)
+{
+  g_return_if_fail (ALV_IS_PEER_SERVER (server));
+
+  server->rate = bytes_per_second;
+  server->tokens = 0;
+  server->tokens_time = 0;
+  if (bytes_per_second > 0)
+    refill_tokens (server);
+}
+
+/**
+ * alv_peer_server_get_rate_limit:
+ * @server: a peer server
+ *
+ * Returns: the upload rate limit in bytes per second, 0 for none
+ */
+guint64
+alv_peer_server_get_rate_limit (AlvPeerServer *server)
+{
+  g_return_val_if_fail (ALV_IS_PEER_SERVER (server), 0);
+
+  return server->rate;
+}
+
+/**
+ * alv_peer_server_get_stats:
+ * @server: a peer server
+ * @stats: (out caller-allocates): where to store the counters
+ *
+ * Reads the statistics.
+ */
+void
+alv_peer_server_get_stats (AlvPeerServer      *server,
+                           AlvPeerServerStats *stats)
+{
+  g_return_if_fail (ALV_IS_PEER_SERVER (server));
+  g_return_if_fail (stats != NULL);
+
+  *stats = server->stats;
+}

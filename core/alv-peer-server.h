@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The core's peer port (DESIGN §3.2, §6): a libsoup HTTP server answering
+ * CAW `GET`/`HEAD /uri-res/N2R?<urn>` with PFSP partial-file semantics
+ * from the #AlvBlockStore.  It serves only the URNs the daemon shares, and
+ * of those only blocks verified against the stored tree; it gossips other
+ * sources in `X-Alt`, limits concurrent uploads (slots) and paces bodies to
+ * an upload rate, and never maps a request to a file system path.  The wire
+ * protocol is documented in doc/peer-protocol.md.
+ *
+ * Runs on the thread-default main context it was created in; not
+ * thread-safe.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "alv-block-store.h"
+
+G_BEGIN_DECLS
+
+/**
+ * ALV_PEER_SERVER_DEFAULT_MAX_UPLOADS:
+ *
+ * Default number of upload slots.
+ */
+#define ALV_PEER_SERVER_DEFAULT_MAX_UPLOADS 4
+
+/**
+ * ALV_PEER_SERVER_MAX_ALT:
+ *
+ * The most alternate locations sent in one `X-Alt` header.
+ */
+#define ALV_PEER_SERVER_MAX_ALT 10
+
+/**
+ * AlvPeerServerStats:
+ * @bytes_uploaded: body bytes written to peers
+ * @requests_served: requests answered 200 or 206
+ * @requests_refused: requests answered with any other status
+ * @active_uploads: bodies being sent now (slots in use)
+ *
+ * Counters of an #AlvPeerServer since it was created.
+ */
+typedef struct
+{
+  guint64 bytes_uploaded;
+  guint64 requests_served;
+  guint64 requests_refused;
+  guint active_uploads;
+} AlvPeerServerStats;
+
+/**
+ * AlvPeerServerAltFunc:
+ * @urn: the URN a response is about
+ * @user_data: the data given to alv_peer_server_set_alt_func()
+ *
+ * Supplies other peers of @urn for the `X-Alt` gossip header.
+ *
+ * Returns: (transfer full) (element-type GInetSocketAddress) (nullable):
+ *   addresses, of which at most %ALV_PEER_SERVER_MAX_ALT are sent
+ */
+typedef GPtrArray *(*AlvPeerServerAltFunc) (const char *urn,
+                                            gpointer    user_data);
+
+#define ALV_TYPE_PEER_SERVER (alv_peer_server_get_type ())
+G_DECLARE_FINAL_TYPE (AlvPeerServer, alv_peer_server, ALV, PEER_SERVER, GObject)
+
+AlvPeerServer *alv_peer_server_new             (AlvBlockStore        *store);
+gboolean       alv_peer_server_listen          (AlvPeerServer        *server,
+                                                const char           *address,
+                                                guint16               port,
+                                                GError              **error);
+guint16        alv_peer_server_get_port        (AlvPeerServer        *server);
+void           alv_peer_server_disconnect      (AlvPeerServer        *server);
+
+void           alv_peer_server_share           (AlvPeerServer        *server,
+                                                const char           *urn);
+void           alv_peer_server_unshare         (AlvPeerServer        *server,
+                                                const char           *urn);
+gboolean       alv_peer_server_is_sharing      (AlvPeerServer        *server,
+                                                const char           *urn);
+
+void           alv_peer_server_set_alt_func    (AlvPeerServer        *server,
+                                                AlvPeerServerAltFunc  func,
+                                                gpointer              user_data,
+                                                GDestroyNotify        destroy);
+void           alv_peer_server_set_max_uploads (AlvPeerServer        *server,
+                                                guint                 max_uploads);
+guint          alv_peer_server_get_max_uploads (AlvPeerServer        *server);
+void           alv_peer_server_set_header_timeout (AlvPeerServer     *server,
+                                                guint                 seconds);
+void           alv_peer_server_set_rate_limit  (AlvPeerServer        *server,
+                                                guint64               bytes_per_second);
+guint64        alv_peer_server_get_rate_limit  (AlvPeerServer        *server);
+void           alv_peer_server_get_stats       (AlvPeerServer        *server,
+                                                AlvPeerServerStats   *stats);
+
+G_END_DECLS

@@ -1,0 +1,1628 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * org.alluvium.Core1 as alluvium-core serves it.  A Tune checks the URL,
+ * fetches the playlist once (so that a bad URL, an unreachable or an
+ * invalid playlist comes back as a typed error of the call itself), starts
+ * the local stream and then follows the schedule: at every item change the
+ * feeder plays the item from the position now playing.  The feeder here is
+ * the interim path (doc/core.md): it reads the item straight from its
+ * origin URL with a Range request starting at the byte offset of the
+ * current position and pushes it, paced at the item's byte rate, into the
+ * local stream.  With a gateway configured the feeder instead resolves the
+ * item there, runs an #AlvSwarm for it (peers + origin, into the block
+ * store), shares it on the peer port and reads only verified data from the
+ * block store; recent items stay shared for a while.  With no station
+ * (and nothing shared) the service arms an idle timer; the daemon exits
+ * when it fires.
+ */
+#define G_LOG_DOMAIN "alluvium-core"
+
+#include "config.h"
+
+#include "core-service.h"
+
+#include <string.h>
+#include <glib/gi18n-lib.h>
+#include <libsoup/soup.h>
+
+#include "alv-block-store.h"
+#include "alv-dbus.h"
+#include "alv-gateway-client.h"
+#include "alv-mp3.h"
+#include "alv-ogg.h"
+#include "alv-ranges.h"
+#include "alv-peer-server.h"
+#include "alv-schedule.h"
+#include "alv-stream-server.h"
+#include "alv-swarm.h"
+#include "alv-time.h"
+
+/* bytes of an item read first: enough for ID3v2 + Xing or Ogg headers */
+#define HEAD_SIZE (64 * 1024)
+/* the largest head accepted when Ogg header pages need more */
+#define MAX_HEAD_SIZE (1024 * 1024)
+/* read size of the item body */
+#define FEED_CHUNK 16384
+/* how far ahead of real time the feeder may push (µs) */
+#define FEED_LEAD (3 * G_USEC_PER_SEC)
+/* below this position an item is played from its start (µs) */
+#define START_SLACK (G_USEC_PER_SEC / 2)
+/* largest read from the block store at once */
+#define STORE_READ (64 * 1024)
+/* assumed byte rate of an item before its head is parsed */
+#define HEAD_RATE 32000
+/* how long an item stays shared after it played (s), and how many */
+#define SHARE_LINGER 300
+#define SHARE_MAX 4
+
+/* --- configuration --------------------------------------------------- */
+
+void
+core_config_init (CoreConfig *config)
+{
+  memset (config, 0, sizeof *config);
+  config->cache_size = G_GUINT64_CONSTANT (1) << 30;
+  config->idle_timeout = CORE_DEFAULT_IDLE_TIMEOUT;
+  config->peer_address = g_strdup ("0.0.0.0");
+}
+
+void
+core_config_clear (CoreConfig *config)
+{
+  g_clear_pointer (&config->gateway, g_free);
+  g_clear_pointer (&config->peer_address, g_free);
+}
+
+char *
+core_config_default_path (void)
+{
+  return g_build_filename (g_get_user_config_dir (), "alluvium", "core.conf", NULL);
+}
+
+static gboolean
+read_uint (GKeyFile   *kf,
+           const char *key,
+           guint64     max,
+           guint64    *out,
+           GError    **error)
+{
+  g_autoptr(GError) local = NULL;
+  guint64 v;
+
+  if (!g_key_file_has_key (kf, "core", key, NULL))
+    return TRUE;
+  v = g_key_file_get_uint64 (kf, "core", key, &local);
+  if (local != NULL || v > max)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   _("Invalid value for “%s” (at most %" G_GUINT64_FORMAT ")"), key, max);
+      return FALSE;
+    }
+  *out = v;
+  return TRUE;
+}
+
+/* Reads [core] of @path into @config; a missing file is not an error. */
+gboolean
+core_config_load (CoreConfig *config,
+                  const char *path,
+                  GError    **error)
+{
+  g_autoptr(GKeyFile) kf = g_key_file_new ();
+  g_autoptr(GError) local = NULL;
+  guint64 stream_port = config->stream_port, peer_port = config->peer_port;
+  guint64 idle = config->idle_timeout;
+
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &local))
+    {
+      if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        return TRUE;
+      g_propagate_prefixed_error (error, g_steal_pointer (&local), "%s: ", path);
+      return FALSE;
+    }
+  if (!read_uint (kf, "stream-port", G_MAXUINT16, &stream_port, error)
+      || !read_uint (kf, "peer-port", G_MAXUINT16, &peer_port, error)
+      || !read_uint (kf, "upload-limit", G_MAXUINT64, &config->upload_limit, error)
+      || !read_uint (kf, "cache-size", G_MAXUINT64, &config->cache_size, error)
+      || !read_uint (kf, "idle-timeout", 7 * 24 * 3600, &idle, error))
+    {
+      g_prefix_error (error, "%s: ", path);
+      return FALSE;
+    }
+  config->stream_port = (guint16) stream_port;
+  config->peer_port = (guint16) peer_port;
+  config->idle_timeout = (guint) idle;
+  if (g_key_file_has_key (kf, "core", "gateway", NULL))
+    {
+      g_free (config->gateway);
+      config->gateway = g_key_file_get_string (kf, "core", "gateway", NULL);
+    }
+  if (g_key_file_has_key (kf, "core", "peer-address", NULL))
+    {
+      g_autofree char *addr = g_key_file_get_string (kf, "core", "peer-address", NULL);
+
+      if (addr == NULL || !g_hostname_is_ip_address (addr))
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       _("%s: “peer-address” must be an IP address"), path);
+          return FALSE;
+        }
+      g_free (config->peer_address);
+      config->peer_address = g_steal_pointer (&addr);
+    }
+  return TRUE;
+}
+
+/* --- the service ----------------------------------------------------- */
+
+typedef struct _Feeder Feeder;
+
+struct _CoreService
+{
+  GObject parent_instance;
+
+  CoreConfig config;
+  SoupSession *session;
+  AlvCore1 *skeleton;
+  GDBusConnection *connection;
+
+  AlvSchedule *schedule;
+  GCancellable *tune_cancellable;
+  GPtrArray *pending_tunes;        /* GDBusMethodInvocation waiting for the first fetch */
+  AlvStreamServer *stream;
+  Feeder *feeder;
+  Feeder *next_feeder;             /* the prefetched head of the next item */
+
+  guint64 bytes_from_origin;
+  guint idle_id;
+
+  /* the swarm path (a gateway is configured) */
+  AlvGatewayClient *gateway;
+  AlvBlockStore *store;            /* NULL until opened */
+  AlvPeerServer *peers;            /* NULL if it could not listen */
+  GCancellable *cancellable;       /* the store's opening */
+  gboolean store_opening;
+  GPtrArray *shared;               /* Shared: recent items still shared */
+  AlvSwarmStats done_stats;        /* of swarms already stopped */
+  guint stats_id;
+};
+
+G_DEFINE_TYPE (CoreService, core_service, G_TYPE_OBJECT)
+
+enum
+{
+  SIGNAL_IDLE_EXIT,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+static void set_state (CoreService *self, AlvCoreState state, const char *message);
+static void feeder_free (Feeder *feeder);
+
+static void collect_swarm_stats (CoreService *self, AlvSwarmStats *total);
+
+static void
+update_statistics (CoreService *self)
+{
+  g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  AlvSwarmStats st = self->done_stats;
+  AlvPeerServerStats ps = { 0, 0, 0, 0 };
+
+  collect_swarm_stats (self, &st);
+  if (self->peers != NULL)
+    alv_peer_server_get_stats (self->peers, &ps);
+  g_variant_builder_add (&b, "{sv}", "bytes-from-peers", g_variant_new_uint64 (st.bytes_from_peers));
+  g_variant_builder_add (&b, "{sv}", "bytes-from-origin",
+                         g_variant_new_uint64 (self->bytes_from_origin + st.bytes_from_origin));
+  g_variant_builder_add (&b, "{sv}", "bytes-uploaded", g_variant_new_uint64 (ps.bytes_uploaded));
+  g_variant_builder_add (&b, "{sv}", "peers-connected", g_variant_new_uint32 (st.peers_connected));
+  g_variant_builder_add (&b, "{sv}", "blocks-verified", g_variant_new_uint64 (st.blocks_verified));
+  g_variant_builder_add (&b, "{sv}", "blocks-rejected", g_variant_new_uint64 (st.blocks_rejected));
+  alv_core1_set_statistics (self->skeleton, g_variant_builder_end (&b));
+}
+
+static gint64
+datetime_to_us (GDateTime *dt)
+{
+  return g_date_time_to_unix (dt) * G_USEC_PER_SEC + g_date_time_get_microsecond (dt);
+}
+
+static void
+set_now_playing (CoreService     *self,
+                 AlvPlaylistItem *item,
+                 GTimeSpan        position)
+{
+  g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  if (item != NULL)
+    {
+      const char *title = alv_playlist_item_get_title (item);
+      const char *creator = alv_playlist_item_get_creator (item);
+      const char *urn = alv_playlist_item_get_urn (item);
+
+      g_variant_builder_add (&b, "{sv}", "title", g_variant_new_string (title != NULL ? title : ""));
+      g_variant_builder_add (&b, "{sv}", "creator", g_variant_new_string (creator != NULL ? creator : ""));
+      g_variant_builder_add (&b, "{sv}", "url", g_variant_new_string (alv_playlist_item_get_url (item)));
+      g_variant_builder_add (&b, "{sv}", "urn", g_variant_new_string (urn != NULL ? urn : ""));
+      g_variant_builder_add (&b, "{sv}", "slot-start",
+                             g_variant_new_int64 (datetime_to_us (alv_playlist_item_get_start (item))));
+      g_variant_builder_add (&b, "{sv}", "slot-end",
+                             g_variant_new_int64 (datetime_to_us (alv_playlist_item_get_end (item))));
+      g_variant_builder_add (&b, "{sv}", "position", g_variant_new_int64 (position));
+    }
+  alv_core1_set_now_playing (self->skeleton, g_variant_builder_end (&b));
+}
+
+/* --- idle exit ------------------------------------------------------- */
+
+static gboolean
+on_idle_timeout (gpointer user_data)
+{
+  CoreService *self = user_data;
+
+  self->idle_id = 0;
+  g_debug ("idle for %u s, exiting", self->config.idle_timeout);
+  g_signal_emit (self, signals[SIGNAL_IDLE_EXIT], 0);
+  return G_SOURCE_REMOVE;
+}
+
+/* Nothing tuned and nothing shared is idle. */
+static void
+update_idle (CoreService *self)
+{
+  gboolean idle = self->schedule == NULL && self->shared->len == 0;
+
+  if (!idle || self->config.idle_timeout == 0)
+    {
+      g_clear_handle_id (&self->idle_id, g_source_remove);
+      return;
+    }
+  if (self->idle_id == 0)
+    self->idle_id = g_timeout_add_seconds (self->config.idle_timeout, on_idle_timeout, self);
+}
+
+/* --- feeder: the interim origin path --------------------------------- */
+
+typedef enum
+{
+  FEED_RAW,
+  FEED_MP3,
+  FEED_OGG,
+} FeedKind;
+
+struct _Feeder
+{
+  CoreService *service;       /* not owned: the service owns the feeder */
+  AlvPlaylistItem *item;
+  GTimeSpan position;
+  GCancellable *cancellable;
+  SoupMessage *msg;
+  GInputStream *stream;
+  GByteArray *buf;            /* head while probing, then pending body bytes */
+  FeedKind kind;
+  guint64 file_size;
+  guint64 body_offset;        /* file offset of the body request */
+  guint64 skip;               /* body bytes still to drop (Range ignored) */
+  gboolean synced;            /* the body's first sync point was found */
+  double bytes_per_sec;
+  gint64 t0;                  /* monotonic time of the first body push */
+  guint64 pushed;             /* body bytes pushed since t0 */
+  guint timer_id;
+  gboolean began;
+  gboolean prefetch_only;     /* fetch the head, then wait to be adopted */
+  gboolean head_done;
+
+  /* the swarm path: verified data from the block store */
+  AlvSwarm *swarm;
+  char *urn;
+  gboolean wait_store;        /* resolved, waiting for the store to open */
+  gboolean head_reading;
+  gboolean body_started;
+  gboolean reading;           /* a store read is in flight */
+  gboolean waiting;           /* the next block is not held yet */
+  guint64 read_pos;           /* next file offset to read from the store */
+};
+
+static void feeder_read_head (Feeder *f);
+static void feeder_read_body (Feeder *f);
+static void keep_sharing (CoreService *self, AlvSwarm *swarm);
+
+static void
+feeder_free (Feeder *f)
+{
+  if (f == NULL)
+    return;
+  g_cancellable_cancel (f->cancellable);
+  if (f->swarm != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (f->swarm, f);
+      keep_sharing (f->service, g_steal_pointer (&f->swarm));
+    }
+  g_clear_pointer (&f->urn, g_free);
+  g_clear_handle_id (&f->timer_id, g_source_remove);
+  g_clear_object (&f->cancellable);
+  g_clear_object (&f->stream);
+  g_clear_object (&f->msg);
+  g_clear_object (&f->item);
+  g_clear_pointer (&f->buf, g_byte_array_unref);
+  g_free (f);
+}
+
+/* The feeder callbacks hold no reference: a cancelled operation returns
+ * CANCELLED after feeder_free(), so every callback first checks for that
+ * without touching @f. */
+static void
+feeder_fail (Feeder     *f,
+             const char *message)
+{
+  CoreService *self = f->service;
+  g_autofree char *text = g_strdup_printf (_("Cannot play “%s”: %s"),
+                                           alv_playlist_item_get_url (f->item), message);
+
+  if (f == self->next_feeder)
+    {
+      /* a failed prefetch is retried when the item starts */
+      g_message ("%s", text);
+      g_clear_pointer (&self->next_feeder, feeder_free);
+      return;
+    }
+  g_message ("%s", text);
+  set_state (self, ALV_CORE_STATE_ERROR, text);
+  g_clear_pointer (&self->feeder, feeder_free);
+}
+
+static const char *
+feeder_content_type (Feeder *f)
+{
+  const char *mt = alv_playlist_item_get_media_type (f->item);
+
+  if (f->kind == FEED_MP3)
+    return "audio/mpeg";
+  if (f->kind == FEED_OGG)
+    return mt != NULL && g_str_has_prefix (mt, "audio/ogg") ? mt : "application/ogg";
+  return mt != NULL ? mt : "application/octet-stream";
+}
+
+static void
+feeder_begin (Feeder *f)
+{
+  CoreService *self = f->service;
+
+  if (f->began)
+    return;
+  f->began = TRUE;
+  alv_stream_server_begin_item (self->stream, feeder_content_type (f),
+                                alv_playlist_item_get_title (f->item),
+                                alv_playlist_item_get_creator (f->item));
+}
+
+static void
+feeder_push (Feeder       *f,
+             const guint8 *data,
+             gsize         len)
+{
+  g_autoptr(GBytes) bytes = NULL;
+
+  if (len == 0)
+    return;
+  feeder_begin (f);
+  bytes = g_bytes_new (data, len);
+  alv_stream_server_push (f->service->stream, bytes);
+  if (g_strcmp0 (alv_core1_get_state (f->service->skeleton), "playing") != 0)
+    set_state (f->service, ALV_CORE_STATE_PLAYING, "");
+}
+
+static gboolean
+on_feed_timer (gpointer user_data)
+{
+  Feeder *f = user_data;
+
+  f->timer_id = 0;
+  feeder_read_body (f);
+  return G_SOURCE_REMOVE;
+}
+
+typedef enum
+{
+  PUSH_DONE,
+  PUSH_NEED_MORE,
+  PUSH_FAILED,    /* the feeder is gone */
+} PushResult;
+
+/* Pushes what is buffered, from the first sync point on. */
+static PushResult
+feeder_push_buffered (Feeder *f)
+{
+  if (!f->synced)
+    {
+      gsize skip = 0;
+      gboolean found = FALSE;
+
+      if (f->kind == FEED_MP3)
+        found = alv_mp3_find_sync (f->buf->data, f->buf->len, FALSE, &skip);
+      else if (f->kind == FEED_OGG)
+        {
+          for (gsize i = 0; i + 4 <= f->buf->len && !found; i++)
+            {
+              AlvOggPage page;
+
+              if (memcmp (f->buf->data + i, "OggS", 4) == 0
+                  && alv_ogg_page_parse (f->buf->data + i, f->buf->len - i, &page) == ALV_OGG_PARSE_OK)
+                {
+                  skip = i;
+                  found = TRUE;
+                }
+            }
+        }
+      else
+        found = TRUE;
+
+      if (!found)
+        {
+          if (f->buf->len > MAX_HEAD_SIZE)
+            {
+              feeder_fail (f, _("no sync point in the media"));
+              return PUSH_FAILED;
+            }
+          return PUSH_NEED_MORE;
+        }
+      g_byte_array_remove_range (f->buf, 0, skip);
+      f->synced = TRUE;
+      f->t0 = g_get_monotonic_time ();
+    }
+
+  feeder_push (f, f->buf->data, f->buf->len);
+  f->pushed += f->buf->len;
+  g_byte_array_set_size (f->buf, 0);
+  return PUSH_DONE;
+}
+
+/* Reads more at once while the pushed bytes are less than FEED_LEAD ahead
+ * of the item's pace, else when they will be. */
+static void
+feeder_schedule_read (Feeder *f)
+{
+  gint64 now = g_get_monotonic_time ();
+  gint64 due;
+
+  g_clear_handle_id (&f->timer_id, g_source_remove);
+  if (!f->synced)
+    {
+      feeder_read_body (f);
+      return;
+    }
+  due = f->t0 + (gint64) (f->pushed / f->bytes_per_sec * G_USEC_PER_SEC) - FEED_LEAD;
+  if (due <= now)
+    feeder_read_body (f);
+  else
+    f->timer_id = g_timeout_add ((guint) ((due - now) / 1000 + 1), on_feed_timer, f);
+}
+
+static void
+feeder_drain (Feeder *f)
+{
+  switch (feeder_push_buffered (f))
+    {
+    case PUSH_FAILED:
+      return;
+    case PUSH_NEED_MORE:
+      feeder_read_body (f);
+      return;
+    case PUSH_DONE:
+    default:
+      feeder_schedule_read (f);
+    }
+}
+
+static void
+body_read_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) chunk = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
+  Feeder *f;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  f = user_data;
+  if (chunk == NULL)
+    {
+      feeder_fail (f, error->message);
+      return;
+    }
+  if (g_bytes_get_size (chunk) == 0)
+    {
+      /* the item's data is all out; the next item-changed takes over */
+      if (f->buf->len > 0 && f->synced)
+        feeder_push (f, f->buf->data, f->buf->len);
+      g_clear_object (&f->stream);
+      return;
+    }
+  f->service->bytes_from_origin += g_bytes_get_size (chunk);
+  update_statistics (f->service);
+  if (f->skip >= g_bytes_get_size (chunk))
+    {
+      f->skip -= g_bytes_get_size (chunk);
+      feeder_read_body (f);
+      return;
+    }
+  g_byte_array_append (f->buf, (const guint8 *) g_bytes_get_data (chunk, NULL) + f->skip,
+                       g_bytes_get_size (chunk) - f->skip);
+  f->skip = 0;
+  feeder_drain (f);
+}
+
+static void feeder_swarm_read (Feeder *f);
+
+static void
+feeder_read_body (Feeder *f)
+{
+  if (f->swarm != NULL)
+    {
+      feeder_swarm_read (f);
+      return;
+    }
+  if (f->stream == NULL)
+    return;
+  g_input_stream_read_bytes_async (f->stream, FEED_CHUNK, G_PRIORITY_DEFAULT,
+                                   f->cancellable, body_read_cb, f);
+}
+
+static void
+body_send_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  GInputStream *stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  Feeder *f;
+  guint status;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  f = user_data;
+  if (stream == NULL)
+    {
+      feeder_fail (f, error->message);
+      return;
+    }
+  f->stream = stream;
+  status = soup_message_get_status (f->msg);
+  if (status == SOUP_STATUS_OK && f->body_offset > 0)
+    {
+      /* the origin ignored Range: drop the prefix as it arrives */
+      g_debug ("origin ignored Range for %s", alv_playlist_item_get_url (f->item));
+      f->skip = f->body_offset;
+    }
+  else if (status != SOUP_STATUS_PARTIAL_CONTENT && status != SOUP_STATUS_OK)
+    {
+      g_autofree char *msg = g_strdup_printf ("HTTP %u", status);
+
+      feeder_fail (f, msg);
+      return;
+    }
+  feeder_schedule_read (f);
+}
+
+static void
+feeder_start_body (Feeder *f)
+{
+  CoreService *self = f->service;
+  g_autofree char *range = NULL;
+
+  if (f->swarm != NULL)
+    {
+      /* deadlines from the position now playing on */
+      alv_swarm_set_playhead (f->swarm, f->body_offset, (guint64) f->bytes_per_sec);
+      f->read_pos = f->body_offset;
+      f->body_started = TRUE;
+      feeder_schedule_read (f);
+      return;
+    }
+  g_clear_object (&f->msg);
+  f->msg = soup_message_new (SOUP_METHOD_GET, alv_playlist_item_get_url (f->item));
+  if (f->body_offset > 0)
+    {
+      range = g_strdup_printf ("bytes=%" G_GUINT64_FORMAT "-", f->body_offset);
+      soup_message_headers_replace (soup_message_get_request_headers (f->msg), "Range", range);
+    }
+  soup_session_send_async (self->session, f->msg, G_PRIORITY_DEFAULT, f->cancellable,
+                           body_send_cb, f);
+}
+
+/* The head is complete (or the item is shorter): find the format, the
+ * byte rate and the offset of the position now playing. */
+static void
+feeder_probe (Feeder *f)
+{
+  GTimeSpan slot = alv_playlist_item_get_duration (f->item);
+  const guint8 *data = f->buf->data;
+  gsize len = f->buf->len;
+  guint64 size = f->file_size != 0 ? f->file_size : len;
+  AlvMp3Info mp3;
+  AlvOggInfo ogg;
+  guint64 duration = slot > 0 ? (guint64) slot : G_USEC_PER_SEC;
+  guint64 audio_start = 0, offset;
+
+  if (len >= 4 && memcmp (data, "OggS", 4) == 0 && alv_ogg_parse_info (data, len, &ogg, NULL))
+    {
+      f->kind = FEED_OGG;
+      audio_start = ogg.headers_length;
+      /* the header pages first: a joiner needs them before any data page */
+      feeder_push (f, data, ogg.headers_length);
+    }
+  else if (alv_mp3_parse_info (data, len, &mp3, NULL))
+    {
+      guint64 d = alv_mp3_duration_usec (&mp3, size);
+
+      f->kind = FEED_MP3;
+      audio_start = mp3.audio_start;
+      if (d > 0)
+        duration = d;
+    }
+  else
+    f->kind = FEED_RAW;
+
+  f->bytes_per_sec = size > audio_start ? (double) (size - audio_start) * G_USEC_PER_SEC / duration : 16000;
+  if (f->bytes_per_sec < 1000)
+    f->bytes_per_sec = 1000;
+
+  if (f->position < START_SLACK)
+    offset = audio_start;
+  else if (f->kind == FEED_MP3)
+    offset = alv_mp3_time_to_offset (&mp3, size, (guint64) f->position);
+  else
+    offset = audio_start + (guint64) (f->bytes_per_sec * f->position / G_USEC_PER_SEC);
+  if (f->file_size != 0 && offset >= f->file_size)
+    {
+      /* the item is shorter than its slot and already over */
+      feeder_begin (f);
+      set_state (f->service, ALV_CORE_STATE_PLAYING, "");
+      return;
+    }
+
+  f->synced = f->kind == FEED_RAW;
+  {
+    g_autoptr(GByteArray) head = g_steal_pointer (&f->buf);
+
+    f->buf = g_byte_array_new ();
+    if (offset < len)
+      {
+        /* the head already holds the start */
+        g_byte_array_append (f->buf, head->data + offset, len - offset);
+        f->body_offset = len;
+      }
+    else
+      f->body_offset = offset;
+  }
+  /* what the head holds goes out now: with a prefetched head an item
+   * change does not wait for the network */
+  if (f->buf->len > 0 && feeder_push_buffered (f) == PUSH_FAILED)
+    return;
+  if (f->file_size != 0 ? f->body_offset >= f->file_size : len < HEAD_SIZE)
+    return;   /* the head was the whole item */
+  feeder_start_body (f);
+}
+
+static void
+head_read_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) chunk = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
+  Feeder *f;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  f = user_data;
+  if (chunk == NULL)
+    {
+      feeder_fail (f, error->message);
+      return;
+    }
+  f->service->bytes_from_origin += g_bytes_get_size (chunk);
+  g_byte_array_append (f->buf, g_bytes_get_data (chunk, NULL), g_bytes_get_size (chunk));
+  if (g_bytes_get_size (chunk) > 0 && f->buf->len < HEAD_SIZE)
+    {
+      feeder_read_head (f);
+      return;
+    }
+  g_clear_object (&f->stream);
+  update_statistics (f->service);
+  if (f->buf->len > HEAD_SIZE)
+    g_byte_array_set_size (f->buf, HEAD_SIZE);
+  f->head_done = TRUE;
+  if (!f->prefetch_only)
+    feeder_probe (f);
+}
+
+static void
+feeder_read_head (Feeder *f)
+{
+  g_input_stream_read_bytes_async (f->stream, HEAD_SIZE - f->buf->len, G_PRIORITY_DEFAULT,
+                                   f->cancellable, head_read_cb, f);
+}
+
+static void
+head_send_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  GInputStream *stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  SoupMessageHeaders *h;
+  Feeder *f;
+  guint status;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  f = user_data;
+  if (stream == NULL)
+    {
+      feeder_fail (f, error->message);
+      return;
+    }
+  f->stream = stream;
+  status = soup_message_get_status (f->msg);
+  h = soup_message_get_response_headers (f->msg);
+  if (status == SOUP_STATUS_PARTIAL_CONTENT)
+    {
+      const char *cr = soup_message_headers_get_one (h, "Content-Range");
+      guint64 start, end, total = 0;
+
+      if (cr == NULL || !alv_http_parse_content_range (cr, &start, &end, &total, NULL) || start != 0)
+        {
+          g_autofree char *msg = g_strdup_printf (_("bad Content-Range from the origin: “%s”"),
+                                                  cr != NULL ? cr : "");
+
+          feeder_fail (f, msg);
+          return;
+        }
+      f->file_size = total == G_MAXUINT64 ? 0 : total;
+    }
+  else if (status == SOUP_STATUS_OK)
+    f->file_size = soup_message_headers_get_encoding (h) == SOUP_ENCODING_CONTENT_LENGTH
+                   ? (guint64) soup_message_headers_get_content_length (h) : 0;
+  else
+    {
+      g_autofree char *msg = g_strdup_printf ("HTTP %u", status);
+
+      feeder_fail (f, msg);
+      return;
+    }
+  feeder_read_head (f);
+}
+
+/* The interim path: the head straight from the origin. */
+static void
+feeder_start_direct (Feeder *f)
+{
+  g_autofree char *range = g_strdup_printf ("bytes=0-%u", HEAD_SIZE - 1);
+
+  f->msg = soup_message_new (SOUP_METHOD_GET, alv_playlist_item_get_url (f->item));
+  soup_message_headers_replace (soup_message_get_request_headers (f->msg), "Range", range);
+  soup_session_send_async (f->service->session, f->msg, G_PRIORITY_DEFAULT, f->cancellable,
+                           head_send_cb, f);
+}
+
+/* --- feeder: the swarm path ------------------------------------------ */
+
+/* Whether every block of [from, to) is held (verified or from the origin). */
+static gboolean
+swarm_holds (AlvSwarm *swarm,
+             guint64   from,
+             guint64   to)
+{
+  guint bs = alv_swarm_get_block_size (swarm);
+
+  if (to <= from)
+    return TRUE;
+  for (guint64 i = from / bs; i <= (to - 1) / bs; i++)
+    if (!alv_swarm_has_block (swarm, i))
+      return FALSE;
+  return TRUE;
+}
+
+static void
+swarm_head_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) data = alv_block_store_read_finish (ALV_BLOCK_STORE (source), result, &error);
+  Feeder *f;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  f = user_data;
+  f->head_reading = FALSE;
+  if (data == NULL)
+    {
+      feeder_fail (f, error->message);
+      return;
+    }
+  g_byte_array_set_size (f->buf, 0);
+  g_byte_array_append (f->buf, g_bytes_get_data (data, NULL), g_bytes_get_size (data));
+  f->head_done = TRUE;
+  if (!f->prefetch_only)
+    feeder_probe (f);
+}
+
+/* Something new is held: read the head once it is, or go on with the body. */
+static void
+feeder_swarm_poll (Feeder *f)
+{
+  guint64 head_len;
+
+  if (!f->head_done)
+    {
+      head_len = MIN ((guint64) HEAD_SIZE, f->file_size);
+      if (!f->head_reading && swarm_holds (f->swarm, 0, head_len))
+        {
+          f->head_reading = TRUE;
+          alv_block_store_read_async (f->service->store, f->urn, 0, head_len, f->cancellable,
+                                      swarm_head_cb, f);
+        }
+      return;
+    }
+  if (f->body_started && f->waiting)
+    {
+      f->waiting = FALSE;
+      feeder_read_body (f);
+    }
+}
+
+static void
+on_swarm_block_ready (AlvSwarm *swarm G_GNUC_UNUSED,
+                      guint64   index G_GNUC_UNUSED,
+                      guint64   contiguous_end G_GNUC_UNUSED,
+                      gpointer  user_data)
+{
+  feeder_swarm_poll (user_data);
+}
+
+static void
+swarm_read_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) data = alv_block_store_read_finish (ALV_BLOCK_STORE (source), result, &error);
+  Feeder *f;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  f = user_data;
+  f->reading = FALSE;
+  if (data == NULL || g_bytes_get_size (data) == 0)
+    {
+      feeder_fail (f, error != NULL ? error->message : _("the cache returned no data"));
+      return;
+    }
+  g_byte_array_append (f->buf, g_bytes_get_data (data, NULL), g_bytes_get_size (data));
+  f->read_pos += g_bytes_get_size (data);
+  feeder_drain (f);
+}
+
+/* Reads the held run at the read position (at most STORE_READ bytes), or
+ * waits for "block-ready" when the next block is not held yet. */
+static void
+feeder_swarm_read (Feeder *f)
+{
+  guint64 length = f->file_size, end;
+  guint bs = alv_swarm_get_block_size (f->swarm);
+
+  if (f->reading)
+    return;
+  if (f->read_pos >= length)
+    {
+      /* the item's data is all out; the next item-changed takes over */
+      if (f->buf->len > 0 && f->synced)
+        {
+          feeder_push (f, f->buf->data, f->buf->len);
+          g_byte_array_set_size (f->buf, 0);
+        }
+      return;
+    }
+  end = f->read_pos;
+  while (end < length && end - f->read_pos < STORE_READ && alv_swarm_has_block (f->swarm, end / bs))
+    end = (end / bs + 1) * bs;
+  end = MIN (end, MIN (length, f->read_pos + STORE_READ));
+  if (end <= f->read_pos)
+    {
+      f->waiting = TRUE;
+      return;
+    }
+  f->reading = TRUE;
+  alv_block_store_read_async (f->service->store, f->urn, f->read_pos, end - f->read_pos,
+                              f->cancellable, swarm_read_cb, f);
+}
+
+static AlvSwarm *take_shared (CoreService *self, const char *urn);
+
+/* The item is resolved and the store is open: run (or take over) its swarm. */
+static void
+feeder_swarm_setup (Feeder                     *f,
+                    const AlvGatewayResolution *res)
+{
+  CoreService *self = f->service;
+  g_autoptr(GError) error = NULL;
+  AlvSwarm *swarm = take_shared (self, res->urn);
+
+  if (swarm == NULL)
+    {
+      swarm = alv_swarm_new_for_resolution (self->store, res, &error);
+      if (swarm == NULL)
+        {
+          g_message ("cannot swarm %s, playing it from the origin: %s", res->url, error->message);
+          feeder_start_direct (f);
+          return;
+        }
+      alv_swarm_set_gateway (swarm, self->gateway, res->thex_uri,
+                             self->peers != NULL ? alv_peer_server_get_port (self->peers) : 0);
+      alv_block_store_pin (self->store, res->urn);
+      if (self->peers != NULL)
+        alv_peer_server_share (self->peers, res->urn);
+      alv_swarm_start (swarm);
+    }
+  g_debug ("swarming %s as %s", res->url, res->urn);
+  f->swarm = swarm;
+  f->urn = g_strdup (res->urn);
+  f->file_size = res->length;
+  g_signal_connect (swarm, "block-ready", G_CALLBACK (on_swarm_block_ready), f);
+  if (!f->prefetch_only)
+    alv_swarm_set_playhead (swarm, 0, HEAD_RATE);
+  feeder_swarm_poll (f);
+}
+
+static void
+resolve_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AlvGatewayResolution) res =
+    alv_gateway_client_resolve_finish (ALV_GATEWAY_CLIENT (source), result, &error);
+  Feeder *f;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  f = user_data;
+  if (res == NULL)
+    {
+      g_message ("cannot resolve %s at the gateway, playing it from the origin: %s",
+                 alv_playlist_item_get_url (f->item), error->message);
+      feeder_start_direct (f);
+      return;
+    }
+  if (f->service->store == NULL)
+    {
+      if (f->service->store_opening)
+        {
+          f->wait_store = TRUE;
+          g_object_set_data_full (G_OBJECT (f->cancellable), "resolution",
+                                  g_steal_pointer (&res),
+                                  (GDestroyNotify) alv_gateway_resolution_free);
+          return;
+        }
+      feeder_start_direct (f);
+      return;
+    }
+  feeder_swarm_setup (f, res);
+}
+
+static void
+feeder_resume_store (Feeder *f)
+{
+  AlvGatewayResolution *res;
+
+  if (f == NULL || !f->wait_store)
+    return;
+  f->wait_store = FALSE;
+  res = g_object_get_data (G_OBJECT (f->cancellable), "resolution");
+  if (f->service->store != NULL)
+    feeder_swarm_setup (f, res);
+  else
+    feeder_start_direct (f);
+}
+
+static Feeder *
+feeder_new (CoreService     *self,
+            AlvPlaylistItem *item,
+            GTimeSpan        position,
+            gboolean         prefetch_only)
+{
+  Feeder *f = g_new0 (Feeder, 1);
+
+  f->service = self;
+  f->item = g_object_ref (item);
+  f->position = position;
+  f->prefetch_only = prefetch_only;
+  f->cancellable = g_cancellable_new ();
+  f->buf = g_byte_array_new ();
+  if (self->gateway != NULL && (self->store != NULL || self->store_opening))
+    alv_gateway_client_resolve_async (self->gateway, alv_playlist_item_get_url (item),
+                                      f->cancellable, resolve_cb, f);
+  else
+    feeder_start_direct (f);
+  return f;
+}
+
+/* --- sharing --------------------------------------------------------- */
+
+typedef struct
+{
+  CoreService *service;
+  AlvSwarm *swarm;
+  guint timer_id;
+} Shared;
+
+static void
+add_stats (AlvSwarmStats       *total,
+           const AlvSwarmStats *s)
+{
+  total->bytes_from_peers += s->bytes_from_peers;
+  total->bytes_from_origin += s->bytes_from_origin;
+  total->blocks_verified += s->blocks_verified;
+  total->blocks_rejected += s->blocks_rejected;
+  total->peers_connected += s->peers_connected;
+}
+
+static void
+shared_free (gpointer data)
+{
+  Shared *sh = data;
+  CoreService *self = sh->service;
+  const char *urn = alv_swarm_get_urn (sh->swarm);
+  AlvSwarmStats st;
+
+  g_clear_handle_id (&sh->timer_id, g_source_remove);
+  alv_swarm_stop (sh->swarm);
+  alv_swarm_get_stats (sh->swarm, &st);
+  st.peers_connected = 0;
+  add_stats (&self->done_stats, &st);
+  if (self->peers != NULL)
+    alv_peer_server_unshare (self->peers, urn);
+  if (self->store != NULL)
+    alv_block_store_unpin (self->store, urn);
+  g_object_unref (sh->swarm);
+  g_free (sh);
+}
+
+static gboolean
+on_share_expired (gpointer user_data)
+{
+  Shared *sh = user_data;
+  CoreService *self = sh->service;
+
+  sh->timer_id = 0;
+  g_debug ("no longer sharing %s", alv_swarm_get_urn (sh->swarm));
+  g_ptr_array_remove (self->shared, sh);
+  update_idle (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* A played (or dropped) item stays shared for SHARE_LINGER seconds. */
+static void
+keep_sharing (CoreService *self,
+              AlvSwarm    *swarm)
+{
+  Shared *sh = g_new0 (Shared, 1);
+
+  sh->service = self;
+  sh->swarm = swarm;
+  sh->timer_id = g_timeout_add_seconds (SHARE_LINGER, on_share_expired, sh);
+  g_ptr_array_add (self->shared, sh);
+  while (self->shared->len > SHARE_MAX)
+    g_ptr_array_remove_index (self->shared, 0);
+}
+
+static AlvSwarm *
+take_shared (CoreService *self,
+             const char  *urn)
+{
+  for (guint i = 0; i < self->shared->len; i++)
+    {
+      Shared *sh = g_ptr_array_index (self->shared, i);
+
+      if (g_strcmp0 (alv_swarm_get_urn (sh->swarm), urn) == 0)
+        {
+          AlvSwarm *swarm = g_steal_pointer (&sh->swarm);
+
+          g_clear_handle_id (&sh->timer_id, g_source_remove);
+          g_free (g_ptr_array_steal_index (self->shared, i));
+          return swarm;
+        }
+    }
+  return NULL;
+}
+
+static AlvSwarm *
+find_swarm (CoreService *self,
+            const char  *urn)
+{
+  if (self->feeder != NULL && self->feeder->swarm != NULL && g_strcmp0 (self->feeder->urn, urn) == 0)
+    return self->feeder->swarm;
+  if (self->next_feeder != NULL && self->next_feeder->swarm != NULL
+      && g_strcmp0 (self->next_feeder->urn, urn) == 0)
+    return self->next_feeder->swarm;
+  for (guint i = 0; i < self->shared->len; i++)
+    {
+      Shared *sh = g_ptr_array_index (self->shared, i);
+
+      if (g_strcmp0 (alv_swarm_get_urn (sh->swarm), urn) == 0)
+        return sh->swarm;
+    }
+  return NULL;
+}
+
+static GPtrArray *
+peer_alt_func (const char *urn,
+               gpointer    user_data)
+{
+  AlvSwarm *swarm = find_swarm (user_data, urn);
+
+  return swarm != NULL ? alv_swarm_get_peers (swarm) : NULL;
+}
+
+static void
+collect_swarm_stats (CoreService   *self,
+                     AlvSwarmStats *total)
+{
+  AlvSwarmStats st;
+
+  if (self->feeder != NULL && self->feeder->swarm != NULL)
+    {
+      alv_swarm_get_stats (self->feeder->swarm, &st);
+      add_stats (total, &st);
+    }
+  if (self->next_feeder != NULL && self->next_feeder->swarm != NULL)
+    {
+      alv_swarm_get_stats (self->next_feeder->swarm, &st);
+      add_stats (total, &st);
+    }
+  for (guint i = 0; self->shared != NULL && i < self->shared->len; i++)
+    {
+      alv_swarm_get_stats (((Shared *) g_ptr_array_index (self->shared, i))->swarm, &st);
+      add_stats (total, &st);
+    }
+}
+
+static gboolean
+on_stats_timer (gpointer user_data)
+{
+  update_statistics (user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+store_open_cb (GObject      *source G_GNUC_UNUSED,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  AlvBlockStore *store = alv_block_store_new_finish (result, &error);
+  CoreService *self;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  self = user_data;
+  self->store_opening = FALSE;
+  if (store == NULL)
+    g_message ("cannot open the cache, playing from the origin: %s", error->message);
+  else
+    {
+      self->store = store;
+      self->peers = alv_peer_server_new (store);
+      if (self->config.upload_limit > 0)
+        alv_peer_server_set_rate_limit (self->peers, self->config.upload_limit);
+      alv_peer_server_set_alt_func (self->peers, peer_alt_func, self, NULL);
+      if (!alv_peer_server_listen (self->peers, self->config.peer_address, self->config.peer_port, &error))
+        {
+          g_message ("cannot open the peer port, downloading only: %s", error->message);
+          g_clear_object (&self->peers);
+        }
+      else
+        g_debug ("peer port %u", alv_peer_server_get_port (self->peers));
+    }
+  feeder_resume_store (self->feeder);
+  feeder_resume_store (self->next_feeder);
+}
+
+/* --- state ----------------------------------------------------------- */
+
+static void
+set_state (CoreService *self,
+           AlvCoreState state,
+           const char  *message)
+{
+  alv_core1_set_state (self->skeleton, alv_core_state_to_string (state));
+  alv_core1_set_state_message (self->skeleton, message != NULL ? message : "");
+}
+
+static void
+on_item_changed (AlvSchedule     *schedule,
+                 AlvPlaylistItem *item,
+                 gint64           offset,
+                 gpointer         user_data)
+{
+  CoreService *self = user_data;
+
+  g_clear_pointer (&self->feeder, feeder_free);
+  set_now_playing (self, item, offset);
+  if (item == NULL)
+    {
+      AlvPlaylistItem *next = alv_schedule_get_next_item (schedule);
+      g_autofree char *msg = NULL;
+
+      if (next != NULL)
+        {
+          g_autofree char *when = alv_time_format_w3cdtf (alv_playlist_item_get_start (next));
+
+          msg = g_strdup_printf (_("Nothing scheduled until %s"), when);
+        }
+      else
+        msg = g_strdup (_("The playlist has run out"));
+      set_state (self, ALV_CORE_STATE_GAP, msg);
+      return;
+    }
+  g_debug ("now playing %s from %" G_GINT64_FORMAT " µs", alv_playlist_item_get_url (item), offset);
+  set_state (self, ALV_CORE_STATE_BUFFERING, "");
+  if (self->next_feeder != NULL
+      && g_strcmp0 (alv_playlist_item_get_url (self->next_feeder->item), alv_playlist_item_get_url (item)) == 0
+      && g_date_time_compare (alv_playlist_item_get_start (self->next_feeder->item),
+                              alv_playlist_item_get_start (item)) == 0)
+    {
+      Feeder *f = g_steal_pointer (&self->next_feeder);
+
+      g_debug ("using the prefetched head of %s", alv_playlist_item_get_url (item));
+      f->position = offset;
+      f->prefetch_only = FALSE;
+      self->feeder = f;
+      if (f->head_done)
+        feeder_probe (f);
+      else if (f->swarm != NULL)
+        alv_swarm_set_playhead (f->swarm, 0, HEAD_RATE);
+      return;
+    }
+  g_clear_pointer (&self->next_feeder, feeder_free);
+  self->feeder = feeder_new (self, item, offset, FALSE);
+}
+
+static void
+on_prefetch (AlvSchedule     *schedule G_GNUC_UNUSED,
+             AlvPlaylistItem *item,
+             gpointer         user_data)
+{
+  CoreService *self = user_data;
+
+  g_debug ("prefetching %s", alv_playlist_item_get_url (item));
+  g_clear_pointer (&self->next_feeder, feeder_free);
+  self->next_feeder = feeder_new (self, item, 0, TRUE);
+}
+
+static void
+on_playlist_updated (AlvSchedule *schedule G_GNUC_UNUSED,
+                     AlvPlaylist *pl,
+                     gpointer     user_data)
+{
+  CoreService *self = user_data;
+  const char *title = alv_playlist_get_title (pl);
+
+  alv_core1_set_station_name (self->skeleton, title != NULL ? title : "");
+  if (self->stream != NULL)
+    g_object_set (self->stream, "name", title, "url", alv_playlist_get_link (pl),
+                  "description", alv_playlist_get_description (pl), NULL);
+}
+
+static void
+on_schedule_error (AlvSchedule *schedule G_GNUC_UNUSED,
+                   GError      *error,
+                   gpointer     user_data G_GNUC_UNUSED)
+{
+  /* the last good playlist stays in force; the state is not touched */
+  g_message ("playlist refresh failed: %s", error->message);
+}
+
+static void
+teardown_station (CoreService *self)
+{
+  g_cancellable_cancel (self->tune_cancellable);
+  g_clear_object (&self->tune_cancellable);
+  g_clear_pointer (&self->feeder, feeder_free);
+  g_clear_pointer (&self->next_feeder, feeder_free);
+  if (self->schedule != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->schedule, self);
+      alv_schedule_stop (self->schedule);
+      g_clear_object (&self->schedule);
+    }
+  if (self->stream != NULL)
+    {
+      alv_stream_server_stop (self->stream);
+      g_clear_object (&self->stream);
+    }
+  alv_core1_set_station (self->skeleton, "");
+  alv_core1_set_station_name (self->skeleton, "");
+  alv_core1_set_stream_url (self->skeleton, "");
+  set_now_playing (self, NULL, 0);
+}
+
+static void
+fail_pending (CoreService  *self,
+              const GError *error)
+{
+  g_autoptr(GPtrArray) pending = g_steal_pointer (&self->pending_tunes);
+
+  self->pending_tunes = g_ptr_array_new ();
+  for (guint i = 0; i < pending->len; i++)
+    g_dbus_method_invocation_return_gerror (g_ptr_array_index (pending, i), error);
+}
+
+static void
+tune_refresh_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(CoreService) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) pending = NULL;
+  g_autofree char *uri = NULL;
+  AlvSchedule *schedule = ALV_SCHEDULE (source);
+
+  if (!alv_schedule_refresh_finish (schedule, result, NULL, &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;   /* superseded: whoever cancelled answered the callers */
+      if (schedule == self->schedule)
+        {
+          teardown_station (self);
+          set_state (self, ALV_CORE_STATE_ERROR, error->message);
+          update_idle (self);
+        }
+      fail_pending (self, error);
+      return;
+    }
+  if (schedule != self->schedule)
+    return;
+
+  self->stream = alv_stream_server_new ("/stream");
+  on_playlist_updated (schedule, alv_schedule_get_playlist (schedule), self);
+  if (!alv_stream_server_start (self->stream, self->config.stream_port, &error))
+    {
+      GError *e = g_error_new (ALV_CORE_ERROR, ALV_CORE_ERROR_FAILED,
+                               _("Cannot start the local stream: %s"), error->message);
+
+      teardown_station (self);
+      set_state (self, ALV_CORE_STATE_ERROR, e->message);
+      update_idle (self);
+      fail_pending (self, e);
+      g_error_free (e);
+      return;
+    }
+  uri = alv_stream_server_get_uri (self->stream);
+  alv_core1_set_stream_url (self->skeleton, uri);
+  alv_schedule_start (schedule);
+
+  pending = g_steal_pointer (&self->pending_tunes);
+  self->pending_tunes = g_ptr_array_new ();
+  for (guint i = 0; i < pending->len; i++)
+    alv_core1_complete_tune (self->skeleton, g_ptr_array_index (pending, i), uri);
+}
+
+static gboolean
+on_handle_tune (AlvCore1              *skeleton,
+                GDBusMethodInvocation *invocation,
+                const char            *url,
+                gpointer               user_data)
+{
+  CoreService *self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AlvSchedule) schedule = NULL;
+
+  if (!alv_schedule_check_url (url, &error))
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  if (self->schedule != NULL && g_strcmp0 (alv_schedule_get_url (self->schedule), url) == 0)
+    {
+      if (self->stream != NULL)
+        alv_core1_complete_tune (skeleton, invocation, alv_core1_get_stream_url (skeleton));
+      else
+        g_ptr_array_add (self->pending_tunes, invocation);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+
+  /* another station: earlier callers still waiting lose */
+  if (self->pending_tunes->len > 0)
+    {
+      g_autoptr(GError) e = g_error_new_literal (ALV_CORE_ERROR, ALV_CORE_ERROR_FAILED,
+                                                 _("Tuned to another station meanwhile"));
+      fail_pending (self, e);
+    }
+  teardown_station (self);
+  schedule = alv_schedule_new (url, self->session, &error);
+  if (schedule == NULL)
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  self->schedule = g_steal_pointer (&schedule);
+  g_signal_connect (self->schedule, "item-changed", G_CALLBACK (on_item_changed), self);
+  g_signal_connect (self->schedule, "playlist-updated", G_CALLBACK (on_playlist_updated), self);
+  g_signal_connect (self->schedule, "prefetch", G_CALLBACK (on_prefetch), self);
+  g_signal_connect (self->schedule, "error", G_CALLBACK (on_schedule_error), self);
+  self->tune_cancellable = g_cancellable_new ();
+  g_ptr_array_add (self->pending_tunes, invocation);
+  alv_core1_set_station (skeleton, url);
+  set_state (self, ALV_CORE_STATE_RESOLVING, "");
+  update_idle (self);
+  alv_schedule_refresh_async (self->schedule, self->tune_cancellable, tune_refresh_cb,
+                              g_object_ref (self));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+on_handle_stop (AlvCore1              *skeleton,
+                GDBusMethodInvocation *invocation,
+                gpointer               user_data)
+{
+  CoreService *self = user_data;
+
+  if (self->schedule == NULL)
+    {
+      g_dbus_method_invocation_return_error_literal (invocation, ALV_CORE_ERROR,
+                                                     ALV_CORE_ERROR_NOT_TUNED,
+                                                     _("No station is tuned"));
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  if (self->pending_tunes->len > 0)
+    {
+      g_autoptr(GError) e = g_error_new_literal (ALV_CORE_ERROR, ALV_CORE_ERROR_FAILED,
+                                                 _("Stopped before the station was tuned"));
+      fail_pending (self, e);
+    }
+  teardown_station (self);
+  set_state (self, ALV_CORE_STATE_IDLE, "");
+  update_idle (self);
+  alv_core1_complete_stop (skeleton, invocation);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+core_service_dispose (GObject *object)
+{
+  CoreService *self = CORE_SERVICE (object);
+
+  g_clear_handle_id (&self->idle_id, g_source_remove);
+  g_clear_handle_id (&self->stats_id, g_source_remove);
+  g_cancellable_cancel (self->cancellable);
+  if (self->pending_tunes != NULL && self->pending_tunes->len > 0)
+    {
+      g_autoptr(GError) e = g_error_new_literal (ALV_CORE_ERROR, ALV_CORE_ERROR_FAILED,
+                                                 _("The daemon is shutting down"));
+      fail_pending (self, e);
+    }
+  if (self->skeleton != NULL)
+    {
+      teardown_station (self);
+      core_service_unexport (self);
+      g_signal_handlers_disconnect_by_data (self->skeleton, self);
+      g_clear_object (&self->skeleton);
+    }
+  if (self->shared != NULL)
+    g_ptr_array_set_size (self->shared, 0);
+  if (self->peers != NULL)
+    {
+      alv_peer_server_set_alt_func (self->peers, NULL, NULL, NULL);
+      alv_peer_server_disconnect (self->peers);
+      g_clear_object (&self->peers);
+    }
+  g_clear_object (&self->store);
+  g_clear_object (&self->gateway);
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->session);
+  G_OBJECT_CLASS (core_service_parent_class)->dispose (object);
+}
+
+static void
+core_service_finalize (GObject *object)
+{
+  CoreService *self = CORE_SERVICE (object);
+
+  g_clear_pointer (&self->pending_tunes, g_ptr_array_unref);
+  g_clear_pointer (&self->shared, g_ptr_array_unref);
+  core_config_clear (&self->config);
+  G_OBJECT_CLASS (core_service_parent_class)->finalize (object);
+}
+
+static void
+core_service_class_init (CoreServiceClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = core_service_dispose;
+  object_class->finalize = core_service_finalize;
+
+  signals[SIGNAL_IDLE_EXIT] =
+    g_signal_new ("idle-exit", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+core_service_init (CoreService *self)
+{
+  self->pending_tunes = g_ptr_array_new ();
+  self->shared = g_ptr_array_new_with_free_func (shared_free);
+  self->cancellable = g_cancellable_new ();
+}
+
+CoreService *
+core_service_new (const CoreConfig *config)
+{
+  CoreService *self = g_object_new (CORE_TYPE_SERVICE, NULL);
+
+  self->config = *config;
+  self->config.gateway = g_strdup (config->gateway);
+  self->config.peer_address = g_strdup (config->peer_address != NULL ? config->peer_address : "0.0.0.0");
+  self->session = soup_session_new_with_options ("timeout", 30,
+                                                 "user-agent", PACKAGE_NAME "/" PACKAGE_VERSION " ",
+                                                 NULL);
+  self->skeleton = alv_core1_skeleton_new ();
+  alv_core1_set_station (self->skeleton, "");
+  alv_core1_set_station_name (self->skeleton, "");
+  alv_core1_set_stream_url (self->skeleton, "");
+  set_state (self, ALV_CORE_STATE_IDLE, "");
+  set_now_playing (self, NULL, 0);
+  update_statistics (self);
+  g_signal_connect (self->skeleton, "handle-tune", G_CALLBACK (on_handle_tune), self);
+  g_signal_connect (self->skeleton, "handle-stop", G_CALLBACK (on_handle_stop), self);
+  if (self->config.gateway != NULL && self->config.gateway[0] != '\0')
+    {
+      g_autoptr(GError) error = NULL;
+
+      self->gateway = alv_gateway_client_new (self->session, self->config.gateway, &error);
+      if (self->gateway == NULL)
+        g_message ("ignoring the gateway: %s", error->message);
+      else
+        {
+          g_autofree char *dir = g_build_filename (g_get_user_cache_dir (), "alluvium", NULL);
+
+          self->store_opening = TRUE;
+          alv_block_store_new_async (dir, self->config.cache_size, self->cancellable,
+                                     store_open_cb, self);
+          self->stats_id = g_timeout_add_seconds (1, on_stats_timer, self);
+        }
+    }
+  update_idle (self);
+  return self;
+}
+
+gboolean
+core_service_export (CoreService     *service,
+                     GDBusConnection *connection,
+                     GError         **error)
+{
+  g_return_val_if_fail (CORE_IS_SERVICE (service), FALSE);
+
+  if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (service->skeleton),
+                                         connection, ALV_CORE_OBJECT_PATH, error))
+    return FALSE;
+  g_set_object (&service->connection, connection);
+  return TRUE;
+}
+
+void
+core_service_unexport (CoreService *service)
+{
+  g_return_if_fail (CORE_IS_SERVICE (service));
+
+  if (service->connection == NULL)
+    return;
+  g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (service->skeleton));
+  g_clear_object (&service->connection);
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The org.alluvium.Core1 service of alluvium-core: the daemon's
+ * configuration (core.conf), the Tune/Stop state machine, the properties
+ * exported on the bus, the local stream it feeds, and the idle timer that
+ * lets an activated daemon exit when nothing is tuned.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* seconds without a station before an activated daemon exits */
+#define CORE_DEFAULT_IDLE_TIMEOUT 60
+
+typedef struct
+{
+  guint16 stream_port;    /* 0: any free port */
+  guint16 peer_port;      /* 0: any free port */
+  guint64 upload_limit;   /* bytes per second, 0: unlimited */
+  guint64 cache_size;     /* bytes */
+  guint idle_timeout;     /* seconds, 0: never exit */
+  char *gateway;          /* gateway base URL, or NULL */
+  char *peer_address;     /* IP address the peer port listens on */
+} CoreConfig;
+
+void     core_config_init  (CoreConfig  *config);
+void     core_config_clear (CoreConfig  *config);
+gboolean core_config_load  (CoreConfig  *config,
+                            const char  *path,
+                            GError     **error);
+char    *core_config_default_path (void);
+
+#define CORE_TYPE_SERVICE (core_service_get_type ())
+G_DECLARE_FINAL_TYPE (CoreService, core_service, CORE, SERVICE, GObject)
+
+CoreService *core_service_new      (const CoreConfig *config);
+gboolean     core_service_export   (CoreService      *service,
+                                    GDBusConnection  *connection,
+                                    GError          **error);
+void         core_service_unexport (CoreService      *service);
+
+G_END_DECLS

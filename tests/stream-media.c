@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Fixtures for the local stream tests: real media from real encoders
+ * (gst_parse_launch into a temporary file), a raw HTTP client that sees
+ * the exact bytes on the wire, and a bounded main-context wait.
+ */
+#include "config.h"
+
+#include "stream-media.h"
+
+#include <string.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
+#include <gst/gst.h>
+
+gboolean
+stream_media_have_elements (const char *first,
+                            ...)
+{
+  va_list args;
+  gboolean ok = TRUE;
+
+  va_start (args, first);
+  for (const char *name = first; name != NULL; name = va_arg (args, const char *))
+    {
+      g_autoptr(GstElementFactory) factory = gst_element_factory_find (name);
+
+      if (factory == NULL)
+        ok = FALSE;
+    }
+  va_end (args);
+  return ok;
+}
+
+GBytes *
+stream_media_encode (const char  *description,
+                     GError     **error)
+{
+  g_autofree char *path = NULL;
+  g_autofree char *full = NULL;
+  g_autoptr(GstElement) pipeline = NULL;
+  g_autoptr(GstBus) bus = NULL;
+  g_autoptr(GstMessage) msg = NULL;
+  char *contents = NULL;
+  gsize len = 0;
+  int fd;
+
+  fd = g_file_open_tmp ("alv-media-XXXXXX", &path, error);
+  if (fd < 0)
+    return NULL;
+  close (fd);
+  full = g_strdup_printf ("%s ! filesink location=\"%s\"", description, path);
+  pipeline = gst_parse_launch (full, error);
+  if (pipeline == NULL)
+    {
+      g_unlink (path);
+      return NULL;
+    }
+  bus = gst_element_get_bus (pipeline);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  msg = gst_bus_timed_pop_filtered (bus, 30 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  if (msg == NULL || GST_MESSAGE_TYPE (msg) != GST_MESSAGE_EOS)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "encoding failed: %s", description);
+      g_unlink (path);
+      return NULL;
+    }
+  if (!g_file_get_contents (path, &contents, &len, error))
+    {
+      g_unlink (path);
+      return NULL;
+    }
+  g_unlink (path);
+  return g_bytes_new_take (contents, len);
+}
+
+static GBytes *
+encode_or_fail (const char *description)
+{
+  g_autoptr(GError) error = NULL;
+  GBytes *bytes = stream_media_encode (description, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (bytes);
+  g_assert_cmpuint (g_bytes_get_size (bytes), >, 0);
+  return bytes;
+}
+
+/* NULL when an encoder is missing: the caller skips */
+GBytes *
+stream_media_mp3 (guint    n_buffers,
+                  gboolean xing)
+{
+  g_autofree char *desc = NULL;
+
+  if (!stream_media_have_elements ("audiotestsrc", "lamemp3enc", NULL)
+      || (xing && !stream_media_have_elements ("xingmux", NULL)))
+    return NULL;
+  desc = g_strdup_printf ("audiotestsrc num-buffers=%u samplesperbuffer=1152 ! "
+                          "audio/x-raw,rate=44100,channels=2 ! "
+                          "lamemp3enc target=bitrate bitrate=128 cbr=true%s",
+                          n_buffers, xing ? " ! xingmux" : "");
+  return encode_or_fail (desc);
+}
+
+GBytes *
+stream_media_vorbis (guint       n_buffers,
+                     const char *title,
+                     guint       frequency)
+{
+  g_autofree char *desc = NULL;
+
+  if (!stream_media_have_elements ("audiotestsrc", "vorbisenc", "oggmux", "taginject", NULL))
+    return NULL;
+  /* frequency 0: white noise, which compresses badly (large items) */
+  desc = g_strdup_printf ("audiotestsrc num-buffers=%u freq=%u wave=%s ! "
+                          "audio/x-raw,rate=44100,channels=2 ! taginject tags=\"title=%s\" ! "
+                          "vorbisenc ! oggmux",
+                          n_buffers, frequency, frequency == 0 ? "white-noise" : "sine", title);
+  return encode_or_fail (desc);
+}
+
+GBytes *
+stream_media_opus (guint n_buffers)
+{
+  g_autofree char *desc = NULL;
+
+  if (!stream_media_have_elements ("audiotestsrc", "opusenc", "oggmux", NULL))
+    return NULL;
+  desc = g_strdup_printf ("audiotestsrc num-buffers=%u ! audio/x-raw,rate=48000,channels=2 ! "
+                          "opusenc ! oggmux", n_buffers);
+  return encode_or_fail (desc);
+}
+
+static void
+raw_client_read_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  RawClient *client = user_data;
+  GError *error = NULL;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+
+  client->pending--;
+  if (n < 0)
+    {
+      client->error = error;
+      client->eof = TRUE;
+      return;
+    }
+  if (n == 0)
+    {
+      client->eof = TRUE;
+      return;
+    }
+  g_byte_array_append (client->received, client->buf, (guint) n);
+  if (!client->reading)
+    return;
+  client->pending++;
+  g_input_stream_read_async (G_INPUT_STREAM (source), client->buf, sizeof client->buf,
+                             G_PRIORITY_DEFAULT, client->cancellable, raw_client_read_cb, client);
+}
+
+RawClient *
+raw_client_new (guint16     port,
+                const char *request,
+                gboolean    reading)
+{
+  g_autoptr(GSocketClient) sc = g_socket_client_new ();
+  g_autoptr(GError) error = NULL;
+  RawClient *client = g_new0 (RawClient, 1);
+  gsize written = 0;
+
+  client->received = g_byte_array_new ();
+  client->cancellable = g_cancellable_new ();
+  client->reading = reading;
+  client->conn = g_socket_client_connect_to_host (sc, "127.0.0.1", port, NULL, &error);
+  g_assert_no_error (error);
+  g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (client->conn)),
+                             request, strlen (request), &written, NULL, &error);
+  g_assert_no_error (error);
+  if (reading)
+    {
+      client->pending++;
+      g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (client->conn)),
+                                 client->buf, sizeof client->buf, G_PRIORITY_DEFAULT,
+                                 client->cancellable, raw_client_read_cb, client);
+    }
+  return client;
+}
+
+void
+raw_client_free (RawClient *client)
+{
+  g_cancellable_cancel (client->cancellable);
+  while (client->pending > 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_io_stream_close (G_IO_STREAM (client->conn), NULL, NULL);
+  g_object_unref (client->conn);
+  g_object_unref (client->cancellable);
+  g_byte_array_unref (client->received);
+  g_clear_error (&client->error);
+  g_free (client);
+}
+
+static gboolean
+client_eof (gpointer data)
+{
+  return ((RawClient *) data)->eof;
+}
+
+void
+raw_client_wait_eof (RawClient *client)
+{
+  stream_wait_until (client_eof, client, 10000);
+}
+
+gssize
+raw_client_head_end (RawClient *client)
+{
+  const guint8 *d = client->received->data;
+
+  for (gsize i = 0; i + 4 <= client->received->len; i++)
+    if (memcmp (d + i, "\r\n\r\n", 4) == 0)
+      return (gssize) (i + 4);
+  return -1;
+}
+
+char *
+raw_client_head (RawClient *client)
+{
+  gssize end = raw_client_head_end (client);
+
+  g_assert_cmpint (end, >, 0);
+  return g_strndup ((const char *) client->received->data, (gsize) end);
+}
+
+GBytes *
+raw_client_body (RawClient *client)
+{
+  gssize end = raw_client_head_end (client);
+
+  g_assert_cmpint (end, >, 0);
+  return g_bytes_new (client->received->data + end, client->received->len - (gsize) end);
+}
+
+static gboolean
+timeout_cb (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+void
+stream_wait_until (StreamCondition cond,
+                   gpointer        data,
+                   guint           timeout_ms)
+{
+  gboolean timed_out = FALSE;
+  guint id = g_timeout_add (timeout_ms, timeout_cb, &timed_out);
+
+  while (!cond (data) && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (id);
+  g_assert_true (cond (data));
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Fixtures shared by the local stream tests: media encoded on the fly with
+ * GStreamer (MP3, Ogg Vorbis, Ogg Opus), a raw HTTP client on a
+ * GSocketConnection that records everything the server sends until EOF,
+ * and a helper that spins the main context until a condition holds.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+gboolean stream_media_have_elements (const char *first, ...) G_GNUC_NULL_TERMINATED;
+GBytes  *stream_media_encode        (const char  *pipeline,
+                                     GError     **error);
+GBytes  *stream_media_mp3           (guint        n_buffers,
+                                     gboolean     xing);
+GBytes  *stream_media_vorbis        (guint        n_buffers,
+                                     const char  *title,
+                                     guint        frequency);
+GBytes  *stream_media_opus          (guint        n_buffers);
+
+typedef struct
+{
+  GSocketConnection *conn;
+  GByteArray *received;
+  gboolean eof;
+  gboolean reading;   /* FALSE: the client stops reading (a stalled player) */
+  GError *error;
+  GCancellable *cancellable;
+  guint8 buf[16384];
+  guint pending;      /* operations in flight */
+} RawClient;
+
+RawClient *raw_client_new        (guint16     port,
+                                  const char *request,
+                                  gboolean    reading);
+void       raw_client_free       (RawClient  *client);
+void       raw_client_wait_eof   (RawClient  *client);
+gssize     raw_client_head_end   (RawClient  *client);
+char      *raw_client_head       (RawClient  *client);
+GBytes    *raw_client_body       (RawClient  *client);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RawClient, raw_client_free)
+
+typedef gboolean (*StreamCondition) (gpointer data);
+void stream_wait_until (StreamCondition cond,
+                        gpointer        data,
+                        guint           timeout_ms);
+
+G_END_DECLS

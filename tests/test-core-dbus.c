@@ -1,0 +1,1021 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Integration tests of the real alluvium-core binary on a private session
+ * bus (GTestDBus): a SoupServer on 127.0.0.1 plays the station (playlist
+ * and an MP3 item encoded with GStreamer, served with Range support); the
+ * test tunes over D-Bus through the generated proxy, reads the local stream
+ * and checks that its bytes are the scheduled file's bytes from the
+ * position now playing, follows State/NowPlaying through PropertiesChanged,
+ * stops, checks the typed errors, gaps and the idle exit.  Every daemon
+ * gets PR_SET_PDEATHSIG so a failed assertion cannot leave it running.
+ */
+#define G_LOG_DOMAIN "test-core-dbus"
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include <glib/gstdio.h>
+#include <gio/gio.h>
+#include <gst/gst.h>
+#include <libsoup/soup.h>
+
+#include "alv-dbus.h"
+#include "alv-mp3.h"
+#include "alv-ogg.h"
+#include "alv-playlist.h"
+#include "stream-media.h"
+
+#define SEC G_GINT64_CONSTANT (1000000)
+#define WAIT_MS 10000
+/* the joined position: the item started this long before Tune */
+#define JOIN_AT (8 * SEC)
+
+typedef struct
+{
+  GTestDBus *bus;
+  GDBusConnection *conn;
+  GSubprocess *daemon;
+  char *config_path;
+  AlvCore1 *proxy;
+  gboolean name_owned;
+  guint watch_id;
+
+  SoupServer *server;
+  char *base_url;
+  GBytes *mp3;
+  gint64 slot_start;
+  gint64 slot_len;
+  char *playlist;
+  char *gap_playlist;
+  char *ended_playlist;
+  char *two_playlist;
+  char *ogg_playlist;
+  GBytes *ogg;
+  guint n_media_requests;
+  gboolean saw_range;
+
+  GPtrArray *states;    /* State values seen in PropertiesChanged */
+  guint n_now_playing;
+} Fixture;
+
+static void
+child_setup (gpointer user_data G_GNUC_UNUSED)
+{
+  /* die with the test, even if it aborts on a failed assertion */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static GDateTime *
+dt_at (gint64 us)
+{
+  g_autoptr(GDateTime) s = g_date_time_new_from_unix_utc (us / SEC);
+
+  return g_date_time_add (s, us % SEC);
+}
+
+static void
+add_item (Fixture *fx, AlvPlaylist *pl, const char *title, gint64 start, gint64 len)
+{
+  g_autofree char *url = g_strconcat (fx->base_url, "/media/tone.mp3", NULL);
+  g_autoptr(AlvPlaylistItem) item = alv_playlist_item_new (url);
+  g_autoptr(GDateTime) s = dt_at (start);
+  g_autoptr(GDateTime) e = dt_at (start + len);
+
+  alv_playlist_item_set_title (item, title);
+  alv_playlist_item_set_creator (item, "audiotestsrc");
+  alv_playlist_item_set_media_type (item, "audio/mpeg");
+  alv_playlist_item_set_slot (item, s, e);
+  alv_playlist_add_item (pl, item);
+}
+
+static char *
+make_playlist (Fixture *fx, gint64 start, gint64 len)
+{
+  g_autoptr(AlvPlaylist) pl = alv_playlist_new ();
+
+  alv_playlist_set_title (pl, "Test Station");
+  add_item (fx, pl, "Test tone", start, len);
+  return alv_playlist_to_string (pl, NULL);
+}
+
+/* the first item has NEXT_AFTER left to play, then "Second" follows */
+#define NEXT_AFTER (1500 * 1000)
+
+static char *
+make_two_items (Fixture *fx, gint64 now)
+{
+  g_autoptr(AlvPlaylist) pl = alv_playlist_new ();
+
+  alv_playlist_set_title (pl, "Test Station");
+  add_item (fx, pl, "Test tone", now + NEXT_AFTER - fx->slot_len, fx->slot_len);
+  add_item (fx, pl, "Second", now + NEXT_AFTER, fx->slot_len);
+  return alv_playlist_to_string (pl, NULL);
+}
+
+static void
+serve (SoupServer        *server G_GNUC_UNUSED,
+       SoupServerMessage *msg,
+       const char        *path,
+       GHashTable        *query G_GNUC_UNUSED,
+       gpointer           user_data)
+{
+  Fixture *fx = user_data;
+  SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
+  SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
+  const char *body = NULL;
+
+  if (strcmp (path, "/station.rss") == 0)
+    body = fx->playlist;
+  else if (strcmp (path, "/gap.rss") == 0)
+    body = fx->gap_playlist;
+  else if (strcmp (path, "/ended.rss") == 0)
+    body = fx->ended_playlist;
+  else if (strcmp (path, "/two.rss") == 0)
+    body = fx->two_playlist;
+  else if (strcmp (path, "/ogg.rss") == 0)
+    body = fx->ogg_playlist;
+  else if (strcmp (path, "/invalid.rss") == 0)
+    body = "<?xml version=\"1.0\"?><html/>";
+  if (body != NULL)
+    {
+      soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+      soup_server_message_set_response (msg, ALV_PLAYLIST_MIME_TYPE, SOUP_MEMORY_COPY,
+                                        body, strlen (body));
+      return;
+    }
+  if (strcmp (path, "/media/tone.mp3") == 0
+      || (strcmp (path, "/media/tone.ogg") == 0 && fx->ogg != NULL))
+    {
+      GBytes *media = g_str_has_suffix (path, ".ogg") ? fx->ogg : fx->mp3;
+      const char *type = g_str_has_suffix (path, ".ogg") ? "audio/ogg" : "audio/mpeg";
+      gsize total = g_bytes_get_size (media);
+      const guint8 *data = g_bytes_get_data (media, NULL);
+      SoupRange *ranges = NULL;
+      int n = 0;
+
+      fx->n_media_requests++;
+      if (soup_message_headers_get_ranges (req, total, &ranges, &n) && n == 1)
+        {
+          goffset start = ranges[0].start, end = MIN (ranges[0].end, (goffset) total - 1);
+
+          fx->saw_range = TRUE;
+          soup_message_headers_free_ranges (req, ranges);
+          soup_message_headers_set_content_range (resp, start, end, total);
+          soup_server_message_set_status (msg, SOUP_STATUS_PARTIAL_CONTENT, NULL);
+          soup_server_message_set_response (msg, type, SOUP_MEMORY_COPY,
+                                            (const char *) data + start, end - start + 1);
+          return;
+        }
+      if (ranges != NULL)
+        soup_message_headers_free_ranges (req, ranges);
+      soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+      soup_server_message_set_response (msg, type, SOUP_MEMORY_COPY,
+                                        (const char *) data, total);
+      return;
+    }
+  soup_server_message_set_status (msg, SOUP_STATUS_NOT_FOUND, NULL);
+}
+
+static gboolean
+name_owned_cond (gpointer data)
+{
+  Fixture *fx = data;
+  return fx->name_owned;
+}
+
+static gboolean
+name_gone_cond (gpointer data)
+{
+  Fixture *fx = data;
+  return !fx->name_owned;
+}
+
+static void
+on_name_appeared (GDBusConnection *c G_GNUC_UNUSED, const char *n G_GNUC_UNUSED,
+                  const char *owner G_GNUC_UNUSED, gpointer user_data)
+{
+  ((Fixture *) user_data)->name_owned = TRUE;
+}
+
+static void
+on_name_vanished (GDBusConnection *c G_GNUC_UNUSED, const char *n G_GNUC_UNUSED,
+                  gpointer user_data)
+{
+  ((Fixture *) user_data)->name_owned = FALSE;
+}
+
+static void
+on_properties_changed (GDBusProxy *proxy G_GNUC_UNUSED,
+                       GVariant   *changed,
+                       GStrv       invalidated G_GNUC_UNUSED,
+                       gpointer    user_data)
+{
+  Fixture *fx = user_data;
+  const char *state = NULL;
+  g_autoptr(GVariant) np = NULL;
+
+  if (g_variant_lookup (changed, "State", "&s", &state))
+    g_ptr_array_add (fx->states, g_strdup (state));
+  np = g_variant_lookup_value (changed, "NowPlaying", G_VARIANT_TYPE_VARDICT);
+  if (np != NULL)
+    fx->n_now_playing++;
+}
+
+static GSubprocess *
+spawn_daemon (Fixture *fx, const char *extra)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *binary = g_test_build_filename (G_TEST_BUILT, "..", "core", "alluvium-core", NULL);
+  GSubprocess *p;
+
+  g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS",
+                                g_test_dbus_get_bus_address (fx->bus), TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", g_get_user_cache_dir (), TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", g_get_user_config_dir (), TRUE);
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  p = g_subprocess_launcher_spawn (launcher, &error, binary, "--config", fx->config_path,
+                                   extra, NULL);
+  g_assert_no_error (error);
+  return p;
+}
+
+static void
+start_daemon (Fixture *fx, guint idle_timeout)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *conf = g_strdup_printf ("[core]\nidle-timeout=%u\nstream-port=0\n", idle_timeout);
+
+  g_file_set_contents (fx->config_path, conf, -1, &error);
+  g_assert_no_error (error);
+  fx->daemon = spawn_daemon (fx, g_test_verbose () ? "--verbose" : NULL);
+  stream_wait_until (name_owned_cond, fx, WAIT_MS);
+  g_assert_true (fx->name_owned);
+  fx->proxy = alv_core1_proxy_new_sync (fx->conn, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
+                                        ALV_CORE_BUS_NAME, ALV_CORE_OBJECT_PATH, NULL, &error);
+  g_assert_no_error (error);
+  g_signal_connect (fx->proxy, "g-properties-changed", G_CALLBACK (on_properties_changed), fx);
+}
+
+static void
+fixture_setup (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSList) uris = NULL;
+  guint n_buffers = 766;   /* 766 × 1152 / 44100 = 20.01 s */
+  gint64 now;
+
+  fx->mp3 = stream_media_mp3 (n_buffers, FALSE);
+  if (fx->mp3 == NULL)
+    return;
+  now = g_get_real_time ();
+  fx->states = g_ptr_array_new_with_free_func (g_free);
+  fx->server = soup_server_new (NULL, NULL);
+  soup_server_add_handler (fx->server, NULL, serve, fx, NULL);
+  soup_server_listen_local (fx->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
+  g_assert_no_error (error);
+  uris = soup_server_get_uris (fx->server);
+  fx->base_url = g_uri_to_string (uris->data);
+  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
+  if (g_str_has_suffix (fx->base_url, "/"))
+    fx->base_url[strlen (fx->base_url) - 1] = '\0';
+
+  fx->slot_len = (gint64) n_buffers * 1152 * SEC / 44100;
+  fx->slot_start = now - JOIN_AT;
+  fx->playlist = make_playlist (fx, fx->slot_start, fx->slot_len);
+  fx->gap_playlist = make_playlist (fx, now + 3600 * SEC, fx->slot_len);
+  fx->ended_playlist = make_playlist (fx, now - 3600 * SEC, fx->slot_len);
+  fx->two_playlist = make_two_items (fx, now);
+  if (data == GUINT_TO_POINTER (61))
+    {
+      /* 861 × 1024 / 44100 = 19.99 s */
+      g_autoptr(AlvPlaylist) pl = alv_playlist_new ();
+      g_autofree char *url = NULL;
+      g_autoptr(AlvPlaylistItem) item = NULL;
+      g_autoptr(GDateTime) s = NULL;
+      g_autoptr(GDateTime) e = NULL;
+
+      fx->ogg = stream_media_vorbis (861, "Ogg tone", 440);
+      now = g_get_real_time ();
+      url = g_strconcat (fx->base_url, "/media/tone.ogg", NULL);
+      item = alv_playlist_item_new (url);
+      s = dt_at (now - JOIN_AT);
+      e = dt_at (now - JOIN_AT + (gint64) 861 * 1024 * SEC / 44100);
+      alv_playlist_item_set_title (item, "Ogg tone");
+      alv_playlist_item_set_media_type (item, "audio/ogg");
+      alv_playlist_item_set_slot (item, s, e);
+      alv_playlist_add_item (pl, item);
+      fx->ogg_playlist = alv_playlist_to_string (pl, NULL);
+    }
+
+  fx->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  fx->config_path = g_build_filename (g_get_user_config_dir (), "core-test.conf", NULL);
+  g_mkdir_with_parents (g_get_user_config_dir (), 0700);
+  if (data == GUINT_TO_POINTER (0))
+    {
+      /* D-Bus activation: the bus starts the daemon on the first call */
+      g_autofree char *binary = g_test_build_filename (G_TEST_BUILT, "..", "core", "alluvium-core", NULL);
+      g_autofree char *dir = g_build_filename (g_get_user_data_dir (), "dbus-services", NULL);
+      g_autofree char *service = g_build_filename (dir, "org.alluvium.Core1.service", NULL);
+      g_autofree char *text = g_strdup_printf ("[D-BUS Service]\nName=%s\nExec=%s --config %s\n",
+                                               ALV_CORE_BUS_NAME, binary, fx->config_path);
+
+      g_mkdir_with_parents (dir, 0700);
+      g_file_set_contents (service, text, -1, &error);
+      g_assert_no_error (error);
+      g_file_set_contents (fx->config_path, "[core]\nidle-timeout=2\n", -1, &error);
+      g_assert_no_error (error);
+      g_test_dbus_add_service_dir (fx->bus, dir);
+    }
+  g_test_dbus_up (fx->bus);
+  fx->conn = g_dbus_connection_new_for_address_sync (
+    g_test_dbus_get_bus_address (fx->bus),
+    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+    NULL, NULL, &error);
+  g_assert_no_error (error);
+  fx->watch_id = g_bus_watch_name_on_connection (fx->conn, ALV_CORE_BUS_NAME,
+                                                 G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                                 on_name_appeared, on_name_vanished, fx, NULL);
+  if (data != GUINT_TO_POINTER (0))
+    start_daemon (fx, GPOINTER_TO_UINT (data));
+}
+
+static gboolean
+daemon_gone_cond (gpointer data)
+{
+  GSubprocess *p = data;
+
+  /* g_subprocess_get_identifier() is NULL once the child was reaped */
+  return g_subprocess_get_identifier (p) == NULL;
+}
+
+static void
+fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  if (fx->mp3 == NULL)
+    return;
+  g_clear_object (&fx->proxy);
+  if (fx->daemon != NULL)
+    {
+      /* a clean exit on SIGTERM (under ASan this also checks for leaks) */
+      g_subprocess_send_signal (fx->daemon, SIGTERM);
+      g_subprocess_wait_async (fx->daemon, NULL, NULL, NULL);
+      stream_wait_until (daemon_gone_cond, fx->daemon, WAIT_MS);
+      if (!daemon_gone_cond (fx->daemon))
+        {
+          g_subprocess_force_exit (fx->daemon);
+          g_subprocess_wait (fx->daemon, NULL, NULL);
+          g_assert_not_reached ();
+        }
+      g_assert_true (g_subprocess_get_if_exited (fx->daemon));
+      g_assert_cmpint (g_subprocess_get_exit_status (fx->daemon), ==, 0);
+      g_clear_object (&fx->daemon);
+    }
+  g_bus_unwatch_name (fx->watch_id);
+  g_dbus_connection_close_sync (fx->conn, NULL, NULL);
+  g_clear_object (&fx->conn);
+  g_test_dbus_down (fx->bus);
+  g_clear_object (&fx->bus);
+  soup_server_disconnect (fx->server);
+  g_clear_object (&fx->server);
+  g_free (fx->base_url);
+  g_free (fx->playlist);
+  g_free (fx->gap_playlist);
+  g_free (fx->ended_playlist);
+  g_free (fx->two_playlist);
+  g_free (fx->ogg_playlist);
+  g_clear_pointer (&fx->ogg, g_bytes_unref);
+  g_free (fx->config_path);
+  g_clear_pointer (&fx->mp3, g_bytes_unref);
+  g_clear_pointer (&fx->states, g_ptr_array_unref);
+}
+
+typedef struct
+{
+  AlvCore1 *proxy;
+  const char *state;
+} StateWait;
+
+static gboolean
+state_cond (gpointer data)
+{
+  StateWait *w = data;
+  return g_strcmp0 (alv_core1_get_state (w->proxy), w->state) == 0;
+}
+
+static void
+wait_state (Fixture *fx, const char *state)
+{
+  StateWait w = { fx->proxy, state };
+
+  stream_wait_until (state_cond, &w, WAIT_MS);
+  g_assert_cmpstr (alv_core1_get_state (fx->proxy), ==, state);
+}
+
+static gboolean
+saw_state (Fixture *fx, const char *state)
+{
+  for (guint i = 0; i < fx->states->len; i++)
+    if (g_strcmp0 (g_ptr_array_index (fx->states, i), state) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+typedef struct
+{
+  GAsyncResult *result;
+} CallWait;
+
+static void
+call_cb (GObject *source G_GNUC_UNUSED, GAsyncResult *result, gpointer user_data)
+{
+  CallWait *w = user_data;
+  w->result = g_object_ref (result);
+}
+
+static gboolean
+call_cond (gpointer data)
+{
+  return ((CallWait *) data)->result != NULL;
+}
+
+/* Tunes without blocking the main context (the test's SoupServer runs on it). */
+static char *
+tune (Fixture *fx, const char *path, GError **error)
+{
+  g_autofree char *url = g_str_has_prefix (path, "/") ? g_strconcat (fx->base_url, path, NULL)
+                                                      : g_strdup (path);
+  CallWait w = { NULL };
+  char *stream_url = NULL;
+
+  alv_core1_call_tune (fx->proxy, url, NULL, call_cb, &w);
+  stream_wait_until (call_cond, &w, WAIT_MS);
+  g_assert_nonnull (w.result);
+  if (!alv_core1_call_tune_finish (fx->proxy, &stream_url, w.result, error))
+    stream_url = NULL;
+  g_object_unref (w.result);
+  return stream_url;
+}
+
+static gboolean
+stop (Fixture *fx, GError **error)
+{
+  CallWait w = { NULL };
+  gboolean ok;
+
+  alv_core1_call_stop (fx->proxy, NULL, call_cb, &w);
+  stream_wait_until (call_cond, &w, WAIT_MS);
+  g_assert_nonnull (w.result);
+  ok = alv_core1_call_stop_finish (fx->proxy, w.result, error);
+  g_object_unref (w.result);
+  return ok;
+}
+
+typedef struct
+{
+  RawClient *client;
+  gsize want;
+} BodyWait;
+
+static gboolean
+body_cond (gpointer data)
+{
+  BodyWait *w = data;
+  gssize head = raw_client_head_end (w->client);
+
+  return w->client->eof || (head >= 0 && w->client->received->len >= (gsize) head + w->want);
+}
+
+static guint16
+port_of (const char *url)
+{
+  g_autoptr(GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+
+  g_assert_nonnull (uri);
+  g_assert_cmpstr (g_uri_get_host (uri), ==, "127.0.0.1");
+  return (guint16) g_uri_get_port (uri);
+}
+
+static const guint8 *
+find_bytes (const guint8 *hay, gsize hay_len, const guint8 *needle, gsize len)
+{
+  for (gsize i = 0; i + len <= hay_len; i++)
+    if (memcmp (hay + i, needle, len) == 0)
+      return hay + i;
+  return NULL;
+}
+
+static gboolean
+skip_without_media (Fixture *fx)
+{
+  if (fx->mp3 != NULL)
+    return FALSE;
+  g_test_skip ("audiotestsrc or lamemp3enc is missing");
+  return TRUE;
+}
+
+static void
+test_tune_and_stream (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *stream_url = NULL;
+  g_autoptr(RawClient) client = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(GVariant) np = NULL;
+  g_autofree char *head = NULL;
+  g_autofree char *media_url = NULL;
+  const guint8 *file, *bytes, *found;
+  gsize file_len, len;
+  gint64 slot_start = 0, expected, tolerance;
+  const char *s;
+  AlvMp3Info info;
+  BodyWait bw;
+
+  if (skip_without_media (fx))
+    return;
+  g_assert_cmpstr (alv_core1_get_state (fx->proxy), ==, "idle");
+  g_assert_cmpstr (alv_core1_get_station (fx->proxy), ==, "");
+
+  stream_url = tune (fx, "/station.rss", &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (stream_url, "http://127.0.0.1:"));
+  wait_state (fx, "playing");
+  g_assert_true (saw_state (fx, "playing"));
+  g_assert_cmpuint (fx->states->len, >=, 2);
+  g_assert_cmpuint (fx->n_now_playing, >=, 1);
+  g_assert_true (fx->saw_range);
+  g_assert_cmpstr (alv_core1_get_stream_url (fx->proxy), ==, stream_url);
+  g_assert_cmpstr (alv_core1_get_station_name (fx->proxy), ==, "Test Station");
+
+  np = alv_core1_dup_now_playing (fx->proxy);
+  g_assert_true (g_variant_lookup (np, "title", "&s", &s));
+  g_assert_cmpstr (s, ==, "Test tone");
+  g_assert_true (g_variant_lookup (np, "creator", "&s", &s));
+  g_assert_cmpstr (s, ==, "audiotestsrc");
+  media_url = g_strconcat (fx->base_url, "/media/tone.mp3", NULL);
+  g_assert_true (g_variant_lookup (np, "url", "&s", &s));
+  g_assert_cmpstr (s, ==, media_url);
+  g_assert_true (g_variant_lookup (np, "slot-start", "x", &slot_start));
+  g_assert_cmpint (slot_start, ==, fx->slot_start);
+
+  /* the same station again: the same URL at once */
+  {
+    g_autofree char *again = tune (fx, "/station.rss", &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpstr (again, ==, stream_url);
+  }
+
+  /* the local stream carries the file from the position now playing */
+  client = raw_client_new (port_of (stream_url), "GET /stream HTTP/1.0\r\n\r\n", TRUE);
+  bw.client = client;
+  bw.want = 32 * 1024;
+  stream_wait_until (body_cond, &bw, WAIT_MS);
+  head = raw_client_head (client);
+  g_assert_true (g_str_has_prefix (head, "HTTP/1.0 200"));
+  g_assert_nonnull (strstr (head, "audio/mpeg"));
+  body = raw_client_body (client);
+  bytes = g_bytes_get_data (body, &len);
+  g_assert_cmpuint (len, >=, bw.want);
+  file = g_bytes_get_data (fx->mp3, &file_len);
+  found = find_bytes (file, file_len, bytes, 1024);
+  g_assert_nonnull (found);
+  g_assert_cmpmem (found, MIN (len, file_len - (gsize) (found - file)), bytes,
+                   MIN (len, file_len - (gsize) (found - file)));
+
+  g_assert_true (alv_mp3_parse_info (file, file_len, &info, NULL));
+  expected = (gint64) alv_mp3_time_to_offset (&info, file_len, JOIN_AT);
+  tolerance = 2 * (gint64) (file_len * SEC / fx->slot_len);   /* two seconds */
+  g_test_message ("stream starts at file offset %" G_GSIZE_FORMAT ", expected about %" G_GINT64_FORMAT,
+                  (gsize) (found - file), expected);
+  g_assert_cmpint (found - file, >=, expected - tolerance);
+  g_assert_cmpint (found - file, <=, expected + tolerance);
+
+  /* for the record: the daemon's peak memory while streaming */
+  {
+    g_autofree char *path = g_strdup_printf ("/proc/%s/status", g_subprocess_get_identifier (fx->daemon));
+    g_autofree char *status = NULL;
+    const char *hwm;
+
+    if (g_file_get_contents (path, &status, NULL, NULL) && (hwm = strstr (status, "VmHWM:")) != NULL)
+      g_test_message ("alluvium-core %.*s", (int) strcspn (hwm, "\n"), hwm);
+  }
+
+  /* statistics move */
+  {
+    g_autoptr(GVariant) stats = alv_core1_dup_statistics (fx->proxy);
+    guint64 origin = 0;
+
+    g_assert_true (g_variant_lookup (stats, "bytes-from-origin", "t", &origin));
+    g_assert_cmpuint (origin, >, 0);
+  }
+
+  /* Stop: idle, the stream ends */
+  g_assert_true (stop (fx, &error));
+  g_assert_no_error (error);
+  wait_state (fx, "idle");
+  raw_client_wait_eof (client);
+  g_assert_true (client->eof);
+  g_assert_cmpstr (alv_core1_get_station (fx->proxy), ==, "");
+  g_assert_cmpstr (alv_core1_get_stream_url (fx->proxy), ==, "");
+
+  /* nothing tuned any more */
+  g_assert_false (stop (fx, &error));
+  g_assert_error (error, ALV_CORE_ERROR, ALV_CORE_ERROR_NOT_TUNED);
+}
+
+typedef struct
+{
+  AlvCore1 *proxy;
+  const char *title;
+} TitleWait;
+
+static gboolean
+title_cond (gpointer data)
+{
+  TitleWait *w = data;
+  g_autoptr(GVariant) np = alv_core1_dup_now_playing (w->proxy);
+  const char *title = NULL;
+
+  return np != NULL && g_variant_lookup (np, "title", "&s", &title) && g_strcmp0 (title, w->title) == 0;
+}
+
+static void
+test_next_item (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *stream_url = NULL;
+  g_autoptr(RawClient) client = NULL;
+  g_autoptr(GBytes) body = NULL;
+  TitleWait tw = { fx->proxy, "Second" };
+  const guint8 *file, *bytes, *found;
+  gsize file_len, len, before;
+  guint requests_before_change;
+  BodyWait bw;
+
+  if (skip_without_media (fx))
+    return;
+  stream_url = tune (fx, "/two.rss", &error);
+  g_assert_no_error (error);
+  wait_state (fx, "playing");
+  client = raw_client_new (port_of (stream_url), "GET /stream HTTP/1.0\r\n\r\n", TRUE);
+  bw.client = client;
+  bw.want = 1024;
+  stream_wait_until (body_cond, &bw, WAIT_MS);
+  before = client->received->len;
+  /* the next item's head was prefetched when tuning (it starts within the
+   * prefetch lead): the change itself asks the origin for the body only */
+  requests_before_change = fx->n_media_requests;
+  g_assert_cmpuint (requests_before_change, ==, 3);
+
+  stream_wait_until (title_cond, &tw, WAIT_MS);
+  g_assert_true (title_cond (&tw));
+  wait_state (fx, "playing");
+
+  /* the same connection carries the next item from its start */
+  bw.want = before + 64 * 1024;
+  stream_wait_until (body_cond, &bw, WAIT_MS);
+  g_assert_false (client->eof);
+  body = raw_client_body (client);
+  bytes = g_bytes_get_data (body, &len);
+  file = g_bytes_get_data (fx->mp3, &file_len);
+  g_assert_cmpuint (len, >, 8192);
+  found = find_bytes (bytes, len, file, 4096);
+  g_assert_nonnull (found);
+  g_assert_cmpuint (fx->n_media_requests, ==, requests_before_change + 1);
+}
+
+/* An Ogg item joined mid-way: the header pages first, then pages from
+ * about the position now playing. */
+static void
+test_ogg (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *stream_url = NULL;
+  g_autoptr(RawClient) client = NULL;
+  g_autoptr(GBytes) body = NULL;
+  const guint8 *bytes;
+  gsize len, pos = 0;
+  gint64 first_granule = -1;
+  guint n_header_pages = 0;
+  BodyWait bw;
+
+  if (skip_without_media (fx))
+    return;
+  if (fx->ogg == NULL)
+    {
+      g_test_skip ("vorbisenc or oggmux is missing");
+      return;
+    }
+  stream_url = tune (fx, "/ogg.rss", &error);
+  g_assert_no_error (error);
+  wait_state (fx, "playing");
+  client = raw_client_new (port_of (stream_url), "GET /stream HTTP/1.0\r\n\r\n", TRUE);
+  bw.client = client;
+  bw.want = 16 * 1024;
+  stream_wait_until (body_cond, &bw, WAIT_MS);
+  body = raw_client_body (client);
+  bytes = g_bytes_get_data (body, &len);
+  g_assert_cmpuint (len, >=, bw.want);
+  g_assert_cmpmem (bytes, 4, "OggS", 4);
+
+  /* walk whole pages: headers (granule 0) first, then audio */
+  while (pos < len && first_granule < 0)
+    {
+      AlvOggPage page;
+
+      if (alv_ogg_page_parse (bytes + pos, len - pos, &page) != ALV_OGG_PARSE_OK)
+        break;
+      if (page.granule <= 0)
+        n_header_pages++;
+      else
+        first_granule = page.granule;
+      pos += page.length;
+    }
+  g_assert_cmpuint (n_header_pages, >=, 2);
+  g_assert_cmpint (first_granule, >, 0);
+  g_test_message ("first audio page at %.2f s, joined at %.2f s",
+                  first_granule / 44100.0, (double) JOIN_AT / SEC);
+  g_assert_cmpint (first_granule, >=, (JOIN_AT / SEC - 3) * 44100);
+  g_assert_cmpint (first_granule, <=, (JOIN_AT / SEC + 3) * 44100);
+}
+
+/* What a player does: GStreamer reads the local stream over HTTP (with ICY
+ * metadata, as souphttpsrc asks for it) and decodes audio from it; the
+ * stream title carries the item's creator and title. */
+static void
+test_decode (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *stream_url = NULL;
+  g_autofree char *desc = NULL;
+  g_autoptr(GstElement) pipeline = NULL;
+  g_autoptr(GstBus) bus = NULL;
+  g_autofree char *title = NULL;
+  gboolean prerolled = FALSE;
+  gint64 deadline;
+
+  if (skip_without_media (fx))
+    return;
+  if (!stream_media_have_elements ("souphttpsrc", "decodebin", "fakesink", NULL))
+    {
+      g_test_skip ("souphttpsrc or decodebin is missing");
+      return;
+    }
+  stream_url = tune (fx, "/station.rss", &error);
+  g_assert_no_error (error);
+  wait_state (fx, "playing");
+
+  desc = g_strdup_printf ("souphttpsrc location=%s iradio-mode=true ! decodebin ! "
+                          "audio/x-raw ! fakesink sync=false", stream_url);
+  pipeline = gst_parse_launch (desc, &error);
+  g_assert_no_error (error);
+  bus = gst_element_get_bus (pipeline);
+  gst_element_set_state (pipeline, GST_STATE_PAUSED);
+  /* the origin (our SoupServer) runs on this thread: keep it going */
+  deadline = g_get_monotonic_time () + WAIT_MS * 1000;
+  while (g_get_monotonic_time () < deadline && (!prerolled || title == NULL))
+    {
+      g_autoptr(GstMessage) msg = NULL;
+
+      g_main_context_iteration (NULL, FALSE);
+      msg = gst_bus_timed_pop_filtered (bus, 10 * GST_MSECOND,
+                                        GST_MESSAGE_ASYNC_DONE | GST_MESSAGE_ERROR | GST_MESSAGE_TAG);
+      if (msg == NULL)
+        continue;
+      if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR)
+        {
+          g_autoptr(GError) gst_error = NULL;
+
+          gst_message_parse_error (msg, &gst_error, NULL);
+          g_error ("pipeline error: %s", gst_error->message);
+        }
+      else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ASYNC_DONE)
+        {
+          prerolled = TRUE;
+          gst_element_set_state (pipeline, GST_STATE_PLAYING);
+        }
+      else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_TAG)
+        {
+          g_autoptr(GstTagList) tags = NULL;
+
+          gst_message_parse_tag (msg, &tags);
+          if (title == NULL)
+            gst_tag_list_get_string (tags, GST_TAG_TITLE, &title);
+        }
+    }
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  g_assert_true (prerolled);
+  g_assert_nonnull (title);
+  g_assert_nonnull (strstr (title, "Test tone"));
+}
+
+static void
+test_activation (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+
+  if (skip_without_media (fx))
+    return;
+  g_assert_false (fx->name_owned);
+  /* the proxy (auto-start allowed) makes the bus start the daemon */
+  fx->proxy = alv_core1_proxy_new_sync (fx->conn, G_DBUS_PROXY_FLAGS_NONE, ALV_CORE_BUS_NAME,
+                                        ALV_CORE_OBJECT_PATH, NULL, &error);
+  g_assert_no_error (error);
+  stream_wait_until (name_owned_cond, fx, WAIT_MS);
+  g_assert_true (fx->name_owned);
+  g_signal_connect (fx->proxy, "g-properties-changed", G_CALLBACK (on_properties_changed), fx);
+  url = tune (fx, "/gap.rss", &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (url, "http://127.0.0.1:"));
+  wait_state (fx, "gap");
+  g_assert_true (stop (fx, &error));
+  /* idle-timeout=2: the activated daemon goes away on its own */
+  stream_wait_until (name_gone_cond, fx, WAIT_MS);
+  g_assert_false (fx->name_owned);
+}
+
+static void
+test_replace (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GSubprocess) second = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *owner = NULL;
+  g_autoptr(GVariant) reply = NULL;
+
+  if (skip_without_media (fx))
+    return;
+  second = spawn_daemon (fx, "--replace");
+  /* the first daemon loses the name and exits cleanly */
+  g_subprocess_wait_async (fx->daemon, NULL, NULL, NULL);
+  stream_wait_until (daemon_gone_cond, fx->daemon, WAIT_MS);
+  g_assert_true (g_subprocess_get_if_exited (fx->daemon));
+  g_assert_cmpint (g_subprocess_get_exit_status (fx->daemon), ==, 0);
+  g_clear_object (&fx->daemon);
+  fx->daemon = g_steal_pointer (&second);   /* teardown stops it */
+  stream_wait_until (name_owned_cond, fx, WAIT_MS);
+  reply = g_dbus_connection_call_sync (fx->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "GetConnectionUnixProcessID",
+                                       g_variant_new ("(s)", ALV_CORE_BUS_NAME), G_VARIANT_TYPE ("(u)"),
+                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+  g_assert_no_error (error);
+  {
+    guint32 pid;
+
+    g_variant_get (reply, "(u)", &pid);
+    g_assert_cmpstr (g_subprocess_get_identifier (fx->daemon), ==, (owner = g_strdup_printf ("%u", pid)));
+  }
+}
+
+static void
+test_errors (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  const char *bad[] = { "", "ftp://127.0.0.1/x.rss", "file:///etc/passwd", "not a url" };
+  g_autoptr(GError) error = NULL;
+  char *url;
+
+  if (skip_without_media (fx))
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      url = tune (fx, bad[i], &error);
+      g_assert_null (url);
+      g_assert_error (error, ALV_CORE_ERROR, ALV_CORE_ERROR_INVALID_URL);
+      g_clear_error (&error);
+    }
+  g_assert_cmpstr (alv_core1_get_state (fx->proxy), ==, "idle");
+
+  url = tune (fx, "/missing.rss", &error);
+  g_assert_null (url);
+  g_assert_error (error, ALV_CORE_ERROR, ALV_CORE_ERROR_PLAYLIST_UNREACHABLE);
+  g_clear_error (&error);
+  wait_state (fx, "error");
+  g_assert_cmpstr (alv_core1_get_state_message (fx->proxy), !=, "");
+
+  url = tune (fx, "/invalid.rss", &error);
+  g_assert_null (url);
+  g_assert_error (error, ALV_CORE_ERROR, ALV_CORE_ERROR_PLAYLIST_INVALID);
+  g_clear_error (&error);
+
+  url = tune (fx, "http://127.0.0.1:1/station.rss", &error);
+  g_assert_null (url);
+  g_assert_error (error, ALV_CORE_ERROR, ALV_CORE_ERROR_PLAYLIST_UNREACHABLE);
+  g_clear_error (&error);
+  g_assert_cmpuint (fx->n_media_requests, ==, 0);
+}
+
+static void
+test_gap (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *url2 = NULL;
+  g_autoptr(GVariant) np = NULL;
+
+  if (skip_without_media (fx))
+    return;
+  url = tune (fx, "/gap.rss", &error);
+  g_assert_no_error (error);
+  wait_state (fx, "gap");
+  g_assert_nonnull (strstr (alv_core1_get_state_message (fx->proxy), "until"));
+  np = alv_core1_dup_now_playing (fx->proxy);
+  g_assert_cmpuint (g_variant_n_children (np), ==, 0);
+
+  /* another station: the stream moves on, the gap turns into run-out */
+  url2 = tune (fx, "/ended.rss", &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (url2);
+  wait_state (fx, "gap");
+  g_assert_nonnull (strstr (alv_core1_get_state_message (fx->proxy), "run out"));
+  g_assert_cmpuint (fx->n_media_requests, ==, 0);
+}
+
+static void
+test_idle_exit (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  gint64 t0;
+
+  if (skip_without_media (fx))
+    return;
+  /* tuned: no exit, whatever the timeout */
+  url = tune (fx, "/gap.rss", &error);
+  g_assert_no_error (error);
+  wait_state (fx, "gap");
+  t0 = g_get_monotonic_time ();
+  while (g_get_monotonic_time () - t0 < 2500 * 1000)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_true (fx->name_owned);
+
+  /* idle: gone within the timeout (2 s) */
+  g_assert_true (stop (fx, &error));
+  stream_wait_until (name_gone_cond, fx, WAIT_MS);
+  g_assert_false (fx->name_owned);
+  g_subprocess_wait (fx->daemon, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (fx->daemon));
+  g_assert_cmpint (g_subprocess_get_exit_status (fx->daemon), ==, 0);
+}
+
+/* Under ASan (--enable-asan): leaks that are not ours.  libsoup 3.2's
+ * SoupServer keeps the socket of every accepted connection and of its
+ * listener, GTest's isolated dirs are strdup'ed once per test, GStreamer
+ * keeps its registry paths and plugin globals (loaded with the decode
+ * test's elements) and GLib its per-thread slice magazines. */
+const char *__lsan_default_suppressions (void);
+const char *__asan_default_options (void);
+
+const char *
+__lsan_default_suppressions (void)
+{
+  return "leak:g_socket_accept\n"
+         "leak:soup_server_listen_local\n"
+         "leak:g_set_user_dirs\n"
+         "leak:gst_update_registry\n"
+         "leak:g_slice_free1\n"
+         "leak:call_init\n"
+         "leak:gst_structure_free\n";
+}
+
+const char *
+__asan_default_options (void)
+{
+  /* full stacks, so the suppressions above match */
+  return "fast_unwind_on_malloc=0";
+}
+
+int
+main (int argc, char **argv)
+{
+  g_setenv ("GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
+  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  gst_init (&argc, &argv);
+  /* registers the D-Bus error names, so errors come back typed */
+  (void) ALV_CORE_ERROR;
+
+  g_test_add ("/core/daemon/tune-and-stream", Fixture, GUINT_TO_POINTER (60),
+              fixture_setup, test_tune_and_stream, fixture_teardown);
+  g_test_add ("/core/daemon/next-item", Fixture, GUINT_TO_POINTER (60),
+              fixture_setup, test_next_item, fixture_teardown);
+  g_test_add ("/core/daemon/ogg", Fixture, GUINT_TO_POINTER (61),
+              fixture_setup, test_ogg, fixture_teardown);
+  g_test_add ("/core/daemon/decode", Fixture, GUINT_TO_POINTER (60),
+              fixture_setup, test_decode, fixture_teardown);
+  g_test_add ("/core/daemon/activation", Fixture, GUINT_TO_POINTER (0),
+              fixture_setup, test_activation, fixture_teardown);
+  g_test_add ("/core/daemon/replace", Fixture, GUINT_TO_POINTER (60),
+              fixture_setup, test_replace, fixture_teardown);
+  g_test_add ("/core/daemon/errors", Fixture, GUINT_TO_POINTER (60),
+              fixture_setup, test_errors, fixture_teardown);
+  g_test_add ("/core/daemon/gap", Fixture, GUINT_TO_POINTER (60),
+              fixture_setup, test_gap, fixture_teardown);
+  g_test_add ("/core/daemon/idle-exit", Fixture, GUINT_TO_POINTER (2),
+              fixture_setup, test_idle_exit, fixture_teardown);
+
+  return g_test_run ();
+}
