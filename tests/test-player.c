@@ -1,0 +1,729 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Integration tests of the real alluvium-player binary on a private session
+ * bus (GTestDBus).  A fake org.alluvium.Core1 (the generated skeleton, in a
+ * thread of the test with its own main context, as the real core has a
+ * process of its own) answers Tune with the URL of an HTTP server in the
+ * same thread that serves an MP3 encoded with GStreamer.  The player runs
+ * with fakesinks; the test checks that it tunes, fetches the stream,
+ * exports the now-playing item over MPRIS (through GDBus and, when
+ * installed, playerctl), obeys Pause/Play/Volume, stops the core on SIGINT,
+ * resumes the last station without an argument, reports Tune errors and
+ * refuses local files, speaks German with LANGUAGE=de, and that the desktop
+ * data files pass their validators.  Every player gets PR_SET_PDEATHSIG.
+ */
+#define G_LOG_DOMAIN "test-player"
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include <glib/gstdio.h>
+#include <gio/gio.h>
+#include <gst/gst.h>
+#include <libsoup/soup.h>
+
+#include "alv-dbus.h"
+#include "stream-media.h"
+
+#define WAIT_MS 15000
+#define MPRIS_NAME "org.mpris.MediaPlayer2.alluvium"
+#define MPRIS_PATH "/org/mpris/MediaPlayer2"
+
+typedef struct
+{
+  GTestDBus *bus;
+  GDBusConnection *conn;      /* the test's client connection */
+  GBytes *mp3;
+
+  /* the service thread: fake core and HTTP server */
+  GThread *thread;
+  GMainContext *context;
+  GMainLoop *loop;
+  GDBusConnection *service_conn;
+  AlvCore1 *skeleton;
+  SoupServer *server;
+  guint owner_id;
+
+  GMutex lock;                /* guards everything below */
+  GCond cond;
+  gboolean ready;
+  char *stream_url;
+  char *last_tuned;
+  guint n_tune;
+  guint n_stop;
+  guint n_get;
+} Fixture;
+
+typedef struct
+{
+  GSubprocess *proc;
+  char *out;
+  char *err;
+  gboolean done;
+} Player;
+
+static void
+child_setup (gpointer user_data G_GNUC_UNUSED)
+{
+  /* die with the test, even if it aborts on a failed assertion */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* ---- the fake core, in the service thread ------------------------------ */
+
+static gboolean
+on_handle_tune (AlvCore1              *object,
+                GDBusMethodInvocation *invocation,
+                const char            *playlist_url,
+                gpointer               user_data)
+{
+  Fixture *fx = user_data;
+  GVariantBuilder np;
+  GVariantBuilder stats;
+  g_autofree char *stream_url = NULL;
+
+  g_mutex_lock (&fx->lock);
+  fx->n_tune++;
+  g_free (fx->last_tuned);
+  fx->last_tuned = g_strdup (playlist_url);
+  stream_url = g_strdup (fx->stream_url);
+  g_cond_broadcast (&fx->cond);
+  g_mutex_unlock (&fx->lock);
+
+  if (strstr (playlist_url, "invalid") != NULL)
+    {
+      g_dbus_method_invocation_return_error (invocation, ALV_CORE_ERROR, ALV_CORE_ERROR_INVALID_URL,
+                                             "not a station: %s", playlist_url);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  g_variant_builder_init (&np, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&np, "{sv}", "title", g_variant_new_string ("Test Tone"));
+  g_variant_builder_add (&np, "{sv}", "creator", g_variant_new_string ("Alluvium Tests"));
+  g_variant_builder_add (&np, "{sv}", "url", g_variant_new_string ("http://127.0.0.1/media/tone.mp3"));
+  g_variant_builder_add (&np, "{sv}", "position", g_variant_new_int64 (3 * G_USEC_PER_SEC));
+  g_variant_builder_init (&stats, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&stats, "{sv}", "peers-connected", g_variant_new_uint32 (2));
+  g_variant_builder_add (&stats, "{sv}", "bytes-from-peers", g_variant_new_uint64 (3000));
+  g_variant_builder_add (&stats, "{sv}", "bytes-from-origin", g_variant_new_uint64 (1000));
+  alv_core1_set_station (object, playlist_url);
+  alv_core1_set_station_name (object, "Test Station");
+  alv_core1_set_stream_url (object, stream_url);
+  alv_core1_set_state (object, alv_core_state_to_string (ALV_CORE_STATE_PLAYING));
+  alv_core1_set_now_playing (object, g_variant_builder_end (&np));
+  alv_core1_set_statistics (object, g_variant_builder_end (&stats));
+  alv_core1_complete_tune (object, invocation, stream_url);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+on_handle_stop (AlvCore1              *object,
+                GDBusMethodInvocation *invocation,
+                gpointer               user_data)
+{
+  Fixture *fx = user_data;
+
+  g_mutex_lock (&fx->lock);
+  fx->n_stop++;
+  g_cond_broadcast (&fx->cond);
+  g_mutex_unlock (&fx->lock);
+  alv_core1_set_station (object, "");
+  alv_core1_set_stream_url (object, "");
+  alv_core1_set_state (object, alv_core_state_to_string (ALV_CORE_STATE_IDLE));
+  alv_core1_complete_stop (object, invocation);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+serve (SoupServer        *server G_GNUC_UNUSED,
+       SoupServerMessage *msg,
+       const char        *path G_GNUC_UNUSED,
+       GHashTable        *query G_GNUC_UNUSED,
+       gpointer           user_data)
+{
+  Fixture *fx = user_data;
+
+  g_mutex_lock (&fx->lock);
+  fx->n_get++;
+  g_cond_broadcast (&fx->cond);
+  g_mutex_unlock (&fx->lock);
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_message_headers_set_content_type (soup_server_message_get_response_headers (msg),
+                                         "audio/mpeg", NULL);
+  soup_message_body_append_bytes (soup_server_message_get_response_body (msg), fx->mp3);
+}
+
+static void
+on_name_acquired (GDBusConnection *connection G_GNUC_UNUSED,
+                  const char      *name G_GNUC_UNUSED,
+                  gpointer         user_data)
+{
+  Fixture *fx = user_data;
+
+  g_mutex_lock (&fx->lock);
+  fx->ready = TRUE;
+  g_cond_broadcast (&fx->cond);
+  g_mutex_unlock (&fx->lock);
+}
+
+static gpointer
+service_thread (gpointer data)
+{
+  Fixture *fx = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSList) uris = NULL;
+  g_autofree char *base = NULL;
+
+  g_main_context_push_thread_default (fx->context);
+  fx->service_conn = g_dbus_connection_new_for_address_sync (
+    g_test_dbus_get_bus_address (fx->bus),
+    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+    NULL, NULL, &error);
+  g_assert_no_error (error);
+
+  fx->server = soup_server_new (NULL, NULL);
+  soup_server_add_handler (fx->server, "/stream", serve, fx, NULL);
+  soup_server_listen_local (fx->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
+  g_assert_no_error (error);
+  uris = soup_server_get_uris (fx->server);
+  base = g_uri_to_string (uris->data);
+  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
+  g_mutex_lock (&fx->lock);
+  fx->stream_url = g_strconcat (base, g_str_has_suffix (base, "/") ? "" : "/", "stream", NULL);
+  g_mutex_unlock (&fx->lock);
+
+  fx->skeleton = alv_core1_skeleton_new ();
+  alv_core1_set_station (fx->skeleton, "");
+  alv_core1_set_state (fx->skeleton, alv_core_state_to_string (ALV_CORE_STATE_IDLE));
+  g_signal_connect (fx->skeleton, "handle-tune", G_CALLBACK (on_handle_tune), fx);
+  g_signal_connect (fx->skeleton, "handle-stop", G_CALLBACK (on_handle_stop), fx);
+  g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (fx->skeleton),
+                                    fx->service_conn, ALV_CORE_OBJECT_PATH, &error);
+  g_assert_no_error (error);
+  fx->owner_id = g_bus_own_name_on_connection (fx->service_conn, ALV_CORE_BUS_NAME,
+                                               G_BUS_NAME_OWNER_FLAGS_NONE,
+                                               on_name_acquired, NULL, fx, NULL);
+
+  g_main_loop_run (fx->loop);
+
+  g_bus_unown_name (fx->owner_id);
+  g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (fx->skeleton));
+  g_clear_object (&fx->skeleton);
+  soup_server_disconnect (fx->server);
+  g_clear_object (&fx->server);
+  g_dbus_connection_close_sync (fx->service_conn, NULL, NULL);
+  g_clear_object (&fx->service_conn);
+  g_main_context_pop_thread_default (fx->context);
+  return NULL;
+}
+
+static void
+fixture_setup (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+
+  fx->mp3 = stream_media_mp3 (766, FALSE);   /* 20 s */
+  if (fx->mp3 == NULL)
+    return;
+  g_mutex_init (&fx->lock);
+  g_cond_init (&fx->cond);
+  fx->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_up (fx->bus);
+  fx->context = g_main_context_new ();
+  fx->loop = g_main_loop_new (fx->context, FALSE);
+  fx->thread = g_thread_new ("fake-core", service_thread, fx);
+  g_mutex_lock (&fx->lock);
+  while (!fx->ready)
+    g_cond_wait (&fx->cond, &fx->lock);
+  g_mutex_unlock (&fx->lock);
+  fx->conn = g_dbus_connection_new_for_address_sync (
+    g_test_dbus_get_bus_address (fx->bus),
+    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+    NULL, NULL, &error);
+  g_assert_no_error (error);
+}
+
+static void
+fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  if (fx->mp3 == NULL)
+    return;
+  g_dbus_connection_close_sync (fx->conn, NULL, NULL);
+  g_clear_object (&fx->conn);
+  g_main_loop_quit (fx->loop);
+  g_thread_join (fx->thread);
+  g_main_loop_unref (fx->loop);
+  g_main_context_unref (fx->context);
+  g_test_dbus_down (fx->bus);
+  g_clear_object (&fx->bus);
+  g_mutex_clear (&fx->lock);
+  g_cond_clear (&fx->cond);
+  g_free (fx->stream_url);
+  g_free (fx->last_tuned);
+  g_bytes_unref (fx->mp3);
+}
+
+/* Waits until *counter (read under the lock) reaches at least n. */
+static gboolean
+wait_count (Fixture *fx, guint *counter, guint n)
+{
+  gint64 deadline = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&fx->lock);
+  while (*counter < n && ok)
+    ok = g_cond_wait_until (&fx->cond, &fx->lock, deadline);
+  ok = *counter >= n;
+  g_mutex_unlock (&fx->lock);
+  return ok;
+}
+
+/* ---- running the player ------------------------------------------------ */
+
+static char *
+player_binary (void)
+{
+  return g_test_build_filename (G_TEST_BUILT, "..", "player", "alluvium-player", NULL);
+}
+
+static Player *
+player_spawn (const char *const *env, const char *first_arg, ...)
+{
+  /* TEST_PLAYER_STDERR=1 shows the player's stderr live, for debugging */
+  gboolean show_stderr = g_getenv ("TEST_PLAYER_STDERR") != NULL;
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE
+                               | (show_stderr ? 0 : G_SUBPROCESS_FLAGS_STDERR_PIPE));
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  Player *p = g_new0 (Player, 1);
+  va_list ap;
+
+  g_ptr_array_add (argv, player_binary ());
+  g_ptr_array_add (argv, g_strdup ("--audio-sink=fakesink sync=true"));
+  g_ptr_array_add (argv, g_strdup ("--video-sink=fakesink"));
+  va_start (ap, first_arg);
+  for (const char *a = first_arg; a != NULL; a = va_arg (ap, const char *))
+    g_ptr_array_add (argv, g_strdup (a));
+  va_end (ap);
+  g_ptr_array_add (argv, NULL);
+
+  g_subprocess_launcher_setenv (launcher, "XDG_STATE_HOME", g_get_user_state_dir (), TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", g_get_user_config_dir (), TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", g_get_user_cache_dir (), TRUE);
+  /* the isolated XDG_DATA_DIRS hold no GSettings schemas, which the
+   * desktop proxy resolvers of souphttpsrc's GIO would need */
+  g_subprocess_launcher_setenv (launcher, "GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
+  g_subprocess_launcher_setenv (launcher, "GSETTINGS_BACKEND", "memory", TRUE);
+  for (guint i = 0; env != NULL && env[i] != NULL; i += 2)
+    g_subprocess_launcher_setenv (launcher, env[i], env[i + 1], TRUE);
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  p->proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  return p;
+}
+
+static void
+on_communicated (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Player *p = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (source), result, &p->out, &p->err, &error);
+  g_assert_no_error (error);
+  p->done = TRUE;
+}
+
+/* Waits for the player to exit, collecting its output; kills it if it
+ * does not exit in time.  Returns the exit status, or -1 if it was killed. */
+static int
+player_wait (Player *p)
+{
+  gint64 deadline = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
+
+  g_subprocess_communicate_utf8_async (p->proc, NULL, NULL, on_communicated, p);
+  while (!p->done && g_get_monotonic_time () < deadline)
+    {
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (5000);
+    }
+  if (!p->done)
+    {
+      g_subprocess_force_exit (p->proc);
+      while (!p->done)
+        g_main_context_iteration (NULL, TRUE);
+      return -1;
+    }
+  g_test_message ("player stdout:\n%s\nplayer stderr:\n%s", p->out, p->err);
+  if (!g_subprocess_get_if_exited (p->proc))
+    return -1;
+  return g_subprocess_get_exit_status (p->proc);
+}
+
+static void
+player_free (Player *p)
+{
+  if (!p->done)
+    {
+      g_subprocess_force_exit (p->proc);
+      g_subprocess_wait (p->proc, NULL, NULL);
+    }
+  g_clear_object (&p->proc);
+  g_free (p->out);
+  g_free (p->err);
+  g_free (p);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Player, player_free)
+
+/* ---- MPRIS ------------------------------------------------------------- */
+
+static GVariant *
+mpris_get (Fixture *fx, const char *iface, const char *prop)
+{
+  g_autoptr(GVariant) reply = NULL;
+  GVariant *value = NULL;
+
+  reply = g_dbus_connection_call_sync (fx->conn, MPRIS_NAME, MPRIS_PATH,
+                                       "org.freedesktop.DBus.Properties", "Get",
+                                       g_variant_new ("(ss)", iface, prop), G_VARIANT_TYPE ("(v)"),
+                                       G_DBUS_CALL_FLAGS_NO_AUTO_START, 2000, NULL, NULL);
+  if (reply == NULL)
+    return NULL;
+  g_variant_get (reply, "(v)", &value);
+  return value;
+}
+
+static void
+mpris_call (Fixture *fx, const char *method)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  reply = g_dbus_connection_call_sync (fx->conn, MPRIS_NAME, MPRIS_PATH,
+                                       "org.mpris.MediaPlayer2.Player", method, NULL, NULL,
+                                       G_DBUS_CALL_FLAGS_NO_AUTO_START, 2000, NULL, &error);
+  g_assert_no_error (error);
+}
+
+/* Polls PlaybackStatus (or any string property) until it equals want. */
+static gboolean
+mpris_wait_string (Fixture *fx, const char *iface, const char *prop, const char *want)
+{
+  gint64 deadline = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
+
+  while (g_get_monotonic_time () < deadline)
+    {
+      g_autoptr(GVariant) v = mpris_get (fx, iface, prop);
+
+      if (v != NULL && g_variant_is_of_type (v, G_VARIANT_TYPE_STRING)
+          && g_str_equal (g_variant_get_string (v, NULL), want))
+        return TRUE;
+      g_usleep (20000);
+    }
+  return FALSE;
+}
+
+static char *
+run_tool (const char *const *argv, int *status_out)
+{
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  proc = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                            &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  g_test_message ("%s: %s%s", argv[0], out, err);
+  *status_out = g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : -1;
+  return g_strconcat (out, err, NULL);
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static void
+test_play (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(Player) p = NULL;
+  g_autoptr(Player) resumed = NULL;
+  g_autoptr(GVariant) metadata = NULL;
+  g_autoptr(GVariant) v = NULL;
+  g_autoptr(GVariant) artists = NULL;
+  g_autofree char *playerctl = g_find_program_in_path ("playerctl");
+  const char *station = "http://127.0.0.1:9/stations/test.rss";
+  const char *title = NULL;
+  const char *track = NULL;
+
+  if (fx->mp3 == NULL)
+    {
+      g_test_skip ("no MP3 encoder (lamemp3enc) in GStreamer");
+      return;
+    }
+  p = player_spawn (NULL, station, NULL);
+
+  /* it tunes to the station given and fetches the stream returned */
+  g_assert_true (wait_count (fx, &fx->n_tune, 1));
+  g_mutex_lock (&fx->lock);
+  g_assert_cmpstr (fx->last_tuned, ==, station);
+  g_mutex_unlock (&fx->lock);
+  g_assert_true (wait_count (fx, &fx->n_get, 1));
+
+  /* MPRIS */
+  g_assert_true (mpris_wait_string (fx, "org.mpris.MediaPlayer2.Player", "PlaybackStatus", "Playing"));
+  v = mpris_get (fx, "org.mpris.MediaPlayer2", "Identity");
+  g_assert_nonnull (v);
+  g_assert_cmpstr (g_variant_get_string (v, NULL), ==, "Alluvium");
+  g_clear_pointer (&v, g_variant_unref);
+  v = mpris_get (fx, "org.mpris.MediaPlayer2", "DesktopEntry");
+  g_assert_cmpstr (g_variant_get_string (v, NULL), ==, "alluvium-player");
+  g_clear_pointer (&v, g_variant_unref);
+  v = mpris_get (fx, "org.mpris.MediaPlayer2", "CanRaise");
+  g_assert_false (g_variant_get_boolean (v));
+  g_clear_pointer (&v, g_variant_unref);
+  v = mpris_get (fx, "org.mpris.MediaPlayer2.Player", "CanSeek");
+  g_assert_false (g_variant_get_boolean (v));
+  g_clear_pointer (&v, g_variant_unref);
+  v = mpris_get (fx, "org.mpris.MediaPlayer2.Player", "CanPause");
+  g_assert_true (g_variant_get_boolean (v));
+  g_clear_pointer (&v, g_variant_unref);
+
+  metadata = mpris_get (fx, "org.mpris.MediaPlayer2.Player", "Metadata");
+  g_assert_nonnull (metadata);
+  g_assert_true (g_variant_lookup (metadata, "xesam:title", "&s", &title));
+  g_assert_cmpstr (title, ==, "Test Tone");
+  artists = g_variant_lookup_value (metadata, "xesam:artist", G_VARIANT_TYPE_STRING_ARRAY);
+  g_assert_nonnull (artists);
+  {
+    g_autofree const char **a = g_variant_get_strv (artists, NULL);
+
+    g_assert_cmpstr (a[0], ==, "Alluvium Tests");
+    g_assert_null (a[1]);
+  }
+  g_assert_true (g_variant_lookup (metadata, "mpris:trackid", "&o", &track));
+
+  if (playerctl != NULL)
+    {
+      const char *argv[] = { playerctl, "-p", "alluvium", "metadata", "xesam:title", NULL };
+      int status;
+      g_autofree char *out = run_tool (argv, &status);
+
+      g_assert_cmpint (status, ==, 0);
+      g_assert_cmpstr (g_strstrip (out), ==, "Test Tone");
+    }
+  else
+    g_test_message ("playerctl not installed: checked with GDBus only");
+
+  /* Pause and Play change PlaybackStatus */
+  mpris_call (fx, "Pause");
+  g_assert_true (mpris_wait_string (fx, "org.mpris.MediaPlayer2.Player", "PlaybackStatus", "Paused"));
+  mpris_call (fx, "Play");
+  g_assert_true (mpris_wait_string (fx, "org.mpris.MediaPlayer2.Player", "PlaybackStatus", "Playing"));
+  mpris_call (fx, "PlayPause");
+  g_assert_true (mpris_wait_string (fx, "org.mpris.MediaPlayer2.Player", "PlaybackStatus", "Paused"));
+  mpris_call (fx, "PlayPause");
+  g_assert_true (mpris_wait_string (fx, "org.mpris.MediaPlayer2.Player", "PlaybackStatus", "Playing"));
+
+  /* Volume is writable */
+  {
+    g_autoptr(GVariant) reply = NULL;
+    g_autoptr(GError) error = NULL;
+
+    reply = g_dbus_connection_call_sync (fx->conn, MPRIS_NAME, MPRIS_PATH,
+                                         "org.freedesktop.DBus.Properties", "Set",
+                                         g_variant_new ("(ssv)", "org.mpris.MediaPlayer2.Player", "Volume",
+                                                        g_variant_new_double (0.5)),
+                                         NULL, G_DBUS_CALL_FLAGS_NONE, 2000, NULL, &error);
+    g_assert_no_error (error);
+    v = mpris_get (fx, "org.mpris.MediaPlayer2.Player", "Volume");
+    g_assert_cmpfloat_with_epsilon (g_variant_get_double (v), 0.5, 1e-6);
+    g_clear_pointer (&v, g_variant_unref);
+  }
+
+  /* Ctrl-C: a clean exit that stops the core */
+  g_subprocess_send_signal (p->proc, SIGINT);
+  g_assert_cmpint (player_wait (p), ==, 0);
+  g_assert_true (wait_count (fx, &fx->n_stop, 1));
+  g_assert_nonnull (strstr (p->out, "Test Tone"));
+  g_assert_nonnull (strstr (p->out, "Test Station"));
+
+  /* no argument: the last station again */
+  resumed = player_spawn (NULL, NULL, NULL);
+  g_assert_true (wait_count (fx, &fx->n_tune, 2));
+  g_mutex_lock (&fx->lock);
+  g_assert_cmpstr (fx->last_tuned, ==, station);
+  g_mutex_unlock (&fx->lock);
+  g_assert_true (mpris_wait_string (fx, "org.mpris.MediaPlayer2.Player", "PlaybackStatus", "Playing"));
+  v = mpris_get (fx, "org.mpris.MediaPlayer2.Player", "Volume");
+  g_assert_cmpfloat_with_epsilon (g_variant_get_double (v), 0.5, 1e-6);
+  g_subprocess_send_signal (resumed->proc, SIGTERM);
+  g_assert_cmpint (player_wait (resumed), ==, 0);
+  g_assert_true (wait_count (fx, &fx->n_stop, 2));
+}
+
+static void
+test_tune_error (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(Player) p = NULL;
+  int status;
+
+  if (fx->mp3 == NULL)
+    {
+      g_test_skip ("no MP3 encoder (lamemp3enc) in GStreamer");
+      return;
+    }
+  p = player_spawn (NULL, "http://127.0.0.1:9/invalid.rss", NULL);
+  status = player_wait (p);
+  g_assert_cmpint (status, >, 0);
+  g_assert_nonnull (strstr (p->err, "not a station: http://127.0.0.1:9/invalid.rss"));
+  g_assert_null (strstr (p->err, "GDBus.Error"));
+  g_mutex_lock (&fx->lock);
+  g_assert_cmpuint (fx->n_tune, ==, 1);
+  g_assert_cmpuint (fx->n_stop, ==, 0);
+  g_mutex_unlock (&fx->lock);
+}
+
+static void
+test_refuse_file (void)
+{
+  g_autofree char *path = g_build_filename (g_get_user_cache_dir (), "station.rss", NULL);
+  g_autoptr(Player) p = NULL;
+  g_autoptr(Player) q = NULL;
+  g_autofree char *uri = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_mkdir_with_parents (g_get_user_cache_dir (), 0700);
+  g_file_set_contents (path, "<rdf:RDF/>", -1, &error);
+  g_assert_no_error (error);
+  uri = g_filename_to_uri (path, NULL, &error);
+  g_assert_no_error (error);
+  p = player_spawn (NULL, path, NULL);
+  g_assert_cmpint (player_wait (p), ==, 1);
+  g_assert_nonnull (strstr (p->err, "local file"));
+  g_assert_nonnull (strstr (p->err, "http"));
+  q = player_spawn (NULL, uri, NULL);
+  g_assert_cmpint (player_wait (q), ==, 1);
+  g_assert_nonnull (strstr (q->err, "local file"));
+  g_unlink (path);
+}
+
+static void
+test_german (void)
+{
+  g_autofree char *localedir = g_test_build_filename (G_TEST_BUILT, "locale", NULL);
+  g_autofree char *mo = g_build_filename (localedir, "de", "LC_MESSAGES", GETTEXT_PACKAGE ".mo", NULL);
+  const char *env[] = { "LANGUAGE", "de", "LC_ALL", "C.UTF-8", "ALLUVIUM_LOCALEDIR", localedir, NULL };
+  g_autoptr(Player) help = NULL;
+  g_autoptr(Player) refused = NULL;
+
+  if (!g_file_test (mo, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("the German catalog was not built (msgfmt missing?)");
+      return;
+    }
+  help = player_spawn (env, "--help", NULL);
+  g_assert_cmpint (player_wait (help), ==, 0);
+  g_assert_nonnull (strstr (help->out, "Tasten"));
+  g_assert_nonnull (strstr (help->out, "Audio-Ausgabe"));
+  refused = player_spawn (env, "ftp://example.org/x.rss", NULL);
+  g_assert_cmpint (player_wait (refused), ==, 1);
+  g_assert_nonnull (strstr (refused->err, "ist keine http- oder https-URL"));
+}
+
+/* ---- data files -------------------------------------------------------- */
+
+static void
+validate (const char *tool, const char *const *args, const char *file, gboolean built)
+{
+  g_autofree char *path = built
+                          ? g_test_build_filename (G_TEST_BUILT, "..", "data", file, NULL)
+                          : g_test_build_filename (G_TEST_DIST, "..", "data", file, NULL);
+  g_autofree char *exe = g_find_program_in_path (tool);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autofree char *out = NULL;
+  int status;
+
+  if (exe == NULL)
+    {
+      g_autofree char *msg = g_strdup_printf ("%s is not installed", tool);
+
+      g_test_skip (msg);
+      return;
+    }
+  g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_ptr_array_add (argv, exe);
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, path);
+  g_ptr_array_add (argv, NULL);
+  out = run_tool ((const char *const *) argv->pdata, &status);
+  g_assert_cmpint (status, ==, 0);
+}
+
+static void
+test_desktop (void)
+{
+  const char *args[] = { NULL };
+  g_autofree char *path = g_test_build_filename (G_TEST_BUILT, "..", "data", "alluvium-player.desktop", NULL);
+  g_autoptr(GKeyFile) kf = g_key_file_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name_de = NULL;
+  g_autofree char *exec = NULL;
+  g_autofree char *comment = NULL;
+
+  g_key_file_load_from_file (kf, path, G_KEY_FILE_KEEP_TRANSLATIONS, &error);
+  g_assert_no_error (error);
+  exec = g_key_file_get_string (kf, "Desktop Entry", "Exec", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (exec, ==, "alluvium-player %u");
+  name_de = g_key_file_get_locale_string (kf, "Desktop Entry", "Comment", "de", &error);
+  g_assert_no_error (error);
+  comment = g_key_file_get_string (kf, "Desktop Entry", "Comment", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (name_de, !=, comment);
+  validate ("desktop-file-validate", args, "alluvium-player.desktop", TRUE);
+}
+
+static void
+test_metainfo (void)
+{
+  const char *args[] = { "validate", "--no-net", NULL };
+
+  validate ("appstreamcli", args, "org.alluvium.Player.metainfo.xml", TRUE);
+}
+
+static void
+test_mime (void)
+{
+  const char *args[] = { "--noout", NULL };
+
+  validate ("xmllint", args, "alluvium.xml", FALSE);
+}
+
+static void
+test_icon (void)
+{
+  const char *args[] = { "--noout", NULL };
+
+  validate ("xmllint", args, "alluvium.svg", FALSE);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  gst_init (&argc, &argv);
+
+  g_test_add ("/player/play", Fixture, NULL, fixture_setup, test_play, fixture_teardown);
+  g_test_add ("/player/tune-error", Fixture, NULL, fixture_setup, test_tune_error, fixture_teardown);
+  g_test_add_func ("/player/refuse-file", test_refuse_file);
+  g_test_add_func ("/player/german", test_german);
+  g_test_add_func ("/player/data/desktop", test_desktop);
+  g_test_add_func ("/player/data/metainfo", test_metainfo);
+  g_test_add_func ("/player/data/mime", test_mime);
+  g_test_add_func ("/player/data/icon", test_icon);
+  return g_test_run ();
+}
