@@ -107,7 +107,7 @@ main (int argc, char **argv)
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, N_("Configuration file"), N_("FILE") },
     { "stream-port", 0, 0, G_OPTION_ARG_INT, &stream_port, N_("Port of the local stream (0: any)"), N_("PORT") },
     { "peer-port", 0, 0, G_OPTION_ARG_INT, &peer_port, N_("Port for other peers (0: any)"), N_("PORT") },
-    { "gateway", 0, 0, G_OPTION_ARG_STRING, &gateway, N_("Gateway URL"), N_("URL") },
+    { "gateway", 0, 0, G_OPTION_ARG_STRING, &gateway, N_("Gateway URL (default: the station's own; “none”: no swarming)"), N_("URL") },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Print debugging messages"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL },
     { NULL, 0, 0, 0, NULL, NULL, NULL }

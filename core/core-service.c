@@ -4,14 +4,15 @@
  * fetches the playlist once (so that a bad URL, an unreachable or an
  * invalid playlist comes back as a typed error of the call itself), starts
  * the local stream and then follows the schedule: at every item change the
- * feeder plays the item from the position now playing.  The feeder here is
- * the interim path (doc/core.md): it reads the item straight from its
- * origin URL with a Range request starting at the byte offset of the
- * current position and pushes it, paced at the item's byte rate, into the
- * local stream.  With a gateway configured the feeder instead resolves the
- * item there, runs an #AlvSwarm for it (peers + origin, into the block
- * store), shares it on the peer port and reads only verified data from the
- * block store; recent items stay shared for a while.  With no station
+ * feeder plays the item from the position now playing (doc/core.md): it
+ * resolves the item at the station's gateway (configured, or the one at
+ * the playlist's origin), runs an #AlvSwarm for it (peers + origin, into
+ * the block store), shares it on the peer port and reads only verified
+ * data from the block store, pushing it paced at the item's byte rate into
+ * the local stream; recent items stay shared for a while.  Without a
+ * gateway (none answers, or gateway=none) it reads the item straight from
+ * its origin URL with a Range request from the byte offset of the current
+ * position.  With no station
  * (and nothing shared) the service arms an idle timer; the daemon exits
  * when it fires.
  */
@@ -978,6 +979,22 @@ feeder_swarm_setup (Feeder                     *f,
   feeder_swarm_poll (f);
 }
 
+/* Whether the gateway's URN names the content the playlist names (when the
+ * playlist names one): a playlist's dc:identifier outranks a gateway. */
+static gboolean
+urn_matches_playlist (AlvPlaylistItem *item,
+                      const char      *urn)
+{
+  const char *listed = alv_playlist_item_get_urn (item);
+  guint8 a[ALV_HASH_SIZE], b[ALV_HASH_SIZE];
+
+  if (listed == NULL || listed[0] == '\0')
+    return TRUE;
+  if (!alv_urn_parse (listed, a, NULL))
+    return TRUE;   /* not one of ours (the parser let it through as text) */
+  return alv_urn_parse (urn, b, NULL) && memcmp (a, b, sizeof a) == 0;
+}
+
 static void
 resolve_cb (GObject      *source,
             GAsyncResult *result,
@@ -995,6 +1012,14 @@ resolve_cb (GObject      *source,
     {
       g_message ("cannot resolve %s at the gateway, playing it from the origin: %s",
                  alv_playlist_item_get_url (f->item), error->message);
+      feeder_start_direct (f);
+      return;
+    }
+  if (!urn_matches_playlist (f->item, res->urn))
+    {
+      g_message ("the gateway names %s as %s, the playlist as %s: not swarming it, "
+                 "playing it from the origin", res->url, res->urn,
+                 alv_playlist_item_get_urn (f->item));
       feeder_start_direct (f);
       return;
     }
@@ -1345,10 +1370,48 @@ teardown_station (CoreService *self)
       alv_stream_server_stop (self->stream);
       g_clear_object (&self->stream);
     }
+  g_clear_object (&self->gateway);
   alv_core1_set_station (self->skeleton, "");
   alv_core1_set_station_name (self->skeleton, "");
   alv_core1_set_stream_url (self->skeleton, "");
   set_now_playing (self, NULL, 0);
+}
+
+/* The gateway of a station: the configured one, else the one at the
+ * playlist's own origin (the gateway's built-in web server serves both, and
+ * the playlist format names no gateway); NULL when swarming is off. */
+static char *
+station_gateway_url (CoreService *self,
+                     const char  *station_url)
+{
+  g_autoptr(GUri) uri = NULL;
+
+  if (g_strcmp0 (self->config.gateway, CORE_GATEWAY_NONE) == 0)
+    return NULL;
+  if (self->config.gateway != NULL && self->config.gateway[0] != '\0')
+    return g_strdup (self->config.gateway);
+  uri = g_uri_parse (station_url, G_URI_FLAGS_NONE, NULL);
+  if (uri == NULL)
+    return NULL;
+  return g_uri_join (G_URI_FLAGS_NONE, g_uri_get_scheme (uri), NULL, g_uri_get_host (uri),
+                     g_uri_get_port (uri), "/", NULL, NULL);
+}
+
+static void
+set_station_gateway (CoreService *self,
+                     const char  *station_url)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = station_gateway_url (self, station_url);
+
+  g_clear_object (&self->gateway);
+  if (url == NULL)
+    return;
+  self->gateway = alv_gateway_client_new (self->session, url, &error);
+  if (self->gateway == NULL)
+    g_message ("ignoring the gateway %s, playing from the origin: %s", url, error->message);
+  else
+    g_debug ("gateway %s", url);
 }
 
 static void
@@ -1459,6 +1522,7 @@ on_handle_tune (AlvCore1              *skeleton,
   self->tune_cancellable = g_cancellable_new ();
   g_ptr_array_add (self->pending_tunes, invocation);
   alv_core1_set_station (skeleton, url);
+  set_station_gateway (self, url);
   set_state (self, ALV_CORE_STATE_RESOLVING, "");
   update_idle (self);
   alv_schedule_refresh_async (self->schedule, self->tune_cancellable, tune_refresh_cb,
@@ -1573,6 +1637,7 @@ core_service_new (const CoreConfig *config)
                                                  "user-agent", PACKAGE_NAME "/" PACKAGE_VERSION " ",
                                                  NULL);
   self->skeleton = alv_core1_skeleton_new ();
+  g_clear_object (&self->gateway);
   alv_core1_set_station (self->skeleton, "");
   alv_core1_set_station_name (self->skeleton, "");
   alv_core1_set_stream_url (self->skeleton, "");
@@ -1581,22 +1646,14 @@ core_service_new (const CoreConfig *config)
   update_statistics (self);
   g_signal_connect (self->skeleton, "handle-tune", G_CALLBACK (on_handle_tune), self);
   g_signal_connect (self->skeleton, "handle-stop", G_CALLBACK (on_handle_stop), self);
-  if (self->config.gateway != NULL && self->config.gateway[0] != '\0')
+  if (g_strcmp0 (self->config.gateway, CORE_GATEWAY_NONE) != 0)
     {
-      g_autoptr(GError) error = NULL;
+      g_autofree char *dir = g_build_filename (g_get_user_cache_dir (), "alluvium", NULL);
 
-      self->gateway = alv_gateway_client_new (self->session, self->config.gateway, &error);
-      if (self->gateway == NULL)
-        g_message ("ignoring the gateway: %s", error->message);
-      else
-        {
-          g_autofree char *dir = g_build_filename (g_get_user_cache_dir (), "alluvium", NULL);
-
-          self->store_opening = TRUE;
-          alv_block_store_new_async (dir, self->config.cache_size, self->cancellable,
-                                     store_open_cb, self);
-          self->stats_id = g_timeout_add_seconds (1, on_stats_timer, self);
-        }
+      self->store_opening = TRUE;
+      alv_block_store_new_async (dir, self->config.cache_size, self->cancellable,
+                                 store_open_cb, self);
+      self->stats_id = g_timeout_add_seconds (1, on_stats_timer, self);
     }
   update_idle (self);
   return self;

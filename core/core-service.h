@@ -13,6 +13,8 @@ G_BEGIN_DECLS
 
 /* seconds without a station before an activated daemon exits */
 #define CORE_DEFAULT_IDLE_TIMEOUT 60
+/* the gateway setting that turns swarming off (every item from its origin) */
+#define CORE_GATEWAY_NONE "none"
 
 typedef struct
 {
@@ -21,7 +23,7 @@ typedef struct
   guint64 upload_limit;   /* bytes per second, 0: unlimited */
   guint64 cache_size;     /* bytes */
   guint idle_timeout;     /* seconds, 0: never exit */
-  char *gateway;          /* gateway base URL, or NULL */
+  char *gateway;          /* gateway base URL, CORE_GATEWAY_NONE, or NULL: the station's own */
   char *peer_address;     /* IP address the peer port listens on */
 } CoreConfig;
 

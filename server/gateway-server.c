@@ -849,7 +849,7 @@ handle_status (GatewayServer     *self,
                SoupServerMessage *msg)
 {
   g_autoptr(GString) body = g_string_new (NULL);
-  const GatewayStats *s = &self->stats;
+  const GatewayStats *s = gateway_server_get_stats (self);
 
   g_string_append_printf (body,
                           "entries: %u\ntrees: %u\npeers: %u\njobs: %u\n"
@@ -857,14 +857,15 @@ handle_status (GatewayServer     *self,
                           "resolves-immediate: %" G_GUINT64_FORMAT "\naccepted: %" G_GUINT64_FORMAT "\n"
                           "fetches: %" G_GUINT64_FORMAT "\nrevalidations: %" G_GUINT64_FORMAT "\n"
                           "bytes-fetched: %" G_GUINT64_FORMAT "\nfiles-hashed: %" G_GUINT64_FORMAT "\n"
-                          "announces: %" G_GUINT64_FORMAT "\nrefusals: %" G_GUINT64_FORMAT "\n",
+                          "announces: %" G_GUINT64_FORMAT "\nrefusals: %" G_GUINT64_FORMAT "\n"
+                          "bytes-served: %" G_GUINT64_FORMAT "\n",
                           gateway_store_get_n_entries (self->store),
                           gateway_store_get_n_trees (self->store),
                           gateway_peers_get_n_entries (self->peers),
                           g_hash_table_size (self->jobs),
                           s->requests, s->resolves, s->resolves_immediate, s->accepted,
                           s->fetches, s->revalidations, s->bytes_fetched, s->files_hashed,
-                          s->announces, s->refusals);
+                          s->announces, s->refusals, s->bytes_served);
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                 "Cache-Control", "no-store");
@@ -1164,6 +1165,8 @@ gateway_server_get_url (GatewayServer *self)
 const GatewayStats *
 gateway_server_get_stats (GatewayServer *self)
 {
+  if (self->docroot != NULL)
+    self->stats.bytes_served = gateway_docroot_get_bytes_served (self->docroot);
   return &self->stats;
 }
 

@@ -48,6 +48,7 @@ typedef struct
   guint64 revalidations;        /* conditional GETs answered 304 */
   guint64 bytes_fetched;
   guint64 files_hashed;         /* docroot files hashed */
+  guint64 bytes_served;         /* docroot file bytes sent to clients */
   guint64 announces;
   guint64 refusals;             /* 4xx/5xx answers of our own */
 } GatewayStats;

@@ -28,6 +28,7 @@
 struct _GatewayDocroot
 {
   char *path;                   /* realpath of the docroot, no trailing '/' */
+  guint64 bytes_served;         /* static body bytes handed to libsoup */
 };
 
 GatewayDocroot *
@@ -61,6 +62,13 @@ const char *
 gateway_docroot_get_path (GatewayDocroot *docroot)
 {
   return docroot->path;
+}
+
+/* Body bytes of static files sent (or being sent) since the start. */
+guint64
+gateway_docroot_get_bytes_served (GatewayDocroot *docroot)
+{
+  return docroot->bytes_served;
 }
 
 char *
@@ -288,6 +296,7 @@ read_cb (GObject      *source,
       bytes = g_steal_pointer (&cut);
     }
   serve->remaining -= g_bytes_get_size (bytes);
+  serve->docroot->bytes_served += g_bytes_get_size (bytes);
   soup_message_body_append_bytes (soup_server_message_get_response_body (serve->msg), bytes);
   if (serve->remaining == 0)
     soup_message_body_complete (soup_server_message_get_response_body (serve->msg));

@@ -21,6 +21,7 @@ GatewayDocroot *gateway_docroot_new        (const char      *dir,
                                             GError         **error);
 void            gateway_docroot_free       (GatewayDocroot  *docroot);
 const char     *gateway_docroot_get_path   (GatewayDocroot  *docroot);
+guint64         gateway_docroot_get_bytes_served (GatewayDocroot *docroot);
 
 /* Turns a percent-encoded URL path into a path relative to the docroot,
  * or NULL when it names nothing servable (.., dot files, encoded '/',

@@ -8,7 +8,9 @@
 
 #include "stream-media.h"
 
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
 #include <gst/gst.h>
@@ -265,4 +267,70 @@ stream_wait_until (StreamCondition cond,
   if (!timed_out)
     g_source_remove (id);
   g_assert_true (cond (data));
+}
+
+void
+stream_run_for (guint ms)
+{
+  gboolean done = FALSE;
+
+  g_timeout_add (ms, timeout_cb, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+gsize
+stream_serve_bytes (SoupServerMessage *msg,
+                    GBytes            *media,
+                    const char        *content_type)
+{
+  SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
+  SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
+  gsize total;
+  const guint8 *data = g_bytes_get_data (media, &total);
+  SoupRange *ranges = NULL;
+  int n = 0;
+
+  if (soup_message_headers_get_ranges (req, total, &ranges, &n) && n == 1)
+    {
+      goffset start = ranges[0].start, end = MIN (ranges[0].end, (goffset) total - 1);
+
+      soup_message_headers_free_ranges (req, ranges);
+      soup_message_headers_set_content_range (resp, start, end, total);
+      soup_server_message_set_status (msg, SOUP_STATUS_PARTIAL_CONTENT, NULL);
+      soup_server_message_set_response (msg, content_type, SOUP_MEMORY_COPY,
+                                        (const char *) data + start, end - start + 1);
+      return (gsize) (end - start + 1);
+    }
+  if (ranges != NULL)
+    soup_message_headers_free_ranges (req, ranges);
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (msg, content_type, SOUP_MEMORY_COPY, (const char *) data, total);
+  return total;
+}
+
+void
+stream_die_with_parent (gpointer user_data G_GNUC_UNUSED)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+const guint8 *
+stream_find_bytes (const guint8 *hay,
+                   gsize         hay_len,
+                   const guint8 *needle,
+                   gsize         len)
+{
+  for (gsize i = 0; i + len <= hay_len; i++)
+    if (memcmp (hay + i, needle, len) == 0)
+      return hay + i;
+  return NULL;
+}
+
+GDateTime *
+stream_datetime (gint64 unix_us)
+{
+  g_autoptr(GDateTime) s = g_date_time_new_from_unix_utc (unix_us / G_USEC_PER_SEC);
+
+  return g_date_time_add (s, unix_us % G_USEC_PER_SEC);
 }

@@ -3,11 +3,14 @@
  * Fixtures shared by the local stream tests: media encoded on the fly with
  * GStreamer (MP3, Ogg Vorbis, Ogg Opus), a raw HTTP client on a
  * GSocketConnection that records everything the server sends until EOF,
- * and a helper that spins the main context until a condition holds.
+ * a helper that spins the main context until a condition holds, and the
+ * small pieces the daemon tests share (a Range-aware body for test HTTP
+ * servers, children that die with the test, byte search, timestamps).
  */
 #pragma once
 
 #include <gio/gio.h>
+#include <libsoup/soup.h>
 
 G_BEGIN_DECLS
 
@@ -48,5 +51,21 @@ typedef gboolean (*StreamCondition) (gpointer data);
 void stream_wait_until (StreamCondition cond,
                         gpointer        data,
                         guint           timeout_ms);
+void stream_run_for    (guint           ms);
+
+/* Answers @msg with @media: 206 for one satisfiable range, else 200 with
+ * all of it.  Returns the body bytes set. */
+gsize         stream_serve_bytes     (SoupServerMessage *msg,
+                                      GBytes            *media,
+                                      const char        *content_type);
+/* A GSubprocessLauncher child setup: the child gets SIGKILL when the test
+ * dies, even on a failed assertion. */
+void          stream_die_with_parent (gpointer           user_data);
+const guint8 *stream_find_bytes      (const guint8      *hay,
+                                      gsize              hay_len,
+                                      const guint8      *needle,
+                                      gsize              len);
+/* Unix microseconds as a UTC GDateTime. */
+GDateTime    *stream_datetime        (gint64             unix_us);
 
 G_END_DECLS

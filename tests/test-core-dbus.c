@@ -14,7 +14,6 @@
 
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include <glib/gstdio.h>
 #include <gio/gio.h>
@@ -61,27 +60,12 @@ typedef struct
 } Fixture;
 
 static void
-child_setup (gpointer user_data G_GNUC_UNUSED)
-{
-  /* die with the test, even if it aborts on a failed assertion */
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static GDateTime *
-dt_at (gint64 us)
-{
-  g_autoptr(GDateTime) s = g_date_time_new_from_unix_utc (us / SEC);
-
-  return g_date_time_add (s, us % SEC);
-}
-
-static void
 add_item (Fixture *fx, AlvPlaylist *pl, const char *title, gint64 start, gint64 len)
 {
   g_autofree char *url = g_strconcat (fx->base_url, "/media/tone.mp3", NULL);
   g_autoptr(AlvPlaylistItem) item = alv_playlist_item_new (url);
-  g_autoptr(GDateTime) s = dt_at (start);
-  g_autoptr(GDateTime) e = dt_at (start + len);
+  g_autoptr(GDateTime) s = stream_datetime (start);
+  g_autoptr(GDateTime) e = stream_datetime (start + len);
 
   alv_playlist_item_set_title (item, title);
   alv_playlist_item_set_creator (item, "audiotestsrc");
@@ -122,8 +106,6 @@ serve (SoupServer        *server G_GNUC_UNUSED,
        gpointer           user_data)
 {
   Fixture *fx = user_data;
-  SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
-  SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
   const char *body = NULL;
 
   if (strcmp (path, "/station.rss") == 0)
@@ -150,29 +132,11 @@ serve (SoupServer        *server G_GNUC_UNUSED,
     {
       GBytes *media = g_str_has_suffix (path, ".ogg") ? fx->ogg : fx->mp3;
       const char *type = g_str_has_suffix (path, ".ogg") ? "audio/ogg" : "audio/mpeg";
-      gsize total = g_bytes_get_size (media);
-      const guint8 *data = g_bytes_get_data (media, NULL);
-      SoupRange *ranges = NULL;
-      int n = 0;
 
       fx->n_media_requests++;
-      if (soup_message_headers_get_ranges (req, total, &ranges, &n) && n == 1)
-        {
-          goffset start = ranges[0].start, end = MIN (ranges[0].end, (goffset) total - 1);
-
-          fx->saw_range = TRUE;
-          soup_message_headers_free_ranges (req, ranges);
-          soup_message_headers_set_content_range (resp, start, end, total);
-          soup_server_message_set_status (msg, SOUP_STATUS_PARTIAL_CONTENT, NULL);
-          soup_server_message_set_response (msg, type, SOUP_MEMORY_COPY,
-                                            (const char *) data + start, end - start + 1);
-          return;
-        }
-      if (ranges != NULL)
-        soup_message_headers_free_ranges (req, ranges);
-      soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-      soup_server_message_set_response (msg, type, SOUP_MEMORY_COPY,
-                                        (const char *) data, total);
+      stream_serve_bytes (msg, media, type);
+      if (soup_server_message_get_status (msg) == SOUP_STATUS_PARTIAL_CONTENT)
+        fx->saw_range = TRUE;
       return;
     }
   soup_server_message_set_status (msg, SOUP_STATUS_NOT_FOUND, NULL);
@@ -235,7 +199,7 @@ spawn_daemon (Fixture *fx, const char *extra)
                                 g_test_dbus_get_bus_address (fx->bus), TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", g_get_user_cache_dir (), TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", g_get_user_config_dir (), TRUE);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, stream_die_with_parent, NULL, NULL);
   p = g_subprocess_launcher_spawn (launcher, &error, binary, "--config", fx->config_path,
                                    extra, NULL);
   g_assert_no_error (error);
@@ -301,8 +265,8 @@ fixture_setup (Fixture *fx, gconstpointer data)
       now = g_get_real_time ();
       url = g_strconcat (fx->base_url, "/media/tone.ogg", NULL);
       item = alv_playlist_item_new (url);
-      s = dt_at (now - JOIN_AT);
-      e = dt_at (now - JOIN_AT + (gint64) 861 * 1024 * SEC / 44100);
+      s = stream_datetime (now - JOIN_AT);
+      e = stream_datetime (now - JOIN_AT + (gint64) 861 * 1024 * SEC / 44100);
       alv_playlist_item_set_title (item, "Ogg tone");
       alv_playlist_item_set_media_type (item, "audio/ogg");
       alv_playlist_item_set_slot (item, s, e);
@@ -498,15 +462,6 @@ port_of (const char *url)
   return (guint16) g_uri_get_port (uri);
 }
 
-static const guint8 *
-find_bytes (const guint8 *hay, gsize hay_len, const guint8 *needle, gsize len)
-{
-  for (gsize i = 0; i + len <= hay_len; i++)
-    if (memcmp (hay + i, needle, len) == 0)
-      return hay + i;
-  return NULL;
-}
-
 static gboolean
 skip_without_media (Fixture *fx)
 {
@@ -580,7 +535,7 @@ test_tune_and_stream (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   bytes = g_bytes_get_data (body, &len);
   g_assert_cmpuint (len, >=, bw.want);
   file = g_bytes_get_data (fx->mp3, &file_len);
-  found = find_bytes (file, file_len, bytes, 1024);
+  found = stream_find_bytes (file, file_len, bytes, 1024);
   g_assert_nonnull (found);
   g_assert_cmpmem (found, MIN (len, file_len - (gsize) (found - file)), bytes,
                    MIN (len, file_len - (gsize) (found - file)));
@@ -682,7 +637,7 @@ test_next_item (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   bytes = g_bytes_get_data (body, &len);
   file = g_bytes_get_data (fx->mp3, &file_len);
   g_assert_cmpuint (len, >, 8192);
-  found = find_bytes (bytes, len, file, 4096);
+  found = stream_find_bytes (bytes, len, file, 4096);
   g_assert_nonnull (found);
   g_assert_cmpuint (fx->n_media_requests, ==, requests_before_change + 1);
 }

@@ -1,0 +1,1017 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The swarm end to end, with real processes on loopback: a station run by
+ * the real `alluvium-server gateway --docroot` (playlist, media, resolve,
+ * trees, tracker), and several real `alluvium-core` daemons, each on a
+ * private session bus of its own (GTestDBus) with its own cache and config
+ * home, finding the gateway at the playlist's origin.  The tests check that
+ * what each local stream delivers is the origin file byte for byte from
+ * the position now playing and carries on seamlessly into the next item,
+ * that a GStreamer pipeline (souphttpsrc ! icydemux ! decodebin) decodes it
+ * and sees each item's title, that the origin served clearly less than a
+ * copy per listener, that a peer serving corrupt blocks is banned without
+ * a wrong byte reaching the stream, and that a listener keeps playing from
+ * its peers when the origin is gone.
+ */
+#define G_LOG_DOMAIN "test-core-swarm"
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+#include <gio/gio.h>
+#include <gst/gst.h>
+#include <libsoup/soup.h>
+
+#include "alv-dbus.h"
+#include "alv-hash-tree.h"
+#include "alv-mp3.h"
+#include "alv-playlist.h"
+#include "stream-media.h"
+
+#define SEC G_GINT64_CONSTANT (1000000)
+#define WAIT_MS 20000
+#define MAX_CORES 3
+/* 1150 MP3 frames of 1152 samples at 44.1 kHz: 30.04 s, about 480 KB */
+#define N_FRAMES 1150
+/* the first item started this long before the test tunes */
+#define JOIN_AT (22 * SEC)
+
+typedef struct
+{
+  GTestDBus *bus;
+  GDBusConnection *conn;
+  GSubprocess *proc;
+  AlvCore1 *proxy;
+  char *stream_url;
+} Core;
+
+typedef struct
+{
+  char *dir;                 /* the test's temporary directory */
+  char *docroot;
+  GSubprocess *gateway;
+  char *gateway_url;         /* ends in '/' */
+  SoupSession *session;
+
+  GBytes *media[2];
+  gint64 slot_start[2];
+  gint64 slot_len;
+
+  Core cores[MAX_CORES];
+
+  /* a separate origin (origin-down) and a lying peer (lying-peer) */
+  SoupServer *origin;
+  char *origin_url;
+  gboolean origin_down;
+  guint64 origin_bytes;
+  SoupServer *liar;
+  guint liar_requests;
+  char *urn;
+} Fixture;
+
+/* --- the station ------------------------------------------------------ */
+
+/* Serves the media under /media/ with Range support, until origin_down. */
+static void
+serve_origin (SoupServer        *server G_GNUC_UNUSED,
+              SoupServerMessage *msg,
+              const char        *path,
+              GHashTable        *query G_GNUC_UNUSED,
+              gpointer           user_data)
+{
+  Fixture *fx = user_data;
+  GBytes *media = NULL;
+
+  if (strcmp (path, "/media/one.mp3") == 0)
+    media = fx->media[0];
+  else if (strcmp (path, "/media/two.mp3") == 0)
+    media = fx->media[1];
+  if (fx->origin_down || media == NULL)
+    {
+      soup_server_message_set_status (msg, fx->origin_down ? SOUP_STATUS_SERVICE_UNAVAILABLE
+                                                           : SOUP_STATUS_NOT_FOUND, NULL);
+      return;
+    }
+  fx->origin_bytes += stream_serve_bytes (msg, media, "audio/mpeg");
+}
+
+static char *
+server_url (SoupServer *server)
+{
+  g_autoptr(GSList) uris = soup_server_get_uris (server);
+  char *url = g_uri_to_string (uris->data);
+
+  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
+  return url;
+}
+
+static SoupServer *
+start_server (SoupServerCallback callback,
+              Fixture           *fx)
+{
+  g_autoptr(GError) error = NULL;
+  SoupServer *server = soup_server_new (NULL, NULL);
+
+  soup_server_add_handler (server, NULL, callback, fx, NULL);
+  soup_server_listen_local (server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
+  g_assert_no_error (error);
+  return server;
+}
+
+/* Writes station.rss: "One" started JOIN_AT ago, "Two" follows it.
+ * @media_base: where the media are published (ends in '/'); @urn:
+ * (nullable) the dc:identifier of both items. */
+static void
+write_playlist (Fixture    *fx,
+                const char *media_base,
+                const char *urn)
+{
+  const char *titles[2] = { "One", "Two" };
+  const char *names[2] = { "one.mp3", "two.mp3" };
+  g_autoptr(AlvPlaylist) pl = alv_playlist_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *path = g_build_filename (fx->docroot, "station.rss", NULL);
+  gint64 now = g_get_real_time ();
+
+  alv_playlist_set_title (pl, "Swarm Station");
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *url = g_strconcat (media_base, "media/", names[i], NULL);
+      g_autoptr(AlvPlaylistItem) item = alv_playlist_item_new (url);
+      g_autoptr(GDateTime) s = NULL;
+      g_autoptr(GDateTime) e = NULL;
+
+      fx->slot_start[i] = now - JOIN_AT + i * fx->slot_len;
+      s = stream_datetime (fx->slot_start[i]);
+      e = stream_datetime (fx->slot_start[i] + fx->slot_len);
+      alv_playlist_item_set_title (item, titles[i]);
+      alv_playlist_item_set_creator (item, "white noise");
+      alv_playlist_item_set_media_type (item, "audio/mpeg");
+      alv_playlist_item_set_slot (item, s, e);
+      if (urn != NULL)
+        alv_playlist_item_set_urn (item, urn);
+      alv_playlist_add_item (pl, item);
+    }
+  text = alv_playlist_to_string (pl, NULL);
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+}
+
+typedef struct
+{
+  gboolean done;
+  char *line;
+} LineRead;
+
+static void
+line_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  LineRead *r = user_data;
+
+  r->line = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (source), result, NULL, NULL);
+  r->done = TRUE;
+}
+
+static gboolean
+line_done_cond (gpointer data)
+{
+  return ((LineRead *) data)->done;
+}
+
+/* Starts the gateway on the docroot plus @extra options (NULL-terminated,
+ * nullable). */
+static void
+start_gateway (Fixture *fx, const char * const *extra)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GError) error = NULL;
+  LineRead r = { FALSE, NULL };
+
+  g_ptr_array_add (argv, g_test_build_filename (G_TEST_BUILT, "..", "server", "alluvium-server", NULL));
+  g_ptr_array_add (argv, g_strdup ("gateway"));
+  g_ptr_array_add (argv, g_strdup ("--port=0"));
+  g_ptr_array_add (argv, g_strdup ("--rate-limit=0"));
+  g_ptr_array_add (argv, g_strconcat ("--docroot=", fx->docroot, NULL));
+  for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (extra[i]));
+  g_ptr_array_add (argv, NULL);
+
+  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+  g_subprocess_launcher_set_child_setup (launcher, stream_die_with_parent, NULL, NULL);
+  fx->gateway = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fx->gateway));
+  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, line_cb, &r);
+  stream_wait_until (line_done_cond, &r, WAIT_MS);
+  g_assert_nonnull (r.line);
+  g_assert_true (g_str_has_prefix (r.line, "listening on http://127.0.0.1:"));
+  fx->gateway_url = g_strdup (r.line + strlen ("listening on "));
+  g_free (r.line);
+}
+
+/* --- HTTP from the test ----------------------------------------------- */
+
+typedef struct
+{
+  GBytes *body;
+  guint status;
+  SoupMessageHeaders *headers;
+  gboolean done;
+} Fetch;
+
+static void
+fetch_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Fetch *f = user_data;
+  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), result);
+
+  f->body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, NULL);
+  f->status = soup_message_get_status (msg);
+  f->headers = soup_message_headers_ref (soup_message_get_response_headers (msg));
+  f->done = TRUE;
+}
+
+static gboolean
+fetch_done_cond (gpointer data)
+{
+  return ((Fetch *) data)->done;
+}
+
+/* GETs @url while the main context runs; returns the status. */
+static guint
+http_get (Fixture *fx, const char *url, GBytes **body, SoupMessageHeaders **headers)
+{
+  g_autoptr(SoupMessage) msg = soup_message_new (SOUP_METHOD_GET, url);
+  Fetch f = { NULL, 0, NULL, FALSE };
+
+  g_assert_nonnull (msg);
+  soup_session_send_and_read_async (fx->session, msg, G_PRIORITY_DEFAULT, NULL, fetch_cb, &f);
+  stream_wait_until (fetch_done_cond, &f, WAIT_MS);
+  if (body != NULL)
+    *body = g_steal_pointer (&f.body);
+  if (headers != NULL)
+    *headers = soup_message_headers_ref (f.headers);
+  g_clear_pointer (&f.body, g_bytes_unref);
+  soup_message_headers_unref (f.headers);
+  return f.status;
+}
+
+/* A counter of the gateway's /status. */
+static guint64
+gateway_status (Fixture *fx, const char *key)
+{
+  g_autofree char *url = g_strconcat (fx->gateway_url, "status", NULL);
+  g_autofree char *prefix = g_strconcat (key, ": ", NULL);
+  g_autoptr(GBytes) body = NULL;
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  g_assert_cmpuint (http_get (fx, url, &body, NULL), ==, 200);
+  text = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], prefix))
+      return g_ascii_strtoull (lines[i] + strlen (prefix), NULL, 10);
+  g_assert_not_reached ();
+  return 0;
+}
+
+/* --- cores ------------------------------------------------------------ */
+
+static void
+start_core (Fixture *fx, guint i)
+{
+  Core *c = &fx->cores[i];
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *binary = g_test_build_filename (G_TEST_BUILT, "..", "core", "alluvium-core", NULL);
+  g_autofree char *name = g_strdup_printf ("core%u", i);
+  g_autofree char *home = g_build_filename (fx->dir, name, NULL);
+  g_autofree char *cache = g_build_filename (home, "cache", NULL);
+  g_autofree char *config = g_build_filename (home, "config", NULL);
+  g_autofree char *conf_path = g_build_filename (config, "core.conf", NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (cache, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (config, 0700), ==, 0);
+  /* no gateway key: the core finds it at the playlist's origin */
+  g_file_set_contents (conf_path, "[core]\nidle-timeout=0\npeer-address=127.0.0.1\n", -1, &error);
+  g_assert_no_error (error);
+
+  c->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_up (c->bus);
+  c->conn = g_dbus_connection_new_for_address_sync (
+    g_test_dbus_get_bus_address (c->bus),
+    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+    NULL, NULL, &error);
+  g_assert_no_error (error);
+
+  g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS",
+                                g_test_dbus_get_bus_address (c->bus), TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", cache, TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config, TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+  g_subprocess_launcher_set_child_setup (launcher, stream_die_with_parent, NULL, NULL);
+  c->proc = g_subprocess_launcher_spawn (launcher, &error, binary,
+                                         g_test_verbose () ? "--verbose" : "--no-idle-exit", NULL);
+  g_assert_no_error (error);
+
+  /* the proxy has an owner once the daemon took its name */
+  for (guint tries = 0; tries < 200; tries++)
+    {
+      g_autofree char *owner = NULL;
+
+      g_clear_object (&c->proxy);
+      c->proxy = alv_core1_proxy_new_sync (c->conn, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
+                                           ALV_CORE_BUS_NAME, ALV_CORE_OBJECT_PATH, NULL, &error);
+      g_assert_no_error (error);
+      owner = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (c->proxy));
+      if (owner != NULL)
+        return;
+      g_usleep (50 * 1000);
+    }
+  g_assert_not_reached ();
+}
+
+static gboolean
+proc_gone_cond (gpointer data)
+{
+  return g_subprocess_get_identifier (data) == NULL;
+}
+
+static void
+stop_process (GSubprocess *proc)
+{
+  g_subprocess_send_signal (proc, SIGTERM);
+  g_subprocess_wait_async (proc, NULL, NULL, NULL);
+  stream_wait_until (proc_gone_cond, proc, WAIT_MS);
+  /* a clean exit (under ASan this also checks for leaks) */
+  g_assert_true (g_subprocess_get_if_exited (proc));
+  g_assert_cmpint (g_subprocess_get_exit_status (proc), ==, 0);
+}
+
+static void
+stop_core (Core *c)
+{
+  if (c->proc == NULL)
+    return;
+  g_clear_object (&c->proxy);
+  stop_process (c->proc);
+  g_clear_object (&c->proc);
+  g_dbus_connection_close_sync (c->conn, NULL, NULL);
+  g_clear_object (&c->conn);
+  g_test_dbus_down (c->bus);
+  g_clear_object (&c->bus);
+  g_clear_pointer (&c->stream_url, g_free);
+}
+
+typedef struct
+{
+  GAsyncResult *result;
+} CallWait;
+
+static void
+call_cb (GObject *source G_GNUC_UNUSED, GAsyncResult *result, gpointer user_data)
+{
+  ((CallWait *) user_data)->result = g_object_ref (result);
+}
+
+static gboolean
+call_cond (gpointer data)
+{
+  return ((CallWait *) data)->result != NULL;
+}
+
+static void
+tune (Fixture *fx, guint i)
+{
+  Core *c = &fx->cores[i];
+  g_autofree char *url = g_strconcat (fx->gateway_url, "station.rss", NULL);
+  g_autoptr(GError) error = NULL;
+  CallWait w = { NULL };
+
+  alv_core1_call_tune (c->proxy, url, NULL, call_cb, &w);
+  stream_wait_until (call_cond, &w, WAIT_MS);
+  alv_core1_call_tune_finish (c->proxy, &c->stream_url, w.result, &error);
+  g_object_unref (w.result);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (c->stream_url, "http://127.0.0.1:"));
+}
+
+static guint64
+core_stat (Core *c, const char *key)
+{
+  g_autoptr(GVariant) stats = alv_core1_dup_statistics (c->proxy);
+  guint64 v = 0;
+
+  g_assert_true (g_variant_lookup (stats, key, "t", &v));
+  return v;
+}
+
+static guint16
+port_of (const char *url)
+{
+  g_autoptr(GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+
+  g_assert_nonnull (uri);
+  return (guint16) g_uri_get_port (uri);
+}
+
+/* --- fixture ---------------------------------------------------------- */
+
+static GBytes *
+noise_mp3 (void)
+{
+  g_autofree char *desc = NULL;
+  g_autoptr(GError) error = NULL;
+  GBytes *mp3;
+
+  if (!stream_media_have_elements ("audiotestsrc", "lamemp3enc", NULL))
+    return NULL;
+  /* white noise: no two stretches of the file are alike, so where the
+   * stream's bytes come from in the file is unambiguous */
+  desc = g_strdup_printf ("audiotestsrc wave=white-noise volume=0.3 num-buffers=%u "
+                          "samplesperbuffer=1152 ! audio/x-raw,rate=44100,channels=2 ! "
+                          "lamemp3enc target=bitrate bitrate=128 cbr=true", N_FRAMES);
+  mp3 = stream_media_encode (desc, &error);
+  g_assert_no_error (error);
+  return mp3;
+}
+
+static void
+fixture_setup (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *media_dir = NULL;
+
+  fx->media[0] = noise_mp3 ();
+  if (fx->media[0] == NULL)
+    return;
+  fx->media[1] = noise_mp3 ();
+  g_assert_false (g_bytes_equal (fx->media[0], fx->media[1]));
+  fx->slot_len = (gint64) N_FRAMES * 1152 * SEC / 44100;
+  fx->dir = g_dir_make_tmp ("alluvium-swarm-XXXXXX", &error);
+  g_assert_no_error (error);
+  fx->docroot = g_build_filename (fx->dir, "station", NULL);
+  media_dir = g_build_filename (fx->docroot, "media", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (media_dir, 0755), ==, 0);
+  fx->session = soup_session_new ();
+}
+
+static gboolean
+skip_without_media (Fixture *fx)
+{
+  if (fx->media[0] != NULL)
+    return FALSE;
+  g_test_skip ("audiotestsrc or lamemp3enc is missing");
+  return TRUE;
+}
+
+/* The media as files in the docroot, the playlist pointing at them. */
+static void
+station_in_docroot (Fixture *fx, const char *urn)
+{
+  const char *names[2] = { "one.mp3", "two.mp3" };
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *path = g_build_filename (fx->docroot, "media", names[i], NULL);
+
+      g_file_set_contents (path, g_bytes_get_data (fx->media[i], NULL),
+                           (gssize) g_bytes_get_size (fx->media[i]), &error);
+      g_assert_no_error (error);
+    }
+  start_gateway (fx, NULL);
+  write_playlist (fx, fx->gateway_url, urn);
+}
+
+static void
+rm_rf (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  if (dir != NULL)
+    while ((name = g_dir_read_name (dir)) != NULL)
+      {
+        g_autofree char *child = g_build_filename (path, name, NULL);
+
+        if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+          rm_rf (child);
+        else
+          g_unlink (child);
+      }
+  g_rmdir (path);
+}
+
+static void
+fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  if (fx->media[0] == NULL)
+    return;
+  for (guint i = 0; i < MAX_CORES; i++)
+    stop_core (&fx->cores[i]);
+  if (fx->gateway != NULL)
+    {
+      stop_process (fx->gateway);
+      g_clear_object (&fx->gateway);
+    }
+  if (fx->origin != NULL)
+    soup_server_disconnect (fx->origin);
+  g_clear_object (&fx->origin);
+  if (fx->liar != NULL)
+    soup_server_disconnect (fx->liar);
+  g_clear_object (&fx->liar);
+  g_clear_object (&fx->session);
+  rm_rf (fx->dir);
+  g_free (fx->dir);
+  g_free (fx->docroot);
+  g_free (fx->gateway_url);
+  g_free (fx->origin_url);
+  g_free (fx->urn);
+  for (guint i = 0; i < 2; i++)
+    g_clear_pointer (&fx->media[i], g_bytes_unref);
+}
+
+/* --- checking a stream ------------------------------------------------ */
+
+typedef struct
+{
+  RawClient *client;
+  gsize want;
+} BodyWait;
+
+static gboolean
+body_cond (gpointer data)
+{
+  BodyWait *w = data;
+  gssize head = raw_client_head_end (w->client);
+
+  return w->client->eof || (head >= 0 && w->client->received->len >= (gsize) head + w->want);
+}
+
+static RawClient *
+listen_to (Core *c)
+{
+  return raw_client_new (port_of (c->stream_url), "GET /stream HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", TRUE);
+}
+
+static void
+wait_body (RawClient *client, gsize want, guint timeout_ms)
+{
+  BodyWait w = { client, want };
+
+  stream_wait_until (body_cond, &w, timeout_ms);
+  g_assert_false (client->eof);
+}
+
+/* Checks that @client's body is the first item from some offset, then (if
+ * it is that long) the whole second item from its start; returns the
+ * offset into the first item. */
+static gsize
+check_body (Fixture *fx, RawClient *client)
+{
+  g_autoptr(GBytes) body = raw_client_body (client);
+  gsize len, len0, len1;
+  const guint8 *bytes = g_bytes_get_data (body, &len);
+  const guint8 *one = g_bytes_get_data (fx->media[0], &len0);
+  const guint8 *two = g_bytes_get_data (fx->media[1], &len1);
+  const guint8 *found;
+  gsize offset, rest0;
+
+  g_assert_cmpuint (len, >=, 4096);
+  found = stream_find_bytes (one, len0, bytes, 4096);
+  g_assert_nonnull (found);
+  offset = (gsize) (found - one);
+  rest0 = len0 - offset;
+  g_assert_cmpmem (bytes, MIN (len, rest0), found, MIN (len, rest0));
+  if (len > rest0)
+    {
+      /* seamless: the next item follows in the same response, from its
+       * first frame (these files have no ID3 tag) */
+      gsize more = MIN (len - rest0, len1);
+
+      g_assert_cmpmem (bytes + rest0, more, two, more);
+    }
+  return offset;
+}
+
+static double
+byte_rate (Fixture *fx)
+{
+  return (double) g_bytes_get_size (fx->media[0]) * SEC / fx->slot_len;
+}
+
+/* --- a GStreamer pipeline that plays a local stream ------------------- */
+
+typedef struct
+{
+  GstElement *pipeline;
+  GPtrArray *titles;
+  guint64 decoded;
+  gboolean error;
+} Decoder;
+
+static GstPadProbeReturn
+count_probe (GstPad *pad G_GNUC_UNUSED, GstPadProbeInfo *info, gpointer user_data)
+{
+  Decoder *d = user_data;
+
+  if (GST_PAD_PROBE_INFO_TYPE (info) & GST_PAD_PROBE_TYPE_BUFFER)
+    g_atomic_pointer_add (&d->decoded, gst_buffer_get_size (GST_PAD_PROBE_INFO_BUFFER (info)));
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+decoder_start (Decoder *d, const char *url)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *desc = g_strdup_printf ("souphttpsrc location=%s iradio-mode=true ! icydemux ! "
+                                           "decodebin ! audioconvert ! fakesink name=sink sync=false",
+                                           url);
+  g_autoptr(GstElement) sink = NULL;
+  g_autoptr(GstPad) pad = NULL;
+
+  d->titles = g_ptr_array_new_with_free_func (g_free);
+  d->pipeline = gst_parse_launch (desc, &error);
+  g_assert_no_error (error);
+  sink = gst_bin_get_by_name (GST_BIN (d->pipeline), "sink");
+  pad = gst_element_get_static_pad (sink, "sink");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, count_probe, d, NULL);
+  g_assert_cmpint (gst_element_set_state (d->pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+}
+
+static void
+decoder_poll (Decoder *d)
+{
+  g_autoptr(GstBus) bus = gst_element_get_bus (d->pipeline);
+  GstMessage *m;
+
+  while ((m = gst_bus_pop (bus)) != NULL)
+    {
+      if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_TAG)
+        {
+          GstTagList *tags = NULL;
+          g_autofree char *title = NULL;
+
+          gst_message_parse_tag (m, &tags);
+          if (gst_tag_list_get_string (tags, GST_TAG_TITLE, &title)
+              && (d->titles->len == 0
+                  || g_strcmp0 (g_ptr_array_index (d->titles, d->titles->len - 1), title) != 0))
+            g_ptr_array_add (d->titles, g_steal_pointer (&title));
+          gst_tag_list_unref (tags);
+        }
+      else if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR || GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS)
+        {
+          g_autoptr(GError) error = NULL;
+
+          if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR)
+            gst_message_parse_error (m, &error, NULL);
+          g_test_message ("decoder: %s", error != NULL ? error->message : "end of stream");
+          d->error = TRUE;
+        }
+      gst_message_unref (m);
+    }
+}
+
+static void
+decoder_stop (Decoder *d)
+{
+  gst_element_set_state (d->pipeline, GST_STATE_NULL);
+  g_clear_object (&d->pipeline);
+  g_clear_pointer (&d->titles, g_ptr_array_unref);
+}
+
+static gboolean
+saw_title (Decoder *d, const char *title)
+{
+  for (guint i = 0; i < d->titles->len; i++)
+    if (g_str_has_suffix (g_ptr_array_index (d->titles, i), title))
+      return TRUE;
+  return FALSE;
+}
+
+typedef struct
+{
+  RawClient **clients;
+  guint n;
+  gsize want;
+  Decoder *decoder;
+} AllWait;
+
+static gboolean
+all_cond (gpointer data)
+{
+  AllWait *w = data;
+
+  decoder_poll (w->decoder);
+  if (w->decoder->error)
+    return TRUE;
+  for (guint i = 0; i < w->n; i++)
+    {
+      BodyWait bw = { w->clients[i], w->want };
+
+      if (!body_cond (&bw))
+        return FALSE;
+    }
+  return saw_title (w->decoder, "Two");
+}
+
+/* --- the tests -------------------------------------------------------- */
+
+/* Three listeners tune in one after the other, mid-item: each stream is
+ * the origin's bytes from about the position now playing on, into the
+ * next item without a break; a decoder sees both titles; the origin sends
+ * well under a copy per listener, and the later listeners get data from
+ * their peers. */
+static void
+test_listeners (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(RawClient) c0 = NULL;
+  g_autoptr(RawClient) c1 = NULL;
+  g_autoptr(RawClient) c2 = NULL;
+  RawClient *clients[MAX_CORES];
+  Decoder dec = { NULL, NULL, 0, FALSE };
+  gsize total = g_bytes_get_size (fx->media[0]) + g_bytes_get_size (fx->media[1]);
+  guint64 served, peers = 0, origin = 0, verified = 0;
+  double rate = byte_rate (fx);
+  gsize want;
+  AllWait w;
+
+  if (skip_without_media (fx))
+    return;
+  station_in_docroot (fx, NULL);
+  for (guint i = 0; i < MAX_CORES; i++)
+    start_core (fx, i);
+
+  for (guint i = 0; i < MAX_CORES; i++)
+    {
+      g_autoptr(GVariant) np = NULL;
+      gint64 position = -1, expected;
+      const char *title = NULL;
+
+      tune (fx, i);
+      clients[i] = listen_to (&fx->cores[i]);
+      wait_body (clients[i], 8192, WAIT_MS);
+      expected = g_get_real_time () - fx->slot_start[0];
+      np = alv_core1_dup_now_playing (fx->cores[i].proxy);
+      g_assert_true (g_variant_lookup (np, "title", "&s", &title));
+      g_assert_cmpstr (title, ==, "One");
+      g_assert_true (g_variant_lookup (np, "position", "x", &position));
+      g_test_message ("listener %u joined at %.2f s, scheduled %.2f s", i,
+                      (double) position / SEC, (double) expected / SEC);
+      /* the tune-in starts within a couple of seconds of the schedule */
+      g_assert_cmpint (ABS (position - expected), <, 2 * SEC);
+      if (i == 0)
+        decoder_start (&dec, fx->cores[0].stream_url);
+      /* the next listener comes a second later */
+      stream_run_for (1000);
+    }
+  c0 = clients[0];
+  c1 = clients[1];
+  c2 = clients[2];
+
+  /* read on until each stream is 4 s into the second item */
+  want = (gsize) ((double) (fx->slot_start[1] - g_get_real_time ()) / SEC * rate + 4 * rate);
+  w.clients = clients;
+  w.n = MAX_CORES;
+  w.want = want;
+  w.decoder = &dec;
+  stream_wait_until (all_cond, &w, (guint) ((fx->slot_start[1] - g_get_real_time ()) / 1000) + WAIT_MS);
+  g_assert_false (dec.error);
+  g_assert_true (saw_title (&dec, "One"));
+  g_assert_true (saw_title (&dec, "Two"));
+  g_assert_cmpuint (dec.decoded, >, 0);
+  decoder_stop (&dec);
+
+  for (guint i = 0; i < MAX_CORES; i++)
+    {
+      gsize offset = check_body (fx, clients[i]);
+      gsize len = clients[i]->received->len;
+
+      g_test_message ("listener %u: stream from byte %" G_GSIZE_FORMAT " (%.2f s), %" G_GSIZE_FORMAT
+                      " bytes, from peers %" G_GUINT64_FORMAT ", from the origin %" G_GUINT64_FORMAT,
+                      i, offset, offset / rate, len, core_stat (&fx->cores[i], "bytes-from-peers"),
+                      core_stat (&fx->cores[i], "bytes-from-origin"));
+      /* a stream that reached item two passed the end of item one */
+      g_assert_cmpuint (len, >, g_bytes_get_size (fx->media[0]) - offset);
+      peers += core_stat (&fx->cores[i], "bytes-from-peers");
+      origin += core_stat (&fx->cores[i], "bytes-from-origin");
+      verified += core_stat (&fx->cores[i], "blocks-verified");
+      g_assert_cmpuint (core_stat (&fx->cores[i], "blocks-rejected"), ==, 0);
+    }
+  served = gateway_status (fx, "bytes-served");
+  g_test_message ("origin served %" G_GUINT64_FORMAT " bytes of media (%.2f copies of the station's "
+                  "%" G_GSIZE_FORMAT " bytes for %u listeners); peers delivered %" G_GUINT64_FORMAT,
+                  served, (double) served / total, total, MAX_CORES, peers);
+  /* the playlist is served too, and is small */
+  g_assert_cmpuint (served, >=, origin);
+  g_assert_cmpuint (served, <, 2 * total);
+  g_assert_cmpuint (peers, >, total / 2);
+  g_assert_cmpuint (verified, >, 0);
+}
+
+/* A peer that claims to hold everything and serves corrupt blocks: the
+ * core bans it and the stream stays byte-exact. */
+static void
+serve_liar (SoupServer        *server G_GNUC_UNUSED,
+            SoupServerMessage *msg,
+            const char        *path,
+            GHashTable        *query G_GNUC_UNUSED,
+            gpointer           user_data)
+{
+  Fixture *fx = user_data;
+  SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
+  SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
+  gsize total;
+  const guint8 *data = g_bytes_get_data (fx->media[0], &total);
+  g_autofree char *avail = g_strdup_printf ("bytes 0-%" G_GSIZE_FORMAT, total - 1);
+  SoupRange *ranges = NULL;
+  int n = 0;
+
+  if (strcmp (path, "/uri-res/N2R") != 0)
+    {
+      soup_server_message_set_status (msg, SOUP_STATUS_NOT_FOUND, NULL);
+      return;
+    }
+  soup_message_headers_replace (resp, "X-Content-URN", fx->urn);
+  soup_message_headers_replace (resp, "X-Available-Ranges", avail);
+  if (strcmp (soup_server_message_get_method (msg), "HEAD") == 0)
+    {
+      soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+      soup_message_headers_set_content_length (resp, total);
+      return;
+    }
+  fx->liar_requests++;
+  if (soup_message_headers_get_ranges (req, total, &ranges, &n) && n == 1)
+    {
+      goffset start = ranges[0].start, end = MIN (ranges[0].end, (goffset) total - 1);
+      g_autofree guint8 *bad = g_memdup2 (data + start, end - start + 1);
+
+      soup_message_headers_free_ranges (req, ranges);
+      for (goffset i = 0; i <= end - start; i += 997)
+        bad[i] ^= 0x5a;
+      soup_message_headers_set_content_range (resp, start, end, total);
+      soup_server_message_set_status (msg, SOUP_STATUS_PARTIAL_CONTENT, NULL);
+      soup_server_message_set_response (msg, "audio/mpeg", SOUP_MEMORY_COPY,
+                                        (const char *) bad, end - start + 1);
+      return;
+    }
+  if (ranges != NULL)
+    soup_message_headers_free_ranges (req, ranges);
+  soup_server_message_set_status (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, NULL);
+}
+
+static void
+test_lying_peer (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(RawClient) client = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(SoupMessageHeaders) headers = NULL;
+  g_autofree char *media = NULL;
+  g_autofree char *escaped = NULL;
+  g_autofree char *resolve = NULL;
+  g_autofree char *announce = NULL;
+  g_autofree char *liar_url = NULL;
+  double rate = byte_rate (fx);
+
+  if (skip_without_media (fx))
+    return;
+  station_in_docroot (fx, NULL);
+
+  /* the liar registers at the gateway as holding all of item one */
+  media = g_strconcat (fx->gateway_url, "media/one.mp3", NULL);
+  escaped = g_uri_escape_string (media, NULL, FALSE);
+  resolve = g_strconcat (fx->gateway_url, "resolve?url=", escaped, NULL);
+  for (guint tries = 0; tries < 100; tries++)
+    {
+      g_clear_pointer (&headers, soup_message_headers_unref);
+      if (http_get (fx, resolve, NULL, &headers) == 200)
+        break;
+      g_usleep (100 * 1000);
+    }
+  fx->urn = g_strdup (soup_message_headers_get_one (headers, "X-Content-URN"));
+  g_assert_nonnull (fx->urn);
+  fx->liar = start_server (serve_liar, fx);
+  liar_url = server_url (fx->liar);
+  announce = g_strdup_printf ("%sannounce?urn=%s&port=%u&event=completed", fx->gateway_url,
+                              fx->urn, port_of (liar_url));
+  g_assert_cmpuint (http_get (fx, announce, NULL, NULL), ==, 200);
+
+  start_core (fx, 0);
+  tune (fx, 0);
+  client = listen_to (&fx->cores[0]);
+  /* 8 s of stream: long enough for the swarm to try the liar and more */
+  wait_body (client, (gsize) (8 * rate), WAIT_MS);
+  check_body (fx, client);
+  g_test_message ("liar asked %u times; rejected %" G_GUINT64_FORMAT " blocks",
+                  fx->liar_requests, core_stat (&fx->cores[0], "blocks-rejected"));
+  g_assert_cmpuint (fx->liar_requests, >, 0);
+  g_assert_cmpuint (core_stat (&fx->cores[0], "blocks-rejected"), >, 0);
+  /* banned: asked for its first answers only */
+  g_assert_cmpuint (fx->liar_requests, <=, 8);
+  g_assert_cmpuint (core_stat (&fx->cores[0], "bytes-from-peers"), ==, 0);
+}
+
+/* The media live on a separate origin; once the first listener holds item
+ * one, the origin goes down: a second listener plays on from its peer. */
+static void
+test_origin_down (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(RawClient) first = NULL;
+  g_autoptr(RawClient) second = NULL;
+  g_autofree char *origin_opt = NULL;
+  gsize len0 = g_bytes_get_size (fx->media[0]);
+  double rate = byte_rate (fx);
+
+  if (skip_without_media (fx))
+    return;
+  fx->origin = start_server (serve_origin, fx);
+  fx->origin_url = server_url (fx->origin);
+  origin_opt = g_strconcat ("--origin=", fx->origin_url, NULL);
+  {
+    const char *extra[] = { origin_opt, "--allow-private", NULL };
+
+    start_gateway (fx, extra);
+  }
+  write_playlist (fx, fx->origin_url, NULL);
+
+  start_core (fx, 0);
+  tune (fx, 0);
+  first = listen_to (&fx->cores[0]);
+  wait_body (first, 8192, WAIT_MS);
+  /* the first listener fetches the whole item (it shares what it holds) */
+  for (guint tries = 0; tries < 200; tries++)
+    {
+      if (core_stat (&fx->cores[0], "bytes-from-origin") + core_stat (&fx->cores[0], "bytes-from-peers")
+          >= len0)
+        break;
+      stream_run_for (100);
+    }
+  g_assert_cmpuint (core_stat (&fx->cores[0], "bytes-from-origin"), >=, len0);
+
+  fx->origin_down = TRUE;
+  fx->origin_bytes = 0;
+  start_core (fx, 1);
+  tune (fx, 1);
+  second = listen_to (&fx->cores[1]);
+  wait_body (second, (gsize) (6 * rate), WAIT_MS);
+  check_body (fx, second);
+  check_body (fx, first);
+  g_test_message ("with the origin down: second listener got %" G_GUINT64_FORMAT " bytes from peers",
+                  core_stat (&fx->cores[1], "bytes-from-peers"));
+  g_assert_cmpuint (fx->origin_bytes, ==, 0);
+  g_assert_cmpuint (core_stat (&fx->cores[1], "bytes-from-peers"), >, 0);
+  g_assert_cmpstr (alv_core1_get_state (fx->cores[1].proxy), ==, "playing");
+}
+
+/* The playlist names other content than the gateway: the playlist wins,
+ * the core does not swarm what the gateway describes and plays the item
+ * from its origin. */
+static void
+test_urn_mismatch (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(RawClient) client = NULL;
+  double rate = byte_rate (fx);
+  guint8 root[32];
+
+  if (skip_without_media (fx))
+    return;
+  memset (root, 0x42, sizeof root);
+  {
+    g_autofree char *other = alv_urn_format (root);
+
+    station_in_docroot (fx, other);
+  }
+  start_core (fx, 0);
+  tune (fx, 0);
+  client = listen_to (&fx->cores[0]);
+  wait_body (client, (gsize) (3 * rate), WAIT_MS);
+  check_body (fx, client);
+  /* statistics are published once a second */
+  stream_run_for (1500);
+  g_assert_cmpuint (core_stat (&fx->cores[0], "bytes-from-origin"), >, 0);
+  g_assert_cmpuint (core_stat (&fx->cores[0], "blocks-verified"), ==, 0);
+  g_assert_cmpuint (gateway_status (fx, "announces"), ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  /* the isolated dirs hold no GSettings schemas for GIO's proxy lookup */
+  g_setenv ("GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
+  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
+  gst_init (&argc, &argv);
+
+  g_test_add ("/core/swarm-daemon/listeners", Fixture, NULL, fixture_setup, test_listeners, fixture_teardown);
+  g_test_add ("/core/swarm-daemon/lying-peer", Fixture, NULL, fixture_setup, test_lying_peer, fixture_teardown);
+  g_test_add ("/core/swarm-daemon/origin-down", Fixture, NULL, fixture_setup, test_origin_down, fixture_teardown);
+  g_test_add ("/core/swarm-daemon/urn-mismatch", Fixture, NULL, fixture_setup, test_urn_mismatch, fixture_teardown);
+  return g_test_run ();
+}
