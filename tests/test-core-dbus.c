@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Integration tests of the real alluvium-core binary on a private session
- * bus (GTestDBus): a SoupServer on 127.0.0.1 plays the station (playlist
+ * bus: a SoupServer on 127.0.0.1 plays the station (playlist
  * and an MP3 item encoded with GStreamer, served with Range support); the
  * test tunes over D-Bus through the generated proxy, reads the local stream
  * and checks that its bytes are the scheduled file's bytes from the
@@ -25,6 +25,7 @@
 #include "alv-ogg.h"
 #include "alv-playlist.h"
 #include "stream-media.h"
+#include "test-bus.h"
 
 #define SEC G_GINT64_CONSTANT (1000000)
 #define WAIT_MS 10000
@@ -33,7 +34,7 @@
 
 typedef struct
 {
-  GTestDBus *bus;
+  TestBus *bus;
   GDBusConnection *conn;
   GSubprocess *daemon;
   char *config_path;
@@ -196,7 +197,7 @@ spawn_daemon (Fixture *fx, const char *extra)
   GSubprocess *p;
 
   g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS",
-                                g_test_dbus_get_bus_address (fx->bus), TRUE);
+                                test_bus_get_address (fx->bus), TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", g_get_user_cache_dir (), TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", g_get_user_config_dir (), TRUE);
   g_subprocess_launcher_set_child_setup (launcher, stream_die_with_parent, NULL, NULL);
@@ -274,7 +275,6 @@ fixture_setup (Fixture *fx, gconstpointer data)
       fx->ogg_playlist = alv_playlist_to_string (pl, NULL);
     }
 
-  fx->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   fx->config_path = g_build_filename (g_get_user_config_dir (), "core-test.conf", NULL);
   g_mkdir_with_parents (g_get_user_config_dir (), 0700);
   if (data == GUINT_TO_POINTER (0))
@@ -291,11 +291,12 @@ fixture_setup (Fixture *fx, gconstpointer data)
       g_assert_no_error (error);
       g_file_set_contents (fx->config_path, "[core]\nidle-timeout=2\n", -1, &error);
       g_assert_no_error (error);
-      g_test_dbus_add_service_dir (fx->bus, dir);
+      fx->bus = test_bus_up (dir);
     }
-  g_test_dbus_up (fx->bus);
+  else
+    fx->bus = test_bus_up (NULL);
   fx->conn = g_dbus_connection_new_for_address_sync (
-    g_test_dbus_get_bus_address (fx->bus),
+    test_bus_get_address (fx->bus),
     G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
     NULL, NULL, &error);
   g_assert_no_error (error);
@@ -340,8 +341,7 @@ fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_bus_unwatch_name (fx->watch_id);
   g_dbus_connection_close_sync (fx->conn, NULL, NULL);
   g_clear_object (&fx->conn);
-  g_test_dbus_down (fx->bus);
-  g_clear_object (&fx->bus);
+  g_clear_pointer (&fx->bus, test_bus_down);
   soup_server_disconnect (fx->server);
   g_clear_object (&fx->server);
   g_free (fx->base_url);

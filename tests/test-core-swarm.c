@@ -3,7 +3,7 @@
  * The swarm end to end, with real processes on loopback: a station run by
  * the real `alluvium-server gateway --docroot` (playlist, media, resolve,
  * trees, tracker), and several real `alluvium-core` daemons, each on a
- * private session bus of its own (GTestDBus) with its own cache and config
+ * private session bus of its own with its own cache and config
  * home, finding the gateway at the playlist's origin.  The tests check that
  * what each local stream delivers is the origin file byte for byte from
  * the position now playing and carries on seamlessly into the next item,
@@ -29,6 +29,7 @@
 #include "alv-mp3.h"
 #include "alv-playlist.h"
 #include "stream-media.h"
+#include "test-bus.h"
 
 #define SEC G_GINT64_CONSTANT (1000000)
 #define WAIT_MS 20000
@@ -40,7 +41,7 @@
 
 typedef struct
 {
-  GTestDBus *bus;
+  TestBus *bus;
   GDBusConnection *conn;
   GSubprocess *proc;
   AlvCore1 *proxy;
@@ -302,16 +303,15 @@ start_core (Fixture *fx, guint i)
   g_file_set_contents (conf_path, "[core]\nidle-timeout=0\npeer-address=127.0.0.1\n", -1, &error);
   g_assert_no_error (error);
 
-  c->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
-  g_test_dbus_up (c->bus);
+  c->bus = test_bus_up (NULL);
   c->conn = g_dbus_connection_new_for_address_sync (
-    g_test_dbus_get_bus_address (c->bus),
+    test_bus_get_address (c->bus),
     G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
     NULL, NULL, &error);
   g_assert_no_error (error);
 
   g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS",
-                                g_test_dbus_get_bus_address (c->bus), TRUE);
+                                test_bus_get_address (c->bus), TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", cache, TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config, TRUE);
   g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
@@ -364,8 +364,7 @@ stop_core (Core *c)
   g_clear_object (&c->proc);
   g_dbus_connection_close_sync (c->conn, NULL, NULL);
   g_clear_object (&c->conn);
-  g_test_dbus_down (c->bus);
-  g_clear_object (&c->bus);
+  g_clear_pointer (&c->bus, test_bus_down);
   g_clear_pointer (&c->stream_url, g_free);
 }
 

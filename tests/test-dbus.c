@@ -9,10 +9,11 @@
 #include <gio/gio.h>
 
 #include "alv-dbus.h"
+#include "test-bus.h"
 
 typedef struct
 {
-  GTestDBus *bus;
+  TestBus *bus;
   GDBusConnection *service_conn;
   GDBusConnection *client_conn;
   AlvCore1 *skeleton;
@@ -120,10 +121,9 @@ fixture_setup (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_autoptr(GError) error = NULL;
 
-  fx->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
-  g_test_dbus_up (fx->bus);
+  fx->bus = test_bus_up (NULL);
 
-  service.address = g_strdup (g_test_dbus_get_bus_address (fx->bus));
+  service.address = g_strdup (test_bus_get_address (fx->bus));
   service.context = g_main_context_new ();
   service.loop = g_main_loop_new (service.context, FALSE);
   service.fx = fx;
@@ -160,8 +160,7 @@ fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_clear_pointer (&service.address, g_free);
   g_mutex_clear (&service.lock);
   g_cond_clear (&service.cond);
-  g_test_dbus_down (fx->bus);
-  g_clear_object (&fx->bus);
+  g_clear_pointer (&fx->bus, test_bus_down);
   g_clear_pointer (&fx->last_tuned, g_free);
 }
 

@@ -25,6 +25,7 @@
 #include "alv-ocn-headers.h"
 #include "alv-playlist.h"
 #include "alv-ranges.h"
+#include "test-bus.h"
 
 #define WAIT_TIMEOUT (10 * G_TIME_SPAN_SECOND)
 
@@ -1245,7 +1246,7 @@ static void
 test_dbus (Fixture      *fx,
            gconstpointer data G_GNUC_UNUSED)
 {
-  g_autoptr(GTestDBus) bus_daemon = g_test_dbus_new (G_TEST_DBUS_NONE);
+  TestBus *bus_daemon = NULL;
   g_autoptr(GDBusConnection) bus = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) content = make_content (120000, 10);
@@ -1260,8 +1261,8 @@ test_dbus (Fixture      *fx,
   guint64 fetches = 0;
   guint watch;
 
-  g_test_dbus_up (bus_daemon);
-  bus = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus_daemon),
+  bus_daemon = test_bus_up (NULL);
+  bus = g_dbus_connection_new_for_address_sync (test_bus_get_address (bus_daemon),
                                                 G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
                                                 | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
                                                 NULL, NULL, &error);
@@ -1422,7 +1423,7 @@ test_dbus (Fixture      *fx,
 
   stop_gateway (fx, SIGTERM);
   g_dbus_connection_close_sync (bus, NULL, NULL);
-  g_test_dbus_down (bus_daemon);
+  test_bus_down (bus_daemon);
 }
 
 int

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Integration tests of the real alluvium-player binary on a private session
- * bus (GTestDBus).  A fake org.alluvium.Core1 (the generated skeleton, in a
+ * bus.  A fake org.alluvium.Core1 (the generated skeleton, in a
  * thread of the test with its own main context, as the real core has a
  * process of its own) answers Tune with the URL of an HTTP server in the
  * same thread that serves an MP3 encoded with GStreamer.  The player runs
@@ -26,6 +26,7 @@
 
 #include "alv-dbus.h"
 #include "stream-media.h"
+#include "test-bus.h"
 
 #define WAIT_MS 15000
 #define MPRIS_NAME "org.mpris.MediaPlayer2.alluvium"
@@ -33,7 +34,7 @@
 
 typedef struct
 {
-  GTestDBus *bus;
+  TestBus *bus;
   GDBusConnection *conn;      /* the test's client connection */
   GBytes *mp3;
 
@@ -177,7 +178,7 @@ service_thread (gpointer data)
 
   g_main_context_push_thread_default (fx->context);
   fx->service_conn = g_dbus_connection_new_for_address_sync (
-    g_test_dbus_get_bus_address (fx->bus),
+    test_bus_get_address (fx->bus),
     G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
     NULL, NULL, &error);
   g_assert_no_error (error);
@@ -228,8 +229,7 @@ fixture_setup (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
     return;
   g_mutex_init (&fx->lock);
   g_cond_init (&fx->cond);
-  fx->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
-  g_test_dbus_up (fx->bus);
+  fx->bus = test_bus_up (NULL);
   fx->context = g_main_context_new ();
   fx->loop = g_main_loop_new (fx->context, FALSE);
   fx->thread = g_thread_new ("fake-core", service_thread, fx);
@@ -238,7 +238,7 @@ fixture_setup (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
     g_cond_wait (&fx->cond, &fx->lock);
   g_mutex_unlock (&fx->lock);
   fx->conn = g_dbus_connection_new_for_address_sync (
-    g_test_dbus_get_bus_address (fx->bus),
+    test_bus_get_address (fx->bus),
     G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
     NULL, NULL, &error);
   g_assert_no_error (error);
@@ -255,8 +255,7 @@ fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_thread_join (fx->thread);
   g_main_loop_unref (fx->loop);
   g_main_context_unref (fx->context);
-  g_test_dbus_down (fx->bus);
-  g_clear_object (&fx->bus);
+  g_clear_pointer (&fx->bus, test_bus_down);
   g_mutex_clear (&fx->lock);
   g_cond_clear (&fx->cond);
   g_free (fx->stream_url);
