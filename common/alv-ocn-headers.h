@@ -18,6 +18,11 @@ G_BEGIN_DECLS
 #define ALV_HEADER_NALT              "X-NAlt"
 #define ALV_HEADER_THEX_URI          "X-Thex-URI"
 #define ALV_HEADER_AVAILABLE_RANGES  "X-Available-Ranges"
+/* a requesting peer's own peer port (the IP is the connection's) */
+#define ALV_HEADER_LISTEN_PORT       "X-Listen-Port"
+/* what a peer is fetching from the origin right now (same syntax as
+ * X-Available-Ranges): others wait for it instead of pulling it too */
+#define ALV_HEADER_PENDING_RANGES    "X-Pending-Ranges"
 
 /**
  * ALV_N2R_PATH:

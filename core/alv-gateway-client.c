@@ -798,6 +798,7 @@ GPtrArray *
 alv_gateway_client_announce_finish (AlvGatewayClient  *client,
                                     GAsyncResult      *result,
                                     guint             *interval_out,
+                                    char             **observed_out,
                                     GError           **error)
 {
   GPtrArray *peers;
@@ -819,6 +820,20 @@ alv_gateway_client_announce_finish (AlvGatewayClient  *client,
 
           if (value != NULL && g_ascii_string_to_unsigned (value, 10, 1, 86400, &seconds, NULL))
             *interval_out = (guint) seconds;
+        }
+    }
+  if (observed_out != NULL)
+    {
+      *observed_out = NULL;
+      if (peers != NULL)
+        {
+          Request *r = g_task_get_task_data (G_TASK (result));
+          const char *value = soup_message_headers_get_one (soup_message_get_response_headers (r->msg),
+                                                            "X-Observed-Address");
+          g_autoptr(GPtrArray) addrs = value != NULL ? alv_alt_parse (value, 1, NULL) : NULL;
+
+          if (addrs != NULL && addrs->len == 1)
+            *observed_out = alv_alt_format_address (addrs->pdata[0]);
         }
     }
   return peers;

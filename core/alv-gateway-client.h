@@ -92,8 +92,10 @@ AlvHashTree          *alv_gateway_client_fetch_tree_finish (AlvGatewayClient *cl
                                                        GError              **error);
 
 /* @held: (nullable) the byte ranges held.  Returns (finish) the peers the
- * gateway answered (#GInetSocketAddress) and, in @interval_out, the
- * seconds until the next announce is due (0 if the gateway did not say). */
+ * gateway answered (#GInetSocketAddress), in @interval_out the seconds
+ * until the next announce is due (0 if the gateway did not say) and in
+ * @observed_out (nullable) the `ip:port` the gateway gives the others for
+ * this peer, normalised, or NULL if it did not say or said garbage. */
 void                  alv_gateway_client_announce_async (AlvGatewayClient   *client,
                                                        const char           *urn,
                                                        guint16               port,
@@ -106,6 +108,7 @@ void                  alv_gateway_client_announce_async (AlvGatewayClient   *cli
 GPtrArray            *alv_gateway_client_announce_finish (AlvGatewayClient  *client,
                                                        GAsyncResult         *result,
                                                        guint                *interval_out,
+                                                       char                **observed_out,
                                                        GError              **error);
 
 G_END_DECLS

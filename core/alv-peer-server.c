@@ -56,6 +56,10 @@ struct _AlvPeerServer
   AlvPeerServerAltFunc alt_func;
   gpointer alt_data;
   GDestroyNotify alt_destroy;
+  AlvPeerServerSeenFunc seen_func;
+  gpointer seen_data;
+  AlvPeerServerPendingFunc pending_func;
+  gpointer pending_data;
 
   guint max_uploads;
   guint header_timeout;
@@ -132,7 +136,42 @@ refill_tokens (AlvPeerServer *self)
   self->tokens_time = now;
 }
 
+/* A requester that names its peer port (X-Listen-Port) is a peer of the
+ * URN at the connection's address and that port. */
+static void
+report_requester (AlvPeerServer     *self,
+                  SoupServerMessage *msg,
+                  const char        *urn)
+{
+  const char *value = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                    ALV_HEADER_LISTEN_PORT);
+  GSocketAddress *remote;
+  g_autoptr(GSocketAddress) peer = NULL;
+  guint64 port;
+
+  if (self->seen_func == NULL || value == NULL ||
+      !g_ascii_string_to_unsigned (value, 10, 1, G_MAXUINT16, &port, NULL))
+    return;
+  remote = soup_server_message_get_remote_address (msg);
+  if (!G_IS_INET_SOCKET_ADDRESS (remote))
+    return;
+  peer = g_inet_socket_address_new (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)),
+                                    (guint16) port);
+  self->seen_func (urn, G_INET_SOCKET_ADDRESS (peer), self->seen_data);
+}
+
 static void upload_pump (Upload *u);
+
+/* Slots in use at once: a slow uplink shared by many bodies would make
+ * every one of them late, so each slot gets at least
+ * ALV_PEER_SERVER_MIN_SLOT_RATE and requesters are sent elsewhere early. */
+static guint
+effective_slots (AlvPeerServer *self)
+{
+  if (self->rate == 0 || self->max_uploads == 0)
+    return self->max_uploads;
+  return (guint) CLAMP (self->rate / ALV_PEER_SERVER_MIN_SLOT_RATE, 1, self->max_uploads);
+}
 
 static gboolean
 upload_timer_cb (gpointer user_data)
@@ -408,6 +447,14 @@ set_common_headers (AlvPeerServer      *self,
     soup_message_headers_replace (headers, ALV_HEADER_AVAILABLE_RANGES, available);
   soup_message_headers_replace (headers, "Accept-Ranges", "bytes");
   soup_message_headers_replace (headers, "Cache-Control", "no-store");
+  if (self->pending_func != NULL)
+    {
+      g_autoptr(AlvRangeSet) pending = self->pending_func (urn, self->pending_data);
+      g_autofree char *text = pending != NULL ? alv_range_set_format_available (pending) : NULL;
+
+      if (text != NULL)
+        soup_message_headers_replace (headers, ALV_HEADER_PENDING_RANGES, text);
+    }
 
   if (self->alt_func != NULL)
     {
@@ -464,6 +511,7 @@ n2r_handler (SoupServer        *soup G_GNUC_UNUSED,
       refuse (self, msg, SOUP_STATUS_NOT_FOUND);
       return;
     }
+  report_requester (self, msg, urn);
   set_common_headers (self, resp, urn, held);
   soup_message_headers_replace (resp, "Content-Type", "application/octet-stream");
 
@@ -510,7 +558,7 @@ n2r_handler (SoupServer        *soup G_GNUC_UNUSED,
       end = MIN (end, covering.end);
     }
 
-  if (!is_head && end > start && self->stats.active_uploads >= self->max_uploads)
+  if (!is_head && end > start && self->stats.active_uploads >= effective_slots (self))
     {
       g_autofree char *retry = g_strdup_printf ("%u", RETRY_AFTER_SECONDS);
 
@@ -573,6 +621,8 @@ alv_peer_server_dispose (GObject *object)
   self->alt_func = NULL;
   self->alt_destroy = NULL;
   self->alt_data = NULL;
+  self->seen_func = NULL;
+  self->pending_func = NULL;
   g_clear_object (&self->store);
 
   G_OBJECT_CLASS (alv_peer_server_parent_class)->dispose (object);
@@ -802,6 +852,45 @@ alv_peer_server_set_alt_func (AlvPeerServer        *server,
   server->alt_func = func;
   server->alt_data = user_data;
   server->alt_destroy = destroy;
+}
+
+/**
+ * alv_peer_server_set_seen_func:
+ * @server: a peer server
+ * @func: (nullable): told of every requester that names its peer port
+ * @user_data: data for @func (not freed)
+ *
+ * Sets who learns of requesting peers (`X-Listen-Port`), so that a swarm
+ * knows the peers that download from it without waiting for the gateway.
+ */
+void
+alv_peer_server_set_seen_func (AlvPeerServer         *server,
+                               AlvPeerServerSeenFunc  func,
+                               gpointer               user_data)
+{
+  g_return_if_fail (ALV_IS_PEER_SERVER (server));
+
+  server->seen_func = func;
+  server->seen_data = user_data;
+}
+
+/**
+ * alv_peer_server_set_pending_func:
+ * @server: a peer server
+ * @func: (nullable): what is being fetched from the origin for a URN
+ * @user_data: data for @func (not freed)
+ *
+ * Sets where `X-Pending-Ranges` comes from.
+ */
+void
+alv_peer_server_set_pending_func (AlvPeerServer            *server,
+                                  AlvPeerServerPendingFunc  func,
+                                  gpointer                  user_data)
+{
+  g_return_if_fail (ALV_IS_PEER_SERVER (server));
+
+  server->pending_func = func;
+  server->pending_data = user_data;
 }
 
 /**

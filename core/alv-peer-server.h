@@ -27,6 +27,14 @@ G_BEGIN_DECLS
 #define ALV_PEER_SERVER_DEFAULT_MAX_UPLOADS 4
 
 /**
+ * ALV_PEER_SERVER_MIN_SLOT_RATE:
+ *
+ * With a rate limit, the upload slots are cut so that each gets at least
+ * this many bytes per second (and there is always one).
+ */
+#define ALV_PEER_SERVER_MIN_SLOT_RATE (16 * 1024)
+
+/**
  * ALV_PEER_SERVER_MAX_ALT:
  *
  * The most alternate locations sent in one `X-Alt` header.
@@ -63,6 +71,27 @@ typedef struct
 typedef GPtrArray *(*AlvPeerServerAltFunc) (const char *urn,
                                             gpointer    user_data);
 
+/**
+ * AlvPeerServerSeenFunc:
+ * @urn: the URN asked for (shared)
+ * @address: the requester's address with the port it listens on
+ * @user_data: the data given to alv_peer_server_set_seen_func()
+ */
+typedef void (*AlvPeerServerSeenFunc) (const char         *urn,
+                                       GInetSocketAddress *address,
+                                       gpointer            user_data);
+
+/**
+ * AlvPeerServerPendingFunc:
+ * @urn: the URN a response is about
+ * @user_data: the data given to alv_peer_server_set_pending_func()
+ *
+ * Returns: (transfer full) (nullable): the byte ranges being fetched from
+ *   the origin now, for `X-Pending-Ranges`
+ */
+typedef AlvRangeSet *(*AlvPeerServerPendingFunc) (const char *urn,
+                                                  gpointer    user_data);
+
 #define ALV_TYPE_PEER_SERVER (alv_peer_server_get_type ())
 G_DECLARE_FINAL_TYPE (AlvPeerServer, alv_peer_server, ALV, PEER_SERVER, GObject)
 
@@ -85,6 +114,12 @@ void           alv_peer_server_set_alt_func    (AlvPeerServer        *server,
                                                 AlvPeerServerAltFunc  func,
                                                 gpointer              user_data,
                                                 GDestroyNotify        destroy);
+void           alv_peer_server_set_seen_func   (AlvPeerServer        *server,
+                                                AlvPeerServerSeenFunc func,
+                                                gpointer              user_data);
+void           alv_peer_server_set_pending_func (AlvPeerServer       *server,
+                                                AlvPeerServerPendingFunc func,
+                                                gpointer              user_data);
 void           alv_peer_server_set_max_uploads (AlvPeerServer        *server,
                                                 guint                 max_uploads);
 guint          alv_peer_server_get_max_uploads (AlvPeerServer        *server);

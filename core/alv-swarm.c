@@ -42,15 +42,20 @@
 #define ORIGIN_SHARED_RUN_BYTES (512 * 1024)     /* when peers may pull it too */
 #define ORIGIN_MAX_SKIP         (64u * 1024 * 1024)
 #define ORIGIN_MAX_REQUESTS     2
-#define ORIGIN_JITTER_MIN_MS    150
-#define ORIGIN_JITTER_MAX_MS    600
-#define POLL_INTERVAL_US        (400 * G_USEC_PER_SEC / 1000)
+#define SEGMENT_BYTES           (256 * 1024)     /* unit of origin ownership */
+#define FILL_HORIZON_US         (60 * G_USEC_PER_SEC) /* owners pull what is due this soon */
+#define LAST_CALL_MAX_US        0       /* non-owners trust owners until the deadline */
+#define FILL_RUN_BYTES          (64 * 1024)      /* an owner's pull, so its progress shows */
+#define POLL_INTERVAL_US        (1 * G_USEC_PER_SEC)
 #define INFO_MAX_WAIT_US        (2 * G_USEC_PER_SEC)
+#define PEERS_SETTLE_US         (1 * G_USEC_PER_SEC)  /* no new peer for this long */
+#define PEERS_SETTLE_MAX_US     (5 * G_USEC_PER_SEC)
 #define DEFAULT_URGENT_WINDOW_MS 4000
 #define ORIGIN_MARGIN_US        (1 * G_USEC_PER_SEC)
 #define ENDGAME_MARGIN_US       (1500 * G_USEC_PER_SEC / 1000)
 #define URGENT_SCAN_MAX         512
 #define BUSY_BACKOFF_US         (300 * G_USEC_PER_SEC / 1000)
+#define OWNER_MAX_FAILURES      3       /* a peer failing more is nobody's owner */
 #define ANNOUNCE_QUICK_MIN_S    1
 #define ANNOUNCE_QUICK_MAX_S    60
 #define ANNOUNCE_DEFAULT_S      900
@@ -66,12 +71,14 @@ struct _Peer
   char *base;                   /* http://ip:port */
   GInetSocketAddress *address;
   AlvBlockMap *avail;           /* NULL: not known yet */
+  AlvBlockMap *fetching;        /* its X-Pending-Ranges: from the origin now */
   gint64 avail_time;
   gboolean polling;
   guint inflight;
   double rate;                  /* bytes/s, EWMA; 0 = not measured */
   guint failures;
   gint64 backoff_until;
+  gint64 busy_until;            /* its upload slots were full: no GET till then */
   gboolean banned;
 };
 
@@ -83,6 +90,7 @@ struct _Request
   guint64 next;                 /* next block to complete */
   guint64 skip;                 /* body bytes to discard first */
   gboolean expect_eof;          /* a 206 of exactly the range: read its end */
+  gboolean fill;                /* an owner's pull beyond the urgent window */
   SoupMessage *msg;
   GInputStream *stream;
   GByteArray *buf;
@@ -117,11 +125,13 @@ struct _AlvSwarm
   guint8 *pending;              /* requests covering the block */
   guint8 *writing;
   guint *availability;
+  guint *fetching;              /* peers fetching the block from the origin */
+  guint fill_inflight;
 
   GHashTable *peers;            /* key → Peer */
   GPtrArray *requests;          /* Request, in flight */
   GRand *rand;
-  double patience;              /* 0..1, this listener's origin patience */
+  char *self_key;               /* ip:port as the gateway tells the others */
 
   gboolean origin_enabled;
   gboolean origin_ignores_range;
@@ -130,11 +140,8 @@ struct _AlvSwarm
   guint origin_failures;
   gint64 origin_backoff_until;
   double origin_rate;
-  gint64 origin_candidate_time; /* a nobody-holds pick is waiting */
-  gint64 origin_next_time;
-  guint origin_walk_next;       /* where this listener's origin walk goes on */
-  gint64 want_fresh_since;      /* polls wanted: info older than this is stale */
-  gint64 urgent_round_time;     /* next draw for an urgent origin pull */
+  guint needed_from;            /* blocks before it are not fetched (behind
+                                 * the position playing), unless due */
 
   guint64 playhead;
   guint64 playhead_rate;
@@ -154,6 +161,7 @@ struct _AlvSwarm
   gboolean announced_completed;
   gboolean first_announce_done;
   gint64 start_time;
+  gint64 peers_changed_time;    /* a peer was last added */
 
   AlvSwarmStats stats;
 };
@@ -173,6 +181,7 @@ G_DEFINE_TYPE (AlvSwarm, alv_swarm, G_TYPE_OBJECT)
 
 static void kick (AlvSwarm *self);
 static void schedule_announce (AlvSwarm *self, guint seconds);
+static gboolean taken_from (AlvSwarm *self, guint from);
 
 /* ------------------------------------------------------------------ */
 /* block bookkeeping                                                   */
@@ -238,7 +247,24 @@ peer_free (Peer *p)
   g_free (p->base);
   g_clear_object (&p->address);
   g_clear_pointer (&p->avail, alv_block_map_free);
+  g_clear_pointer (&p->fetching, alv_block_map_free);
   g_free (p);
+}
+
+/* Replaces what @p is fetching from the origin (NULL: nothing). */
+static void
+peer_set_fetching (AlvSwarm    *self,
+                   Peer        *p,
+                   AlvBlockMap *fetching)
+{
+  for (guint i = 0; p->fetching != NULL && i < self->n_blocks; i++)
+    if (alv_block_map_get (p->fetching, i))
+      self->fetching[i]--;
+  g_clear_pointer (&p->fetching, alv_block_map_free);
+  p->fetching = fetching;
+  for (guint i = 0; p->fetching != NULL && i < self->n_blocks; i++)
+    if (alv_block_map_get (p->fetching, i))
+      self->fetching[i]++;
 }
 
 static void
@@ -273,6 +299,16 @@ peer_read_headers (AlvSwarm           *self,
 {
   const char *avail = soup_message_headers_get_one (headers, ALV_HEADER_AVAILABLE_RANGES);
   const char *alt = soup_message_headers_get_list (headers, ALV_HEADER_ALT);
+  const char *pending = soup_message_headers_get_one (headers, ALV_HEADER_PENDING_RANGES);
+  g_autoptr(AlvRangeSet) pending_set = NULL;
+
+  /* untrusted, like everything a peer says: only ever makes us wait a
+   * little before pulling a block from the origin ourselves */
+  if (pending != NULL)
+    pending_set = alv_range_set_parse_available (pending, self->length, NULL);
+  peer_set_fetching (self, p, pending_set != NULL
+                     ? alv_block_map_new_from_range_set (pending_set, self->block_size, self->length)
+                     : NULL);
 
   if (avail != NULL)
     {
@@ -322,7 +358,8 @@ peer_usable (AlvSwarm *self,
              Peer     *p,
              gint64    now)
 {
-  return self->tree != NULL && !p->banned && now >= p->backoff_until && p->avail != NULL;
+  return self->tree != NULL && !p->banned && now >= p->backoff_until && now >= p->busy_until &&
+         p->avail != NULL;
 }
 
 static guint
@@ -393,6 +430,8 @@ request_end (Request  *r,
   else
     {
       self->origin_inflight--;
+      if (r->fill)
+        self->fill_inflight--;
       if (failed)
         {
           gint64 backoff = (gint64) G_USEC_PER_SEC << MIN (self->origin_failures, 5u);
@@ -487,6 +526,7 @@ write_cb (GObject      *source,
               r->peer->banned = TRUE;
               self->stats.peers_banned++;
               peer_set_avail (self, r->peer, NULL);
+              peer_set_fetching (self, r->peer, NULL);
               /* its other answers are not waited for */
               for (guint k = 0; k < self->requests->len; k++)
                 {
@@ -705,7 +745,7 @@ send_cb (GObject      *source,
           peer_read_headers (self, p, headers, ABSENT_NONE);
           request_end (r, FALSE, 0);
           if (busy)
-            p->backoff_until = g_get_monotonic_time () + BUSY_BACKOFF_US;
+            p->busy_until = g_get_monotonic_time () + BUSY_BACKOFF_US;
           return;
         }
       if (status == SOUP_STATUS_NOT_FOUND)
@@ -795,11 +835,25 @@ send_cb (GObject      *source,
   request_read (r);
 }
 
+/* Tells a peer where this one listens, so it learns of us at once. */
+static void
+add_listen_port (AlvSwarm    *self,
+                 SoupMessage *msg)
+{
+  g_autofree char *port = NULL;
+
+  if (self->peer_port == 0)
+    return;
+  port = g_strdup_printf ("%u", self->peer_port);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), ALV_HEADER_LISTEN_PORT, port);
+}
+
 static gboolean
-start_request (AlvSwarm *self,
-               Peer     *peer,
-               guint64   first,
-               guint64   last)
+start_request (AlvSwarm   *self,
+               Peer       *peer,
+               guint64     first,
+               guint64     last,
+               const char *why)
 {
   Request *r;
   g_autofree char *uri = NULL;
@@ -837,6 +891,8 @@ start_request (AlvSwarm *self,
   soup_message_headers_replace (soup_message_get_request_headers (r->msg), "Range", range);
   soup_message_headers_replace (soup_message_get_request_headers (r->msg),
                                 "Accept-Encoding", "identity");
+  if (peer != NULL)
+    add_listen_port (self, r->msg);
   for (guint64 i = first; i <= last; i++)
     {
       self->pending[i]++;
@@ -850,8 +906,9 @@ start_request (AlvSwarm *self,
       self->stats.origin_requests++;
     }
   g_ptr_array_add (self->requests, r);
-  g_debug ("[%u] %s: blocks %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT,
-           self->peer_port, peer != NULL ? peer->key : "origin", first, last);
+  g_debug ("[%u] %.8s %s: blocks %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT " (%s)",
+           self->peer_port, self->urn + strlen (ALV_URN_PREFIX),
+           peer != NULL ? peer->key : "origin", first, last, why);
   soup_session_send_async (self->session, r->msg, G_PRIORITY_DEFAULT, r->cancellable,
                            send_cb, r);
   return TRUE;
@@ -923,6 +980,7 @@ poll_peer (AlvSwarm *self,
       p->banned = TRUE;
       return;
     }
+  add_listen_port (self, msg);
   poll = g_new0 (Poll, 1);
   poll->swarm = g_object_ref (self);
   poll->key = g_strdup (p->key);
@@ -957,6 +1015,100 @@ n_usable_peers (AlvSwarm *self)
   return n;
 }
 
+/* Origin ownership (doc/swarm.md): every segment of the item has one
+ * owner among the listeners this one knows, itself included, by
+ * rendezvous hashing of (URN, segment, ip:port).  Listeners who know the
+ * same peers agree on the owner without a word, so each segment nobody
+ * holds is pulled from the origin by one of them and spreads from there. */
+static guint64
+rendezvous (const char *urn,
+            guint       segment,
+            const char *key)
+{
+  guint64 h = G_GUINT64_CONSTANT (14695981039346656037);
+
+  for (const char *c = urn; *c != '\0'; c++)
+    h = (h ^ (guint8) *c) * G_GUINT64_CONSTANT (1099511628211);
+  for (guint k = 0; k < 4; k++)
+    h = (h ^ ((segment >> (8 * k)) & 0xff)) * G_GUINT64_CONSTANT (1099511628211);
+  for (const char *c = key; *c != '\0'; c++)
+    h = (h ^ (guint8) *c) * G_GUINT64_CONSTANT (1099511628211);
+  /* finalizer (splitmix64) so that close keys spread */
+  h ^= h >> 30;
+  h *= G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
+  h ^= h >> 27;
+  h *= G_GUINT64_CONSTANT (0x94d049bb133111eb);
+  h ^= h >> 31;
+  return h;
+}
+
+static guint
+segment_of (AlvSwarm *self,
+            guint     i)
+{
+  return i / MAX (SEGMENT_BYTES / self->block_size, 1u);
+}
+
+static gboolean
+owns_segment (AlvSwarm *self,
+              guint     segment)
+{
+  GHashTableIter iter;
+  gpointer value;
+  const char *me;
+  guint64 mine;
+
+  /* not announced: nobody counts on this listener, nor it on anybody */
+  if (self->gateway == NULL || self->peer_port == 0)
+    return TRUE;
+  me = self->self_key != NULL ? self->self_key : "";
+  mine = rendezvous (self->urn, segment, me);
+  g_hash_table_iter_init (&iter, self->peers);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Peer *p = value;
+      guint64 theirs;
+
+      if (p->banned || p->failures >= OWNER_MAX_FAILURES)
+        continue;
+      theirs = rendezvous (self->urn, segment, p->key);
+      if (theirs < mine || (theirs == mine && strcmp (p->key, me) < 0))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Whether what the known peers hold is known (or it is too late to wait
+ * for that): a swarm that just started has asked but not heard yet. */
+static gboolean
+peers_heard (AlvSwarm *self,
+             gint64    now)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  if (now - self->start_time >= INFO_MAX_WAIT_US / 2)
+    return TRUE;
+  if (self->tree == NULL && self->gateway != NULL && g_hash_table_size (self->peers) > 0)
+    return FALSE;
+  g_hash_table_iter_init (&iter, self->peers);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Peer *p = value;
+
+      if (!p->banned && p->avail == NULL && now >= p->backoff_until)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* The first block worth fetching without a deadline. */
+static guint
+first_needed (AlvSwarm *self)
+{
+  return MIN (self->needed_from, self->n_blocks);
+}
+
 /* A run for the origin from @first: consecutive blocks we lack that
  * nobody asked for, up to the run size; with @unheld_only only blocks no
  * peer is known to hold. */
@@ -974,7 +1126,7 @@ origin_run_end (AlvSwarm *self,
     max_blocks = G_MAXUINT64;
   while (last + 1 < self->n_blocks && last + 1 - first < max_blocks &&
          !alv_block_map_get (self->taken, (guint) last + 1) &&
-         (!unheld_only || self->availability[last + 1] == 0) &&
+         (!unheld_only || (self->availability[last + 1] == 0 && self->fetching[last + 1] == 0)) &&
          (latest_deadline == ALV_SWARM_NO_DEADLINE ||
           block_deadline (self, (guint) last + 1) <= latest_deadline))
     last++;
@@ -1021,6 +1173,20 @@ best_peer_for (AlvSwarm *self,
   return best;
 }
 
+/* When block @i of @r should be complete, at the source's measured rate
+ * (the assumed one until it is measured). */
+static gint64
+request_eta (AlvSwarm *self,
+             Request  *r,
+             guint     i)
+{
+  double rate = r->peer != NULL ? (r->peer->rate > 0 ? r->peer->rate : PEER_ASSUMED_RATE)
+                                : (self->origin_rate > 0 ? self->origin_rate : ORIGIN_ASSUMED_RATE);
+
+  return r->started + (gint64) ((i - r->first + 1) * (double) self->block_size / rate *
+                                G_USEC_PER_SEC);
+}
+
 static Request *
 request_for_block (AlvSwarm *self,
                    guint     i)
@@ -1051,7 +1217,7 @@ schedule_urgent (AlvSwarm *self,
     }
   for (guint i = start; i < self->n_blocks && scanned < URGENT_SCAN_MAX; i++)
     {
-      gint64 d;
+      gint64 d, fetch, last_call;
       Peer *peer;
 
       if (alv_block_map_get (self->have, i) || self->writing[i])
@@ -1077,91 +1243,73 @@ schedule_urgent (AlvSwarm *self,
 
           if (self->pending[i] >= 2 || r == NULL || d - now > ENDGAME_MARGIN_US)
             continue;
-          expected = r->started + (gint64) ((i - r->first + 1) * (double) self->block_size /
-                                            (r->peer ? PEER_ASSUMED_RATE : ORIGIN_ASSUMED_RATE) *
-                                            G_USEC_PER_SEC);
-          if (now < expected && now - r->last_progress < G_USEC_PER_SEC / 2)
+          expected = request_eta (self, r, i);
+          if (expected <= d && now - r->last_progress < G_USEC_PER_SEC / 2)
             continue;
           peer = best_peer_for (self, i, ALV_SWARM_NO_DEADLINE, now, r->peer, NULL);
           if (peer != NULL)
-            start_request (self, peer, i, i);
+            start_request (self, peer, i, i, "endgame");
           else if (r->peer != NULL && origin_usable (self, now))
-            start_request (self, NULL, i, i);
+            start_request (self, NULL, i, i, "endgame");
           continue;
         }
 
       peer = best_peer_for (self, i, d, now, NULL, NULL);
       if (peer != NULL)
         {
-          start_request (self, peer, i, i);
+          start_request (self, peer, i, i, "urgent");
           continue;
         }
+      fetch = (gint64) ((double) block_len (self, i) /
+                        (self->origin_rate > 0 ? self->origin_rate : ORIGIN_ASSUMED_RATE) *
+                        G_USEC_PER_SEC);
+      last_call = LAST_CALL_MAX_US;
       if (!origin_usable (self, now))
         {
           /* no origin now: a peer that holds it, late or not */
           peer = best_peer_for (self, i, ALV_SWARM_NO_DEADLINE, now, NULL, NULL);
           if (peer != NULL)
-            start_request (self, peer, i, i);
+            start_request (self, peer, i, i, "urgent, late");
           continue;
         }
       if (self->availability[i] > 0)
         {
-          /* held, but no peer makes the deadline */
+          /* held, but no peer makes the deadline (or every holder is
+           * busy): a late peer when it is due, the origin at the last
+           * call, until then a holder may free up */
           Peer *any = best_peer_for (self, i, ALV_SWARM_NO_DEADLINE, now, NULL, NULL);
 
           if (any != NULL && d <= now)
-            start_request (self, any, i, i);
-          else if (d - now <= ORIGIN_MARGIN_US || any == NULL)
-            start_request (self, NULL, i, origin_run_end (self, i, FALSE, d + ORIGIN_MARGIN_US));
+            start_request (self, any, i, i, "urgent, late");
+          else if (d - now <= last_call)
+            start_request (self, NULL, i, origin_run_end (self, i, FALSE, d + ORIGIN_MARGIN_US),
+                           "peers too slow");
         }
       else
         {
-          /* nobody holds it: the origin after this listener's patience,
-           * so that usually one listener pulls it and the others get it
-           * from that peer */
-          gint64 eager = ORIGIN_MARGIN_US +
-            (gint64) (self->patience * (self->urgent_window - ORIGIN_MARGIN_US));
-          gboolean swarm_known = self->gateway == NULL || self->peer_port == 0 ||
-                                 self->first_announce_done;
+          /* nobody holds it: its owner pulls it at once; the others
+           * only when it is about to be late, in case the owner did not */
+          gboolean mine = owns_segment (self, segment_of (self, i));
 
-          if (!swarm_known)
-            eager = ORIGIN_MARGIN_US;   /* only what is due now, until we know */
-          if (d - now > eager)
+          if (d - now > last_call && !mine)
             continue;
-          /* not due yet and others may be pulling it: one draw per round,
-           * won with probability 1/(N+1), as in the origin fill */
-          if (swarm_known && d - now > ORIGIN_MARGIN_US && n_usable_peers (self) > 0)
-            {
-              if (now < self->urgent_round_time)
-                continue;
-              self->urgent_round_time = now + POLL_INTERVAL_US / 2 +
-                g_rand_int_range (self->rand, 0, POLL_INTERVAL_US);
-              if (g_rand_int_range (self->rand, 0, (gint32) n_usable_peers (self) + 1) != 0)
-                continue;
-            }
-          /* a run of at least a margin's worth, never block by block */
+          /* a peer is fetching it from the origin already: wait for that,
+           * up to the last moment */
+          if (self->fetching[i] > 0 && d - now > ORIGIN_MARGIN_US / 2)
+            continue;
+          /* just started: "nobody holds it" may only mean we have not
+           * heard from the peers yet */
+          if (d - now > ORIGIN_MARGIN_US && !peers_heard (self, now))
+            continue;
+          /* the owner: a run of at least a margin's worth, never block by
+           * block; a stand-in: only what is due before the owner's could
+           * still come */
           start_request (self, NULL, i,
-                           origin_run_end (self, i, TRUE, MAX (now + eager, d) + ORIGIN_MARGIN_US));
+                         origin_run_end (self, i, TRUE, MAX (now, d) + ORIGIN_MARGIN_US +
+                                                        (mine ? fetch : 0)),
+                         mine ? "urgent, owner" : "urgent, nobody has it");
         }
     }
-}
-
-static gboolean
-all_info_fresh (AlvSwarm *self,
-                gint64    since)
-{
-  GHashTableIter iter;
-  gpointer value;
-
-  g_hash_table_iter_init (&iter, self->peers);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
-    {
-      Peer *p = value;
-
-      if (!p->banned && p->avail_time < since && p->backoff_until <= g_get_monotonic_time ())
-        return FALSE;
-    }
-  return TRUE;
 }
 
 /* Beyond the window: rarest first among peers. */
@@ -1196,30 +1344,31 @@ schedule_rarest (AlvSwarm *self,
         {
           guint idx;
 
-          if (alv_block_map_pick_rarest (self->taken, self->availability, p->avail, 0,
-                                         self->n_blocks, self->rand, &idx))
+          if (alv_block_map_pick_rarest (self->taken, self->availability, p->avail,
+                                         first_needed (self), self->n_blocks, self->rand, &idx))
             {
-              if (!start_request (self, p, idx, idx))
+              if (!start_request (self, p, idx, idx, "rarest"))
                 break;
               continue;
             }
-          if (!alv_block_map_is_complete (self->taken))
+          if (!taken_from (self, first_needed (self)))
             break;
           /* endgame: everything we lack is asked for; duplicate one this
            * peer has that is asked only once */
           {
             gboolean found = FALSE;
 
-            for (guint i = 0; i < self->n_blocks; i++)
+            for (guint i = first_needed (self); i < self->n_blocks; i++)
               if (!alv_block_map_get (self->have, i) && !self->writing[i] &&
                   self->pending[i] == 1 && alv_block_map_get (p->avail, i))
                 {
                   Request *r = request_for_block (self, i);
 
+                  /* only a request that is late by its source's own rate */
                   if (r != NULL && r->peer != p &&
-                      now - r->started > G_USEC_PER_SEC)
+                      now - r->started > G_USEC_PER_SEC && now > request_eta (self, r, i) + G_USEC_PER_SEC)
                     {
-                      start_request (self, p, i, i);
+                      start_request (self, p, i, i, "bulk endgame");
                       found = TRUE;
                       break;
                     }
@@ -1231,76 +1380,75 @@ schedule_rarest (AlvSwarm *self,
     }
 }
 
-/* Blocks nobody holds, beyond the window: the origin, one run at a time,
- * each after a random wait and with fresh availability from every peer, at
- * a random place so listeners pull different runs. */
+/* Blocks nobody holds, beyond the window: the segments this listener owns,
+ * from the origin, earliest first, a run per segment. */
 static void
 schedule_origin_fill (AlvSwarm *self,
                       gint64    now)
 {
-  g_autoptr(GArray) candidates = NULL;
-  guint64 last;
-  guint pick;
-
-  if (!origin_usable (self, now) || self->origin_inflight > 0 || n_requests (self) >= MAX_REQUESTS)
+  /* one such request at a time, beside what is urgent */
+  if (!self->origin_enabled || self->origin_broken || self->origin_url == NULL ||
+      now < self->origin_backoff_until || self->fill_inflight > 0 || n_requests (self) >= MAX_REQUESTS)
     return;
-  /* nothing here is urgent: first learn who else is in the swarm */
-  if (self->gateway != NULL && self->peer_port != 0 && !self->first_announce_done &&
-      now - self->start_time < INFO_MAX_WAIT_US)
+  /* nothing here is urgent: first learn who else is in the swarm, and
+   * wait until that is settled, for who owns what depends on it */
+  if (self->gateway != NULL && self->peer_port != 0 &&
+      ((!self->first_announce_done && now - self->start_time < INFO_MAX_WAIT_US) ||
+       (now - self->peers_changed_time < PEERS_SETTLE_US &&
+        now - self->start_time < PEERS_SETTLE_MAX_US)))
     return;
-  if (self->origin_candidate_time == 0)
+  for (guint i = first_needed (self); i < self->n_blocks; i++)
     {
-      guint peers = n_usable_peers (self);
+      guint64 last;
+      gint64 d;
 
-      self->origin_candidate_time = now;
-      self->origin_next_time = now;
-      if (peers > 0)
-        self->origin_next_time += g_rand_int_range (self->rand, ORIGIN_JITTER_MIN_MS,
-                                                    ORIGIN_JITTER_MAX_MS) * (gint64) 1000;
+      if (alv_block_map_get (self->taken, i) || self->availability[i] > 0 || self->fetching[i] > 0)
+        continue;
+      d = block_deadline (self, i);
+      if (d != ALV_SWARM_NO_DEADLINE && d - now <= self->urgent_window)
+        continue;   /* schedule_urgent()'s */
+      if (d != ALV_SWARM_NO_DEADLINE && d - now > FILL_HORIZON_US)
+        return;     /* earliest first: nothing sooner is ours to pull */
+      if (!owns_segment (self, segment_of (self, i)))
+        continue;
+      last = origin_run_end (self, i, TRUE, ALV_SWARM_NO_DEADLINE);
+      /* alone, the run is as long as origin_run_end() allows; in a swarm
+       * it stays inside the segment, so the others see it arrive soon */
+      if (n_usable_peers (self) > 0)
+        while (last > i && (segment_of (self, (guint) last) != segment_of (self, i) ||
+                            (last - i + 1) * self->block_size > FILL_RUN_BYTES))
+          last--;
+      if (start_request (self, NULL, i, last, "owner"))
+        {
+          Request *r = self->requests->pdata[self->requests->len - 1];
+
+          r->fill = TRUE;
+          self->fill_inflight++;
+        }
       return;
     }
-  if (now < self->origin_next_time)
-    return;
-  /* decide on what the peers hold now, not when the wait began */
-  self->want_fresh_since = self->origin_next_time;
-  if (!all_info_fresh (self, self->want_fresh_since) &&
-      now - self->origin_next_time < INFO_MAX_WAIT_US)
-    return;
-  self->origin_candidate_time = 0;
-  self->want_fresh_since = 0;
-  /* slotted: with N other listeners maybe eyeing the same blocks, pull in
-   * a round with probability 1/(N+1), so about one of them does */
-  {
-    guint peers = n_usable_peers (self);
+}
 
-    if (peers > 0 && g_rand_int_range (self->rand, 0, (gint32) peers + 1) != 0)
-      return;
-  }
+/* Whether every block from @from on is held or asked for. */
+static gboolean
+taken_from (AlvSwarm *self,
+            guint     from)
+{
+  for (guint i = from; i < self->n_blocks; i++)
+    if (!alv_block_map_get (self->taken, i))
+      return FALSE;
+  return TRUE;
+}
 
-  /* what is inside the urgent window is schedule_urgent()'s */
-  candidates = g_array_new (FALSE, FALSE, sizeof (guint));
-  for (guint i = 0; i < self->n_blocks; i++)
-    if (!alv_block_map_get (self->taken, i) && self->availability[i] == 0)
-      {
-        gint64 d = (self->playhead_rate > 0 || self->deadline_func != NULL) ?
-                   block_deadline (self, i) : ALV_SWARM_NO_DEADLINE;
-
-        if (d == ALV_SWARM_NO_DEADLINE || d - now > self->urgent_window)
-          g_array_append_val (candidates, i);
-      }
-  if (candidates->len == 0)
-    return;
-  if (self->origin_walk_next < self->n_blocks &&
-           !alv_block_map_get (self->taken, self->origin_walk_next) &&
-           self->availability[self->origin_walk_next] == 0)
-    pick = self->origin_walk_next;  /* nobody got ahead of us: walk on */
-  else if (n_usable_peers (self) == 0)
-    pick = g_array_index (candidates, guint, 0);   /* alone: in order */
-  else
-    pick = g_array_index (candidates, guint, g_rand_int_range (self->rand, 0, (gint32) candidates->len));
-  last = origin_run_end (self, pick, TRUE, ALV_SWARM_NO_DEADLINE);
-  if (start_request (self, NULL, pick, last))
-    self->origin_walk_next = (guint) last + 1;
+/* Whether @p is fetching from the origin a block we lack and need. */
+static gboolean
+fetching_what_we_lack (AlvSwarm *self,
+                       Peer     *p)
+{
+  for (guint i = first_needed (self); i < self->n_blocks; i++)
+    if (alv_block_map_get (p->fetching, i) && !alv_block_map_get (self->have, i))
+      return TRUE;
+  return FALSE;
 }
 
 static void
@@ -1310,6 +1458,9 @@ schedule_polls (AlvSwarm *self,
   GHashTableIter iter;
   gpointer value;
 
+  /* nothing left to fetch: what the others hold does not matter */
+  if (alv_swarm_has_needed (self))
+    return;
   g_hash_table_iter_init (&iter, self->peers);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
@@ -1319,7 +1470,8 @@ schedule_polls (AlvSwarm *self,
           (p->avail != NULL && alv_block_map_is_complete (p->avail)))
         continue;
       if ((p->inflight == 0 && now - p->avail_time >= POLL_INTERVAL_US) ||
-          (self->want_fresh_since != 0 && p->avail_time < self->want_fresh_since))
+          (p->fetching != NULL && now - p->avail_time >= POLL_INTERVAL_US / 4 &&
+           fetching_what_we_lack (self, p)))
         poll_peer (self, p);
     }
 }
@@ -1416,7 +1568,9 @@ set_tree_cb (GObject      *source,
   self->tree_pending = FALSE;
   if (!alv_block_store_set_tree_finish (ALV_BLOCK_STORE (source), result, &error))
     {
-      g_warning ("cannot store the tree of %s: %s", self->urn, error->message);
+      /* cancelled: the swarm was stopped meanwhile */
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_warning ("cannot store the tree of %s: %s", self->urn, error->message);
       return;
     }
   self->tree = alv_block_store_get_tree (self->store, self->urn);
@@ -1486,18 +1640,33 @@ announce_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) peers = NULL;
   guint interval = 0;
+  g_autofree char *observed = NULL;
   guint next;
 
   self->announcing = FALSE;
   self->first_announce_done = TRUE;
   peers = alv_gateway_client_announce_finish (ALV_GATEWAY_CLIENT (source), result,
-                                              &interval, &error);
+                                              &interval, &observed, &error);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) || !self->running)
     return;
   if (peers == NULL)
     g_debug ("announcing %s: %s", self->urn, error->message);
+  if (observed != NULL && g_strcmp0 (observed, self->self_key) != 0)
+    {
+      g_free (self->self_key);
+      self->self_key = g_steal_pointer (&observed);
+    }
   for (guint i = 0; peers != NULL && i < peers->len; i++)
     alv_swarm_add_peer (self, peers->pdata[i]);
+  {
+    guint owned = 0, n_seg = segment_of (self, self->n_blocks - 1) + 1;
+
+    for (guint k = 0; k < n_seg; k++)
+      owned += owns_segment (self, k);
+    g_debug ("[%u] %.8s announced as %s: %u peers known, owns %u of %u segments",
+             self->peer_port, self->urn + strlen (ALV_URN_PREFIX),
+             self->self_key ? self->self_key : "?", g_hash_table_size (self->peers), owned, n_seg);
+  }
   kick (self);
 
   next = interval > 0 ? interval : ANNOUNCE_DEFAULT_S;
@@ -1584,6 +1753,7 @@ alv_swarm_finalize (GObject *object)
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->tree, alv_hash_tree_unref);
   g_clear_pointer (&self->have, alv_block_map_free);
+  g_clear_pointer (&self->self_key, g_free);
   g_clear_pointer (&self->taken, alv_block_map_free);
   g_clear_pointer (&self->peers, g_hash_table_unref);
   g_clear_pointer (&self->requests, g_ptr_array_unref);
@@ -1591,6 +1761,7 @@ alv_swarm_finalize (GObject *object)
   g_free (self->pending);
   g_free (self->writing);
   g_free (self->availability);
+  g_free (self->fetching);
   g_free (self->urn);
   g_free (self->origin_url);
   g_free (self->thex_uri);
@@ -1625,9 +1796,7 @@ alv_swarm_init (AlvSwarm *self)
   self->peers = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) peer_free);
   self->requests = g_ptr_array_new ();
   self->rand = g_rand_new ();
-  self->patience = g_rand_double (self->rand);
   self->origin_enabled = TRUE;
-  self->origin_walk_next = G_MAXUINT;
   self->urgent_window = DEFAULT_URGENT_WINDOW_MS * (gint64) 1000;
   self->cancellable = g_cancellable_new ();
 }
@@ -1682,6 +1851,7 @@ alv_swarm_new (AlvBlockStore  *store,
   self->pending = g_new0 (guint8, self->n_blocks);
   self->writing = g_new0 (guint8, self->n_blocks);
   self->availability = g_new0 (guint, self->n_blocks);
+  self->fetching = g_new0 (guint, self->n_blocks);
   self->session = soup_session_new_with_options ("max-conns", 64,
                                                  "max-conns-per-host", PEER_MAX_DEPTH,
                                                  "timeout", 20,
@@ -1761,6 +1931,7 @@ alv_swarm_add_peer (AlvSwarm           *swarm,
   p->base = g_strconcat ("http://", p->key, NULL);
   p->address = g_object_ref (address);
   g_hash_table_insert (swarm->peers, p->key, p);
+  swarm->peers_changed_time = g_get_monotonic_time ();
   kick (swarm);
 }
 
@@ -1798,8 +1969,52 @@ alv_swarm_set_playhead (AlvSwarm *swarm,
   g_return_if_fail (ALV_IS_SWARM (swarm));
   swarm->playhead = MIN (offset, swarm->length);
   swarm->playhead_rate = bytes_per_second;
+  if (bytes_per_second > 0)
+    swarm->needed_from = (guint) MIN (swarm->playhead / swarm->block_size, (guint64) swarm->n_blocks);
   swarm->playhead_time = g_get_monotonic_time ();
   kick (swarm);
+}
+
+void
+alv_swarm_set_needed_from (AlvSwarm *swarm,
+                           guint64   offset)
+{
+  g_return_if_fail (ALV_IS_SWARM (swarm));
+  swarm->needed_from = (guint) MIN (offset / swarm->block_size, (guint64) swarm->n_blocks);
+  kick (swarm);
+}
+
+AlvRangeSet *
+alv_swarm_get_origin_pending (AlvSwarm *swarm)
+{
+  g_autoptr(AlvBlockMap) map = NULL;
+  gboolean any = FALSE;
+
+  g_return_val_if_fail (ALV_IS_SWARM (swarm), NULL);
+  map = alv_block_map_new (swarm->n_blocks);
+  for (guint k = 0; k < swarm->requests->len; k++)
+    {
+      Request *r = swarm->requests->pdata[k];
+
+      if (r->peer != NULL || r->ended)
+        continue;
+      for (guint64 i = r->next; i <= r->last; i++)
+        {
+          alv_block_map_set (map, (guint) i);
+          any = TRUE;
+        }
+    }
+  return any ? alv_block_map_to_range_set (map, swarm->block_size, swarm->length) : NULL;
+}
+
+gboolean
+alv_swarm_has_needed (AlvSwarm *swarm)
+{
+  g_return_val_if_fail (ALV_IS_SWARM (swarm), FALSE);
+  for (guint i = first_needed (swarm); i < swarm->n_blocks; i++)
+    if (!alv_block_map_get (swarm->have, i))
+      return FALSE;
+  return TRUE;
 }
 
 void
@@ -1831,7 +2046,6 @@ alv_swarm_set_seed (AlvSwarm *swarm,
 {
   g_return_if_fail (ALV_IS_SWARM (swarm));
   g_rand_set_seed (swarm->rand, seed);
-  swarm->patience = g_rand_double (swarm->rand);
 }
 
 void
@@ -1848,6 +2062,7 @@ alv_swarm_start (AlvSwarm *swarm)
     }
   swarm->running = TRUE;
   swarm->start_time = g_get_monotonic_time ();
+  swarm->peers_changed_time = MAX (swarm->peers_changed_time, swarm->start_time);
   swarm->tick_id = g_timeout_add (TICK_MS, tick_cb, swarm);
   if (swarm->tree == NULL && !swarm->tree_pending && swarm->gateway != NULL &&
       swarm->thex_uri != NULL)

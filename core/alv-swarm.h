@@ -115,6 +115,14 @@ void           alv_swarm_set_origin_enabled  (AlvSwarm             *swarm,
 void           alv_swarm_set_playhead        (AlvSwarm             *swarm,
                                               guint64               offset,
                                               guint64               bytes_per_second);
+/* Blocks wholly before @offset are not fetched unless they have a
+ * deadline (a broadcast never plays what is behind its position); the
+ * playhead moves this point too. */
+void           alv_swarm_set_needed_from     (AlvSwarm             *swarm,
+                                              guint64               offset);
+gboolean       alv_swarm_has_needed          (AlvSwarm             *swarm);
+/* The byte ranges being fetched from the origin now (for X-Pending-Ranges). */
+AlvRangeSet   *alv_swarm_get_origin_pending  (AlvSwarm             *swarm);
 void           alv_swarm_set_deadline_func   (AlvSwarm             *swarm,
                                               AlvSwarmDeadlineFunc  func,
                                               gpointer              user_data,

@@ -50,8 +50,12 @@
 #define START_SLACK (G_USEC_PER_SEC / 2)
 /* largest read from the block store at once */
 #define STORE_READ (64 * 1024)
-/* assumed byte rate of an item before its head is parsed */
-#define HEAD_RATE 32000
+/* the smallest head read from the block store first (more when the
+ * headers turn out longer, up to MAX_HEAD_SIZE) */
+#define MIN_HEAD_SIZE (16 * 1024)
+/* a prefetched item's swarm may pull from the origin once the item playing
+ * is complete, or this long (µs) before its slot, whichever comes first */
+#define PREFETCH_ORIGIN_LEAD (30 * G_USEC_PER_SEC)
 /* how long an item stays shared after it played (s), and how many */
 #define SHARE_LINGER 300
 #define SHARE_MAX 4
@@ -323,6 +327,9 @@ struct _Feeder
   gboolean reading;           /* a store read is in flight */
   gboolean waiting;           /* the next block is not held yet */
   guint64 read_pos;           /* next file offset to read from the store */
+  guint64 head_want;          /* bytes of head to read from the store */
+  guint64 guess_offset;       /* the position's offset guessed before the head */
+  gint64 due;                 /* monotonic time the head and guess are due */
 };
 
 static void feeder_read_head (Feeder *f);
@@ -338,6 +345,8 @@ feeder_free (Feeder *f)
   if (f->swarm != NULL)
     {
       g_signal_handlers_disconnect_by_data (f->swarm, f);
+      alv_swarm_set_deadline_func (f->swarm, NULL, NULL, NULL);
+      alv_swarm_set_origin_enabled (f->swarm, TRUE);
       keep_sharing (f->service, g_steal_pointer (&f->swarm));
     }
   g_clear_pointer (&f->urn, g_free);
@@ -411,7 +420,10 @@ feeder_push (Feeder       *f,
   bytes = g_bytes_new (data, len);
   alv_stream_server_push (f->service->stream, bytes);
   if (g_strcmp0 (alv_core1_get_state (f->service->skeleton), "playing") != 0)
-    set_state (f->service, ALV_CORE_STATE_PLAYING, "");
+    {
+      g_debug ("first bytes of %s pushed", alv_playlist_item_get_url (f->item));
+      set_state (f->service, ALV_CORE_STATE_PLAYING, "");
+    }
 }
 
 static gboolean
@@ -616,6 +628,7 @@ feeder_start_body (Feeder *f)
   if (f->swarm != NULL)
     {
       /* deadlines from the position now playing on */
+      alv_swarm_set_deadline_func (f->swarm, NULL, NULL, NULL);
       alv_swarm_set_playhead (f->swarm, f->body_offset, (guint64) f->bytes_per_sec);
       f->read_pos = f->body_offset;
       f->body_started = TRUE;
@@ -827,6 +840,66 @@ swarm_holds (AlvSwarm *swarm,
   return TRUE;
 }
 
+static void feeder_swarm_poll (Feeder *f);
+
+/* Whether the first @len bytes of an item of @file_size cannot be probed
+ * yet: an ID3v2 tag or Ogg header pages that go on beyond them. */
+static gboolean
+head_needs_more (const guint8 *data,
+                 gsize         len,
+                 guint64       file_size)
+{
+  AlvOggInfo ogg;
+
+  if (len >= file_size)
+    return FALSE;
+  if (len >= 10 && memcmp (data, "ID3", 3) == 0)
+    return alv_mp3_id3v2_size (data, len) + 4 * ALV_MP3_MAX_FRAME_SIZE > len;
+  if (len >= 4 && memcmp (data, "OggS", 4) == 0)
+    return !alv_ogg_parse_info (data, len, &ogg, NULL);
+  return FALSE;
+}
+
+/* Deadlines while an item starts: the head and the blocks around the
+ * guessed offset of the position now playing are due at once, so both are
+ * fetched together before the head tells the exact offset. */
+static gint64
+feeder_start_deadline (AlvSwarm *swarm,
+                       guint64   index,
+                       gpointer  user_data)
+{
+  Feeder *f = user_data;
+  guint64 bs = alv_swarm_get_block_size (swarm);
+  guint64 off = index * bs;
+
+  if (off < f->head_want)
+    return f->due;
+  if (f->guess_offset > 0 && off + bs > f->guess_offset && off < f->guess_offset + 2 * bs)
+    return f->due + (gint64) ((double) (off - MIN (off, f->guess_offset)) / f->bytes_per_sec *
+                              G_USEC_PER_SEC);
+  return ALV_SWARM_NO_DEADLINE;
+}
+
+/* The item is to play now: fetch its head (and its guessed position). */
+static void
+feeder_swarm_begin (Feeder *f)
+{
+  GTimeSpan slot = alv_playlist_item_get_duration (f->item);
+
+  f->due = g_get_monotonic_time ();
+  f->guess_offset = 0;
+  f->bytes_per_sec = slot > 0 ? (double) f->file_size * G_USEC_PER_SEC / slot : 16000;
+  if (f->bytes_per_sec < 1000)
+    f->bytes_per_sec = 1000;
+  if (f->position >= START_SLACK && slot > 0)
+    f->guess_offset = (guint64) ((double) f->file_size * f->position / slot);
+  alv_swarm_set_origin_enabled (f->swarm, TRUE);
+  /* what played before the position is nobody's need any more */
+  alv_swarm_set_needed_from (f->swarm, f->guess_offset - MIN (f->guess_offset,
+                                                              (guint64) alv_swarm_get_block_size (f->swarm)));
+  alv_swarm_set_deadline_func (f->swarm, feeder_start_deadline, f, NULL);
+}
+
 static void
 swarm_head_cb (GObject      *source,
                GAsyncResult *result,
@@ -847,6 +920,13 @@ swarm_head_cb (GObject      *source,
     }
   g_byte_array_set_size (f->buf, 0);
   g_byte_array_append (f->buf, g_bytes_get_data (data, NULL), g_bytes_get_size (data));
+  if (head_needs_more (f->buf->data, f->buf->len, f->file_size) && f->head_want < MAX_HEAD_SIZE)
+    {
+      /* a long tag or header: read on (the deadlines follow head_want) */
+      f->head_want = MIN (f->head_want * 4, (guint64) MAX_HEAD_SIZE);
+      feeder_swarm_poll (f);
+      return;
+    }
   f->head_done = TRUE;
   if (!f->prefetch_only)
     feeder_probe (f);
@@ -860,7 +940,7 @@ feeder_swarm_poll (Feeder *f)
 
   if (!f->head_done)
     {
-      head_len = MIN ((guint64) HEAD_SIZE, f->file_size);
+      head_len = MIN (f->head_want, f->file_size);
       if (!f->head_reading && swarm_holds (f->swarm, 0, head_len))
         {
           f->head_reading = TRUE;
@@ -944,6 +1024,24 @@ feeder_swarm_read (Feeder *f)
 
 static AlvSwarm *take_shared (CoreService *self, const char *urn);
 
+/* The next item's swarm pulls from the origin only once the item playing
+ * is held in full (or the next slot is near): the station's uplink goes to
+ * what is heard now first, and peers may meanwhile pull the next item. */
+static void
+update_prefetch_origin (CoreService *self)
+{
+  Feeder *next = self->next_feeder;
+  Feeder *cur = self->feeder;
+  gboolean enable;
+
+  if (next == NULL || next->swarm == NULL || self->schedule == NULL)
+    return;
+  enable = cur == NULL || cur->swarm == NULL || alv_swarm_has_needed (cur->swarm)
+           || datetime_to_us (alv_playlist_item_get_start (next->item)) - alv_schedule_now (self->schedule)
+              <= PREFETCH_ORIGIN_LEAD;
+  alv_swarm_set_origin_enabled (next->swarm, enable);
+}
+
 /* The item is resolved and the store is open: run (or take over) its swarm. */
 static void
 feeder_swarm_setup (Feeder                     *f,
@@ -973,9 +1071,13 @@ feeder_swarm_setup (Feeder                     *f,
   f->swarm = swarm;
   f->urn = g_strdup (res->urn);
   f->file_size = res->length;
+  f->head_want = MIN ((guint64) HEAD_SIZE, MAX ((guint64) alv_swarm_get_block_size (swarm),
+                                               (guint64) MIN_HEAD_SIZE));
   g_signal_connect (swarm, "block-ready", G_CALLBACK (on_swarm_block_ready), f);
   if (!f->prefetch_only)
-    alv_swarm_set_playhead (swarm, 0, HEAD_RATE);
+    feeder_swarm_begin (f);
+  else
+    update_prefetch_origin (self);
   feeder_swarm_poll (f);
 }
 
@@ -1193,6 +1295,26 @@ peer_alt_func (const char *urn,
   return swarm != NULL ? alv_swarm_get_peers (swarm) : NULL;
 }
 
+static AlvRangeSet *
+peer_pending_func (const char *urn,
+                   gpointer    user_data)
+{
+  AlvSwarm *swarm = find_swarm (user_data, urn);
+
+  return swarm != NULL ? alv_swarm_get_origin_pending (swarm) : NULL;
+}
+
+static void
+peer_seen_func (const char         *urn,
+                GInetSocketAddress *address,
+                gpointer            user_data)
+{
+  AlvSwarm *swarm = find_swarm (user_data, urn);
+
+  if (swarm != NULL)
+    alv_swarm_add_peer (swarm, address);
+}
+
 static void
 collect_swarm_stats (CoreService   *self,
                      AlvSwarmStats *total)
@@ -1219,6 +1341,7 @@ collect_swarm_stats (CoreService   *self,
 static gboolean
 on_stats_timer (gpointer user_data)
 {
+  update_prefetch_origin (user_data);
   update_statistics (user_data);
   return G_SOURCE_CONTINUE;
 }
@@ -1245,6 +1368,8 @@ store_open_cb (GObject      *source G_GNUC_UNUSED,
       if (self->config.upload_limit > 0)
         alv_peer_server_set_rate_limit (self->peers, self->config.upload_limit);
       alv_peer_server_set_alt_func (self->peers, peer_alt_func, self, NULL);
+      alv_peer_server_set_seen_func (self->peers, peer_seen_func, self);
+      alv_peer_server_set_pending_func (self->peers, peer_pending_func, self);
       if (!alv_peer_server_listen (self->peers, self->config.peer_address, self->config.peer_port, &error))
         {
           g_message ("cannot open the peer port, downloading only: %s", error->message);
@@ -1307,10 +1432,10 @@ on_item_changed (AlvSchedule     *schedule,
       f->position = offset;
       f->prefetch_only = FALSE;
       self->feeder = f;
+      if (f->swarm != NULL)
+        feeder_swarm_begin (f);
       if (f->head_done)
         feeder_probe (f);
-      else if (f->swarm != NULL)
-        alv_swarm_set_playhead (f->swarm, 0, HEAD_RATE);
       return;
     }
   g_clear_pointer (&self->next_feeder, feeder_free);
@@ -1583,6 +1708,8 @@ core_service_dispose (GObject *object)
   if (self->peers != NULL)
     {
       alv_peer_server_set_alt_func (self->peers, NULL, NULL, NULL);
+      alv_peer_server_set_seen_func (self->peers, NULL, NULL);
+      alv_peer_server_set_pending_func (self->peers, NULL, NULL);
       alv_peer_server_disconnect (self->peers);
       g_clear_object (&self->peers);
     }

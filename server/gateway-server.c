@@ -836,6 +836,12 @@ handle_announce (GatewayServer     *self,
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_message_headers_replace (resp, ALV_HEADER_CONTENT_URN, urn);
   soup_message_headers_replace (resp, "X-Announce-Interval", interval);
+  {
+    /* how the others know this peer: it cannot tell itself behind NAT */
+    g_autofree char *observed = alv_alt_format_address (self_addr);
+
+    soup_message_headers_replace (resp, "X-Observed-Address", observed);
+  }
   soup_message_headers_replace (resp, "Cache-Control", "no-store");
   if (alt != NULL)
     soup_message_headers_replace (resp, ALV_HEADER_ALT, alt);
