@@ -43,13 +43,15 @@
 #define ORIGIN_MAX_SKIP         (64u * 1024 * 1024)
 #define ORIGIN_MAX_REQUESTS     2
 #define SEGMENT_BYTES           (256 * 1024)     /* unit of origin ownership */
-#define FILL_HORIZON_US         (60 * G_USEC_PER_SEC) /* owners pull what is due this soon */
-#define LAST_CALL_MAX_US        0       /* non-owners trust owners until the deadline */
-#define FILL_RUN_BYTES          (64 * 1024)      /* an owner's pull, so its progress shows */
+#define FILL_HORIZON_US         (60 * G_USEC_PER_SEC) /* the leader pulls what is due this soon */
+#define LAST_CALL_MAX_US        0       /* held but peers too slow: the origin at the deadline */
+#define RANK_STEP_US            (500 * G_USEC_PER_SEC / 1000) /* urgent stand-ins, per rank */
+#define LATE_GRACE_US           (2 * G_USEC_PER_SEC) /* how late a peer's origin pull may be */
+#define HELD_GRACE_US           (1 * G_USEC_PER_SEC) /* how late a held block may be */
+#define FILL_RUN_BYTES          SEGMENT_BYTES    /* one run of the leader's */
+#define LEAD_STALE_US           (3 * G_USEC_PER_SEC)  /* a peer not heard from since leads nobody */
 #define POLL_INTERVAL_US        (1 * G_USEC_PER_SEC)
 #define INFO_MAX_WAIT_US        (2 * G_USEC_PER_SEC)
-#define PEERS_SETTLE_US         (1 * G_USEC_PER_SEC)  /* no new peer for this long */
-#define PEERS_SETTLE_MAX_US     (5 * G_USEC_PER_SEC)
 #define DEFAULT_URGENT_WINDOW_MS 4000
 #define ORIGIN_MARGIN_US        (1 * G_USEC_PER_SEC)
 #define ENDGAME_MARGIN_US       (1500 * G_USEC_PER_SEC / 1000)
@@ -134,6 +136,8 @@ struct _AlvSwarm
   char *self_key;               /* ip:port as the gateway tells the others */
 
   gboolean origin_enabled;
+  gboolean active;              /* FALSE: fetch nothing for now */
+  gint64 active_since;          /* when it last became active */
   gboolean origin_ignores_range;
   gboolean origin_broken;       /* it served data not matching the tree */
   guint origin_inflight;
@@ -161,7 +165,6 @@ struct _AlvSwarm
   gboolean announced_completed;
   gboolean first_announce_done;
   gint64 start_time;
-  gint64 peers_changed_time;    /* a peer was last added */
 
   AlvSwarmStats stats;
 };
@@ -1049,18 +1052,21 @@ segment_of (AlvSwarm *self,
   return i / MAX (SEGMENT_BYTES / self->block_size, 1u);
 }
 
-static gboolean
-owns_segment (AlvSwarm *self,
-              guint     segment)
+/* This listener's place in the line of owners of @segment: 0 is the
+ * owner, 1 the first stand-in, and so on. */
+static guint
+owner_rank (AlvSwarm *self,
+            guint     segment)
 {
   GHashTableIter iter;
   gpointer value;
   const char *me;
   guint64 mine;
+  guint rank = 0;
 
   /* not announced: nobody counts on this listener, nor it on anybody */
   if (self->gateway == NULL || self->peer_port == 0)
-    return TRUE;
+    return 0;
   me = self->self_key != NULL ? self->self_key : "";
   mine = rendezvous (self->urn, segment, me);
   g_hash_table_iter_init (&iter, self->peers);
@@ -1073,9 +1079,16 @@ owns_segment (AlvSwarm *self,
         continue;
       theirs = rendezvous (self->urn, segment, p->key);
       if (theirs < mine || (theirs == mine && strcmp (p->key, me) < 0))
-        return FALSE;
+        rank++;
     }
-  return TRUE;
+  return rank;
+}
+
+static gboolean
+owns_segment (AlvSwarm *self,
+              guint     segment)
+{
+  return owner_rank (self, segment) == 0;
 }
 
 /* Whether what the known peers hold is known (or it is too late to wait
@@ -1087,7 +1100,7 @@ peers_heard (AlvSwarm *self,
   GHashTableIter iter;
   gpointer value;
 
-  if (now - self->start_time >= INFO_MAX_WAIT_US / 2)
+  if (now - MAX (self->start_time, self->active_since) >= INFO_MAX_WAIT_US / 2)
     return TRUE;
   if (self->tree == NULL && self->gateway != NULL && g_hash_table_size (self->peers) > 0)
     return FALSE;
@@ -1249,7 +1262,7 @@ schedule_urgent (AlvSwarm *self,
           peer = best_peer_for (self, i, ALV_SWARM_NO_DEADLINE, now, r->peer, NULL);
           if (peer != NULL)
             start_request (self, peer, i, i, "endgame");
-          else if (r->peer != NULL && origin_usable (self, now))
+          else if (r->peer != NULL && now - d >= HELD_GRACE_US && origin_usable (self, now))
             start_request (self, NULL, i, i, "endgame");
           continue;
         }
@@ -1275,39 +1288,46 @@ schedule_urgent (AlvSwarm *self,
       if (self->availability[i] > 0)
         {
           /* held, but no peer makes the deadline (or every holder is
-           * busy): a late peer when it is due, the origin at the last
-           * call, until then a holder may free up */
+           * busy): a late peer when it is due; the origin only once the
+           * block is HELD_GRACE_US late, for a holder may free up, and an
+           * origin pulled by every listener whose peers are busy would be
+           * slow for all of them, the leader's runs included */
           Peer *any = best_peer_for (self, i, ALV_SWARM_NO_DEADLINE, now, NULL, NULL);
 
           if (any != NULL && d <= now)
             start_request (self, any, i, i, "urgent, late");
-          else if (d - now <= last_call)
+          else if (now - d >= HELD_GRACE_US - last_call)
             start_request (self, NULL, i, origin_run_end (self, i, FALSE, d + ORIGIN_MARGIN_US),
                            "peers too slow");
         }
       else
         {
-          /* nobody holds it: its owner pulls it at once; the others
-           * only when it is about to be late, in case the owner did not */
-          gboolean mine = owns_segment (self, segment_of (self, i));
+          /* nobody holds it: its owner pulls it at once; the others in
+           * the order of owner_rank(), one every RANK_STEP_US, the last
+           * ones at the deadline, in case those before them did not */
+          guint rank = owner_rank (self, segment_of (self, i));
+          gint64 my_call = MAX (self->urgent_window - (gint64) rank * RANK_STEP_US, last_call);
 
-          if (d - now > last_call && !mine)
-            continue;
-          /* a peer is fetching it from the origin already: wait for that,
-           * up to the last moment */
-          if (self->fetching[i] > 0 && d - now > ORIGIN_MARGIN_US / 2)
+          /* a peer is fetching it from the origin: wait for that, even a
+           * little late (a block pulled by everybody at once is late for
+           * everybody, and so is all that follows it) */
+          if (self->fetching[i] > 0 && now - d < LATE_GRACE_US)
             continue;
           /* just started: "nobody holds it" may only mean we have not
-           * heard from the peers yet */
-          if (d - now > ORIGIN_MARGIN_US && !peers_heard (self, now))
+           * heard from the peers yet (at most a second: their answers to
+           * the first polls), even for what is due now, or every listener
+           * tuning in would pull its start from the origin */
+          if (!peers_heard (self, now))
+            continue;
+          if (rank > 0 && d - now > my_call)
             continue;
           /* the owner: a run of at least a margin's worth, never block by
            * block; a stand-in: only what is due before the owner's could
            * still come */
           start_request (self, NULL, i,
                          origin_run_end (self, i, TRUE, MAX (now, d) + ORIGIN_MARGIN_US +
-                                                        (mine ? fetch : 0)),
-                         mine ? "urgent, owner" : "urgent, nobody has it");
+                                                        (rank == 0 ? fetch : 0)),
+                         rank == 0 ? "urgent, owner" : "urgent, stand-in");
         }
     }
 }
@@ -1380,52 +1400,119 @@ schedule_rarest (AlvSwarm *self,
     }
 }
 
-/* Blocks nobody holds, beyond the window: the segments this listener owns,
- * from the origin, earliest first, a run per segment. */
+/* One past the last block @p holds or is pulling from the origin. */
+static guint
+peer_reach (AlvSwarm *self,
+            Peer     *p)
+{
+  for (guint i = self->n_blocks; i > 0; i--)
+    if ((p->avail != NULL && alv_block_map_get (p->avail, i - 1)) ||
+        (p->fetching != NULL && alv_block_map_get (p->fetching, i - 1)))
+      return i;
+  return 0;
+}
+
+/* One past the last block this listener holds or has asked for. */
+static guint
+own_reach (AlvSwarm *self)
+{
+  for (guint i = self->n_blocks; i > 0; i--)
+    if (alv_block_map_get (self->taken, i - 1))
+      return i;
+  return 0;
+}
+
+/* Whether this listener leads the swarm through the item: no peer heard
+ * from lately reaches further into it (ties: the lowest ip:port). */
+static gboolean
+leads (AlvSwarm *self,
+       gint64    now)
+{
+  GHashTableIter iter;
+  gpointer value;
+  guint mine = own_reach (self);
+  const char *me = self->self_key != NULL ? self->self_key : "";
+
+  g_hash_table_iter_init (&iter, self->peers);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Peer *p = value;
+      guint theirs;
+
+      /* a peer not heard from lately (gone, or failing) leads nobody */
+      if (p->banned || p->failures > 0 || p->avail == NULL || now - p->avail_time > LEAD_STALE_US)
+        continue;
+      theirs = peer_reach (self, p);
+      /* a peer holding nothing may not be pulling at all (its swarm
+       * waits for its turn): the first to start leads */
+      if (theirs == 0)
+        continue;
+      if (theirs > mine || (theirs == mine && strcmp (p->key, me) < 0))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Ahead of the window: blocks nobody holds are pulled from the origin in
+ * stream order by one listener for the whole swarm, the leader (the one
+ * that reaches furthest into the item), a run at a time, up to
+ * FILL_HORIZON_US ahead; the others copy from it (rarest first).  Nobody
+ * else pulls while a peer reports it is pulling from the origin beyond
+ * the first block nobody has (X-Pending-Ranges): the origin sends one run
+ * at a time, at its full rate, earliest first.  When the leader leaves,
+ * the next one by reach takes over once it is no longer heard from. */
 static void
 schedule_origin_fill (AlvSwarm *self,
                       gint64    now)
 {
+  GHashTableIter iter;
+  gpointer value;
+  guint first = G_MAXUINT;
+  guint64 last;
+  gint64 d;
+
   /* one such request at a time, beside what is urgent */
   if (!self->origin_enabled || self->origin_broken || self->origin_url == NULL ||
       now < self->origin_backoff_until || self->fill_inflight > 0 || n_requests (self) >= MAX_REQUESTS)
     return;
-  /* nothing here is urgent: first learn who else is in the swarm, and
-   * wait until that is settled, for who owns what depends on it */
+  /* first learn who else is in the swarm and what they hold */
   if (self->gateway != NULL && self->peer_port != 0 &&
-      ((!self->first_announce_done && now - self->start_time < INFO_MAX_WAIT_US) ||
-       (now - self->peers_changed_time < PEERS_SETTLE_US &&
-        now - self->start_time < PEERS_SETTLE_MAX_US)))
+      ((!self->first_announce_done &&
+        now - MAX (self->start_time, self->active_since) < INFO_MAX_WAIT_US) ||
+       !peers_heard (self, now)))
     return;
-  for (guint i = first_needed (self); i < self->n_blocks; i++)
+  for (guint i = first_needed (self); i < self->n_blocks && first == G_MAXUINT; i++)
+    if (!alv_block_map_get (self->taken, i) && self->availability[i] == 0 && self->fetching[i] == 0)
+      first = i;
+  if (first == G_MAXUINT)
+    return;
+  d = block_deadline (self, first);
+  if (d != ALV_SWARM_NO_DEADLINE && d - now > FILL_HORIZON_US)
+    return;     /* far enough ahead */
+  /* somebody is pulling ahead already */
+  g_hash_table_iter_init (&iter, self->peers);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
     {
-      guint64 last;
-      gint64 d;
+      Peer *p = value;
 
-      if (alv_block_map_get (self->taken, i) || self->availability[i] > 0 || self->fetching[i] > 0)
-        continue;
-      d = block_deadline (self, i);
-      if (d != ALV_SWARM_NO_DEADLINE && d - now <= self->urgent_window)
-        continue;   /* schedule_urgent()'s */
-      if (d != ALV_SWARM_NO_DEADLINE && d - now > FILL_HORIZON_US)
-        return;     /* earliest first: nothing sooner is ours to pull */
-      if (!owns_segment (self, segment_of (self, i)))
-        continue;
-      last = origin_run_end (self, i, TRUE, ALV_SWARM_NO_DEADLINE);
-      /* alone, the run is as long as origin_run_end() allows; in a swarm
-       * it stays inside the segment, so the others see it arrive soon */
-      if (n_usable_peers (self) > 0)
-        while (last > i && (segment_of (self, (guint) last) != segment_of (self, i) ||
-                            (last - i + 1) * self->block_size > FILL_RUN_BYTES))
-          last--;
-      if (start_request (self, NULL, i, last, "owner"))
-        {
-          Request *r = self->requests->pdata[self->requests->len - 1];
+      if (!p->banned && p->fetching != NULL && now - p->avail_time <= LEAD_STALE_US)
+        for (guint i = first + 1; i < self->n_blocks; i++)
+          if (alv_block_map_get (p->fetching, i))
+            return;
+    }
+  if (!leads (self, now))
+    return;
+  last = origin_run_end (self, first, TRUE, ALV_SWARM_NO_DEADLINE);
+  /* alone, the run is as long as origin_run_end() allows; in a swarm a
+   * fill run at a time, so the others see it arrive and the lead may pass */
+  if (n_usable_peers (self) > 0)
+    last = MIN (last, first + MAX (FILL_RUN_BYTES / self->block_size, 1u) - 1);
+  if (start_request (self, NULL, first, last, "leader"))
+    {
+      Request *r = self->requests->pdata[self->requests->len - 1];
 
-          r->fill = TRUE;
-          self->fill_inflight++;
-        }
-      return;
+      r->fill = TRUE;
+      self->fill_inflight++;
     }
 }
 
@@ -1507,6 +1594,13 @@ schedule (AlvSwarm *self)
   if (!self->running || self->completed)
     return;
   check_stalls (self, now);
+  /* inactive: no requests, but what the peers hold and pull is kept
+   * known, so that once active this swarm follows the leader */
+  if (!self->active)
+    {
+      schedule_polls (self, now);
+      return;
+    }
   schedule_urgent (self, now);
   schedule_rarest (self, now);
   schedule_origin_fill (self, now);
@@ -1797,6 +1891,7 @@ alv_swarm_init (AlvSwarm *self)
   self->requests = g_ptr_array_new ();
   self->rand = g_rand_new ();
   self->origin_enabled = TRUE;
+  self->active = TRUE;
   self->urgent_window = DEFAULT_URGENT_WINDOW_MS * (gint64) 1000;
   self->cancellable = g_cancellable_new ();
 }
@@ -1852,6 +1947,7 @@ alv_swarm_new (AlvBlockStore  *store,
   self->writing = g_new0 (guint8, self->n_blocks);
   self->availability = g_new0 (guint, self->n_blocks);
   self->fetching = g_new0 (guint, self->n_blocks);
+
   self->session = soup_session_new_with_options ("max-conns", 64,
                                                  "max-conns-per-host", PEER_MAX_DEPTH,
                                                  "timeout", 20,
@@ -1931,7 +2027,6 @@ alv_swarm_add_peer (AlvSwarm           *swarm,
   p->base = g_strconcat ("http://", p->key, NULL);
   p->address = g_object_ref (address);
   g_hash_table_insert (swarm->peers, p->key, p);
-  swarm->peers_changed_time = g_get_monotonic_time ();
   kick (swarm);
 }
 
@@ -1958,6 +2053,24 @@ alv_swarm_set_origin_enabled (AlvSwarm *swarm,
 {
   g_return_if_fail (ALV_IS_SWARM (swarm));
   swarm->origin_enabled = enabled;
+  kick (swarm);
+}
+
+void
+alv_swarm_set_active (AlvSwarm *swarm,
+                      gboolean  active)
+{
+  g_return_if_fail (ALV_IS_SWARM (swarm));
+  if (active && !swarm->active && swarm->running)
+    {
+      /* the swarm moved on while this one waited: learn it afresh (who
+       * is there, who leads) before pulling anything from the origin */
+      swarm->active_since = g_get_monotonic_time ();
+      swarm->first_announce_done = FALSE;
+      if (swarm->gateway != NULL && swarm->peer_port != 0 && swarm->tree != NULL)
+        schedule_announce (swarm, 0);
+    }
+  swarm->active = active;
   kick (swarm);
 }
 
@@ -2062,7 +2175,6 @@ alv_swarm_start (AlvSwarm *swarm)
     }
   swarm->running = TRUE;
   swarm->start_time = g_get_monotonic_time ();
-  swarm->peers_changed_time = MAX (swarm->peers_changed_time, swarm->start_time);
   swarm->tick_id = g_timeout_add (TICK_MS, tick_cb, swarm);
   if (swarm->tree == NULL && !swarm->tree_pending && swarm->gateway != NULL &&
       swarm->thex_uri != NULL)

@@ -111,6 +111,11 @@ void           alv_swarm_add_peer            (AlvSwarm             *swarm,
 GPtrArray     *alv_swarm_get_peers           (AlvSwarm             *swarm);
 void           alv_swarm_set_origin_enabled  (AlvSwarm             *swarm,
                                               gboolean              enabled);
+/* An inactive swarm fetches nothing (a prefetch waiting for its turn)
+ * but still polls its peers, shares what it holds and announces; swarms
+ * start active. */
+void           alv_swarm_set_active          (AlvSwarm             *swarm,
+                                              gboolean              active);
 
 void           alv_swarm_set_playhead        (AlvSwarm             *swarm,
                                               guint64               offset,

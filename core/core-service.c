@@ -53,9 +53,9 @@
 /* the smallest head read from the block store first (more when the
  * headers turn out longer, up to MAX_HEAD_SIZE) */
 #define MIN_HEAD_SIZE (16 * 1024)
-/* a prefetched item's swarm may pull from the origin once the item playing
- * is complete, or this long (µs) before its slot, whichever comes first */
-#define PREFETCH_ORIGIN_LEAD (30 * G_USEC_PER_SEC)
+/* a prefetched item's swarm fetches once the item playing is held, or
+ * this long (µs) before its slot, whichever comes first */
+#define PREFETCH_LEAD (30 * G_USEC_PER_SEC)
 /* how long an item stays shared after it played (s), and how many */
 #define SHARE_LINGER 300
 #define SHARE_MAX 4
@@ -346,7 +346,7 @@ feeder_free (Feeder *f)
     {
       g_signal_handlers_disconnect_by_data (f->swarm, f);
       alv_swarm_set_deadline_func (f->swarm, NULL, NULL, NULL);
-      alv_swarm_set_origin_enabled (f->swarm, TRUE);
+      alv_swarm_set_active (f->swarm, TRUE);
       keep_sharing (f->service, g_steal_pointer (&f->swarm));
     }
   g_clear_pointer (&f->urn, g_free);
@@ -893,7 +893,7 @@ feeder_swarm_begin (Feeder *f)
     f->bytes_per_sec = 1000;
   if (f->position >= START_SLACK && slot > 0)
     f->guess_offset = (guint64) ((double) f->file_size * f->position / slot);
-  alv_swarm_set_origin_enabled (f->swarm, TRUE);
+  alv_swarm_set_active (f->swarm, TRUE);
   /* what played before the position is nobody's need any more */
   alv_swarm_set_needed_from (f->swarm, f->guess_offset - MIN (f->guess_offset,
                                                               (guint64) alv_swarm_get_block_size (f->swarm)));
@@ -1024,11 +1024,12 @@ feeder_swarm_read (Feeder *f)
 
 static AlvSwarm *take_shared (CoreService *self, const char *urn);
 
-/* The next item's swarm pulls from the origin only once the item playing
- * is held in full (or the next slot is near): the station's uplink goes to
- * what is heard now first, and peers may meanwhile pull the next item. */
+/* The next item's swarm fetches only once the item playing is held in
+ * full (or the next slot is near): the station's uplink and the peers'
+ * go to what is heard now first.  The first listener done with the item
+ * playing starts the next one from the origin, the others follow it. */
 static void
-update_prefetch_origin (CoreService *self)
+update_prefetch (CoreService *self)
 {
   Feeder *next = self->next_feeder;
   Feeder *cur = self->feeder;
@@ -1036,10 +1037,11 @@ update_prefetch_origin (CoreService *self)
 
   if (next == NULL || next->swarm == NULL || self->schedule == NULL)
     return;
-  enable = cur == NULL || cur->swarm == NULL || alv_swarm_has_needed (cur->swarm)
+  /* (a current item still resolving counts as not held: its swarm comes) */
+  enable = cur == NULL || (cur->swarm != NULL ? alv_swarm_has_needed (cur->swarm) : cur->head_done)
            || datetime_to_us (alv_playlist_item_get_start (next->item)) - alv_schedule_now (self->schedule)
-              <= PREFETCH_ORIGIN_LEAD;
-  alv_swarm_set_origin_enabled (next->swarm, enable);
+              <= PREFETCH_LEAD;
+  alv_swarm_set_active (next->swarm, enable);
 }
 
 /* The item is resolved and the store is open: run (or take over) its swarm. */
@@ -1077,7 +1079,7 @@ feeder_swarm_setup (Feeder                     *f,
   if (!f->prefetch_only)
     feeder_swarm_begin (f);
   else
-    update_prefetch_origin (self);
+    update_prefetch (self);
   feeder_swarm_poll (f);
 }
 
@@ -1341,7 +1343,7 @@ collect_swarm_stats (CoreService   *self,
 static gboolean
 on_stats_timer (gpointer user_data)
 {
-  update_prefetch_origin (user_data);
+  update_prefetch (user_data);
   update_statistics (user_data);
   return G_SOURCE_CONTINUE;
 }

@@ -240,7 +240,7 @@ start_gateway (Fixture *fx)
   g_autofree char *binary = g_test_build_filename (G_TEST_BUILT, "..", "server", "alluvium-server", NULL);
   g_autofree char *origin_arg = g_strconcat ("--origin=", fx->origin_base, NULL);
   const char *argv[] = { binary, "gateway", "--port=0", "--rate-limit=0", "--allow-private",
-                         origin_arg, "--retry-after=1", NULL };
+                         origin_arg, "--retry-after=1", "--block-size=" G_STRINGIFY (BLOCK_SIZE), NULL };
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GDataInputStream) out = NULL;
   g_autoptr(GError) error = NULL;
@@ -389,6 +389,17 @@ seen_func (const char         *urn G_GNUC_UNUSED,
     alv_swarm_add_peer (l->swarm, address);
 }
 
+/* What the listener pulls from the origin (X-Pending-Ranges), as in the
+ * daemon. */
+static AlvRangeSet *
+pending_func (const char *urn G_GNUC_UNUSED,
+              gpointer    user_data)
+{
+  Listener *l = user_data;
+
+  return l->swarm != NULL ? alv_swarm_get_origin_pending (l->swarm) : NULL;
+}
+
 /* A listener with its own store and peer port; its swarm is made by the
  * caller. */
 static Listener *
@@ -407,6 +418,7 @@ add_listener (Fixture *fx)
   alv_peer_server_share (l->peers, fx->urn);
   alv_peer_server_set_alt_func (l->peers, alt_func, l, NULL);
   alv_peer_server_set_seen_func (l->peers, seen_func, l);
+  alv_peer_server_set_pending_func (l->peers, pending_func, l);
   g_ptr_array_add (fx->listeners, l);
   return l;
 }
