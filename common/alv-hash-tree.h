@@ -41,7 +41,7 @@ G_BEGIN_DECLS
  *
  * Default size in bytes of a block, the unit of transfer and verification.
  */
-#define ALV_HASH_TREE_DEFAULT_BLOCK_SIZE 65536
+#define ALV_HASH_TREE_DEFAULT_BLOCK_SIZE 16384
 
 /**
  * ALV_HASH_TREE_MAX_BLOCK_SIZE:
