@@ -1,0 +1,611 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The swarm benchmark: one scheduled 128 kbit/s station, N listeners, the
+origin's uplink capped at a few times the bitrate, measured twice in one
+invocation: with Alluvium (every listener an alluvium-core swarming from
+its peers and the origin) and with the Icecast-style baseline (the same
+cores with gateway=none, each fetching the station straight from the
+origin).
+
+Everything runs on 127.0.0.1.  The origin is a static web server written
+for the purpose, in this script: HTTP/1.1 with keep-alive and Range, its
+total upload capped at --origin-rate times the bitrate (body bytes) and
+shared fairly between its connections, a chunk at a time in turn, as an
+uplink with fair queueing shares it (tc on loopback was tried first: the
+kernels here have no fair-queueing qdisc, and a plain FIFO there drops the
+handshakes of new connections for seconds).  The OCN gateway is
+`alluvium-server gateway --docroot --base-url ORIGIN`, which hashes the
+same files from disk; it is not rate limited.  Every listener is a real
+alluvium-core on a private D-Bus session bus with its own cache and
+config, its upload capped by its own upload-limit at --peer-rate times
+the bitrate.  Listeners tune in at random times over the first
+--join-window seconds (fixed --seed), each at the live position, and a
+reader per listener consumes its local stream as a player would: it
+starts after 2 s of audio, then plays at the bitrate; a stall is the
+buffer running empty (it resumes after 1 s is buffered again).
+
+Prints a table per scenario, a side-by-side summary, and a JSON summary
+as its last line.  Usage:
+
+    tests/bench/bench-swarm.py [--builddir _build] [-n 16] ...
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+BITRATE = 128000                # bits per second of the station
+BYTE_RATE = BITRATE // 8        # 16000 bytes per second
+START_AUDIO = 2.0               # seconds buffered before playback starts
+RESUME_AUDIO = 1.0              # seconds buffered before playback resumes
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+# --- the rate-limited origin -------------------------------------------------
+
+class FairShaper:
+    """A token bucket shared by every response body, handed out a chunk at
+    a time to the waiting senders in turn (round robin), so a small answer
+    is never stuck behind bulk transfers."""
+
+    CHUNK = 1448
+
+    def __init__(self, rate):
+        self.rate = float(rate)
+        self.lock = threading.Condition()
+        self.queue = []          # tickets waiting, in order
+        self.next_ticket = 0
+        self.tokens = 0.0
+        self.stamp = time.monotonic()
+        self.sent = 0
+
+    def take(self, n):
+        with self.lock:
+            ticket = self.next_ticket
+            self.next_ticket += 1
+            self.queue.append(ticket)
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.tokens + (now - self.stamp) * self.rate, 4 * self.CHUNK)
+                self.stamp = now
+                if self.queue[0] == ticket and self.tokens >= n:
+                    self.tokens -= n
+                    self.queue.pop(0)
+                    self.sent += n
+                    self.lock.notify_all()
+                    return
+                wait = max((n - self.tokens) / self.rate, 0.001) if self.queue[0] == ticket else 0.05
+                self.lock.wait(wait)
+
+
+class Origin(threading.Thread):
+    """Static files of @root over HTTP/1.1, bodies paced by a FairShaper."""
+
+    TYPES = {".rss": "application/x-alluvium", ".mp3": "audio/mpeg", ".ogg": "audio/ogg"}
+
+    def __init__(self, root, port, rate):
+        super().__init__(daemon=True)
+        import http.server
+        shaper = self.shaper = FairShaper(rate)
+        origin = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_HEAD(self):
+                self.answer(False)
+
+            def do_GET(self):
+                self.answer(True)
+
+            def answer(self, body):
+                path = os.path.normpath(urllib.parse.unquote(urllib.parse.urlsplit(self.path).path))
+                full = os.path.join(root, path.lstrip("/"))
+                if ".." in path.split("/") or not os.path.isfile(full):
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                size = os.path.getsize(full)
+                start, end, status = 0, size - 1, 200
+                m = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", ""))
+                if m and (m.group(1) or m.group(2)):
+                    if m.group(1):
+                        start = int(m.group(1))
+                        end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+                    else:
+                        start = max(size - int(m.group(2)), 0)
+                    if start > end or start >= size:
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{size}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    status = 206
+                self.send_response(status)
+                self.send_header("Content-Type", Origin.TYPES.get(os.path.splitext(full)[1],
+                                                                  "application/octet-stream"))
+                self.send_header("Accept-Ranges", "bytes")
+                self.send_header("Content-Length", str(end - start + 1))
+                if status == 206:
+                    self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+                self.end_headers()
+                if not body:
+                    return
+                with open(full, "rb") as f:
+                    f.seek(start)
+                    left = end - start + 1
+                    while left > 0:
+                        n = min(left, FairShaper.CHUNK)
+                        shaper.take(n)
+                        self.wfile.write(f.read(n))
+                        left -= n
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+            def handle_error(self, request, client_address):
+                # a listener that goes away mid-body (a cancelled request,
+                # a core stopping) is normal here
+                if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+                    super().handle_error(request, client_address)
+
+        self.server = Server(("127.0.0.1", port), Handler)
+        self.port = self.server.server_address[1]
+
+    def run(self):
+        self.server.serve_forever(poll_interval=0.2)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- the station ------------------------------------------------------------
+
+def make_media(directory, n_items, seconds, seed):
+    """MP3 items of @seconds of filtered noise at 128 kbit/s CBR, titled."""
+    os.makedirs(directory, exist_ok=True)
+    paths = []
+    for i in range(n_items):
+        path = os.path.join(directory, f"item{i + 1}.mp3")
+        paths.append(path)
+        if os.path.exists(path):
+            continue
+        frames = int(seconds * 44100 / 1152)
+        run(["gst-launch-1.0", "-q", "audiotestsrc", "wave=pink-noise", f"volume=0.{2 + i}",
+             f"num-buffers={frames}", "samplesperbuffer=1152",
+             "!", "audio/x-raw,rate=44100,channels=2",
+             "!", "lamemp3enc", "target=bitrate", f"bitrate={BITRATE // 1000}", "cbr=true",
+             "!", "id3v2mux",
+             "!", "filesink", f"location={path}.part"], stdout=subprocess.DEVNULL)
+        os.rename(path + ".part", path)
+    return paths
+
+
+def w3c(t):
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class Proc:
+    """A child process whose output goes to a log file."""
+
+    def __init__(self, name, argv, env=None, logdir="."):
+        self.name = name
+        self.log = open(os.path.join(logdir, name + ".log"), "w")
+        self.p = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+
+
+def wait_http(url, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+# --- listeners --------------------------------------------------------------
+
+class Reader(threading.Thread):
+    """Reads a local stream and records (time, bytes) of every chunk."""
+
+    def __init__(self, url, stop_at):
+        super().__init__(daemon=True)
+        self.url = urllib.parse.urlsplit(url)
+        self.stop_at = stop_at
+        self.arrivals = []
+        self.error = None
+        self.connected_at = None
+
+    def run(self):
+        try:
+            s = socket.create_connection((self.url.hostname, self.url.port), timeout=30)
+            s.sendall(f"GET {self.url.path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            self.connected_at = time.time()
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise RuntimeError("closed before the headers")
+                head += chunk
+            body = head.split(b"\r\n\r\n", 1)[1]
+            if body:
+                self.arrivals.append((time.time(), len(body)))
+            s.settimeout(1.0)
+            while time.time() < self.stop_at:
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    continue
+                if not chunk:
+                    break
+                self.arrivals.append((time.time(), len(chunk)))
+            s.close()
+        except Exception as e:  # reported in the results, never fatal
+            self.error = str(e)
+
+
+def playback(arrivals, t_tune, t_end):
+    """Simulates a player on the arrival log: returns startup delay to the
+    first byte and to 2 s of audio, and the stalls (count, seconds)."""
+    if not arrivals:
+        return None, None, 0, 0.0
+    first = arrivals[0][0] - t_tune
+    step = 0.05
+    received = 0
+    idx = 0
+    t = arrivals[0][0]
+    playing = False
+    played = 0.0
+    started = None
+    stalls = 0
+    stalled = 0.0
+    stall_from = None
+    while t < t_end:
+        while idx < len(arrivals) and arrivals[idx][0] <= t:
+            received += arrivals[idx][1]
+            idx += 1
+        buffered = received - played
+        if not playing:
+            need = START_AUDIO if started is None else RESUME_AUDIO
+            if buffered >= need * BYTE_RATE:
+                playing = True
+                if started is None:
+                    started = t - t_tune
+                else:
+                    stalled += t - stall_from
+        else:
+            want = step * BYTE_RATE
+            if buffered >= want:
+                played += want
+            else:
+                played += max(buffered, 0)
+                playing = False
+                stalls += 1
+                stall_from = t
+        t += step
+    if not playing and started is not None and stall_from is not None:
+        stalled += t_end - stall_from
+    return first, started, stalls, stalled
+
+
+class Listener:
+    def __init__(self, index, root, builddir, gateway, upload_limit, verbose=False):
+        self.index = index
+        self.home = os.path.join(root, f"listener{index:02d}")
+        cfg = os.path.join(self.home, "config", "alluvium")
+        os.makedirs(cfg, exist_ok=True)
+        os.makedirs(os.path.join(self.home, "cache"), exist_ok=True)
+        with open(os.path.join(cfg, "core.conf"), "w") as f:
+            f.write("[core]\nidle-timeout=0\npeer-address=127.0.0.1\n"
+                    f"upload-limit={upload_limit}\ngateway={gateway}\n")
+        out = subprocess.run(["dbus-daemon", "--session", "--fork", "--print-address=1",
+                              "--print-pid=2"], capture_output=True, text=True, check=True)
+        self.bus = out.stdout.strip()
+        self.bus_pid = int(out.stderr.strip())
+        self.env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=self.bus,
+                        XDG_CONFIG_HOME=os.path.join(self.home, "config"),
+                        XDG_CACHE_HOME=os.path.join(self.home, "cache"),
+                        GIO_USE_PROXY_RESOLVER="dummy", GSETTINGS_BACKEND="memory")
+        if verbose:
+            self.env["G_MESSAGES_DEBUG"] = "alluvium-core"
+        self.core = Proc(f"core{index:02d}", [os.path.join(builddir, "core", "alluvium-core")],
+                         env=self.env, logdir=self.home)
+        self.t_tune = None
+        self.reader = None
+        self.stats = {}
+
+    def gdbus(self, *args):
+        return subprocess.run(["gdbus", "call", "--session", "--dest", "org.alluvium.Core1",
+                               "--object-path", "/org/alluvium/Core1", "--method"] + list(args),
+                              env=self.env, capture_output=True, text=True, timeout=30)
+
+    def wait_ready(self):
+        for _ in range(200):
+            r = self.gdbus("org.freedesktop.DBus.Properties.Get", "org.alluvium.Core1", "State")
+            if r.returncode == 0:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"listener {self.index}: the core did not start")
+
+    def tune(self, playlist, stop_at):
+        self.t_tune = time.time()
+        r = self.gdbus("org.alluvium.Core1.Tune", playlist)
+        m = re.search(r"'(http://[^']+)'", r.stdout)
+        if r.returncode != 0 or m is None:
+            raise RuntimeError(f"listener {self.index}: Tune failed: {r.stderr.strip()}")
+        self.reader = Reader(m.group(1), stop_at)
+        self.reader.start()
+
+    def collect(self):
+        r = self.gdbus("org.freedesktop.DBus.Properties.Get", "org.alluvium.Core1", "Statistics")
+        for k, v in re.findall(r"'([a-z-]+)': <(?:uint64|uint32) (\d+)>", r.stdout):
+            self.stats[k] = int(v)
+        mem = 0
+        try:
+            with open(f"/proc/{self.core.p.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        mem = int(line.split()[1])
+        except OSError:
+            pass
+        self.stats["vm-hwm-kib"] = mem
+        # CPU seconds of the core so far (utime + stime, /proc/PID/stat)
+        try:
+            with open(f"/proc/{self.core.p.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            self.stats["cpu-s"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            self.stats["cpu-s"] = 0.0
+
+    def stop(self):
+        self.core.stop()
+        try:
+            os.kill(self.bus_pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+# --- one scenario ------------------------------------------------------------
+
+def scenario(name, args, root, media, sizes, swarm):
+    """Runs the station once; returns (rows, summary)."""
+    builddir = os.path.abspath(args.builddir)
+    server = os.path.join(builddir, "server", "alluvium-server")
+    work = os.path.join(root, name)
+    os.makedirs(work)
+    station = os.path.join(root, "station")
+    origin_srv = Origin(station, 0, args.origin_rate * BYTE_RATE)
+    origin_srv.start()
+    origin = f"http://127.0.0.1:{origin_srv.port}/"
+    gateway_port = free_port()
+    gateway = f"http://127.0.0.1:{gateway_port}/"
+
+    # the schedule: item 1 began --lead seconds before the first tune, and
+    # the first tune comes once the playlist is written and every process
+    # is up (the margin is generous: 16 cores start in a few seconds)
+    t0 = time.time() + 20 + args.n * 0.3
+    start = t0 - args.lead
+    with open(os.path.join(work, "playlist.log"), "w") as f:
+        run([server, "playlist", "--base-url", origin, "--root", station,
+             "--title", "Bench Station", "--start", w3c(start),
+             "-o", os.path.join(station, "station.rss")] + media, stdout=f, stderr=f)
+    slots = [(start + i * args.seconds, start + (i + 1) * args.seconds) for i in range(len(media))]
+    end = slots[-1][1] + 2
+
+    procs = [Proc("gateway", [server, "gateway", "--docroot", station, "--base-url", origin,
+                              "--port", str(gateway_port), "--rate-limit=0",
+                              f"--block-size={args.block_size}",
+                              "--state-dir", os.path.join(work, "gateway-state")], logdir=work)]
+    listeners = []
+    try:
+        wait_http(origin + "station.rss")
+        wait_http(gateway + "status")
+        # the station prepares its items before their slots (from disk)
+        for m in media:
+            url = origin + "media/" + os.path.basename(m)
+            for _ in range(100):
+                if wait_http(gateway + "resolve?url=" + urllib.parse.quote(url, safe="")) == 200:
+                    break
+                time.sleep(0.2)
+        served0 = origin_srv.shaper.sent
+
+        listeners = [Listener(i, work, builddir, gateway if swarm else "none",
+                              args.peer_rate * BYTE_RATE, args.verbose) for i in range(args.n)]
+        for li in listeners:
+            li.wait_ready()
+        rng = random.Random(args.seed)
+        joins = sorted(rng.uniform(0, args.join_window) for _ in listeners)
+        playlist = origin + "station.rss"
+        if time.time() > t0:
+            log(f"{name}: setting up took {time.time() - t0:.1f} s longer than planned")
+        while time.time() < t0:
+            time.sleep(0.05)
+        log(f"{name}: {args.n} listeners tune in over {args.join_window:g} s; "
+            f"the schedule ends in {end - time.time():.0f} s")
+        for li, at in zip(listeners, joins):
+            while time.time() < t0 + at:
+                time.sleep(0.01)
+            li.tune(playlist, end)
+        next_report = time.time() + 15
+        while time.time() < end:
+            time.sleep(0.5)
+            if time.time() >= next_report:
+                next_report += 15
+                log(f"{name}: {end - time.time():.0f} s to go, origin sent "
+                    f"{(origin_srv.shaper.sent - served0) / 1e6:.2f} MB")
+        for li in listeners:
+            li.reader.join(5)
+            li.collect()
+        served = origin_srv.shaper.sent - served0
+    finally:
+        for li in listeners:
+            li.stop()
+        for p in procs:
+            p.stop()
+        origin_srv.stop()
+
+    rows = []
+    for li in listeners:
+        first, startup, stalls, stalled = playback(li.reader.arrivals, li.t_tune, end - 2)
+        rows.append({
+            "listener": li.index,
+            "tune_at": round(li.t_tune - t0, 2),
+            "first_byte_s": None if first is None else round(first, 3),
+            "startup_s": None if startup is None else round(startup, 3),
+            "stalls": stalls,
+            "stall_s": round(stalled, 2),
+            "from_origin": li.stats.get("bytes-from-origin", 0),
+            "from_peers": li.stats.get("bytes-from-peers", 0),
+            "uploaded": li.stats.get("bytes-uploaded", 0),
+            "rejected": li.stats.get("blocks-rejected", 0),
+            "vm_hwm_kib": li.stats.get("vm-hwm-kib", 0),
+            "cpu_s": round(li.stats.get("cpu-s", 0.0), 2),
+            "error": li.reader.error,
+        })
+    total = sum(sizes)
+    startups = [r["startup_s"] if r["startup_s"] is not None else float(end - t0) for r in rows]
+    summary = {
+        "scenario": name,
+        "listeners": args.n,
+        "origin_bytes": served,
+        "item_bytes": total,
+        "origin_copies_per_item": round(served / total, 3),
+        "origin_received_by_listeners": sum(r["from_origin"] for r in rows),
+        "bytes_from_peers": sum(r["from_peers"] for r in rows),
+        "startup_mean_s": round(statistics.mean(startups), 3),
+        "startup_p95_s": round(sorted(startups)[max(0, int(round(0.95 * len(startups))) - 1)], 3),
+        "stall_free": sum(1 for r in rows if r["stalls"] == 0 and r["startup_s"] is not None),
+        "stall_free_fraction": round(sum(1 for r in rows if r["stalls"] == 0
+                                         and r["startup_s"] is not None) / len(rows), 3),
+        "stall_seconds": round(sum(r["stall_s"] for r in rows), 2),
+        # one core relaying the station: CPU share over the run, peak memory
+        "core_cpu_percent_mean": round(100 * statistics.mean(r["cpu_s"] for r in rows) / (end - t0), 2),
+        "core_vm_hwm_mib_max": round(max(r["vm_hwm_kib"] for r in rows) / 1024, 1),
+    }
+    return rows, summary
+
+
+def print_rows(name, rows):
+    print(f"\n{name}: per listener")
+    print(f"{'#':>3} {'tune':>6} {'1st byte':>9} {'startup':>8} {'stalls':>6} {'stall s':>8} "
+          f"{'origin kB':>10} {'peers kB':>9} {'up kB':>8} {'mem MiB':>8} {'cpu s':>6}")
+    for r in rows:
+        fb = "-" if r["first_byte_s"] is None else f"{r['first_byte_s']:.2f}"
+        st = "-" if r["startup_s"] is None else f"{r['startup_s']:.2f}"
+        print(f"{r['listener']:>3} {r['tune_at']:>6.1f} {fb:>9} {st:>8} {r['stalls']:>6} "
+              f"{r['stall_s']:>8.1f} {r['from_origin'] / 1000:>10.0f} {r['from_peers'] / 1000:>9.0f} "
+              f"{r['uploaded'] / 1000:>8.0f} {r['vm_hwm_kib'] / 1024:>8.1f} {r['cpu_s']:>6.1f}"
+              + (f"  error: {r['error']}" if r["error"] else ""))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--builddir", default=os.environ.get("BUILDDIR", "_build"))
+    ap.add_argument("-n", "--listeners", dest="n", type=int, default=16)
+    ap.add_argument("--items", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=60, help="length of each item (60-120)")
+    ap.add_argument("--lead", type=float, default=10,
+                    help="seconds the first item has been on air when the first listener tunes")
+    ap.add_argument("--join-window", type=float, default=20)
+    ap.add_argument("--origin-rate", type=float, default=4, help="origin uplink, times the bitrate")
+    ap.add_argument("--peer-rate", type=float, default=2, help="listener uplink, times the bitrate")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--block-size", type=int, default=16384, help="the gateway's block size (its default: 16384)")
+    ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    ap.add_argument("--verbose", action="store_true", help="debug logs of every core (with --keep)")
+    args = ap.parse_args()
+    for tool in ("gst-launch-1.0", "dbus-daemon", "gdbus"):
+        if shutil.which(tool) is None:
+            sys.exit(f"bench-swarm: {tool} is needed")
+    root = tempfile.mkdtemp(prefix="alluvium-bench-")
+    try:
+        station = os.path.join(root, "station")
+        log(f"bench-swarm: making {args.items} items of {args.seconds:g} s in {station}")
+        media = make_media(os.path.join(station, "media"), args.items, args.seconds, args.seed)
+        sizes = [os.path.getsize(m) for m in media]
+        print(f"station: {args.items} items of {args.seconds:g} s at {BITRATE // 1000} kbit/s "
+              f"({sum(sizes)} bytes); {args.n} listeners joining over {args.join_window:g} s "
+              f"(seed {args.seed})")
+        print(f"origin uplink: {args.origin_rate:g}x the bitrate = {int(args.origin_rate * BYTE_RATE)} body "
+              f"bytes/s, capped by the benchmark's own origin (fair between connections); "
+              f"listener uplink: {args.peer_rate:g}x the bitrate, the core's own upload-limit; "
+              f"blocks of {args.block_size} bytes")
+        results = []
+        scenarios = [("alluvium", True)] + ([] if args.skip_baseline else [("baseline", False)])
+        for name, swarm in scenarios:
+            rows, summary = scenario(name, args, root, media, sizes, swarm)
+            print_rows(name, rows)
+            results.append(summary)
+        print(f"\n{'summary':<20}" + "".join(f"{s['scenario']:>14}" for s in results))
+        for key, label in (("origin_copies_per_item", "origin copies/item"),
+                           ("startup_mean_s", "startup mean s"),
+                           ("startup_p95_s", "startup p95 s"),
+                           ("stall_free", "stall-free"),
+                           ("stall_seconds", "stall seconds"),
+                           ("core_cpu_percent_mean", "core CPU % (mean)"),
+                           ("core_vm_hwm_mib_max", "core peak MiB (max)"),
+                           ("bytes_from_peers", "bytes from peers")):
+            cells = (f"{s[key]}/{s['listeners']}" if key == "stall_free" else str(s[key])
+                     for s in results)
+            print(f"{label:<20}" + "".join(f"{c:>14}" for c in cells))
+        print(json.dumps({"bench": "swarm", "bitrate": BITRATE, "origin_rate_x": args.origin_rate,
+                          "peer_rate_x": args.peer_rate, "rate_limit": "rate-limiting origin (fair share per connection)", "block_size": args.block_size,
+                          "results": results}))
+    finally:
+        if args.keep:
+            log(f"bench-swarm: logs kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
