@@ -988,12 +988,13 @@ swarm_read_cb (GObject      *source,
   feeder_drain (f);
 }
 
-/* Reads the held run at the read position (at most STORE_READ bytes), or
- * waits for "block-ready" when the next block is not held yet. */
+/* Reads the held run at the read position (half a second of it, at most
+ * STORE_READ bytes), or waits for "block-ready" when the next block is
+ * not held yet. */
 static void
 feeder_swarm_read (Feeder *f)
 {
-  guint64 length = f->file_size, end;
+  guint64 length = f->file_size, end, cap;
   guint bs = alv_swarm_get_block_size (f->swarm);
 
   if (f->reading)
@@ -1008,10 +1009,14 @@ feeder_swarm_read (Feeder *f)
         }
       return;
     }
+  /* about half a second of the item at a time: pushed in small steps,
+   * the local stream flows evenly instead of in lumps of seconds, which
+   * players read as buffer underruns */
+  cap = CLAMP ((guint64) (f->bytes_per_sec / 2), (guint64) 4096, (guint64) STORE_READ);
   end = f->read_pos;
-  while (end < length && end - f->read_pos < STORE_READ && alv_swarm_has_block (f->swarm, end / bs))
+  while (end < length && end - f->read_pos < cap && alv_swarm_has_block (f->swarm, end / bs))
     end = (end / bs + 1) * bs;
-  end = MIN (end, MIN (length, f->read_pos + STORE_READ));
+  end = MIN (end, MIN (length, f->read_pos + cap));
   if (end <= f->read_pos)
     {
       f->waiting = TRUE;
