@@ -408,10 +408,17 @@ alv_ogg_scanner_pop_page (AlvOggScanner *scanner,
 
   for (;;)
     {
-      const guint8 *data = scanner->buf->data + scanner->pos;
-      gsize len = scanner->buf->len - scanner->pos;
-      const guint8 *sync = len >= 4 ? memchr (data, 'O', len) : NULL;
+      const guint8 *data;
+      gsize len;
+      const guint8 *sync;
       GBytes *bytes;
+
+      /* an empty buffer may have no storage at all (data == NULL) */
+      if (scanner->pos >= scanner->buf->len)
+        return NULL;
+      data = scanner->buf->data + scanner->pos;
+      len = scanner->buf->len - scanner->pos;
+      sync = len >= 4 ? memchr (data, 'O', len) : NULL;
 
       /* find a capture pattern; keep a possible partial one at the end */
       while (sync != NULL && (gsize) (data + len - sync) >= 4 && memcmp (sync, "OggS", 4) != 0)

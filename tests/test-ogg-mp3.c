@@ -267,6 +267,21 @@ test_ogg_info_vorbis (void)
   g_assert_error (error, ALV_ERROR, ALV_ERROR_PARSE);
 }
 
+/* Found by fuzz-icy: an empty scanner (or one fed less than a page) has
+ * nothing to pop, without pointer arithmetic on an unallocated buffer
+ * (UBSan in the sanitizer run). */
+static void
+test_ogg_scanner_empty (void)
+{
+  g_autoptr(AlvOggScanner) scanner = alv_ogg_scanner_new ();
+  AlvOggPage page;
+
+  g_assert_null (alv_ogg_scanner_pop_page (scanner, &page));
+  alv_ogg_scanner_push (scanner, (const guint8 *) "\n", 1);
+  g_assert_null (alv_ogg_scanner_pop_page (scanner, &page));
+  g_assert_null (alv_ogg_scanner_pop_page (scanner, &page));
+}
+
 static void
 test_ogg_info_opus (void)
 {
@@ -727,6 +742,7 @@ main (int    argc,
 
   g_test_add_func ("/core/ogg/pages", test_ogg_pages);
   g_test_add_func ("/core/ogg/scanner", test_ogg_scanner);
+  g_test_add_func ("/core/ogg/scanner-empty", test_ogg_scanner_empty);
   g_test_add_func ("/core/ogg/info-vorbis", test_ogg_info_vorbis);
   g_test_add_func ("/core/ogg/info-opus", test_ogg_info_opus);
   g_test_add_func ("/core/mp3/header", test_mp3_header);
