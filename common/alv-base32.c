@@ -110,8 +110,8 @@ alv_base32_decode (const char *text,
   if (len != base32_length (out_len))
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_PARSE,
-                   _("Base32 text has %" G_GSIZE_FORMAT " characters; "
-                     "expected %" G_GSIZE_FORMAT),
+                   _("Base32 text has %zu characters; "
+                     "expected %zu"),
                    len, base32_length (out_len));
       return FALSE;
     }
@@ -123,8 +123,7 @@ alv_base32_decode (const char *text,
       if (v < 0)
         {
           g_set_error (error, ALV_ERROR, ALV_ERROR_PARSE,
-                       _("Invalid base32 character at position %"
-                         G_GSIZE_FORMAT), i);
+                       _("Invalid base32 character at position %zu"), i);
           return FALSE;
         }
       acc = (acc << 5) | (guint32) v;

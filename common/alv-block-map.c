@@ -571,7 +571,7 @@ alv_block_map_new_from_bytes (GBytes  *bytes,
   if (size != (n_blocks + 7) / 8)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                   _("Block map: %" G_GSIZE_FORMAT " bytes given, %u expected for %u blocks"),
+                   _("Block map: %zu bytes given, %u expected for %u blocks"),
                    size, (n_blocks + 7) / 8, n_blocks);
       return NULL;
     }

@@ -22,6 +22,7 @@
 
 #include <string.h>
 
+#include <inttypes.h>
 #include <glib/gi18n-lib.h>
 
 #include "alv-error.h"
@@ -159,15 +160,15 @@ alv_station_clock_add_sample (AlvStationClock  *clock,
       || response_received_us < request_sent_us)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                   _("Station clock: implausible request times %" G_GINT64_FORMAT
-                     " and %" G_GINT64_FORMAT " µs"),
+                   _("Station clock: implausible request times %" PRId64
+                     " and %" PRId64 " µs"),
                    request_sent_us, response_received_us);
       return FALSE;
     }
   if (response_received_us - request_sent_us > ALV_STATION_CLOCK_MAX_RTT)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_LIMIT,
-                   _("Station clock: a round trip of %" G_GINT64_FORMAT " ms is too long to use"),
+                   _("Station clock: a round trip of %" PRId64 " ms is too long to use"),
                    (response_received_us - request_sent_us) / 1000);
       return FALSE;
     }

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <inttypes.h>
 #include <glib/gi18n-lib.h>
 #include <gnutls/crypto.h>
 
@@ -657,8 +658,8 @@ alv_hash_tree_new_from_serialized_with_digest (const AlvDigest *digest,
   if (length > ALV_HASH_TREE_MAX_LENGTH)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_LIMIT,
-                   _("Content length %" G_GUINT64_FORMAT " exceeds the "
-                     "limit of %" G_GUINT64_FORMAT " bytes"),
+                   _("Content length %" PRIu64 " exceeds the "
+                     "limit of %" PRIu64 " bytes"),
                    length, ALV_HASH_TREE_MAX_LENGTH);
       return NULL;
     }
@@ -666,8 +667,8 @@ alv_hash_tree_new_from_serialized_with_digest (const AlvDigest *digest,
   if (n_blocks > ALV_HASH_TREE_MAX_BLOCKS)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_LIMIT,
-                   _("A tree of %" G_GUINT64_FORMAT " blocks exceeds the "
-                     "limit of %" G_GUINT64_FORMAT " blocks"),
+                   _("A tree of %" PRIu64 " blocks exceeds the "
+                     "limit of %" PRIu64 " blocks"),
                    n_blocks, ALV_HASH_TREE_MAX_BLOCKS);
       return NULL;
     }
@@ -678,9 +679,9 @@ alv_hash_tree_new_from_serialized_with_digest (const AlvDigest *digest,
   if (input_size != total * ds)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_PARSE,
-                   _("Serialized tree has %" G_GSIZE_FORMAT " bytes; "
-                     "%" G_GUINT64_FORMAT " bytes of content in blocks of "
-                     "%u need %" G_GUINT64_FORMAT),
+                   _("Serialized tree has %zu bytes; "
+                     "%" PRIu64 " bytes of content in blocks of "
+                     "%u need %" PRIu64),
                    input_size, length, block_size, total * ds);
       return NULL;
     }
@@ -714,7 +715,7 @@ alv_hash_tree_new_from_serialized_with_digest (const AlvDigest *digest,
         }
       g_set_error (error, ALV_ERROR, ALV_ERROR_MISMATCH,
                    _("Serialized tree is inconsistent: node %"
-                     G_GUINT64_FORMAT " of level %u (0 is the root) does "
+                     PRIu64 " of level %u (0 is the root) does "
                      "not match the nodes below it"),
                    i - level_start, level);
       return NULL;
@@ -800,16 +801,16 @@ alv_hash_tree_verify_block (AlvHashTree *tree,
   if (!alv_hash_tree_get_block_range (tree, index, NULL, &expected_len))
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                   _("Block %" G_GUINT64_FORMAT " is out of range: the "
-                     "content has %" G_GUINT64_FORMAT " blocks"),
+                   _("Block %" PRIu64 " is out of range: the "
+                     "content has %" PRIu64 " blocks"),
                    index, tree->n_blocks);
       return FALSE;
     }
   if (len != expected_len)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                   _("Block %" G_GUINT64_FORMAT " has %" G_GSIZE_FORMAT
-                     " bytes; expected %" G_GUINT64_FORMAT),
+                   _("Block %" PRIu64 " has %zu"
+                     " bytes; expected %" PRIu64),
                    index, len, expected_len);
       return FALSE;
     }
@@ -822,7 +823,7 @@ alv_hash_tree_verify_block (AlvHashTree *tree,
               tree->digest->digest_size) != 0)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_MISMATCH,
-                   _("Block %" G_GUINT64_FORMAT " does not match its hash"),
+                   _("Block %" PRIu64 " does not match its hash"),
                    index);
       return FALSE;
     }

@@ -372,7 +372,7 @@ check_root_b32 (const char  *s,
   if (len != ALV_OCN_URN_B32_LENGTH)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                   _("%s: the SHA-256 root must be %u base32 characters, not %" G_GSIZE_FORMAT),
+                   _("%s: the SHA-256 root must be %u base32 characters, not %zu"),
                    what, ALV_OCN_URN_B32_LENGTH, len);
       return FALSE;
     }
@@ -381,7 +381,7 @@ check_root_b32 (const char  *s,
       if (!is_base32_char (s[i]))
         {
           g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                       _("%s: character %" G_GSIZE_FORMAT " of the root is not base32"),
+                       _("%s: character %zu of the root is not base32"),
                        what, i + 1);
           return FALSE;
         }
@@ -591,7 +591,7 @@ check_thex_uri (const char  *uri,
     if ((guchar) uri[i] <= 0x20 || (guchar) uri[i] >= 0x7f)
       {
         g_set_error (error, ALV_ERROR, ALV_ERROR_PARSE,
-                     _("%s: byte %" G_GSIZE_FORMAT " of the URI is not a printable ASCII character"),
+                     _("%s: byte %zu of the URI is not a printable ASCII character"),
                      header, i + 1);
         return FALSE;
       }

@@ -19,6 +19,7 @@
 
 #include <string.h>
 
+#include <inttypes.h>
 #include <glib/gi18n-lib.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
@@ -425,7 +426,7 @@ get_text (xmlNodePtr    node,
             g_string_append (s, (const char *) child->content);
           if (s->len > max_length)
             return node_error (error, ALV_ERROR_LIMIT, node,
-                               _("%s is longer than %" G_GSIZE_FORMAT " bytes"),
+                               _("%s is longer than %zu bytes"),
                                label, max_length);
           break;
         case XML_COMMENT_NODE:
@@ -858,7 +859,7 @@ alv_playlist_parse (const char  *data,
   if (length > ALV_PLAYLIST_MAX_SIZE)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_LIMIT,
-                   _("the playlist is %" G_GSIZE_FORMAT " bytes long, more than the limit of %d"),
+                   _("the playlist is %zu bytes long, more than the limit of %d"),
                    length, ALV_PLAYLIST_MAX_SIZE);
       return NULL;
     }

@@ -1411,7 +1411,7 @@ alv_playlist_write_file (AlvPlaylist  *pl,
   if (length > ALV_PLAYLIST_MAX_SIZE)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_LIMIT,
-                   _("the playlist would take %" G_GSIZE_FORMAT " bytes, more than the limit of %d"),
+                   _("the playlist would take %zu bytes, more than the limit of %d"),
                    length, ALV_PLAYLIST_MAX_SIZE);
       return FALSE;
     }

@@ -15,6 +15,7 @@
 
 #include <string.h>
 
+#include <inttypes.h>
 #include <glib/gi18n-lib.h>
 
 #include "alv-error.h"
@@ -727,7 +728,7 @@ expect_number (const char **p,
       return TRUE;
     case NUM_TOO_BIG:
       g_set_error (error, ALV_ERROR, ALV_ERROR_LIMIT,
-                   _("%s: %s is larger than %" G_GUINT64_FORMAT),
+                   _("%s: %s is larger than %" PRIu64),
                    header, what, ALV_RANGES_MAX_OFFSET);
       return FALSE;
     case NUM_NONE:
@@ -856,7 +857,7 @@ alv_range_set_parse_available (const char  *header_value,
       if (last < first)
         {
           g_set_error (error, ALV_ERROR, ALV_ERROR_PARSE,
-                       _("%s: range %u is reversed (%" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT ")"),
+                       _("%s: range %u is reversed (%" PRIu64 "-%" PRIu64 ")"),
                        header, n + 1, first, last);
           return NULL;
         }
@@ -1059,7 +1060,7 @@ alv_http_parse_range (const char  *header_value,
       if (spec.has_first && spec.has_last && spec.last < spec.first)
         {
           g_set_error (error, ALV_ERROR, ALV_ERROR_PARSE,
-                       _("%s: range %u is reversed (%" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT ")"),
+                       _("%s: range %u is reversed (%" PRIu64 "-%" PRIu64 ")"),
                        header, n_specs + 1, spec.first, spec.last);
           return FALSE;
         }
@@ -1115,7 +1116,7 @@ alv_http_parse_range (const char  *header_value,
                      _("%s: a suffix range of an empty representation"), header);
       else
         g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                     _("%s: no range is satisfiable for a length of %" G_GUINT64_FORMAT),
+                     _("%s: no range is satisfiable for a length of %" PRIu64),
                      header, resource_length);
       return FALSE;
     }
@@ -1273,14 +1274,14 @@ alv_http_parse_content_range (const char  *value,
       if (last < first)
         {
           g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                       _("%s: last-pos %" G_GUINT64_FORMAT " is before first-pos %" G_GUINT64_FORMAT),
+                       _("%s: last-pos %" PRIu64 " is before first-pos %" PRIu64),
                        header, last, first);
           return FALSE;
         }
       if (length != G_MAXUINT64 && last >= length)
         {
           g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                       _("%s: last-pos %" G_GUINT64_FORMAT " is beyond the complete length %" G_GUINT64_FORMAT),
+                       _("%s: last-pos %" PRIu64 " is beyond the complete length %" PRIu64),
                        header, last, length);
           return FALSE;
         }

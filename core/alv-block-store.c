@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <inttypes.h>
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 
@@ -1284,7 +1285,7 @@ alv_block_store_open_entry (AlvBlockStore  *store,
       alv_block_count_for_length (length, block_size) > ALV_HASH_TREE_MAX_BLOCKS)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_LIMIT,
-                   _("Content of %" G_GUINT64_FORMAT " bytes is too large"),
+                   _("Content of %" PRIu64 " bytes is too large"),
                    length);
       return FALSE;
     }
@@ -1679,7 +1680,7 @@ store_block (AlvBlockStore  *store,
   if (index >= e->n_blocks)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                   _("Block %" G_GUINT64_FORMAT " is out of range: %s has %u blocks"),
+                   _("Block %" PRIu64 " is out of range: %s has %u blocks"),
                    index, e->urn, e->n_blocks);
       return FALSE;
     }
@@ -1688,8 +1689,8 @@ store_block (AlvBlockStore  *store,
   if (len != r.end - r.start)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                   _("Block %" G_GUINT64_FORMAT " has %" G_GSIZE_FORMAT
-                     " bytes; expected %" G_GUINT64_FORMAT),
+                   _("Block %" PRIu64 " has %zu"
+                     " bytes; expected %" PRIu64),
                    index, len, r.end - r.start);
       return FALSE;
     }
@@ -1897,13 +1898,13 @@ alv_block_store_read (AlvBlockStore  *store,
   if (length > ALV_BLOCK_STORE_MAX_READ)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_LIMIT,
-                   _("A read of %" G_GSIZE_FORMAT " bytes is too large"), length);
+                   _("A read of %zu bytes is too large"), length);
       return NULL;
     }
   if (offset > e->length || length > e->length - offset)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                   _("Bytes %" G_GUINT64_FORMAT "+%" G_GSIZE_FORMAT
+                   _("Bytes %" PRIu64 "+%zu"
                      " are outside %s"), offset, length, e->urn);
       return NULL;
     }
@@ -1920,7 +1921,7 @@ alv_block_store_read (AlvBlockStore  *store,
   if (!held)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                   _("Bytes %" G_GUINT64_FORMAT "+%" G_GSIZE_FORMAT
+                   _("Bytes %" PRIu64 "+%zu"
                      " of %s are not held"), offset, length, e->urn);
       return NULL;
     }

@@ -14,6 +14,7 @@
 #include "alv-gateway-client.h"
 
 #include <string.h>
+#include <inttypes.h>
 #include <glib/gi18n-lib.h>
 
 #include "alv-error.h"
@@ -257,7 +258,7 @@ parse_u64_header (SoupMessageHeaders *headers,
   if (!g_ascii_string_to_unsigned (value, 10, 0, max, out, NULL))
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_PARSE,
-                   _("The gateway's %s header is not a number up to %" G_GUINT64_FORMAT),
+                   _("The gateway's %s header is not a number up to %" PRIu64),
                    name, max);
       return FALSE;
     }
@@ -320,7 +321,7 @@ parse_resolution (AlvGatewayClient   *self,
       alv_block_count_for_length (res->length, (guint32) block_size) > ALV_HASH_TREE_MAX_BLOCKS)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                   _("The gateway's block size %" G_GUINT64_FORMAT " is not usable"), block_size);
+                   _("The gateway's block size %" PRIu64 " is not usable"), block_size);
       return NULL;
     }
   res->block_size = (guint) block_size;
@@ -527,7 +528,7 @@ read_cb (GObject      *source,
           return;
         }
       g_task_return_new_error (task, ALV_ERROR, ALV_ERROR_LIMIT,
-                               _("The gateway's answer is larger than %" G_GSIZE_FORMAT " bytes"),
+                               _("The gateway's answer is larger than %zu bytes"),
                                r->body_max);
       return;
     }
@@ -708,7 +709,7 @@ alv_gateway_client_fetch_tree_async (AlvGatewayClient    *client,
       alv_block_count_for_length (length, block_size) > ALV_HASH_TREE_MAX_BLOCKS)
     {
       g_task_return_new_error (task, ALV_ERROR, ALV_ERROR_INVALID,
-                               _("Cannot fetch a tree for %" G_GUINT64_FORMAT
+                               _("Cannot fetch a tree for %" PRIu64
                                  " bytes in blocks of %u"), length, block_size);
       return;
     }

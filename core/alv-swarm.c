@@ -22,6 +22,7 @@
 #include "alv-swarm.h"
 
 #include <string.h>
+#include <inttypes.h>
 #include <glib/gi18n-lib.h>
 
 #include "alv-error.h"
@@ -1920,7 +1921,7 @@ alv_swarm_new (AlvBlockStore  *store,
       length > ALV_HASH_TREE_MAX_LENGTH)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                   _("Cannot swarm %" G_GUINT64_FORMAT " bytes in blocks of %u"),
+                   _("Cannot swarm %" PRIu64 " bytes in blocks of %u"),
                    length, block_size);
       return NULL;
     }
@@ -1928,7 +1929,7 @@ alv_swarm_new (AlvBlockStore  *store,
   if (n_blocks > ALV_HASH_TREE_MAX_BLOCKS)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_LIMIT,
-                   _("Too many blocks: %" G_GUINT64_FORMAT), n_blocks);
+                   _("Too many blocks: %" PRIu64), n_blocks);
       return NULL;
     }
   if (!alv_block_store_open_entry (store, norm, length, block_size, error))

@@ -23,6 +23,7 @@
 #include "core-service.h"
 
 #include <string.h>
+#include <inttypes.h>
 #include <glib/gi18n-lib.h>
 #include <libsoup/soup.h>
 
@@ -100,7 +101,7 @@ read_uint (GKeyFile   *kf,
   if (local != NULL || v > max)
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                   _("Invalid value for “%s” (at most %" G_GUINT64_FORMAT ")"), key, max);
+                   _("Invalid value for “%s” (at most %" PRIu64 ")"), key, max);
       return FALSE;
     }
   *out = v;

@@ -19,6 +19,7 @@
 
 #include <string.h>
 #include <unistd.h>
+#include <inttypes.h>
 #include <glib/gi18n-lib.h>
 
 #include "alv-ocn-headers.h"
@@ -194,7 +195,7 @@ origin_finish_body (GatewayFetch *fetch)
   if (fetch->expected >= 0 && total != (guint64) fetch->expected)
     {
       set_failure (&fetch->result, SOUP_STATUS_BAD_GATEWAY, TRUE,
-                   _("the origin sent %" G_GUINT64_FORMAT " of %" G_GINT64_FORMAT " bytes"),
+                   _("the origin sent %" PRIu64 " of %" PRId64 " bytes"),
                    total, (gint64) fetch->expected);
       return;
     }

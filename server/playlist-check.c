@@ -21,6 +21,7 @@
 #include "playlist-check.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 
@@ -142,8 +143,8 @@ compare_content (UrlReport       *report,
                 urn, where, actual);
   else if (length > 0 && length != alv_hash_tree_get_length (tree))
     report_add (report->errors,
-                _("length changed: the playlist says %" G_GUINT64_FORMAT
-                  " bytes but %s has %" G_GUINT64_FORMAT),
+                _("length changed: the playlist says %" PRIu64
+                  " bytes but %s has %" PRIu64),
                 length, where, alv_hash_tree_get_length (tree));
 }
 
@@ -180,8 +181,8 @@ examine_local (Checker         *checker,
 
       if (g_stat (path, &st) == 0 && length > 0 && (guint64) st.st_size != length)
         report_add (report->errors,
-                    _("length changed: the playlist says %" G_GUINT64_FORMAT
-                      " bytes but %s has %" G_GUINT64_FORMAT),
+                    _("length changed: the playlist says %" PRIu64
+                      " bytes but %s has %" PRIu64),
                     length, path, (guint64) st.st_size);
     }
 
@@ -246,8 +247,8 @@ examine_remote (Checker         *checker,
   if (total >= 0 && length > 0 && (guint64) total != length)
     {
       report_add (report->errors,
-                  _("length changed: the playlist says %" G_GUINT64_FORMAT
-                    " bytes but the server has %" G_GINT64_FORMAT),
+                  _("length changed: the playlist says %" PRIu64
+                    " bytes but the server has %" PRId64),
                   length, total);
       return;
     }

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "playlist-http.h"
 
+#include <inttypes.h>
 #include <glib/gi18n-lib.h>
 
 #include "alv-error.h"
@@ -79,7 +80,7 @@ read_bounded (GInputStream  *stream,
       if (body->len + (gsize) n > max)
         {
           g_set_error (error, ALV_ERROR, ALV_ERROR_LIMIT,
-                       _("the response is larger than %" G_GSIZE_FORMAT " bytes"), max);
+                       _("the response is larger than %zu bytes"), max);
           return NULL;
         }
       g_byte_array_append (body, buf, (guint) n);
@@ -185,7 +186,7 @@ playlist_http_hash (SoupSession  *session,
         {
           g_input_stream_close (stream, NULL, NULL);
           g_set_error (error, ALV_ERROR, ALV_ERROR_LIMIT,
-                       _("the resource is larger than %" G_GUINT64_FORMAT " bytes"),
+                       _("the resource is larger than %" PRIu64 " bytes"),
                        max_length);
           return NULL;
         }
