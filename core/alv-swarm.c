@@ -45,7 +45,6 @@
 #define ORIGIN_MAX_REQUESTS     2
 #define SEGMENT_BYTES           (256 * 1024)     /* unit of origin ownership */
 #define FILL_HORIZON_US         (60 * G_USEC_PER_SEC) /* the leader pulls what is due this soon */
-#define LAST_CALL_MAX_US        0       /* held but peers too slow: the origin at the deadline */
 #define RANK_STEP_US            (500 * G_USEC_PER_SEC / 1000) /* urgent stand-ins, per rank */
 #define LATE_GRACE_US           (2 * G_USEC_PER_SEC) /* how late a peer's origin pull may be */
 #define HELD_GRACE_US           (1 * G_USEC_PER_SEC) /* how late a held block may be */
@@ -136,7 +135,6 @@ struct _AlvSwarm
   GRand *rand;
   char *self_key;               /* ip:port as the gateway tells the others */
 
-  gboolean origin_enabled;
   gboolean active;              /* FALSE: fetch nothing for now */
   gint64 active_since;          /* when it last became active */
   gboolean origin_ignores_range;
@@ -1001,7 +999,7 @@ static gboolean
 origin_usable (AlvSwarm *self,
                gint64    now)
 {
-  return self->origin_enabled && !self->origin_broken && self->origin_url != NULL &&
+  return !self->origin_broken && self->origin_url != NULL &&
          now >= self->origin_backoff_until && self->origin_inflight < ORIGIN_MAX_REQUESTS;
 }
 
@@ -1231,7 +1229,7 @@ schedule_urgent (AlvSwarm *self,
     }
   for (guint i = start; i < self->n_blocks && scanned < URGENT_SCAN_MAX; i++)
     {
-      gint64 d, fetch, last_call;
+      gint64 d, fetch;
       Peer *peer;
 
       if (alv_block_map_get (self->have, i) || self->writing[i])
@@ -1277,7 +1275,6 @@ schedule_urgent (AlvSwarm *self,
       fetch = (gint64) ((double) block_len (self, i) /
                         (self->origin_rate > 0 ? self->origin_rate : ORIGIN_ASSUMED_RATE) *
                         G_USEC_PER_SEC);
-      last_call = LAST_CALL_MAX_US;
       if (!origin_usable (self, now))
         {
           /* no origin now: a peer that holds it, late or not */
@@ -1297,7 +1294,7 @@ schedule_urgent (AlvSwarm *self,
 
           if (any != NULL && d <= now)
             start_request (self, any, i, i, "urgent, late");
-          else if (now - d >= HELD_GRACE_US - last_call)
+          else if (now - d >= HELD_GRACE_US)
             start_request (self, NULL, i, origin_run_end (self, i, FALSE, d + ORIGIN_MARGIN_US),
                            "peers too slow");
         }
@@ -1307,7 +1304,7 @@ schedule_urgent (AlvSwarm *self,
            * the order of owner_rank(), one every RANK_STEP_US, the last
            * ones at the deadline, in case those before them did not */
           guint rank = owner_rank (self, segment_of (self, i));
-          gint64 my_call = MAX (self->urgent_window - (gint64) rank * RANK_STEP_US, last_call);
+          gint64 my_call = MAX (self->urgent_window - (gint64) rank * RANK_STEP_US, 0);
 
           /* a peer is fetching it from the origin: wait for that, even a
            * little late (a block pulled by everybody at once is late for
@@ -1473,7 +1470,7 @@ schedule_origin_fill (AlvSwarm *self,
   gint64 d;
 
   /* one such request at a time, beside what is urgent */
-  if (!self->origin_enabled || self->origin_broken || self->origin_url == NULL ||
+  if (self->origin_broken || self->origin_url == NULL ||
       now < self->origin_backoff_until || self->fill_inflight > 0 || n_requests (self) >= MAX_REQUESTS)
     return;
   /* first learn who else is in the swarm and what they hold */
@@ -1891,7 +1888,6 @@ alv_swarm_init (AlvSwarm *self)
   self->peers = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) peer_free);
   self->requests = g_ptr_array_new ();
   self->rand = g_rand_new ();
-  self->origin_enabled = TRUE;
   self->active = TRUE;
   self->urgent_window = DEFAULT_URGENT_WINDOW_MS * (gint64) 1000;
   self->cancellable = g_cancellable_new ();
@@ -2046,15 +2042,6 @@ alv_swarm_get_peers (AlvSwarm *swarm)
     if (!((Peer *) value)->banned)
       g_ptr_array_add (out, g_object_ref (((Peer *) value)->address));
   return out;
-}
-
-void
-alv_swarm_set_origin_enabled (AlvSwarm *swarm,
-                              gboolean  enabled)
-{
-  g_return_if_fail (ALV_IS_SWARM (swarm));
-  swarm->origin_enabled = enabled;
-  kick (swarm);
 }
 
 void

@@ -109,8 +109,6 @@ gboolean       alv_swarm_has_tree            (AlvSwarm             *swarm);
 void           alv_swarm_add_peer            (AlvSwarm             *swarm,
                                               GInetSocketAddress   *address);
 GPtrArray     *alv_swarm_get_peers           (AlvSwarm             *swarm);
-void           alv_swarm_set_origin_enabled  (AlvSwarm             *swarm,
-                                              gboolean              enabled);
 /* An inactive swarm fetches nothing (a prefetch waiting for its turn)
  * but still polls its peers, shares what it holds and announces; swarms
  * start active. */
