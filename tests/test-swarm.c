@@ -1113,6 +1113,10 @@ test_swarm_stop (Fixture       *fx,
   g_signal_connect (l->swarm, "block-ready", G_CALLBACK (count_ready_cb), &ready);
   alv_swarm_start (l->swarm);
   g_assert_true (wait_for (some_ready, &ready, WAIT_SECONDS));
+  /* origin blocks held before the tree leave the store's held set while
+   * the tree verifies them (in a thread): let that finish, or the next
+   * swarm may look in between and see none */
+  g_assert_true (wait_for (has_tree, l->swarm, WAIT_SECONDS));
   alv_swarm_stop (l->swarm);
   g_assert_true (wait_for (nothing_running, fx, WAIT_SECONDS));
   alv_swarm_get_stats (l->swarm, &stats);
