@@ -281,7 +281,7 @@ server_playlist_main (int    argc,
       pl = playlist_http_load_playlist (session, inputs[0], &error);
       if (pl == NULL)
         {
-          g_printerr ("%s: error: %s\n", inputs[0], error->message);
+          g_printerr (_("%s: error: %s\n"), inputs[0], error->message);
           return 1;
         }
       return playlist_prepare_run (&opts, pl, inputs[0]);
