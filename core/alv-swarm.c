@@ -253,20 +253,31 @@ peer_free (Peer *p)
   g_free (p);
 }
 
+/* Replaces the map in @slot by @map (both nullable), keeping @counts (a
+ * per-block count over all peers) in step. */
+static void
+replace_counted_map (AlvSwarm     *self,
+                     AlvBlockMap **slot,
+                     guint        *counts,
+                     AlvBlockMap  *map)
+{
+  for (guint i = 0; *slot != NULL && i < self->n_blocks; i++)
+    if (alv_block_map_get (*slot, i))
+      counts[i]--;
+  g_clear_pointer (slot, alv_block_map_free);
+  *slot = map;
+  for (guint i = 0; *slot != NULL && i < self->n_blocks; i++)
+    if (alv_block_map_get (*slot, i))
+      counts[i]++;
+}
+
 /* Replaces what @p is fetching from the origin (NULL: nothing). */
 static void
 peer_set_fetching (AlvSwarm    *self,
                    Peer        *p,
                    AlvBlockMap *fetching)
 {
-  for (guint i = 0; p->fetching != NULL && i < self->n_blocks; i++)
-    if (alv_block_map_get (p->fetching, i))
-      self->fetching[i]--;
-  g_clear_pointer (&p->fetching, alv_block_map_free);
-  p->fetching = fetching;
-  for (guint i = 0; p->fetching != NULL && i < self->n_blocks; i++)
-    if (alv_block_map_get (p->fetching, i))
-      self->fetching[i]++;
+  replace_counted_map (self, &p->fetching, self->fetching, fetching);
 }
 
 static void
@@ -274,14 +285,7 @@ peer_set_avail (AlvSwarm    *self,
                 Peer        *p,
                 AlvBlockMap *avail)
 {
-  for (guint i = 0; p->avail != NULL && i < self->n_blocks; i++)
-    if (alv_block_map_get (p->avail, i))
-      self->availability[i]--;
-  g_clear_pointer (&p->avail, alv_block_map_free);
-  p->avail = avail;
-  for (guint i = 0; p->avail != NULL && i < self->n_blocks; i++)
-    if (alv_block_map_get (p->avail, i))
-      self->availability[i]++;
+  replace_counted_map (self, &p->avail, self->availability, avail);
   p->avail_time = g_get_monotonic_time ();
 }
 
@@ -1493,10 +1497,9 @@ schedule_origin_fill (AlvSwarm *self,
     {
       Peer *p = value;
 
-      if (!p->banned && p->fetching != NULL && now - p->avail_time <= LEAD_STALE_US)
-        for (guint i = first + 1; i < self->n_blocks; i++)
-          if (alv_block_map_get (p->fetching, i))
-            return;
+      if (!p->banned && p->fetching != NULL && now - p->avail_time <= LEAD_STALE_US &&
+          alv_block_map_first_set_after (p->fetching, first + 1) < self->n_blocks)
+        return;
     }
   if (!leads (self, now))
     return;
