@@ -1438,12 +1438,6 @@ leads (AlvSwarm *self,
   guint64 my_hash = rendezvous (self->urn, 0, me);
   guint ahead = 0;          /* peers holding nothing, before us in line */
 
-  /* knowing nobody yet, just after the start: others who started at the
-   * same time are about to show up (announce answers, X-Listen-Port) */
-  if (g_hash_table_size (self->peers) == 0 && self->gateway != NULL && self->peer_port != 0 &&
-      now - MAX (self->start_time, self->active_since) < LEAD_STEP_US)
-    return FALSE;
-
   g_hash_table_iter_init (&iter, self->peers);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
