@@ -50,7 +50,6 @@
 #define HELD_GRACE_US           (1 * G_USEC_PER_SEC) /* how late a held block may be */
 #define FILL_RUN_BYTES          SEGMENT_BYTES    /* one run of the leader's */
 #define LEAD_STALE_US           (3 * G_USEC_PER_SEC)  /* a peer not heard from since leads nobody */
-#define LEAD_STEP_US            (1500 * G_USEC_PER_SEC / 1000) /* between first leaders in line */
 #define POLL_INTERVAL_US        (1 * G_USEC_PER_SEC)
 #define INFO_MAX_WAIT_US        (2 * G_USEC_PER_SEC)
 #define DEFAULT_URGENT_WINDOW_MS 4000
@@ -1435,8 +1434,6 @@ leads (AlvSwarm *self,
   gpointer value;
   guint mine = own_reach (self);
   const char *me = self->self_key != NULL ? self->self_key : "";
-  guint64 my_hash = rendezvous (self->urn, 0, me);
-  guint ahead = 0;          /* peers holding nothing, before us in line */
 
   g_hash_table_iter_init (&iter, self->peers);
   while (g_hash_table_iter_next (&iter, NULL, &value))
@@ -1444,35 +1441,18 @@ leads (AlvSwarm *self,
       Peer *p = value;
       guint theirs;
 
-      if (p->banned || p->failures > 0)
-        continue;
-      /* a peer not heard from yet may be leading: wait to hear it, for a
-       * while (it may also be gone) */
-      if (p->avail == NULL)
-        {
-          if (now - MAX (self->start_time, self->active_since) < LEAD_STALE_US)
-            return FALSE;
-          continue;
-        }
       /* a peer not heard from lately (gone, or failing) leads nobody */
-      if (now - p->avail_time > LEAD_STALE_US)
+      if (p->banned || p->failures > 0 || p->avail == NULL || now - p->avail_time > LEAD_STALE_US)
         continue;
       theirs = peer_reach (self, p);
       /* a peer holding nothing may not be pulling at all (its swarm
-       * waits for its turn), so it does not stop us; but it may be about
-       * to start, so among listeners holding nothing the one first in
-       * rendezvous order starts at once, the next LEAD_STEP_US later,
-       * and so on, time enough to see the first one's X-Pending-Ranges */
+       * waits for its turn): the first to start leads */
       if (theirs == 0)
-        {
-          if (mine == 0 && rendezvous (self->urn, 0, p->key) < my_hash)
-            ahead++;
-          continue;
-        }
+        continue;
       if (theirs > mine || (theirs == mine && strcmp (p->key, me) < 0))
         return FALSE;
     }
-  return mine > 0 || now - MAX (self->start_time, self->active_since) >= (gint64) ahead * LEAD_STEP_US;
+  return TRUE;
 }
 
 /* Ahead of the window: blocks nobody holds are pulled from the origin in
