@@ -226,6 +226,100 @@ alv_alt_parse (const char  *value,
   return alv_alt_parse_full (value, max_entries, NULL, error);
 }
 
+/* "FIRST-LAST" in [s, e): block numbers, FIRST <= LAST < n_blocks. */
+static gboolean
+parse_block_run (const char *s,
+                 const char *e,
+                 guint       n_blocks,
+                 guint      *first,
+                 guint      *last)
+{
+  g_autofree char *text = g_strndup (s, (gsize) (e - s));
+  const char *dash = strchr (text, '-');
+  g_autofree char *a = NULL;
+  guint64 f, l;
+
+  if (dash == NULL)
+    return FALSE;
+  a = g_strndup (text, (gsize) (dash - text));
+  if (!g_ascii_string_to_unsigned (a, 10, 0, G_MAXUINT32, &f, NULL) ||
+      !g_ascii_string_to_unsigned (dash + 1, 10, 0, G_MAXUINT32, &l, NULL) ||
+      f > l || l >= n_blocks)
+    return FALSE;
+  *first = (guint) f;
+  *last = (guint) l;
+  return TRUE;
+}
+
+static void
+origin_pull_clear (gpointer data)
+{
+  g_clear_object (&((AlvOriginPull *) data)->address);
+}
+
+/**
+ * alv_origin_pulls_parse:
+ * @value: the value of an `X-Origin-Pulls` header
+ * @n_blocks: blocks of the item
+ *
+ * Parses the gateway's list of the origin leases running for others:
+ * `1.2.3.4:6346 0-15, [2001:db8::1]:8080 16-31`.  Invalid entries are
+ * skipped; at most %ALV_ORIGIN_PULLS_MAX are returned.
+ *
+ * Returns: (transfer full) (element-type AlvOriginPull): the entries
+ */
+GArray *
+alv_origin_pulls_parse (const char *value,
+                        guint       n_blocks)
+{
+  GArray *out = g_array_new (FALSE, TRUE, sizeof (AlvOriginPull));
+  const char *p = value;
+
+  g_array_set_clear_func (out, origin_pull_clear);
+  while (p != NULL && *p != '\0' && out->len < ALV_ORIGIN_PULLS_MAX)
+    {
+      const char *start = p, *end = strchr (p, ','), *space;
+      AlvOriginPull pull = { NULL, 0, 0 };
+
+      if (end == NULL)
+        end = p + strlen (p);
+      p = *end == ',' ? end + 1 : end;
+      trim_span (&start, &end);
+      space = memchr (start, ' ', (gsize) (end - start));
+      if (space == NULL || !parse_block_run (space + 1, end, n_blocks, &pull.first, &pull.last))
+        continue;
+      pull.address = parse_alt_entry (start, space);
+      if (pull.address != NULL)
+        g_array_append_val (out, pull);
+    }
+  return out;
+}
+
+/**
+ * alv_origin_lease_parse:
+ * @value: (nullable): the value of an `X-Origin-Lease` header
+ * @n_blocks: blocks of the item
+ * @first: (out): first block of the lease
+ * @last: (out): last block, inclusive
+ *
+ * Returns: whether @value grants a lease (`FIRST-LAST`); %FALSE for
+ *   `none`, a missing header, or anything malformed
+ */
+gboolean
+alv_origin_lease_parse (const char *value,
+                        guint       n_blocks,
+                        guint      *first,
+                        guint      *last)
+{
+  const char *start = value, *end;
+
+  if (value == NULL)
+    return FALSE;
+  end = value + strlen (value);
+  trim_span (&start, &end);
+  return parse_block_run (start, end, n_blocks, first, last);
+}
+
 /**
  * alv_alt_format_address:
  * @addr: an address

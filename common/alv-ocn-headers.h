@@ -23,6 +23,33 @@ G_BEGIN_DECLS
 /* what a peer is fetching from the origin right now (same syntax as
  * X-Available-Ranges): others wait for it instead of pulling it too */
 #define ALV_HEADER_PENDING_RANGES    "X-Pending-Ranges"
+/* the gateway's origin lease in an announce answer: `FIRST-LAST` (block
+ * numbers, inclusive) or `none`; and the leases running for others:
+ * `ip:port FIRST-LAST, …` (doc/gateway-protocol.md) */
+#define ALV_HEADER_ORIGIN_LEASE      "X-Origin-Lease"
+#define ALV_HEADER_ORIGIN_PULLS      "X-Origin-Pulls"
+
+/**
+ * ALV_ORIGIN_PULLS_MAX:
+ *
+ * The most entries of an `X-Origin-Pulls` header that are read or written.
+ */
+#define ALV_ORIGIN_PULLS_MAX 8
+
+/**
+ * AlvOriginPull:
+ * @address: the peer pulling from the origin
+ * @first: first block of its run
+ * @last: last block, inclusive
+ *
+ * One entry of `X-Origin-Pulls`.
+ */
+typedef struct
+{
+  GInetSocketAddress *address;
+  guint first;
+  guint last;
+} AlvOriginPull;
 
 /**
  * ALV_N2R_PATH:
@@ -70,6 +97,18 @@ char       *alv_alt_format             (GPtrArray      *addrs,
                                         guint           max_entries);
 char       *alv_alt_format_address     (GInetSocketAddress *addr);
 gboolean    alv_alt_address_is_public  (GInetAddress   *address);
+
+/* X-Origin-Pulls: entries `ip:port FIRST-LAST` separated by commas, with
+ * FIRST <= LAST < n_blocks; bad entries are skipped.  Returns an array
+ * of #AlvOriginPull (at most ALV_ORIGIN_PULLS_MAX; it frees the
+ * addresses with it).  X-Origin-Lease: `FIRST-LAST` or `none` (FALSE,
+ * and for anything malformed). */
+GArray     *alv_origin_pulls_parse     (const char     *value,
+                                        guint           n_blocks);
+gboolean    alv_origin_lease_parse     (const char     *value,
+                                        guint           n_blocks,
+                                        guint          *first,
+                                        guint          *last);
 
 /* X-Content-URN: a comma-separated list of URNs; returns the
  * `urn:tree:sha256:` one, normalised (lower-case prefix, upper-case base32). */

@@ -73,7 +73,7 @@ server_gateway_main (int    argc,
   g_auto(GStrv) origins = NULL;
   g_auto(GStrv) proxies = NULL;
   gboolean allow_private = FALSE, verbose = FALSE;
-  gint64 port = -1, max_media = -1, rate = -1, burst = -1, max_header = -1, max_peers = -1;
+  gint64 port = -1, max_media = -1, rate = -1, burst = -1, max_header = -1, max_peers = -1, leases = -1;
   gint64 per_urn = -1, per_addr = -1, ttl = -1, revalidate = -1, wait = -1, retry = -1;
   gint64 block = -1, timeout = -1;
   guint sig_int, sig_term;
@@ -120,6 +120,8 @@ server_gateway_main (int    argc,
       N_("Block size of new trees (default 16384)"), N_("BYTES") },
     { "fetch-timeout", 0, 0, G_OPTION_ARG_INT64, &timeout,
       N_("Give up on a silent origin after SECONDS (default 30)"), N_("SECONDS") },
+    { "origin-leases", 0, 0, G_OPTION_ARG_INT64, &leases,
+      N_("Origin pulls granted at once per item (default 2; 0 = none)"), N_("N") },
     { "ready-file", 0, 0, G_OPTION_ARG_FILENAME, &ready_file,
       N_("Write the listening URL to FILE once ready"), N_("FILE") },
     { "dbus", 0, 0, G_OPTION_ARG_STRING, &dbus_bus,
@@ -159,6 +161,7 @@ server_gateway_main (int    argc,
       { retry, &config.retry_after, "--retry-after" },
       { block, &config.block_size, "--block-size" },
       { timeout, &config.fetch_timeout, "--fetch-timeout" },
+      { leases, &config.origin_leases, "--origin-leases" },
     };
 
     /* -1: not given, keep the default */

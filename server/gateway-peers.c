@@ -40,7 +40,15 @@ struct _GatewayPeers
   GHashTable *per_address;      /* ip → count (GUINT_TO_POINTER) */
   guint n_entries;
   GRand *rand;
+  GatewayPeersClock clock;
+  gpointer clock_data;
 };
+
+static gint64
+peers_now (GatewayPeers *peers)
+{
+  return peers->clock != NULL ? peers->clock (peers->clock_data) : g_get_monotonic_time ();
+}
 
 static void
 peer_free (Peer *peer)
@@ -162,7 +170,7 @@ expire_swarm (GatewayPeers *peers,
 guint
 gateway_peers_expire (GatewayPeers *peers)
 {
-  gint64 now = g_get_monotonic_time ();
+  gint64 now = peers_now (peers);
   GHashTableIter iter;
   gpointer value;
   guint n = 0;
@@ -192,7 +200,7 @@ gateway_peers_announce (GatewayPeers     *peers,
   g_autofree char *ip = g_inet_address_to_string (address);
   g_autoptr(GInetSocketAddress) addr = G_INET_SOCKET_ADDRESS (g_inet_socket_address_new (address, port));
   g_autofree char *key = alv_alt_format_address (addr);
-  gint64 now = g_get_monotonic_time ();
+  gint64 now = peers_now (peers);
   Swarm *swarm = g_hash_table_lookup (peers->swarms, urn);
   Peer *peer;
 
@@ -320,7 +328,7 @@ gateway_peers_select (GatewayPeers       *peers,
 
   if (swarm == NULL || max == 0)
     return out;
-  expire_swarm (peers, swarm, g_get_monotonic_time ());
+  expire_swarm (peers, swarm, peers_now (peers));
 
   candidates = g_array_new (FALSE, FALSE, sizeof (Candidate));
   g_hash_table_iter_init (&iter, swarm->peers);
@@ -367,4 +375,13 @@ guint
 gateway_peers_get_n_urns (GatewayPeers *peers)
 {
   return g_hash_table_size (peers->swarms);
+}
+
+void
+gateway_peers_set_clock (GatewayPeers      *peers,
+                         GatewayPeersClock  clock,
+                         gpointer           user_data)
+{
+  peers->clock = clock;
+  peers->clock_data = user_data;
 }

@@ -58,6 +58,13 @@ guint               gateway_peers_get_n_entries (GatewayPeers   *peers);
 guint               gateway_peers_get_n_urns (GatewayPeers      *peers);
 guint               gateway_peers_get_ttl    (GatewayPeers      *peers);
 
+/* The time in µs of the clock expiry runs on (monotonic). */
+typedef gint64 (*GatewayPeersClock) (gpointer user_data);
+
+/* For the simulator: another clock than g_get_monotonic_time(). */
+void                gateway_peers_set_clock  (GatewayPeers      *peers,
+                                              GatewayPeersClock  clock,
+                                              gpointer           user_data);
 /* For tests: a fixed random seed. */
 void                gateway_peers_set_seed   (GatewayPeers      *peers,
                                               guint32            seed);

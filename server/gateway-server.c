@@ -25,6 +25,7 @@
 #include "alv-ocn-headers.h"
 #include "alv-ranges.h"
 #include "gateway-fetch.h"
+#include "gateway-leases.h"
 #include "gateway-peers.h"
 #include "gateway-static.h"
 #include "gateway-store.h"
@@ -75,6 +76,7 @@ struct _GatewayServer
   SoupSession *session;
   GatewayStore *store;
   GatewayPeers *peers;
+  GatewayLeases *leases;
   GatewayDocroot *docroot;
   GUri *base;                   /* docroot base URL (nullable) */
   GPtrArray *origins;           /* GUri */
@@ -107,6 +109,7 @@ gateway_config_init (GatewayConfig *config)
   config->retry_after = 2;
   config->block_size = ALV_HASH_TREE_DEFAULT_BLOCK_SIZE;
   config->fetch_timeout = 30;
+  config->origin_leases = GATEWAY_LEASES_MAX_RUNNING;
 }
 
 void
@@ -734,6 +737,77 @@ parse_have (GHashTable   *form,
   return TRUE;
 }
 
+/* "FIRST-LAST", block numbers, FIRST <= LAST. */
+static gboolean
+parse_block_run (const char *text,
+                 guint      *first,
+                 guint      *last)
+{
+  g_auto(GStrv) parts = g_strsplit (text, "-", 3);
+  guint64 a, b;
+
+  if (g_strv_length (parts) != 2 ||
+      !g_ascii_string_to_unsigned (parts[0], 10, 0, G_MAXUINT32, &a, NULL) ||
+      !g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXUINT32, &b, NULL) || a > b)
+    return FALSE;
+  *first = (guint) a;
+  *last = (guint) b;
+  return TRUE;
+}
+
+/* The origin-lease part of an announce (doc/gateway-protocol.md): what
+ * the peer holds ends its leases; a lease asked for is granted or not
+ * (X-Origin-Lease), and the leases running are named (X-Origin-Pulls) so
+ * that the asker copies from those pulling instead of pulling too. */
+static void
+announce_leases (GatewayServer      *self,
+                 SoupServerMessage  *msg,
+                 const char         *urn,
+                 AlvHashTree        *tree,
+                 GInetSocketAddress *peer,
+                 const AlvBlockMap  *have,
+                 gboolean            stopped,
+                 gboolean            want,
+                 gboolean            rescue,
+                 guint               first,
+                 guint               last)
+{
+  SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
+  g_autofree char *key = alv_alt_format_address (peer);
+  guint n_blocks = (guint) MIN (alv_hash_tree_get_n_blocks (tree), G_MAXUINT);
+  gint64 now = g_get_monotonic_time ();
+  g_autoptr(GString) pulls = g_string_new (NULL);
+  guint granted_first, granted_last;
+  GArray *running;
+
+  if (self->config.origin_leases == 0 || key == NULL)
+    return;
+  gateway_leases_update (self->leases, urn, key, have, stopped, now);
+  if (want && gateway_leases_request (self->leases, urn, n_blocks,
+                                      alv_hash_tree_get_block_size (tree), key, first, last,
+                                      rescue, now, &granted_first, &granted_last))
+    {
+      g_autofree char *value = g_strdup_printf ("%u-%u", granted_first, granted_last);
+
+      soup_message_headers_replace (resp, ALV_HEADER_ORIGIN_LEASE, value);
+      self->stats.leases++;
+    }
+  else
+    soup_message_headers_replace (resp, ALV_HEADER_ORIGIN_LEASE, "none");
+  running = gateway_leases_running (self->leases, urn, ALV_ORIGIN_PULLS_MAX, now);
+  for (guint k = 0; k < running->len; k++)
+    {
+      const GatewayLease *l = &g_array_index (running, GatewayLease, k);
+
+      if (g_strcmp0 (l->holder, key) == 0)
+        continue;
+      g_string_append_printf (pulls, "%s%s %u-%u", pulls->len > 0 ? ", " : "",
+                              l->holder, l->first, l->last);
+    }
+  if (pulls->len > 0)
+    soup_message_headers_replace (resp, ALV_HEADER_ORIGIN_PULLS, pulls->str);
+}
+
 static void
 handle_announce (GatewayServer     *self,
                  SoupServerMessage *msg,
@@ -754,6 +828,8 @@ handle_announce (GatewayServer     *self,
   GatewayPeerEvent event;
   AlvHashTree *tree;
   guint64 port, numwant = self->config.max_peers;
+  guint want_first = 0, want_last = 0;
+  gboolean want_lease = FALSE;
 
   self->stats.announces++;
   if (soup_server_message_get_method (msg) == SOUP_METHOD_POST)
@@ -810,6 +886,14 @@ handle_announce (GatewayServer     *self,
       refuse (self, msg, SOUP_STATUS_BAD_REQUEST, error->message);
       return;
     }
+  text = g_hash_table_lookup (form, "lease");
+  if (text != NULL && !parse_block_run (text, &want_first, &want_last))
+    {
+      refuse (self, msg, SOUP_STATUS_BAD_REQUEST,
+              _("lease must be a run of blocks FIRST-LAST"));
+      return;
+    }
+  want_lease = text != NULL && event != GATEWAY_PEER_EVENT_STOPPED;
 
   self_addr = G_INET_SOCKET_ADDRESS (g_inet_socket_address_new (address, (guint16) port));
   peers = gateway_peers_select (self->peers, urn, self_addr,
@@ -824,6 +908,11 @@ handle_announce (GatewayServer     *self,
               _("too many peer entries from this address"));
       return;
     }
+
+  announce_leases (self, msg, urn, tree, self_addr, have,
+                   event == GATEWAY_PEER_EVENT_STOPPED, want_lease,
+                   g_strcmp0 (g_hash_table_lookup (form, "rescue"), "1") == 0,
+                   want_first, want_last);
 
   alt = alv_alt_format (peers, self->config.max_peers);
   interval = g_strdup_printf ("%u", MAX (gateway_peers_get_ttl (self->peers) / 2, 1));
@@ -864,14 +953,14 @@ handle_status (GatewayServer     *self,
                           "fetches: %" G_GUINT64_FORMAT "\nrevalidations: %" G_GUINT64_FORMAT "\n"
                           "bytes-fetched: %" G_GUINT64_FORMAT "\nfiles-hashed: %" G_GUINT64_FORMAT "\n"
                           "announces: %" G_GUINT64_FORMAT "\nrefusals: %" G_GUINT64_FORMAT "\n"
-                          "bytes-served: %" G_GUINT64_FORMAT "\n",
+                          "bytes-served: %" G_GUINT64_FORMAT "\nleases: %" G_GUINT64_FORMAT "\n",
                           gateway_store_get_n_entries (self->store),
                           gateway_store_get_n_trees (self->store),
                           gateway_peers_get_n_entries (self->peers),
                           g_hash_table_size (self->jobs),
                           s->requests, s->resolves, s->resolves_immediate, s->accepted,
                           s->fetches, s->revalidations, s->bytes_fetched, s->files_hashed,
-                          s->announces, s->refusals, s->bytes_served);
+                          s->announces, s->refusals, s->bytes_served, s->leases);
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                 "Cache-Control", "no-store");
@@ -1073,6 +1162,8 @@ gateway_server_new (const GatewayConfig *config,
   self->origins = g_ptr_array_new_with_free_func ((GDestroyNotify) g_uri_unref);
   self->peers = gateway_peers_new (config->peer_ttl, config->max_peers_per_urn,
                                    config->max_entries_per_address);
+  self->leases = gateway_leases_new (config->origin_leases, GATEWAY_LEASES_RUN_BYTES,
+                                     GATEWAY_LEASES_TTL_US);
 
   if (!alv_hash_tree_block_size_is_valid (config->block_size))
     {
@@ -1221,6 +1312,7 @@ gateway_server_free (GatewayServer *self)
   g_clear_object (&self->session);
   g_clear_pointer (&self->store, gateway_store_free);
   g_clear_pointer (&self->peers, gateway_peers_free);
+  g_clear_pointer (&self->leases, gateway_leases_free);
   g_clear_pointer (&self->docroot, gateway_docroot_free);
   g_clear_pointer (&self->base, g_uri_unref);
   g_clear_pointer (&self->origins, g_ptr_array_unref);

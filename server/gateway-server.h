@@ -35,6 +35,7 @@ typedef struct
   guint retry_after;            /* seconds, in 202 answers */
   guint block_size;
   guint fetch_timeout;          /* seconds of origin inactivity */
+  guint origin_leases;          /* origin pulls granted at once per URN, 0: none */
 } GatewayConfig;
 
 /* Counters, for /status and the D-Bus admin interface. */
@@ -50,6 +51,7 @@ typedef struct
   guint64 files_hashed;         /* docroot files hashed */
   guint64 bytes_served;         /* docroot file bytes sent to clients */
   guint64 announces;
+  guint64 leases;               /* origin leases granted */
   guint64 refusals;             /* 4xx/5xx answers of our own */
 } GatewayStats;
 

@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Origin leases (see the header).  Per URN: a map of the blocks granted
+ * so far (each is pulled from the origin once) and the leases running.
+ * A lease ends when its holder reports the run held, asks for its next
+ * one (a holder asks only when it has none left), or leaves; a lease
+ * that lapses, or whose holder left, gives back the blocks its holder did
+ * not report held, so the next asker pulls them.
+ */
+#define G_LOG_DOMAIN "alluvium-gateway"
+#include "config.h"
+
+#include "gateway-leases.h"
+
+typedef struct
+{
+  char *holder;
+  guint first, last;
+  gint64 granted;
+  gboolean rescue;
+  AlvBlockMap *reported;        /* what the holder last said it holds */
+} Lease;
+
+typedef struct
+{
+  guint n_blocks;
+  AlvBlockMap *granted;         /* pulled, or being pulled */
+  GPtrArray *running;           /* Lease */
+  guint64 blocks_granted;
+  GArray *view;                 /* GatewayLease, for _running() */
+} Item;
+
+struct _GatewayLeases
+{
+  guint max_running;
+  guint run_bytes;
+  gint64 ttl;
+  GHashTable *items;            /* urn → Item */
+  GArray *none;                 /* _running() of an unknown URN */
+};
+
+static void
+lease_free (Lease *l)
+{
+  g_free (l->holder);
+  g_clear_pointer (&l->reported, alv_block_map_free);
+  g_free (l);
+}
+
+static void
+item_free (Item *item)
+{
+  alv_block_map_free (item->granted);
+  g_ptr_array_unref (item->running);
+  g_array_unref (item->view);
+  g_free (item);
+}
+
+GatewayLeases *
+gateway_leases_new (guint  max_running,
+                    guint  run_bytes,
+                    gint64 ttl_us)
+{
+  GatewayLeases *leases = g_new0 (GatewayLeases, 1);
+
+  leases->max_running = max_running;
+  leases->run_bytes = MAX (run_bytes, 1u);
+  leases->ttl = MAX (ttl_us, (gint64) G_USEC_PER_SEC);
+  leases->items = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify) item_free);
+  leases->none = g_array_new (FALSE, FALSE, sizeof (GatewayLease));
+  return leases;
+}
+
+void
+gateway_leases_free (GatewayLeases *leases)
+{
+  if (leases == NULL)
+    return;
+  g_hash_table_unref (leases->items);
+  g_array_unref (leases->none);
+  g_free (leases);
+}
+
+static Item *
+get_item (GatewayLeases *leases,
+          const char    *urn,
+          guint          n_blocks)
+{
+  Item *item = g_hash_table_lookup (leases->items, urn);
+
+  if (item != NULL && item->n_blocks == n_blocks)
+    return item;
+  if (n_blocks == 0)
+    return NULL;
+  item = g_new0 (Item, 1);
+  item->n_blocks = n_blocks;
+  item->granted = alv_block_map_new (n_blocks);
+  item->running = g_ptr_array_new_with_free_func ((GDestroyNotify) lease_free);
+  item->view = g_array_new (FALSE, FALSE, sizeof (GatewayLease));
+  g_hash_table_replace (leases->items, g_strdup (urn), item);
+  return item;
+}
+
+/* Ends lease @k of @item; unless @trusted, the blocks its holder did not
+ * report held are granted again to the next asker. */
+static void
+end_lease (Item     *item,
+           guint     k,
+           gboolean  trusted)
+{
+  Lease *l = item->running->pdata[k];
+
+  if (!trusted && !l->rescue)
+    for (guint i = l->first; i <= l->last; i++)
+      if (l->reported == NULL || !alv_block_map_get (l->reported, i))
+        alv_block_map_clear (item->granted, i);
+  g_ptr_array_remove_index_fast (item->running, k);
+}
+
+static void
+expire (GatewayLeases *leases,
+        Item          *item,
+        gint64         now)
+{
+  for (guint k = item->running->len; k > 0; k--)
+    {
+      Lease *l = item->running->pdata[k - 1];
+
+      if (now - l->granted > leases->ttl)
+        end_lease (item, k - 1, FALSE);
+    }
+}
+
+static gboolean
+covers (const AlvBlockMap *have,
+        guint              first,
+        guint              last)
+{
+  for (guint i = first; i <= last; i++)
+    if (!alv_block_map_get (have, i))
+      return FALSE;
+  return TRUE;
+}
+
+void
+gateway_leases_update (GatewayLeases     *leases,
+                       const char        *urn,
+                       const char        *holder,
+                       const AlvBlockMap *have,
+                       gboolean           stopped,
+                       gint64             now)
+{
+  Item *item;
+
+  g_return_if_fail (leases != NULL && urn != NULL && holder != NULL);
+
+  item = g_hash_table_lookup (leases->items, urn);
+  if (item == NULL)
+    return;
+  expire (leases, item, now);
+  for (guint k = item->running->len; k > 0; k--)
+    {
+      Lease *l = item->running->pdata[k - 1];
+
+      if (g_strcmp0 (l->holder, holder) != 0)
+        continue;
+      if (have != NULL && alv_block_map_get_n_blocks (have) == item->n_blocks)
+        {
+          g_clear_pointer (&l->reported, alv_block_map_free);
+          l->reported = alv_block_map_copy (have);
+          if (covers (have, l->first, l->last))
+            {
+              end_lease (item, k - 1, TRUE);
+              continue;
+            }
+        }
+      if (stopped)
+        end_lease (item, k - 1, FALSE);
+    }
+}
+
+gboolean
+gateway_leases_request (GatewayLeases *leases,
+                        const char    *urn,
+                        guint          n_blocks,
+                        guint          block_size,
+                        const char    *holder,
+                        guint          first,
+                        guint          last,
+                        gboolean       rescue,
+                        gint64         now,
+                        guint         *first_out,
+                        guint         *last_out)
+{
+  Item *item;
+  guint running = 0, run;
+  gboolean rescuing = FALSE;
+  Lease *l;
+
+  g_return_val_if_fail (leases != NULL && urn != NULL && holder != NULL, FALSE);
+  g_return_val_if_fail (first_out != NULL && last_out != NULL, FALSE);
+
+  if (leases->max_running == 0 || block_size == 0 || first > last || first >= n_blocks)
+    return FALSE;
+  last = MIN (last, n_blocks - 1);
+  item = get_item (leases, urn, n_blocks);
+  if (item == NULL)
+    return FALSE;
+  expire (leases, item, now);
+  /* a holder asks only once it is done with what it had */
+  for (guint k = item->running->len; k > 0; k--)
+    if (g_strcmp0 (((Lease *) item->running->pdata[k - 1])->holder, holder) == 0)
+      end_lease (item, k - 1, TRUE);
+  for (guint k = 0; k < item->running->len; k++)
+    {
+      l = item->running->pdata[k];
+      if (l->rescue)
+        rescuing = TRUE;
+      else
+        running++;
+    }
+
+  if (rescue)
+    {
+      /* a block that is late everywhere it is held: one rescue at a
+       * time, a few blocks, beside the regular runs */
+      if (rescuing)
+        return FALSE;
+      *first_out = first;
+      *last_out = MIN (last, first + GATEWAY_LEASES_RESCUE_MAX - 1);
+    }
+  else
+    {
+      guint i;
+
+      if (running >= leases->max_running)
+        return FALSE;
+      i = alv_block_map_first_missing_after (item->granted, first);
+      if (i > last)
+        return FALSE;
+      run = MAX (leases->run_bytes / block_size, 1u);
+      *first_out = i;
+      while (i + 1 <= last && i + 1 - *first_out < run && !alv_block_map_get (item->granted, i + 1))
+        i++;
+      *last_out = i;
+      for (i = *first_out; i <= *last_out; i++)
+        alv_block_map_set (item->granted, i);
+      item->blocks_granted += *last_out - *first_out + 1;
+    }
+  l = g_new0 (Lease, 1);
+  l->holder = g_strdup (holder);
+  l->first = *first_out;
+  l->last = *last_out;
+  l->granted = now;
+  l->rescue = rescue;
+  g_ptr_array_add (item->running, l);
+  return TRUE;
+}
+
+GArray *
+gateway_leases_running (GatewayLeases *leases,
+                        const char    *urn,
+                        guint          max,
+                        gint64         now)
+{
+  Item *item;
+
+  g_return_val_if_fail (leases != NULL && urn != NULL, NULL);
+
+  item = g_hash_table_lookup (leases->items, urn);
+  if (item == NULL)
+    return leases->none;
+  expire (leases, item, now);
+  g_array_set_size (item->view, 0);
+  for (guint k = 0; k < item->running->len && item->view->len < max; k++)
+    {
+      Lease *l = item->running->pdata[k];
+      GatewayLease v = { l->holder, l->first, l->last };
+
+      g_array_append_val (item->view, v);
+    }
+  return item->view;
+}
+
+guint64
+gateway_leases_get_blocks_granted (GatewayLeases *leases,
+                                   const char    *urn)
+{
+  Item *item = g_hash_table_lookup (leases->items, urn);
+
+  return item != NULL ? item->blocks_granted : 0;
+}

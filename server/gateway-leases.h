@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Origin leases: the gateway's part in keeping the station's uplink at
+ * one copy of each item.  The origin is a scarce, shared line, so pulling
+ * from it is granted, not grabbed: a listener that needs blocks nobody
+ * holds asks in its announce, and the gateway, which alone sees every
+ * listener, hands out the next run nobody has pulled yet, to at most a
+ * few listeners at a time; everybody else is told who is pulling what
+ * and copies it from them.  Plain state, time is an input: the gateway
+ * and the swarm simulator run the same code.  doc/swarm.md has the rules.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "alv-ranges.h"
+
+G_BEGIN_DECLS
+
+typedef struct _GatewayLeases GatewayLeases;
+
+/**
+ * GatewayLease:
+ * @holder: "ip:port" of the listener pulling
+ * @first: first block of the run
+ * @last: last block, inclusive
+ */
+typedef struct
+{
+  const char *holder;
+  guint first;
+  guint last;
+} GatewayLease;
+
+/* Defaults: two leases running per URN, runs of 256 KiB, a lease lapses
+ * 30 s after it was granted unless its holder reported the run held. */
+#define GATEWAY_LEASES_MAX_RUNNING  2
+#define GATEWAY_LEASES_RUN_BYTES    (256 * 1024)
+#define GATEWAY_LEASES_TTL_US       (30 * G_USEC_PER_SEC)
+#define GATEWAY_LEASES_RESCUE_MAX   4   /* blocks of a rescue lease */
+
+GatewayLeases *gateway_leases_new     (guint          max_running,
+                                       guint          run_bytes,
+                                       gint64         ttl_us);
+void           gateway_leases_free    (GatewayLeases *leases);
+
+/* @holder announced holding @have (nullable: not said), or left
+ * (@stopped): its leases whose runs it holds are done; a holder that left
+ * gives back what it did not report held. */
+void           gateway_leases_update  (GatewayLeases     *leases,
+                                       const char        *urn,
+                                       const char        *holder,
+                                       const AlvBlockMap *have,
+                                       gboolean           stopped,
+                                       gint64             now);
+
+/* @holder asks to pull blocks within @first..@last of @urn (an item of
+ * @n_blocks blocks of @block_size) from the origin.  Grants the first run
+ * there nobody has pulled (at most run_bytes long) when fewer than
+ * max_running leases run for @urn and @holder has fewer than two.  A
+ * @rescue asks for blocks that were pulled already but are late for the
+ * asker; it is granted (at most GATEWAY_LEASES_RESCUE_MAX blocks) only
+ * while no other lease runs for @urn.  Returns whether a lease was
+ * granted, and its run in @first_out..@last_out. */
+gboolean       gateway_leases_request (GatewayLeases *leases,
+                                       const char    *urn,
+                                       guint          n_blocks,
+                                       guint          block_size,
+                                       const char    *holder,
+                                       guint          first,
+                                       guint          last,
+                                       gboolean       rescue,
+                                       gint64         now,
+                                       guint         *first_out,
+                                       guint         *last_out);
+
+/* The leases running for @urn (at most @max), as #GatewayLease; valid
+ * until the next call. */
+GArray        *gateway_leases_running (GatewayLeases *leases,
+                                       const char    *urn,
+                                       guint          max,
+                                       gint64         now);
+
+/* Blocks of @urn granted so far (each run once; rescues not counted). */
+guint64        gateway_leases_get_blocks_granted (GatewayLeases *leases,
+                                       const char    *urn);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GatewayLeases, gateway_leases_free)
+
+G_END_DECLS
