@@ -760,6 +760,7 @@ alv_gateway_client_announce_async (AlvGatewayClient    *client,
                                    AlvAnnounceEvent     event,
                                    const AlvRangeSet   *held,
                                    guint                numwant,
+                                   const AlvAnnounceLease *lease,
                                    GCancellable        *cancellable,
                                    GAsyncReadyCallback  callback,
                                    gpointer             user_data)
@@ -786,6 +787,9 @@ alv_gateway_client_announce_async (AlvGatewayClient    *client,
 
       g_string_append_printf (form, "&ranges=%s", ranges_e);
     }
+  if (lease != NULL)
+    g_string_append_printf (form, "&lease=%u-%u%s", lease->first, MAX (lease->last, lease->first),
+                            lease->rescue ? "&rescue=1" : "");
 
   r = g_new0 (Request, 1);
   r->op = OP_ANNOUNCE;
@@ -838,4 +842,42 @@ alv_gateway_client_announce_finish (AlvGatewayClient  *client,
         }
     }
   return peers;
+}
+
+gboolean
+alv_gateway_client_announce_get_lease (AlvGatewayClient *client,
+                                       GAsyncResult     *result,
+                                       guint             n_blocks,
+                                       gboolean         *granted,
+                                       guint            *first,
+                                       guint            *last,
+                                       GArray          **pulls)
+{
+  Request *r;
+  SoupMessageHeaders *headers;
+  const char *lease;
+
+  g_return_val_if_fail (ALV_IS_GATEWAY_CLIENT (client), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, client), FALSE);
+  g_return_val_if_fail (granted != NULL && first != NULL && last != NULL, FALSE);
+
+  *granted = FALSE;
+  if (pulls != NULL)
+    *pulls = NULL;
+  r = g_task_get_task_data (G_TASK (result));
+  if (r == NULL || r->msg == NULL)
+    return FALSE;
+  headers = soup_message_get_response_headers (r->msg);
+  lease = soup_message_headers_get_one (headers, ALV_HEADER_ORIGIN_LEASE);
+  if (lease == NULL)
+    return FALSE;
+  *granted = alv_origin_lease_parse (lease, n_blocks, first, last);
+  if (pulls != NULL)
+    {
+      const char *value = soup_message_headers_get_one (headers, ALV_HEADER_ORIGIN_PULLS);
+
+      if (value != NULL)
+        *pulls = alv_origin_pulls_parse (value, n_blocks);
+    }
+  return TRUE;
 }

@@ -91,7 +91,17 @@ AlvHashTree          *alv_gateway_client_fetch_tree_finish (AlvGatewayClient *cl
                                                        GAsyncResult         *result,
                                                        GError              **error);
 
-/* @held: (nullable) the byte ranges held.  Returns (finish) the peers the
+/* An origin lease asked for in an announce (doc/gateway-protocol.md):
+ * blocks @first..@last, @rescue for blocks late everywhere they are held. */
+typedef struct
+{
+  guint first;
+  guint last;
+  gboolean rescue;
+} AlvAnnounceLease;
+
+/* @held: (nullable) the byte ranges held; @lease: (nullable) an origin
+ * lease to ask for.  Returns (finish) the peers the
  * gateway answered (#GInetSocketAddress), in @interval_out the seconds
  * until the next announce is due (0 if the gateway did not say) and in
  * @observed_out (nullable) the `ip:port` the gateway gives the others for
@@ -102,6 +112,7 @@ void                  alv_gateway_client_announce_async (AlvGatewayClient   *cli
                                                        AlvAnnounceEvent      event,
                                                        const AlvRangeSet    *held,
                                                        guint                 numwant,
+                                                       const AlvAnnounceLease *lease,
                                                        GCancellable         *cancellable,
                                                        GAsyncReadyCallback   callback,
                                                        gpointer              user_data);
@@ -110,5 +121,16 @@ GPtrArray            *alv_gateway_client_announce_finish (AlvGatewayClient  *cli
                                                        guint                *interval_out,
                                                        char                **observed_out,
                                                        GError              **error);
+/* After a successful _finish: whether the gateway speaks of origin
+ * leases at all (X-Origin-Lease present), whether it granted one (in
+ * @first/@last), and in @pulls (nullable) the leases running for others
+ * (#AlvOriginPull). */
+gboolean              alv_gateway_client_announce_get_lease (AlvGatewayClient *client,
+                                                       GAsyncResult         *result,
+                                                       guint                 n_blocks,
+                                                       gboolean             *granted,
+                                                       guint                *first,
+                                                       guint                *last,
+                                                       GArray              **pulls);
 
 G_END_DECLS

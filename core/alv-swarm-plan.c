@@ -1,0 +1,1785 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * AlvSwarmPlan: the swarm's policy for one item as a pure state machine
+ * (see the header).  A tick walks the rules of doc/swarm.md in order:
+ * stalled requests, the urgent window, the origin (by lease, by segment
+ * ownership, or alone), rarest first among peers, availability polls and
+ * announces; every rule that decides "not yet" records when it could
+ * decide otherwise, and the earliest of those is the next wake-up, so a
+ * swarm with nothing to do does not tick at all.
+ */
+#define G_LOG_DOMAIN "alluvium-core"
+#include "config.h"
+
+#include "alv-swarm-plan.h"
+
+#include <string.h>
+
+#include "alv-rendezvous.h"
+
+/* The numbers; doc/swarm.md says why. */
+#define MAX_REQUESTS            16      /* all requests in flight */
+#define MAX_PEERS               200
+#define PEER_MAX_DEPTH          4       /* per-peer pipeline, blocks */
+#define PEER_DEFAULT_DEPTH      2
+#define PIPELINE_SECONDS        1.5
+#define PEER_ASSUMED_RATE       (512.0 * 1024)   /* bytes/s before measured */
+#define ORIGIN_ASSUMED_RATE     (256.0 * 1024)
+#define US                      G_USEC_PER_SEC
+#define MS                      (G_USEC_PER_SEC / 1000)
+#define PEER_STALL_US           (4 * US)
+#define ORIGIN_STALL_US         (10 * US)
+#define ORIGIN_MAX_RUN_BYTES    (1024 * 1024)    /* one Range request */
+#define ORIGIN_MAX_REQUESTS     2
+#define SEGMENT_BYTES           (256 * 1024)     /* unit of ownership without a gateway */
+#define HORIZON_US              (60 * US)        /* how far ahead the origin is pulled */
+#define RANK_STEP_US            (500 * MS)       /* stand-ins without a gateway, per rank */
+#define FETCH_GRACE_US          (2 * US)         /* how late a peer's origin pull may be */
+#define HELD_GRACE_US           (1 * US)         /* how late a held block may be */
+#define RESCUE_LATE_US          (500 * MS)       /* late enough to ask for a rescue */
+#define RESCUE_RETRY_US         (500 * MS)
+#define POLL_INTERVAL_US        (1 * US)
+#define POLL_FAST_US            (250 * MS)
+#define POLL_BATCH              4
+#define INFO_MAX_WAIT_US        (2 * US)
+#define DEFAULT_URGENT_WINDOW   (4 * US)
+#define ENDGAME_MARGIN_US       (1500 * MS)
+#define URGENT_SCAN_MAX         512
+#define BUSY_BACKOFF_US         (300 * MS)
+#define OWNER_MAX_FAILURES      3
+#define LEASE_TTL_US            (30 * US)
+#define LEASE_RETRY_MIN_US      (1 * US)
+#define LEASE_RETRY_MAX_US      (8 * US)
+#define MAX_LEASES              2
+#define ANNOUNCE_QUICK_MIN_S    1
+#define ANNOUNCE_QUICK_MAX_S    60
+#define ANNOUNCE_DEFAULT_S      900
+#define ANNOUNCE_FEW_PEERS      4
+#define MIN_WAKE_US             (5 * MS)
+
+typedef struct
+{
+  char *key;
+  AlvBlockMap *avail;           /* NULL: not heard from yet */
+  AlvBlockMap *fetching;        /* what it pulls from the origin */
+  gint64 avail_time;
+  gint64 fetching_time;
+  gboolean polling;
+  guint inflight;
+  double rate;                  /* bytes/s, EWMA; 0: not measured */
+  guint failures;
+  gint64 backoff_until;
+  gint64 busy_until;
+  gboolean banned;
+} Peer;
+
+typedef struct
+{
+  guint id;
+  Peer *peer;                   /* NULL: the origin */
+  guint first, last, next;
+  gint64 started;
+  gint64 last_progress;
+  guint64 bytes;
+  gboolean cancelling;
+} Request;
+
+typedef struct
+{
+  guint first, last;
+  gint64 granted;
+  gboolean rescue;              /* pulled even where peers hold it */
+} Lease;
+
+typedef enum
+{
+  MODE_ALONE,                   /* no gateway: pull what nobody known has */
+  MODE_WAITING,                 /* announced, no answer yet */
+  MODE_OWNERS,                  /* the gateway grants no leases: rendezvous */
+  MODE_LEASES,                  /* origin pulls by the gateway's leases */
+} Mode;
+
+struct _AlvSwarmPlan
+{
+  guint64 length;
+  guint block_size;
+  guint n_blocks;
+  char *urn;
+  char *self_key;
+  GRand *rand;
+
+  AlvBlockMap *have;
+  AlvBlockMap *taken;           /* have | writing | pending */
+  guint8 *pending;
+  guint8 *writing;
+  guint *availability;
+  guint *fetching;
+
+  GPtrArray *peers;             /* Peer, in the order learnt */
+  GHashTable *peer_index;       /* key → Peer */
+  GPtrArray *requests;          /* Request */
+  guint next_id;
+  GArray *queued;               /* actions decided outside a tick */
+
+  gboolean has_origin;
+  gboolean origin_broken;
+  gboolean origin_ignores_range;
+  guint origin_inflight;
+  guint origin_failures;
+  gint64 origin_backoff_until;
+  double origin_rate;
+
+  gboolean announcing;
+  gboolean answered;            /* any announce answered */
+  gboolean lease_known;
+  gboolean gateway_down;
+  Lease leases[MAX_LEASES];
+  guint n_leases;
+  gint64 lease_retry_at;
+  gint64 lease_retry_step;
+  gboolean asked_rescue;        /* what the pending ANNOUNCE asked for */
+  gint64 rescue_retry_at;
+  gboolean announce_pending;    /* an ANNOUNCE awaits its answer */
+  gboolean announce_now;
+  gint64 announce_due;
+  guint announce_quick;
+
+  gboolean have_tree;
+  gboolean active;
+  gint64 active_since;          /* G_MININT64: not yet */
+  guint needed_from;
+
+  guint64 playhead;
+  guint64 playhead_rate;
+  gint64 playhead_time;
+  AlvSwarmPlanDeadlineFunc deadline_func;
+  gpointer deadline_data;
+  gint64 urgent_window;
+
+  AlvSwarmPlanStats stats;
+
+  /* during a tick */
+  gint64 wake;
+  GArray *out;
+};
+
+/* ------------------------------------------------------------------ */
+/* bookkeeping                                                         */
+
+static void
+wake_at (AlvSwarmPlan *self,
+         gint64        when)
+{
+  if (when < self->wake)
+    self->wake = when;
+}
+
+static void
+update_taken (AlvSwarmPlan *self,
+              guint         i)
+{
+  if (alv_block_map_get (self->have, i) || self->writing[i] || self->pending[i] > 0)
+    alv_block_map_set (self->taken, i);
+  else
+    alv_block_map_clear (self->taken, i);
+}
+
+static gsize
+block_len (AlvSwarmPlan *self,
+           guint         i)
+{
+  guint64 off = (guint64) i * self->block_size;
+
+  return (gsize) MIN ((guint64) self->block_size, self->length - off);
+}
+
+gint64
+alv_swarm_plan_get_deadline (AlvSwarmPlan *self,
+                             guint         i)
+{
+  guint64 off = (guint64) i * self->block_size;
+
+  if (self->deadline_func != NULL)
+    return self->deadline_func (i, self->deadline_data);
+  if (self->playhead_rate == 0)
+    return ALV_SWARM_PLAN_NO_DEADLINE;
+  if (off + block_len (self, i) <= self->playhead)
+    return ALV_SWARM_PLAN_NO_DEADLINE;
+  if (off <= self->playhead)
+    return self->playhead_time;
+  return self->playhead_time +
+         (gint64) ((off - self->playhead) * (double) US / self->playhead_rate);
+}
+
+static gboolean
+held_or_writing (AlvSwarmPlan *self,
+                 guint         i)
+{
+  return alv_block_map_get (self->have, i) || self->writing[i];
+}
+
+/* Replaces the map in @slot by @map (both nullable), keeping @counts in
+ * step. */
+static void
+replace_counted_map (AlvSwarmPlan *self,
+                     AlvBlockMap **slot,
+                     guint        *counts,
+                     AlvBlockMap  *map)
+{
+  if (map != NULL && alv_block_map_get_n_blocks (map) != self->n_blocks)
+    g_clear_pointer (&map, alv_block_map_free);
+  for (guint i = 0; *slot != NULL && i < self->n_blocks; i++)
+    if (alv_block_map_get (*slot, i))
+      counts[i]--;
+  g_clear_pointer (slot, alv_block_map_free);
+  *slot = map;
+  for (guint i = 0; *slot != NULL && i < self->n_blocks; i++)
+    if (alv_block_map_get (*slot, i))
+      counts[i]++;
+}
+
+static void
+emit (AlvSwarmPlan   *self,
+      AlvSwarmAction *action)
+{
+  g_array_append_val (self->out != NULL ? self->out : self->queued, *action);
+}
+
+/* ------------------------------------------------------------------ */
+/* peers                                                               */
+
+static void
+peer_free (Peer *p)
+{
+  g_free (p->key);
+  g_clear_pointer (&p->avail, alv_block_map_free);
+  g_clear_pointer (&p->fetching, alv_block_map_free);
+  g_free (p);
+}
+
+static Peer *
+find_peer (AlvSwarmPlan *self,
+           const char   *key)
+{
+  return key != NULL ? g_hash_table_lookup (self->peer_index, key) : NULL;
+}
+
+static void
+peer_fail (Peer   *p,
+           gint64  extra_us,
+           gint64  now)
+{
+  gint64 backoff;
+
+  p->failures++;
+  backoff = (gint64) (250 * MS) << MIN (p->failures, 7u);
+  p->backoff_until = now + MIN (backoff, 30 * US) + extra_us;
+}
+
+static gboolean
+peer_usable (AlvSwarmPlan *self,
+             Peer         *p,
+             gint64        now)
+{
+  return self->have_tree && !p->banned && p->avail != NULL &&
+         now >= p->backoff_until && now >= p->busy_until;
+}
+
+static guint
+peer_depth (AlvSwarmPlan *self,
+            Peer         *p)
+{
+  double blocks;
+
+  if (p->rate <= 0)
+    return PEER_DEFAULT_DEPTH;
+  blocks = p->rate * PIPELINE_SECONDS / self->block_size;
+  return (guint) CLAMP (blocks + 0.999, 1, PEER_MAX_DEPTH);
+}
+
+static guint
+n_usable_peers (AlvSwarmPlan *self)
+{
+  guint n = 0;
+
+  for (guint k = 0; k < self->peers->len; k++)
+    if (!((Peer *) self->peers->pdata[k])->banned)
+      n++;
+  return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* requests                                                            */
+
+static Request *
+find_request (AlvSwarmPlan *self,
+              guint         id)
+{
+  for (guint k = 0; k < self->requests->len; k++)
+    if (((Request *) self->requests->pdata[k])->id == id)
+      return self->requests->pdata[k];
+  return NULL;
+}
+
+static Request *
+request_for_block (AlvSwarmPlan *self,
+                   guint         i)
+{
+  for (guint k = 0; k < self->requests->len; k++)
+    {
+      Request *r = self->requests->pdata[k];
+
+      if (!r->cancelling && r->next <= i && i <= r->last)
+        return r;
+    }
+  return NULL;
+}
+
+static gboolean
+origin_usable (AlvSwarmPlan *self,
+               gint64        now)
+{
+  if (!self->has_origin || self->origin_broken)
+    return FALSE;
+  if (now < self->origin_backoff_until)
+    {
+      wake_at (self, self->origin_backoff_until);
+      return FALSE;
+    }
+  return self->origin_inflight < ORIGIN_MAX_REQUESTS;
+}
+
+static void
+start_request (AlvSwarmPlan *self,
+               Peer         *peer,
+               guint         first,
+               guint         last,
+               gint64        now,
+               const char   *why)
+{
+  Request *r = g_new0 (Request, 1);
+  AlvSwarmAction a = { 0, };
+
+  r->id = ++self->next_id;
+  r->peer = peer;
+  r->first = r->next = first;
+  r->last = last;
+  r->started = r->last_progress = now;
+  for (guint i = first; i <= last; i++)
+    {
+      self->pending[i]++;
+      update_taken (self, i);
+    }
+  if (peer != NULL)
+    peer->inflight++;
+  else
+    {
+      self->origin_inflight++;
+      self->stats.origin_requests++;
+      self->stats.origin_blocks += last - first + 1;
+    }
+  g_ptr_array_add (self->requests, r);
+  a.kind = ALV_SWARM_ACTION_REQUEST;
+  a.request = r->id;
+  a.peer = peer != NULL ? peer->key : NULL;
+  a.first = first;
+  a.last = last;
+  a.reason = why;
+  emit (self, &a);
+  wake_at (self, now + (peer != NULL ? PEER_STALL_US : ORIGIN_STALL_US));
+}
+
+static void
+cancel_request (AlvSwarmPlan *self,
+                Request      *r)
+{
+  AlvSwarmAction a = { 0, };
+
+  if (r->cancelling)
+    return;
+  r->cancelling = TRUE;
+  a.kind = ALV_SWARM_ACTION_CANCEL;
+  a.request = r->id;
+  a.peer = r->peer != NULL ? r->peer->key : NULL;
+  a.first = r->next;
+  a.last = r->last;
+  a.reason = "cancel";
+  emit (self, &a);
+}
+
+/* When block @i of @r should be complete at its source's measured rate. */
+static gint64
+request_eta (AlvSwarmPlan *self,
+             Request      *r,
+             guint         i)
+{
+  double rate = r->peer != NULL ? (r->peer->rate > 0 ? r->peer->rate : PEER_ASSUMED_RATE)
+                                : (self->origin_rate > 0 ? self->origin_rate : ORIGIN_ASSUMED_RATE);
+
+  return r->started + (gint64) ((i - r->first + 1) * (double) self->block_size / rate * US);
+}
+
+/* ------------------------------------------------------------------ */
+/* construction and setters                                            */
+
+AlvSwarmPlan *
+alv_swarm_plan_new (guint64  length,
+                    guint    block_size,
+                    gboolean has_origin,
+                    guint32  seed)
+{
+  AlvSwarmPlan *self;
+  guint64 n;
+
+  g_return_val_if_fail (length > 0 && block_size > 0, NULL);
+  n = (length + block_size - 1) / block_size;
+  g_return_val_if_fail (n <= G_MAXUINT / 2, NULL);
+
+  self = g_new0 (AlvSwarmPlan, 1);
+  self->length = length;
+  self->block_size = block_size;
+  self->n_blocks = (guint) n;
+  self->rand = g_rand_new_with_seed (seed);
+  self->have = alv_block_map_new (self->n_blocks);
+  self->taken = alv_block_map_new (self->n_blocks);
+  self->pending = g_new0 (guint8, self->n_blocks);
+  self->writing = g_new0 (guint8, self->n_blocks);
+  self->availability = g_new0 (guint, self->n_blocks);
+  self->fetching = g_new0 (guint, self->n_blocks);
+  self->peers = g_ptr_array_new_with_free_func ((GDestroyNotify) peer_free);
+  self->peer_index = g_hash_table_new (g_str_hash, g_str_equal);
+  self->requests = g_ptr_array_new_with_free_func (g_free);
+  self->queued = g_array_new (FALSE, TRUE, sizeof (AlvSwarmAction));
+  self->has_origin = has_origin;
+  self->active = TRUE;
+  self->active_since = G_MININT64;
+  self->urgent_window = DEFAULT_URGENT_WINDOW;
+  self->lease_retry_step = LEASE_RETRY_MIN_US;
+  self->announce_due = G_MAXINT64;
+  return self;
+}
+
+void
+alv_swarm_plan_free (AlvSwarmPlan *self)
+{
+  if (self == NULL)
+    return;
+  g_free (self->urn);
+  g_free (self->self_key);
+  g_rand_free (self->rand);
+  alv_block_map_free (self->have);
+  alv_block_map_free (self->taken);
+  g_free (self->pending);
+  g_free (self->writing);
+  g_free (self->availability);
+  g_free (self->fetching);
+  g_hash_table_unref (self->peer_index);
+  g_ptr_array_unref (self->peers);
+  g_ptr_array_unref (self->requests);
+  g_array_unref (self->queued);
+  g_free (self);
+}
+
+void
+alv_swarm_plan_set_urn (AlvSwarmPlan *self,
+                        const char   *urn)
+{
+  g_free (self->urn);
+  self->urn = g_strdup (urn);
+}
+
+void
+alv_swarm_plan_set_announcing (AlvSwarmPlan *self,
+                               gboolean      announcing)
+{
+  if (announcing && !self->announcing)
+    {
+      self->announce_now = TRUE;
+      self->announce_quick = 0;
+    }
+  self->announcing = announcing;
+}
+
+void
+alv_swarm_plan_set_self_key (AlvSwarmPlan *self,
+                             const char   *key)
+{
+  if (g_strcmp0 (key, self->self_key) == 0)
+    return;
+  g_free (self->self_key);
+  self->self_key = g_strdup (key);
+}
+
+void
+alv_swarm_plan_set_active (AlvSwarmPlan *self,
+                           gboolean      active,
+                           gint64        now)
+{
+  if (active && (!self->active || self->active_since == G_MININT64))
+    {
+      /* the swarm moved on while this one waited: hear it afresh before
+       * pulling anything from the origin */
+      self->active_since = now;
+      if (self->announcing)
+        self->announce_now = TRUE;
+    }
+  self->active = active;
+}
+
+void
+alv_swarm_plan_set_tree (AlvSwarmPlan *self,
+                         gboolean      have_tree)
+{
+  if (have_tree && !self->have_tree && self->announcing)
+    self->announce_now = TRUE;   /* now it shares: say what it holds */
+  self->have_tree = have_tree;
+}
+
+void
+alv_swarm_plan_set_urgent_window (AlvSwarmPlan *self,
+                                  gint64        window_us)
+{
+  self->urgent_window = MAX (window_us, 2 * HELD_GRACE_US);
+}
+
+void
+alv_swarm_plan_set_seed (AlvSwarmPlan *self,
+                         guint32       seed)
+{
+  g_rand_set_seed (self->rand, seed);
+}
+
+guint64
+alv_swarm_plan_get_playhead (AlvSwarmPlan *self)
+{
+  return self->playhead;
+}
+
+void
+alv_swarm_plan_set_playhead (AlvSwarmPlan *self,
+                             guint64       offset,
+                             guint64       bytes_per_second,
+                             gint64        now)
+{
+  self->playhead = MIN (offset, self->length);
+  self->playhead_rate = bytes_per_second;
+  self->playhead_time = now;
+  if (bytes_per_second > 0)
+    self->needed_from = (guint) MIN (self->playhead / self->block_size, (guint64) self->n_blocks);
+}
+
+void
+alv_swarm_plan_set_needed_from (AlvSwarmPlan *self,
+                                guint64       offset)
+{
+  self->needed_from = (guint) MIN (offset / self->block_size, (guint64) self->n_blocks);
+}
+
+void
+alv_swarm_plan_set_deadline_func (AlvSwarmPlan             *self,
+                                  AlvSwarmPlanDeadlineFunc  func,
+                                  gpointer                  user_data)
+{
+  self->deadline_func = func;
+  self->deadline_data = user_data;
+}
+
+/* ------------------------------------------------------------------ */
+/* events                                                              */
+
+gboolean
+alv_swarm_plan_add_peer (AlvSwarmPlan *self,
+                         const char   *key)
+{
+  Peer *p;
+
+  if (key == NULL || g_strcmp0 (key, self->self_key) == 0 ||
+      g_hash_table_contains (self->peer_index, key) || self->peers->len >= MAX_PEERS)
+    return FALSE;
+  p = g_new0 (Peer, 1);
+  p->key = g_strdup (key);
+  g_ptr_array_add (self->peers, p);
+  g_hash_table_insert (self->peer_index, p->key, p);
+  return TRUE;
+}
+
+void
+alv_swarm_plan_peer_info (AlvSwarmPlan  *self,
+                          const char    *key,
+                          AlvSwarmAvail  how,
+                          AlvBlockMap   *avail,
+                          AlvBlockMap   *fetching,
+                          gint64         now)
+{
+  g_autoptr(AlvBlockMap) owned_avail = avail;
+  g_autoptr(AlvBlockMap) owned_fetching = fetching;
+  Peer *p = find_peer (self, key);
+
+  if (p == NULL || p->banned)
+    return;
+  /* untrusted, like everything a peer says: it only ever makes us wait
+   * a little for a block, or ask it for one */
+  replace_counted_map (self, &p->fetching, self->fetching, g_steal_pointer (&owned_fetching));
+  p->fetching_time = now;
+  switch (how)
+    {
+    case ALV_SWARM_AVAIL_MAP:
+      if (owned_avail != NULL)
+        {
+          replace_counted_map (self, &p->avail, self->availability, g_steal_pointer (&owned_avail));
+          break;
+        }
+      G_GNUC_FALLTHROUGH;
+    case ALV_SWARM_AVAIL_NONE:
+      replace_counted_map (self, &p->avail, self->availability, alv_block_map_new (self->n_blocks));
+      break;
+    case ALV_SWARM_AVAIL_ALL:
+      {
+        AlvBlockMap *all = alv_block_map_new (self->n_blocks);
+
+        alv_block_map_set_all (all);
+        replace_counted_map (self, &p->avail, self->availability, all);
+      }
+      break;
+    case ALV_SWARM_AVAIL_KEEP:
+    default:
+      if (p->avail == NULL)
+        replace_counted_map (self, &p->avail, self->availability, alv_block_map_new (self->n_blocks));
+      break;
+    }
+  p->avail_time = now;
+}
+
+void
+alv_swarm_plan_poll_done (AlvSwarmPlan *self,
+                          const char   *key)
+{
+  Peer *p = find_peer (self, key);
+
+  if (p != NULL)
+    p->polling = FALSE;
+}
+
+void
+alv_swarm_plan_peer_failed (AlvSwarmPlan *self,
+                            const char   *key,
+                            gint64        extra_us,
+                            gint64        now)
+{
+  Peer *p = find_peer (self, key);
+
+  if (p != NULL)
+    peer_fail (p, extra_us, now);
+}
+
+void
+alv_swarm_plan_peer_busy (AlvSwarmPlan *self,
+                          const char   *key,
+                          gint64        now)
+{
+  Peer *p = find_peer (self, key);
+
+  if (p != NULL)
+    p->busy_until = now + BUSY_BACKOFF_US;
+}
+
+void
+alv_swarm_plan_request_progress (AlvSwarmPlan *self,
+                                 guint         request,
+                                 guint64       bytes,
+                                 gint64        now)
+{
+  Request *r = find_request (self, request);
+
+  if (r == NULL)
+    return;
+  r->bytes += bytes;
+  r->last_progress = now;
+}
+
+void
+alv_swarm_plan_request_truncate (AlvSwarmPlan *self,
+                                 guint         request,
+                                 guint         last)
+{
+  Request *r = find_request (self, request);
+
+  if (r == NULL || last >= r->last || last < r->next)
+    return;
+  for (guint i = last + 1; i <= r->last; i++)
+    {
+      self->pending[i]--;
+      update_taken (self, i);
+    }
+  r->last = last;
+}
+
+gboolean
+alv_swarm_plan_request_block (AlvSwarmPlan *self,
+                              guint         request,
+                              guint        *index_out)
+{
+  Request *r = find_request (self, request);
+  guint i;
+
+  if (r == NULL || r->next > r->last)
+    return FALSE;
+  i = r->next++;
+  self->pending[i]--;
+  if (index_out != NULL)
+    *index_out = i;
+  if (held_or_writing (self, i))
+    {
+      /* a duplicate (endgame): held or being stored already */
+      update_taken (self, i);
+      return FALSE;
+    }
+  self->writing[i] = TRUE;
+  update_taken (self, i);
+  return TRUE;
+}
+
+static void
+ban_peer (AlvSwarmPlan *self,
+          Peer         *p)
+{
+  p->banned = TRUE;
+  self->stats.peers_banned++;
+  replace_counted_map (self, &p->avail, self->availability, NULL);
+  replace_counted_map (self, &p->fetching, self->fetching, NULL);
+  /* its other answers are not waited for */
+  for (guint k = 0; k < self->requests->len; k++)
+    {
+      Request *r = self->requests->pdata[k];
+
+      if (r->peer == p)
+        cancel_request (self, r);
+    }
+}
+
+void
+alv_swarm_plan_block_stored (AlvSwarmPlan *self,
+                             guint         index,
+                             gboolean      ok,
+                             gboolean      mismatch,
+                             const char   *from)
+{
+  if (index >= self->n_blocks)
+    return;
+  self->writing[index] = FALSE;
+  if (ok)
+    {
+      alv_block_map_set (self->have, index);
+      if (self->announcing && alv_block_map_is_complete (self->have))
+        self->announce_now = TRUE;
+    }
+  else if (mismatch && from != NULL)
+    {
+      Peer *p = find_peer (self, from);
+
+      if (p != NULL && !p->banned)
+        ban_peer (self, p);
+    }
+  else if (mismatch)
+    self->origin_broken = TRUE;
+  update_taken (self, index);
+}
+
+void
+alv_swarm_plan_set_held (AlvSwarmPlan *self,
+                         guint         index)
+{
+  if (index >= self->n_blocks)
+    return;
+  alv_block_map_set (self->have, index);
+  update_taken (self, index);
+}
+
+void
+alv_swarm_plan_forget_block (AlvSwarmPlan *self,
+                             guint         index)
+{
+  if (index >= self->n_blocks)
+    return;
+  alv_block_map_clear (self->have, index);
+  update_taken (self, index);
+}
+
+void
+alv_swarm_plan_origin_ignores_range (AlvSwarmPlan *self)
+{
+  self->origin_ignores_range = TRUE;
+}
+
+void
+alv_swarm_plan_request_ended (AlvSwarmPlan *self,
+                              guint         request,
+                              AlvSwarmEnd   end,
+                              gint64        extra_backoff_us,
+                              gint64        now)
+{
+  Request *r = find_request (self, request);
+  double secs;
+
+  if (r == NULL)
+    return;
+  for (guint i = r->next; i <= r->last; i++)
+    {
+      self->pending[i]--;
+      update_taken (self, i);
+    }
+  secs = MAX ((now - r->started) / (double) US, 0.001);
+  if (r->peer != NULL)
+    {
+      r->peer->inflight--;
+      if (end == ALV_SWARM_END_FAILED)
+        peer_fail (r->peer, extra_backoff_us, now);
+      else if (end == ALV_SWARM_END_OK && r->bytes > 0)
+        {
+          double rate = r->bytes / secs;
+
+          r->peer->rate = r->peer->rate <= 0 ? rate : 0.7 * r->peer->rate + 0.3 * rate;
+          r->peer->failures = 0;
+        }
+    }
+  else
+    {
+      self->origin_inflight--;
+      if (end == ALV_SWARM_END_FAILED)
+        {
+          gint64 backoff = (gint64) US << MIN (self->origin_failures, 5u);
+
+          self->origin_failures++;
+          self->origin_backoff_until = now + backoff + extra_backoff_us;
+        }
+      else if (end == ALV_SWARM_END_OK && r->bytes > 0)
+        {
+          self->origin_rate = self->origin_rate <= 0 ? r->bytes / secs
+                                                     : 0.7 * self->origin_rate + 0.3 * r->bytes / secs;
+          self->origin_failures = 0;
+        }
+    }
+  g_ptr_array_remove_fast (self->requests, r);
+}
+
+static void
+lease_add (AlvSwarmPlan *self,
+           guint         first,
+           guint         last,
+           gint64        now)
+{
+  if (self->n_leases >= MAX_LEASES || first > last || last >= self->n_blocks)
+    return;
+  self->leases[self->n_leases].first = first;
+  self->leases[self->n_leases].last = last;
+  self->leases[self->n_leases].granted = now;
+  self->leases[self->n_leases].rescue = self->asked_rescue;
+  self->n_leases++;
+  self->stats.leases++;
+}
+
+void
+alv_swarm_plan_announce_done (AlvSwarmPlan *self,
+                              gboolean      ok,
+                              guint         interval,
+                              gboolean      lease_known,
+                              gboolean      has_lease,
+                              guint         lease_first,
+                              guint         lease_last,
+                              gint64        now)
+{
+  guint next;
+
+  self->announce_pending = FALSE;
+  if (!ok)
+    {
+      /* the gateway is down: agree by rendezvous until it answers */
+      self->gateway_down = TRUE;
+      self->lease_known = FALSE;
+      self->lease_retry_at = now + self->lease_retry_step;
+      self->lease_retry_step = MIN (self->lease_retry_step * 2, LEASE_RETRY_MAX_US);
+      self->announce_due = now + (gint64) MAX (self->announce_quick, ANNOUNCE_QUICK_MIN_S) * US;
+      self->announce_quick = MIN (MAX (self->announce_quick * 2, ANNOUNCE_QUICK_MIN_S),
+                                  ANNOUNCE_QUICK_MAX_S);
+      return;
+    }
+  self->answered = TRUE;
+  self->gateway_down = FALSE;
+  self->lease_known = lease_known;
+  if (has_lease)
+    {
+      lease_add (self, lease_first, lease_last, now);
+      self->lease_retry_step = LEASE_RETRY_MIN_US;
+      self->lease_retry_at = now;
+    }
+  else
+    {
+      /* refused: those pulling were named; ask again later, less often
+       * the longer it lasts, so a large swarm does not flood the gateway */
+      self->lease_retry_at = now + self->lease_retry_step +
+                             g_rand_int_range (self->rand, 0, (gint32) (self->lease_retry_step / 2 + 1));
+      self->lease_retry_step = MIN (self->lease_retry_step * 2, LEASE_RETRY_MAX_US);
+    }
+  next = interval > 0 ? interval : ANNOUNCE_DEFAULT_S;
+  /* few peers known and still downloading: ask again soon, backing off,
+   * so listeners who started together find each other */
+  if (!alv_block_map_is_complete (self->have) && n_usable_peers (self) < ANNOUNCE_FEW_PEERS)
+    {
+      self->announce_quick = MAX (self->announce_quick, ANNOUNCE_QUICK_MIN_S);
+      next = MIN (next, self->announce_quick);
+      self->announce_quick = MIN (self->announce_quick * 2, ANNOUNCE_QUICK_MAX_S);
+    }
+  self->announce_due = now + (gint64) next * US;
+}
+
+void
+alv_swarm_plan_peer_pulling (AlvSwarmPlan *self,
+                             const char   *key,
+                             guint         first,
+                             guint         last,
+                             gint64        now)
+{
+  Peer *p;
+  AlvBlockMap *map;
+
+  if (g_strcmp0 (key, self->self_key) == 0 || first > last || first >= self->n_blocks)
+    return;
+  alv_swarm_plan_add_peer (self, key);
+  p = find_peer (self, key);
+  if (p == NULL || p->banned)
+    return;
+  map = p->fetching != NULL ? alv_block_map_copy (p->fetching) : alv_block_map_new (self->n_blocks);
+  for (guint i = first; i <= MIN (last, self->n_blocks - 1); i++)
+    if (p->avail == NULL || !alv_block_map_get (p->avail, i))
+      alv_block_map_set (map, i);
+  replace_counted_map (self, &p->fetching, self->fetching, map);
+  p->fetching_time = now;
+}
+
+/* ------------------------------------------------------------------ */
+/* the rules                                                           */
+
+static Mode
+mode (AlvSwarmPlan *self,
+      gint64        now)
+{
+  gint64 since = self->active_since == G_MININT64 ? now : self->active_since;
+
+  if (!self->announcing)
+    return MODE_ALONE;
+  if (self->lease_known && !self->gateway_down)
+    return MODE_LEASES;
+  if (!self->answered && !self->gateway_down)
+    {
+      /* a gateway that does not answer at all is as good as down */
+      if (now - since < INFO_MAX_WAIT_US)
+        {
+          wake_at (self, since + INFO_MAX_WAIT_US);
+          return MODE_WAITING;
+        }
+    }
+  return MODE_OWNERS;
+}
+
+/* Whether "nobody holds it" can be believed: every known peer answered
+ * its first poll, or it is too late to wait for that. */
+static gboolean
+peers_heard (AlvSwarmPlan *self,
+             gint64        now)
+{
+  gint64 since = self->active_since == G_MININT64 ? now : self->active_since;
+
+  if (now - since >= INFO_MAX_WAIT_US / 2)
+    return TRUE;
+  wake_at (self, since + INFO_MAX_WAIT_US / 2);
+  if (!self->have_tree && self->peers->len > 0)
+    return FALSE;
+  for (guint k = 0; k < self->peers->len; k++)
+    {
+      Peer *p = self->peers->pdata[k];
+
+      if (!p->banned && p->avail == NULL && now >= p->backoff_until)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* This listener's place in the line of owners of @segment among the
+ * peers it knows (0: the owner). */
+static guint
+owner_rank (AlvSwarmPlan *self,
+            guint         segment)
+{
+  const char *me = self->self_key != NULL ? self->self_key : "";
+  guint rank = 0;
+
+  if (!self->announcing)
+    return 0;
+  for (guint k = 0; k < self->peers->len; k++)
+    {
+      Peer *p = self->peers->pdata[k];
+
+      if (p->banned || p->failures >= OWNER_MAX_FAILURES)
+        continue;
+      if (alv_rendezvous_before (self->urn, segment, p->key, me))
+        rank++;
+    }
+  return rank;
+}
+
+static guint
+segment_of (AlvSwarmPlan *self,
+            guint         i)
+{
+  return i / MAX (SEGMENT_BYTES / self->block_size, 1u);
+}
+
+/* Nobody we know holds block @i nor pulls it from the origin. */
+static gboolean
+nobody_has (AlvSwarmPlan *self,
+            guint         i)
+{
+  return self->availability[i] == 0 && self->fetching[i] == 0;
+}
+
+/* A run for the origin from @first: consecutive blocks we lack, nobody
+ * asked for and nobody we know holds or pulls, up to @max_blocks and
+ * (unless NO_DEADLINE) due before @latest. */
+static guint
+origin_run_end (AlvSwarmPlan *self,
+                guint         first,
+                guint         max_blocks,
+                gint64        latest)
+{
+  guint last = first;
+
+  if (self->origin_ignores_range)
+    max_blocks = G_MAXUINT;
+  while (last + 1 < self->n_blocks && last + 1 - first < max_blocks &&
+         !alv_block_map_get (self->taken, last + 1) && nobody_has (self, last + 1) &&
+         (latest == ALV_SWARM_PLAN_NO_DEADLINE ||
+          alv_swarm_plan_get_deadline (self, last + 1) <= latest))
+    last++;
+  return last;
+}
+
+/* The peer expected to deliver block @i soonest; NULL if none, or if it
+ * cannot by @deadline (unless that is NO_DEADLINE). */
+static Peer *
+best_peer_for (AlvSwarmPlan *self,
+               guint         i,
+               gint64        deadline,
+               gint64        now,
+               Peer         *except)
+{
+  Peer *best = NULL;
+  gint64 best_eta = G_MAXINT64;
+
+  for (guint k = 0; k < self->peers->len; k++)
+    {
+      Peer *p = self->peers->pdata[k];
+      double rate;
+      gint64 eta;
+
+      if (p == except || p->avail == NULL || !alv_block_map_get (p->avail, i))
+        continue;
+      if (!peer_usable (self, p, now))
+        {
+          if (!p->banned && self->have_tree)
+            wake_at (self, MAX (p->backoff_until, p->busy_until));
+          continue;
+        }
+      if (p->inflight >= peer_depth (self, p))
+        continue;
+      rate = p->rate > 0 ? p->rate : PEER_ASSUMED_RATE;
+      eta = now + (gint64) ((p->inflight + 1) * (double) self->block_size / rate * US);
+      if (eta < best_eta)
+        {
+          best = p;
+          best_eta = eta;
+        }
+    }
+  if (best != NULL && deadline != ALV_SWARM_PLAN_NO_DEADLINE && deadline > now && best_eta > deadline)
+    return NULL;
+  return best;
+}
+
+static gboolean
+in_own_lease (AlvSwarmPlan *self,
+              guint         i)
+{
+  for (guint k = 0; k < self->n_leases; k++)
+    if (self->leases[k].first <= i && i <= self->leases[k].last)
+      return TRUE;
+  return FALSE;
+}
+
+/* Asks the gateway for an origin lease over @first..@last (or a rescue). */
+static void
+ask_lease (AlvSwarmPlan *self,
+           guint         first,
+           guint         last,
+           gboolean      rescue,
+           gint64        now)
+{
+  AlvSwarmAction a = { 0, };
+
+  gint64 retry = rescue ? self->rescue_retry_at : self->lease_retry_at;
+
+  if (self->announce_pending)
+    return;
+  if (now < retry)
+    {
+      wake_at (self, retry);
+      return;
+    }
+  if (rescue)
+    self->rescue_retry_at = now + RESCUE_RETRY_US;
+  a.kind = ALV_SWARM_ACTION_ANNOUNCE;
+  a.want_lease = TRUE;
+  a.rescue = rescue;
+  a.first = first;
+  a.last = last;
+  a.reason = rescue ? "rescue lease" : "lease";
+  self->announce_pending = TRUE;
+  self->asked_rescue = rescue;
+  self->announce_now = FALSE;
+  self->stats.announces++;
+  emit (self, &a);
+}
+
+/* The last block due within the horizon (the whole item without
+ * deadlines). */
+static guint
+horizon_end (AlvSwarmPlan *self,
+             guint         from,
+             gint64        now)
+{
+  guint last = from;
+
+  while (last + 1 < self->n_blocks)
+    {
+      gint64 d = alv_swarm_plan_get_deadline (self, last + 1);
+
+      if (d != ALV_SWARM_PLAN_NO_DEADLINE && d - now > HORIZON_US)
+        break;
+      last++;
+    }
+  return last;
+}
+
+/* A block nobody holds, in the urgent window, by the rule without
+ * leases: its segment's owner pulls it at once, the others in the order
+ * of their rank, one every RANK_STEP_US, the last at the deadline. */
+static void
+urgent_from_origin_by_rank (AlvSwarmPlan *self,
+                            guint         i,
+                            gint64        d,
+                            gint64        now)
+{
+  guint rank = owner_rank (self, segment_of (self, i));
+  gint64 my_call = MAX (self->urgent_window - (gint64) rank * RANK_STEP_US, 0);
+  double orate = self->origin_rate > 0 ? self->origin_rate : ORIGIN_ASSUMED_RATE;
+  gint64 fetch = (gint64) (block_len (self, i) / orate * US);
+
+  if (self->fetching[i] > 0 && now - d < FETCH_GRACE_US)
+    {
+      wake_at (self, d + FETCH_GRACE_US);
+      return;
+    }
+  if (!peers_heard (self, now))
+    return;
+  if (rank > 0 && d - now > my_call)
+    {
+      wake_at (self, d - my_call);
+      return;
+    }
+  start_request (self, NULL, i,
+                 origin_run_end (self, i, ORIGIN_MAX_RUN_BYTES / self->block_size,
+                                 MAX (now, d) + HELD_GRACE_US + (rank == 0 ? fetch : 0)),
+                 now, rank == 0 ? "urgent, owner" : "urgent, stand-in");
+}
+
+/* Urgent window: deadline first, to the fastest source that has it. */
+static void
+plan_urgent (AlvSwarmPlan *self,
+             gint64        now)
+{
+  guint start = 0;
+  guint scanned = 0;
+  Mode m = mode (self, now);
+
+  if (self->deadline_func == NULL)
+    {
+      if (self->playhead_rate == 0)
+        return;
+      start = (guint) MIN (self->playhead / self->block_size, (guint64) self->n_blocks);
+    }
+  for (guint i = start; i < self->n_blocks && scanned < URGENT_SCAN_MAX; i++)
+    {
+      gint64 d;
+      Peer *peer;
+
+      if (held_or_writing (self, i))
+        continue;
+      scanned++;
+      d = alv_swarm_plan_get_deadline (self, i);
+      if (d == ALV_SWARM_PLAN_NO_DEADLINE)
+        continue;
+      if (d - now > self->urgent_window)
+        {
+          wake_at (self, d - self->urgent_window);
+          if (self->deadline_func == NULL)
+            break;      /* monotone in i */
+          continue;
+        }
+      if (self->requests->len >= MAX_REQUESTS)
+        return;
+
+      if (self->pending[i] > 0)
+        {
+          /* endgame: duplicate a block that is late to arrive */
+          Request *r = request_for_block (self, i);
+          gint64 expected;
+
+          if (self->pending[i] >= 2 || r == NULL)
+            continue;
+          if (d - now > ENDGAME_MARGIN_US)
+            {
+              wake_at (self, d - ENDGAME_MARGIN_US);
+              continue;
+            }
+          expected = request_eta (self, r, i);
+          if (expected <= d && now - r->last_progress < US / 2)
+            {
+              wake_at (self, MIN (MAX (expected, d), r->last_progress + US / 2));
+              continue;
+            }
+          peer = best_peer_for (self, i, ALV_SWARM_PLAN_NO_DEADLINE, now, r->peer);
+          if (peer != NULL)
+            start_request (self, peer, i, i, now, "endgame");
+          else if (r->peer != NULL && m != MODE_LEASES && now - d >= HELD_GRACE_US &&
+                   origin_usable (self, now))
+            start_request (self, NULL, i, i, now, "endgame");
+          else if (r->peer != NULL && m != MODE_LEASES)
+            wake_at (self, d + HELD_GRACE_US);
+          continue;
+        }
+
+      peer = best_peer_for (self, i, d, now, NULL);
+      if (peer != NULL)
+        {
+          start_request (self, peer, i, i, now, "urgent");
+          continue;
+        }
+      if (self->availability[i] > 0)
+        {
+          /* held, but nobody makes the deadline: a late peer once it is
+           * due; the origin never while leases rule it (an origin pulled
+           * by everyone whose peers are busy is slow for all of them),
+           * otherwise once it is HELD_GRACE_US late */
+          Peer *any = best_peer_for (self, i, ALV_SWARM_PLAN_NO_DEADLINE, now, NULL);
+
+          if (any != NULL && d <= now)
+            start_request (self, any, i, i, now, "urgent, late");
+          else if (m == MODE_LEASES)
+            {
+              if (now - d >= RESCUE_LATE_US)
+                ask_lease (self, i, MIN (i + 3, self->n_blocks - 1), TRUE, now);
+              else
+                wake_at (self, MAX (d, MIN (d + RESCUE_LATE_US, now + POLL_FAST_US)));
+            }
+          else if (now - d >= HELD_GRACE_US && origin_usable (self, now))
+            start_request (self, NULL, i,
+                           origin_run_end (self, i, ORIGIN_MAX_RUN_BYTES / self->block_size,
+                                           d + HELD_GRACE_US),
+                           now, "peers too slow");
+          else
+            wake_at (self, MAX (d, MIN (d + HELD_GRACE_US, now + POLL_FAST_US)));
+          continue;
+        }
+      /* nobody we know holds it */
+      if (!self->has_origin || self->origin_broken)
+        continue;
+      switch (m)
+        {
+        case MODE_LEASES:
+        case MODE_WAITING:
+          if (in_own_lease (self, i))
+            break;      /* plan_origin pulls it */
+          if (now - d >= RESCUE_LATE_US)
+            ask_lease (self, i, MIN (i + 3, self->n_blocks - 1), TRUE, now);
+          else
+            {
+              /* due soon and nobody pulls it: a lease from here (the
+               * gateway grants only what nobody pulled yet) */
+              if (self->n_leases == 0 && self->fetching[i] == 0)
+                ask_lease (self, i, horizon_end (self, i, now), FALSE, now);
+              wake_at (self, d + RESCUE_LATE_US);
+            }
+          break;
+        case MODE_ALONE:
+        case MODE_OWNERS:
+        default:
+          if (origin_usable (self, now))
+            urgent_from_origin_by_rank (self, i, d, now);
+          break;
+        }
+    }
+}
+
+/* The origin ahead of the window: by lease, by ownership, or alone. */
+static void
+plan_origin (AlvSwarmPlan *self,
+             gint64        now)
+{
+  Mode m = mode (self, now);
+  guint first = G_MAXUINT;
+  gint64 d;
+  gint64 since = self->active_since == G_MININT64 ? now : self->active_since;
+
+  if (!self->has_origin || self->origin_broken)
+    return;
+
+  /* the leases held: pull their runs (what nobody else holds by now) */
+  for (guint k = 0; k < self->n_leases; )
+    {
+      Lease *l = &self->leases[k];
+      gboolean done = TRUE;
+
+      /* done: every block held here, or (not a rescue) in the swarm and
+       * no longer pulled from the origin by us */
+      for (guint i = l->first; i <= l->last && done; i++)
+        if (!alv_block_map_get (self->have, i) &&
+            (l->rescue || self->availability[i] == 0 || self->pending[i] > 0 || self->writing[i]))
+          done = FALSE;
+      if (done || now - l->granted > LEASE_TTL_US || m != MODE_LEASES)
+        {
+          /* done (tell the gateway at once, so the next run is granted)
+           * or lapsed */
+          if (done && self->announcing)
+            self->announce_now = TRUE;
+          self->leases[k] = self->leases[--self->n_leases];
+          continue;
+        }
+      wake_at (self, l->granted + LEASE_TTL_US);
+      for (guint i = l->first; i <= l->last && origin_usable (self, now) &&
+           self->requests->len < MAX_REQUESTS; i++)
+        {
+          guint last = i;
+
+          if (alv_block_map_get (self->taken, i) || (!l->rescue && self->availability[i] > 0))
+            continue;
+          while (last + 1 <= l->last && !alv_block_map_get (self->taken, last + 1) &&
+                 (l->rescue || self->availability[last + 1] == 0))
+            last++;
+          start_request (self, NULL, i, last, now, l->rescue ? "rescue lease" : "lease");
+          i = last;
+        }
+      k++;
+    }
+
+  if (!self->active)
+    return;
+  /* the first block nobody holds or pulls, within the horizon */
+  for (guint i = MIN (self->needed_from, self->n_blocks); i < self->n_blocks; i++)
+    if (!alv_block_map_get (self->taken, i) && nobody_has (self, i))
+      {
+        first = i;
+        break;
+      }
+  if (first == G_MAXUINT)
+    return;
+  d = alv_swarm_plan_get_deadline (self, first);
+  if (d != ALV_SWARM_PLAN_NO_DEADLINE && d - now > HORIZON_US)
+    {
+      wake_at (self, d - HORIZON_US);
+      return;
+    }
+
+  switch (m)
+    {
+    case MODE_LEASES:
+    case MODE_WAITING:
+      /* one lease at a time each: the next when this one's run is done
+       * (the first announce asks at once: a gateway that knows no
+       * leases ignores the question) */
+      if (self->n_leases == 0)
+        ask_lease (self, first, horizon_end (self, first, now), FALSE, now);
+      break;
+    case MODE_OWNERS:
+    case MODE_ALONE:
+    default:
+      {
+        guint rank;
+        gint64 my_call;
+
+        if (self->announcing && (now - since < INFO_MAX_WAIT_US / 2 || !peers_heard (self, now)))
+          {
+            wake_at (self, since + INFO_MAX_WAIT_US / 2);
+            return;
+          }
+        if (!origin_usable (self, now) || self->requests->len >= MAX_REQUESTS)
+          return;
+        rank = owner_rank (self, segment_of (self, first));
+        /* the owner pulls at the horizon, stand-ins one step later each
+         * (measured from the horizon, not the deadline) */
+        my_call = HORIZON_US - (gint64) rank * RANK_STEP_US * 4;
+        if (rank > 0 && d != ALV_SWARM_PLAN_NO_DEADLINE && d - now > my_call)
+          {
+            wake_at (self, d - my_call);
+            return;
+          }
+        if (rank > 0 && d == ALV_SWARM_PLAN_NO_DEADLINE)
+          return;
+        {
+          guint seg_end = (segment_of (self, first) + 1) * MAX (SEGMENT_BYTES / self->block_size, 1u) - 1;
+          guint max_blocks = m == MODE_ALONE && n_usable_peers (self) == 0
+                             ? ORIGIN_MAX_RUN_BYTES / self->block_size
+                             : seg_end - first + 1;
+
+          start_request (self, NULL, first,
+                         origin_run_end (self, first, MAX (max_blocks, 1u), ALV_SWARM_PLAN_NO_DEADLINE),
+                         now, rank == 0 ? "owner" : "stand-in");
+        }
+      }
+      break;
+    }
+}
+
+/* Beyond the window: rarest first among peers, within the horizon
+ * first. */
+static void
+plan_rarest (AlvSwarmPlan *self,
+             gint64        now)
+{
+  g_autoptr(GPtrArray) order = NULL;
+  guint from = MIN (self->needed_from, self->n_blocks);
+  guint horizon;
+
+  if (!self->have_tree || from >= self->n_blocks)
+    return;
+  horizon = horizon_end (self, from, now) + 1;
+  order = g_ptr_array_new ();
+  for (guint k = 0; k < self->peers->len; k++)
+    if (peer_usable (self, self->peers->pdata[k], now))
+      g_ptr_array_add (order, self->peers->pdata[k]);
+  /* a random order spreads the load over the holders */
+  for (guint k = order->len; k > 1; k--)
+    {
+      guint j = g_rand_int_range (self->rand, 0, (gint32) k);
+      gpointer tmp = order->pdata[k - 1];
+
+      order->pdata[k - 1] = order->pdata[j];
+      order->pdata[j] = tmp;
+    }
+  for (guint k = 0; k < order->len; k++)
+    {
+      Peer *p = order->pdata[k];
+
+      while (p->inflight < peer_depth (self, p) && self->requests->len < MAX_REQUESTS)
+        {
+          guint idx;
+
+          if (alv_block_map_pick_rarest (self->taken, self->availability, p->avail,
+                                         from, horizon, self->rand, &idx) ||
+              (horizon < self->n_blocks &&
+               alv_block_map_pick_rarest (self->taken, self->availability, p->avail,
+                                          horizon, self->n_blocks, self->rand, &idx)))
+            {
+              start_request (self, p, idx, idx, now, "rarest");
+              continue;
+            }
+          /* endgame of the bulk download: duplicate a block asked only
+           * once whose source is more than a second behind its rate */
+          {
+            gboolean found = FALSE;
+
+            for (guint i = alv_block_map_first_missing_after (self->have, from);
+                 i < self->n_blocks && !found; i = alv_block_map_first_missing_after (self->have, i + 1))
+              {
+                Request *r;
+
+                if (self->writing[i] || self->pending[i] != 1 || !alv_block_map_get (p->avail, i))
+                  continue;
+                r = request_for_block (self, i);
+                if (r != NULL && r->peer != p && now - r->started > US &&
+                    now > request_eta (self, r, i) + US)
+                  {
+                    start_request (self, p, i, i, now, "bulk endgame");
+                    found = TRUE;
+                  }
+              }
+            if (!found)
+              break;
+          }
+        }
+    }
+}
+
+/* Whether @p pulls from the origin a block we lack. */
+static gboolean
+fetching_what_we_lack (AlvSwarmPlan *self,
+                       Peer         *p)
+{
+  if (p->fetching == NULL)
+    return FALSE;
+  for (guint i = alv_block_map_first_set_after (p->fetching, MIN (self->needed_from, self->n_blocks));
+       i < self->n_blocks; i = alv_block_map_first_set_after (p->fetching, i + 1))
+    if (!alv_block_map_get (self->have, i))
+      return TRUE;
+  return FALSE;
+}
+
+/* Whether a block within the horizon is neither taken nor held by a
+ * usable peer we know: then what the peers hold is worth asking. */
+static gboolean
+starving (AlvSwarmPlan *self,
+          gint64        now)
+{
+  guint from = MIN (self->needed_from, self->n_blocks);
+  guint end;
+
+  if (from >= self->n_blocks)
+    return FALSE;
+  end = horizon_end (self, from, now);
+  for (guint i = alv_block_map_first_missing_after (self->taken, from); i <= end && i < self->n_blocks;
+       i = alv_block_map_first_missing_after (self->taken, i + 1))
+    if (self->availability[i] == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Availability polls: a HEAD to each peer not heard from yet; while
+ * starving, to the peers heard from longest ago (a few per tick), and
+ * four times as often to one pulling from the origin what we lack. */
+static void
+plan_polls (AlvSwarmPlan *self,
+            gint64        now)
+{
+  gboolean hungry;
+  guint sent = 0;
+  g_autoptr(GPtrArray) due = NULL;
+
+  if (alv_swarm_plan_has_needed (self))
+    return;
+  hungry = starving (self, now);
+  due = g_ptr_array_new ();
+  for (guint k = 0; k < self->peers->len; k++)
+    {
+      Peer *p = self->peers->pdata[k];
+      gint64 next;
+
+      if (p->banned || p->polling)
+        continue;
+      if (now < p->backoff_until)
+        {
+          if (p->avail == NULL || hungry)
+            wake_at (self, p->backoff_until);
+          continue;
+        }
+      if (p->avail == NULL)
+        {
+          g_ptr_array_add (due, p);
+          continue;
+        }
+      if (!hungry || p->inflight > 0 || alv_block_map_is_complete (p->avail))
+        continue;
+      next = p->avail_time + (fetching_what_we_lack (self, p) ? POLL_FAST_US : POLL_INTERVAL_US);
+      if (next <= now)
+        g_ptr_array_add (due, p);
+      else
+        wake_at (self, next);
+    }
+  for (guint k = 0; k < due->len; k++)
+    {
+      Peer *p = due->pdata[k];
+      AlvSwarmAction a = { 0, };
+
+      /* the new ones always; the others a few at a time, oldest first */
+      if (p->avail != NULL)
+        {
+          guint oldest = k;
+
+          if (sent >= POLL_BATCH)
+            {
+              wake_at (self, now + POLL_FAST_US);
+              break;
+            }
+          for (guint j = k + 1; j < due->len; j++)
+            if (((Peer *) due->pdata[j])->avail != NULL &&
+                ((Peer *) due->pdata[j])->avail_time < ((Peer *) due->pdata[oldest])->avail_time)
+              oldest = j;
+          due->pdata[k] = due->pdata[oldest];
+          due->pdata[oldest] = p;
+          p = due->pdata[k];
+          sent++;
+        }
+      p->polling = TRUE;
+      self->stats.polls++;
+      a.kind = ALV_SWARM_ACTION_POLL;
+      a.peer = p->key;
+      a.reason = "poll";
+      emit (self, &a);
+    }
+}
+
+static void
+plan_stalls (AlvSwarmPlan *self,
+             gint64        now)
+{
+  for (guint k = 0; k < self->requests->len; k++)
+    {
+      Request *r = self->requests->pdata[k];
+      gint64 limit = r->peer != NULL ? PEER_STALL_US : ORIGIN_STALL_US;
+
+      if (r->cancelling)
+        continue;
+      /* a request waiting on its own write is not stalled */
+      if (r->next <= r->last && self->writing[r->next])
+        {
+          wake_at (self, now + limit);
+          continue;
+        }
+      if (now - r->last_progress <= limit)
+        {
+          wake_at (self, r->last_progress + limit + 1);
+          continue;
+        }
+      cancel_request (self, r);
+      if (r->peer != NULL)
+        peer_fail (r->peer, 0, now);
+      else
+        self->origin_backoff_until = now + 2 * US;
+    }
+}
+
+static void
+plan_announce (AlvSwarmPlan *self,
+               gint64        now)
+{
+  AlvSwarmAction a = { 0, };
+
+  if (!self->announcing || self->announce_pending)
+    return;
+  if (!self->announce_now && now < self->announce_due)
+    {
+      wake_at (self, self->announce_due);
+      return;
+    }
+  a.kind = ALV_SWARM_ACTION_ANNOUNCE;
+  a.reason = "announce";
+  self->announce_now = FALSE;
+  self->announce_pending = TRUE;
+  self->stats.announces++;
+  emit (self, &a);
+}
+
+gint64
+alv_swarm_plan_tick (AlvSwarmPlan *self,
+                     gint64        now,
+                     GArray       *actions)
+{
+  gboolean was_complete;
+
+  g_return_val_if_fail (self != NULL && actions != NULL, ALV_SWARM_PLAN_NEVER);
+
+  self->wake = ALV_SWARM_PLAN_NEVER;
+  self->out = actions;
+  g_array_append_vals (actions, self->queued->data, self->queued->len);
+  g_array_set_size (self->queued, 0);
+  if (self->active && self->active_since == G_MININT64)
+    self->active_since = now;
+
+  was_complete = alv_block_map_is_complete (self->have);
+  plan_stalls (self, now);
+  if (!was_complete && self->active)
+    {
+      plan_urgent (self, now);
+      plan_origin (self, now);
+      plan_rarest (self, now);
+    }
+  else if (self->n_leases > 0)
+    plan_origin (self, now);    /* lets a finished lease be reported */
+  if (!was_complete)
+    plan_polls (self, now);
+  plan_announce (self, now);
+  self->out = NULL;
+  if (self->wake != ALV_SWARM_PLAN_NEVER && self->wake < now + MIN_WAKE_US)
+    self->wake = now + MIN_WAKE_US;
+  return self->wake;
+}
+
+/* ------------------------------------------------------------------ */
+/* state                                                               */
+
+guint
+alv_swarm_plan_get_n_blocks (AlvSwarmPlan *self)
+{
+  return self->n_blocks;
+}
+
+gboolean
+alv_swarm_plan_has_block (AlvSwarmPlan *self,
+                          guint         index)
+{
+  return index < self->n_blocks && alv_block_map_get (self->have, index);
+}
+
+const AlvBlockMap *
+alv_swarm_plan_get_have (AlvSwarmPlan *self)
+{
+  return self->have;
+}
+
+gboolean
+alv_swarm_plan_is_complete (AlvSwarmPlan *self)
+{
+  return alv_block_map_is_complete (self->have);
+}
+
+gboolean
+alv_swarm_plan_has_needed (AlvSwarmPlan *self)
+{
+  return alv_block_map_first_missing_after (self->have, MIN (self->needed_from, self->n_blocks)) >=
+         self->n_blocks;
+}
+
+AlvBlockMap *
+alv_swarm_plan_get_origin_pending (AlvSwarmPlan *self)
+{
+  AlvBlockMap *map = NULL;
+
+  for (guint k = 0; k < self->requests->len; k++)
+    {
+      Request *r = self->requests->pdata[k];
+
+      if (r->peer != NULL || r->cancelling)
+        continue;
+      for (guint i = r->next; i <= r->last; i++)
+        {
+          if (map == NULL)
+            map = alv_block_map_new (self->n_blocks);
+          alv_block_map_set (map, i);
+        }
+    }
+  return map;
+}
+
+gboolean
+alv_swarm_plan_is_banned (AlvSwarmPlan *self,
+                          const char   *key)
+{
+  Peer *p = find_peer (self, key);
+
+  return p != NULL && p->banned;
+}
+
+void
+alv_swarm_plan_get_stats (AlvSwarmPlan      *self,
+                          AlvSwarmPlanStats *stats)
+{
+  *stats = self->stats;
+  stats->peers_known = n_usable_peers (self);
+  stats->requests_in_flight = self->requests->len;
+}
