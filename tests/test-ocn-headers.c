@@ -378,6 +378,43 @@ test_n2r (void)
   g_assert_null (urn);
 }
 
+/* X-Origin-Pulls and X-Origin-Lease: good entries kept, bad ones
+ * (host names, runs past the item, reversed runs) skipped. */
+static void
+test_origin_leases (void)
+{
+  g_autoptr(GArray) pulls = NULL;
+  g_autofree char *a0 = NULL;
+  g_autofree char *a1 = NULL;
+  guint first = 99, last = 99;
+
+  pulls = alv_origin_pulls_parse ("1.2.3.4:6346 0-15, host:1 0-3, [2001:db8::1]:8080 16-31,"
+                                  " 5.6.7.8:1 30-20, 5.6.7.8:2 0-40, 5.6.7.8:3, ,9.9.9.9:9 39-39",
+                                  40);
+  g_assert_cmpuint (pulls->len, ==, 3);
+  a0 = alv_alt_format_address (g_array_index (pulls, AlvOriginPull, 0).address);
+  a1 = alv_alt_format_address (g_array_index (pulls, AlvOriginPull, 1).address);
+  g_assert_cmpstr (a0, ==, "1.2.3.4:6346");
+  g_assert_cmpuint (g_array_index (pulls, AlvOriginPull, 0).first, ==, 0);
+  g_assert_cmpuint (g_array_index (pulls, AlvOriginPull, 0).last, ==, 15);
+  g_assert_cmpstr (a1, ==, "[2001:db8::1]:8080");
+  g_assert_cmpuint (g_array_index (pulls, AlvOriginPull, 1).first, ==, 16);
+  g_assert_cmpuint (g_array_index (pulls, AlvOriginPull, 2).last, ==, 39);
+  g_clear_pointer (&pulls, g_array_unref);
+  pulls = alv_origin_pulls_parse ("", 40);
+  g_assert_cmpuint (pulls->len, ==, 0);
+
+  g_assert_true (alv_origin_lease_parse (" 4-7 ", 40, &first, &last));
+  g_assert_cmpuint (first, ==, 4);
+  g_assert_cmpuint (last, ==, 7);
+  g_assert_false (alv_origin_lease_parse ("none", 40, &first, &last));
+  g_assert_false (alv_origin_lease_parse (NULL, 40, &first, &last));
+  g_assert_false (alv_origin_lease_parse ("7-4", 40, &first, &last));
+  g_assert_false (alv_origin_lease_parse ("4-40", 40, &first, &last));
+  g_assert_false (alv_origin_lease_parse ("-1-3", 40, &first, &last));
+  g_assert_false (alv_origin_lease_parse ("4-", 40, &first, &last));
+}
+
 int
 main (int    argc,
       char **argv)
@@ -391,6 +428,7 @@ main (int    argc,
   g_test_add_func ("/common/ocn-headers/content-urn", test_content_urn);
   g_test_add_func ("/common/ocn-headers/thex-uri", test_thex_uri);
   g_test_add_func ("/common/ocn-headers/n2r", test_n2r);
+  g_test_add_func ("/common/ocn-headers/origin-leases", test_origin_leases);
 
   return g_test_run ();
 }

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Unit tests of the gateway's origin leases (server/gateway-leases.c):
+ * runs are granted in stream order, each block once, to at most the
+ * configured number of holders at a time and one run per holder; a
+ * holder's report of its run ends the lease; a holder that leaves or
+ * lapses gives back what it did not report; rescues are one at a time.
+ * Plain state with a clock passed in: no sockets, no waiting.
+ */
+#include "config.h"
+
+#include <glib.h>
+
+#include "gateway-leases.h"
+
+#define URN "urn:tree:sha256:AAAA"
+#define BS 16384
+#define RUN_BYTES (4 * BS)
+#define N_BLOCKS 40
+#define SEC G_USEC_PER_SEC
+
+static GatewayLeases *
+new_leases (void)
+{
+  return gateway_leases_new (2, RUN_BYTES, 30 * SEC);
+}
+
+static gboolean
+ask (GatewayLeases *l,
+     const char    *who,
+     guint          first,
+     guint          last,
+     gboolean       rescue,
+     gint64         now,
+     guint         *f,
+     guint         *t)
+{
+  return gateway_leases_request (l, URN, N_BLOCKS, BS, who, first, last, rescue, now, f, t);
+}
+
+static AlvBlockMap *
+map_with (guint first,
+          guint last)
+{
+  AlvBlockMap *map = alv_block_map_new (N_BLOCKS);
+
+  for (guint i = first; i <= last; i++)
+    alv_block_map_set (map, i);
+  return map;
+}
+
+/* Three listeners ask at once: two runs in stream order, the third is
+ * told no and sees both pulls. */
+static void
+test_order (void)
+{
+  g_autoptr(GatewayLeases) l = new_leases ();
+  guint f = 99, t = 99;
+  GArray *running;
+
+  g_assert_true (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
+  g_assert_cmpuint (f, ==, 0);
+  g_assert_cmpuint (t, ==, 3);
+  g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
+  g_assert_cmpuint (f, ==, 4);
+  g_assert_cmpuint (t, ==, 7);
+  g_assert_false (ask (l, "c:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
+  running = gateway_leases_running (l, URN, 8, 0);
+  g_assert_cmpuint (running->len, ==, 2);
+  g_assert_cmpstr (g_array_index (running, GatewayLease, 0).holder, ==, "a:1");
+  g_assert_cmpuint (g_array_index (running, GatewayLease, 1).first, ==, 4);
+  g_assert_cmpuint (gateway_leases_get_blocks_granted (l, URN), ==, 8);
+  /* nothing for an unknown URN */
+  g_assert_cmpuint (gateway_leases_running (l, "urn:tree:sha256:BBBB", 8, 0)->len, ==, 0);
+}
+
+/* A report of the run held ends the lease; the next run goes on from
+ * where the granted blocks end; a range already pulled is refused. */
+static void
+test_report (void)
+{
+  g_autoptr(GatewayLeases) l = new_leases ();
+  g_autoptr(AlvBlockMap) held = map_with (0, 3);
+  g_autoptr(AlvBlockMap) held_b = map_with (4, 7);
+  guint f, t;
+
+  g_assert_true (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
+  g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
+  gateway_leases_update (l, URN, "a:1", held, FALSE, SEC);
+  g_assert_cmpuint (gateway_leases_running (l, URN, 8, SEC)->len, ==, 1);
+  g_assert_true (ask (l, "c:1", 0, N_BLOCKS - 1, FALSE, SEC, &f, &t));
+  g_assert_cmpuint (f, ==, 8);
+  g_assert_cmpuint (t, ==, 11);
+  /* blocks 0-11 are pulled or being pulled: nothing to grant there */
+  gateway_leases_update (l, URN, "c:1", NULL, FALSE, SEC);
+  g_assert_false (ask (l, "d:1", 0, 11, FALSE, SEC, &f, &t));
+  /* a run stops at the asker's last block */
+  g_assert_false (ask (l, "d:1", 12, 13, FALSE, SEC, &f, &t));   /* two running */
+  gateway_leases_update (l, URN, "b:1", held_b, FALSE, SEC);
+  g_assert_true (ask (l, "d:1", 12, 13, FALSE, SEC, &f, &t));
+  g_assert_cmpuint (f, ==, 12);
+  g_assert_cmpuint (t, ==, 13);
+}
+
+/* One run per holder: asking again ends the previous one (the holder
+ * asks only when done), without giving its blocks back. */
+static void
+test_one_per_holder (void)
+{
+  g_autoptr(GatewayLeases) l = new_leases ();
+  guint f, t;
+
+  g_assert_true (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
+  g_assert_true (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, SEC, &f, &t));
+  g_assert_cmpuint (f, ==, 4);
+  g_assert_cmpuint (gateway_leases_running (l, URN, 8, SEC)->len, ==, 1);
+  g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, SEC, &f, &t));
+  g_assert_cmpuint (f, ==, 8);
+}
+
+/* A holder that leaves gives back what it did not report; one that
+ * lapses likewise, after the TTL. */
+static void
+test_give_back (void)
+{
+  g_autoptr(GatewayLeases) l = new_leases ();
+  g_autoptr(AlvBlockMap) part = map_with (0, 1);
+  guint f, t;
+
+  g_assert_true (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
+  gateway_leases_update (l, URN, "a:1", part, FALSE, SEC);
+  gateway_leases_update (l, URN, "a:1", NULL, TRUE, 2 * SEC);
+  g_assert_cmpuint (gateway_leases_running (l, URN, 8, 2 * SEC)->len, ==, 0);
+  g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, 2 * SEC, &f, &t));
+  g_assert_cmpuint (f, ==, 2);
+  g_assert_cmpuint (t, ==, 5);
+
+  /* b never reports: after the TTL its run is granted again */
+  g_assert_true (ask (l, "c:1", 0, N_BLOCKS - 1, FALSE, 2 * SEC, &f, &t));
+  g_assert_cmpuint (f, ==, 6);
+  g_assert_false (ask (l, "d:1", 0, 3, FALSE, 20 * SEC, &f, &t));
+  g_assert_true (ask (l, "d:1", 0, 3, FALSE, 33 * SEC, &f, &t));
+  g_assert_cmpuint (f, ==, 2);
+  g_assert_cmpuint (t, ==, 3);
+}
+
+/* Rescues: a few blocks, pulled before or not, one at a time, beside the
+ * regular runs; none with leases switched off. */
+static void
+test_rescue (void)
+{
+  g_autoptr(GatewayLeases) l = new_leases ();
+  g_autoptr(GatewayLeases) off = gateway_leases_new (0, RUN_BYTES, 30 * SEC);
+  g_autoptr(AlvBlockMap) rescued = map_with (1, GATEWAY_LEASES_RESCUE_MAX);
+  guint f, t;
+
+  g_assert_true (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
+  g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
+  g_assert_true (ask (l, "c:1", 1, 20, TRUE, 0, &f, &t));
+  g_assert_cmpuint (f, ==, 1);
+  g_assert_cmpuint (t, ==, GATEWAY_LEASES_RESCUE_MAX);
+  g_assert_false (ask (l, "d:1", 2, 2, TRUE, 0, &f, &t));
+  /* a rescue is not a pull of new blocks */
+  g_assert_cmpuint (gateway_leases_get_blocks_granted (l, URN), ==, 8);
+  gateway_leases_update (l, URN, "c:1", rescued, FALSE, SEC);
+  g_assert_true (ask (l, "d:1", 2, 2, TRUE, SEC, &f, &t));
+  g_assert_false (ask (off, "a:1", 0, 3, FALSE, 0, &f, &t));
+  /* nonsense ranges */
+  g_assert_false (ask (l, "e:1", 5, 4, FALSE, SEC, &f, &t));
+  g_assert_false (ask (l, "e:1", N_BLOCKS, N_BLOCKS + 3, FALSE, SEC, &f, &t));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/gateway/leases/order", test_order);
+  g_test_add_func ("/gateway/leases/report", test_report);
+  g_test_add_func ("/gateway/leases/one-per-holder", test_one_per_holder);
+  g_test_add_func ("/gateway/leases/give-back", test_give_back);
+  g_test_add_func ("/gateway/leases/rescue", test_rescue);
+  return g_test_run ();
+}
