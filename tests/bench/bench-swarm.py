@@ -24,10 +24,21 @@ reader per listener consumes its local stream as a player would: it
 starts after 2 s of audio, then plays at the bitrate; a stall is the
 buffer running empty (it resumes after 1 s is buffered again).
 
+With --origin-model droptail the origin is nginx instead, serving the same
+files, and its uplink is capped by tc as a home line is: an htb class at
+--origin-rate times the bitrate with a byte FIFO (drop-tail) of about one
+second behind it, on the loopback of a private network namespace (MTU
+and GSO size 1500), shaping only the packets nginx sends.  The script re-executes
+itself under `unshare --net --pid --fork --kill-child --mount-proc`, so
+the qdisc, nginx and everything else die with the namespace; it needs
+root, nginx, tc and unshare.  Origin bytes are then read from nginx's
+access log (media body bytes) and from the tc class (wire bytes).
+
 Prints a table per scenario, a side-by-side summary, and a JSON summary
 as its last line.  Usage:
 
     tests/bench/bench-swarm.py [--builddir _build] [-n 16] ...
+    tests/bench/bench-swarm.py --origin-model droptail ...     # as root
 """
 
 import argparse
@@ -192,6 +203,231 @@ def free_port():
         return s.getsockname()[1]
 
 
+class FairOrigin:
+    """The fair-queued origin above, behind the interface scenario() uses."""
+
+    model = "fair"
+
+    def __init__(self, station, work, rate_x):
+        self.srv = Origin(station, 0, rate_x * BYTE_RATE)
+        self.port = self.srv.port
+        self.sent0 = 0
+        self.started = False
+
+    def start(self):
+        self.srv.start()
+        self.started = True
+
+    def mark(self):
+        self.sent0 = self.srv.shaper.sent
+
+    def progress(self):
+        return self.srv.shaper.sent - self.sent0
+
+    def stop(self):
+        if self.started:        # shutdown() waits for serve_forever() to end
+            self.srv.stop()
+        else:
+            self.srv.server.server_close()
+
+    def result(self, media):
+        return {"origin_bytes": self.srv.shaper.sent - self.sent0}
+
+
+NETNS_MARK = "ALLUVIUM_BENCH_NETNS"    # set when re-executed inside the namespace
+
+
+def in_private_netns():
+    """True if this process runs where the drop-tail mode may change lo:
+    the marker is set and lo is the only network interface."""
+    if os.environ.get(NETNS_MARK) != "1":
+        return False
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,
+                         check=True).stdout
+    names = [line.split(":")[1].strip() for line in out.splitlines() if line.strip()]
+    return names == ["lo"]
+
+
+TC_CLASS = re.compile(r"class htb 1:1 .*?\n\s*Sent (\d+) bytes (\d+) pkt "
+                      r"\(dropped (\d+), overlimits (\d+)", re.S)
+
+
+class DropTailOrigin:
+    """nginx serving @station on 127.0.0.1, its outgoing packets (TCP source
+    port = its port) through an htb class capped at @rate_x times the
+    bitrate, with a byte FIFO of about one second of that rate behind it:
+    a home uplink's drop-tail queue.  Everything else on lo is unshaped.
+    Only ever used inside the private network namespace."""
+
+    model = "droptail"
+    TYPES = {"rss": "application/x-alluvium", "mp3": "audio/mpeg", "ogg": "audio/ogg"}
+
+    def __init__(self, station, work, rate_x):
+        if not in_private_netns():
+            raise RuntimeError("the drop-tail origin runs only in its private network namespace")
+        self.dir = os.path.join(work, "nginx")
+        os.makedirs(os.path.join(self.dir, "tmp"))
+        self.port = free_port()
+        self.rate_bit = int(rate_x * BITRATE)
+        self.queue_bytes = max(int(rate_x * BYTE_RATE), 4 * 1514)   # about 1 s of the cap
+        self.access_log = os.path.join(self.dir, "access.log")
+        types = "".join(f"        {t} {ext};\n" for ext, t in self.TYPES.items())
+        tmp = os.path.join(self.dir, "tmp")
+        with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
+            f.write(f"""# written by bench-swarm.py --origin-model droptail
+daemon off;
+worker_processes 1;
+user root;
+pid {self.dir}/nginx.pid;
+error_log {self.dir}/error.log notice;
+events {{ worker_connections 1024; }}
+http {{
+    types {{
+{types}    }}
+    default_type application/octet-stream;
+    log_format bench '$msec $status "$request_method" "$uri" $body_bytes_sent $bytes_sent';
+    access_log {self.access_log} bench;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    sendfile on;
+    keepalive_timeout 65s;
+    server_tokens off;
+    server {{
+        listen 127.0.0.1:{self.port} sndbuf=32k;
+        root {station};
+        location / {{ }}
+    }}
+}}
+""")
+        self.proc = None
+        self.log_offset = 0
+        self.tc0 = (0, 0, 0, 0)
+        self.tc_text = ""
+
+    def tc(self, *args):
+        subprocess.run(["tc"] + list(args), check=True, capture_output=True, text=True, timeout=10)
+
+    def start(self):
+        # the cap: htb class 1:1 with a drop-tail byte FIFO; default 0 leaves
+        # every packet the filter does not match (the gateway, the peers,
+        # the requests to nginx) unshaped
+        self.tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "0")
+        self.tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:1", "htb",
+                "rate", f"{self.rate_bit}bit", "ceil", f"{self.rate_bit}bit")
+        self.tc("qdisc", "add", "dev", "lo", "parent", "1:1", "handle", "10:", "bfifo",
+                "limit", str(self.queue_bytes))
+        self.tc("filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "u32",
+                "match", "ip", "sport", str(self.port), "0xffff", "flowid", "1:1")
+        self.proc = Proc("nginx", ["nginx", "-p", self.dir + "/", "-e", os.path.join(self.dir, "error.log"),
+                                   "-c", os.path.join(self.dir, "nginx.conf")], logdir=self.dir)
+        for _ in range(100):
+            if self.proc.p.poll() is not None:
+                with open(os.path.join(self.dir, "error.log"), errors="replace") as f:
+                    raise RuntimeError(f"nginx did not start: {f.read().strip()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("nginx did not listen")
+
+    def tc_counters(self):
+        out = subprocess.run(["tc", "-s", "class", "show", "dev", "lo"], capture_output=True,
+                             text=True, timeout=10).stdout
+        m = TC_CLASS.search(out)
+        return out, (tuple(int(x) for x in m.groups()) if m else (0, 0, 0, 0))
+
+    def mark(self):
+        self.log_offset = os.path.getsize(self.access_log) if os.path.exists(self.access_log) else 0
+        self.tc0 = self.tc_counters()[1]
+
+    def progress(self):
+        return self.tc_counters()[1][0] - self.tc0[0]
+
+    def stop(self):
+        # the wire counters once nginx is done, then the qdisc goes (the
+        # next scenario sets up its own)
+        if self.proc is not None:
+            self.proc.stop()
+        self.tc_text, tc1 = self.tc_counters()
+        self.tc1 = tuple(b - a for a, b in zip(self.tc0, tc1))
+        subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True, timeout=10)
+
+    def result(self, media):
+        """Body bytes of the media files from nginx's log since mark(), and
+        the wire bytes of the capped class over the same time."""
+        names = {"/media/" + os.path.basename(m) for m in media}
+        media_bytes = media_requests = other_bytes = other_requests = 0
+        with open(self.access_log, "rb") as f:
+            f.seek(self.log_offset)
+            for line in f.read().decode(errors="replace").splitlines():
+                m = re.fullmatch(r'[\d.]+ (\d+) "[A-Z]*" "([^"]*)" (\d+) (\d+)', line)
+                if m is None:
+                    continue
+                if m.group(2) in names:
+                    media_bytes += int(m.group(3))
+                    media_requests += 1
+                else:
+                    other_bytes += int(m.group(3))
+                    other_requests += 1
+        wire, pkts, dropped, overlimits = self.tc1
+        return {"origin_bytes": media_bytes, "origin_requests": media_requests,
+                "origin_other_body_bytes": other_bytes, "origin_other_requests": other_requests,
+                "origin_wire_bytes": wire, "origin_wire_packets": pkts,
+                "origin_dropped_packets": dropped, "origin_overlimits": overlimits}
+
+
+def netns_setup():
+    """Inside the namespace: lo up, with Ethernet-sized packets.  The MTU
+    alone is not enough: TCP still hands loopback GSO packets of up to
+    64 KiB, which the ~1 s FIFO drops whole (one nginx connection then got
+    a third of the cap here); gso_max_size 1500 makes every packet one
+    segment, as on a home line."""
+    run(["ip", "link", "set", "lo", "up"])
+    run(["ip", "link", "set", "lo", "mtu", "1500"])
+    r = subprocess.run(["ip", "link", "set", "lo", "gso_max_size", "1500"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        log("bench-swarm: warning: could not set lo's gso_max_size to 1500 "
+            f"({r.stderr.strip()}): the cap sees 64 KiB packets and drops them whole")
+
+
+def reexec_in_netns():
+    """Runs this script again, with the same arguments, as PID 1 of a
+    private network and PID namespace; does not return."""
+    if os.geteuid() != 0:
+        sys.exit("bench-swarm: --origin-model droptail needs root (unshare --net, tc)")
+    missing = [t for t in ("unshare", "ip", "tc") if shutil.which(t) is None]
+    if missing:
+        sys.exit(f"bench-swarm: --origin-model droptail needs {', '.join(missing)} "
+                 "(apt-get install util-linux iproute2)")
+    if shutil.which("nginx") is None:
+        sys.exit("bench-swarm: --origin-model droptail needs nginx: apt-get install nginx")
+    env = dict(os.environ, **{NETNS_MARK: "1"})
+    argv = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc", "--",
+            sys.executable, os.path.abspath(__file__)] + sys.argv[1:]
+    log("bench-swarm: drop-tail origin: re-running inside a private network namespace")
+    sys.stdout.flush()
+    os.execvpe("unshare", argv, env)
+
+
+def reap(pid, timeout=5.0):
+    """Waits (bounded) for a child that this process adopted: inside the
+    PID namespace this script is PID 1, and the forked dbus-daemons are
+    its children; elsewhere they are not, and nothing is waited for."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:
+            return
+        time.sleep(0.05)
+
+
 # --- the station ------------------------------------------------------------
 
 def make_media(directory, n_items, seconds, seed):
@@ -233,7 +469,8 @@ class Proc:
             try:
                 self.p.wait(10)
             except subprocess.TimeoutExpired:
-                self.p.kill()
+                # the whole group: nginx's worker goes with its master
+                os.killpg(self.p.pid, signal.SIGKILL)
                 self.p.wait()
         self.log.close()
 
@@ -410,7 +647,8 @@ class Listener:
         try:
             os.kill(self.bus_pid, signal.SIGTERM)
         except ProcessLookupError:
-            pass
+            return
+        reap(self.bus_pid)
 
 
 # --- one scenario ------------------------------------------------------------
@@ -422,8 +660,8 @@ def scenario(name, args, root, media, sizes, swarm):
     work = os.path.join(root, name)
     os.makedirs(work)
     station = os.path.join(root, "station")
-    origin_srv = Origin(station, 0, args.origin_rate * BYTE_RATE)
-    origin_srv.start()
+    model = DropTailOrigin if args.origin_model == "droptail" else FairOrigin
+    origin_srv = model(station, work, args.origin_rate)
     origin = f"http://127.0.0.1:{origin_srv.port}/"
     gateway_port = free_port()
     gateway = f"http://127.0.0.1:{gateway_port}/"
@@ -440,12 +678,15 @@ def scenario(name, args, root, media, sizes, swarm):
     slots = [(start + i * args.seconds, start + (i + 1) * args.seconds) for i in range(len(media))]
     end = slots[-1][1] + 2
 
-    procs = [Proc("gateway", [server, "gateway", "--docroot", station, "--base-url", origin,
-                              "--port", str(gateway_port), "--rate-limit=0",
-                              f"--block-size={args.block_size}",
-                              "--state-dir", os.path.join(work, "gateway-state")], logdir=work)]
+    procs = []
     listeners = []
     try:
+        origin_srv.start()
+        procs.append(Proc("gateway", [server, "gateway", "--docroot", station, "--base-url", origin,
+                                      "--port", str(gateway_port), "--rate-limit=0",
+                                      f"--block-size={args.block_size}",
+                                      "--state-dir", os.path.join(work, "gateway-state")],
+                          logdir=work))
         wait_http(origin + "station.rss")
         wait_http(gateway + "status")
         # the station prepares its items before their slots (from disk)
@@ -455,7 +696,7 @@ def scenario(name, args, root, media, sizes, swarm):
                 if wait_http(gateway + "resolve?url=" + urllib.parse.quote(url, safe="")) == 200:
                     break
                 time.sleep(0.2)
-        served0 = origin_srv.shaper.sent
+        origin_srv.mark()
 
         listeners = [Listener(i, work, builddir, gateway if swarm else "none",
                               args.peer_rate * BYTE_RATE, args.verbose) for i in range(args.n)]
@@ -480,17 +721,22 @@ def scenario(name, args, root, media, sizes, swarm):
             if time.time() >= next_report:
                 next_report += 15
                 log(f"{name}: {end - time.time():.0f} s to go, origin sent "
-                    f"{(origin_srv.shaper.sent - served0) / 1e6:.2f} MB")
+                    f"{origin_srv.progress() / 1e6:.2f} MB"
+                    + (" (wire)" if origin_srv.model == "droptail" else ""))
         for li in listeners:
             li.reader.join(5)
             li.collect()
-        served = origin_srv.shaper.sent - served0
+        origin_result = origin_srv.result(media) if origin_srv.model == "fair" else None
     finally:
         for li in listeners:
             li.stop()
         for p in procs:
             p.stop()
         origin_srv.stop()
+    if origin_result is None:
+        # nginx logs a request once it ends: read after everything stopped
+        origin_result = origin_srv.result(media)
+    served = origin_result["origin_bytes"]
 
     rows = []
     for li in listeners:
@@ -530,6 +776,20 @@ def scenario(name, args, root, media, sizes, swarm):
         "core_cpu_percent_mean": round(100 * statistics.mean(r["cpu_s"] for r in rows) / (end - t0), 2),
         "core_vm_hwm_mib_max": round(max(r["vm_hwm_kib"] for r in rows) / 1024, 1),
     }
+    summary.update((k, v) for k, v in origin_result.items() if k != "origin_bytes")
+    if origin_srv.model == "droptail":
+        summary["origin_wire_copies_per_item"] = round(origin_result["origin_wire_bytes"] / total, 3)
+        print(f"\n{name}: origin (nginx log): {served} media body bytes in "
+              f"{origin_result['origin_requests']} requests = {served / total:.3f} copies/item; "
+              f"{origin_result['origin_other_body_bytes']} bytes in "
+              f"{origin_result['origin_other_requests']} other requests (playlist)")
+        print(f"{name}: origin (tc class 1:1, wire): {origin_result['origin_wire_bytes']} bytes = "
+              f"{origin_result['origin_wire_bytes'] / total:.3f} copies/item, "
+              f"{origin_result['origin_wire_packets']} packets, "
+              f"{origin_result['origin_dropped_packets']} dropped, "
+              f"{origin_result['origin_overlimits']} overlimits")
+        print(f"{name}: tc -s class show dev lo (at the end):")
+        print("\n".join("    " + line for line in origin_srv.tc_text.strip().splitlines()))
     return rows, summary
 
 
@@ -557,6 +817,9 @@ def main():
     ap.add_argument("--join-window", type=float, default=20)
     ap.add_argument("--origin-rate", type=float, default=4, help="origin uplink, times the bitrate")
     ap.add_argument("--peer-rate", type=float, default=2, help="listener uplink, times the bitrate")
+    ap.add_argument("--origin-model", choices=("fair", "droptail"), default="fair",
+                    help="fair: the script's own fair-queued origin; droptail: nginx behind a "
+                         "tc drop-tail cap in a private network namespace (needs root and nginx)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--block-size", type=int, default=16384, help="the gateway's block size (its default: 16384)")
     ap.add_argument("--skip-baseline", action="store_true")
@@ -566,6 +829,18 @@ def main():
     for tool in ("gst-launch-1.0", "dbus-daemon", "gdbus"):
         if shutil.which(tool) is None:
             sys.exit(f"bench-swarm: {tool} is needed")
+    if args.origin_model == "droptail":
+        if os.environ.get(NETNS_MARK) != "1":
+            reexec_in_netns()
+        if not in_private_netns():
+            sys.exit("bench-swarm: not in a private network namespace; not touching lo")
+        netns_setup()
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    # as PID 1 of its namespace, the script would ignore a SIGTERM it has
+    # no handler for; with one, every process is stopped on the way out
+    signal.signal(signal.SIGTERM, terminate)
     root = tempfile.mkdtemp(prefix="alluvium-bench-")
     try:
         station = os.path.join(root, "station")
@@ -575,8 +850,13 @@ def main():
         print(f"station: {args.items} items of {args.seconds:g} s at {BITRATE // 1000} kbit/s "
               f"({sum(sizes)} bytes); {args.n} listeners joining over {args.join_window:g} s "
               f"(seed {args.seed})")
-        print(f"origin uplink: {args.origin_rate:g}x the bitrate = {int(args.origin_rate * BYTE_RATE)} body "
-              f"bytes/s, capped by the benchmark's own origin (fair between connections); "
+        if args.origin_model == "droptail":
+            cap = (f"nginx, capped by tc on a private loopback (htb {int(args.origin_rate * BITRATE)} bit/s "
+                   f"on the wire, drop-tail bfifo of ~1 s)")
+        else:
+            cap = (f"{int(args.origin_rate * BYTE_RATE)} body bytes/s, capped by the benchmark's own "
+                   f"origin (fair between connections)")
+        print(f"origin uplink: {args.origin_rate:g}x the bitrate, {cap}; "
               f"listener uplink: {args.peer_rate:g}x the bitrate, the core's own upload-limit; "
               f"blocks of {args.block_size} bytes")
         results = []
@@ -586,19 +866,29 @@ def main():
             print_rows(name, rows)
             results.append(summary)
         print(f"\n{'summary':<20}" + "".join(f"{s['scenario']:>14}" for s in results))
-        for key, label in (("origin_copies_per_item", "origin copies/item"),
-                           ("startup_mean_s", "startup mean s"),
-                           ("startup_p95_s", "startup p95 s"),
-                           ("stall_free", "stall-free"),
-                           ("stall_seconds", "stall seconds"),
-                           ("core_cpu_percent_mean", "core CPU % (mean)"),
-                           ("core_vm_hwm_mib_max", "core peak MiB (max)"),
-                           ("bytes_from_peers", "bytes from peers")):
+        lines = [("origin_copies_per_item", "origin copies/item"),
+                 ("startup_mean_s", "startup mean s"),
+                 ("startup_p95_s", "startup p95 s"),
+                 ("stall_free", "stall-free"),
+                 ("stall_seconds", "stall seconds"),
+                 ("core_cpu_percent_mean", "core CPU % (mean)"),
+                 ("core_vm_hwm_mib_max", "core peak MiB (max)"),
+                 ("bytes_from_peers", "bytes from peers")]
+        if args.origin_model == "droptail":
+            lines += [("origin_bytes", "origin body bytes"),
+                      ("origin_wire_bytes", "origin wire bytes"),
+                      ("origin_wire_copies_per_item", "wire copies/item"),
+                      ("origin_dropped_packets", "origin drops (pkt)")]
+        for key, label in lines:
             cells = (f"{s[key]}/{s['listeners']}" if key == "stall_free" else str(s[key])
                      for s in results)
             print(f"{label:<20}" + "".join(f"{c:>14}" for c in cells))
         print(json.dumps({"bench": "swarm", "bitrate": BITRATE, "origin_rate_x": args.origin_rate,
-                          "peer_rate_x": args.peer_rate, "rate_limit": "rate-limiting origin (fair share per connection)", "block_size": args.block_size,
+                          "peer_rate_x": args.peer_rate, "origin_model": args.origin_model,
+                          "rate_limit": ("nginx behind a tc htb cap with a drop-tail bfifo"
+                                         if args.origin_model == "droptail" else
+                                         "rate-limiting origin (fair share per connection)"),
+                          "block_size": args.block_size,
                           "results": results}))
     finally:
         if args.keep:
