@@ -23,6 +23,9 @@ G_BEGIN_DECLS
 /* what a peer is fetching from the origin right now (same syntax as
  * X-Available-Ranges): others wait for it instead of pulling it too */
 #define ALV_HEADER_PENDING_RANGES    "X-Pending-Ranges"
+/* in a peer request: milliseconds until the requester plays the first
+ * byte asked for; peers upload earliest deadline first */
+#define ALV_HEADER_DUE_IN            "X-Due-In"
 /* the gateway's origin lease in an announce answer: `FIRST-LAST` (block
  * numbers, inclusive) or `none`; and the leases running for others:
  * `ip:port FIRST-LAST, …` (doc/gateway-protocol.md) */

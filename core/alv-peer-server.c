@@ -6,9 +6,13 @@
  * one chunk is read from the store in a GTask thread, appended, and the
  * next is read when libsoup reports the chunk written, so a slow peer
  * costs one chunk of memory.  The upload rate is a token bucket shared by
- * all uploads: a chunk is read only when the bucket holds its size,
- * otherwise the upload waits on a timer.  An entry being uploaded is
- * pinned in the store so it cannot be evicted mid-body.
+ * all uploads: a chunk is read only when the bucket holds its size, and
+ * the waiting uploads get the tokens earliest deadline first (a request
+ * says in X-Due-In when its requester plays it; one that does not say is
+ * bulk and comes last), so a peer's uplink goes to whoever would stall
+ * first.  Uploads are admitted up to the slots the rate allows, and past
+ * them, up to the hard cap, when they are due soon.  An entry being
+ * uploaded is pinned in the store so it cannot be evicted mid-body.
  */
 #define G_LOG_DOMAIN "alluvium-core"
 
@@ -34,6 +38,9 @@
 
 /* body chunk when not rate limited */
 #define CHUNK_SIZE (64 * 1024)
+
+/* a request due within this is admitted past the rate's slots */
+#define URGENT_DUE_MS 4000
 
 /* seconds a refused peer is asked to wait (503 for lack of a slot) */
 #define RETRY_AFTER_SECONDS 5
@@ -66,6 +73,8 @@ struct _AlvPeerServer
   guint64 rate;                  /* bytes/s, 0 = unlimited */
   double tokens;
   gint64 tokens_time;            /* monotonic µs of the last refill */
+  GPtrArray *waiting;            /* Upload waiting for tokens */
+  guint waiting_timer;
 
   AlvPeerServerStats stats;
 };
@@ -78,7 +87,8 @@ struct _Upload
   char *urn;
   guint64 pos;                   /* next byte to read */
   guint64 end;                   /* one past the last byte to send */
-  guint timer_id;
+  gint64 due;                    /* monotonic µs its requester plays it; G_MAXINT64: bulk */
+  gboolean waiting;
   gboolean reading;
   gboolean finished;
 };
@@ -173,14 +183,53 @@ effective_slots (AlvPeerServer *self)
   return (guint) CLAMP (self->rate / ALV_PEER_SERVER_MIN_SLOT_RATE, 1, self->max_uploads);
 }
 
-static gboolean
-upload_timer_cb (gpointer user_data)
-{
-  Upload *u = user_data;
+static void upload_read (Upload *u, gsize n);
+static gsize upload_next_chunk (Upload *u);
 
-  u->timer_id = 0;
-  upload_pump (u);
+/* Hands the tokens to the waiting uploads, earliest due first; sets a
+ * timer for the first that must wait. */
+static void dispatch_waiting (AlvPeerServer *self);
+
+static gboolean
+waiting_timer_cb (gpointer user_data)
+{
+  AlvPeerServer *self = user_data;
+
+  self->waiting_timer = 0;
+  dispatch_waiting (self);
   return G_SOURCE_REMOVE;
+}
+
+static void
+dispatch_waiting (AlvPeerServer *self)
+{
+  g_clear_handle_id (&self->waiting_timer, g_source_remove);
+  refill_tokens (self);
+  while (self->waiting->len > 0)
+    {
+      guint best = 0;
+      Upload *u;
+      gsize n;
+
+      for (guint k = 1; k < self->waiting->len; k++)
+        if (((Upload *) self->waiting->pdata[k])->due < ((Upload *) self->waiting->pdata[best])->due)
+          best = k;
+      u = self->waiting->pdata[best];
+      n = upload_next_chunk (u);
+      if (self->tokens < (double) n)
+        {
+          double wait_s = ((double) n - self->tokens) / (double) self->rate;
+          guint wait_ms = (guint) CLAMP (wait_s * 1000.0 + 1.0, 1.0, 60000.0);
+
+          self->waiting_timer = g_timeout_add (wait_ms, waiting_timer_cb, self);
+          return;
+        }
+      self->tokens -= (double) n;
+      u->waiting = FALSE;
+      upload_read (u, n);
+      /* drops the waiting list's reference */
+      g_ptr_array_remove_index_fast (self->waiting, best);
+    }
 }
 
 /* Ends a response whose body cannot be completed: the connection is shut
@@ -226,36 +275,38 @@ upload_read_cb (GObject      *source,
   upload_unref (u);
 }
 
+static gsize
+upload_next_chunk (Upload *u)
+{
+  return (gsize) MIN (u->end - u->pos, (guint64) chunk_size (u->server));
+}
+
+static void
+upload_read (Upload *u,
+             gsize   n)
+{
+  u->reading = TRUE;
+  alv_block_store_read_async (u->server->store, u->urn, u->pos, n, u->cancellable,
+                              upload_read_cb, upload_ref (u));
+}
+
 /* Reads the next chunk when the bucket allows; called at start and each
  * time libsoup has written a chunk. */
 static void
 upload_pump (Upload *u)
 {
   AlvPeerServer *self = u->server;
-  gsize n;
 
-  if (u->finished || u->reading || u->timer_id != 0 || self == NULL ||
-      u->pos >= u->end)
+  if (u->finished || u->reading || u->waiting || self == NULL || u->pos >= u->end)
     return;
-
-  n = (gsize) MIN (u->end - u->pos, (guint64) chunk_size (self));
-  if (self->rate > 0)
+  if (self->rate == 0)
     {
-      refill_tokens (self);
-      if (self->tokens < (double) n)
-        {
-          double wait_s = ((double) n - self->tokens) / (double) self->rate;
-          guint wait_ms = (guint) CLAMP (wait_s * 1000.0 + 1.0, 1.0, 60000.0);
-
-          u->timer_id = g_timeout_add (wait_ms, upload_timer_cb, u);
-          return;
-        }
-      self->tokens -= (double) n;
+      upload_read (u, upload_next_chunk (u));
+      return;
     }
-
-  u->reading = TRUE;
-  alv_block_store_read_async (self->store, u->urn, u->pos, n, u->cancellable,
-                              upload_read_cb, upload_ref (u));
+  u->waiting = TRUE;
+  g_ptr_array_add (self->waiting, upload_ref (u));
+  dispatch_waiting (self);
 }
 
 static void
@@ -285,10 +336,13 @@ upload_finished_cb (SoupServerMessage *msg,
 
   u->finished = TRUE;
   g_signal_handlers_disconnect_by_data (msg, u);
-  g_clear_handle_id (&u->timer_id, g_source_remove);
   g_cancellable_cancel (u->cancellable);
   if (self != NULL)
     {
+      /* drops the waiting list's reference */
+      if (u->waiting)
+        g_ptr_array_remove_fast (self->waiting, u);
+      u->waiting = FALSE;
       self->stats.active_uploads--;
       alv_block_store_unpin (self->store, u->urn);
       /* drops the table's reference */
@@ -301,7 +355,8 @@ upload_start (AlvPeerServer     *self,
               SoupServerMessage *msg,
               const char        *urn,
               guint64            start,
-              guint64            end)
+              guint64            end,
+              gint64             due)
 {
   Upload *u = g_rc_box_new0 (Upload);
   SoupMessageBody *body = soup_server_message_get_response_body (msg);
@@ -312,6 +367,7 @@ upload_start (AlvPeerServer     *self,
   u->urn = g_strdup (urn);
   u->pos = start;
   u->end = end;
+  u->due = due;
   g_hash_table_add (self->uploads, u);
   self->stats.active_uploads++;
   alv_block_store_pin (self->store, urn);
@@ -487,6 +543,9 @@ n2r_handler (SoupServer        *soup G_GNUC_UNUSED,
   AlvRange covering;
   gboolean is_head = soup_server_message_get_method (msg) == SOUP_METHOD_HEAD;
   gboolean partial;
+  const char *due_text;
+  guint64 due_ms = G_MAXUINT64;
+  gint64 due = G_MAXINT64;
 
   if (g_strcmp0 (path, ALV_N2R_PATH) != 0)
     {
@@ -558,7 +617,15 @@ n2r_handler (SoupServer        *soup G_GNUC_UNUSED,
       end = MIN (end, covering.end);
     }
 
-  if (!is_head && end > start && self->stats.active_uploads >= effective_slots (self))
+  /* X-Due-In: milliseconds until the requester plays it (untrusted: it
+   * only orders uploads and admits past the rate's slots, never past the
+   * hard cap) */
+  due_text = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                           ALV_HEADER_DUE_IN);
+  if (due_text != NULL && g_ascii_string_to_unsigned (due_text, 10, 0, 3600 * 1000, &due_ms, NULL))
+    due = g_get_monotonic_time () + (gint64) due_ms * 1000;
+  if (!is_head && end > start && self->stats.active_uploads >= effective_slots (self) &&
+      (due_ms > URGENT_DUE_MS || self->stats.active_uploads >= self->max_uploads))
     {
       g_autofree char *retry = g_strdup_printf ("%u", RETRY_AFTER_SECONDS);
 
@@ -581,7 +648,7 @@ n2r_handler (SoupServer        *soup G_GNUC_UNUSED,
   soup_message_headers_set_content_length (resp, end - start);
 
   if (!is_head && end > start)
-    upload_start (self, msg, urn, start, end);
+    upload_start (self, msg, urn, start, end, due);
 }
 
 /* ------------------------------------------------------------------ */
@@ -607,11 +674,13 @@ alv_peer_server_dispose (GObject *object)
           u->server = NULL;
           u->finished = TRUE;
           g_signal_handlers_disconnect_by_data (u->msg, u);
-          g_clear_handle_id (&u->timer_id, g_source_remove);
           g_cancellable_cancel (u->cancellable);
           alv_block_store_unpin (self->store, u->urn);
         }
     }
+  g_clear_handle_id (&self->waiting_timer, g_source_remove);
+  if (self->waiting != NULL)
+    g_ptr_array_set_size (self->waiting, 0);
   if (self->soup != NULL)
     soup_server_disconnect (self->soup);
   g_clear_object (&self->soup);
@@ -634,6 +703,7 @@ alv_peer_server_finalize (GObject *object)
   AlvPeerServer *self = ALV_PEER_SERVER (object);
 
   g_hash_table_unref (self->shared);
+  g_ptr_array_unref (self->waiting);
 
   G_OBJECT_CLASS (alv_peer_server_parent_class)->finalize (object);
 }
@@ -651,6 +721,7 @@ static void
 alv_peer_server_init (AlvPeerServer *self)
 {
   self->shared = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->waiting = g_ptr_array_new_with_free_func ((GDestroyNotify) upload_unref);
   self->uploads = g_hash_table_new_full (g_direct_hash, g_direct_equal,
                                          (GDestroyNotify) upload_unref, NULL);
   self->max_uploads = ALV_PEER_SERVER_DEFAULT_MAX_UPLOADS;
