@@ -12,6 +12,10 @@
 
 #include "gateway-leases.h"
 
+/* how long an asker that was refused keeps the last holder from the
+ * next run */
+#define ROTATE_US (2 * G_USEC_PER_SEC)
+
 typedef struct
 {
   char *holder;
@@ -28,6 +32,9 @@ typedef struct
   GPtrArray *running;           /* Lease */
   guint64 blocks_granted;
   GArray *view;                 /* GatewayLease, for _running() */
+  char *last_holder;            /* of the last run granted */
+  char *waiting;                /* the last asker refused ... */
+  gint64 waiting_since;         /* ... and when */
 } Item;
 
 struct _GatewayLeases
@@ -53,6 +60,8 @@ item_free (Item *item)
   alv_block_map_free (item->granted);
   g_ptr_array_unref (item->running);
   g_array_unref (item->view);
+  g_free (item->last_holder);
+  g_free (item->waiting);
   g_free (item);
 }
 
@@ -223,9 +232,10 @@ gateway_leases_request (GatewayLeases *leases,
 
   if (rescue)
     {
-      /* a block that is late everywhere it is held: one rescue at a
-       * time, a few blocks, beside the regular runs */
-      if (rescuing)
+      /* a block that is late everywhere it is held: a few blocks, one
+       * rescue at a time, and only while no run is pulled: a rescue must
+       * never slow down the blocks nobody has yet */
+      if (rescuing || running > 0)
         return FALSE;
       *first_out = first;
       *last_out = MIN (last, first + GATEWAY_LEASES_RESCUE_MAX - 1);
@@ -234,11 +244,24 @@ gateway_leases_request (GatewayLeases *leases,
     {
       guint i;
 
-      if (running >= leases->max_running)
-        return FALSE;
       i = alv_block_map_first_missing_after (item->granted, first);
       if (i > last)
         return FALSE;
+      /* runs go round: the holder of the last one waits while another
+       * listener asked lately, so the fresh blocks start from many
+       * listeners, each with uplink to pass its own on */
+      if (running >= leases->max_running ||
+          (g_strcmp0 (holder, item->last_holder) == 0 && item->waiting != NULL &&
+           g_strcmp0 (holder, item->waiting) != 0 && now - item->waiting_since < ROTATE_US))
+        {
+          if (g_strcmp0 (holder, item->last_holder) != 0)
+            {
+              g_free (item->waiting);
+              item->waiting = g_strdup (holder);
+              item->waiting_since = now;
+            }
+          return FALSE;
+        }
       run = MAX (leases->run_bytes / block_size, 1u);
       *first_out = i;
       while (i + 1 <= last && i + 1 - *first_out < run && !alv_block_map_get (item->granted, i + 1))
@@ -247,6 +270,10 @@ gateway_leases_request (GatewayLeases *leases,
       for (i = *first_out; i <= *last_out; i++)
         alv_block_map_set (item->granted, i);
       item->blocks_granted += *last_out - *first_out + 1;
+      g_free (item->last_holder);
+      item->last_holder = g_strdup (holder);
+      if (g_strcmp0 (holder, item->waiting) == 0)
+        g_clear_pointer (&item->waiting, g_free);
     }
   l = g_new0 (Lease, 1);
   l->holder = g_strdup (holder);

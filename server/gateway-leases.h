@@ -34,8 +34,8 @@ typedef struct
 
 /* Defaults: two leases running per URN, runs of 256 KiB, a lease lapses
  * 30 s after it was granted unless its holder reported the run held. */
-#define GATEWAY_LEASES_MAX_RUNNING  2
-#define GATEWAY_LEASES_RUN_BYTES    (256 * 1024)
+#define GATEWAY_LEASES_MAX_RUNNING  1
+#define GATEWAY_LEASES_RUN_BYTES    (64 * 1024)
 #define GATEWAY_LEASES_TTL_US       (30 * G_USEC_PER_SEC)
 #define GATEWAY_LEASES_RESCUE_MAX   4   /* blocks of a rescue lease */
 
@@ -60,7 +60,7 @@ void           gateway_leases_update  (GatewayLeases     *leases,
  * max_running leases run for @urn and @holder has fewer than two.  A
  * @rescue asks for blocks that were pulled already but are late for the
  * asker; it is granted (at most GATEWAY_LEASES_RESCUE_MAX blocks) only
- * while no other lease runs for @urn.  Returns whether a lease was
+ * while no other lease, rescue or run, runs for @urn.  Returns whether a lease was
  * granted, and its run in @first_out..@last_out. */
 gboolean       gateway_leases_request (GatewayLeases *leases,
                                        const char    *urn,

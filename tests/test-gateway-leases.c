@@ -144,30 +144,57 @@ test_give_back (void)
   g_assert_cmpuint (t, ==, 3);
 }
 
-/* Rescues: a few blocks, pulled before or not, one at a time, beside the
- * regular runs; none with leases switched off. */
+/* Rescues: a few blocks, pulled before or not, one at a time, and only
+ * while no run is pulled; none with leases switched off. */
 static void
 test_rescue (void)
 {
   g_autoptr(GatewayLeases) l = new_leases ();
   g_autoptr(GatewayLeases) off = gateway_leases_new (0, RUN_BYTES, 30 * SEC);
+  g_autoptr(AlvBlockMap) run = map_with (0, 3);
   g_autoptr(AlvBlockMap) rescued = map_with (1, GATEWAY_LEASES_RESCUE_MAX);
   guint f, t;
 
   g_assert_true (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
-  g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
-  g_assert_true (ask (l, "c:1", 1, 20, TRUE, 0, &f, &t));
+  /* the origin is busy with a run: no rescue */
+  g_assert_false (ask (l, "c:1", 1, 20, TRUE, 0, &f, &t));
+  gateway_leases_update (l, URN, "a:1", run, FALSE, SEC);
+  g_assert_true (ask (l, "c:1", 1, 20, TRUE, SEC, &f, &t));
   g_assert_cmpuint (f, ==, 1);
   g_assert_cmpuint (t, ==, GATEWAY_LEASES_RESCUE_MAX);
-  g_assert_false (ask (l, "d:1", 2, 2, TRUE, 0, &f, &t));
-  /* a rescue is not a pull of new blocks */
-  g_assert_cmpuint (gateway_leases_get_blocks_granted (l, URN), ==, 8);
-  gateway_leases_update (l, URN, "c:1", rescued, FALSE, SEC);
-  g_assert_true (ask (l, "d:1", 2, 2, TRUE, SEC, &f, &t));
+  g_assert_false (ask (l, "d:1", 2, 2, TRUE, SEC, &f, &t));
+  /* a rescue is not a pull of new blocks, and keeps no run waiting */
+  g_assert_cmpuint (gateway_leases_get_blocks_granted (l, URN), ==, 4);
+  g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, SEC, &f, &t));
+  g_assert_cmpuint (f, ==, 4);
+  gateway_leases_update (l, URN, "c:1", rescued, FALSE, 2 * SEC);
   g_assert_false (ask (off, "a:1", 0, 3, FALSE, 0, &f, &t));
   /* nonsense ranges */
   g_assert_false (ask (l, "e:1", 5, 4, FALSE, SEC, &f, &t));
   g_assert_false (ask (l, "e:1", N_BLOCKS, N_BLOCKS + 3, FALSE, SEC, &f, &t));
+}
+
+/* Runs go round: the last holder waits while another listener asked in
+ * the last two seconds, so the fresh blocks start from many listeners. */
+static void
+test_rotation (void)
+{
+  g_autoptr(GatewayLeases) l = gateway_leases_new (1, RUN_BYTES, 30 * SEC);
+  guint f, t;
+
+  g_assert_true (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
+  g_assert_false (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, SEC / 2, &f, &t));   /* one at a time */
+  /* a is done and asks again; b asked lately: a waits, b gets it */
+  g_assert_false (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, SEC, &f, &t));
+  g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, SEC + SEC / 2, &f, &t));
+  g_assert_cmpuint (f, ==, 4);
+  /* nobody else asked since: b may go on */
+  g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, 5 * SEC, &f, &t));
+  g_assert_cmpuint (f, ==, 8);
+  /* a asked 2.5 s ago and not since: too long ago to keep b waiting */
+  g_assert_false (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, 5 * SEC + SEC / 2, &f, &t));
+  g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, 8 * SEC, &f, &t));
+  g_assert_cmpuint (f, ==, 12);
 }
 
 int
@@ -179,5 +206,6 @@ main (int argc, char **argv)
   g_test_add_func ("/gateway/leases/one-per-holder", test_one_per_holder);
   g_test_add_func ("/gateway/leases/give-back", test_give_back);
   g_test_add_func ("/gateway/leases/rescue", test_rescue);
+  g_test_add_func ("/gateway/leases/rotation", test_rotation);
   return g_test_run ();
 }
