@@ -19,6 +19,8 @@
 
 /* The numbers; doc/swarm.md says why. */
 #define MAX_REQUESTS            16      /* all requests in flight */
+#define MAX_BULK_REQUESTS       6       /* of them, rarest-first ones, when playing */
+#define MAX_BULK_PREFETCH       8       /* the same, when nothing has a deadline */
 #define MAX_PEERS               200
 #define PEER_MAX_DEPTH          4       /* per-peer pipeline, blocks */
 #define PEER_DEFAULT_DEPTH      2
@@ -33,6 +35,7 @@
 #define ORIGIN_MAX_REQUESTS     2
 #define SEGMENT_BYTES           (256 * 1024)     /* unit of ownership without a gateway */
 #define HORIZON_US              (60 * US)        /* how far ahead the origin is pulled */
+#define NEAR_US                 (10 * US)        /* bulk takes what is due this soon first */
 #define RANK_STEP_US            (500 * MS)       /* stand-ins without a gateway, per rank */
 #define FETCH_GRACE_US          (2 * US)         /* how late a peer's origin pull may be */
 #define HELD_GRACE_US           (1 * US)         /* how late a held block may be */
@@ -40,6 +43,8 @@
 #define RESCUE_RETRY_US         (500 * MS)
 #define POLL_INTERVAL_US        (1 * US)
 #define POLL_FAST_US            (250 * MS)
+#define POLL_SLOW_US            (4 * US)
+#define POLL_SOON_US            (4 * US)
 #define POLL_BATCH              4
 #define INFO_MAX_WAIT_US        (2 * US)
 #define DEFAULT_URGENT_WINDOW   (4 * US)
@@ -66,10 +71,12 @@ typedef struct
   gint64 fetching_time;
   gboolean polling;
   guint inflight;
+  guint bulk_inflight;          /* of them, rarest-first ones */
   double rate;                  /* bytes/s, EWMA; 0: not measured */
   guint failures;
   gint64 backoff_until;
   gint64 busy_until;
+  guint busy_count;             /* 503-busy answers in a row */
   gboolean banned;
 } Peer;
 
@@ -81,6 +88,7 @@ typedef struct
   gint64 started;
   gint64 last_progress;
   guint64 bytes;
+  gboolean bulk;                /* a rarest-first request */
   gboolean cancelling;
 } Request;
 
@@ -118,6 +126,7 @@ struct _AlvSwarmPlan
   GPtrArray *peers;             /* Peer, in the order learnt */
   GHashTable *peer_index;       /* key → Peer */
   GPtrArray *requests;          /* Request */
+  guint n_bulk;                 /* of them, rarest first */
   guint next_id;
   GArray *queued;               /* actions decided outside a tick */
 
@@ -137,7 +146,8 @@ struct _AlvSwarmPlan
   guint n_leases;
   gint64 lease_retry_at;
   gint64 lease_retry_step;
-  gboolean asked_rescue;        /* what the pending ANNOUNCE asked for */
+  gboolean asked_lease;         /* what the pending ANNOUNCE asked for */
+  gboolean asked_rescue;
   gint64 rescue_retry_at;
   gboolean announce_pending;    /* an ANNOUNCE awaits its answer */
   gboolean announce_now;
@@ -349,7 +359,7 @@ origin_usable (AlvSwarmPlan *self,
   return self->origin_inflight < ORIGIN_MAX_REQUESTS;
 }
 
-static void
+static Request *
 start_request (AlvSwarmPlan *self,
                Peer         *peer,
                guint         first,
@@ -384,9 +394,35 @@ start_request (AlvSwarmPlan *self,
   a.peer = peer != NULL ? peer->key : NULL;
   a.first = first;
   a.last = last;
+  a.deadline = alv_swarm_plan_get_deadline (self, first);
   a.reason = why;
   emit (self, &a);
   wake_at (self, now + (peer != NULL ? PEER_STALL_US : ORIGIN_STALL_US));
+  return r;
+}
+
+/* A rarest-first request: their number is capped, so that a listener
+ * takes no more of its peers' upload slots than it needs, and the slots
+ * stay free for what someone is about to play. */
+static void
+start_bulk_request (AlvSwarmPlan *self,
+                    Peer         *peer,
+                    guint         index,
+                    gint64        now,
+                    const char   *why)
+{
+  Request *r = start_request (self, peer, index, index, now, why);
+
+  r->bulk = TRUE;
+  self->n_bulk++;
+  peer->bulk_inflight++;
+}
+
+static guint
+max_bulk (AlvSwarmPlan *self)
+{
+  return self->deadline_func != NULL || self->playhead_rate > 0 ? MAX_BULK_REQUESTS
+                                                               : MAX_BULK_PREFETCH;
 }
 
 static void
@@ -569,6 +605,20 @@ alv_swarm_plan_set_playhead (AlvSwarmPlan *self,
 }
 
 void
+alv_swarm_plan_stream_resumed (AlvSwarmPlan *self,
+                               guint64       offset,
+                               gint64        now)
+{
+  gint64 d;
+
+  if (self->deadline_func != NULL || self->playhead_rate == 0 || offset >= self->length)
+    return;
+  d = alv_swarm_plan_get_deadline (self, (guint) (offset / self->block_size));
+  if (d != ALV_SWARM_PLAN_NO_DEADLINE && d < now)
+    alv_swarm_plan_set_playhead (self, offset, self->playhead_rate, now);
+}
+
+void
 alv_swarm_plan_set_needed_from (AlvSwarmPlan *self,
                                 guint64       offset)
 {
@@ -679,8 +729,12 @@ alv_swarm_plan_peer_busy (AlvSwarmPlan *self,
 {
   Peer *p = find_peer (self, key);
 
+  /* its slots are taken by others: longer each time in a row */
   if (p != NULL)
-    p->busy_until = now + BUSY_BACKOFF_US;
+    {
+      p->busy_until = now + (BUSY_BACKOFF_US << MIN (p->busy_count, 3u));
+      p->busy_count++;
+    }
 }
 
 void
@@ -829,6 +883,11 @@ alv_swarm_plan_request_ended (AlvSwarmPlan *self,
       update_taken (self, i);
     }
   secs = MAX ((now - r->started) / (double) US, 0.001);
+  if (r->bulk)
+    {
+      self->n_bulk--;
+      r->peer->bulk_inflight--;
+    }
   if (r->peer != NULL)
     {
       r->peer->inflight--;
@@ -840,6 +899,7 @@ alv_swarm_plan_request_ended (AlvSwarmPlan *self,
 
           r->peer->rate = r->peer->rate <= 0 ? rate : 0.7 * r->peer->rate + 0.3 * rate;
           r->peer->failures = 0;
+          r->peer->busy_count = 0;
         }
     }
   else
@@ -912,7 +972,7 @@ alv_swarm_plan_announce_done (AlvSwarmPlan *self,
       self->lease_retry_step = LEASE_RETRY_MIN_US;
       self->lease_retry_at = now;
     }
-  else
+  else if (self->asked_lease)
     {
       /* refused: those pulling were named; ask again later, less often
        * the longer it lasts, so a large swarm does not flood the gateway */
@@ -1089,10 +1149,13 @@ best_peer_for (AlvSwarmPlan *self,
             wake_at (self, MAX (p->backoff_until, p->busy_until));
           continue;
         }
-      if (p->inflight >= peer_depth (self, p))
+      /* bulk requests do not keep a block that is due from a peer (its
+       * upload is earliest deadline first) */
+      if (p->inflight - p->bulk_inflight >= peer_depth (self, p))
         continue;
       rate = p->rate > 0 ? p->rate : PEER_ASSUMED_RATE;
-      eta = now + (gint64) ((p->inflight + 1) * (double) self->block_size / rate * US);
+      eta = now + (gint64) ((p->inflight - p->bulk_inflight + 1) * (double) self->block_size /
+                            rate * US);
       if (eta < best_eta)
         {
           best = p;
@@ -1142,6 +1205,7 @@ ask_lease (AlvSwarmPlan *self,
   a.last = last;
   a.reason = rescue ? "rescue lease" : "lease";
   self->announce_pending = TRUE;
+  self->asked_lease = TRUE;
   self->asked_rescue = rescue;
   self->announce_now = FALSE;
   self->stats.announces++;
@@ -1455,15 +1519,25 @@ plan_rarest (AlvSwarmPlan *self,
 {
   g_autoptr(GPtrArray) order = NULL;
   guint from = MIN (self->needed_from, self->n_blocks);
-  guint horizon;
+  guint horizon, near;
 
   if (!self->have_tree || from >= self->n_blocks)
     return;
   horizon = horizon_end (self, from, now) + 1;
+  near = from;
+  while (near < horizon && alv_swarm_plan_get_deadline (self, near) != ALV_SWARM_PLAN_NO_DEADLINE &&
+         alv_swarm_plan_get_deadline (self, near) - now <= NEAR_US)
+    near++;
   order = g_ptr_array_new ();
   for (guint k = 0; k < self->peers->len; k++)
-    if (peer_usable (self, self->peers->pdata[k], now))
-      g_ptr_array_add (order, self->peers->pdata[k]);
+    {
+      Peer *p = self->peers->pdata[k];
+
+      if (peer_usable (self, p, now))
+        g_ptr_array_add (order, p);
+      else if (!p->banned && p->avail != NULL)
+        wake_at (self, MAX (p->backoff_until, p->busy_until));   /* usable again then */
+    }
   /* a random order spreads the load over the holders */
   for (guint k = order->len; k > 1; k--)
     {
@@ -1477,21 +1551,31 @@ plan_rarest (AlvSwarmPlan *self,
     {
       Peer *p = order->pdata[k];
 
-      while (p->inflight < peer_depth (self, p) && self->requests->len < MAX_REQUESTS)
+      while (p->inflight < peer_depth (self, p) && self->requests->len < MAX_REQUESTS &&
+             self->n_bulk < max_bulk (self))
         {
           guint idx;
+          /* half the bulk requests take the rarest, so fresh blocks leave
+           * their first holders early; the other half what is due soon */
+          gboolean rarest_first = self->n_bulk % 2 == 0;
 
-          if (alv_block_map_pick_rarest (self->taken, self->availability, p->avail,
-                                         from, horizon, self->rand, &idx) ||
+          /* what is due soon first (earliest), then the rarest within the
+           * horizon, then beyond it */
+          if ((!rarest_first && alv_block_map_pick_rarest (self->taken, self->availability, p->avail,
+                                                           from, near, NULL, &idx)) ||
+              alv_block_map_pick_rarest (self->taken, self->availability, p->avail,
+                                         near, horizon, self->rand, &idx) ||
               (horizon < self->n_blocks &&
                alv_block_map_pick_rarest (self->taken, self->availability, p->avail,
                                           horizon, self->n_blocks, self->rand, &idx)))
             {
-              start_request (self, p, idx, idx, now, "rarest");
+              start_bulk_request (self, p, idx, now, "rarest");
               continue;
             }
           /* endgame of the bulk download: duplicate a block asked only
            * once whose source is more than a second behind its rate */
+          if (max_bulk (self) == MAX_BULK_REQUESTS)
+            break;      /* playing: the urgent window's endgame is enough */
           {
             gboolean found = FALSE;
 
@@ -1506,7 +1590,7 @@ plan_rarest (AlvSwarmPlan *self,
                 if (r != NULL && r->peer != p && now - r->started > US &&
                     now > request_eta (self, r, i) + US)
                   {
-                    start_request (self, p, i, i, now, "bulk endgame");
+                    start_bulk_request (self, p, i, now, "bulk endgame");
                     found = TRUE;
                   }
               }
@@ -1531,39 +1615,48 @@ fetching_what_we_lack (AlvSwarmPlan *self,
   return FALSE;
 }
 
-/* Whether a block within the horizon is neither taken nor held by a
- * usable peer we know: then what the peers hold is worth asking. */
-static gboolean
-starving (AlvSwarmPlan *self,
-          gint64        now)
+/* How often to ask the peers what they hold: every second while a block
+ * due soon (within the urgent window and 4 s more) is missing, every 4 s
+ * while one within the horizon is, not at all otherwise.  What peers
+ * hold changes every second in a live swarm, and a listener that knows
+ * only the first holder of each block asks it alone. */
+static gint64
+poll_interval (AlvSwarmPlan *self,
+               gint64        now)
 {
   guint from = MIN (self->needed_from, self->n_blocks);
-  guint end;
+  guint i;
+  gint64 d;
 
   if (from >= self->n_blocks)
-    return FALSE;
-  end = horizon_end (self, from, now);
-  for (guint i = alv_block_map_first_missing_after (self->taken, from); i <= end && i < self->n_blocks;
-       i = alv_block_map_first_missing_after (self->taken, i + 1))
-    if (self->availability[i] == 0)
-      return TRUE;
-  return FALSE;
+    return 0;
+  i = alv_block_map_first_missing_after (self->have, from);
+  if (i >= self->n_blocks)
+    return 0;
+  d = alv_swarm_plan_get_deadline (self, i);
+  if (d == ALV_SWARM_PLAN_NO_DEADLINE || d - now <= self->urgent_window + POLL_SOON_US)
+    return POLL_INTERVAL_US;
+  if (d - now <= HORIZON_US)
+    return POLL_SLOW_US;
+  wake_at (self, d - HORIZON_US);
+  return 0;
 }
 
-/* Availability polls: a HEAD to each peer not heard from yet; while
- * starving, to the peers heard from longest ago (a few per tick), and
- * four times as often to one pulling from the origin what we lack. */
+/* Availability polls: a HEAD to each peer not heard from yet; to the
+ * others at poll_interval(), a few per tick, oldest first, four times as
+ * often to one pulling from the origin what we lack.  A peer we are
+ * downloading from answers with every GET instead. */
 static void
 plan_polls (AlvSwarmPlan *self,
             gint64        now)
 {
-  gboolean hungry;
+  gint64 interval;
   guint sent = 0;
   g_autoptr(GPtrArray) due = NULL;
 
   if (alv_swarm_plan_has_needed (self))
     return;
-  hungry = starving (self, now);
+  interval = poll_interval (self, now);
   due = g_ptr_array_new ();
   for (guint k = 0; k < self->peers->len; k++)
     {
@@ -1574,7 +1667,7 @@ plan_polls (AlvSwarmPlan *self,
         continue;
       if (now < p->backoff_until)
         {
-          if (p->avail == NULL || hungry)
+          if (p->avail == NULL || interval > 0)
             wake_at (self, p->backoff_until);
           continue;
         }
@@ -1583,9 +1676,9 @@ plan_polls (AlvSwarmPlan *self,
           g_ptr_array_add (due, p);
           continue;
         }
-      if (!hungry || p->inflight > 0 || alv_block_map_is_complete (p->avail))
+      if (interval == 0 || p->inflight > 0 || alv_block_map_is_complete (p->avail))
         continue;
-      next = p->avail_time + (fetching_what_we_lack (self, p) ? POLL_FAST_US : POLL_INTERVAL_US);
+      next = p->avail_time + (fetching_what_we_lack (self, p) ? POLL_FAST_US : interval);
       if (next <= now)
         g_ptr_array_add (due, p);
       else
@@ -1671,6 +1764,7 @@ plan_announce (AlvSwarmPlan *self,
   a.reason = "announce";
   self->announce_now = FALSE;
   self->announce_pending = TRUE;
+  self->asked_lease = FALSE;
   self->stats.announces++;
   emit (self, &a);
 }
@@ -1764,6 +1858,13 @@ alv_swarm_plan_get_origin_pending (AlvSwarmPlan *self)
         }
     }
   return map;
+}
+
+guint
+alv_swarm_plan_count_holders (AlvSwarmPlan *self,
+                              guint         index)
+{
+  return index < self->n_blocks ? self->availability[index] : 0;
 }
 
 gboolean

@@ -49,6 +49,8 @@ typedef enum
  *   @first..@last
  * @rescue: ANNOUNCE with @want_lease: the blocks were pulled already but
  *   are late here (a rescue lease, granted only while the origin is idle)
+ * @deadline: REQUEST: when block @first is needed (for X-Due-In), or
+ *   %ALV_SWARM_PLAN_NO_DEADLINE
  * @reason: a static string for logs ("urgent", "rarest", "lease", …)
  */
 typedef struct
@@ -60,6 +62,7 @@ typedef struct
   guint last;
   gboolean want_lease;
   gboolean rescue;
+  gint64 deadline;
   const char *reason;
 } AlvSwarmAction;
 
@@ -150,6 +153,12 @@ void          alv_swarm_plan_set_seed       (AlvSwarmPlan *plan,
 void          alv_swarm_plan_set_playhead   (AlvSwarmPlan *plan,
                                              guint64       offset,
                                              guint64       bytes_per_second,
+                                             gint64        now);
+/* The stream goes on from @offset at @now: if that is later than its
+ * deadline (a stall), the playhead moves there — the listener falls
+ * behind rather than skip what it has not heard (doc/swarm.md). */
+void          alv_swarm_plan_stream_resumed (AlvSwarmPlan *plan,
+                                             guint64       offset,
                                              gint64        now);
 void          alv_swarm_plan_set_needed_from (AlvSwarmPlan *plan,
                                              guint64       offset);
@@ -269,6 +278,10 @@ gboolean      alv_swarm_plan_has_needed     (AlvSwarmPlan *plan);
 /* Blocks being pulled from the origin now (nullable: none), for
  * X-Pending-Ranges. */
 AlvBlockMap  *alv_swarm_plan_get_origin_pending (AlvSwarmPlan *plan);
+/* How many of the peers we know hold block @index (for the peer server:
+ * a block only this listener can give is uploaded first). */
+guint         alv_swarm_plan_count_holders  (AlvSwarmPlan *plan,
+                                             guint         index);
 gboolean      alv_swarm_plan_is_banned      (AlvSwarmPlan *plan,
                                              const char   *key);
 void          alv_swarm_plan_get_stats      (AlvSwarmPlan      *plan,

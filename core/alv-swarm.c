@@ -665,7 +665,18 @@ start_request (AlvSwarm             *self,
   soup_message_headers_replace (soup_message_get_request_headers (msg), "Range", range);
   soup_message_headers_replace (soup_message_get_request_headers (msg), "Accept-Encoding", "identity");
   if (a->peer != NULL)
-    add_listen_port (self, msg);
+    {
+      add_listen_port (self, msg);
+      if (a->deadline != ALV_SWARM_PLAN_NO_DEADLINE)
+        {
+          /* the peer uploads earliest deadline first */
+          g_autofree char *due = g_strdup_printf ("%" G_GINT64_FORMAT,
+                                                  MAX (a->deadline - now_us (), 0) / 1000);
+
+          soup_message_headers_replace (soup_message_get_request_headers (msg),
+                                        ALV_HEADER_DUE_IN, due);
+        }
+    }
   else
     self->stats.origin_requests++;
   g_ptr_array_add (self->requests, r);
@@ -1208,6 +1219,15 @@ alv_swarm_set_playhead (AlvSwarm *swarm,
 {
   g_return_if_fail (ALV_IS_SWARM (swarm));
   alv_swarm_plan_set_playhead (swarm->plan, offset, bytes_per_second, now_us ());
+  kick (swarm);
+}
+
+void
+alv_swarm_stream_resumed (AlvSwarm *swarm,
+                          guint64   offset)
+{
+  g_return_if_fail (ALV_IS_SWARM (swarm));
+  alv_swarm_plan_stream_resumed (swarm->plan, offset, now_us ());
   kick (swarm);
 }
 

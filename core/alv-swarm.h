@@ -118,6 +118,10 @@ void           alv_swarm_set_active          (AlvSwarm             *swarm,
 void           alv_swarm_set_playhead        (AlvSwarm             *swarm,
                                               guint64               offset,
                                               guint64               bytes_per_second);
+/* The local stream goes on from @offset after waiting for it: a stall
+ * moves the playhead (the listener falls behind, doc/swarm.md). */
+void           alv_swarm_stream_resumed      (AlvSwarm             *swarm,
+                                              guint64               offset);
 /* Blocks wholly before @offset are not fetched unless they have a
  * deadline (a broadcast never plays what is behind its position); the
  * playhead moves this point too. */

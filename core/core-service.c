@@ -953,6 +953,8 @@ feeder_swarm_poll (Feeder *f)
   if (f->body_started && f->waiting)
     {
       f->waiting = FALSE;
+      if (alv_swarm_has_block (f->swarm, f->read_pos / alv_swarm_get_block_size (f->swarm)))
+        alv_swarm_stream_resumed (f->swarm, f->read_pos);
       feeder_read_body (f);
     }
 }
