@@ -10,7 +10,9 @@
  * the waiting uploads get the tokens earliest deadline first (a request
  * says in X-Due-In when its requester plays it; one that does not say is
  * bulk and comes last), so a peer's uplink goes to whoever would stall
- * first.  Uploads are admitted up to the slots the rate allows, and past
+ * first — except a block no other peer is known to hold, which goes
+ * before everything: only this peer can pass it on, and every copy of it
+ * made now is one more source for the rest of the swarm.  Uploads are admitted up to the slots the rate allows, and past
  * them, up to the hard cap, when they are due soon.  An entry being
  * uploaded is pinned in the store so it cannot be evicted mid-body.
  */
@@ -42,6 +44,11 @@
 /* a request due within this is admitted past the rate's slots */
 #define URGENT_DUE_MS 4000
 
+/* a block at most this many other peers hold is uploaded first, as if
+ * it had been due this long ago */
+#define RARE_HOLDERS 1
+#define RARE_AHEAD_US (10 * G_USEC_PER_SEC)
+
 /* seconds a refused peer is asked to wait (503 for lack of a slot) */
 #define RETRY_AFTER_SECONDS 5
 
@@ -67,6 +74,8 @@ struct _AlvPeerServer
   gpointer seen_data;
   AlvPeerServerPendingFunc pending_func;
   gpointer pending_data;
+  AlvPeerServerHoldersFunc holders_func;
+  gpointer holders_data;
 
   guint max_uploads;
   guint header_timeout;
@@ -624,6 +633,12 @@ n2r_handler (SoupServer        *soup G_GNUC_UNUSED,
                                            ALV_HEADER_DUE_IN);
   if (due_text != NULL && g_ascii_string_to_unsigned (due_text, 10, 0, 3600 * 1000, &due_ms, NULL))
     due = g_get_monotonic_time () + (gint64) due_ms * 1000;
+  if (!is_head && end > start && self->holders_func != NULL &&
+      self->holders_func (urn, start, self->holders_data) <= RARE_HOLDERS)
+    {
+      due = g_get_monotonic_time () - RARE_AHEAD_US;
+      due_ms = 0;
+    }
   if (!is_head && end > start && self->stats.active_uploads >= effective_slots (self) &&
       (due_ms > URGENT_DUE_MS || self->stats.active_uploads >= self->max_uploads))
     {
@@ -692,6 +707,7 @@ alv_peer_server_dispose (GObject *object)
   self->alt_data = NULL;
   self->seen_func = NULL;
   self->pending_func = NULL;
+  self->holders_func = NULL;
   g_clear_object (&self->store);
 
   G_OBJECT_CLASS (alv_peer_server_parent_class)->dispose (object);
@@ -962,6 +978,25 @@ alv_peer_server_set_pending_func (AlvPeerServer            *server,
 
   server->pending_func = func;
   server->pending_data = user_data;
+}
+
+/**
+ * alv_peer_server_set_holders_func:
+ * @server: a peer server
+ * @func: (nullable): how many other peers hold a block
+ * @user_data: data for @func (not freed)
+ *
+ * Sets how the server tells a rare block (uploaded first) from others.
+ */
+void
+alv_peer_server_set_holders_func (AlvPeerServer            *server,
+                                  AlvPeerServerHoldersFunc  func,
+                                  gpointer                  user_data)
+{
+  g_return_if_fail (ALV_IS_PEER_SERVER (server));
+
+  server->holders_func = func;
+  server->holders_data = user_data;
 }
 
 /**

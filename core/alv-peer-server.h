@@ -92,6 +92,18 @@ typedef void (*AlvPeerServerSeenFunc) (const char         *urn,
 typedef AlvRangeSet *(*AlvPeerServerPendingFunc) (const char *urn,
                                                   gpointer    user_data);
 
+/**
+ * AlvPeerServerHoldersFunc:
+ * @urn: the URN a request is for
+ * @offset: the first byte asked for
+ * @user_data: the data given to alv_peer_server_set_holders_func()
+ *
+ * Returns: how many other peers are known to hold the block at @offset
+ */
+typedef guint (*AlvPeerServerHoldersFunc) (const char *urn,
+                                           guint64     offset,
+                                           gpointer    user_data);
+
 #define ALV_TYPE_PEER_SERVER (alv_peer_server_get_type ())
 G_DECLARE_FINAL_TYPE (AlvPeerServer, alv_peer_server, ALV, PEER_SERVER, GObject)
 
@@ -119,6 +131,9 @@ void           alv_peer_server_set_seen_func   (AlvPeerServer        *server,
                                                 gpointer              user_data);
 void           alv_peer_server_set_pending_func (AlvPeerServer       *server,
                                                 AlvPeerServerPendingFunc func,
+                                                gpointer              user_data);
+void           alv_peer_server_set_holders_func (AlvPeerServer       *server,
+                                                AlvPeerServerHoldersFunc func,
                                                 gpointer              user_data);
 void           alv_peer_server_set_max_uploads (AlvPeerServer        *server,
                                                 guint                 max_uploads);

@@ -1250,6 +1250,15 @@ alv_swarm_get_origin_pending (AlvSwarm *swarm)
   return map != NULL ? alv_block_map_to_range_set (map, swarm->block_size, swarm->length) : NULL;
 }
 
+guint
+alv_swarm_count_holders (AlvSwarm *swarm,
+                         guint64   offset)
+{
+  g_return_val_if_fail (ALV_IS_SWARM (swarm), 0);
+  return alv_swarm_plan_count_holders (swarm->plan, (guint) MIN (offset / swarm->block_size,
+                                                                 (guint64) G_MAXUINT));
+}
+
 gboolean
 alv_swarm_has_needed (AlvSwarm *swarm)
 {

@@ -128,6 +128,10 @@ void           alv_swarm_stream_resumed      (AlvSwarm             *swarm,
 void           alv_swarm_set_needed_from     (AlvSwarm             *swarm,
                                               guint64               offset);
 gboolean       alv_swarm_has_needed          (AlvSwarm             *swarm);
+/* How many known peers hold the block at byte @offset (the peer server
+ * uploads the rare ones first). */
+guint          alv_swarm_count_holders       (AlvSwarm             *swarm,
+                                              guint64               offset);
 /* The byte ranges being fetched from the origin now (for X-Pending-Ranges). */
 AlvRangeSet   *alv_swarm_get_origin_pending  (AlvSwarm             *swarm);
 void           alv_swarm_set_deadline_func   (AlvSwarm             *swarm,

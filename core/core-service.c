@@ -1314,6 +1314,16 @@ peer_pending_func (const char *urn,
   return swarm != NULL ? alv_swarm_get_origin_pending (swarm) : NULL;
 }
 
+static guint
+peer_holders_func (const char *urn,
+                   guint64     offset,
+                   gpointer    user_data)
+{
+  AlvSwarm *swarm = find_swarm (user_data, urn);
+
+  return swarm != NULL ? alv_swarm_count_holders (swarm, offset) : G_MAXUINT;
+}
+
 static void
 peer_seen_func (const char         *urn,
                 GInetSocketAddress *address,
@@ -1380,6 +1390,7 @@ store_open_cb (GObject      *source G_GNUC_UNUSED,
       alv_peer_server_set_alt_func (self->peers, peer_alt_func, self, NULL);
       alv_peer_server_set_seen_func (self->peers, peer_seen_func, self);
       alv_peer_server_set_pending_func (self->peers, peer_pending_func, self);
+      alv_peer_server_set_holders_func (self->peers, peer_holders_func, self);
       if (!alv_peer_server_listen (self->peers, self->config.peer_address, self->config.peer_port, &error))
         {
           g_message ("cannot open the peer port, downloading only: %s", error->message);
@@ -1720,6 +1731,7 @@ core_service_dispose (GObject *object)
       alv_peer_server_set_alt_func (self->peers, NULL, NULL, NULL);
       alv_peer_server_set_seen_func (self->peers, NULL, NULL);
       alv_peer_server_set_pending_func (self->peers, NULL, NULL);
+      alv_peer_server_set_holders_func (self->peers, NULL, NULL);
       alv_peer_server_disconnect (self->peers);
       g_clear_object (&self->peers);
     }
