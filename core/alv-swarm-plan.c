@@ -45,7 +45,7 @@
 #define POLL_FAST_US            (250 * MS)
 #define POLL_SLOW_US            (4 * US)
 #define POLL_SOON_US            (4 * US)
-#define POLL_BATCH              4
+#define POLL_BATCH              2
 #define INFO_MAX_WAIT_US        (2 * US)
 #define DEFAULT_URGENT_WINDOW   (4 * US)
 #define ENDGAME_MARGIN_US       (1500 * MS)
@@ -61,6 +61,7 @@
 #define ANNOUNCE_DEFAULT_S      900
 #define ANNOUNCE_FEW_PEERS      4
 #define MIN_WAKE_US             (5 * MS)
+#define SOFT_WAKE_US            (100 * MS)
 
 typedef struct
 {
@@ -169,6 +170,7 @@ struct _AlvSwarmPlan
   AlvSwarmPlanStats stats;
 
   /* during a tick */
+  gint64 tick_now;
   gint64 wake;
   GArray *out;
 };
@@ -182,6 +184,16 @@ wake_at (AlvSwarmPlan *self,
 {
   if (when < self->wake)
     self->wake = when;
+}
+
+/* A wake-up that may come a little late (a poll due, a peer usable
+ * again): never sooner than SOFT_WAKE_US after the tick, so that a plan
+ * knowing many peers wakes a few times a second, not once per peer. */
+static void
+wake_soft (AlvSwarmPlan *self,
+           gint64        when)
+{
+  wake_at (self, MAX (when, self->tick_now + SOFT_WAKE_US));
 }
 
 static void
@@ -238,14 +250,14 @@ replace_counted_map (AlvSwarmPlan *self,
 {
   if (map != NULL && alv_block_map_get_n_blocks (map) != self->n_blocks)
     g_clear_pointer (&map, alv_block_map_free);
-  for (guint i = 0; *slot != NULL && i < self->n_blocks; i++)
-    if (alv_block_map_get (*slot, i))
-      counts[i]--;
+  for (guint i = *slot != NULL ? alv_block_map_first_set_after (*slot, 0) : self->n_blocks;
+       i < self->n_blocks; i = alv_block_map_first_set_after (*slot, i + 1))
+    counts[i]--;
   g_clear_pointer (slot, alv_block_map_free);
   *slot = map;
-  for (guint i = 0; *slot != NULL && i < self->n_blocks; i++)
-    if (alv_block_map_get (*slot, i))
-      counts[i]++;
+  for (guint i = *slot != NULL ? alv_block_map_first_set_after (*slot, 0) : self->n_blocks;
+       i < self->n_blocks; i = alv_block_map_first_set_after (*slot, i + 1))
+    counts[i]++;
 }
 
 static void
@@ -1146,7 +1158,7 @@ best_peer_for (AlvSwarmPlan *self,
       if (!peer_usable (self, p, now))
         {
           if (!p->banned && self->have_tree)
-            wake_at (self, MAX (p->backoff_until, p->busy_until));
+            wake_soft (self, MAX (p->backoff_until, p->busy_until));
           continue;
         }
       /* bulk requests do not keep a block that is due from a peer (its
@@ -1446,8 +1458,9 @@ plan_origin (AlvSwarmPlan *self,
   if (!self->active)
     return;
   /* the first block nobody holds or pulls, within the horizon */
-  for (guint i = MIN (self->needed_from, self->n_blocks); i < self->n_blocks; i++)
-    if (!alv_block_map_get (self->taken, i) && nobody_has (self, i))
+  for (guint i = alv_block_map_first_missing_after (self->taken, MIN (self->needed_from, self->n_blocks));
+       i < self->n_blocks; i = alv_block_map_first_missing_after (self->taken, i + 1))
+    if (nobody_has (self, i))
       {
         first = i;
         break;
@@ -1521,7 +1534,8 @@ plan_rarest (AlvSwarmPlan *self,
   guint from = MIN (self->needed_from, self->n_blocks);
   guint horizon, near;
 
-  if (!self->have_tree || from >= self->n_blocks)
+  if (!self->have_tree || from >= self->n_blocks || self->n_bulk >= max_bulk (self) ||
+      self->requests->len >= MAX_REQUESTS)
     return;
   horizon = horizon_end (self, from, now) + 1;
   near = from;
@@ -1536,7 +1550,7 @@ plan_rarest (AlvSwarmPlan *self,
       if (peer_usable (self, p, now))
         g_ptr_array_add (order, p);
       else if (!p->banned && p->avail != NULL)
-        wake_at (self, MAX (p->backoff_until, p->busy_until));   /* usable again then */
+        wake_soft (self, MAX (p->backoff_until, p->busy_until));   /* usable again then */
     }
   /* a random order spreads the load over the holders */
   for (guint k = order->len; k > 1; k--)
@@ -1668,7 +1682,7 @@ plan_polls (AlvSwarmPlan *self,
       if (now < p->backoff_until)
         {
           if (p->avail == NULL || interval > 0)
-            wake_at (self, p->backoff_until);
+            wake_soft (self, p->backoff_until);
           continue;
         }
       if (p->avail == NULL)
@@ -1682,7 +1696,7 @@ plan_polls (AlvSwarmPlan *self,
       if (next <= now)
         g_ptr_array_add (due, p);
       else
-        wake_at (self, next);
+        wake_soft (self, next);
     }
   for (guint k = 0; k < due->len; k++)
     {
@@ -1779,6 +1793,7 @@ alv_swarm_plan_tick (AlvSwarmPlan *self,
   g_return_val_if_fail (self != NULL && actions != NULL, ALV_SWARM_PLAN_NEVER);
 
   self->wake = ALV_SWARM_PLAN_NEVER;
+  self->tick_now = now;
   self->out = actions;
   g_array_append_vals (actions, self->queued->data, self->queued->len);
   g_array_set_size (self->queued, 0);
