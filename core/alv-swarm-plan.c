@@ -55,6 +55,7 @@
 #define LEASE_TTL_US            (30 * US)
 #define LEASE_RETRY_MIN_US      (1 * US)
 #define LEASE_RETRY_MAX_US      (8 * US)
+#define LEASE_RETRY_NEAR_US     (300 * MS)
 #define MAX_LEASES              2
 #define ANNOUNCE_QUICK_MIN_S    1
 #define ANNOUNCE_QUICK_MAX_S    60
@@ -149,6 +150,7 @@ struct _AlvSwarmPlan
   gint64 lease_retry_step;
   gboolean asked_lease;         /* what the pending ANNOUNCE asked for */
   gboolean asked_rescue;
+  gint64 asked_due;             /* the deadline of the first block asked for */
   gint64 rescue_retry_at;
   gboolean announce_pending;    /* an ANNOUNCE awaits its answer */
   gboolean announce_now;
@@ -984,6 +986,14 @@ alv_swarm_plan_announce_done (AlvSwarmPlan *self,
       self->lease_retry_step = LEASE_RETRY_MIN_US;
       self->lease_retry_at = now;
     }
+  else if (self->asked_lease && self->asked_due != ALV_SWARM_PLAN_NO_DEADLINE &&
+           self->asked_due - now <= NEAR_US)
+    {
+      /* refused, for blocks due soon: the next run may be this
+       * listener's (runs go round), so ask again soon */
+      self->lease_retry_at = now + LEASE_RETRY_NEAR_US +
+                             g_rand_int_range (self->rand, 0, (gint32) (LEASE_RETRY_NEAR_US / 2));
+    }
   else if (self->asked_lease)
     {
       /* refused: those pulling were named; ask again later, less often
@@ -1219,6 +1229,7 @@ ask_lease (AlvSwarmPlan *self,
   self->announce_pending = TRUE;
   self->asked_lease = TRUE;
   self->asked_rescue = rescue;
+  self->asked_due = alv_swarm_plan_get_deadline (self, first);
   self->announce_now = FALSE;
   self->stats.announces++;
   emit (self, &a);
