@@ -891,6 +891,11 @@ alv_swarm_plan_request_ended (AlvSwarmPlan *self,
 
   if (r == NULL)
     return;
+  /* a cancel decided between two ticks is moot now */
+  for (guint k = self->queued->len; k > 0; k--)
+    if (g_array_index (self->queued, AlvSwarmAction, k - 1).kind == ALV_SWARM_ACTION_CANCEL &&
+        g_array_index (self->queued, AlvSwarmAction, k - 1).request == request)
+      g_array_remove_index (self->queued, k - 1);
   for (guint i = r->next; i <= r->last; i++)
     {
       self->pending[i]--;
