@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Fixtures for the local stream tests: real media from real encoders
- * (gst_parse_launch into a temporary file), a raw HTTP client that sees
- * the exact bytes on the wire, and a bounded main-context wait.
+ * (gst_parse_launch into a temporary file) and a raw HTTP client that
+ * sees the exact bytes on the wire.
  */
 #include "config.h"
 
 #include "stream-media.h"
+#include "test-util.h"
 
 #include <signal.h>
 #include <string.h>
@@ -215,7 +216,7 @@ client_eof (gpointer data)
 void
 raw_client_wait_eof (RawClient *client)
 {
-  stream_wait_until (client_eof, client, 10000);
+  test_wait_until (client_eof, client, 10000);
 }
 
 gssize
@@ -245,38 +246,6 @@ raw_client_body (RawClient *client)
 
   g_assert_cmpint (end, >, 0);
   return g_bytes_new (client->received->data + end, client->received->len - (gsize) end);
-}
-
-static gboolean
-timeout_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-void
-stream_wait_until (StreamCondition cond,
-                   gpointer        data,
-                   guint           timeout_ms)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add (timeout_ms, timeout_cb, &timed_out);
-
-  while (!cond (data) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  g_assert_true (cond (data));
-}
-
-void
-stream_run_for (guint ms)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (ms, timeout_cb, &done);
-  while (!done)
-    g_main_context_iteration (NULL, TRUE);
 }
 
 gsize

@@ -3,9 +3,9 @@
  * Fixtures shared by the local stream tests: media encoded on the fly with
  * GStreamer (MP3, Ogg Vorbis, Ogg Opus), a raw HTTP client on a
  * GSocketConnection that records everything the server sends until EOF,
- * a helper that spins the main context until a condition holds, and the
- * small pieces the daemon tests share (a Range-aware body for test HTTP
- * servers, children that die with the test, byte search, timestamps).
+ * and the small pieces the daemon tests share (a Range-aware body for test
+ * HTTP servers, children that die with the test, byte search, timestamps).
+ * Waiting on the main context is test-util.h's.
  */
 #pragma once
 
@@ -46,12 +46,6 @@ char      *raw_client_head       (RawClient  *client);
 GBytes    *raw_client_body       (RawClient  *client);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RawClient, raw_client_free)
-
-typedef gboolean (*StreamCondition) (gpointer data);
-void stream_wait_until (StreamCondition cond,
-                        gpointer        data,
-                        guint           timeout_ms);
-void stream_run_for    (guint           ms);
 
 /* Answers @msg with @media: 206 for one satisfiable range, else 200 with
  * all of it.  Returns the body bytes set. */

@@ -25,6 +25,7 @@
 #include "alv-ogg.h"
 #include "alv-playlist.h"
 #include "stream-media.h"
+#include "test-util.h"
 #include "test-bus.h"
 
 #define SEC G_GINT64_CONSTANT (1000000)
@@ -216,7 +217,7 @@ start_daemon (Fixture *fx, guint idle_timeout)
   g_file_set_contents (fx->config_path, conf, -1, &error);
   g_assert_no_error (error);
   fx->daemon = spawn_daemon (fx, g_test_verbose () ? "--verbose" : NULL);
-  stream_wait_until (name_owned_cond, fx, WAIT_MS);
+  test_wait_until (name_owned_cond, fx, WAIT_MS);
   g_assert_true (fx->name_owned);
   fx->proxy = alv_core1_proxy_new_sync (fx->conn, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
                                         ALV_CORE_BUS_NAME, ALV_CORE_OBJECT_PATH, NULL, &error);
@@ -327,7 +328,7 @@ fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
       /* a clean exit on SIGTERM (under ASan this also checks for leaks) */
       g_subprocess_send_signal (fx->daemon, SIGTERM);
       g_subprocess_wait_async (fx->daemon, NULL, NULL, NULL);
-      stream_wait_until (daemon_gone_cond, fx->daemon, WAIT_MS);
+      test_wait_until (daemon_gone_cond, fx->daemon, WAIT_MS);
       if (!daemon_gone_cond (fx->daemon))
         {
           g_subprocess_force_exit (fx->daemon);
@@ -374,7 +375,7 @@ wait_state (Fixture *fx, const char *state)
 {
   StateWait w = { fx->proxy, state };
 
-  stream_wait_until (state_cond, &w, WAIT_MS);
+  test_wait_until (state_cond, &w, WAIT_MS);
   g_assert_cmpstr (alv_core1_get_state (fx->proxy), ==, state);
 }
 
@@ -387,53 +388,33 @@ saw_state (Fixture *fx, const char *state)
   return FALSE;
 }
 
-typedef struct
-{
-  GAsyncResult *result;
-} CallWait;
-
-static void
-call_cb (GObject *source G_GNUC_UNUSED, GAsyncResult *result, gpointer user_data)
-{
-  CallWait *w = user_data;
-  w->result = g_object_ref (result);
-}
-
-static gboolean
-call_cond (gpointer data)
-{
-  return ((CallWait *) data)->result != NULL;
-}
-
 /* Tunes without blocking the main context (the test's SoupServer runs on it). */
 static char *
 tune (Fixture *fx, const char *path, GError **error)
 {
   g_autofree char *url = g_str_has_prefix (path, "/") ? g_strconcat (fx->base_url, path, NULL)
                                                       : g_strdup (path);
-  CallWait w = { NULL };
+  GAsyncResult *result = NULL;
   char *stream_url = NULL;
 
-  alv_core1_call_tune (fx->proxy, url, NULL, call_cb, &w);
-  stream_wait_until (call_cond, &w, WAIT_MS);
-  g_assert_nonnull (w.result);
-  if (!alv_core1_call_tune_finish (fx->proxy, &stream_url, w.result, error))
+  alv_core1_call_tune (fx->proxy, url, NULL, test_async_result_cb, &result);
+  test_wait_result (&result, WAIT_MS);
+  if (!alv_core1_call_tune_finish (fx->proxy, &stream_url, result, error))
     stream_url = NULL;
-  g_object_unref (w.result);
+  g_object_unref (result);
   return stream_url;
 }
 
 static gboolean
 stop (Fixture *fx, GError **error)
 {
-  CallWait w = { NULL };
+  GAsyncResult *result = NULL;
   gboolean ok;
 
-  alv_core1_call_stop (fx->proxy, NULL, call_cb, &w);
-  stream_wait_until (call_cond, &w, WAIT_MS);
-  g_assert_nonnull (w.result);
-  ok = alv_core1_call_stop_finish (fx->proxy, w.result, error);
-  g_object_unref (w.result);
+  alv_core1_call_stop (fx->proxy, NULL, test_async_result_cb, &result);
+  test_wait_result (&result, WAIT_MS);
+  ok = alv_core1_call_stop_finish (fx->proxy, result, error);
+  g_object_unref (result);
   return ok;
 }
 
@@ -527,7 +508,7 @@ test_tune_and_stream (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   client = raw_client_new (port_of (stream_url), "GET /stream HTTP/1.0\r\n\r\n", TRUE);
   bw.client = client;
   bw.want = 32 * 1024;
-  stream_wait_until (body_cond, &bw, WAIT_MS);
+  test_wait_until (body_cond, &bw, WAIT_MS);
   head = raw_client_head (client);
   g_assert_true (g_str_has_prefix (head, "HTTP/1.0 200"));
   g_assert_nonnull (strstr (head, "audio/mpeg"));
@@ -618,20 +599,20 @@ test_next_item (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   client = raw_client_new (port_of (stream_url), "GET /stream HTTP/1.0\r\n\r\n", TRUE);
   bw.client = client;
   bw.want = 1024;
-  stream_wait_until (body_cond, &bw, WAIT_MS);
+  test_wait_until (body_cond, &bw, WAIT_MS);
   before = client->received->len;
   /* the next item's head was prefetched when tuning (it starts within the
    * prefetch lead): the change itself asks the origin for the body only */
   requests_before_change = fx->n_media_requests;
   g_assert_cmpuint (requests_before_change, ==, 3);
 
-  stream_wait_until (title_cond, &tw, WAIT_MS);
+  test_wait_until (title_cond, &tw, WAIT_MS);
   g_assert_true (title_cond (&tw));
   wait_state (fx, "playing");
 
   /* the same connection carries the next item from its start */
   bw.want = before + 64 * 1024;
-  stream_wait_until (body_cond, &bw, WAIT_MS);
+  test_wait_until (body_cond, &bw, WAIT_MS);
   g_assert_false (client->eof);
   body = raw_client_body (client);
   bytes = g_bytes_get_data (body, &len);
@@ -670,7 +651,7 @@ test_ogg (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   client = raw_client_new (port_of (stream_url), "GET /stream HTTP/1.0\r\n\r\n", TRUE);
   bw.client = client;
   bw.want = 16 * 1024;
-  stream_wait_until (body_cond, &bw, WAIT_MS);
+  test_wait_until (body_cond, &bw, WAIT_MS);
   body = raw_client_body (client);
   bytes = g_bytes_get_data (body, &len);
   g_assert_cmpuint (len, >=, bw.want);
@@ -780,7 +761,7 @@ test_activation (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   fx->proxy = alv_core1_proxy_new_sync (fx->conn, G_DBUS_PROXY_FLAGS_NONE, ALV_CORE_BUS_NAME,
                                         ALV_CORE_OBJECT_PATH, NULL, &error);
   g_assert_no_error (error);
-  stream_wait_until (name_owned_cond, fx, WAIT_MS);
+  test_wait_until (name_owned_cond, fx, WAIT_MS);
   g_assert_true (fx->name_owned);
   g_signal_connect (fx->proxy, "g-properties-changed", G_CALLBACK (on_properties_changed), fx);
   url = tune (fx, "/gap.rss", &error);
@@ -789,7 +770,7 @@ test_activation (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   wait_state (fx, "gap");
   g_assert_true (stop (fx, &error));
   /* idle-timeout=2: the activated daemon goes away on its own */
-  stream_wait_until (name_gone_cond, fx, WAIT_MS);
+  test_wait_until (name_gone_cond, fx, WAIT_MS);
   g_assert_false (fx->name_owned);
 }
 
@@ -806,12 +787,12 @@ test_replace (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   second = spawn_daemon (fx, "--replace");
   /* the first daemon loses the name and exits cleanly */
   g_subprocess_wait_async (fx->daemon, NULL, NULL, NULL);
-  stream_wait_until (daemon_gone_cond, fx->daemon, WAIT_MS);
+  test_wait_until (daemon_gone_cond, fx->daemon, WAIT_MS);
   g_assert_true (g_subprocess_get_if_exited (fx->daemon));
   g_assert_cmpint (g_subprocess_get_exit_status (fx->daemon), ==, 0);
   g_clear_object (&fx->daemon);
   fx->daemon = g_steal_pointer (&second);   /* teardown stops it */
-  stream_wait_until (name_owned_cond, fx, WAIT_MS);
+  test_wait_until (name_owned_cond, fx, WAIT_MS);
   reply = g_dbus_connection_call_sync (fx->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                        "org.freedesktop.DBus", "GetConnectionUnixProcessID",
                                        g_variant_new ("(s)", ALV_CORE_BUS_NAME), G_VARIANT_TYPE ("(u)"),
@@ -908,7 +889,7 @@ test_idle_exit (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 
   /* idle: gone within the timeout (2 s) */
   g_assert_true (stop (fx, &error));
-  stream_wait_until (name_gone_cond, fx, WAIT_MS);
+  test_wait_until (name_gone_cond, fx, WAIT_MS);
   g_assert_false (fx->name_owned);
   g_subprocess_wait (fx->daemon, NULL, &error);
   g_assert_no_error (error);

@@ -29,6 +29,7 @@
 #include "alv-mp3.h"
 #include "alv-playlist.h"
 #include "stream-media.h"
+#include "test-util.h"
 #include "test-bus.h"
 
 #define SEC G_GINT64_CONSTANT (1000000)
@@ -208,7 +209,7 @@ start_gateway (Fixture *fx, const char * const *extra)
   g_assert_no_error (error);
   out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fx->gateway));
   g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, line_cb, &r);
-  stream_wait_until (line_done_cond, &r, WAIT_MS);
+  test_wait_until (line_done_cond, &r, WAIT_MS);
   g_assert_nonnull (r.line);
   g_assert_true (g_str_has_prefix (r.line, "listening on http://127.0.0.1:"));
   fx->gateway_url = g_strdup (r.line + strlen ("listening on "));
@@ -252,7 +253,7 @@ http_get (Fixture *fx, const char *url, GBytes **body, SoupMessageHeaders **head
 
   g_assert_nonnull (msg);
   soup_session_send_and_read_async (fx->session, msg, G_PRIORITY_DEFAULT, NULL, fetch_cb, &f);
-  stream_wait_until (fetch_done_cond, &f, WAIT_MS);
+  test_wait_until (fetch_done_cond, &f, WAIT_MS);
   if (body != NULL)
     *body = g_steal_pointer (&f.body);
   if (headers != NULL)
@@ -348,7 +349,7 @@ stop_process (GSubprocess *proc)
 {
   g_subprocess_send_signal (proc, SIGTERM);
   g_subprocess_wait_async (proc, NULL, NULL, NULL);
-  stream_wait_until (proc_gone_cond, proc, WAIT_MS);
+  test_wait_until (proc_gone_cond, proc, WAIT_MS);
   /* a clean exit (under ASan this also checks for leaks) */
   g_assert_true (g_subprocess_get_if_exited (proc));
   g_assert_cmpint (g_subprocess_get_exit_status (proc), ==, 0);
@@ -368,35 +369,18 @@ stop_core (Core *c)
   g_clear_pointer (&c->stream_url, g_free);
 }
 
-typedef struct
-{
-  GAsyncResult *result;
-} CallWait;
-
-static void
-call_cb (GObject *source G_GNUC_UNUSED, GAsyncResult *result, gpointer user_data)
-{
-  ((CallWait *) user_data)->result = g_object_ref (result);
-}
-
-static gboolean
-call_cond (gpointer data)
-{
-  return ((CallWait *) data)->result != NULL;
-}
-
 static void
 tune (Fixture *fx, guint i)
 {
   Core *c = &fx->cores[i];
   g_autofree char *url = g_strconcat (fx->gateway_url, "station.rss", NULL);
   g_autoptr(GError) error = NULL;
-  CallWait w = { NULL };
+  GAsyncResult *result = NULL;
 
-  alv_core1_call_tune (c->proxy, url, NULL, call_cb, &w);
-  stream_wait_until (call_cond, &w, WAIT_MS);
-  alv_core1_call_tune_finish (c->proxy, &c->stream_url, w.result, &error);
-  g_object_unref (w.result);
+  alv_core1_call_tune (c->proxy, url, NULL, test_async_result_cb, &result);
+  test_wait_result (&result, WAIT_MS);
+  alv_core1_call_tune_finish (c->proxy, &c->stream_url, result, &error);
+  g_object_unref (result);
   g_assert_no_error (error);
   g_assert_true (g_str_has_prefix (c->stream_url, "http://127.0.0.1:"));
 }
@@ -565,7 +549,7 @@ wait_body (RawClient *client, gsize want, guint timeout_ms)
 {
   BodyWait w = { client, want };
 
-  stream_wait_until (body_cond, &w, timeout_ms);
+  test_wait_until (body_cond, &w, timeout_ms);
   g_assert_false (client->eof);
 }
 
@@ -769,7 +753,7 @@ test_listeners (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
       if (i == 0)
         decoder_start (&dec, fx->cores[0].stream_url);
       /* the next listener comes a second later */
-      stream_run_for (1000);
+      test_run_for (1000);
     }
   c0 = clients[0];
   c1 = clients[1];
@@ -781,7 +765,7 @@ test_listeners (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   w.n = MAX_CORES;
   w.want = want;
   w.decoder = &dec;
-  stream_wait_until (all_cond, &w, (guint) ((fx->slot_start[1] - g_get_real_time ()) / 1000) + WAIT_MS);
+  test_wait_until (all_cond, &w, (guint) ((fx->slot_start[1] - g_get_real_time ()) / 1000) + WAIT_MS);
   g_assert_false (dec.error);
   g_assert_true (saw_title (&dec, "One"));
   g_assert_true (saw_title (&dec, "Two"));
@@ -950,7 +934,7 @@ test_origin_down (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
       if (core_stat (&fx->cores[0], "bytes-from-origin") + core_stat (&fx->cores[0], "bytes-from-peers")
           >= len0)
         break;
-      stream_run_for (100);
+      test_run_for (100);
     }
   g_assert_cmpuint (core_stat (&fx->cores[0], "bytes-from-origin"), >=, len0);
 
@@ -964,7 +948,7 @@ test_origin_down (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   check_body (fx, first);
   /* statistics are published once a second */
   for (guint tries = 0; tries < 50 && core_stat (&fx->cores[1], "bytes-from-peers") == 0; tries++)
-    stream_run_for (100);
+    test_run_for (100);
   g_test_message ("with the origin down: second listener got %" G_GUINT64_FORMAT " bytes from peers",
                   core_stat (&fx->cores[1], "bytes-from-peers"));
   g_assert_cmpuint (fx->origin_bytes, ==, 0);
@@ -996,7 +980,7 @@ test_urn_mismatch (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   wait_body (client, (gsize) (3 * rate), WAIT_MS);
   check_body (fx, client);
   /* statistics are published once a second */
-  stream_run_for (1500);
+  test_run_for (1500);
   g_assert_cmpuint (core_stat (&fx->cores[0], "bytes-from-origin"), >, 0);
   g_assert_cmpuint (core_stat (&fx->cores[0], "blocks-verified"), ==, 0);
   g_assert_cmpuint (gateway_status (fx, "announces"), ==, 0);

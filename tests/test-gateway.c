@@ -26,8 +26,10 @@
 #include "alv-playlist.h"
 #include "alv-ranges.h"
 #include "test-bus.h"
+#include "test-util.h"
 
 #define WAIT_TIMEOUT (10 * G_TIME_SPAN_SECOND)
+#define WAIT_MS ((guint) (WAIT_TIMEOUT / G_TIME_SPAN_MILLISECOND))
 
 typedef struct
 {
@@ -71,24 +73,6 @@ remove_tree (const char *path)
         }
     }
   g_remove (path);
-}
-
-static gboolean
-flag_cb (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Runs the main context for @ms (the origin lives in this process). */
-static void
-run_for (guint ms)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (ms, flag_cb, &done);
-  while (!done)
-    g_main_context_iteration (NULL, TRUE);
 }
 
 static GBytes *
@@ -368,16 +352,16 @@ send_async (Fixture     *fx,
   soup_session_send_and_read_async (fx->session, msg, G_PRIORITY_DEFAULT, NULL, sent_cb, r);
 }
 
+static gboolean
+response_done (gpointer data)
+{
+  return ((Response *) data)->done;
+}
+
 static void
 wait_response (Response *r)
 {
-  gint64 deadline = g_get_monotonic_time () + WAIT_TIMEOUT;
-
-  while (!r->done)
-    {
-      g_main_context_iteration (NULL, TRUE);
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-    }
+  test_wait_until (response_done, r, WAIT_MS);
 }
 
 /* GET (or @method) @url with optional header name/value pairs. */
@@ -441,7 +425,7 @@ resolve_final (Fixture    *fx,
       g_assert_cmpint (g_get_monotonic_time (), <, deadline);
       response_clear (r);
       r->done = FALSE;
-      run_for (100);
+      test_run_for (100);
     }
 }
 
@@ -835,7 +819,7 @@ test_restart (Fixture      *fx,
         const char *name;
 
         g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-        run_for (20);
+        test_run_for (20);
         g_clear_pointer (&dir, g_dir_close);
         dir = g_dir_open (entries, 0, NULL);
         n = 0;
@@ -1062,7 +1046,7 @@ test_announce (Fixture      *fx,
     g_assert_nonnull (alt);
     g_assert_true (has_port (alt, 1001) && has_port (alt, 1002));
   }
-  run_for (1300);
+  test_run_for (1300);
   {
     g_autoptr(GPtrArray) peers = NULL;
 
@@ -1204,27 +1188,6 @@ test_refusals (Fixture      *fx,
   }
 }
 
-static void
-name_appeared_cb (GDBusConnection *connection G_GNUC_UNUSED,
-                  const char      *name G_GNUC_UNUSED,
-                  const char      *owner G_GNUC_UNUSED,
-                  gpointer         user_data)
-{
-  *(gboolean *) user_data = TRUE;
-}
-
-static void
-call_cb (GObject      *source,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  GVariant **out = user_data;
-  g_autoptr(GError) error = NULL;
-
-  *out = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
-  g_assert_no_error (error);
-}
-
 static GVariant *
 dbus_call (GDBusConnection *bus,
            const char      *iface,
@@ -1232,13 +1195,16 @@ dbus_call (GDBusConnection *bus,
            GVariant        *params,
            const char      *reply_type)
 {
-  GVariant *reply = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariant *reply;
 
   g_dbus_connection_call (bus, "org.alluvium.Gateway1", "/org/alluvium/Gateway1", iface, method,
                           params, G_VARIANT_TYPE (reply_type), G_DBUS_CALL_FLAGS_NONE, 5000,
-                          NULL, call_cb, &reply);
-  while (reply == NULL)
-    g_main_context_iteration (NULL, TRUE);
+                          NULL, test_async_result_cb, &result);
+  test_wait_result (&result, WAIT_MS);
+  reply = g_dbus_connection_call_finish (bus, result, &error);
+  g_assert_no_error (error);
   return reply;
 }
 
@@ -1257,9 +1223,7 @@ test_dbus (Fixture      *fx,
   g_autoptr(GVariant) stats_value = NULL;
   const char *urls[] = { NULL, "https://elsewhere.example/x.ogg", NULL };
   const char *reason = NULL;
-  gboolean appeared = FALSE;
   guint64 fetches = 0;
-  guint watch;
 
   bus_daemon = test_bus_up (NULL);
   bus = g_dbus_connection_new_for_address_sync (test_bus_get_address (bus_daemon),
@@ -1268,20 +1232,9 @@ test_dbus (Fixture      *fx,
                                                 NULL, NULL, &error);
   g_assert_no_error (error);
   origin_put (fx, "/prep.ogg", content);
-  watch = g_bus_watch_name_on_connection (bus, "org.alluvium.Gateway1", G_BUS_NAME_WATCHER_FLAGS_NONE,
-                                          name_appeared_cb, NULL, &appeared, NULL);
   start_gateway (fx, "--origin", fx->origin_url, "--allow-private", "--dbus=session",
                  "--resolve-wait=0", NULL);
-  {
-    gint64 deadline = g_get_monotonic_time () + WAIT_TIMEOUT;
-
-    while (!appeared)
-      {
-        g_main_context_iteration (NULL, TRUE);
-        g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      }
-  }
-  g_bus_unwatch_name (watch);
+  test_wait_for_name (bus, "org.alluvium.Gateway1", TRUE, WAIT_MS);
 
   urls[0] = media;
   reply = dbus_call (bus, "org.alluvium.Gateway1", "Prepare", g_variant_new ("(^as)", urls),
@@ -1301,7 +1254,7 @@ test_dbus (Fixture      *fx,
         g_autoptr(GVariant) v = NULL;
         g_autoptr(GVariant) s = NULL;
 
-        run_for (50);
+        test_run_for (50);
         g_assert_cmpint (g_get_monotonic_time (), <, deadline);
         r = dbus_call (bus, "org.freedesktop.DBus.Properties", "Get",
                        g_variant_new ("(ss)", "org.alluvium.Gateway1", "Statistics"), "(v)");

@@ -19,6 +19,7 @@
 #include "alv-clock.h"
 #include "alv-dbus.h"
 #include "alv-schedule.h"
+#include "test-util.h"
 
 #define SEC G_GINT64_CONSTANT (1000000)
 /* 2030-01-01T00:00:00Z */
@@ -262,15 +263,17 @@ refresh_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static gboolean
+refresh_done (gpointer data)
+{
+  return ((Fixture *) data)->done;
+}
+
+static gboolean
 refresh (Fixture *fx, AlvSchedule *sched)
 {
-  gint64 deadline = g_get_monotonic_time () + 10 * SEC;
-
   fx->done = FALSE;
   alv_schedule_refresh_async (sched, NULL, refresh_cb, fx);
-  while (!fx->done && g_get_monotonic_time () < deadline)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_true (fx->done);
+  test_wait_until (refresh_done, fx, 10000);
   return fx->error == NULL;
 }
 

@@ -20,6 +20,7 @@
 
 #include "alv-stream-server.h"
 #include "stream-media.h"
+#include "test-util.h"
 
 /* media time pushed before the player starts: it joins a running stream
  * and gets it as a burst (well within the 64 KiB burst at 128 kbit/s) */
@@ -301,10 +302,11 @@ player_spawn (Fixture            *f,
 }
 
 static gboolean
-timeout_flag_cb (gpointer user_data)
+played_cond (gpointer data)
 {
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
+  Fixture *f = data;
+
+  return f->exited && f->all_pushed && f->pending == 0;
 }
 
 /* Feeds the mount, starts @argv once LEAD_US of media are in the burst,
@@ -314,16 +316,9 @@ static void
 play (Fixture            *f,
       const char * const *argv)
 {
-  gboolean timed_out = FALSE;
-  guint id;
-
   pace_start (f);
   player_spawn (f, argv);
-  id = g_timeout_add (PLAYER_TIMEOUT_MS, timeout_flag_cb, &timed_out);
-  while (!(f->exited && f->all_pushed && f->pending == 0) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
+  test_wait (played_cond, f, PLAYER_TIMEOUT_MS);
   g_test_message ("%s printed:\n%s", argv[0], f->err->str);
   g_assert_true (f->all_pushed);
   g_assert_true (f->exited);
