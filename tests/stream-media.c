@@ -9,9 +9,7 @@
 #include "stream-media.h"
 #include "test-util.h"
 
-#include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
 #include <gst/gst.h>
@@ -276,12 +274,6 @@ stream_serve_bytes (SoupServerMessage *msg,
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_server_message_set_response (msg, content_type, SOUP_MEMORY_COPY, (const char *) data, total);
   return total;
-}
-
-void
-stream_die_with_parent (gpointer user_data G_GNUC_UNUSED)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
 }
 
 const guint8 *

@@ -4,8 +4,8 @@
  * GStreamer (MP3, Ogg Vorbis, Ogg Opus), a raw HTTP client on a
  * GSocketConnection that records everything the server sends until EOF,
  * and the small pieces the daemon tests share (a Range-aware body for test
- * HTTP servers, children that die with the test, byte search, timestamps).
- * Waiting on the main context is test-util.h's.
+ * HTTP servers, byte search, timestamps).  Waiting on the main context
+ * and children that die with the test are test-util.h's.
  */
 #pragma once
 
@@ -52,9 +52,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (RawClient, raw_client_free)
 gsize         stream_serve_bytes     (SoupServerMessage *msg,
                                       GBytes            *media,
                                       const char        *content_type);
-/* A GSubprocessLauncher child setup: the child gets SIGKILL when the test
- * dies, even on a failed assertion. */
-void          stream_die_with_parent (gpointer           user_data);
 const guint8 *stream_find_bytes      (const guint8      *hay,
                                       gsize              hay_len,
                                       const guint8      *needle,

@@ -192,20 +192,10 @@ on_properties_changed (GDBusProxy *proxy G_GNUC_UNUSED,
 static GSubprocess *
 spawn_daemon (Fixture *fx, const char *extra)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  g_autoptr(GError) error = NULL;
-  g_autofree char *binary = g_test_build_filename (G_TEST_BUILT, "..", "core", "alluvium-core", NULL);
-  GSubprocess *p;
+  const char *args[] = { "--config", fx->config_path, extra, NULL };
 
-  g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS",
-                                test_bus_get_address (fx->bus), TRUE);
-  g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", g_get_user_cache_dir (), TRUE);
-  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", g_get_user_config_dir (), TRUE);
-  g_subprocess_launcher_set_child_setup (launcher, stream_die_with_parent, NULL, NULL);
-  p = g_subprocess_launcher_spawn (launcher, &error, binary, "--config", fx->config_path,
-                                   extra, NULL);
-  g_assert_no_error (error);
-  return p;
+  return test_spawn_core (test_bus_get_address (fx->bus), g_get_user_cache_dir (),
+                          g_get_user_config_dir (), TRUE, args);
 }
 
 static void
@@ -308,15 +298,6 @@ fixture_setup (Fixture *fx, gconstpointer data)
     start_daemon (fx, GPOINTER_TO_UINT (data));
 }
 
-static gboolean
-daemon_gone_cond (gpointer data)
-{
-  GSubprocess *p = data;
-
-  /* g_subprocess_get_identifier() is NULL once the child was reaped */
-  return g_subprocess_get_identifier (p) == NULL;
-}
-
 static void
 fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
@@ -326,15 +307,11 @@ fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   if (fx->daemon != NULL)
     {
       /* a clean exit on SIGTERM (under ASan this also checks for leaks) */
-      g_subprocess_send_signal (fx->daemon, SIGTERM);
-      g_subprocess_wait_async (fx->daemon, NULL, NULL, NULL);
-      test_wait_until (daemon_gone_cond, fx->daemon, WAIT_MS);
-      if (!daemon_gone_cond (fx->daemon))
-        {
-          g_subprocess_force_exit (fx->daemon);
-          g_subprocess_wait (fx->daemon, NULL, NULL);
-          g_assert_not_reached ();
-        }
+      gboolean stopped = test_subprocess_stop (fx->daemon, SIGTERM, WAIT_MS);
+
+      if (!stopped)
+        g_test_message ("alluvium-core did not exit within %d ms of SIGTERM: killed", WAIT_MS);
+      g_assert_true (stopped);
       g_assert_true (g_subprocess_get_if_exited (fx->daemon));
       g_assert_cmpint (g_subprocess_get_exit_status (fx->daemon), ==, 0);
       g_clear_object (&fx->daemon);
@@ -786,8 +763,7 @@ test_replace (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
     return;
   second = spawn_daemon (fx, "--replace");
   /* the first daemon loses the name and exits cleanly */
-  g_subprocess_wait_async (fx->daemon, NULL, NULL, NULL);
-  test_wait_until (daemon_gone_cond, fx->daemon, WAIT_MS);
+  g_assert_true (test_subprocess_wait (fx->daemon, WAIT_MS));
   g_assert_true (g_subprocess_get_if_exited (fx->daemon));
   g_assert_cmpint (g_subprocess_get_exit_status (fx->daemon), ==, 0);
   g_clear_object (&fx->daemon);

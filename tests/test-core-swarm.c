@@ -162,58 +162,18 @@ write_playlist (Fixture    *fx,
   g_assert_no_error (error);
 }
 
-typedef struct
-{
-  gboolean done;
-  char *line;
-} LineRead;
-
-static void
-line_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  LineRead *r = user_data;
-
-  r->line = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (source), result, NULL, NULL);
-  r->done = TRUE;
-}
-
-static gboolean
-line_done_cond (gpointer data)
-{
-  return ((LineRead *) data)->done;
-}
-
 /* Starts the gateway on the docroot plus @extra options (NULL-terminated,
  * nullable). */
 static void
 start_gateway (Fixture *fx, const char * const *extra)
 {
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_autoptr(GDataInputStream) out = NULL;
-  g_autoptr(GError) error = NULL;
-  LineRead r = { FALSE, NULL };
+  g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
 
-  g_ptr_array_add (argv, g_test_build_filename (G_TEST_BUILT, "..", "server", "alluvium-server", NULL));
-  g_ptr_array_add (argv, g_strdup ("gateway"));
-  g_ptr_array_add (argv, g_strdup ("--port=0"));
-  g_ptr_array_add (argv, g_strdup ("--rate-limit=0"));
-  g_ptr_array_add (argv, g_strconcat ("--docroot=", fx->docroot, NULL));
+  g_ptr_array_add (args, g_strconcat ("--docroot=", fx->docroot, NULL));
   for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
-    g_ptr_array_add (argv, g_strdup (extra[i]));
-  g_ptr_array_add (argv, NULL);
-
-  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
-  g_subprocess_launcher_set_child_setup (launcher, stream_die_with_parent, NULL, NULL);
-  fx->gateway = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
-  g_assert_no_error (error);
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fx->gateway));
-  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, line_cb, &r);
-  test_wait_until (line_done_cond, &r, WAIT_MS);
-  g_assert_nonnull (r.line);
-  g_assert_true (g_str_has_prefix (r.line, "listening on http://127.0.0.1:"));
-  fx->gateway_url = g_strdup (r.line + strlen ("listening on "));
-  g_free (r.line);
+    g_ptr_array_add (args, g_strdup (extra[i]));
+  g_ptr_array_add (args, NULL);
+  fx->gateway = test_spawn_gateway ((const char * const *) args->pdata, WAIT_MS, &fx->gateway_url);
 }
 
 /* --- HTTP from the test ----------------------------------------------- */
@@ -289,9 +249,8 @@ static void
 start_core (Fixture *fx, guint i)
 {
   Core *c = &fx->cores[i];
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  const char *args[] = { g_test_verbose () ? "--verbose" : "--no-idle-exit", NULL };
   g_autoptr(GError) error = NULL;
-  g_autofree char *binary = g_test_build_filename (G_TEST_BUILT, "..", "core", "alluvium-core", NULL);
   g_autofree char *name = g_strdup_printf ("core%u", i);
   g_autofree char *home = g_build_filename (fx->dir, name, NULL);
   g_autofree char *cache = g_build_filename (home, "cache", NULL);
@@ -311,15 +270,7 @@ start_core (Fixture *fx, guint i)
     NULL, NULL, &error);
   g_assert_no_error (error);
 
-  g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS",
-                                test_bus_get_address (c->bus), TRUE);
-  g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", cache, TRUE);
-  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config, TRUE);
-  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
-  g_subprocess_launcher_set_child_setup (launcher, stream_die_with_parent, NULL, NULL);
-  c->proc = g_subprocess_launcher_spawn (launcher, &error, binary,
-                                         g_test_verbose () ? "--verbose" : "--no-idle-exit", NULL);
-  g_assert_no_error (error);
+  c->proc = test_spawn_core (test_bus_get_address (c->bus), cache, config, FALSE, args);
 
   /* the proxy has an owner once the daemon took its name */
   for (guint tries = 0; tries < 200; tries++)
@@ -338,18 +289,10 @@ start_core (Fixture *fx, guint i)
   g_assert_not_reached ();
 }
 
-static gboolean
-proc_gone_cond (gpointer data)
-{
-  return g_subprocess_get_identifier (data) == NULL;
-}
-
 static void
 stop_process (GSubprocess *proc)
 {
-  g_subprocess_send_signal (proc, SIGTERM);
-  g_subprocess_wait_async (proc, NULL, NULL, NULL);
-  test_wait_until (proc_gone_cond, proc, WAIT_MS);
+  g_assert_true (test_subprocess_stop (proc, SIGTERM, WAIT_MS));
   /* a clean exit (under ASan this also checks for leaks) */
   g_assert_true (g_subprocess_get_if_exited (proc));
   g_assert_cmpint (g_subprocess_get_exit_status (proc), ==, 0);

@@ -15,7 +15,6 @@
 
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include <glib/gstdio.h>
 #include <gio/gio.h>
@@ -188,68 +187,18 @@ origin_put (Fixture    *fx,
 /* --- the gateway ---------------------------------------------------- */
 
 static void
-child_setup (gpointer user_data G_GNUC_UNUSED)
-{
-  /* die with the test, even if it aborts on a failed assertion */
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-typedef struct
-{
-  gboolean done;
-  char *line;
-} LineRead;
-
-static void
-line_cb (GObject      *source,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  LineRead *r = user_data;
-
-  r->line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result,
-                                                       NULL, NULL);
-  r->done = TRUE;
-}
-
-static gboolean
-timeout_flag_cb (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void
 stop_gateway (Fixture *fx,
               int      signum)
 {
-  gboolean timed_out = FALSE;
-  guint id;
+  gboolean stopped;
 
   if (fx->gateway == NULL)
     return;
-  g_subprocess_send_signal (fx->gateway, signum);
-  id = g_timeout_add (5000, timeout_flag_cb, &timed_out);
-  while (!timed_out)
-    {
-      g_autoptr(GError) error = NULL;
-
-      if (g_subprocess_get_identifier (fx->gateway) == NULL)
-        break;
-      g_main_context_iteration (NULL, FALSE);
-      if (g_subprocess_get_identifier (fx->gateway) == NULL)
-        break;
-      g_usleep (2000);
-    }
-  if (timed_out)
-    g_subprocess_force_exit (fx->gateway);
-  else
-    g_source_remove (id);
-  g_subprocess_wait (fx->gateway, NULL, NULL);
+  stopped = test_subprocess_stop (fx->gateway, signum, 5000);
   if (signum == SIGTERM)
     {
       /* a clean stop exits 0 */
-      g_assert_false (timed_out);
+      g_assert_true (stopped);
       g_assert_true (g_subprocess_get_if_exited (fx->gateway));
       g_assert_cmpint (g_subprocess_get_exit_status (fx->gateway), ==, 0);
     }
@@ -265,48 +214,18 @@ start_gateway (Fixture    *fx,
                const char *first,
                ...)
 {
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GDataInputStream) out = NULL;
-  g_autoptr(GError) error = NULL;
-  LineRead r = { FALSE, NULL };
-  gboolean timed_out = FALSE;
+  g_autoptr(GPtrArray) extra = g_ptr_array_new ();
   const char *arg;
   va_list args;
-  guint id;
 
   g_assert_null (fx->gateway);
-  g_ptr_array_add (argv, g_test_build_filename (G_TEST_BUILT, "..", "server", "alluvium-server", NULL));
-  g_ptr_array_add (argv, g_strdup ("gateway"));
-  g_ptr_array_add (argv, g_strdup ("--port=0"));
-  g_ptr_array_add (argv, g_strdup ("--rate-limit=0"));
   va_start (args, first);
   for (arg = first; arg != NULL; arg = va_arg (args, const char *))
-    g_ptr_array_add (argv, g_strdup (arg));
+    g_ptr_array_add (extra, (gpointer) arg);
   va_end (args);
-  g_ptr_array_add (argv, NULL);
-
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_subprocess_launcher_setenv (launcher, "GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
-  /* the daemon's own warnings are for its log, not fatal */
-  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
-  fx->gateway = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
-  g_assert_no_error (error);
-
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fx->gateway));
-  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, line_cb, &r);
-  id = g_timeout_add (10000, timeout_flag_cb, &timed_out);
-  while (!r.done && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  g_assert_true (r.done);
-  g_assert_nonnull (r.line);
-  g_assert_true (g_str_has_prefix (r.line, "listening on http://127.0.0.1:"));
-  fx->url = g_strdup (r.line + strlen ("listening on "));
+  g_ptr_array_add (extra, NULL);
+  fx->gateway = test_spawn_gateway ((const char * const *) extra->pdata, WAIT_MS, &fx->url);
   g_assert_true (g_str_has_suffix (fx->url, "/"));
-  g_free (r.line);
 }
 
 /* --- the client ----------------------------------------------------- */
@@ -1312,7 +1231,6 @@ test_dbus (Fixture      *fx,
       {
         g_autofree char *out = NULL;
         g_autofree char *err = NULL;
-        gboolean done = FALSE;
 
         if (run == 1)
           {
@@ -1328,24 +1246,12 @@ test_dbus (Fixture      *fx,
                                               | G_SUBPROCESS_FLAGS_STDERR_PIPE);
         g_subprocess_launcher_setenv (launcher, "GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
         g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
-        g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+        g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
         proc = g_subprocess_launcher_spawn (launcher, &error, tool, "playlist", "--prepare",
                                             "--max-wait=20", pl_path, NULL);
         g_assert_no_error (error);
         /* the origin lives in this process: keep the loop running */
-        {
-          gint64 deadline = g_get_monotonic_time () + 3 * WAIT_TIMEOUT;
-
-          while (!done)
-            {
-              g_main_context_iteration (NULL, FALSE);
-              if (g_subprocess_get_identifier (proc) == NULL)
-                done = TRUE;
-              else
-                g_usleep (2000);
-              g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-            }
-        }
+        g_assert_true (test_subprocess_wait (proc, 3 * WAIT_MS));
         g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error));
         g_assert_no_error (error);
         g_test_message ("prepare run %u: %s%s", run, out, err);

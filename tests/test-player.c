@@ -17,7 +17,6 @@
 
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include <glib/gstdio.h>
 #include <gio/gio.h>
@@ -27,6 +26,7 @@
 #include "alv-dbus.h"
 #include "stream-media.h"
 #include "test-bus.h"
+#include "test-util.h"
 
 #define WAIT_MS 15000
 #define MPRIS_NAME "org.mpris.MediaPlayer2.alluvium"
@@ -64,13 +64,6 @@ typedef struct
   char *err;
   gboolean done;
 } Player;
-
-static void
-child_setup (gpointer user_data G_GNUC_UNUSED)
-{
-  /* die with the test, even if it aborts on a failed assertion */
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
 
 /* ---- the fake core, in the service thread ------------------------------ */
 
@@ -317,7 +310,7 @@ player_spawn (const char *const *env, const char *first_arg, ...)
   g_subprocess_launcher_setenv (launcher, "GSETTINGS_BACKEND", "memory", TRUE);
   for (guint i = 0; env != NULL && env[i] != NULL; i += 2)
     g_subprocess_launcher_setenv (launcher, env[i], env[i + 1], TRUE);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
   p->proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   return p;

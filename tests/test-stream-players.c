@@ -13,9 +13,7 @@
 #define G_LOG_DOMAIN "test-stream-players"
 #include "config.h"
 
-#include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <gst/gst.h>
 
 #include "alv-stream-server.h"
@@ -208,13 +206,6 @@ pace_start (Fixture *f)
 
 /* --- the player process ---------------------------------------------- */
 
-static void
-child_setup (gpointer user_data G_GNUC_UNUSED)
-{
-  /* die with the test, even if it aborts on a failed assertion */
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
 static void read_out (Fixture *f);
 static void read_err (Fixture *f);
 
@@ -292,7 +283,7 @@ player_spawn (Fixture            *f,
   g_subprocess_launcher_setenv (launcher, "LC_ALL", "C.UTF-8", TRUE);
   g_subprocess_launcher_unsetenv (launcher, "http_proxy");
   g_subprocess_launcher_unsetenv (launcher, "HTTP_PROXY");
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
   f->proc = g_subprocess_launcher_spawnv (launcher, argv, &error);
   g_assert_no_error (error);
   read_out (f);

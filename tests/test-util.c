@@ -7,6 +7,10 @@
 
 #include "test-util.h"
 
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+
 /* --- waiting --------------------------------------------------------- */
 
 static gboolean
@@ -192,4 +196,229 @@ test_wait_for_name_full (const char      *domain,
 
       wait_failed (domain, file, line, func, what, timeout_ms);
     }
+}
+
+/* --- child processes ------------------------------------------------- */
+
+/**
+ * test_die_with_parent:
+ * @user_data: unused
+ *
+ * A #GSubprocessLauncher child setup: the child gets SIGKILL when the
+ * test dies, even on a failed assertion.
+ */
+void
+test_die_with_parent (gpointer user_data G_GNUC_UNUSED)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+typedef struct
+{
+  gboolean done;
+  gboolean exited;
+} ExitWait;
+
+static void
+exit_wait_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  ExitWait *w = user_data;
+
+  w->exited = g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
+  w->done = TRUE;
+}
+
+static gboolean
+exit_wait_cond (gpointer data)
+{
+  return ((ExitWait *) data)->done;
+}
+
+/**
+ * test_subprocess_wait:
+ * @proc: a child process
+ * @timeout_ms: how long to wait at most
+ *
+ * Runs the main context until @proc has exited (g_subprocess_wait_async()),
+ * for at most @timeout_ms.
+ *
+ * Returns: whether @proc has exited
+ */
+gboolean
+test_subprocess_wait (GSubprocess *proc,
+                      guint        timeout_ms)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  ExitWait w = { FALSE, FALSE };
+
+  g_subprocess_wait_async (proc, cancellable, exit_wait_cb, &w);
+  if (!test_wait (exit_wait_cond, &w, timeout_ms))
+    {
+      /* the callback still runs, soon, and must find @w */
+      g_cancellable_cancel (cancellable);
+      while (!w.done)
+        g_main_context_iteration (g_main_context_get_thread_default (), TRUE);
+    }
+  return w.exited;
+}
+
+/**
+ * test_subprocess_stop:
+ * @proc: a child process
+ * @signum: the signal to send, as SIGTERM
+ * @timeout_ms: how long to wait for it to exit
+ *
+ * Sends @signum to @proc and waits for it to exit; kills it (SIGKILL) if
+ * it has not exited within @timeout_ms.  Either way @proc is gone after.
+ *
+ * Returns: whether @proc exited within @timeout_ms
+ */
+gboolean
+test_subprocess_stop (GSubprocess *proc,
+                      int          signum,
+                      guint        timeout_ms)
+{
+  g_subprocess_send_signal (proc, signum);
+  if (test_subprocess_wait (proc, timeout_ms))
+    return TRUE;
+  g_subprocess_force_exit (proc);
+  g_subprocess_wait (proc, NULL, NULL);
+  return FALSE;
+}
+
+typedef struct
+{
+  gboolean done;
+  char *line;
+} LineRead;
+
+static void
+line_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  LineRead *r = user_data;
+
+  r->line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result,
+                                                       NULL, NULL);
+  r->done = TRUE;
+}
+
+static gboolean
+line_done_cond (gpointer data)
+{
+  return ((LineRead *) data)->done;
+}
+
+/**
+ * test_subprocess_read_line:
+ * @proc: a child process spawned with %G_SUBPROCESS_FLAGS_STDOUT_PIPE
+ * @timeout_ms: how long to wait at most
+ *
+ * Reads the first line @proc prints; fails the test if none comes within
+ * @timeout_ms.  The pipe is closed after.
+ *
+ * Returns: (transfer full) (nullable): the line without its newline, or
+ *   %NULL if @proc closed its output first
+ */
+char *
+test_subprocess_read_line (GSubprocess *proc,
+                           guint        timeout_ms)
+{
+  g_autoptr(GDataInputStream) out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
+  LineRead r = { FALSE, NULL };
+
+  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, line_cb, &r);
+  test_wait_until (line_done_cond, &r, timeout_ms);
+  return r.line;
+}
+
+/**
+ * test_spawn_gateway:
+ * @extra: (nullable): options after the common ones, %NULL-terminated
+ * @timeout_ms: how long to wait for it to listen
+ * @url: (out): the gateway's base URL (ending in '/')
+ *
+ * Starts the built `alluvium-server gateway --port=0 --rate-limit=0`
+ * plus @extra, dying with the test, without G_DEBUG (its warnings are for
+ * its log) and with GIO's dummy proxy resolver; waits for its
+ * "listening on URL" line.
+ *
+ * Returns: (transfer full): the gateway process
+ */
+GSubprocess *
+test_spawn_gateway (const char * const  *extra,
+                    guint                timeout_ms,
+                    char               **url)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+  GSubprocess *proc;
+
+  g_ptr_array_add (argv, g_test_build_filename (G_TEST_BUILT, "..", "server", "alluvium-server", NULL));
+  g_ptr_array_add (argv, g_strdup ("gateway"));
+  g_ptr_array_add (argv, g_strdup ("--port=0"));
+  g_ptr_array_add (argv, g_strdup ("--rate-limit=0"));
+  for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (extra[i]));
+  g_ptr_array_add (argv, NULL);
+
+  /* no system proxy for 127.0.0.1; and GIO's GNOME proxy module would
+   * abort in the isolated XDG dirs, which hold no GSettings schemas */
+  g_subprocess_launcher_setenv (launcher, "GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+
+  line = test_subprocess_read_line (proc, timeout_ms);
+  g_assert_nonnull (line);
+  g_assert_true (g_str_has_prefix (line, "listening on http://127.0.0.1:"));
+  *url = g_strdup (line + strlen ("listening on "));
+  return proc;
+}
+
+/**
+ * test_spawn_core:
+ * @bus_address: the session bus it is to use
+ * @cache_home: its XDG_CACHE_HOME
+ * @config_home: its XDG_CONFIG_HOME
+ * @fatal_warnings: keep the test's G_DEBUG (fatal-warnings under the
+ *   harness), or run it without
+ * @args: (nullable): its options, %NULL-terminated
+ *
+ * Starts the built `alluvium-core` with @args, dying with the test.
+ *
+ * Returns: (transfer full): the daemon process
+ */
+GSubprocess *
+test_spawn_core (const char         *bus_address,
+                 const char         *cache_home,
+                 const char         *config_home,
+                 gboolean            fatal_warnings,
+                 const char * const *args)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GError) error = NULL;
+  GSubprocess *proc;
+
+  g_ptr_array_add (argv, g_test_build_filename (G_TEST_BUILT, "..", "core", "alluvium-core", NULL));
+  for (guint i = 0; args != NULL && args[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (args[i]));
+  g_ptr_array_add (argv, NULL);
+
+  g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS", bus_address, TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", cache_home, TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config_home, TRUE);
+  if (!fatal_warnings)
+    g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  return proc;
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Helpers shared by the test programs, in the manner of libsoup's
- * tests/test-utils.c: bounded waits on the main context.
+ * tests/test-utils.c: bounded waits on the main context, and child
+ * processes (alluvium-server's gateway, alluvium-core) that die with the
+ * test.
  *
  * Every wait here runs the thread-default main context, blocking until a
  * source is ready (never spinning, never sleeping), and is bounded: when
@@ -94,5 +96,24 @@ void test_wait_for_name_full (const char      *domain,
  */
 #define test_wait_for_name(connection, name, owned, timeout_ms) \
   test_wait_for_name_full (G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC, (connection), (name), (owned), (timeout_ms))
+
+/* --- child processes ------------------------------------------------- */
+
+void         test_die_with_parent      (gpointer            user_data);
+gboolean     test_subprocess_wait      (GSubprocess        *proc,
+                                        guint               timeout_ms);
+gboolean     test_subprocess_stop      (GSubprocess        *proc,
+                                        int                 signum,
+                                        guint               timeout_ms);
+char        *test_subprocess_read_line (GSubprocess        *proc,
+                                        guint               timeout_ms);
+GSubprocess *test_spawn_gateway        (const char * const *extra,
+                                        guint               timeout_ms,
+                                        char              **url);
+GSubprocess *test_spawn_core           (const char         *bus_address,
+                                        const char         *cache_home,
+                                        const char         *config_home,
+                                        gboolean            fatal_warnings,
+                                        const char * const *args);
 
 G_END_DECLS
