@@ -99,26 +99,13 @@ serve_origin (SoupServer        *server G_GNUC_UNUSED,
   fx->origin_bytes += stream_serve_bytes (msg, media, "audio/mpeg");
 }
 
-static char *
-server_url (SoupServer *server)
-{
-  g_autoptr(GSList) uris = soup_server_get_uris (server);
-  char *url = g_uri_to_string (uris->data);
-
-  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
-  return url;
-}
-
 static SoupServer *
 start_server (SoupServerCallback callback,
               Fixture           *fx)
 {
-  g_autoptr(GError) error = NULL;
-  SoupServer *server = soup_server_new (NULL, NULL);
+  SoupServer *server = test_server_new ();
 
   soup_server_add_handler (server, NULL, callback, fx, NULL);
-  soup_server_listen_local (server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
-  g_assert_no_error (error);
   return server;
 }
 
@@ -178,49 +165,20 @@ start_gateway (Fixture *fx, const char * const *extra)
 
 /* --- HTTP from the test ----------------------------------------------- */
 
-typedef struct
-{
-  GBytes *body;
-  guint status;
-  SoupMessageHeaders *headers;
-  gboolean done;
-} Fetch;
-
-static void
-fetch_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  Fetch *f = user_data;
-  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), result);
-
-  f->body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, NULL);
-  f->status = soup_message_get_status (msg);
-  f->headers = soup_message_headers_ref (soup_message_get_response_headers (msg));
-  f->done = TRUE;
-}
-
-static gboolean
-fetch_done_cond (gpointer data)
-{
-  return ((Fetch *) data)->done;
-}
-
 /* GETs @url while the main context runs; returns the status. */
 static guint
 http_get (Fixture *fx, const char *url, GBytes **body, SoupMessageHeaders **headers)
 {
   g_autoptr(SoupMessage) msg = soup_message_new (SOUP_METHOD_GET, url);
-  Fetch f = { NULL, 0, NULL, FALSE };
+  g_autoptr(GBytes) bytes = NULL;
 
   g_assert_nonnull (msg);
-  soup_session_send_and_read_async (fx->session, msg, G_PRIORITY_DEFAULT, NULL, fetch_cb, &f);
-  test_wait_until (fetch_done_cond, &f, WAIT_MS);
+  bytes = test_session_send (fx->session, msg, WAIT_MS, NULL);
   if (body != NULL)
-    *body = g_steal_pointer (&f.body);
+    *body = g_steal_pointer (&bytes);
   if (headers != NULL)
-    *headers = soup_message_headers_ref (f.headers);
-  g_clear_pointer (&f.body, g_bytes_unref);
-  soup_message_headers_unref (f.headers);
-  return f.status;
+    *headers = soup_message_headers_ref (soup_message_get_response_headers (msg));
+  return soup_message_get_status (msg);
 }
 
 /* A counter of the gateway's /status. */
@@ -824,7 +782,7 @@ test_lying_peer (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   fx->urn = g_strdup (soup_message_headers_get_one (headers, "X-Content-URN"));
   g_assert_nonnull (fx->urn);
   fx->liar = start_server (serve_liar, fx);
-  liar_url = server_url (fx->liar);
+  liar_url = test_server_get_url (fx->liar);
   announce = g_strdup_printf ("%sannounce?urn=%s&port=%u&event=completed", fx->gateway_url,
                               fx->urn, port_of (liar_url));
   g_assert_cmpuint (http_get (fx, announce, NULL, NULL), ==, 200);
@@ -858,7 +816,7 @@ test_origin_down (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   if (skip_without_media (fx))
     return;
   fx->origin = start_server (serve_origin, fx);
-  fx->origin_url = server_url (fx->origin);
+  fx->origin_url = test_server_get_url (fx->origin);
   origin_opt = g_strconcat ("--origin=", fx->origin_url, NULL);
   {
     const char *extra[] = { origin_opt, "--allow-private", NULL };

@@ -414,7 +414,6 @@ fixture_setup (Fixture      *fx,
                gconstpointer data G_GNUC_UNUSED)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GSList) uris = NULL;
 
   fx->dir = g_dir_make_tmp ("test-gateway-XXXXXX", &error);
   g_assert_no_error (error);
@@ -424,13 +423,9 @@ fixture_setup (Fixture      *fx,
   fx->files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                      (GDestroyNotify) origin_file_free);
 
-  fx->origin = soup_server_new (NULL, NULL);
+  fx->origin = test_server_new ();
   soup_server_add_handler (fx->origin, NULL, origin_cb, fx, NULL);
-  soup_server_listen_local (fx->origin, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
-  g_assert_no_error (error);
-  uris = soup_server_get_uris (fx->origin);
-  fx->origin_url = g_strdup_printf ("http://127.0.0.1:%d/", g_uri_get_port (uris->data));
-  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
+  fx->origin_url = test_server_get_url (fx->origin);
 
   fx->session = soup_session_new_with_options ("max-conns-per-host", 64, "max-conns", 64,
                                                "proxy-resolver", NULL, NULL);

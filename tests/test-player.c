@@ -166,7 +166,6 @@ service_thread (gpointer data)
 {
   Fixture *fx = data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GSList) uris = NULL;
   g_autofree char *base = NULL;
 
   g_main_context_push_thread_default (fx->context);
@@ -176,13 +175,9 @@ service_thread (gpointer data)
     NULL, NULL, &error);
   g_assert_no_error (error);
 
-  fx->server = soup_server_new (NULL, NULL);
+  fx->server = test_server_new ();
   soup_server_add_handler (fx->server, "/stream", serve, fx, NULL);
-  soup_server_listen_local (fx->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
-  g_assert_no_error (error);
-  uris = soup_server_get_uris (fx->server);
-  base = g_uri_to_string (uris->data);
-  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
+  base = test_server_get_url (fx->server);
   g_mutex_lock (&fx->lock);
   fx->stream_url = g_strconcat (base, g_str_has_suffix (base, "/") ? "" : "/", "stream", NULL);
   g_mutex_unlock (&fx->lock);

@@ -23,6 +23,7 @@
 #include "alv-hash-tree.h"
 #include "alv-playlist.h"
 #include "alv-time.h"
+#include "test-util.h"
 
 #define START "2031-05-01T12:00:00Z"
 #define RATE 44100
@@ -374,18 +375,10 @@ resolve_handler (SoupServer        *server G_GNUC_UNUSED,
 static void
 start_server (Fixture *fx)
 {
-  g_autoptr(GError) error = NULL;
-  GSList *uris;
-
-  fx->server = soup_server_new (NULL, NULL);
+  fx->server = test_server_new ();
   soup_server_add_handler (fx->server, "/", files_handler, fx, NULL);
   soup_server_add_handler (fx->server, "/gw/resolve", resolve_handler, fx, NULL);
-  soup_server_listen_local (fx->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
-  g_assert_no_error (error);
-  uris = soup_server_get_uris (fx->server);
-  g_assert_nonnull (uris);
-  fx->base = g_strdup_printf ("http://127.0.0.1:%d/", g_uri_get_port (uris->data));
-  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  fx->base = test_server_get_url (fx->server);
 }
 
 /* --- fixture --------------------------------------------------------------- */

@@ -422,3 +422,74 @@ test_spawn_core (const char         *bus_address,
   g_assert_no_error (error);
   return proc;
 }
+
+/* --- HTTP ------------------------------------------------------------ */
+
+/**
+ * test_server_new:
+ *
+ * A #SoupServer listening on 127.0.0.1 at a port of the system's choice,
+ * in the thread-default main context; add handlers to it.
+ *
+ * Returns: (transfer full): the server
+ */
+SoupServer *
+test_server_new (void)
+{
+  g_autoptr(GError) error = NULL;
+  SoupServer *server = soup_server_new (NULL, NULL);
+
+  soup_server_listen_local (server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
+  g_assert_no_error (error);
+  return server;
+}
+
+/**
+ * test_server_get_url:
+ * @server: a server from test_server_new()
+ *
+ * Returns: (transfer full): its base URL, `http://127.0.0.1:PORT/`
+ */
+char *
+test_server_get_url (SoupServer *server)
+{
+  GSList *uris = soup_server_get_uris (server);
+  char *url;
+
+  g_assert_nonnull (uris);
+  url = g_strdup_printf ("http://127.0.0.1:%d/", g_uri_get_port (uris->data));
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  return url;
+}
+
+/**
+ * test_session_send:
+ * @session: a session
+ * @msg: the request
+ * @timeout_ms: how long to wait for the whole response at most
+ * @error: return location for a transport error
+ *
+ * Sends @msg and reads the whole response body while the main context
+ * runs (so that servers of the test itself can answer); fails the test if
+ * that takes longer than @timeout_ms.  The status and headers are @msg's.
+ *
+ * Returns: (transfer full) (nullable): the body, or %NULL with @error set
+ */
+GBytes *
+test_session_send (SoupSession  *session,
+                   SoupMessage  *msg,
+                   guint         timeout_ms,
+                   GError      **error)
+{
+  g_autofree char *uri = g_uri_to_string (soup_message_get_uri (msg));
+  g_autofree char *what = g_strdup_printf ("the response to %s %s", soup_message_get_method (msg), uri);
+  GAsyncResult *result = NULL;
+  GBytes *body;
+
+  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, test_async_result_cb,
+                                    &result);
+  test_wait_result_full (G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC, what, &result, timeout_ms);
+  body = soup_session_send_and_read_finish (session, result, error);
+  g_object_unref (result);
+  return body;
+}

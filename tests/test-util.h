@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Helpers shared by the test programs, in the manner of libsoup's
- * tests/test-utils.c: bounded waits on the main context, and child
- * processes (alluvium-server's gateway, alluvium-core) that die with the
- * test.
+ * tests/test-utils.c: bounded waits on the main context, HTTP servers on
+ * 127.0.0.1 and whole responses, and child processes (alluvium-server's
+ * gateway, alluvium-core) that die with the test.
  *
  * Every wait here runs the thread-default main context, blocking until a
  * source is ready (never spinning, never sleeping), and is bounded: when
@@ -13,6 +13,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <libsoup/soup.h>
 
 G_BEGIN_DECLS
 
@@ -115,5 +116,14 @@ GSubprocess *test_spawn_core           (const char         *bus_address,
                                         const char         *config_home,
                                         gboolean            fatal_warnings,
                                         const char * const *args);
+
+/* --- HTTP ------------------------------------------------------------ */
+
+SoupServer *test_server_new     (void);
+char       *test_server_get_url (SoupServer   *server);
+GBytes     *test_session_send   (SoupSession  *session,
+                                 SoupMessage  *msg,
+                                 guint         timeout_ms,
+                                 GError      **error);
 
 G_END_DECLS
