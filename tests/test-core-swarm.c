@@ -375,25 +375,6 @@ station_in_docroot (Fixture *fx, const char *urn)
 }
 
 static void
-rm_rf (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (dir != NULL)
-    while ((name = g_dir_read_name (dir)) != NULL)
-      {
-        g_autofree char *child = g_build_filename (path, name, NULL);
-
-        if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-          rm_rf (child);
-        else
-          g_unlink (child);
-      }
-  g_rmdir (path);
-}
-
-static void
 fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   if (fx->media[0] == NULL)
@@ -412,7 +393,7 @@ fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
     soup_server_disconnect (fx->liar);
   g_clear_object (&fx->liar);
   g_clear_object (&fx->session);
-  rm_rf (fx->dir);
+  test_remove_tree (fx->dir);
   g_free (fx->dir);
   g_free (fx->docroot);
   g_free (fx->gateway_url);

@@ -57,23 +57,6 @@ typedef struct
 
 /* --- helpers: misc -------------------------------------------------- */
 
-static void
-remove_tree (const char *path)
-{
-  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-      const char *name;
-
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          remove_tree (child);
-        }
-    }
-  g_remove (path);
-}
-
 static GBytes *
 make_content (gsize len,
               guint seed)
@@ -441,7 +424,7 @@ fixture_teardown (Fixture      *fx,
   soup_server_disconnect (fx->origin);
   g_clear_object (&fx->origin);
   g_hash_table_unref (fx->files);
-  remove_tree (fx->dir);
+  test_remove_tree (fx->dir);
   g_free (fx->dir);
   g_free (fx->docroot);
   g_free (fx->state);

@@ -52,23 +52,6 @@ typedef struct
 
 /* --- helpers: files ---------------------------------------------------- */
 
-static void
-remove_tree (const char *path)
-{
-  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-      const char *name;
-
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          remove_tree (child);
-        }
-    }
-  g_remove (path);
-}
-
 /* Whether GStreamer here can write (and read back) @codec, "vorbis" or
  * "mp3"; if not, skips the test saying which plugin is missing. */
 static gboolean
@@ -407,7 +390,7 @@ fixture_teardown (Fixture       *fx,
   g_free (fx->base);
   g_hash_table_unref (fx->hits);
   g_hash_table_unref (fx->gateway_urns);
-  remove_tree (fx->dir);
+  test_remove_tree (fx->dir);
   g_free (fx->media);
   g_free (fx->dir);
 }
@@ -1173,7 +1156,7 @@ main (int    argc,
 #undef ADD
 
   status = g_test_run ();
-  remove_tree (scratch);
+  test_remove_tree (scratch);
   gst_deinit ();
   return status;
 }

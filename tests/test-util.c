@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <glib/gstdio.h>
 
 /* --- waiting --------------------------------------------------------- */
 
@@ -492,4 +493,31 @@ test_session_send (SoupSession  *session,
   body = soup_session_send_and_read_finish (session, result, error);
   g_object_unref (result);
   return body;
+}
+
+/* --- files ----------------------------------------------------------- */
+
+/**
+ * test_remove_tree:
+ * @path: a file or directory
+ *
+ * Removes @path and, if it is a directory (not a link to one), everything
+ * below it.  Errors are ignored.
+ */
+void
+test_remove_tree (const char *path)
+{
+  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+    {
+      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+      const char *name;
+
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *child = g_build_filename (path, name, NULL);
+
+          test_remove_tree (child);
+        }
+    }
+  g_remove (path);
 }

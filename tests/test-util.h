@@ -2,8 +2,8 @@
  *
  * Helpers shared by the test programs, in the manner of libsoup's
  * tests/test-utils.c: bounded waits on the main context, HTTP servers on
- * 127.0.0.1 and whole responses, and child processes (alluvium-server's
- * gateway, alluvium-core) that die with the test.
+ * 127.0.0.1 and whole responses, temporary trees, and child processes
+ * (alluvium-server's gateway, alluvium-core) that die with the test.
  *
  * Every wait here runs the thread-default main context, blocking until a
  * source is ready (never spinning, never sleeping), and is bounded: when
@@ -125,5 +125,9 @@ GBytes     *test_session_send   (SoupSession  *session,
                                  SoupMessage  *msg,
                                  guint         timeout_ms,
                                  GError      **error);
+
+/* --- files ----------------------------------------------------------- */
+
+void test_remove_tree (const char *path);
 
 G_END_DECLS
