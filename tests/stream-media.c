@@ -217,6 +217,49 @@ raw_client_wait_eof (RawClient *client)
   test_wait_until (client_eof, client, 10000);
 }
 
+/* Whether @client has the head and @want bytes of body, or the end. */
+gboolean
+raw_client_has_body (RawClient *client,
+                     gsize      want)
+{
+  gssize head = raw_client_head_end (client);
+
+  return client->eof || (head >= 0 && client->received->len >= (gsize) head + want);
+}
+
+typedef struct
+{
+  RawClient *client;
+  gsize want;
+} BodyWait;
+
+static gboolean
+body_cond (gpointer data)
+{
+  BodyWait *w = data;
+
+  return raw_client_has_body (w->client, w->want);
+}
+
+/* Runs the main context until raw_client_has_body(); fails the test if
+ * that takes longer than @timeout_ms. */
+void
+raw_client_wait_body (RawClient *client,
+                      gsize      want,
+                      guint      timeout_ms)
+{
+  BodyWait w = { client, want };
+
+  if (!test_wait (body_cond, &w, timeout_ms))
+    {
+      g_autofree char *msg = g_strdup_printf ("timed out after %u ms waiting for %" G_GSIZE_FORMAT
+                                              " bytes of body (%u bytes received in all)",
+                                              timeout_ms, want, client->received->len);
+
+      g_assertion_message (G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC, msg);
+    }
+}
+
 gssize
 raw_client_head_end (RawClient *client)
 {

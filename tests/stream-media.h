@@ -41,6 +41,11 @@ RawClient *raw_client_new        (guint16     port,
                                   gboolean    reading);
 void       raw_client_free       (RawClient  *client);
 void       raw_client_wait_eof   (RawClient  *client);
+gboolean   raw_client_has_body   (RawClient  *client,
+                                  gsize       want);
+void       raw_client_wait_body  (RawClient  *client,
+                                  gsize       want,
+                                  guint       timeout_ms);
 gssize     raw_client_head_end   (RawClient  *client);
 char      *raw_client_head       (RawClient  *client);
 GBytes    *raw_client_body       (RawClient  *client);

@@ -390,21 +390,6 @@ stop (Fixture *fx, GError **error)
   return ok;
 }
 
-typedef struct
-{
-  RawClient *client;
-  gsize want;
-} BodyWait;
-
-static gboolean
-body_cond (gpointer data)
-{
-  BodyWait *w = data;
-  gssize head = raw_client_head_end (w->client);
-
-  return w->client->eof || (head >= 0 && w->client->received->len >= (gsize) head + w->want);
-}
-
 static guint16
 port_of (const char *url)
 {
@@ -439,7 +424,7 @@ test_tune_and_stream (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   gint64 slot_start = 0, expected, tolerance;
   const char *s;
   AlvMp3Info info;
-  BodyWait bw;
+  gsize want = 32 * 1024;
 
   if (skip_without_media (fx))
     return;
@@ -478,15 +463,13 @@ test_tune_and_stream (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 
   /* the local stream carries the file from the position now playing */
   client = raw_client_new (port_of (stream_url), "GET /stream HTTP/1.0\r\n\r\n", TRUE);
-  bw.client = client;
-  bw.want = 32 * 1024;
-  test_wait_until (body_cond, &bw, WAIT_MS);
+  raw_client_wait_body (client, want, WAIT_MS);
   head = raw_client_head (client);
   g_assert_true (g_str_has_prefix (head, "HTTP/1.0 200"));
   g_assert_nonnull (strstr (head, "audio/mpeg"));
   body = raw_client_body (client);
   bytes = g_bytes_get_data (body, &len);
-  g_assert_cmpuint (len, >=, bw.want);
+  g_assert_cmpuint (len, >=, want);
   file = g_bytes_get_data (fx->mp3, &file_len);
   found = stream_find_bytes (file, file_len, bytes, 1024);
   g_assert_nonnull (found);
@@ -561,7 +544,6 @@ test_next_item (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   const guint8 *file, *bytes, *found;
   gsize file_len, len, before;
   guint requests_before_change;
-  BodyWait bw;
 
   if (skip_without_media (fx))
     return;
@@ -569,9 +551,7 @@ test_next_item (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_no_error (error);
   wait_state (fx, "playing");
   client = raw_client_new (port_of (stream_url), "GET /stream HTTP/1.0\r\n\r\n", TRUE);
-  bw.client = client;
-  bw.want = 1024;
-  test_wait_until (body_cond, &bw, WAIT_MS);
+  raw_client_wait_body (client, 1024, WAIT_MS);
   before = client->received->len;
   /* the next item's head was prefetched when tuning (it starts within the
    * prefetch lead): the change itself asks the origin for the body only */
@@ -583,8 +563,7 @@ test_next_item (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   wait_state (fx, "playing");
 
   /* the same connection carries the next item from its start */
-  bw.want = before + 64 * 1024;
-  test_wait_until (body_cond, &bw, WAIT_MS);
+  raw_client_wait_body (client, before + 64 * 1024, WAIT_MS);
   g_assert_false (client->eof);
   body = raw_client_body (client);
   bytes = g_bytes_get_data (body, &len);
@@ -608,7 +587,7 @@ test_ogg (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   gsize len, pos = 0;
   gint64 first_granule = -1;
   guint n_header_pages = 0;
-  BodyWait bw;
+  gsize want = 16 * 1024;
 
   if (skip_without_media (fx))
     return;
@@ -621,12 +600,10 @@ test_ogg (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_no_error (error);
   wait_state (fx, "playing");
   client = raw_client_new (port_of (stream_url), "GET /stream HTTP/1.0\r\n\r\n", TRUE);
-  bw.client = client;
-  bw.want = 16 * 1024;
-  test_wait_until (body_cond, &bw, WAIT_MS);
+  raw_client_wait_body (client, want, WAIT_MS);
   body = raw_client_body (client);
   bytes = g_bytes_get_data (body, &len);
-  g_assert_cmpuint (len, >=, bw.want);
+  g_assert_cmpuint (len, >=, want);
   g_assert_cmpmem (bytes, 4, "OggS", 4);
 
   /* walk whole pages: headers (granule 0) first, then audio */

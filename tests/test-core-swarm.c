@@ -405,21 +405,6 @@ fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 
 /* --- checking a stream ------------------------------------------------ */
 
-typedef struct
-{
-  RawClient *client;
-  gsize want;
-} BodyWait;
-
-static gboolean
-body_cond (gpointer data)
-{
-  BodyWait *w = data;
-  gssize head = raw_client_head_end (w->client);
-
-  return w->client->eof || (head >= 0 && w->client->received->len >= (gsize) head + w->want);
-}
-
 static RawClient *
 listen_to (Core *c)
 {
@@ -429,9 +414,7 @@ listen_to (Core *c)
 static void
 wait_body (RawClient *client, gsize want, guint timeout_ms)
 {
-  BodyWait w = { client, want };
-
-  test_wait_until (body_cond, &w, timeout_ms);
+  raw_client_wait_body (client, want, timeout_ms);
   g_assert_false (client->eof);
 }
 
@@ -579,9 +562,7 @@ all_cond (gpointer data)
     return TRUE;
   for (guint i = 0; i < w->n; i++)
     {
-      BodyWait bw = { w->clients[i], w->want };
-
-      if (!body_cond (&bw))
+      if (!raw_client_has_body (w->clients[i], w->want))
         return FALSE;
     }
   return saw_title (w->decoder, "Two");
