@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Fixtures for the local stream tests: real media from real encoders
- * (gst_parse_launch into a temporary file), a raw HTTP client that sees
- * the exact bytes on the wire, and a bounded main-context wait.
+ * (gst_parse_launch into a temporary file) and a raw HTTP client that
+ * sees the exact bytes on the wire.
  */
 #include "config.h"
 
 #include "stream-media.h"
+#include "test-util.h"
 
-#include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
 #include <gst/gst.h>
@@ -215,7 +214,50 @@ client_eof (gpointer data)
 void
 raw_client_wait_eof (RawClient *client)
 {
-  stream_wait_until (client_eof, client, 10000);
+  test_wait_until (client_eof, client, 10000);
+}
+
+/* Whether @client has the head and @want bytes of body, or the end. */
+gboolean
+raw_client_has_body (RawClient *client,
+                     gsize      want)
+{
+  gssize head = raw_client_head_end (client);
+
+  return client->eof || (head >= 0 && client->received->len >= (gsize) head + want);
+}
+
+typedef struct
+{
+  RawClient *client;
+  gsize want;
+} BodyWait;
+
+static gboolean
+body_cond (gpointer data)
+{
+  BodyWait *w = data;
+
+  return raw_client_has_body (w->client, w->want);
+}
+
+/* Runs the main context until raw_client_has_body(); fails the test if
+ * that takes longer than @timeout_ms. */
+void
+raw_client_wait_body (RawClient *client,
+                      gsize      want,
+                      guint      timeout_ms)
+{
+  BodyWait w = { client, want };
+
+  if (!test_wait (body_cond, &w, timeout_ms))
+    {
+      g_autofree char *msg = g_strdup_printf ("timed out after %u ms waiting for %" G_GSIZE_FORMAT
+                                              " bytes of body (%u bytes received in all)",
+                                              timeout_ms, want, client->received->len);
+
+      g_assertion_message (G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC, msg);
+    }
 }
 
 gssize
@@ -247,38 +289,6 @@ raw_client_body (RawClient *client)
   return g_bytes_new (client->received->data + end, client->received->len - (gsize) end);
 }
 
-static gboolean
-timeout_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-void
-stream_wait_until (StreamCondition cond,
-                   gpointer        data,
-                   guint           timeout_ms)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add (timeout_ms, timeout_cb, &timed_out);
-
-  while (!cond (data) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  g_assert_true (cond (data));
-}
-
-void
-stream_run_for (guint ms)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (ms, timeout_cb, &done);
-  while (!done)
-    g_main_context_iteration (NULL, TRUE);
-}
-
 gsize
 stream_serve_bytes (SoupServerMessage *msg,
                     GBytes            *media,
@@ -307,12 +317,6 @@ stream_serve_bytes (SoupServerMessage *msg,
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_server_message_set_response (msg, content_type, SOUP_MEMORY_COPY, (const char *) data, total);
   return total;
-}
-
-void
-stream_die_with_parent (gpointer user_data G_GNUC_UNUSED)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
 }
 
 const guint8 *

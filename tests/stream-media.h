@@ -3,9 +3,9 @@
  * Fixtures shared by the local stream tests: media encoded on the fly with
  * GStreamer (MP3, Ogg Vorbis, Ogg Opus), a raw HTTP client on a
  * GSocketConnection that records everything the server sends until EOF,
- * a helper that spins the main context until a condition holds, and the
- * small pieces the daemon tests share (a Range-aware body for test HTTP
- * servers, children that die with the test, byte search, timestamps).
+ * and the small pieces the daemon tests share (a Range-aware body for test
+ * HTTP servers, byte search, timestamps).  Waiting on the main context
+ * and children that die with the test are test-util.h's.
  */
 #pragma once
 
@@ -41,26 +41,22 @@ RawClient *raw_client_new        (guint16     port,
                                   gboolean    reading);
 void       raw_client_free       (RawClient  *client);
 void       raw_client_wait_eof   (RawClient  *client);
+gboolean   raw_client_has_body   (RawClient  *client,
+                                  gsize       want);
+void       raw_client_wait_body  (RawClient  *client,
+                                  gsize       want,
+                                  guint       timeout_ms);
 gssize     raw_client_head_end   (RawClient  *client);
 char      *raw_client_head       (RawClient  *client);
 GBytes    *raw_client_body       (RawClient  *client);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RawClient, raw_client_free)
 
-typedef gboolean (*StreamCondition) (gpointer data);
-void stream_wait_until (StreamCondition cond,
-                        gpointer        data,
-                        guint           timeout_ms);
-void stream_run_for    (guint           ms);
-
 /* Answers @msg with @media: 206 for one satisfiable range, else 200 with
  * all of it.  Returns the body bytes set. */
 gsize         stream_serve_bytes     (SoupServerMessage *msg,
                                       GBytes            *media,
                                       const char        *content_type);
-/* A GSubprocessLauncher child setup: the child gets SIGKILL when the test
- * dies, even on a failed assertion. */
-void          stream_die_with_parent (gpointer           user_data);
 const guint8 *stream_find_bytes      (const guint8      *hay,
                                       gsize              hay_len,
                                       const guint8      *needle,

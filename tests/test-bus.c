@@ -6,10 +6,10 @@
 #include "config.h"
 
 #include "test-bus.h"
+#include "test-util.h"
 
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <glib/gstdio.h>
 
 struct _TestBus
@@ -19,12 +19,6 @@ struct _TestBus
   char *config;
   char *address;
 };
-
-static void
-die_with_test (gpointer user_data G_GNUC_UNUSED)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
 
 TestBus *
 test_bus_up (const char *service_dir)
@@ -64,7 +58,7 @@ test_bus_up (const char *service_dir)
   g_assert_no_error (error);
 
   config_arg = g_strconcat ("--config-file=", bus->config, NULL);
-  g_subprocess_launcher_set_child_setup (launcher, die_with_test, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
   bus->daemon = g_subprocess_launcher_spawn (launcher, &error, "dbus-daemon", "--nofork",
                                              "--print-address=1", config_arg, NULL);
   g_assert_no_error (error);

@@ -25,6 +25,7 @@
 #include "alv-ogg.h"
 #include "alv-playlist.h"
 #include "stream-media.h"
+#include "test-util.h"
 #include "test-bus.h"
 
 #define SEC G_GINT64_CONSTANT (1000000)
@@ -191,20 +192,10 @@ on_properties_changed (GDBusProxy *proxy G_GNUC_UNUSED,
 static GSubprocess *
 spawn_daemon (Fixture *fx, const char *extra)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  g_autoptr(GError) error = NULL;
-  g_autofree char *binary = g_test_build_filename (G_TEST_BUILT, "..", "core", "alluvium-core", NULL);
-  GSubprocess *p;
+  const char *args[] = { "--config", fx->config_path, extra, NULL };
 
-  g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS",
-                                test_bus_get_address (fx->bus), TRUE);
-  g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", g_get_user_cache_dir (), TRUE);
-  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", g_get_user_config_dir (), TRUE);
-  g_subprocess_launcher_set_child_setup (launcher, stream_die_with_parent, NULL, NULL);
-  p = g_subprocess_launcher_spawn (launcher, &error, binary, "--config", fx->config_path,
-                                   extra, NULL);
-  g_assert_no_error (error);
-  return p;
+  return test_spawn_core (test_bus_get_address (fx->bus), g_get_user_cache_dir (),
+                          g_get_user_config_dir (), TRUE, args);
 }
 
 static void
@@ -216,7 +207,7 @@ start_daemon (Fixture *fx, guint idle_timeout)
   g_file_set_contents (fx->config_path, conf, -1, &error);
   g_assert_no_error (error);
   fx->daemon = spawn_daemon (fx, g_test_verbose () ? "--verbose" : NULL);
-  stream_wait_until (name_owned_cond, fx, WAIT_MS);
+  test_wait_until (name_owned_cond, fx, WAIT_MS);
   g_assert_true (fx->name_owned);
   fx->proxy = alv_core1_proxy_new_sync (fx->conn, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
                                         ALV_CORE_BUS_NAME, ALV_CORE_OBJECT_PATH, NULL, &error);
@@ -228,7 +219,6 @@ static void
 fixture_setup (Fixture *fx, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GSList) uris = NULL;
   guint n_buffers = 766;   /* 766 × 1152 / 44100 = 20.01 s */
   gint64 now;
 
@@ -237,13 +227,9 @@ fixture_setup (Fixture *fx, gconstpointer data)
     return;
   now = g_get_real_time ();
   fx->states = g_ptr_array_new_with_free_func (g_free);
-  fx->server = soup_server_new (NULL, NULL);
+  fx->server = test_server_new ();
   soup_server_add_handler (fx->server, NULL, serve, fx, NULL);
-  soup_server_listen_local (fx->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
-  g_assert_no_error (error);
-  uris = soup_server_get_uris (fx->server);
-  fx->base_url = g_uri_to_string (uris->data);
-  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
+  fx->base_url = test_server_get_url (fx->server);
   if (g_str_has_suffix (fx->base_url, "/"))
     fx->base_url[strlen (fx->base_url) - 1] = '\0';
 
@@ -307,15 +293,6 @@ fixture_setup (Fixture *fx, gconstpointer data)
     start_daemon (fx, GPOINTER_TO_UINT (data));
 }
 
-static gboolean
-daemon_gone_cond (gpointer data)
-{
-  GSubprocess *p = data;
-
-  /* g_subprocess_get_identifier() is NULL once the child was reaped */
-  return g_subprocess_get_identifier (p) == NULL;
-}
-
 static void
 fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
@@ -325,15 +302,11 @@ fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   if (fx->daemon != NULL)
     {
       /* a clean exit on SIGTERM (under ASan this also checks for leaks) */
-      g_subprocess_send_signal (fx->daemon, SIGTERM);
-      g_subprocess_wait_async (fx->daemon, NULL, NULL, NULL);
-      stream_wait_until (daemon_gone_cond, fx->daemon, WAIT_MS);
-      if (!daemon_gone_cond (fx->daemon))
-        {
-          g_subprocess_force_exit (fx->daemon);
-          g_subprocess_wait (fx->daemon, NULL, NULL);
-          g_assert_not_reached ();
-        }
+      gboolean stopped = test_subprocess_stop (fx->daemon, SIGTERM, WAIT_MS);
+
+      if (!stopped)
+        g_test_message ("alluvium-core did not exit within %d ms of SIGTERM: killed", WAIT_MS);
+      g_assert_true (stopped);
       g_assert_true (g_subprocess_get_if_exited (fx->daemon));
       g_assert_cmpint (g_subprocess_get_exit_status (fx->daemon), ==, 0);
       g_clear_object (&fx->daemon);
@@ -374,7 +347,7 @@ wait_state (Fixture *fx, const char *state)
 {
   StateWait w = { fx->proxy, state };
 
-  stream_wait_until (state_cond, &w, WAIT_MS);
+  test_wait_until (state_cond, &w, WAIT_MS);
   g_assert_cmpstr (alv_core1_get_state (fx->proxy), ==, state);
 }
 
@@ -387,69 +360,34 @@ saw_state (Fixture *fx, const char *state)
   return FALSE;
 }
 
-typedef struct
-{
-  GAsyncResult *result;
-} CallWait;
-
-static void
-call_cb (GObject *source G_GNUC_UNUSED, GAsyncResult *result, gpointer user_data)
-{
-  CallWait *w = user_data;
-  w->result = g_object_ref (result);
-}
-
-static gboolean
-call_cond (gpointer data)
-{
-  return ((CallWait *) data)->result != NULL;
-}
-
 /* Tunes without blocking the main context (the test's SoupServer runs on it). */
 static char *
 tune (Fixture *fx, const char *path, GError **error)
 {
   g_autofree char *url = g_str_has_prefix (path, "/") ? g_strconcat (fx->base_url, path, NULL)
                                                       : g_strdup (path);
-  CallWait w = { NULL };
+  GAsyncResult *result = NULL;
   char *stream_url = NULL;
 
-  alv_core1_call_tune (fx->proxy, url, NULL, call_cb, &w);
-  stream_wait_until (call_cond, &w, WAIT_MS);
-  g_assert_nonnull (w.result);
-  if (!alv_core1_call_tune_finish (fx->proxy, &stream_url, w.result, error))
+  alv_core1_call_tune (fx->proxy, url, NULL, test_async_result_cb, &result);
+  test_wait_result (&result, WAIT_MS);
+  if (!alv_core1_call_tune_finish (fx->proxy, &stream_url, result, error))
     stream_url = NULL;
-  g_object_unref (w.result);
+  g_object_unref (result);
   return stream_url;
 }
 
 static gboolean
 stop (Fixture *fx, GError **error)
 {
-  CallWait w = { NULL };
+  GAsyncResult *result = NULL;
   gboolean ok;
 
-  alv_core1_call_stop (fx->proxy, NULL, call_cb, &w);
-  stream_wait_until (call_cond, &w, WAIT_MS);
-  g_assert_nonnull (w.result);
-  ok = alv_core1_call_stop_finish (fx->proxy, w.result, error);
-  g_object_unref (w.result);
+  alv_core1_call_stop (fx->proxy, NULL, test_async_result_cb, &result);
+  test_wait_result (&result, WAIT_MS);
+  ok = alv_core1_call_stop_finish (fx->proxy, result, error);
+  g_object_unref (result);
   return ok;
-}
-
-typedef struct
-{
-  RawClient *client;
-  gsize want;
-} BodyWait;
-
-static gboolean
-body_cond (gpointer data)
-{
-  BodyWait *w = data;
-  gssize head = raw_client_head_end (w->client);
-
-  return w->client->eof || (head >= 0 && w->client->received->len >= (gsize) head + w->want);
 }
 
 static guint16
@@ -486,7 +424,7 @@ test_tune_and_stream (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   gint64 slot_start = 0, expected, tolerance;
   const char *s;
   AlvMp3Info info;
-  BodyWait bw;
+  gsize want = 32 * 1024;
 
   if (skip_without_media (fx))
     return;
@@ -525,15 +463,13 @@ test_tune_and_stream (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 
   /* the local stream carries the file from the position now playing */
   client = raw_client_new (port_of (stream_url), "GET /stream HTTP/1.0\r\n\r\n", TRUE);
-  bw.client = client;
-  bw.want = 32 * 1024;
-  stream_wait_until (body_cond, &bw, WAIT_MS);
+  raw_client_wait_body (client, want, WAIT_MS);
   head = raw_client_head (client);
   g_assert_true (g_str_has_prefix (head, "HTTP/1.0 200"));
   g_assert_nonnull (strstr (head, "audio/mpeg"));
   body = raw_client_body (client);
   bytes = g_bytes_get_data (body, &len);
-  g_assert_cmpuint (len, >=, bw.want);
+  g_assert_cmpuint (len, >=, want);
   file = g_bytes_get_data (fx->mp3, &file_len);
   found = stream_find_bytes (file, file_len, bytes, 1024);
   g_assert_nonnull (found);
@@ -608,7 +544,6 @@ test_next_item (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   const guint8 *file, *bytes, *found;
   gsize file_len, len, before;
   guint requests_before_change;
-  BodyWait bw;
 
   if (skip_without_media (fx))
     return;
@@ -616,22 +551,19 @@ test_next_item (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_no_error (error);
   wait_state (fx, "playing");
   client = raw_client_new (port_of (stream_url), "GET /stream HTTP/1.0\r\n\r\n", TRUE);
-  bw.client = client;
-  bw.want = 1024;
-  stream_wait_until (body_cond, &bw, WAIT_MS);
+  raw_client_wait_body (client, 1024, WAIT_MS);
   before = client->received->len;
   /* the next item's head was prefetched when tuning (it starts within the
    * prefetch lead): the change itself asks the origin for the body only */
   requests_before_change = fx->n_media_requests;
   g_assert_cmpuint (requests_before_change, ==, 3);
 
-  stream_wait_until (title_cond, &tw, WAIT_MS);
+  test_wait_until (title_cond, &tw, WAIT_MS);
   g_assert_true (title_cond (&tw));
   wait_state (fx, "playing");
 
   /* the same connection carries the next item from its start */
-  bw.want = before + 64 * 1024;
-  stream_wait_until (body_cond, &bw, WAIT_MS);
+  raw_client_wait_body (client, before + 64 * 1024, WAIT_MS);
   g_assert_false (client->eof);
   body = raw_client_body (client);
   bytes = g_bytes_get_data (body, &len);
@@ -655,7 +587,7 @@ test_ogg (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   gsize len, pos = 0;
   gint64 first_granule = -1;
   guint n_header_pages = 0;
-  BodyWait bw;
+  gsize want = 16 * 1024;
 
   if (skip_without_media (fx))
     return;
@@ -668,12 +600,10 @@ test_ogg (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_no_error (error);
   wait_state (fx, "playing");
   client = raw_client_new (port_of (stream_url), "GET /stream HTTP/1.0\r\n\r\n", TRUE);
-  bw.client = client;
-  bw.want = 16 * 1024;
-  stream_wait_until (body_cond, &bw, WAIT_MS);
+  raw_client_wait_body (client, want, WAIT_MS);
   body = raw_client_body (client);
   bytes = g_bytes_get_data (body, &len);
-  g_assert_cmpuint (len, >=, bw.want);
+  g_assert_cmpuint (len, >=, want);
   g_assert_cmpmem (bytes, 4, "OggS", 4);
 
   /* walk whole pages: headers (granule 0) first, then audio */
@@ -780,7 +710,7 @@ test_activation (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   fx->proxy = alv_core1_proxy_new_sync (fx->conn, G_DBUS_PROXY_FLAGS_NONE, ALV_CORE_BUS_NAME,
                                         ALV_CORE_OBJECT_PATH, NULL, &error);
   g_assert_no_error (error);
-  stream_wait_until (name_owned_cond, fx, WAIT_MS);
+  test_wait_until (name_owned_cond, fx, WAIT_MS);
   g_assert_true (fx->name_owned);
   g_signal_connect (fx->proxy, "g-properties-changed", G_CALLBACK (on_properties_changed), fx);
   url = tune (fx, "/gap.rss", &error);
@@ -789,7 +719,7 @@ test_activation (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   wait_state (fx, "gap");
   g_assert_true (stop (fx, &error));
   /* idle-timeout=2: the activated daemon goes away on its own */
-  stream_wait_until (name_gone_cond, fx, WAIT_MS);
+  test_wait_until (name_gone_cond, fx, WAIT_MS);
   g_assert_false (fx->name_owned);
 }
 
@@ -805,13 +735,12 @@ test_replace (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
     return;
   second = spawn_daemon (fx, "--replace");
   /* the first daemon loses the name and exits cleanly */
-  g_subprocess_wait_async (fx->daemon, NULL, NULL, NULL);
-  stream_wait_until (daemon_gone_cond, fx->daemon, WAIT_MS);
+  g_assert_true (test_subprocess_wait (fx->daemon, WAIT_MS));
   g_assert_true (g_subprocess_get_if_exited (fx->daemon));
   g_assert_cmpint (g_subprocess_get_exit_status (fx->daemon), ==, 0);
   g_clear_object (&fx->daemon);
   fx->daemon = g_steal_pointer (&second);   /* teardown stops it */
-  stream_wait_until (name_owned_cond, fx, WAIT_MS);
+  test_wait_until (name_owned_cond, fx, WAIT_MS);
   reply = g_dbus_connection_call_sync (fx->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                        "org.freedesktop.DBus", "GetConnectionUnixProcessID",
                                        g_variant_new ("(s)", ALV_CORE_BUS_NAME), G_VARIANT_TYPE ("(u)"),
@@ -889,29 +818,32 @@ test_gap (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 }
 
 static void
-test_idle_exit (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_idle_exit (Fixture *fx, gconstpointer data)
 {
+  /* the daemon's idle timer is g_timeout_add_seconds (idle-timeout),
+   * which fires up to 3/4 s after the whole seconds asked for */
+  guint idle_ms = GPOINTER_TO_UINT (data) * 1000;
   g_autoptr(GError) error = NULL;
   g_autofree char *url = NULL;
-  gint64 t0;
 
   if (skip_without_media (fx))
     return;
-  /* tuned: no exit, whatever the timeout */
+  /* tuned: no exit, whatever the timeout.  The wait ends early, and the
+   * test fails, if the daemon's name goes (it exits); else it lasts
+   * past the moment an idle timer not disarmed by Tune would have fired. */
   url = tune (fx, "/gap.rss", &error);
   g_assert_no_error (error);
   wait_state (fx, "gap");
-  t0 = g_get_monotonic_time ();
-  while (g_get_monotonic_time () - t0 < 2500 * 1000)
-    g_main_context_iteration (NULL, FALSE);
+  if (test_wait (name_gone_cond, fx, idle_ms + 1000))
+    g_test_message ("alluvium-core left the bus while tuned");
   g_assert_true (fx->name_owned);
+  g_assert_nonnull (g_subprocess_get_identifier (fx->daemon));
 
-  /* idle: gone within the timeout (2 s) */
+  /* idle: it leaves the bus and exits cleanly on its own */
   g_assert_true (stop (fx, &error));
-  stream_wait_until (name_gone_cond, fx, WAIT_MS);
+  test_wait_until (name_gone_cond, fx, WAIT_MS);
   g_assert_false (fx->name_owned);
-  g_subprocess_wait (fx->daemon, NULL, &error);
-  g_assert_no_error (error);
+  g_assert_true (test_subprocess_wait (fx->daemon, WAIT_MS));
   g_assert_true (g_subprocess_get_if_exited (fx->daemon));
   g_assert_cmpint (g_subprocess_get_exit_status (fx->daemon), ==, 0);
 }

@@ -10,6 +10,7 @@
 
 #include "alv-dbus.h"
 #include "test-bus.h"
+#include "test-util.h"
 
 typedef struct
 {
@@ -178,26 +179,28 @@ on_properties_changed (GDBusProxy *proxy G_GNUC_UNUSED,
     (*n_state_changes)++;
 }
 
-static gboolean
-on_timeout (gpointer user_data)
+typedef struct
 {
-  gboolean *timed_out = user_data;
-  *timed_out = TRUE;
-  return G_SOURCE_REMOVE;
+  guint *counter;
+  guint before;
+} ChangeWait;
+
+static gboolean
+changed_cond (gpointer data)
+{
+  ChangeWait *w = data;
+
+  return *w->counter != w->before;
 }
 
-/* Spins the default context until @counter moves past @before, for at most
+/* Runs the default context until @counter moves past @before, for at most
  * five seconds. */
 static void
 wait_for_change (guint *counter, guint before)
 {
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add_seconds (5, on_timeout, &timed_out);
+  ChangeWait w = { counter, before };
 
-  while (*counter == before && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_false (timed_out);
-  g_source_remove (id);
+  test_wait_until (changed_cond, &w, 5000);
 }
 
 static void

@@ -15,7 +15,6 @@
 
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include <glib/gstdio.h>
 #include <gio/gio.h>
@@ -26,8 +25,10 @@
 #include "alv-playlist.h"
 #include "alv-ranges.h"
 #include "test-bus.h"
+#include "test-util.h"
 
 #define WAIT_TIMEOUT (10 * G_TIME_SPAN_SECOND)
+#define WAIT_MS ((guint) (WAIT_TIMEOUT / G_TIME_SPAN_MILLISECOND))
 
 typedef struct
 {
@@ -55,41 +56,6 @@ typedef struct
 } Fixture;
 
 /* --- helpers: misc -------------------------------------------------- */
-
-static void
-remove_tree (const char *path)
-{
-  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-      const char *name;
-
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          remove_tree (child);
-        }
-    }
-  g_remove (path);
-}
-
-static gboolean
-flag_cb (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Runs the main context for @ms (the origin lives in this process). */
-static void
-run_for (guint ms)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (ms, flag_cb, &done);
-  while (!done)
-    g_main_context_iteration (NULL, TRUE);
-}
 
 static GBytes *
 make_content (gsize len,
@@ -204,68 +170,18 @@ origin_put (Fixture    *fx,
 /* --- the gateway ---------------------------------------------------- */
 
 static void
-child_setup (gpointer user_data G_GNUC_UNUSED)
-{
-  /* die with the test, even if it aborts on a failed assertion */
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-typedef struct
-{
-  gboolean done;
-  char *line;
-} LineRead;
-
-static void
-line_cb (GObject      *source,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  LineRead *r = user_data;
-
-  r->line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result,
-                                                       NULL, NULL);
-  r->done = TRUE;
-}
-
-static gboolean
-timeout_flag_cb (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void
 stop_gateway (Fixture *fx,
               int      signum)
 {
-  gboolean timed_out = FALSE;
-  guint id;
+  gboolean stopped;
 
   if (fx->gateway == NULL)
     return;
-  g_subprocess_send_signal (fx->gateway, signum);
-  id = g_timeout_add (5000, timeout_flag_cb, &timed_out);
-  while (!timed_out)
-    {
-      g_autoptr(GError) error = NULL;
-
-      if (g_subprocess_get_identifier (fx->gateway) == NULL)
-        break;
-      g_main_context_iteration (NULL, FALSE);
-      if (g_subprocess_get_identifier (fx->gateway) == NULL)
-        break;
-      g_usleep (2000);
-    }
-  if (timed_out)
-    g_subprocess_force_exit (fx->gateway);
-  else
-    g_source_remove (id);
-  g_subprocess_wait (fx->gateway, NULL, NULL);
+  stopped = test_subprocess_stop (fx->gateway, signum, 5000);
   if (signum == SIGTERM)
     {
       /* a clean stop exits 0 */
-      g_assert_false (timed_out);
+      g_assert_true (stopped);
       g_assert_true (g_subprocess_get_if_exited (fx->gateway));
       g_assert_cmpint (g_subprocess_get_exit_status (fx->gateway), ==, 0);
     }
@@ -281,48 +197,18 @@ start_gateway (Fixture    *fx,
                const char *first,
                ...)
 {
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GDataInputStream) out = NULL;
-  g_autoptr(GError) error = NULL;
-  LineRead r = { FALSE, NULL };
-  gboolean timed_out = FALSE;
+  g_autoptr(GPtrArray) extra = g_ptr_array_new ();
   const char *arg;
   va_list args;
-  guint id;
 
   g_assert_null (fx->gateway);
-  g_ptr_array_add (argv, g_test_build_filename (G_TEST_BUILT, "..", "server", "alluvium-server", NULL));
-  g_ptr_array_add (argv, g_strdup ("gateway"));
-  g_ptr_array_add (argv, g_strdup ("--port=0"));
-  g_ptr_array_add (argv, g_strdup ("--rate-limit=0"));
   va_start (args, first);
   for (arg = first; arg != NULL; arg = va_arg (args, const char *))
-    g_ptr_array_add (argv, g_strdup (arg));
+    g_ptr_array_add (extra, (gpointer) arg);
   va_end (args);
-  g_ptr_array_add (argv, NULL);
-
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_subprocess_launcher_setenv (launcher, "GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
-  /* the daemon's own warnings are for its log, not fatal */
-  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
-  fx->gateway = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
-  g_assert_no_error (error);
-
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fx->gateway));
-  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, line_cb, &r);
-  id = g_timeout_add (10000, timeout_flag_cb, &timed_out);
-  while (!r.done && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  g_assert_true (r.done);
-  g_assert_nonnull (r.line);
-  g_assert_true (g_str_has_prefix (r.line, "listening on http://127.0.0.1:"));
-  fx->url = g_strdup (r.line + strlen ("listening on "));
+  g_ptr_array_add (extra, NULL);
+  fx->gateway = test_spawn_gateway ((const char * const *) extra->pdata, WAIT_MS, &fx->url);
   g_assert_true (g_str_has_suffix (fx->url, "/"));
-  g_free (r.line);
 }
 
 /* --- the client ----------------------------------------------------- */
@@ -368,16 +254,16 @@ send_async (Fixture     *fx,
   soup_session_send_and_read_async (fx->session, msg, G_PRIORITY_DEFAULT, NULL, sent_cb, r);
 }
 
+static gboolean
+response_done (gpointer data)
+{
+  return ((Response *) data)->done;
+}
+
 static void
 wait_response (Response *r)
 {
-  gint64 deadline = g_get_monotonic_time () + WAIT_TIMEOUT;
-
-  while (!r->done)
-    {
-      g_main_context_iteration (NULL, TRUE);
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-    }
+  test_wait_until (response_done, r, WAIT_MS);
 }
 
 /* GET (or @method) @url with optional header name/value pairs. */
@@ -441,7 +327,7 @@ resolve_final (Fixture    *fx,
       g_assert_cmpint (g_get_monotonic_time (), <, deadline);
       response_clear (r);
       r->done = FALSE;
-      run_for (100);
+      test_run_for (100);
     }
 }
 
@@ -511,7 +397,6 @@ fixture_setup (Fixture      *fx,
                gconstpointer data G_GNUC_UNUSED)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GSList) uris = NULL;
 
   fx->dir = g_dir_make_tmp ("test-gateway-XXXXXX", &error);
   g_assert_no_error (error);
@@ -521,13 +406,9 @@ fixture_setup (Fixture      *fx,
   fx->files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                      (GDestroyNotify) origin_file_free);
 
-  fx->origin = soup_server_new (NULL, NULL);
+  fx->origin = test_server_new ();
   soup_server_add_handler (fx->origin, NULL, origin_cb, fx, NULL);
-  soup_server_listen_local (fx->origin, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
-  g_assert_no_error (error);
-  uris = soup_server_get_uris (fx->origin);
-  fx->origin_url = g_strdup_printf ("http://127.0.0.1:%d/", g_uri_get_port (uris->data));
-  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
+  fx->origin_url = test_server_get_url (fx->origin);
 
   fx->session = soup_session_new_with_options ("max-conns-per-host", 64, "max-conns", 64,
                                                "proxy-resolver", NULL, NULL);
@@ -543,7 +424,7 @@ fixture_teardown (Fixture      *fx,
   soup_server_disconnect (fx->origin);
   g_clear_object (&fx->origin);
   g_hash_table_unref (fx->files);
-  remove_tree (fx->dir);
+  test_remove_tree (fx->dir);
   g_free (fx->dir);
   g_free (fx->docroot);
   g_free (fx->state);
@@ -835,7 +716,7 @@ test_restart (Fixture      *fx,
         const char *name;
 
         g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-        run_for (20);
+        test_run_for (20);
         g_clear_pointer (&dir, g_dir_close);
         dir = g_dir_open (entries, 0, NULL);
         n = 0;
@@ -1062,7 +943,7 @@ test_announce (Fixture      *fx,
     g_assert_nonnull (alt);
     g_assert_true (has_port (alt, 1001) && has_port (alt, 1002));
   }
-  run_for (1300);
+  test_run_for (1300);
   {
     g_autoptr(GPtrArray) peers = NULL;
 
@@ -1204,27 +1085,6 @@ test_refusals (Fixture      *fx,
   }
 }
 
-static void
-name_appeared_cb (GDBusConnection *connection G_GNUC_UNUSED,
-                  const char      *name G_GNUC_UNUSED,
-                  const char      *owner G_GNUC_UNUSED,
-                  gpointer         user_data)
-{
-  *(gboolean *) user_data = TRUE;
-}
-
-static void
-call_cb (GObject      *source,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  GVariant **out = user_data;
-  g_autoptr(GError) error = NULL;
-
-  *out = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
-  g_assert_no_error (error);
-}
-
 static GVariant *
 dbus_call (GDBusConnection *bus,
            const char      *iface,
@@ -1232,13 +1092,16 @@ dbus_call (GDBusConnection *bus,
            GVariant        *params,
            const char      *reply_type)
 {
-  GVariant *reply = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariant *reply;
 
   g_dbus_connection_call (bus, "org.alluvium.Gateway1", "/org/alluvium/Gateway1", iface, method,
                           params, G_VARIANT_TYPE (reply_type), G_DBUS_CALL_FLAGS_NONE, 5000,
-                          NULL, call_cb, &reply);
-  while (reply == NULL)
-    g_main_context_iteration (NULL, TRUE);
+                          NULL, test_async_result_cb, &result);
+  test_wait_result (&result, WAIT_MS);
+  reply = g_dbus_connection_call_finish (bus, result, &error);
+  g_assert_no_error (error);
   return reply;
 }
 
@@ -1257,9 +1120,7 @@ test_dbus (Fixture      *fx,
   g_autoptr(GVariant) stats_value = NULL;
   const char *urls[] = { NULL, "https://elsewhere.example/x.ogg", NULL };
   const char *reason = NULL;
-  gboolean appeared = FALSE;
   guint64 fetches = 0;
-  guint watch;
 
   bus_daemon = test_bus_up (NULL);
   bus = g_dbus_connection_new_for_address_sync (test_bus_get_address (bus_daemon),
@@ -1268,20 +1129,9 @@ test_dbus (Fixture      *fx,
                                                 NULL, NULL, &error);
   g_assert_no_error (error);
   origin_put (fx, "/prep.ogg", content);
-  watch = g_bus_watch_name_on_connection (bus, "org.alluvium.Gateway1", G_BUS_NAME_WATCHER_FLAGS_NONE,
-                                          name_appeared_cb, NULL, &appeared, NULL);
   start_gateway (fx, "--origin", fx->origin_url, "--allow-private", "--dbus=session",
                  "--resolve-wait=0", NULL);
-  {
-    gint64 deadline = g_get_monotonic_time () + WAIT_TIMEOUT;
-
-    while (!appeared)
-      {
-        g_main_context_iteration (NULL, TRUE);
-        g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      }
-  }
-  g_bus_unwatch_name (watch);
+  test_wait_for_name (bus, "org.alluvium.Gateway1", TRUE, WAIT_MS);
 
   urls[0] = media;
   reply = dbus_call (bus, "org.alluvium.Gateway1", "Prepare", g_variant_new ("(^as)", urls),
@@ -1301,7 +1151,7 @@ test_dbus (Fixture      *fx,
         g_autoptr(GVariant) v = NULL;
         g_autoptr(GVariant) s = NULL;
 
-        run_for (50);
+        test_run_for (50);
         g_assert_cmpint (g_get_monotonic_time (), <, deadline);
         r = dbus_call (bus, "org.freedesktop.DBus.Properties", "Get",
                        g_variant_new ("(ss)", "org.alluvium.Gateway1", "Statistics"), "(v)");
@@ -1359,7 +1209,6 @@ test_dbus (Fixture      *fx,
       {
         g_autofree char *out = NULL;
         g_autofree char *err = NULL;
-        gboolean done = FALSE;
 
         if (run == 1)
           {
@@ -1375,24 +1224,12 @@ test_dbus (Fixture      *fx,
                                               | G_SUBPROCESS_FLAGS_STDERR_PIPE);
         g_subprocess_launcher_setenv (launcher, "GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
         g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
-        g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+        g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
         proc = g_subprocess_launcher_spawn (launcher, &error, tool, "playlist", "--prepare",
                                             "--max-wait=20", pl_path, NULL);
         g_assert_no_error (error);
         /* the origin lives in this process: keep the loop running */
-        {
-          gint64 deadline = g_get_monotonic_time () + 3 * WAIT_TIMEOUT;
-
-          while (!done)
-            {
-              g_main_context_iteration (NULL, FALSE);
-              if (g_subprocess_get_identifier (proc) == NULL)
-                done = TRUE;
-              else
-                g_usleep (2000);
-              g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-            }
-        }
+        g_assert_true (test_subprocess_wait (proc, 3 * WAIT_MS));
         g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error));
         g_assert_no_error (error);
         g_test_message ("prepare run %u: %s%s", run, out, err);

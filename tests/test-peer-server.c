@@ -19,10 +19,13 @@
 #include "alv-error.h"
 #include "alv-ocn-headers.h"
 #include "alv-peer-server.h"
+#include "test-util.h"
 
 #define BS 4096u
 #define N_BLOCKS 10
 #define LENGTH (N_BLOCKS * BS - 500)
+/* the longest a request to the server in this process may take */
+#define WAIT_MS 30000
 
 typedef struct
 {
@@ -154,24 +157,6 @@ n2r_uri (Fixture    *f,
   return g_strdup_printf ("http://127.0.0.1:%u" ALV_N2R_PATH "?%s", f->port, query);
 }
 
-typedef struct
-{
-  GBytes *body;
-  GError *error;
-  gboolean done;
-} SendData;
-
-static void
-send_and_read_cb (GObject      *source,
-                  GAsyncResult *result,
-                  gpointer      user_data)
-{
-  SendData *d = user_data;
-
-  d->body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &d->error);
-  d->done = TRUE;
-}
-
 /* Sends @method to @uri with an optional Range; returns the message (with
  * status and headers) and the body. */
 static SoupMessage *
@@ -182,20 +167,18 @@ request (Fixture     *f,
          GBytes     **body_out)
 {
   SoupMessage *msg = soup_message_new (method, uri);
-  SendData d = { NULL, NULL, FALSE };
+  g_autoptr(GError) error = NULL;
+  GBytes *body;
 
   g_assert_nonnull (msg);
   if (range != NULL)
     soup_message_headers_replace (soup_message_get_request_headers (msg), "Range", range);
-  soup_session_send_and_read_async (f->session, msg, G_PRIORITY_DEFAULT, NULL,
-                                    send_and_read_cb, &d);
-  while (!d.done)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_no_error (d.error);
+  body = test_session_send (f->session, msg, WAIT_MS, &error);
+  g_assert_no_error (error);
   if (body_out != NULL)
-    *body_out = d.body;
+    *body_out = body;
   else
-    g_bytes_unref (d.body);
+    g_bytes_unref (body);
   return msg;
 }
 

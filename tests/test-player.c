@@ -17,7 +17,6 @@
 
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include <glib/gstdio.h>
 #include <gio/gio.h>
@@ -27,6 +26,7 @@
 #include "alv-dbus.h"
 #include "stream-media.h"
 #include "test-bus.h"
+#include "test-util.h"
 
 #define WAIT_MS 15000
 #define MPRIS_NAME "org.mpris.MediaPlayer2.alluvium"
@@ -64,13 +64,6 @@ typedef struct
   char *err;
   gboolean done;
 } Player;
-
-static void
-child_setup (gpointer user_data G_GNUC_UNUSED)
-{
-  /* die with the test, even if it aborts on a failed assertion */
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
 
 /* ---- the fake core, in the service thread ------------------------------ */
 
@@ -173,7 +166,6 @@ service_thread (gpointer data)
 {
   Fixture *fx = data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GSList) uris = NULL;
   g_autofree char *base = NULL;
 
   g_main_context_push_thread_default (fx->context);
@@ -183,13 +175,9 @@ service_thread (gpointer data)
     NULL, NULL, &error);
   g_assert_no_error (error);
 
-  fx->server = soup_server_new (NULL, NULL);
+  fx->server = test_server_new ();
   soup_server_add_handler (fx->server, "/stream", serve, fx, NULL);
-  soup_server_listen_local (fx->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
-  g_assert_no_error (error);
-  uris = soup_server_get_uris (fx->server);
-  base = g_uri_to_string (uris->data);
-  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
+  base = test_server_get_url (fx->server);
   g_mutex_lock (&fx->lock);
   fx->stream_url = g_strconcat (base, g_str_has_suffix (base, "/") ? "" : "/", "stream", NULL);
   g_mutex_unlock (&fx->lock);
@@ -317,7 +305,7 @@ player_spawn (const char *const *env, const char *first_arg, ...)
   g_subprocess_launcher_setenv (launcher, "GSETTINGS_BACKEND", "memory", TRUE);
   for (guint i = 0; env != NULL && env[i] != NULL; i += 2)
     g_subprocess_launcher_setenv (launcher, env[i], env[i + 1], TRUE);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
   p->proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   return p;
@@ -334,24 +322,24 @@ on_communicated (GObject *source, GAsyncResult *result, gpointer user_data)
   p->done = TRUE;
 }
 
+static gboolean
+player_done_cond (gpointer data)
+{
+  return ((Player *) data)->done;
+}
+
 /* Waits for the player to exit, collecting its output; kills it if it
  * does not exit in time.  Returns the exit status, or -1 if it was killed. */
 static int
 player_wait (Player *p)
 {
-  gint64 deadline = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
-
+  /* done once the player has exited and closed its output */
   g_subprocess_communicate_utf8_async (p->proc, NULL, NULL, on_communicated, p);
-  while (!p->done && g_get_monotonic_time () < deadline)
+  if (!test_wait (player_done_cond, p, WAIT_MS))
     {
-      if (!g_main_context_iteration (NULL, FALSE))
-        g_usleep (5000);
-    }
-  if (!p->done)
-    {
+      g_test_message ("the player did not exit within %d ms: killed", WAIT_MS);
       g_subprocess_force_exit (p->proc);
-      while (!p->done)
-        g_main_context_iteration (NULL, TRUE);
+      test_wait_until (player_done_cond, p, WAIT_MS);
       return -1;
     }
   g_test_message ("player stdout:\n%s\nplayer stderr:\n%s", p->out, p->err);
@@ -406,22 +394,114 @@ mpris_call (Fixture *fx, const char *method)
   g_assert_no_error (error);
 }
 
-/* Polls PlaybackStatus (or any string property) until it equals want. */
+/* What mpris_wait_string() waits on: on the heap, as the signal
+ * subscription and the name watch may call back after they were removed,
+ * until they drop their references. */
+typedef struct
+{
+  gint ref;
+  Fixture *fx;
+  const char *iface;
+  const char *prop;
+  const char *want;
+  gboolean stale;     /* something happened: ask for the value again */
+  gboolean matched;
+} MprisWait;
+
+static MprisWait *
+mpris_wait_ref (MprisWait *w)
+{
+  g_atomic_int_inc (&w->ref);
+  return w;
+}
+
+static void
+mpris_wait_unref (gpointer data)
+{
+  MprisWait *w = data;
+
+  if (g_atomic_int_dec_and_test (&w->ref))
+    g_free (w);
+}
+
+static void
+on_mpris_properties_changed (GDBusConnection *connection G_GNUC_UNUSED,
+                             const char      *sender G_GNUC_UNUSED,
+                             const char      *path G_GNUC_UNUSED,
+                             const char      *iface G_GNUC_UNUSED,
+                             const char      *signal G_GNUC_UNUSED,
+                             GVariant        *parameters G_GNUC_UNUSED,
+                             gpointer         user_data)
+{
+  ((MprisWait *) user_data)->stale = TRUE;
+}
+
+static void
+on_mpris_name_appeared (GDBusConnection *connection G_GNUC_UNUSED,
+                        const char      *name G_GNUC_UNUSED,
+                        const char      *owner G_GNUC_UNUSED,
+                        gpointer         user_data)
+{
+  ((MprisWait *) user_data)->stale = TRUE;
+}
+
+static void
+on_mpris_name_vanished (GDBusConnection *connection G_GNUC_UNUSED,
+                        const char      *name G_GNUC_UNUSED,
+                        gpointer         user_data)
+{
+  ((MprisWait *) user_data)->stale = TRUE;
+}
+
+static gboolean
+mpris_cond (gpointer data)
+{
+  MprisWait *w = data;
+
+  if (w->stale)
+    {
+      g_autoptr(GVariant) v = NULL;
+
+      w->stale = FALSE;
+      v = mpris_get (w->fx, w->iface, w->prop);
+      w->matched = v != NULL && g_variant_is_of_type (v, G_VARIANT_TYPE_STRING)
+                   && g_str_equal (g_variant_get_string (v, NULL), w->want);
+    }
+  return w->matched;
+}
+
+/* Waits until PlaybackStatus (or any string property) equals @want: asks
+ * for it once, then again each time the player announces a change
+ * (PropertiesChanged) or the MPRIS name changes hands. */
 static gboolean
 mpris_wait_string (Fixture *fx, const char *iface, const char *prop, const char *want)
 {
-  gint64 deadline = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
+  MprisWait *w = g_new0 (MprisWait, 1);
+  guint subscription, watch;
+  gboolean ok;
 
-  while (g_get_monotonic_time () < deadline)
-    {
-      g_autoptr(GVariant) v = mpris_get (fx, iface, prop);
-
-      if (v != NULL && g_variant_is_of_type (v, G_VARIANT_TYPE_STRING)
-          && g_str_equal (g_variant_get_string (v, NULL), want))
-        return TRUE;
-      g_usleep (20000);
-    }
-  return FALSE;
+  w->ref = 1;
+  w->fx = fx;
+  w->iface = iface;
+  w->prop = prop;
+  w->want = want;
+  w->stale = TRUE;
+  /* the player's path: the fake core's changes are on a path of its own */
+  subscription = g_dbus_connection_signal_subscribe (fx->conn, NULL, "org.freedesktop.DBus.Properties",
+                                                     "PropertiesChanged", MPRIS_PATH, iface,
+                                                     G_DBUS_SIGNAL_FLAGS_NONE,
+                                                     on_mpris_properties_changed,
+                                                     mpris_wait_ref (w), mpris_wait_unref);
+  watch = g_bus_watch_name_on_connection (fx->conn, MPRIS_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                          on_mpris_name_appeared, on_mpris_name_vanished,
+                                          mpris_wait_ref (w), mpris_wait_unref);
+  ok = test_wait (mpris_cond, w, WAIT_MS);
+  if (!ok)
+    g_test_message ("%s.%s did not become \"%s\" within %d ms", iface, prop, want, WAIT_MS);
+  g_bus_unwatch_name (watch);
+  g_dbus_connection_signal_unsubscribe (fx->conn, subscription);
+  mpris_wait_unref (w);
+  return ok;
 }
 
 static char *

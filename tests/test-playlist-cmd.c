@@ -23,6 +23,7 @@
 #include "alv-hash-tree.h"
 #include "alv-playlist.h"
 #include "alv-time.h"
+#include "test-util.h"
 
 #define START "2031-05-01T12:00:00Z"
 #define RATE 44100
@@ -50,23 +51,6 @@ typedef struct
 } Fixture;
 
 /* --- helpers: files ---------------------------------------------------- */
-
-static void
-remove_tree (const char *path)
-{
-  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-      const char *name;
-
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          remove_tree (child);
-        }
-    }
-  g_remove (path);
-}
 
 /* Whether GStreamer here can write (and read back) @codec, "vorbis" or
  * "mp3"; if not, skips the test saying which plugin is missing. */
@@ -374,18 +358,10 @@ resolve_handler (SoupServer        *server G_GNUC_UNUSED,
 static void
 start_server (Fixture *fx)
 {
-  g_autoptr(GError) error = NULL;
-  GSList *uris;
-
-  fx->server = soup_server_new (NULL, NULL);
+  fx->server = test_server_new ();
   soup_server_add_handler (fx->server, "/", files_handler, fx, NULL);
   soup_server_add_handler (fx->server, "/gw/resolve", resolve_handler, fx, NULL);
-  soup_server_listen_local (fx->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
-  g_assert_no_error (error);
-  uris = soup_server_get_uris (fx->server);
-  g_assert_nonnull (uris);
-  fx->base = g_strdup_printf ("http://127.0.0.1:%d/", g_uri_get_port (uris->data));
-  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  fx->base = test_server_get_url (fx->server);
 }
 
 /* --- fixture --------------------------------------------------------------- */
@@ -414,7 +390,7 @@ fixture_teardown (Fixture       *fx,
   g_free (fx->base);
   g_hash_table_unref (fx->hits);
   g_hash_table_unref (fx->gateway_urns);
-  remove_tree (fx->dir);
+  test_remove_tree (fx->dir);
   g_free (fx->media);
   g_free (fx->dir);
 }
@@ -1180,7 +1156,7 @@ main (int    argc,
 #undef ADD
 
   status = g_test_run ();
-  remove_tree (scratch);
+  test_remove_tree (scratch);
   gst_deinit ();
   return status;
 }

@@ -19,6 +19,7 @@
 #include "alv-clock.h"
 #include "alv-dbus.h"
 #include "alv-schedule.h"
+#include "test-util.h"
 
 #define SEC G_GINT64_CONSTANT (1000000)
 /* 2030-01-01T00:00:00Z */
@@ -155,17 +156,10 @@ serve (SoupServer        *server G_GNUC_UNUSED,
 static void
 fixture_setup (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSList) uris = NULL;
-
   memset (fx, 0, sizeof *fx);
-  fx->server = soup_server_new (NULL, NULL);
+  fx->server = test_server_new ();
   soup_server_add_handler (fx->server, NULL, serve, fx, NULL);
-  soup_server_listen_local (fx->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
-  g_assert_no_error (error);
-  uris = soup_server_get_uris (fx->server);
-  fx->base_url = g_uri_to_string (uris->data);
-  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
+  fx->base_url = test_server_get_url (fx->server);
   if (g_str_has_suffix (fx->base_url, "/"))
     fx->base_url[strlen (fx->base_url) - 1] = '\0';
   fx->playlist = make_playlist ("http://127.0.0.1/a.mp3", "C");
@@ -262,15 +256,17 @@ refresh_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static gboolean
+refresh_done (gpointer data)
+{
+  return ((Fixture *) data)->done;
+}
+
+static gboolean
 refresh (Fixture *fx, AlvSchedule *sched)
 {
-  gint64 deadline = g_get_monotonic_time () + 10 * SEC;
-
   fx->done = FALSE;
   alv_schedule_refresh_async (sched, NULL, refresh_cb, fx);
-  while (!fx->done && g_get_monotonic_time () < deadline)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_true (fx->done);
+  test_wait_until (refresh_done, fx, 10000);
   return fx->error == NULL;
 }
 

@@ -13,13 +13,12 @@
 #define G_LOG_DOMAIN "test-stream-players"
 #include "config.h"
 
-#include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <gst/gst.h>
 
 #include "alv-stream-server.h"
 #include "stream-media.h"
+#include "test-util.h"
 
 /* media time pushed before the player starts: it joins a running stream
  * and gets it as a burst (well within the 64 KiB burst at 128 kbit/s) */
@@ -207,13 +206,6 @@ pace_start (Fixture *f)
 
 /* --- the player process ---------------------------------------------- */
 
-static void
-child_setup (gpointer user_data G_GNUC_UNUSED)
-{
-  /* die with the test, even if it aborts on a failed assertion */
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
 static void read_out (Fixture *f);
 static void read_err (Fixture *f);
 
@@ -291,7 +283,7 @@ player_spawn (Fixture            *f,
   g_subprocess_launcher_setenv (launcher, "LC_ALL", "C.UTF-8", TRUE);
   g_subprocess_launcher_unsetenv (launcher, "http_proxy");
   g_subprocess_launcher_unsetenv (launcher, "HTTP_PROXY");
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
   f->proc = g_subprocess_launcher_spawnv (launcher, argv, &error);
   g_assert_no_error (error);
   read_out (f);
@@ -301,10 +293,11 @@ player_spawn (Fixture            *f,
 }
 
 static gboolean
-timeout_flag_cb (gpointer user_data)
+played_cond (gpointer data)
 {
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
+  Fixture *f = data;
+
+  return f->exited && f->all_pushed && f->pending == 0;
 }
 
 /* Feeds the mount, starts @argv once LEAD_US of media are in the burst,
@@ -314,16 +307,9 @@ static void
 play (Fixture            *f,
       const char * const *argv)
 {
-  gboolean timed_out = FALSE;
-  guint id;
-
   pace_start (f);
   player_spawn (f, argv);
-  id = g_timeout_add (PLAYER_TIMEOUT_MS, timeout_flag_cb, &timed_out);
-  while (!(f->exited && f->all_pushed && f->pending == 0) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
+  test_wait (played_cond, f, PLAYER_TIMEOUT_MS);
   g_test_message ("%s printed:\n%s", argv[0], f->err->str);
   g_assert_true (f->all_pushed);
   g_assert_true (f->exited);

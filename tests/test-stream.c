@@ -18,6 +18,7 @@
 #include "alv-ogg.h"
 #include "alv-stream-server.h"
 #include "stream-media.h"
+#include "test-util.h"
 
 #define GET_ICY "GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\nIcy-MetaData: 1\r\nUser-Agent: test\r\n\r\n"
 #define GET_PLAIN "GET /stream HTTP/1.0\r\nUser-Agent: test\r\n\r\n"
@@ -99,7 +100,7 @@ wait_listeners (Fixture *f,
                 guint    n)
 {
   g_object_set_data (G_OBJECT (f->server), "want", GUINT_TO_POINTER (n));
-  stream_wait_until (n_added, f, 10000);
+  test_wait_until (n_added, f, 10000);
 }
 
 /* Pushes @data in pieces of @piece bytes. */
@@ -305,7 +306,7 @@ test_client_gone (Fixture       *f,
   wait_listeners (f, 2);
   /* noticed without any data flowing */
   raw_client_free (leaves);
-  stream_wait_until (n_removed_is_one, f, 10000);
+  test_wait_until (n_removed_is_one, f, 10000);
   g_assert_cmpuint (f->dropped, ==, 0);
   g_assert_cmpuint (alv_stream_server_get_n_listeners (f->server), ==, 1);
 
@@ -400,7 +401,7 @@ test_soup_client (Fixture       *f,
   soup_message_headers_append (soup_message_get_request_headers (msg), "Icy-MetaData", "1");
   soup_session_send_async (session, msg, G_PRIORITY_DEFAULT, NULL, soup_send_cb, &stream);
   /* headers go out at once since the content type is known */
-  stream_wait_until (pointer_set, &stream, 10000);
+  test_wait_until (pointer_set, &stream, 10000);
 
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
   g_assert_cmpint (soup_message_get_http_version (msg), ==, SOUP_HTTP_1_0);
@@ -418,7 +419,7 @@ test_soup_client (Fixture       *f,
   alv_stream_server_begin_item (f->server, "application/octet-stream", "Two", NULL);
   push_pieces (f->server, two, 7000);
   alv_stream_server_disconnect_all (f->server);
-  stream_wait_until (stream_eof, stream, 10000);
+  test_wait_until (stream_eof, stream, 10000);
 
   g_byte_array_append (expect, g_bytes_get_data (one, NULL), 100000);
   g_byte_array_append (expect, g_bytes_get_data (two, NULL), 70000);
@@ -697,7 +698,7 @@ test_slow_listener (Fixture       *f,
       alv_stream_server_push (f->server, pattern);
       pushed += piece;
       caught.want = pushed;
-      stream_wait_until (readers_caught_up, &caught, 10000);
+      test_wait_until (readers_caught_up, &caught, 10000);
     }
   /* the stalled one went once its kernel buffers and its queue were full */
   g_test_message ("stalled listener dropped after %" G_GUINT64_FORMAT " bytes pushed", f->pushed_at_drop);
@@ -1014,7 +1015,7 @@ play_items (Fixture    *f,
       push_pieces (f->server, items[i], 4096);
     }
   alv_stream_server_disconnect_all (f->server);
-  stream_wait_until (play_done, state, 30000);
+  test_wait_until (play_done, state, 30000);
   gst_element_set_state (pipeline, GST_STATE_NULL);
   g_source_remove (watch);
   g_assert_cmpstr (state->error_message, ==, NULL);

@@ -1,0 +1,523 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Helpers shared by the test programs; see test-util.h.
+ */
+#define G_LOG_DOMAIN "test-util"
+#include "config.h"
+
+#include "test-util.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <glib/gstdio.h>
+
+/* --- waiting --------------------------------------------------------- */
+
+static gboolean
+flag_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * test_wait:
+ * @cond: a #TestCondition
+ * @data: passed to @cond
+ * @timeout_ms: how long to wait at most
+ *
+ * Runs the thread-default main context, blocking between iterations,
+ * until @cond holds or @timeout_ms have passed.
+ *
+ * Returns: whether @cond holds at the end
+ */
+gboolean
+test_wait (TestCondition cond,
+           gpointer      data,
+           guint         timeout_ms)
+{
+  GMainContext *context = g_main_context_ref_thread_default ();
+  GSource *timeout = g_timeout_source_new (timeout_ms);
+  gboolean timed_out = FALSE;
+  gboolean ok;
+
+  g_source_set_callback (timeout, flag_cb, &timed_out, NULL);
+  g_source_attach (timeout, context);
+  while (!cond (data) && !timed_out)
+    g_main_context_iteration (context, TRUE);
+  g_source_destroy (timeout);
+  g_source_unref (timeout);
+  ok = cond (data);
+  g_main_context_unref (context);
+  return ok;
+}
+
+static void
+wait_failed (const char *domain,
+             const char *file,
+             int         line,
+             const char *func,
+             const char *what,
+             guint       timeout_ms)
+{
+  g_autofree char *msg = g_strdup_printf ("timed out after %u ms waiting for %s", timeout_ms, what);
+
+  g_assertion_message (domain, file, line, func, msg);
+}
+
+void
+test_wait_until_full (const char    *domain,
+                      const char    *file,
+                      int            line,
+                      const char    *func,
+                      const char    *what,
+                      TestCondition  cond,
+                      gpointer       data,
+                      guint          timeout_ms)
+{
+  if (!test_wait (cond, data, timeout_ms))
+    wait_failed (domain, file, line, func, what, timeout_ms);
+}
+
+/**
+ * test_run_for:
+ * @ms: how long
+ *
+ * Runs the thread-default main context for @ms milliseconds, for a test
+ * that lets time pass on purpose (the servers of the test keep running).
+ */
+void
+test_run_for (guint ms)
+{
+  GMainContext *context = g_main_context_ref_thread_default ();
+  GSource *timeout = g_timeout_source_new (ms);
+  gboolean done = FALSE;
+
+  g_source_set_callback (timeout, flag_cb, &done, NULL);
+  g_source_attach (timeout, context);
+  while (!done)
+    g_main_context_iteration (context, TRUE);
+  g_source_unref (timeout);
+  g_main_context_unref (context);
+}
+
+void
+test_async_result_cb (GObject      *source G_GNUC_UNUSED,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  GAsyncResult **out = user_data;
+
+  g_assert_null (*out);
+  *out = g_object_ref (result);
+}
+
+static gboolean
+result_cond (gpointer data)
+{
+  return *(GAsyncResult **) data != NULL;
+}
+
+GAsyncResult *
+test_wait_result_full (const char    *domain,
+                       const char    *file,
+                       int            line,
+                       const char    *func,
+                       const char    *what,
+                       GAsyncResult **result,
+                       guint          timeout_ms)
+{
+  test_wait_until_full (domain, file, line, func, what, result_cond, result, timeout_ms);
+  return *result;
+}
+
+typedef struct
+{
+  gboolean known;     /* the watch has told the first state */
+  gboolean owned;
+  gboolean want;
+} NameWait;
+
+static void
+name_appeared_cb (GDBusConnection *connection G_GNUC_UNUSED,
+                  const char      *name G_GNUC_UNUSED,
+                  const char      *owner G_GNUC_UNUSED,
+                  gpointer         user_data)
+{
+  NameWait *w = user_data;
+
+  w->known = TRUE;
+  w->owned = TRUE;
+}
+
+static void
+name_vanished_cb (GDBusConnection *connection G_GNUC_UNUSED,
+                  const char      *name G_GNUC_UNUSED,
+                  gpointer         user_data)
+{
+  NameWait *w = user_data;
+
+  w->known = TRUE;
+  w->owned = FALSE;
+}
+
+static gboolean
+name_cond (gpointer data)
+{
+  NameWait *w = data;
+
+  return w->known && w->owned == w->want;
+}
+
+void
+test_wait_for_name_full (const char      *domain,
+                         const char      *file,
+                         int              line,
+                         const char      *func,
+                         GDBusConnection *connection,
+                         const char      *name,
+                         gboolean         owned,
+                         guint            timeout_ms)
+{
+  /* on the heap: the watch may still call back after it was removed,
+   * until it frees @w */
+  NameWait *w = g_new0 (NameWait, 1);
+  guint id;
+  gboolean ok;
+
+  w->want = owned;
+  id = g_bus_watch_name_on_connection (connection, name, G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                       name_appeared_cb, name_vanished_cb, w, g_free);
+  ok = test_wait (name_cond, w, timeout_ms);
+  g_bus_unwatch_name (id);
+  if (!ok)
+    {
+      g_autofree char *what = g_strdup_printf ("%s to %s", name, owned ? "have an owner" : "have no owner");
+
+      wait_failed (domain, file, line, func, what, timeout_ms);
+    }
+}
+
+/* --- child processes ------------------------------------------------- */
+
+/**
+ * test_die_with_parent:
+ * @user_data: unused
+ *
+ * A #GSubprocessLauncher child setup: the child gets SIGKILL when the
+ * test dies, even on a failed assertion.
+ */
+void
+test_die_with_parent (gpointer user_data G_GNUC_UNUSED)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+typedef struct
+{
+  gboolean done;
+  gboolean exited;
+} ExitWait;
+
+static void
+exit_wait_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  ExitWait *w = user_data;
+
+  w->exited = g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
+  w->done = TRUE;
+}
+
+static gboolean
+exit_wait_cond (gpointer data)
+{
+  return ((ExitWait *) data)->done;
+}
+
+/**
+ * test_subprocess_wait:
+ * @proc: a child process
+ * @timeout_ms: how long to wait at most
+ *
+ * Runs the main context until @proc has exited (g_subprocess_wait_async()),
+ * for at most @timeout_ms.
+ *
+ * Returns: whether @proc has exited
+ */
+gboolean
+test_subprocess_wait (GSubprocess *proc,
+                      guint        timeout_ms)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  ExitWait w = { FALSE, FALSE };
+
+  g_subprocess_wait_async (proc, cancellable, exit_wait_cb, &w);
+  if (!test_wait (exit_wait_cond, &w, timeout_ms))
+    {
+      /* the callback still runs, soon, and must find @w */
+      g_cancellable_cancel (cancellable);
+      while (!w.done)
+        g_main_context_iteration (g_main_context_get_thread_default (), TRUE);
+    }
+  return w.exited;
+}
+
+/**
+ * test_subprocess_stop:
+ * @proc: a child process
+ * @signum: the signal to send, as SIGTERM
+ * @timeout_ms: how long to wait for it to exit
+ *
+ * Sends @signum to @proc and waits for it to exit; kills it (SIGKILL) if
+ * it has not exited within @timeout_ms.  Either way @proc is gone after.
+ *
+ * Returns: whether @proc exited within @timeout_ms
+ */
+gboolean
+test_subprocess_stop (GSubprocess *proc,
+                      int          signum,
+                      guint        timeout_ms)
+{
+  g_subprocess_send_signal (proc, signum);
+  if (test_subprocess_wait (proc, timeout_ms))
+    return TRUE;
+  g_subprocess_force_exit (proc);
+  g_subprocess_wait (proc, NULL, NULL);
+  return FALSE;
+}
+
+typedef struct
+{
+  gboolean done;
+  char *line;
+} LineRead;
+
+static void
+line_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  LineRead *r = user_data;
+
+  r->line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result,
+                                                       NULL, NULL);
+  r->done = TRUE;
+}
+
+static gboolean
+line_done_cond (gpointer data)
+{
+  return ((LineRead *) data)->done;
+}
+
+/**
+ * test_subprocess_read_line:
+ * @proc: a child process spawned with %G_SUBPROCESS_FLAGS_STDOUT_PIPE
+ * @timeout_ms: how long to wait at most
+ *
+ * Reads the first line @proc prints; fails the test if none comes within
+ * @timeout_ms.  The pipe is closed after.
+ *
+ * Returns: (transfer full) (nullable): the line without its newline, or
+ *   %NULL if @proc closed its output first
+ */
+char *
+test_subprocess_read_line (GSubprocess *proc,
+                           guint        timeout_ms)
+{
+  g_autoptr(GDataInputStream) out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
+  LineRead r = { FALSE, NULL };
+
+  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, line_cb, &r);
+  test_wait_until (line_done_cond, &r, timeout_ms);
+  return r.line;
+}
+
+/**
+ * test_spawn_gateway:
+ * @extra: (nullable): options after the common ones, %NULL-terminated
+ * @timeout_ms: how long to wait for it to listen
+ * @url: (out): the gateway's base URL (ending in '/')
+ *
+ * Starts the built `alluvium-server gateway --port=0 --rate-limit=0`
+ * plus @extra, dying with the test, without G_DEBUG (its warnings are for
+ * its log) and with GIO's dummy proxy resolver; waits for its
+ * "listening on URL" line.
+ *
+ * Returns: (transfer full): the gateway process
+ */
+GSubprocess *
+test_spawn_gateway (const char * const  *extra,
+                    guint                timeout_ms,
+                    char               **url)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+  GSubprocess *proc;
+
+  g_ptr_array_add (argv, g_test_build_filename (G_TEST_BUILT, "..", "server", "alluvium-server", NULL));
+  g_ptr_array_add (argv, g_strdup ("gateway"));
+  g_ptr_array_add (argv, g_strdup ("--port=0"));
+  g_ptr_array_add (argv, g_strdup ("--rate-limit=0"));
+  for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (extra[i]));
+  g_ptr_array_add (argv, NULL);
+
+  /* no system proxy for 127.0.0.1; and GIO's GNOME proxy module would
+   * abort in the isolated XDG dirs, which hold no GSettings schemas */
+  g_subprocess_launcher_setenv (launcher, "GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+
+  line = test_subprocess_read_line (proc, timeout_ms);
+  g_assert_nonnull (line);
+  g_assert_true (g_str_has_prefix (line, "listening on http://127.0.0.1:"));
+  *url = g_strdup (line + strlen ("listening on "));
+  return proc;
+}
+
+/**
+ * test_spawn_core:
+ * @bus_address: the session bus it is to use
+ * @cache_home: its XDG_CACHE_HOME
+ * @config_home: its XDG_CONFIG_HOME
+ * @fatal_warnings: keep the test's G_DEBUG (fatal-warnings under the
+ *   harness), or run it without
+ * @args: (nullable): its options, %NULL-terminated
+ *
+ * Starts the built `alluvium-core` with @args, dying with the test.
+ *
+ * Returns: (transfer full): the daemon process
+ */
+GSubprocess *
+test_spawn_core (const char         *bus_address,
+                 const char         *cache_home,
+                 const char         *config_home,
+                 gboolean            fatal_warnings,
+                 const char * const *args)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GError) error = NULL;
+  GSubprocess *proc;
+
+  g_ptr_array_add (argv, g_test_build_filename (G_TEST_BUILT, "..", "core", "alluvium-core", NULL));
+  for (guint i = 0; args != NULL && args[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (args[i]));
+  g_ptr_array_add (argv, NULL);
+
+  g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS", bus_address, TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", cache_home, TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config_home, TRUE);
+  if (!fatal_warnings)
+    g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  return proc;
+}
+
+/* --- HTTP ------------------------------------------------------------ */
+
+/**
+ * test_server_new:
+ *
+ * A #SoupServer listening on 127.0.0.1 at a port of the system's choice,
+ * in the thread-default main context; add handlers to it.
+ *
+ * Returns: (transfer full): the server
+ */
+SoupServer *
+test_server_new (void)
+{
+  g_autoptr(GError) error = NULL;
+  SoupServer *server = soup_server_new (NULL, NULL);
+
+  soup_server_listen_local (server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
+  g_assert_no_error (error);
+  return server;
+}
+
+/**
+ * test_server_get_url:
+ * @server: a server from test_server_new()
+ *
+ * Returns: (transfer full): its base URL, `http://127.0.0.1:PORT/`
+ */
+char *
+test_server_get_url (SoupServer *server)
+{
+  GSList *uris = soup_server_get_uris (server);
+  char *url;
+
+  g_assert_nonnull (uris);
+  url = g_strdup_printf ("http://127.0.0.1:%d/", g_uri_get_port (uris->data));
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  return url;
+}
+
+/**
+ * test_session_send:
+ * @session: a session
+ * @msg: the request
+ * @timeout_ms: how long to wait for the whole response at most
+ * @error: return location for a transport error
+ *
+ * Sends @msg and reads the whole response body while the main context
+ * runs (so that servers of the test itself can answer); fails the test if
+ * that takes longer than @timeout_ms.  The status and headers are @msg's.
+ *
+ * Returns: (transfer full) (nullable): the body, or %NULL with @error set
+ */
+GBytes *
+test_session_send (SoupSession  *session,
+                   SoupMessage  *msg,
+                   guint         timeout_ms,
+                   GError      **error)
+{
+  g_autofree char *uri = g_uri_to_string (soup_message_get_uri (msg));
+  g_autofree char *what = g_strdup_printf ("the response to %s %s", soup_message_get_method (msg), uri);
+  GAsyncResult *result = NULL;
+  GBytes *body;
+
+  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, test_async_result_cb,
+                                    &result);
+  test_wait_result_full (G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC, what, &result, timeout_ms);
+  body = soup_session_send_and_read_finish (session, result, error);
+  g_object_unref (result);
+  return body;
+}
+
+/* --- files ----------------------------------------------------------- */
+
+/**
+ * test_remove_tree:
+ * @path: a file or directory
+ *
+ * Removes @path and, if it is a directory (not a link to one), everything
+ * below it.  Errors are ignored.
+ */
+void
+test_remove_tree (const char *path)
+{
+  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+    {
+      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+      const char *name;
+
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *child = g_build_filename (path, name, NULL);
+
+          test_remove_tree (child);
+        }
+    }
+  g_remove (path);
+}
