@@ -128,6 +128,8 @@ struct _AlvSwarmPlan
   GPtrArray *peers;             /* Peer, in the order learnt */
   GHashTable *peer_index;       /* key → Peer */
   GPtrArray *requests;          /* Request */
+  GPtrArray *usable;            /* peers usable at usable_at (best_peer_for) */
+  gint64 usable_at;
   guint n_bulk;                 /* of them, rarest first */
   guint next_id;
   GArray *queued;               /* actions decided outside a tick */
@@ -499,6 +501,8 @@ alv_swarm_plan_new (guint64  length,
   self->peers = g_ptr_array_new_with_free_func ((GDestroyNotify) peer_free);
   self->peer_index = g_hash_table_new (g_str_hash, g_str_equal);
   self->requests = g_ptr_array_new_with_free_func (g_free);
+  self->usable = g_ptr_array_new ();
+  self->usable_at = G_MININT64;
   self->queued = g_array_new (FALSE, TRUE, sizeof (AlvSwarmAction));
   self->has_origin = has_origin;
   self->active = TRUE;
@@ -526,6 +530,7 @@ alv_swarm_plan_free (AlvSwarmPlan *self)
   g_hash_table_unref (self->peer_index);
   g_ptr_array_unref (self->peers);
   g_ptr_array_unref (self->requests);
+  g_ptr_array_unref (self->usable);
   g_array_unref (self->queued);
   g_free (self);
 }
@@ -1162,20 +1167,32 @@ best_peer_for (AlvSwarmPlan *self,
   Peer *best = NULL;
   gint64 best_eta = G_MAXINT64;
 
-  for (guint k = 0; k < self->peers->len; k++)
+  /* nobody known holds it: no peer to look at */
+  if (self->availability[i] == 0)
+    return NULL;
+  /* the peers usable now, once a tick (a plan may know 200) */
+  if (self->usable_at != now)
     {
-      Peer *p = self->peers->pdata[k];
+      self->usable_at = now;
+      g_ptr_array_set_size (self->usable, 0);
+      for (guint k = 0; k < self->peers->len; k++)
+        {
+          Peer *p = self->peers->pdata[k];
+
+          if (peer_usable (self, p, now))
+            g_ptr_array_add (self->usable, p);
+          else if (!p->banned && self->have_tree && p->avail != NULL)
+            wake_soft (self, MAX (p->backoff_until, p->busy_until));
+        }
+    }
+  for (guint k = 0; k < self->usable->len; k++)
+    {
+      Peer *p = self->usable->pdata[k];
       double rate;
       gint64 eta;
 
-      if (p == except || p->avail == NULL || !alv_block_map_get (p->avail, i))
+      if (p == except || !alv_block_map_get (p->avail, i))
         continue;
-      if (!peer_usable (self, p, now))
-        {
-          if (!p->banned && self->have_tree)
-            wake_soft (self, MAX (p->backoff_until, p->busy_until));
-          continue;
-        }
       /* bulk requests do not keep a block that is due from a peer (its
        * upload is earliest deadline first) */
       if (p->inflight - p->bulk_inflight >= peer_depth (self, p))
@@ -1810,6 +1827,7 @@ alv_swarm_plan_tick (AlvSwarmPlan *self,
 
   self->wake = ALV_SWARM_PLAN_NEVER;
   self->tick_now = now;
+  self->usable_at = G_MININT64;
   self->out = actions;
   g_array_append_vals (actions, self->queued->data, self->queued->len);
   g_array_set_size (self->queued, 0);
