@@ -612,6 +612,75 @@ read_cb (GObject      *source,
     d->received += (guint64) n;
 }
 
+/* A GET of the first 100 bytes with X-Due-In @due (nullable); returns
+ * the status (the body checked when 206). */
+static guint
+due_get (Fixture    *f,
+         const char *due)
+{
+  g_autofree char *uri = n2r_uri (f, f->urn);
+  g_autoptr(SoupMessage) msg = soup_message_new ("GET", uri);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = NULL;
+
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Range", "bytes=0-99");
+  if (due != NULL)
+    soup_message_headers_replace (soup_message_get_request_headers (msg), "X-Due-In", due);
+  body = test_session_send (f->session, msg, WAIT_MS, &error);
+  g_assert_no_error (error);
+  if (soup_message_get_status (msg) == 206)
+    assert_body (f, body, 0, 100);
+  else
+    g_assert_cmpstr (resp_header (msg, "Retry-After"), ==, "5");
+  return soup_message_get_status (msg);
+}
+
+static guint holders_answer;
+
+static guint
+holders_cb (const char *urn G_GNUC_UNUSED,
+            guint64     offset G_GNUC_UNUSED,
+            gpointer    user_data G_GNUC_UNUSED)
+{
+  return holders_answer;
+}
+
+/* With every slot the rate allows taken, a request due soon (X-Due-In
+ * within 4 s) is still admitted; one due later, or bulk, is refused; a
+ * block no other peer holds counts as due now. */
+static void
+test_due (Fixture       *f,
+          gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(SoupMessage) first = NULL;
+  g_autoptr(GInputStream) stream = NULL;
+  AlvPeerServerStats stats;
+
+  /* one slot at this rate (16 KiB/s each), two at most */
+  alv_peer_server_set_max_uploads (f->server, 2);
+  alv_peer_server_set_rate_limit (f->server, 8192);
+  holders_answer = 5;
+  alv_peer_server_set_holders_func (f->server, holders_cb, NULL);
+  stream = start_get (f, NULL, cancellable, &first);
+  g_assert_cmpuint (soup_message_get_status (first), ==, 200);
+  alv_peer_server_get_stats (f->server, &stats);
+  g_assert_cmpuint (stats.active_uploads, ==, 1);
+
+  g_assert_cmpuint (due_get (f, NULL), ==, 503);         /* bulk */
+  g_assert_cmpuint (due_get (f, "60000"), ==, 503);      /* due in a minute */
+  g_assert_cmpuint (due_get (f, "nonsense"), ==, 503);   /* bulk, as said */
+  g_assert_cmpuint (due_get (f, "500"), ==, 206);        /* due soon: admitted */
+  /* rare: as if due now */
+  holders_answer = 0;
+  g_assert_cmpuint (due_get (f, NULL), ==, 206);
+  holders_answer = 5;
+
+  alv_peer_server_set_holders_func (f->server, NULL, NULL);
+  g_cancellable_cancel (cancellable);
+  g_input_stream_close (stream, NULL, NULL);
+}
+
 static void
 test_rate_limit (void)
 {
@@ -917,6 +986,8 @@ main (int   argc,
               fixture_setup, test_alt, fixture_teardown);
   g_test_add ("/core/peer-server/slots", Fixture, GINT_TO_POINTER (TRUE),
               fixture_setup, test_slots, fixture_teardown);
+  g_test_add ("/core/peer-server/due", Fixture, GINT_TO_POINTER (TRUE),
+              fixture_setup, test_due, fixture_teardown);
   g_test_add_func ("/core/peer-server/rate-limit", test_rate_limit);
   g_test_add ("/core/peer-server/hostile", Fixture, GINT_TO_POINTER (TRUE),
               fixture_setup, test_hostile, fixture_teardown);
