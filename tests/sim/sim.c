@@ -215,6 +215,13 @@ typedef struct
   guint lease_first, lease_last;
 } Ann;
 
+typedef struct
+{
+  GPtrArray *items;             /* of size bytes each */
+  GArray *free;                 /* guint handles */
+  gsize size;
+} Pool;
+
 #define CONN_NONE    G_MININT32
 #define ORIGIN_PEER  (-1)
 
@@ -333,12 +340,9 @@ struct _Sim
   guint block_size;
   double byte_rate;
   gint64 item_us;
-  GPtrArray *reqs;
-  GArray *req_free;
-  GPtrArray *polls;
-  GArray *poll_free;
-  GPtrArray *anns;
-  GArray *ann_free;
+  Pool reqs;
+  Pool polls;
+  Pool anns;
   GArray *dirty;
   GArray *dirty_work;
   GArray *actions;
@@ -552,35 +556,77 @@ pop_event (Sim *sim)
 /* ------------------------------------------------------------------ */
 /* pools                                                               */
 
+/* Slots of one kind (requests, polls, announces), reused by handle so a
+ * run allocates only as many as are ever in flight at once.  Every kind
+ * begins with a guint32 generation, bumped on each take and give, so an
+ * event for a slot that was given back and taken again is told apart. */
+static void
+pool_init (Pool  *pool,
+           gsize  size)
+{
+  pool->items = g_ptr_array_new_with_free_func (g_free);
+  pool->free = g_array_new (FALSE, FALSE, sizeof (guint));
+  pool->size = size;
+}
+
+static void
+pool_clear (Pool *pool)
+{
+  g_clear_pointer (&pool->items, g_ptr_array_unref);
+  g_clear_pointer (&pool->free, g_array_unref);
+}
+
+static gpointer
+pool_at (Pool  *pool,
+         guint  h)
+{
+  return pool->items->pdata[h];
+}
+
+/* A zeroed slot, but for its generation. */
+static guint
+pool_take (Pool *pool)
+{
+  guint h;
+  guint32 gen;
+  gpointer item;
+
+  if (pool->free->len > 0)
+    {
+      h = g_array_index (pool->free, guint, pool->free->len - 1);
+      g_array_set_size (pool->free, pool->free->len - 1);
+    }
+  else
+    {
+      h = pool->items->len;
+      g_ptr_array_add (pool->items, g_malloc0 (pool->size));
+    }
+  item = pool_at (pool, h);
+  gen = *(guint32 *) item + 1;
+  memset (item, 0, pool->size);
+  *(guint32 *) item = gen;
+  return h;
+}
+
+static void
+pool_give (Pool  *pool,
+           guint  h)
+{
+  (*(guint32 *) pool_at (pool, h))++;
+  g_array_append_val (pool->free, h);
+}
+
 static Req *
 req_at (Sim   *sim,
         guint  h)
 {
-  return sim->reqs->pdata[h];
+  return pool_at (&sim->reqs, h);
 }
 
 static guint
 req_new (Sim *sim)
 {
-  guint h;
-  Req *r;
-  guint32 gen;
-
-  if (sim->req_free->len > 0)
-    {
-      h = g_array_index (sim->req_free, guint, sim->req_free->len - 1);
-      g_array_set_size (sim->req_free, sim->req_free->len - 1);
-    }
-  else
-    {
-      h = sim->reqs->len;
-      g_ptr_array_add (sim->reqs, g_new0 (Req, 1));
-    }
-  r = req_at (sim, h);
-  gen = r->gen + 1;
-  memset (r, 0, sizeof (*r));
-  r->gen = gen;
-  return h;
+  return pool_take (&sim->reqs);
 }
 
 static void
@@ -592,39 +638,22 @@ req_release (Sim   *sim,
   g_clear_pointer (&r->avail, alv_block_map_free);
   g_clear_pointer (&r->pending, alv_block_map_free);
   r->state = RQ_FREE;
-  r->gen++;
-  g_array_append_val (sim->req_free, h);
+  pool_give (&sim->reqs, h);
 }
 
 static Poll *
 poll_at (Sim   *sim,
          guint  h)
 {
-  return sim->polls->pdata[h];
+  return pool_at (&sim->polls, h);
 }
 
 static guint
 poll_new (Sim *sim)
 {
-  guint h;
-  Poll *p;
-  guint32 gen;
+  guint h = pool_take (&sim->polls);
 
-  if (sim->poll_free->len > 0)
-    {
-      h = g_array_index (sim->poll_free, guint, sim->poll_free->len - 1);
-      g_array_set_size (sim->poll_free, sim->poll_free->len - 1);
-    }
-  else
-    {
-      h = sim->polls->len;
-      g_ptr_array_add (sim->polls, g_new0 (Poll, 1));
-    }
-  p = poll_at (sim, h);
-  gen = p->gen + 1;
-  memset (p, 0, sizeof (*p));
-  p->gen = gen;
-  p->used = TRUE;
+  poll_at (sim, h)->used = TRUE;
   return h;
 }
 
@@ -637,39 +666,22 @@ poll_release (Sim   *sim,
   g_clear_pointer (&p->avail, alv_block_map_free);
   g_clear_pointer (&p->pending, alv_block_map_free);
   p->used = FALSE;
-  p->gen++;
-  g_array_append_val (sim->poll_free, h);
+  pool_give (&sim->polls, h);
 }
 
 static Ann *
 ann_at (Sim   *sim,
         guint  h)
 {
-  return sim->anns->pdata[h];
+  return pool_at (&sim->anns, h);
 }
 
 static guint
 ann_new (Sim *sim)
 {
-  guint h;
-  Ann *a;
-  guint32 gen;
+  guint h = pool_take (&sim->anns);
 
-  if (sim->ann_free->len > 0)
-    {
-      h = g_array_index (sim->ann_free, guint, sim->ann_free->len - 1);
-      g_array_set_size (sim->ann_free, sim->ann_free->len - 1);
-    }
-  else
-    {
-      h = sim->anns->len;
-      g_ptr_array_add (sim->anns, g_new0 (Ann, 1));
-    }
-  a = ann_at (sim, h);
-  gen = a->gen + 1;
-  memset (a, 0, sizeof (*a));
-  a->gen = gen;
-  a->used = TRUE;
+  ann_at (sim, h)->used = TRUE;
   return h;
 }
 
@@ -677,11 +689,8 @@ static void
 ann_release (Sim   *sim,
              guint  h)
 {
-  Ann *a = ann_at (sim, h);
-
-  a->used = FALSE;
-  a->gen++;
-  g_array_append_val (sim->ann_free, h);
+  ann_at (sim, h)->used = FALSE;
+  pool_give (&sim->anns, h);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2527,12 +2536,9 @@ sim_run (const SimConfig  *config,
   sim->urns = g_new0 (char *, config->n_items + 1);
   for (guint k = 0; k < config->n_items; k++)
     sim->urns[k] = g_strdup_printf ("urn:sim:item-%u", k);
-  sim->reqs = g_ptr_array_new_with_free_func (g_free);
-  sim->req_free = g_array_new (FALSE, FALSE, sizeof (guint));
-  sim->polls = g_ptr_array_new_with_free_func (g_free);
-  sim->poll_free = g_array_new (FALSE, FALSE, sizeof (guint));
-  sim->anns = g_ptr_array_new_with_free_func (g_free);
-  sim->ann_free = g_array_new (FALSE, FALSE, sizeof (guint));
+  pool_init (&sim->reqs, sizeof (Req));
+  pool_init (&sim->polls, sizeof (Poll));
+  pool_init (&sim->anns, sizeof (Ann));
   sim->dirty = g_array_new (FALSE, FALSE, sizeof (DirtyRef));
   sim->dirty_work = g_array_new (FALSE, FALSE, sizeof (DirtyRef));
   sim->actions = g_array_new (FALSE, TRUE, sizeof (AlvSwarmAction));
@@ -2668,14 +2674,14 @@ sim_run (const SimConfig  *config,
       g_clear_object (&l->addr);
       g_free (l->key);
     }
-  for (guint h = 0; h < sim->reqs->len; h++)
+  for (guint h = 0; h < sim->reqs.items->len; h++)
     {
       Req *r = req_at (sim, h);
 
       g_clear_pointer (&r->avail, alv_block_map_free);
       g_clear_pointer (&r->pending, alv_block_map_free);
     }
-  for (guint h = 0; h < sim->polls->len; h++)
+  for (guint h = 0; h < sim->polls.items->len; h++)
     {
       Poll *p = poll_at (sim, h);
 
@@ -2687,12 +2693,9 @@ sim_run (const SimConfig  *config,
   gateway_peers_free (sim->gw_peers);
   gateway_leases_free (sim->gw_leases);
   g_strfreev (sim->urns);
-  g_ptr_array_unref (sim->reqs);
-  g_array_unref (sim->req_free);
-  g_ptr_array_unref (sim->polls);
-  g_array_unref (sim->poll_free);
-  g_ptr_array_unref (sim->anns);
-  g_array_unref (sim->ann_free);
+  pool_clear (&sim->reqs);
+  pool_clear (&sim->polls);
+  pool_clear (&sim->anns);
   g_array_unref (sim->dirty);
   g_array_unref (sim->dirty_work);
   g_array_unref (sim->actions);
