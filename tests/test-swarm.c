@@ -15,7 +15,6 @@
 
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include <glib/gstdio.h>
 #include <gio/gio.h>
@@ -28,6 +27,7 @@
 #include "alv-ocn-headers.h"
 #include "alv-peer-server.h"
 #include "alv-swarm.h"
+#include "test-util.h"
 
 #define ITEM_PATH "/media/item.bin"
 #define ITEM_SIZE (3 * 1024 * 1024 + 12345)
@@ -205,90 +205,21 @@ start_origin (Fixture *fx)
 /* --- the gateway ---------------------------------------------------- */
 
 static void
-child_setup (gpointer user_data G_GNUC_UNUSED)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-typedef struct
-{
-  gboolean done;
-  char *line;
-} LineRead;
-
-static void
-line_cb (GObject      *source,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  LineRead *r = user_data;
-
-  r->line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result,
-                                                       NULL, NULL);
-  r->done = TRUE;
-}
-
-static gboolean
-line_read (gpointer data)
-{
-  return ((LineRead *) data)->done;
-}
-
-static void
 start_gateway (Fixture *fx)
 {
-  g_autofree char *binary = g_test_build_filename (G_TEST_BUILT, "..", "server", "alluvium-server", NULL);
   g_autofree char *origin_arg = g_strconcat ("--origin=", fx->origin_base, NULL);
-  const char *argv[] = { binary, "gateway", "--port=0", "--rate-limit=0", "--allow-private",
-                         origin_arg, "--retry-after=1", "--block-size=" G_STRINGIFY (BLOCK_SIZE), NULL };
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GDataInputStream) out = NULL;
-  g_autoptr(GError) error = NULL;
-  LineRead r = { FALSE, NULL };
+  const char *extra[] = { "--allow-private", origin_arg, "--retry-after=1",
+                          "--block-size=" G_STRINGIFY (BLOCK_SIZE), NULL };
 
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_subprocess_launcher_setenv (launcher, "GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
-  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
-  fx->gateway = g_subprocess_launcher_spawnv (launcher, argv, &error);
-  g_assert_no_error (error);
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fx->gateway));
-  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, line_cb, &r);
-  g_assert_true (wait_for (line_read, &r, 10));
-  g_assert_nonnull (r.line);
-  g_assert_true (g_str_has_prefix (r.line, "listening on http://127.0.0.1:"));
-  fx->gateway_url = g_strdup (r.line + strlen ("listening on "));
-  g_free (r.line);
-}
-
-static void
-waited_cb (GObject      *source G_GNUC_UNUSED,
-           GAsyncResult *result G_GNUC_UNUSED,
-           gpointer      user_data)
-{
-  *(gboolean *) user_data = TRUE;
-}
-
-static gboolean
-flag_set (gpointer data)
-{
-  return *(gboolean *) data;
+  fx->gateway = test_spawn_gateway (extra, 10000, &fx->gateway_url);
 }
 
 static void
 stop_gateway (Fixture *fx)
 {
-  gboolean exited = FALSE;
-
   if (fx->gateway == NULL)
     return;
-  g_subprocess_wait_async (fx->gateway, NULL, waited_cb, &exited);
-  g_subprocess_send_signal (fx->gateway, SIGTERM);
-  if (!wait_for (flag_set, &exited, 10))
-    {
-      g_subprocess_force_exit (fx->gateway);
-      g_assert_true (wait_for (flag_set, &exited, 10));
-    }
+  test_subprocess_stop (fx->gateway, SIGTERM, 10000);
   g_clear_object (&fx->gateway);
 }
 
