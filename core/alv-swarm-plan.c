@@ -45,7 +45,7 @@
 #define POLL_FAST_US            (250 * MS)
 #define POLL_SLOW_US            (4 * US)
 #define POLL_SOON_US            (4 * US)
-#define POLL_BATCH              2
+#define POLL_BATCH              4
 #define INFO_MAX_WAIT_US        (2 * US)
 #define DEFAULT_URGENT_WINDOW   (4 * US)
 #define ENDGAME_MARGIN_US       (1500 * MS)
@@ -155,6 +155,8 @@ struct _AlvSwarmPlan
   gint64 asked_due;             /* the deadline of the first block asked for */
   gint64 rescue_retry_at;
   gboolean announce_pending;    /* an ANNOUNCE awaits its answer */
+  gint64 poll_window;           /* polls sent since then: at most POLL_BATCH */
+  guint poll_window_sent;
   gboolean announce_now;
   gint64 announce_due;
   guint announce_quick;
@@ -1690,7 +1692,7 @@ poll_interval (AlvSwarmPlan *self,
 }
 
 /* Availability polls: a HEAD to each peer not heard from yet; to the
- * others at poll_interval(), a few per tick, oldest first, four times as
+ * others at poll_interval(), two per quarter second, oldest first, four times as
  * often to one pulling from the origin what we lack.  A peer we are
  * downloading from answers with every GET instead. */
 static void
@@ -1698,7 +1700,6 @@ plan_polls (AlvSwarmPlan *self,
             gint64        now)
 {
   gint64 interval;
-  guint sent = 0;
   g_autoptr(GPtrArray) due = NULL;
 
   if (alv_swarm_plan_has_needed (self))
@@ -1741,11 +1742,18 @@ plan_polls (AlvSwarmPlan *self,
         {
           guint oldest = k;
 
-          if (sent >= POLL_BATCH)
+          /* a few per quarter second, however often the plan ticks */
+          if (now - self->poll_window >= POLL_FAST_US)
             {
-              wake_at (self, now + POLL_FAST_US);
+              self->poll_window = now;
+              self->poll_window_sent = 0;
+            }
+          if (self->poll_window_sent >= POLL_BATCH)
+            {
+              wake_at (self, self->poll_window + POLL_FAST_US);
               break;
             }
+          self->poll_window_sent++;
           for (guint j = k + 1; j < due->len; j++)
             if (((Peer *) due->pdata[j])->avail != NULL &&
                 ((Peer *) due->pdata[j])->avail_time < ((Peer *) due->pdata[oldest])->avail_time)
@@ -1753,7 +1761,6 @@ plan_polls (AlvSwarmPlan *self,
           due->pdata[k] = due->pdata[oldest];
           due->pdata[oldest] = p;
           p = due->pdata[k];
-          sent++;
         }
       p->polling = TRUE;
       self->stats.polls++;
