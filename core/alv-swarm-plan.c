@@ -1458,11 +1458,10 @@ plan_origin (AlvSwarmPlan *self,
       Lease *l = &self->leases[k];
       gboolean done = TRUE;
 
-      /* done: every block held here, or (not a rescue) in the swarm and
-       * no longer pulled from the origin by us */
+      /* done: every block held here (the gateway takes back what the
+       * next announce does not report held) */
       for (guint i = l->first; i <= l->last && done; i++)
-        if (!alv_block_map_get (self->have, i) &&
-            (l->rescue || self->availability[i] == 0 || self->pending[i] > 0 || self->writing[i]))
+        if (!alv_block_map_get (self->have, i))
           done = FALSE;
       if (done || now - l->granted > LEASE_TTL_US || m != MODE_LEASES)
         {
@@ -1479,10 +1478,9 @@ plan_origin (AlvSwarmPlan *self,
         {
           guint last = i;
 
-          if (alv_block_map_get (self->taken, i) || (!l->rescue && self->availability[i] > 0))
+          if (alv_block_map_get (self->taken, i))
             continue;
-          while (last + 1 <= l->last && !alv_block_map_get (self->taken, last + 1) &&
-                 (l->rescue || self->availability[last + 1] == 0))
+          while (last + 1 <= l->last && !alv_block_map_get (self->taken, last + 1))
             last++;
           start_request (self, NULL, i, last, now, l->rescue ? "rescue lease" : "lease");
           i = last;

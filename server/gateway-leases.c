@@ -217,10 +217,17 @@ gateway_leases_request (GatewayLeases *leases,
   if (item == NULL)
     return FALSE;
   expire (leases, item, now);
-  /* a holder asks only once it is done with what it had */
+  /* a holder asks only once it is done with what it had: what it does
+   * not report held (in this very announce) goes back, so a holder that
+   * asks and never pulls keeps nothing from the others */
   for (guint k = item->running->len; k > 0; k--)
-    if (g_strcmp0 (((Lease *) item->running->pdata[k - 1])->holder, holder) == 0)
-      end_lease (item, k - 1, TRUE);
+    {
+      Lease *mine = item->running->pdata[k - 1];
+
+      /* a rescue is asked beside a run, not instead of it */
+      if (g_strcmp0 (mine->holder, holder) == 0 && mine->rescue == rescue)
+        end_lease (item, k - 1, FALSE);
+    }
   for (guint k = 0; k < item->running->len; k++)
     {
       l = item->running->pdata[k];

@@ -55,7 +55,9 @@ void           gateway_leases_update  (GatewayLeases     *leases,
                                        gint64             now);
 
 /* @holder asks to pull blocks within @first..@last of @urn (an item of
- * @n_blocks blocks of @block_size) from the origin.  Grants the first run
+ * @n_blocks blocks of @block_size) from the origin; its previous lease
+ * ends, giving back what it did not report held (call
+ * gateway_leases_update() with what the same announce said first).  Grants the first run
  * there nobody has pulled (at most run_bytes long) when fewer than
  * max_running leases run for @urn and @holder has fewer than two.  A
  * @rescue asks for blocks that were pulled already but are late for the

@@ -108,13 +108,20 @@ static void
 test_one_per_holder (void)
 {
   g_autoptr(GatewayLeases) l = new_leases ();
+  g_autoptr(AlvBlockMap) held = map_with (0, 3);
   guint f, t;
 
   g_assert_true (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
+  /* asks again having pulled nothing: the run goes back (to it) */
   g_assert_true (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, SEC, &f, &t));
+  g_assert_cmpuint (f, ==, 0);
+  /* asks again having pulled it: the next run */
+  gateway_leases_update (l, URN, "a:1", held, FALSE, 2 * SEC);
+  g_assert_cmpuint (gateway_leases_running (l, URN, 8, 2 * SEC)->len, ==, 0);
+  g_assert_true (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, 2 * SEC, &f, &t));
   g_assert_cmpuint (f, ==, 4);
-  g_assert_cmpuint (gateway_leases_running (l, URN, 8, SEC)->len, ==, 1);
-  g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, SEC, &f, &t));
+  g_assert_cmpuint (gateway_leases_running (l, URN, 8, 2 * SEC)->len, ==, 1);
+  g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, 2 * SEC, &f, &t));
   g_assert_cmpuint (f, ==, 8);
 }
 
@@ -180,19 +187,25 @@ static void
 test_rotation (void)
 {
   g_autoptr(GatewayLeases) l = gateway_leases_new (1, RUN_BYTES, 30 * SEC);
+  g_autoptr(AlvBlockMap) a_held = map_with (0, 3);
+  g_autoptr(AlvBlockMap) b_held = map_with (4, 7);
+  g_autoptr(AlvBlockMap) b_held2 = map_with (4, 11);
   guint f, t;
 
   g_assert_true (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
   g_assert_false (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, SEC / 2, &f, &t));   /* one at a time */
   /* a is done and asks again; b asked lately: a waits, b gets it */
+  gateway_leases_update (l, URN, "a:1", a_held, FALSE, SEC);
   g_assert_false (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, SEC, &f, &t));
   g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, SEC + SEC / 2, &f, &t));
   g_assert_cmpuint (f, ==, 4);
   /* nobody else asked since: b may go on */
+  gateway_leases_update (l, URN, "b:1", b_held, FALSE, 5 * SEC);
   g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, 5 * SEC, &f, &t));
   g_assert_cmpuint (f, ==, 8);
   /* a asked 2.5 s ago and not since: too long ago to keep b waiting */
   g_assert_false (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, 5 * SEC + SEC / 2, &f, &t));
+  gateway_leases_update (l, URN, "b:1", b_held2, FALSE, 8 * SEC);
   g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, 8 * SEC, &f, &t));
   g_assert_cmpuint (f, ==, 12);
 }
