@@ -1570,6 +1570,17 @@ plan_rarest (AlvSwarmPlan *self,
   if (!self->have_tree || from >= self->n_blocks || self->n_bulk >= max_bulk (self) ||
       self->requests->len >= MAX_REQUESTS)
     return;
+  /* nothing any peer we know could give: no peer to walk */
+  {
+    guint i;
+
+    for (i = alv_block_map_first_missing_after (self->taken, from); i < self->n_blocks;
+         i = alv_block_map_first_missing_after (self->taken, i + 1))
+      if (self->availability[i] > 0)
+        break;
+    if (i >= self->n_blocks)
+      return;
+  }
   horizon = horizon_end (self, from, now) + 1;
   near = from;
   while (near < horizon && alv_swarm_plan_get_deadline (self, near) != ALV_SWARM_PLAN_NO_DEADLINE &&
