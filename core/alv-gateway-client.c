@@ -761,6 +761,7 @@ alv_gateway_client_announce_async (AlvGatewayClient    *client,
                                    const AlvRangeSet   *held,
                                    guint                numwant,
                                    const AlvAnnounceLease *lease,
+                                   const char          *bad,
                                    GCancellable        *cancellable,
                                    GAsyncReadyCallback  callback,
                                    gpointer             user_data)
@@ -790,6 +791,12 @@ alv_gateway_client_announce_async (AlvGatewayClient    *client,
   if (lease != NULL)
     g_string_append_printf (form, "&lease=%u-%u%s", lease->first, MAX (lease->last, lease->first),
                             lease->rescue ? "&rescue=1" : "");
+  if (bad != NULL && *bad != '\0')
+    {
+      g_autofree char *bad_e = g_uri_escape_string (bad, NULL, FALSE);
+
+      g_string_append_printf (form, "&bad=%s", bad_e);
+    }
 
   r = g_new0 (Request, 1);
   r->op = OP_ANNOUNCE;

@@ -100,6 +100,9 @@ typedef struct
   gboolean rescue;
 } AlvAnnounceLease;
 
+/* @bad (in alv_gateway_client_announce_async()): (nullable) peers that
+ * sent blocks failing verification, `ip:port,ip:port`. */
+
 /* @held: (nullable) the byte ranges held; @lease: (nullable) an origin
  * lease to ask for.  Returns (finish) the peers the
  * gateway answered (#GInetSocketAddress), in @interval_out the seconds
@@ -113,6 +116,7 @@ void                  alv_gateway_client_announce_async (AlvGatewayClient   *cli
                                                        const AlvRangeSet    *held,
                                                        guint                 numwant,
                                                        const AlvAnnounceLease *lease,
+                                                       const char           *bad,
                                                        GCancellable         *cancellable,
                                                        GAsyncReadyCallback   callback,
                                                        gpointer              user_data);

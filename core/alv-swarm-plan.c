@@ -129,6 +129,7 @@ struct _AlvSwarmPlan
   GHashTable *peer_index;       /* key → Peer */
   GPtrArray *requests;          /* Request */
   GPtrArray *usable;            /* peers usable at usable_at (best_peer_for) */
+  GPtrArray *banned_new;        /* keys banned, not yet reported */
   gint64 usable_at;
   guint n_bulk;                 /* of them, rarest first */
   guint next_id;
@@ -504,6 +505,7 @@ alv_swarm_plan_new (guint64  length,
   self->peer_index = g_hash_table_new (g_str_hash, g_str_equal);
   self->requests = g_ptr_array_new_with_free_func (g_free);
   self->usable = g_ptr_array_new ();
+  self->banned_new = g_ptr_array_new_with_free_func (g_free);
   self->usable_at = G_MININT64;
   self->queued = g_array_new (FALSE, TRUE, sizeof (AlvSwarmAction));
   self->has_origin = has_origin;
@@ -533,6 +535,7 @@ alv_swarm_plan_free (AlvSwarmPlan *self)
   g_ptr_array_unref (self->peers);
   g_ptr_array_unref (self->requests);
   g_ptr_array_unref (self->usable);
+  g_ptr_array_unref (self->banned_new);
   g_array_unref (self->queued);
   g_free (self);
 }
@@ -820,6 +823,12 @@ ban_peer (AlvSwarmPlan *self,
 {
   p->banned = TRUE;
   self->stats.peers_banned++;
+  /* tell the gateway: a liar holding origin runs holds them back from
+   * everyone until enough listeners have said so */
+  if (self->banned_new->len < MAX_PEERS)
+    g_ptr_array_add (self->banned_new, g_strdup (p->key));
+  if (self->announcing)
+    self->announce_now = TRUE;
   replace_counted_map (self, &p->avail, self->availability, NULL);
   replace_counted_map (self, &p->fetching, self->fetching, NULL);
   /* its other answers are not waited for */
@@ -1923,6 +1932,15 @@ alv_swarm_plan_get_origin_pending (AlvSwarmPlan *self)
         }
     }
   return map;
+}
+
+GPtrArray *
+alv_swarm_plan_take_banned (AlvSwarmPlan *self)
+{
+  GPtrArray *out = g_steal_pointer (&self->banned_new);
+
+  self->banned_new = g_ptr_array_new_with_free_func (g_free);
+  return out;
 }
 
 guint

@@ -280,6 +280,9 @@ gboolean      alv_swarm_plan_has_needed     (AlvSwarmPlan *plan);
 AlvBlockMap  *alv_swarm_plan_get_origin_pending (AlvSwarmPlan *plan);
 /* How many of the peers we know hold block @index (for the peer server:
  * a block only this listener can give is uploaded first). */
+/* The peers banned since the last call (keys; for the next announce's
+ * report to the gateway). */
+GPtrArray    *alv_swarm_plan_take_banned    (AlvSwarmPlan *plan);
 guint         alv_swarm_plan_count_holders  (AlvSwarmPlan *plan,
                                              guint         index);
 gboolean      alv_swarm_plan_is_banned      (AlvSwarmPlan *plan,

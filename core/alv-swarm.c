@@ -817,6 +817,8 @@ announce (AlvSwarm             *self,
   g_autoptr(AlvRangeSet) held = NULL;
   AlvAnnounceEvent event;
   AlvAnnounceLease lease = { a->first, a->last, a->rescue };
+  g_autoptr(GPtrArray) banned = alv_swarm_plan_take_banned (self->plan);
+  g_autofree char *bad = NULL;
 
   if (self->completed && self->tree != NULL && !self->announced_completed)
     {
@@ -832,8 +834,13 @@ announce (AlvSwarm             *self,
   if (self->tree != NULL)
     held = alv_block_map_to_range_set (alv_swarm_plan_get_have (self->plan), self->block_size,
                                        self->length);
+  if (banned->len > 0)
+    {
+      g_ptr_array_add (banned, NULL);
+      bad = g_strjoinv (",", (char **) banned->pdata);
+    }
   alv_gateway_client_announce_async (self->gateway, self->urn, self->peer_port, event, held,
-                                     ANNOUNCE_NUMWANT, a->want_lease ? &lease : NULL,
+                                     ANNOUNCE_NUMWANT, a->want_lease ? &lease : NULL, bad,
                                      self->cancellable, announce_cb, g_object_ref (self));
 }
 
@@ -1331,7 +1338,7 @@ alv_swarm_stop (AlvSwarm *swarm)
 
   if (swarm->running && swarm->gateway != NULL && swarm->peer_port != 0 && swarm->announced_started)
     alv_gateway_client_announce_async (swarm->gateway, swarm->urn, swarm->peer_port,
-                                       ALV_ANNOUNCE_STOPPED, NULL, 0, NULL, NULL, NULL, NULL);
+                                       ALV_ANNOUNCE_STOPPED, NULL, 0, NULL, NULL, NULL, NULL, NULL);
   swarm->running = FALSE;
   if (swarm->tick_source != NULL)
     {

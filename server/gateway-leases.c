@@ -27,11 +27,19 @@ typedef struct
 
 typedef struct
 {
+  guint first, last;
+} Run;
+
+typedef struct
+{
   guint n_blocks;
   AlvBlockMap *granted;         /* pulled, or being pulled */
   GPtrArray *running;           /* Lease */
   guint64 blocks_granted;
   GArray *view;                 /* GatewayLease, for _running() */
+  GHashTable *history;          /* holder → GArray of Run it was granted */
+  GHashTable *reports;          /* accused holder → set of reporters */
+  GHashTable *distrusted;       /* holders reported by enough listeners */
   char *last_holder;            /* of the last run granted */
   char *waiting;                /* the last asker refused ... */
   gint64 waiting_since;         /* ... and when */
@@ -60,6 +68,9 @@ item_free (Item *item)
   alv_block_map_free (item->granted);
   g_ptr_array_unref (item->running);
   g_array_unref (item->view);
+  g_hash_table_unref (item->history);
+  g_hash_table_unref (item->reports);
+  g_hash_table_unref (item->distrusted);
   g_free (item->last_holder);
   g_free (item->waiting);
   g_free (item);
@@ -107,6 +118,11 @@ get_item (GatewayLeases *leases,
   item->granted = alv_block_map_new (n_blocks);
   item->running = g_ptr_array_new_with_free_func ((GDestroyNotify) lease_free);
   item->view = g_array_new (FALSE, FALSE, sizeof (GatewayLease));
+  item->history = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify) g_array_unref);
+  item->reports = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify) g_hash_table_unref);
+  item->distrusted = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_hash_table_replace (leases->items, g_strdup (urn), item);
   return item;
 }
@@ -217,6 +233,8 @@ gateway_leases_request (GatewayLeases *leases,
   if (item == NULL)
     return FALSE;
   expire (leases, item, now);
+  if (g_hash_table_contains (item->distrusted, holder))
+    return FALSE;
   /* a holder asks only once it is done with what it had: what it does
    * not report held (in this very announce) goes back, so a holder that
    * asks and never pulls keeps nothing from the others */
@@ -279,6 +297,17 @@ gateway_leases_request (GatewayLeases *leases,
       item->blocks_granted += *last_out - *first_out + 1;
       g_free (item->last_holder);
       item->last_holder = g_strdup (holder);
+      {
+        GArray *runs = g_hash_table_lookup (item->history, holder);
+        Run granted = { *first_out, *last_out };
+
+        if (runs == NULL)
+          {
+            runs = g_array_new (FALSE, FALSE, sizeof (Run));
+            g_hash_table_insert (item->history, g_strdup (holder), runs);
+          }
+        g_array_append_val (runs, granted);
+      }
       if (g_strcmp0 (holder, item->waiting) == 0)
         g_clear_pointer (&item->waiting, g_free);
     }
@@ -315,6 +344,59 @@ gateway_leases_running (GatewayLeases *leases,
       g_array_append_val (item->view, v);
     }
   return item->view;
+}
+
+gboolean
+gateway_leases_report (GatewayLeases *leases,
+                       const char    *urn,
+                       const char    *reporter,
+                       const char    *accused,
+                       gint64         now)
+{
+  Item *item;
+  GHashTable *by;
+  GArray *runs;
+
+  g_return_val_if_fail (leases != NULL && urn != NULL && reporter != NULL && accused != NULL, FALSE);
+
+  item = g_hash_table_lookup (leases->items, urn);
+  if (item == NULL || g_strcmp0 (reporter, accused) == 0 ||
+      g_hash_table_contains (item->distrusted, accused) ||
+      g_hash_table_contains (item->distrusted, reporter))
+    return FALSE;
+  by = g_hash_table_lookup (item->reports, accused);
+  if (by == NULL)
+    {
+      /* bounded: one set per holder that was granted a run */
+      if (!g_hash_table_contains (item->history, accused))
+        return FALSE;
+      by = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+      g_hash_table_insert (item->reports, g_strdup (accused), by);
+    }
+  if (g_hash_table_size (by) < GATEWAY_LEASES_REPORTS)
+    g_hash_table_add (by, g_strdup (reporter));
+  if (g_hash_table_size (by) < GATEWAY_LEASES_REPORTS)
+    return FALSE;
+
+  /* distrusted: what it holds now and every run it was granted go back,
+   * whatever it said it holds, and it is granted nothing more */
+  g_hash_table_add (item->distrusted, g_strdup (accused));
+  expire (leases, item, now);
+  for (guint k = item->running->len; k > 0; k--)
+    {
+      Lease *l = item->running->pdata[k - 1];
+
+      if (g_strcmp0 (l->holder, accused) == 0)
+        {
+          g_clear_pointer (&l->reported, alv_block_map_free);
+          end_lease (item, k - 1, FALSE);
+        }
+    }
+  runs = g_hash_table_lookup (item->history, accused);
+  for (guint k = 0; runs != NULL && k < runs->len; k++)
+    for (guint i = g_array_index (runs, Run, k).first; i <= g_array_index (runs, Run, k).last; i++)
+      alv_block_map_clear (item->granted, i);
+  return TRUE;
 }
 
 guint64

@@ -38,6 +38,7 @@ typedef struct
 #define GATEWAY_LEASES_RUN_BYTES    (64 * 1024)
 #define GATEWAY_LEASES_TTL_US       (30 * G_USEC_PER_SEC)
 #define GATEWAY_LEASES_RESCUE_MAX   4   /* blocks of a rescue lease */
+#define GATEWAY_LEASES_REPORTS      2   /* listeners reporting a holder distrust it */
 
 GatewayLeases *gateway_leases_new     (guint          max_running,
                                        guint          run_bytes,
@@ -81,6 +82,19 @@ gboolean       gateway_leases_request (GatewayLeases *leases,
 GArray        *gateway_leases_running (GatewayLeases *leases,
                                        const char    *urn,
                                        guint          max,
+                                       gint64         now);
+
+/* @reporter says @accused served it a block that failed verification
+ * (it banned it).  Once GATEWAY_LEASES_REPORTS different listeners said
+ * so, @accused is distrusted for @urn: every run it was granted is given
+ * back to be pulled again by someone else, and it is granted nothing
+ * more.  Only holders that were granted a run can be accused (a liar
+ * that pulled nothing cost nothing here).  Returns whether this report
+ * tipped the balance. */
+gboolean       gateway_leases_report  (GatewayLeases *leases,
+                                       const char    *urn,
+                                       const char    *reporter,
+                                       const char    *accused,
                                        gint64         now);
 
 /* Blocks of @urn granted so far (each run once; rescues not counted). */

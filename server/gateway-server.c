@@ -766,6 +766,7 @@ announce_leases (GatewayServer      *self,
                  AlvHashTree        *tree,
                  GInetSocketAddress *peer,
                  const AlvBlockMap  *have,
+                 const char         *bad,
                  gboolean            stopped,
                  gboolean            want,
                  gboolean            rescue,
@@ -782,6 +783,19 @@ announce_leases (GatewayServer      *self,
 
   if (self->config.origin_leases == 0 || key == NULL)
     return;
+  if (bad != NULL)
+    {
+      /* peers whose blocks failed verification here (X-Alt syntax) */
+      g_autoptr(GPtrArray) accused = alv_alt_parse (bad, ALV_ORIGIN_PULLS_MAX, NULL);
+
+      for (guint i = 0; accused != NULL && i < accused->len; i++)
+        {
+          g_autofree char *who = alv_alt_format_address (accused->pdata[i]);
+
+          if (who != NULL && gateway_leases_report (self->leases, urn, key, who, now))
+            g_message ("%s: %s is distrusted for %s: its origin runs go back", key, who, urn);
+        }
+    }
   gateway_leases_update (self->leases, urn, key, have, stopped, now);
   if (want && gateway_leases_request (self->leases, urn, n_blocks,
                                       alv_hash_tree_get_block_size (tree), key, first, last,
@@ -830,6 +844,7 @@ handle_announce (GatewayServer     *self,
   guint64 port, numwant = self->config.max_peers;
   guint want_first = 0, want_last = 0;
   gboolean want_lease = FALSE;
+  const char *bad;
 
   self->stats.announces++;
   if (soup_server_message_get_method (msg) == SOUP_METHOD_POST)
@@ -894,6 +909,7 @@ handle_announce (GatewayServer     *self,
       return;
     }
   want_lease = text != NULL && event != GATEWAY_PEER_EVENT_STOPPED;
+  bad = g_hash_table_lookup (form, "bad");
 
   self_addr = G_INET_SOCKET_ADDRESS (g_inet_socket_address_new (address, (guint16) port));
   peers = gateway_peers_select (self->peers, urn, self_addr,
@@ -909,7 +925,7 @@ handle_announce (GatewayServer     *self,
       return;
     }
 
-  announce_leases (self, msg, urn, tree, self_addr, have,
+  announce_leases (self, msg, urn, tree, self_addr, have, bad,
                    event == GATEWAY_PEER_EVENT_STOPPED, want_lease,
                    g_strcmp0 (g_hash_table_lookup (form, "rescue"), "1") == 0,
                    want_first, want_last);

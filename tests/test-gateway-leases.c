@@ -210,6 +210,33 @@ test_rotation (void)
   g_assert_cmpuint (f, ==, 12);
 }
 
+/* Two listeners report the holder of runs as a liar: its runs go back,
+ * it gets nothing more; one report, or reports of a listener that holds
+ * no run, change nothing. */
+static void
+test_report_liar (void)
+{
+  g_autoptr(GatewayLeases) l = gateway_leases_new (1, RUN_BYTES, 30 * SEC);
+  g_autoptr(AlvBlockMap) held = map_with (0, 3);
+  guint f, t;
+
+  g_assert_true (ask (l, "liar:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
+  gateway_leases_update (l, URN, "liar:1", held, FALSE, SEC);    /* claims its run */
+  g_assert_true (ask (l, "liar:1", 0, N_BLOCKS - 1, FALSE, SEC, &f, &t));
+  g_assert_cmpuint (f, ==, 4);
+  g_assert_false (gateway_leases_report (l, URN, "a:1", "nobody:1", SEC));
+  g_assert_false (gateway_leases_report (l, URN, "a:1", "liar:1", SEC));
+  g_assert_false (gateway_leases_report (l, URN, "a:1", "liar:1", SEC));   /* the same one again */
+  g_assert_true (gateway_leases_report (l, URN, "b:1", "liar:1", 2 * SEC));
+  /* both runs go back: the next asker pulls them from the start */
+  g_assert_cmpuint (gateway_leases_running (l, URN, 8, 2 * SEC)->len, ==, 0);
+  g_assert_true (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, 2 * SEC, &f, &t));
+  g_assert_cmpuint (f, ==, 0);
+  g_assert_false (ask (l, "liar:1", 0, N_BLOCKS - 1, FALSE, 40 * SEC, &f, &t));
+  /* a distrusted listener's reports count for nothing */
+  g_assert_false (gateway_leases_report (l, URN, "liar:1", "a:1", 40 * SEC));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -220,5 +247,6 @@ main (int argc, char **argv)
   g_test_add_func ("/gateway/leases/give-back", test_give_back);
   g_test_add_func ("/gateway/leases/rescue", test_rescue);
   g_test_add_func ("/gateway/leases/rotation", test_rotation);
+  g_test_add_func ("/gateway/leases/report-liar", test_report_liar);
   return g_test_run ();
 }

@@ -462,7 +462,7 @@ announce (AlvGatewayClient  *client,
   AsyncWait w = { FALSE, NULL };
   GPtrArray *peers;
 
-  alv_gateway_client_announce_async (client, urn, port, event, NULL, 0, NULL, NULL, async_cb, &w);
+  alv_gateway_client_announce_async (client, urn, port, event, NULL, 0, NULL, NULL, NULL, async_cb, &w);
   g_assert_true (wait_for (async_done, &w, 30));
   peers = alv_gateway_client_announce_finish (client, w.result, interval, NULL, error);
   g_object_unref (w.result);

@@ -35,8 +35,14 @@
  * - Peer servers as alv-peer-server.c has them: upload slots =
  *   clamp(uplink / ALV_PEER_SERVER_MIN_SLOT_RATE (16 KiB/s), 1, 4); a GET
  *   whose first block is not held gets 503 without Retry-After, one
- *   arriving with every slot busy 503 with it (peer_busy); otherwise the
- *   held prefix of the range.  Every answer, HEADs included, carries the
+ *   arriving with every slot busy 503 with it (peer_busy) unless it is
+ *   due within 4 s (X-Due-In, from the action's deadline) or its block is
+ *   held by at most one other peer the server knows (then it is admitted
+ *   up to 4 uploads); otherwise the held prefix of the range.  The uplink
+ *   goes to the uploads earliest due first (rare blocks first of all,
+ *   bulk last, equal shares among equals: sim-net.c's EDF water-filling,
+ *   the token bucket's chunks and burst left out).  Every answer, HEADs
+ *   included, carries the
  *   peer's held map and origin-pending map as they are when the request
  *   reaches it.  A slot is taken when the request arrives and released
  *   when its last byte arrives (the one-way delay of the tail is ignored).
@@ -213,6 +219,8 @@ typedef struct
   Pull pulls[MAX_PULLING];
   gboolean granted;
   guint lease_first, lease_last;
+  guint n_bad;                  /* peers it banned since its last announce */
+  guint bad[MAX_PULLING];
 } Ann;
 
 typedef struct
@@ -1492,6 +1500,18 @@ exec_announce (Sim        *sim,
   a->rescue = t->rescue;
   a->first = t->first;
   a->last = t->last;
+  {
+    /* the peers it banned go with it (the daemon's "bad" parameter) */
+    g_autoptr(GPtrArray) banned = alv_swarm_plan_take_banned (sw->plan);
+
+    for (guint k = 0; k < banned->len && a->n_bad < MAX_PULLING; k++)
+      {
+        gint who = key_to_index (sim, banned->pdata[k]);
+
+        if (who >= 0)
+          a->bad[a->n_bad++] = (guint) who;
+      }
+  }
   sim->res->announces++;
   if (t->want_lease)
     trace (sim, (gint) sw->listener, "i%u ANNOUNCE, %slease %u-%u", sw->item,
@@ -1977,6 +1997,9 @@ on_ann_gateway (Sim         *sim,
                           sw->announced ? GATEWAY_PEER_EVENT_UPDATE : GATEWAY_PEER_EVENT_STARTED,
                           alv_block_map_copy (have));
   sw->announced = TRUE;
+  for (guint k = 0; k < a->n_bad; k++)
+    if (gateway_leases_report (sim->gw_leases, urn, l->key, sim->ls[a->bad[k]].key, sim->now))
+      trace (sim, (gint) a->owner, "i%u gateway: %s is distrusted", a->item, sim->ls[a->bad[k]].key);
   gateway_leases_update (sim->gw_leases, urn, l->key, have, FALSE, sim->now);
   if (a->want_lease)
     a->granted = gateway_leases_request (sim->gw_leases, urn, sim->n_blocks, sim->block_size,
@@ -2452,7 +2475,11 @@ finish (Sim *sim)
 
       if (l->present)
         {
-          player_stop (sim, li, TRUE);
+          /* an aborted run is cut short: nobody's start failed, no tail
+           * was lost */
+          if (sim->failed && l->p_state == P_WAITING)
+            l->p_state = P_OFF;
+          player_stop (sim, li, !sim->failed);
           for (guint item = 0; item < sim->cfg->n_items; item++)
             if (l->swarms[item] != NULL)
               swarm_destroy (sim, l->swarms[item]);
