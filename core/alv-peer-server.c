@@ -10,8 +10,8 @@
  * the waiting uploads get the tokens earliest deadline first (a request
  * says in X-Due-In when its requester plays it; one that does not say is
  * bulk and comes last), so a peer's uplink goes to whoever would stall
- * first — except a block no other peer is known to hold, which goes
- * before everything: only this peer can pass it on, and every copy of it
+ * first — and a block at most one other peer is known to hold counts as
+ * due within 3 s: only this peer can pass it on, and every copy of it
  * made now is one more source for the rest of the swarm.  Uploads are admitted up to the slots the rate allows, and past
  * them, up to the hard cap, when they are due soon.  An entry being
  * uploaded is pinned in the store so it cannot be evicted mid-body.
@@ -44,10 +44,10 @@
 /* a request due within this is admitted past the rate's slots */
 #define URGENT_DUE_MS 4000
 
-/* a block at most this many other peers hold is uploaded first, as if
- * it had been due this long ago */
+/* a block at most this many other peers hold is uploaded as if it were
+ * due this soon: after what someone is about to play, before the rest */
 #define RARE_HOLDERS 1
-#define RARE_AHEAD_US (10 * G_USEC_PER_SEC)
+#define RARE_DUE_US (3 * G_USEC_PER_SEC)
 
 /* seconds a refused peer is asked to wait (503 for lack of a slot) */
 #define RETRY_AFTER_SECONDS 5
@@ -636,8 +636,8 @@ n2r_handler (SoupServer        *soup G_GNUC_UNUSED,
   if (!is_head && end > start && self->holders_func != NULL &&
       self->holders_func (urn, start, self->holders_data) <= RARE_HOLDERS)
     {
-      due = g_get_monotonic_time () - RARE_AHEAD_US;
-      due_ms = 0;
+      due = MIN (due, g_get_monotonic_time () + RARE_DUE_US);
+      due_ms = MIN (due_ms, (guint64) (RARE_DUE_US / 1000));
     }
   if (!is_head && end > start && self->stats.active_uploads >= effective_slots (self) &&
       (due_ms > URGENT_DUE_MS || self->stats.active_uploads >= self->max_uploads))

@@ -107,7 +107,7 @@
 #define URGENT_DUE_US           (4 * G_USEC_PER_SEC) /* admitted past the slots (URGENT_DUE_MS) */
 #define PLAYER_BUFFER_S         1.0            /* audio held before playing, and resuming */
 #define RARE_HOLDERS            1
-#define RARE_DUE_US             (-10 * G_USEC_PER_SEC)
+#define RARE_DUE_US             (3 * G_USEC_PER_SEC)     /* RARE_DUE_US of the peer server */
 #define PEER_PORT               7000
 #define NUMWANT                 32
 #define MAX_PULLING             8              /* ALV_ORIGIN_PULLS_MAX */
