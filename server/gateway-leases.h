@@ -32,7 +32,7 @@ typedef struct
   guint last;
 } GatewayLease;
 
-/* Defaults: two leases running per URN, runs of 256 KiB, a lease lapses
+/* Defaults: one lease running per URN, runs of 64 KiB, a lease lapses
  * 30 s after it was granted unless its holder reported the run held. */
 #define GATEWAY_LEASES_MAX_RUNNING  1
 #define GATEWAY_LEASES_RUN_BYTES    (64 * 1024)

@@ -55,7 +55,8 @@
  *   plays, so the metric is measured, not assumed (no_verify stores what
  *   fails to show that it counts).
  * - Gateway: the real GatewayPeers (TTL 1800 s, gateway_max_peers per URN,
- *   64 per address) and GatewayLeases (its defaults) on the virtual clock;
+ *   64 per address) and GatewayLeases (origin_leases runs of lease_bytes,
+ *   the gateway's defaults unless told) on the virtual clock;
  *   an announce is processed when it reaches the gateway (one-way) and
  *   answered one-way later, as the real gateway orders it: select (32
  *   peers, weighted by the asker's held map), announce, leases update,
@@ -2052,7 +2053,10 @@ on_ann_answer (Sim         *sim,
       trace (sim, (gint) a->owner, "i%u announced: %u peers, %u pulling, lease %s %u-%u",
              a->item, a->n_peers, a->n_pulls, a->granted ? "granted" : "none",
              a->granted ? a->lease_first : 0, a->granted ? a->lease_last : 0);
-      alv_swarm_plan_announce_done (sw->plan, TRUE, ANNOUNCE_INTERVAL_S, TRUE, a->granted,
+      /* a gateway without leases (--origin-leases 0) says nothing of
+       * them: its listeners fall back to the rendezvous owners */
+      alv_swarm_plan_announce_done (sw->plan, TRUE, ANNOUNCE_INTERVAL_S,
+                                    sim->cfg->origin_leases > 0, a->granted,
                                     a->lease_first, a->lease_last, sim->now);
       mark_dirty (sim, sw);
     }
@@ -2267,6 +2271,8 @@ sim_config_init (SimConfig *config)
   config->lat_max_ms = 40;
   config->max_events = 2000000000;
   config->gateway_max_peers = 1000;
+  config->origin_leases = GATEWAY_LEASES_MAX_RUNNING;
+  config->lease_bytes = GATEWAY_LEASES_RUN_BYTES;
 }
 
 gboolean
@@ -2558,7 +2564,7 @@ sim_run (const SimConfig  *config,
                                      GATEWAY_PER_ADDRESS);
   gateway_peers_set_clock (sim->gw_peers, gateway_clock, sim);
   gateway_peers_set_seed (sim->gw_peers, mix32 (config->seed, 3));
-  sim->gw_leases = gateway_leases_new (GATEWAY_LEASES_MAX_RUNNING, GATEWAY_LEASES_RUN_BYTES,
+  sim->gw_leases = gateway_leases_new (config->origin_leases, config->lease_bytes,
                                        GATEWAY_LEASES_TTL_US);
   sim->urns = g_new0 (char *, config->n_items + 1);
   for (guint k = 0; k < config->n_items; k++)

@@ -52,6 +52,8 @@ typedef struct
                                  * the only thing that is not deterministic */
   gboolean progress;            /* a line on stderr every 10 s of wall time */
   guint gateway_max_peers;      /* the gateway's --max-peers-per-urn */
+  guint origin_leases;          /* the gateway's --origin-leases */
+  guint lease_bytes;            /* the gateway's run length */
   gboolean no_verify;           /* the store keeps what fails verification
                                  * (only to show that the metric counts) */
   gboolean trace;               /* every action and ending on stdout */

@@ -88,6 +88,7 @@ main (int   argc,
   g_autofree char *uplinks = NULL;
   g_autofree char *json = NULL;
   gint n = -1, seed = -1, items = -1, bitrate = -1, block_size = -1, gateway_max = -1;
+  gint origin_leases = -1, lease_bytes = -1;
   gint64 max_events = -1;
   double max_wall = -1;
   gboolean progress = FALSE;
@@ -128,6 +129,10 @@ main (int   argc,
       "Abort after this many seconds of wall time, printing what was measured (none)", "S" },
     { "progress", 0, 0, G_OPTION_ARG_NONE, &progress,
       "Say how far the run is on stderr every 10 s", NULL },
+    { "origin-leases", 0, 0, G_OPTION_ARG_INT, &origin_leases,
+      "Origin leases running at once per item, as the gateway's --origin-leases (1)", "N" },
+    { "lease-bytes", 0, 0, G_OPTION_ARG_INT, &lease_bytes,
+      "Length of an origin lease's run in bytes, at least 4096 (65536, the gateway's)", "B" },
     { "gateway-max-peers", 0, 0, G_OPTION_ARG_INT, &gateway_max,
       "The gateway's peer entries per item (1000, its default)", "N" },
     { "no-verify", 0, 0, G_OPTION_ARG_NONE, &no_verify,
@@ -166,8 +171,15 @@ main (int   argc,
   SET_IF (lat_max, lat_max_ms, lat_max >= 0);
   SET_IF ((guint64) max_events, max_events, max_events >= 0);
   SET_IF (gateway_max, gateway_max_peers, gateway_max >= 0);
+  SET_IF (origin_leases, origin_leases, origin_leases >= 0);
+  SET_IF (lease_bytes, lease_bytes, lease_bytes >= 0);
   SET_IF (max_wall, max_wall_seconds, max_wall >= 0);
 #undef SET_IF
+  if (cfg.lease_bytes < 4096)
+    {
+      g_printerr ("swarm-sim: --lease-bytes must be at least 4096\n");
+      return 2;
+    }
   if (lat_min >= 0 && lat_max < 0 && cfg.lat_max_ms < cfg.lat_min_ms)
     cfg.lat_max_ms = cfg.lat_min_ms;
   cfg.no_verify = no_verify;
