@@ -47,6 +47,8 @@
 #define FEED_CHUNK 16384
 /* how far ahead of real time the feeder may push (µs) */
 #define FEED_LEAD (3 * G_USEC_PER_SEC)
+/* items this close are back to back: the stream's lead carries over */
+#define BACK_TO_BACK (G_USEC_PER_SEC)
 /* below this position an item is played from its start (µs) */
 #define START_SLACK (G_USEC_PER_SEC / 2)
 /* largest read from the block store at once */
@@ -314,7 +316,11 @@ struct _Feeder
   double bytes_per_sec;
   gint64 t0;                  /* monotonic time of the first body push */
   guint64 pushed;             /* body bytes pushed since t0 */
+  gint64 pace_base;           /* 0, or when the stream reaches this item's
+                               * first byte (handed over before its slot) */
+  gboolean handed_over;       /* playing before its item-changed */
   guint timer_id;
+  guint done_id;              /* the item's data is all out: hand over */
   gboolean began;
   gboolean prefetch_only;     /* fetch the head, then wait to be adopted */
   gboolean head_done;
@@ -335,6 +341,7 @@ struct _Feeder
 
 static void feeder_read_head (Feeder *f);
 static void feeder_read_body (Feeder *f);
+static void feeder_data_done (Feeder *f);
 static void keep_sharing (CoreService *self, AlvSwarm *swarm);
 
 static void
@@ -352,6 +359,7 @@ feeder_free (Feeder *f)
     }
   g_clear_pointer (&f->urn, g_free);
   g_clear_handle_id (&f->timer_id, g_source_remove);
+  g_clear_handle_id (&f->done_id, g_source_remove);
   g_clear_object (&f->cancellable);
   g_clear_object (&f->stream);
   g_clear_object (&f->msg);
@@ -483,7 +491,10 @@ feeder_push_buffered (Feeder *f)
         }
       g_byte_array_remove_range (f->buf, 0, skip);
       f->synced = TRUE;
-      f->t0 = g_get_monotonic_time ();
+      /* an item handed over early paces on from where the stream's
+       * previous item ends (never from before now: after a dry spell the
+       * stream starts over with its lead) */
+      f->t0 = MAX (f->pace_base, g_get_monotonic_time ());
     }
 
   feeder_push (f, f->buf->data, f->buf->len);
@@ -548,10 +559,15 @@ body_read_cb (GObject      *source,
     }
   if (g_bytes_get_size (chunk) == 0)
     {
-      /* the item's data is all out; the next item-changed takes over */
+      /* the item's data is all out: the next item takes over */
       if (f->buf->len > 0 && f->synced)
-        feeder_push (f, f->buf->data, f->buf->len);
+        {
+          feeder_push (f, f->buf->data, f->buf->len);
+          f->pushed += f->buf->len;
+          g_byte_array_set_size (f->buf, 0);
+        }
       g_clear_object (&f->stream);
+      feeder_data_done (f);
       return;
     }
   f->service->bytes_from_origin += g_bytes_get_size (chunk);
@@ -1004,12 +1020,14 @@ feeder_swarm_read (Feeder *f)
     return;
   if (f->read_pos >= length)
     {
-      /* the item's data is all out; the next item-changed takes over */
+      /* the item's data is all out: the next item takes over */
       if (f->buf->len > 0 && f->synced)
         {
           feeder_push (f, f->buf->data, f->buf->len);
+          f->pushed += f->buf->len;
           g_byte_array_set_size (f->buf, 0);
         }
+      feeder_data_done (f);
       return;
     }
   /* about half a second of the item at a time: pushed in small steps,
@@ -1414,6 +1432,68 @@ set_state (CoreService *self,
   alv_core1_set_state_message (self->skeleton, message != NULL ? message : "");
 }
 
+static gboolean
+same_item (AlvPlaylistItem *a,
+           AlvPlaylistItem *b)
+{
+  return g_strcmp0 (alv_playlist_item_get_url (a), alv_playlist_item_get_url (b)) == 0 &&
+         g_date_time_compare (alv_playlist_item_get_start (a), alv_playlist_item_get_start (b)) == 0;
+}
+
+/* The prefetched @f becomes the feeder playing, from @offset. */
+static void
+adopt_next_feeder (CoreService *self,
+                   Feeder      *f,
+                   gint64       offset)
+{
+  g_debug ("using the prefetched head of %s", alv_playlist_item_get_url (f->item));
+  f->position = offset;
+  f->prefetch_only = FALSE;
+  self->feeder = f;
+  if (f->swarm != NULL)
+    feeder_swarm_begin (f);
+  if (f->head_done)
+    feeder_probe (f);
+}
+
+/* The item playing has pushed all its data, FEED_LEAD before its slot
+ * ends.  When the next item follows it back to back, that item starts
+ * now, paced from the moment the stream reaches it, so the stream keeps
+ * its lead across the change instead of running dry for FEED_LEAD and
+ * catching up in one lump (which players at high bitrates underrun on).
+ * NowPlaying still changes at the slot, with the schedule. */
+static gboolean
+on_feeder_data_done (gpointer user_data)
+{
+  Feeder *f = user_data;
+  CoreService *self = f->service;
+  Feeder *next = self->next_feeder;
+  gint64 end, gap;
+
+  f->done_id = 0;
+  if (self->feeder != f || next == NULL || !f->synced || f->bytes_per_sec <= 0)
+    return G_SOURCE_REMOVE;
+  end = datetime_to_us (alv_playlist_item_get_end (f->item));
+  gap = datetime_to_us (alv_playlist_item_get_start (next->item)) - end;
+  if (gap > BACK_TO_BACK || gap < -BACK_TO_BACK)
+    return G_SOURCE_REMOVE;
+  self->next_feeder = NULL;
+  next->pace_base = f->t0 + (gint64) (f->pushed / f->bytes_per_sec * G_USEC_PER_SEC);
+  next->handed_over = TRUE;
+  g_debug ("%s is all out: %s follows in the stream", alv_playlist_item_get_url (f->item),
+           alv_playlist_item_get_url (next->item));
+  g_clear_pointer (&self->feeder, feeder_free);
+  adopt_next_feeder (self, next, 0);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+feeder_data_done (Feeder *f)
+{
+  if (f->done_id == 0 && !f->prefetch_only)
+    f->done_id = g_idle_add (on_feeder_data_done, f);
+}
+
 static void
 on_item_changed (AlvSchedule     *schedule,
                  AlvPlaylistItem *item,
@@ -1422,6 +1502,14 @@ on_item_changed (AlvSchedule     *schedule,
 {
   CoreService *self = user_data;
 
+  if (item != NULL && self->feeder != NULL && self->feeder->handed_over &&
+      same_item (self->feeder->item, item))
+    {
+      /* in the stream already, from its start */
+      self->feeder->handed_over = FALSE;
+      set_now_playing (self, item, offset);
+      return;
+    }
   g_clear_pointer (&self->feeder, feeder_free);
   set_now_playing (self, item, offset);
   if (item == NULL)
@@ -1442,21 +1530,9 @@ on_item_changed (AlvSchedule     *schedule,
     }
   g_debug ("now playing %s from %" G_GINT64_FORMAT " µs", alv_playlist_item_get_url (item), offset);
   set_state (self, ALV_CORE_STATE_BUFFERING, "");
-  if (self->next_feeder != NULL
-      && g_strcmp0 (alv_playlist_item_get_url (self->next_feeder->item), alv_playlist_item_get_url (item)) == 0
-      && g_date_time_compare (alv_playlist_item_get_start (self->next_feeder->item),
-                              alv_playlist_item_get_start (item)) == 0)
+  if (self->next_feeder != NULL && same_item (self->next_feeder->item, item))
     {
-      Feeder *f = g_steal_pointer (&self->next_feeder);
-
-      g_debug ("using the prefetched head of %s", alv_playlist_item_get_url (item));
-      f->position = offset;
-      f->prefetch_only = FALSE;
-      self->feeder = f;
-      if (f->swarm != NULL)
-        feeder_swarm_begin (f);
-      if (f->head_done)
-        feeder_probe (f);
+      adopt_next_feeder (self, g_steal_pointer (&self->next_feeder), offset);
       return;
     }
   g_clear_pointer (&self->next_feeder, feeder_free);
