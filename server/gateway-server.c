@@ -1224,7 +1224,10 @@ gateway_server_new (const GatewayConfig *config,
                                                  "proxy-resolver", NULL,
                                                  NULL);
   soup_session_remove_feature_by_type (self->session, SOUP_TYPE_CONTENT_DECODER);
-  self->server = soup_server_new ("server-header", agent, NULL);
+  /* raw paths: libsoup would decode the request path, and the docroot's
+   * file names are decoded once, by gateway_docroot_map_path() (decoded
+   * twice, "Top 100%25 Hits.mp3" was never found) */
+  self->server = soup_server_new ("server-header", agent, "raw-paths", TRUE, NULL);
   soup_server_add_early_handler (self->server, NULL, early_cb, self, NULL);
   soup_server_add_handler (self->server, NULL, server_cb, self, NULL);
   self->sweep_id = g_timeout_add_seconds (MAX (MIN (config->peer_ttl / 2, 30), 1), sweep_cb, self);

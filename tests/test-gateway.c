@@ -440,6 +440,58 @@ origin_media (Fixture    *fx,
 
 /* --- tests ---------------------------------------------------------- */
 
+/* File names that need escaping in a URL are served and resolved at the
+ * URL the playlist tool writes for them (every byte escaped but the
+ * unreserved ones), decoded exactly once: a name holding "%25" itself is
+ * found at "%2525", never at "%25". */
+static void
+test_docroot_names (Fixture      *fx,
+                    gconstpointer data G_GNUC_UNUSED)
+{
+  static const char *const names[] = {
+    "Top 100% Hits.mp3", "a#b?c.mp3", "Gr\xc3\xbc\xc3\x9f" "e.mp3", "with space.mp3",
+    "50%25 literal.mp3", "plus+semi;colon:at@.mp3",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autoptr(GBytes) media = make_content (20000 + i, (guint8) (10 + i));
+      g_autofree char *rel = g_strconcat ("media/", names[i], NULL);
+
+      write_doc (fx, rel, media);
+    }
+  start_gateway (fx, "--docroot", fx->docroot, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autoptr(GBytes) media = make_content (20000 + i, (guint8) (10 + i));
+      g_autofree char *escaped = g_uri_escape_string (names[i], NULL, FALSE);
+      g_autofree char *url = g_strconcat (fx->url, "media/", escaped, NULL);
+
+      g_test_message ("%s", url);
+      {
+        g_auto(Response) r = { 0, };
+
+        request (fx, &r, "GET", url, NULL);
+        g_assert_cmpuint (r.status, ==, SOUP_STATUS_OK);
+        g_assert_true (body_equal (&r, media));
+      }
+      {
+        g_auto(Response) r = { 0, };
+
+        resolve_final (fx, &r, url);
+        check_resolved (fx, &r, media, "audio/mpeg");
+      }
+    }
+  /* decoded twice, "50%2525" would be "50%" */
+  {
+    g_auto(Response) r = { 0, };
+    g_autofree char *url = g_strconcat (fx->url, "media/50%25%20literal.mp3", NULL);
+
+    request (fx, &r, "GET", url, NULL);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_NOT_FOUND);
+  }
+}
+
 static void
 test_docroot (Fixture      *fx,
               gconstpointer data G_GNUC_UNUSED)
@@ -1272,6 +1324,7 @@ main (int    argc,
 #define ADD(path, fn) \
   g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("/server/gateway/docroot", test_docroot);
+  ADD ("/server/gateway/docroot-names", test_docroot_names);
   ADD ("/server/gateway/origin-revalidate", test_origin_revalidate);
   ADD ("/server/gateway/single-flight", test_single_flight);
   ADD ("/server/gateway/restart", test_restart);
