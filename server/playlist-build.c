@@ -419,6 +419,30 @@ playlist_build (const PlaylistOptions  *opts,
     {
       g_ptr_array_add (parents, NULL);
       root = playlist_paths_common_parent ((const char * const *) parents->pdata);
+      if (opts->output != NULL)
+        {
+          /* a playlist written outside the media directory leaves it
+           * open which one --base-url publishes (every URL would lack
+           * the media directory's name if it is the playlist's): ask */
+          g_autofree char *out = g_canonicalize_filename (opts->output, NULL);
+          g_autofree char *out_dir = g_path_get_dirname (out);
+          const char *pair[] = { out_dir, root, NULL };
+          g_autofree char *common = playlist_paths_common_parent (pair);
+
+          if (g_strcmp0 (common, root) != 0)
+            {
+              g_autofree char *shown_out = g_filename_display_name (opts->output);
+              g_autofree char *shown_root = g_filename_display_name (root);
+              g_autofree char *shown_dir = g_filename_display_name (out_dir);
+
+              g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
+                           _("%s is written outside the media directory %s, so it is not clear "
+                             "which directory %s publishes: give --root %s if it publishes the "
+                             "media directory, or --root %s if it publishes the playlist's"),
+                           shown_out, shown_root, opts->base_url, shown_root, shown_dir);
+              return NULL;
+            }
+        }
     }
 
   for (guint i = 0; i < files->len; i++)

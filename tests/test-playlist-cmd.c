@@ -437,7 +437,8 @@ build_station (Fixture    *fx,
   int status;
 
   status = run_tool (NULL, &err, "--base-url", base_url, "--start", START,
-                     "--title", "Test Station", "-o", out, fx->media, NULL);
+                     "--title", "Test Station", "--root", fx->media, "-o", out, fx->media,
+                     NULL);
   g_assert_cmpint (status, ==, 0);
   return g_steal_pointer (&out);
 }
@@ -461,7 +462,7 @@ test_build_directory (Fixture       *fx,
   status = run_tool (NULL, &err, "--base-url", "https://radio.example/media",
                      "--start", START, "--title", "Test Station",
                      "--update-period", "hourly", "--update-frequency", "4",
-                     "-o", out, fx->media, NULL);
+                     "--root", fx->media, "-o", out, fx->media, NULL);
   g_assert_cmpint (status, ==, 0);
   /* the note was skipped with a word, the hidden file silently */
   g_assert_nonnull (strstr (err, "notes.txt"));
@@ -560,7 +561,7 @@ test_build_repeat_until (Fixture       *fx,
   make_media (a, "vorbis", 10, 440, "A", NULL);
   make_media (b, "vorbis", 10, 550, "B", NULL);
   status = run_tool (NULL, NULL, "--base-url", "http://radio.example/", "--start", START,
-                     "--until", until_text, "-o", out, a, b, NULL);
+                     "--until", until_text, "--root", fx->media, "-o", out, a, b, NULL);
   g_assert_cmpint (status, ==, 0);
   pl = load_playlist (out);
   n = alv_playlist_get_n_items (pl);
@@ -580,7 +581,7 @@ test_build_repeat_until (Fixture       *fx,
   /* --repeat alone fills 24 hours: with 1 s items that is over the item
    * limit, refused instead of writing a monster */
   status = run_tool (NULL, &err, "--base-url", "http://radio.example/", "--start", START,
-                     "--repeat", "--no-urn", "-o", out, a, b, NULL);
+                     "--repeat", "--no-urn", "--root", fx->media, "-o", out, a, b, NULL);
   g_assert_cmpint (status, ==, 1);
   g_assert_nonnull (strstr (err, "items"));
 
@@ -607,7 +608,8 @@ test_build_mixed_formats (Fixture       *fx,
   make_media (ogg, "vorbis", 5, 440, "Ogg Song", "Ogg Artist");
   make_media (mp3, "mp3", 5, 440, "MP3 Song", "MP3 Artist");
 
-  status = run_tool (NULL, &err, "--base-url", "http://radio.example/", "-o", out,
+  status = run_tool (NULL, &err, "--base-url", "http://radio.example/", "--root", fx->media,
+                     "-o", out,
                      fx->media, NULL);
   g_assert_cmpint (status, ==, 1);
   g_assert_nonnull (strstr (err, "mixed stream formats"));
@@ -620,7 +622,7 @@ test_build_mixed_formats (Fixture       *fx,
 
   g_clear_pointer (&err, g_free);
   status = run_tool (NULL, &err, "--base-url", "http://radio.example/", "--force",
-                     "--start", START, "-o", out, fx->media, NULL);
+                     "--start", START, "--root", fx->media, "-o", out, fx->media, NULL);
   g_assert_cmpint (status, ==, 0);
   g_assert_nonnull (strstr (err, "warning"));
   pl = load_playlist (out);
@@ -671,6 +673,35 @@ test_build_refusals (Fixture       *fx,
                      outside, NULL);
   g_assert_cmpint (status, ==, 1);
   g_assert_nonnull (strstr (err, "root"));
+  g_clear_pointer (&err, g_free);
+
+  /* written outside the media directory without --root: which directory
+   * the base URL publishes is asked, not guessed (the URLs used to lack
+   * "media/" without a word); either answer builds */
+  {
+    g_autofree char *rss = g_build_filename (fx->dir, "station.rss", NULL);
+    g_autofree char *root_hint = g_strdup_printf ("--root %s", fx->media);
+    g_autofree char *dir_hint = g_strdup_printf ("--root %s", fx->dir);
+    g_autoptr(AlvPlaylist) pl = NULL;
+
+    g_assert_cmpint (g_remove (note), ==, 0);
+    status = run_tool (NULL, &err, "--base-url", "http://radio.example/", "--no-urn",
+                       "-o", rss, fx->media, NULL);
+    g_assert_cmpint (status, ==, 1);
+    g_assert_nonnull (strstr (err, "outside the media directory"));
+    g_assert_nonnull (strstr (err, root_hint));
+    g_assert_nonnull (strstr (err, dir_hint));
+    g_assert_false (g_file_test (rss, G_FILE_TEST_EXISTS));
+    g_clear_pointer (&err, g_free);
+
+    status = run_tool (NULL, NULL, "--base-url", "http://radio.example/", "--no-urn",
+                       "--root", fx->dir, "-o", rss, fx->media, NULL);
+    g_assert_cmpint (status, ==, 0);
+    pl = load_playlist (rss);
+    g_assert_cmpuint (alv_playlist_get_n_items (pl), ==, 1);
+    g_assert_cmpstr (alv_playlist_item_get_url (alv_playlist_get_item (pl, 0)), ==,
+                     "http://radio.example/media/good.ogg");
+  }
 }
 
 /* --- tests: consumers ----------------------------------------------------- */
@@ -1082,8 +1113,8 @@ test_prepare (Fixture       *fx,
   /* build and prepare in one go */
   fx->gateway_mode = GATEWAY_OK;
   g_hash_table_remove_all (fx->hits);
-  status = run_tool (&out, NULL, "--base-url", "https://radio.example/media/", "--start", START,
-                     "--prepare", "--gateway", gateway, fx->media, "-o", rss, NULL);
+  status = run_tool (&out, NULL, "--base-url", "https://radio.example/media/", "--root", fx->media,
+                     "--start", START, "--prepare", "--gateway", gateway, fx->media, "-o", rss, NULL);
   g_assert_cmpint (status, ==, 0);
   g_assert_nonnull (strstr (out, ":item 3: ready: "));
   g_clear_pointer (&out, g_free);
