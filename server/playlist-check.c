@@ -47,6 +47,7 @@ typedef struct
   char *format_key;             /* from probing the local file, or NULL */
   char *format;                 /* the same for humans */
   char *mime;                   /* the local file's MIME type, or NULL */
+  char *unreachable;            /* "URL: why", or NULL */
 } UrlReport;
 
 static void
@@ -55,6 +56,7 @@ url_report_free (UrlReport *report)
   g_ptr_array_unref (report->errors);
   g_ptr_array_unref (report->warnings);
   g_free (report->format_key);
+  g_free (report->unreachable);
   g_free (report->format);
   g_free (report->mime);
   g_free (report);
@@ -70,6 +72,8 @@ typedef struct
   guint n_examined;             /* distinct URLs, for progress */
   guint n_errors;
   guint n_warnings;
+  guint n_unreachable;          /* items */
+  char *first_unreachable;      /* borrowed from its report */
 } Checker;
 
 static void
@@ -235,13 +239,18 @@ examine_remote (Checker         *checker,
 
   if (!playlist_http_probe (checker->session, url, &status, &total, &error))
     {
-      report_add (report->errors, _("unreachable: %s"), error->message);
+      /* the URL names host and port, which the network's message may not */
+      report->unreachable = g_strdup_printf ("%s: %s", url, error->message);
+      report_add (report->errors, _("unreachable: %s"), report->unreachable);
       return;
     }
   if (status != SOUP_STATUS_OK && status != SOUP_STATUS_PARTIAL_CONTENT)
     {
-      report_add (report->errors, _("unreachable: HTTP %u %s"), status,
-                  soup_status_get_phrase (status) ? soup_status_get_phrase (status) : "");
+      report->unreachable = g_strdup_printf ("%s: HTTP %u %s", url, status,
+                                             soup_status_get_phrase (status) ?
+                                             soup_status_get_phrase (status) : "");
+      g_strchomp (report->unreachable);
+      report_add (report->errors, _("unreachable: %s"), report->unreachable);
       return;
     }
   if (total >= 0 && length > 0 && (guint64) total != length)
@@ -328,7 +337,7 @@ playlist_check_run (const PlaylistOptions *opts,
                                                          (GDestroyNotify) url_report_free);
   g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
   g_autoptr(GDateTime) last_end = NULL;
-  Checker checker = { opts, file_or_url, session, NULL, reports, 0, 0, 0 };
+  Checker checker = { .opts = opts, .label = file_or_url, .session = session, .reports = reports };
   AlvPlaylistItem *prev = NULL;
   UrlReport *prev_report = NULL;
   guint n_items;
@@ -378,6 +387,11 @@ playlist_check_run (const PlaylistOptions *opts,
         }
 
       report = examine (&checker, item);
+      if (report->unreachable != NULL)
+        {
+          if (checker.n_unreachable++ == 0)
+            checker.first_unreachable = report->unreachable;
+        }
       for (guint j = 0; j < report->errors->len; j++)
         finding (&checker, n, TRUE, report->errors->pdata[j]);
       for (guint j = 0; j < report->warnings->len; j++)
@@ -417,6 +431,10 @@ playlist_check_run (const PlaylistOptions *opts,
     }
 
   g_clear_pointer (&checker.probe, playlist_probe_free);
+  /* one line that says how bad it is, and where to start */
+  if (checker.n_unreachable > 0)
+    g_printerr (_("%s: %u of %u items unreachable: first: %s\n"), file_or_url,
+                checker.n_unreachable, n_items, checker.first_unreachable);
   if (opts->verbose || checker.n_errors > 0 || checker.n_warnings > 0)
     g_printerr (_("%s: %u item(s), %u error(s), %u warning(s)\n"), file_or_url, n_items,
                 checker.n_errors, checker.n_warnings);

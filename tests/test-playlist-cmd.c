@@ -843,6 +843,7 @@ test_check_good (Fixture       *fx,
   g_autofree char *rss = NULL;
   g_autofree char *base_url = NULL;
   g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
   g_autofree char *playlist_url = NULL;
   g_autofree char *item_url = NULL;
   int status;
@@ -882,9 +883,18 @@ test_check_good (Fixture       *fx,
   /* an item that is gone */
   item_url = media_path (fx, "b noon.ogg");
   g_assert_cmpint (g_remove (item_url), ==, 0);
-  status = run_tool (&out, NULL, "--check", rss, NULL);
+  status = run_tool (&out, &err, "--check", rss, NULL);
   g_assert_cmpint (status, ==, 1);
-  g_assert_nonnull (strstr (out, ":item 2: error: unreachable: HTTP 404"));
+  {
+    /* each line names the URL, and one line sums it up */
+    g_autofree char *gone = g_strconcat (fx->base, "media/b%20noon.ogg", NULL);
+    g_autofree char *line = g_strdup_printf (":item 2: error: unreachable: %s: HTTP 404", gone);
+    g_autofree char *summary = g_strdup_printf ("1 of 3 items unreachable: first: %s: HTTP 404",
+                                                gone);
+
+    g_assert_nonnull (strstr (out, line));
+    g_assert_nonnull (strstr (err, summary));
+  }
   g_assert_null (strstr (out, ":item 1: error"));
   g_clear_pointer (&out, g_free);
   status = run_tool (&out, NULL, "--check", rss, "--base-url", base_url, "--root", fx->media, NULL);
