@@ -85,7 +85,7 @@ server_gateway_main (int    argc,
     { "docroot", 'd', 0, G_OPTION_ARG_FILENAME, &docroot,
       N_("Serve the station's static files from DIR and hash them from disk"), N_("DIR") },
     { "base-url", 0, 0, G_OPTION_ARG_STRING, &base_url,
-      N_("Public URL of the document root (default: the listening URL)"), N_("URL") },
+      N_("Public URL of the document root (default: any host name at the listening port)"), N_("URL") },
     { "origin", 'o', 0, G_OPTION_ARG_STRING_ARRAY, &origins,
       N_("Fetch and hash media under URL (repeatable)"), N_("URL") },
     { "state-dir", 's', 0, G_OPTION_ARG_FILENAME, &state_dir,
@@ -130,6 +130,8 @@ server_gateway_main (int    argc,
       N_("Log every request"), NULL },
     { NULL }
   };
+  /* "Usage: alluvium-server gateway", not the subcommand alone */
+  g_set_prgname ("alluvium-server gateway");
   context = g_option_context_new (NULL);
   g_option_context_set_summary (context, _("Run the station's OCN gateway: resolve media URLs "
                                            "to content URNs, serve hash trees, track peers."));
@@ -236,6 +238,11 @@ server_gateway_main (int    argc,
         }
     }
   g_print ("listening on %s\n", gateway_server_get_url (server));
+  {
+    g_autofree char *served = gateway_server_describe (server);
+
+    g_print ("%s", served);
+  }
   fflush (stdout);
   g_info ("listening on %s", gateway_server_get_url (server));
 

@@ -31,6 +31,7 @@
 #include "gateway-store.h"
 
 #define THEX_PATH "/thex/"
+#define MAX_REFUSED_LOGGED 256  /* foreign URLs whose refusal is logged */
 #define N2X_PATH "/uri-res/N2X"
 #define MAX_HEADERS 100
 #define MAX_FORM_BODY 65536
@@ -79,8 +80,12 @@ struct _GatewayServer
   GatewayLeases *leases;
   GatewayDocroot *docroot;
   GUri *base;                   /* docroot base URL (nullable) */
+  gboolean base_any_host;       /* no --base-url: the docroot is served under
+                                 * whatever host name reaches this port */
   GPtrArray *origins;           /* GUri */
   char *url;                    /* where we listen */
+  char *bound_url;              /* the same with the address bound */
+  GHashTable *refused;          /* URLs refused as foreign, logged once */
   GHashTable *jobs;             /* url → Job */
   GHashTable *buckets;          /* client ip → Bucket */
   guint sweep_id;
@@ -306,6 +311,25 @@ uri_under (GUri *uri,
   return ppath[plen - 1] == '/' || upath[plen] == '/' || upath[plen] == '\0';
 }
 
+/* Under the docroot's base URL; without --base-url, under any host name
+ * at the port and path this gateway listens on, as a web server serves
+ * whatever name reaches it. */
+static gboolean
+under_base (GatewayServer *self,
+            GUri          *uri)
+{
+  g_autoptr(GUri) same_host = NULL;
+
+  if (uri_under (uri, self->base))
+    return TRUE;
+  if (!self->base_any_host)
+    return FALSE;
+  same_host = g_uri_build (g_uri_get_flags (self->base), g_uri_get_scheme (self->base), NULL,
+                           g_uri_get_host (uri), g_uri_get_port (self->base),
+                           g_uri_get_path (self->base), NULL, NULL);
+  return uri_under (uri, same_host);
+}
+
 static GUri *
 parse_http_url (const char *text,
                 GError    **error)
@@ -350,6 +374,35 @@ target_clear (Target *t)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Target, target_clear)
 
+/* What this gateway resolves, for people: "URL (the document root),
+ * URL, …" or that it resolves nothing. */
+static char *
+served_prefixes (GatewayServer *self)
+{
+  g_autoptr(GString) text = g_string_new (NULL);
+
+  if (self->base != NULL && self->docroot != NULL && self->base_any_host)
+    g_string_append_printf (text, _("its document root at port %d under any host name"),
+                            g_uri_get_port (self->base));
+  else if (self->base != NULL && self->docroot != NULL)
+    {
+      g_autofree char *base = g_uri_to_string (self->base);
+
+      g_string_append_printf (text, _("%s, its document root"), base);
+    }
+  for (guint i = 0; i < self->origins->len; i++)
+    {
+      g_autofree char *origin = g_uri_to_string (self->origins->pdata[i]);
+
+      if (text->len > 0)
+        g_string_append (text, ", ");
+      g_string_append (text, origin);
+    }
+  if (text->len == 0)
+    g_string_append (text, _("no --docroot and no --origin"));
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
 /* Decides whether @text may be resolved, and how.  On refusal sets
  * *status and returns FALSE with @error. */
 static gboolean
@@ -376,7 +429,7 @@ classify_url (GatewayServer *self,
     }
   target->url = g_uri_to_string_partial (uri, G_URI_HIDE_FRAGMENT);
 
-  if (self->base != NULL && self->docroot != NULL && uri_under (uri, self->base))
+  if (self->base != NULL && self->docroot != NULL && under_base (self, uri))
     {
       const char *path = g_uri_get_path (uri);
       const char *bpath = g_uri_get_path (self->base);
@@ -404,8 +457,25 @@ classify_url (GatewayServer *self,
         return TRUE;
       }
   *status = SOUP_STATUS_FORBIDDEN;
-  g_set_error (error, ALV_ERROR, ALV_ERROR_UNSAFE,
-               _("the URL is not under any origin this gateway serves"));
+  {
+    /* say what it serves and how to make it serve this one: a playlist
+     * built for another name of this host meets this on every item */
+    g_autofree char *served = served_prefixes (self);
+    g_autoptr(GUri) root = g_uri_build (G_URI_FLAGS_NONE, g_uri_get_scheme (uri), NULL,
+                                        g_uri_get_host (uri), g_uri_get_port (uri), "/",
+                                        NULL, NULL);
+    g_autofree char *prefix = g_uri_to_string (root);
+    g_autofree char *why = g_strdup_printf (_("the URL is not under any origin this gateway "
+                                              "serves (%s): start the gateway with --base-url "
+                                              "(for its --docroot) or --origin naming %s"),
+                                            served, prefix);
+
+    /* once per URL at the default level, a bounded number of them */
+    if (g_hash_table_size (self->refused) < MAX_REFUSED_LOGGED &&
+        g_hash_table_add (self->refused, g_strdup (target->url)))
+      g_message (_("refused to resolve %s: %s"), target->url, why);
+    g_set_error_literal (error, ALV_ERROR, ALV_ERROR_UNSAFE, why);
+  }
   return FALSE;
 }
 
@@ -1174,6 +1244,7 @@ gateway_server_new (const GatewayConfig *config,
 
   config_copy (&self->config, config);
   self->jobs = g_hash_table_new (g_str_hash, g_str_equal);
+  self->refused = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->buckets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->origins = g_ptr_array_new_with_free_func ((GDestroyNotify) g_uri_unref);
   self->peers = gateway_peers_new (config->peer_ttl, config->max_peers_per_urn,
@@ -1260,6 +1331,8 @@ gateway_server_listen (GatewayServer *self,
     GInetAddress *bound = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (addr));
     const char *host = g_uri_get_host (uri);
 
+    self->bound_url = g_strdup_printf (strchr (host, ':') ? "http://[%s]:%d/" : "http://%s:%d/",
+                                       host, g_uri_get_port (uri));
     if (g_inet_address_equal (bound, any4) || g_inet_address_equal (bound, any6))
       host = "127.0.0.1";
     self->url = g_strdup_printf (strchr (host, ':') ? "http://[%s]:%d/" : "http://%s:%d/",
@@ -1268,8 +1341,43 @@ gateway_server_listen (GatewayServer *self,
   g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
 
   if (self->docroot != NULL && self->base == NULL)
-    self->base = g_uri_parse (self->url, SOUP_HTTP_URI_FLAGS, NULL);
+    {
+      self->base = g_uri_parse (self->url, SOUP_HTTP_URI_FLAGS, NULL);
+      self->base_any_host = TRUE;
+    }
   return TRUE;
+}
+
+char *
+gateway_server_describe (GatewayServer *self)
+{
+  g_autoptr(GString) text = g_string_new (NULL);
+
+  g_return_val_if_fail (self->url != NULL, NULL);
+  if (g_strcmp0 (self->bound_url, self->url) != 0)
+    g_string_append_printf (text, _("bound to %s: every address of this host, under any of "
+                                    "its names\n"), self->bound_url);
+  if (self->docroot != NULL)
+    {
+      g_autofree char *base = g_uri_to_string (self->base);
+      g_autofree char *dir = g_filename_display_name (gateway_docroot_get_path (self->docroot));
+
+      if (self->base_any_host)
+        g_string_append_printf (text, _("serving and resolving %s at %s, under any host name "
+                                        "that reaches this port (--base-url names a public "
+                                        "URL in front of it)\n"), dir, base);
+      else
+        g_string_append_printf (text, _("serving %s here and resolving it at %s\n"), dir, base);
+    }
+  for (guint i = 0; i < self->origins->len; i++)
+    {
+      g_autofree char *origin = g_uri_to_string (self->origins->pdata[i]);
+
+      g_string_append_printf (text, _("resolving media under %s\n"), origin);
+    }
+  if (self->docroot == NULL && self->origins->len == 0)
+    g_string_append (text, _("resolving nothing: give --docroot or --origin\n"));
+  return g_string_free (g_steal_pointer (&text), FALSE);
 }
 
 const char *
@@ -1337,6 +1445,8 @@ gateway_server_free (GatewayServer *self)
   g_clear_pointer (&self->origins, g_ptr_array_unref);
   g_clear_pointer (&self->buckets, g_hash_table_unref);
   g_free (self->url);
+  g_free (self->bound_url);
+  g_clear_pointer (&self->refused, g_hash_table_unref);
   gateway_config_clear (&self->config);
   g_free (self);
 }

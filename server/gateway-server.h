@@ -66,6 +66,9 @@ GatewayServer *gateway_server_new        (const GatewayConfig *config,
 gboolean       gateway_server_listen     (GatewayServer       *self,
                                           GError             **error);
 const char    *gateway_server_get_url    (GatewayServer       *self);
+/* What it answers for, a line each ("bound to …", "serving …",
+ * "resolving media under …"), for people; after listening. */
+char          *gateway_server_describe   (GatewayServer       *self);
 const GatewayStats *gateway_server_get_stats (GatewayServer   *self);
 guint          gateway_server_get_n_entries (GatewayServer    *self);
 guint          gateway_server_get_n_peers (GatewayServer      *self);

@@ -492,6 +492,84 @@ test_docroot_names (Fixture      *fx,
   }
 }
 
+/* A gateway started with --docroot alone resolves its files under any
+ * host name that reaches its port (a playlist built for the host's
+ * name); a URL it does not serve is refused with what it serves and the
+ * option that would serve it, logged once however often it is asked;
+ * the start-up lines say what it answers for. */
+static void
+test_foreign_urls (Fixture      *fx,
+                   gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) media = make_content (30000, 7);
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autofree char *bin = g_test_build_filename (G_TEST_BUILT, "..", "server", "alluvium-server",
+                                                NULL);
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GDataInputStream) err = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *port = NULL;
+  g_autofree char *by_name = NULL;
+  g_autofree char *line = NULL;
+  guint refused_lines = 0;
+
+  write_doc (fx, "media/x.mp3", media);
+  g_subprocess_launcher_setenv (launcher, "GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
+  fx->gateway = g_subprocess_launcher_spawn (launcher, &error, bin, "gateway", "--port=0",
+                                             "--rate-limit=0", "--docroot", fx->docroot, NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (fx->gateway));
+  err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (fx->gateway));
+  line = test_read_line (out, WAIT_MS);
+  g_assert_nonnull (line);
+  g_assert_true (g_str_has_prefix (line, "listening on http://127.0.0.1:"));
+  fx->url = g_strdup (line + strlen ("listening on "));
+  g_clear_pointer (&line, g_free);
+  line = test_read_line (out, WAIT_MS);
+  g_assert_nonnull (line);
+  g_assert_true (g_str_has_prefix (line, "serving and resolving "));
+  g_assert_nonnull (strstr (line, "under any host name"));
+
+  port = g_strndup (strrchr (fx->url, ':') + 1, strlen (strrchr (fx->url, ':') + 1) - 1);
+  by_name = g_strdup_printf ("http://localhost:%s/media/x.mp3", port);
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, by_name);
+    check_resolved (fx, &r, media, "audio/mpeg");
+  }
+  for (guint i = 0; i < 3; i++)
+    {
+      g_auto(Response) r = { 0, };
+      g_autofree char *text = NULL;
+
+      resolve_final (fx, &r, "http://otherhost.example:9999/media/x.mp3");
+      g_assert_cmpuint (r.status, ==, SOUP_STATUS_FORBIDDEN);
+      text = body_text (&r);
+      g_assert_nonnull (strstr (text, "--base-url"));
+      g_assert_nonnull (strstr (text, "--origin naming http://otherhost.example:9999/"));
+      g_assert_nonnull (strstr (text, "its document root at port"));
+    }
+
+  /* its log, to its end: the refusal once */
+  g_assert_true (test_subprocess_stop (fx->gateway, SIGTERM, 5000));
+  for (guint i = 0; i < 1000; i++)
+    {
+      g_autofree char *l = test_read_line (err, WAIT_MS);
+
+      if (l == NULL)
+        break;
+      if (strstr (l, "refused to resolve http://otherhost.example:9999/media/x.mp3") != NULL)
+        refused_lines++;
+    }
+  g_assert_cmpuint (refused_lines, ==, 1);
+  g_clear_object (&fx->gateway);
+  g_clear_pointer (&fx->url, g_free);
+}
+
 static void
 test_docroot (Fixture      *fx,
               gconstpointer data G_GNUC_UNUSED)
@@ -1325,6 +1403,7 @@ main (int    argc,
   g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("/server/gateway/docroot", test_docroot);
   ADD ("/server/gateway/docroot-names", test_docroot_names);
+  ADD ("/server/gateway/foreign-urls", test_foreign_urls);
   ADD ("/server/gateway/origin-revalidate", test_origin_revalidate);
   ADD ("/server/gateway/single-flight", test_single_flight);
   ADD ("/server/gateway/restart", test_restart);

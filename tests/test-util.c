@@ -314,6 +314,29 @@ line_done_cond (gpointer data)
 }
 
 /**
+ * test_read_line:
+ * @in: a stream of lines (a child's pipe, say)
+ * @timeout_ms: how long to wait at most
+ *
+ * Reads the next line of @in; fails the test if none comes within
+ * @timeout_ms.  @in stays open, for the lines after.
+ *
+ * Returns: (transfer full) (nullable): the line without its newline, or
+ *   %NULL at the end of @in
+ */
+char *
+test_read_line (GDataInputStream *in,
+                guint             timeout_ms)
+{
+  LineRead r = { FALSE, NULL };
+
+  g_data_input_stream_read_line_async (in, G_PRIORITY_DEFAULT, NULL, line_cb, &r);
+  test_wait_until (line_done_cond, &r, timeout_ms);
+  g_assert_true (r.done);
+  return r.line;
+}
+
+/**
  * test_subprocess_read_line:
  * @proc: a child process spawned with %G_SUBPROCESS_FLAGS_STDOUT_PIPE
  * @timeout_ms: how long to wait at most
@@ -329,11 +352,8 @@ test_subprocess_read_line (GSubprocess *proc,
                            guint        timeout_ms)
 {
   g_autoptr(GDataInputStream) out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
-  LineRead r = { FALSE, NULL };
 
-  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, line_cb, &r);
-  test_wait_until (line_done_cond, &r, timeout_ms);
-  return r.line;
+  return test_read_line (out, timeout_ms);
 }
 
 /**

@@ -106,6 +106,8 @@ gboolean     test_subprocess_wait      (GSubprocess        *proc,
 gboolean     test_subprocess_stop      (GSubprocess        *proc,
                                         int                 signum,
                                         guint               timeout_ms);
+char        *test_read_line            (GDataInputStream   *in,
+                                        guint               timeout_ms);
 char        *test_subprocess_read_line (GSubprocess        *proc,
                                         guint               timeout_ms);
 GSubprocess *test_spawn_gateway        (const char * const *extra,
