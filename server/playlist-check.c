@@ -435,8 +435,7 @@ playlist_check_run (const PlaylistOptions *opts,
   if (checker.n_unreachable > 0)
     g_printerr (_("%s: %u of %u items unreachable: first: %s\n"), file_or_url,
                 checker.n_unreachable, n_items, checker.first_unreachable);
-  if (opts->verbose || checker.n_errors > 0 || checker.n_warnings > 0)
-    g_printerr (_("%s: %u item(s), %u error(s), %u warning(s)\n"), file_or_url, n_items,
-                checker.n_errors, checker.n_warnings);
+  g_printerr (_("%s: %u item(s), %u error(s), %u warning(s)\n"), file_or_url, n_items,
+              checker.n_errors, checker.n_warnings);
   return checker.n_errors > 0 ? 1 : 0;
 }

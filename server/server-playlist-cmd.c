@@ -25,6 +25,10 @@
 #include "playlist-paths.h"
 #include "playlist-prepare.h"
 
+/* beyond this many items a playlist is worth a warning (a day of 30 s
+ * items is 2 880, about 1.8 MB fetched by every listener) */
+#define LARGE_PLAYLIST_ITEMS 1000
+
 #define EXIT_USAGE 2
 #define DEFAULT_TIMEOUT 10
 #define DEFAULT_MAX_WAIT 600
@@ -297,10 +301,25 @@ server_playlist_main (int    argc,
     return failure (error);
   if (!write_playlist (pl, output, &error))
     return failure (error);
-  if (opts.progress && output != NULL)
-    g_printerr (g_dngettext (GETTEXT_PACKAGE, "wrote %u item to %s\n",
-                             "wrote %u items to %s\n", alv_playlist_get_n_items (pl)),
-                alv_playlist_get_n_items (pl), output);
+  /* one line on stderr, terminal or not (a script's log shows what it did) */
+  {
+    guint n = alv_playlist_get_n_items (pl);
+
+    if (n > LARGE_PLAYLIST_ITEMS)
+      g_printerr (_("warning: %u items: every listener downloads all of them at every refresh; "
+                    "a nearer --until, rebuilt as often (with --update-period), keeps the "
+                    "playlist small\n"), n);
+  }
+  {
+    guint n = alv_playlist_get_n_items (pl);
+    AlvPlaylistItem *last = n > 0 ? alv_playlist_get_item (pl, n - 1) : NULL;
+    g_autofree char *last_end = last != NULL && alv_playlist_item_get_end (last) != NULL
+                             ? alv_time_format_w3cdtf (alv_playlist_item_get_end (last)) : NULL;
+
+    g_printerr (g_dngettext (GETTEXT_PACKAGE, "wrote %u item to %s, until %s\n",
+                             "wrote %u items to %s, until %s\n", n),
+                n, output != NULL ? output : _("standard output"), last_end != NULL ? last_end : "?");
+  }
 
   label = output != NULL ? output : "-";
   /* the playlist itself went to stdout: keep it clean */

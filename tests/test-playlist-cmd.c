@@ -523,6 +523,7 @@ test_build_stdout_default_start (Fixture       *fx,
                      "--verbose", a, NULL);
   g_assert_cmpint (status, ==, 0);
   g_assert_nonnull (strstr (err, "[1/1] probing one.ogg"));
+  g_assert_nonnull (strstr (err, "wrote 1 item to standard output, until "));
   g_assert_nonnull (strstr (err, "Vorbis"));
   g_assert_null (strstr (err, "hashing"));
   pl = alv_playlist_parse (out, strlen (out), &error);
@@ -584,6 +585,20 @@ test_build_repeat_until (Fixture       *fx,
                      "--repeat", "--no-urn", "--root", fx->media, "-o", out, a, b, NULL);
   g_assert_cmpint (status, ==, 1);
   g_assert_nonnull (strstr (err, "items"));
+  g_clear_pointer (&err, g_free);
+
+  /* under the limit but large: written, with a warning */
+  {
+    g_autoptr(GDateTime) far = g_date_time_add_seconds (start, 1500);
+    g_autofree char *far_text = alv_time_format_w3cdtf (far);
+
+    status = run_tool (NULL, &err, "--base-url", "http://radio.example/", "--start", START,
+                       "--until", far_text, "--no-urn", "--root", fx->media, "-o", out, a, b,
+                       NULL);
+    g_assert_cmpint (status, ==, 0);
+    g_assert_nonnull (strstr (err, "warning: "));
+    g_assert_nonnull (strstr (err, "items: every listener downloads all of them"));
+  }
 
   /* --until before the start is a usage error */
   status = run_tool (NULL, NULL, "--base-url", "http://radio.example/", "--start", START,
@@ -855,12 +870,14 @@ test_check_good (Fixture       *fx,
   base_url = g_strconcat (fx->base, "media/", NULL);
   rss = build_station (fx, base_url);
 
-  /* local mapping: rehash every file */
-  status = run_tool (&out, NULL, "--check", rss, "--base-url", base_url, "--root", fx->media, NULL);
+  /* local mapping: rehash every file; clean, and says so in one line */
+  status = run_tool (&out, &err, "--check", rss, "--base-url", base_url, "--root", fx->media, NULL);
   g_assert_cmpint (status, ==, 0);
   g_assert_null (strstr (out, "error"));
+  g_assert_nonnull (strstr (err, ": 3 item(s), 0 error(s), 0 warning(s)"));
   g_assert_cmpuint (hits (fx, "/media/a-morning.ogg"), ==, 0);
   g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
 
   /* over HTTP: the playlist from a URL, each item probed with one Range
    * request */
