@@ -19,8 +19,13 @@ install_deps() {
   step "installing missing packages (scripts/setup)"
   "$top/scripts/setup" || return 1
 
-  step "generating the build system (autogen.sh)"
-  (cd "$top" && NOCONFIGURE=1 ./autogen.sh >/dev/null 2>&1) || return 1
+  # only when missing or older than configure.ac (the Makefiles remake
+  # themselves when a Makefile.am changes): a re-run with nothing changed
+  # does not configure again
+  if [ ! -x "$top/configure" ] || [ "$top/configure.ac" -nt "$top/configure" ]; then
+    step "generating the build system (autogen.sh)"
+    (cd "$top" && NOCONFIGURE=1 ./autogen.sh >/dev/null 2>&1) || return 1
+  fi
 }
 
 # configure_and_make DIR [CONFIGURE-ARGS...]: configures DIR (once, or
@@ -34,7 +39,8 @@ configure_and_make() {
     # shellcheck disable=SC2086
     "$top/configure" --enable-werror ${CONFIGURE_FLAGS:-} "$@" >configure.out 2>&1 \
       || { cat configure.out; return 1; }
-    sed -n '/Alluvium [0-9]/,$p' configure.out
+    # (configure's clean-up of core dumps meets our core/ directory)
+    sed -n '/Alluvium [0-9]/,$p' configure.out | grep -v "^rm: cannot remove 'core'"
   else
     echo "already configured"
   fi
