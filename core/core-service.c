@@ -176,6 +176,8 @@ struct _CoreService
 
   AlvSchedule *schedule;
   GCancellable *tune_cancellable;
+  AlvSchedule *tuning;             /* a Tune's station while its playlist comes:
+                                    * the station playing (if any) plays on */
   GPtrArray *pending_tunes;        /* GDBusMethodInvocation waiting for the first fetch */
   AlvStreamServer *stream;
   Feeder *feeder;
@@ -279,7 +281,7 @@ on_idle_timeout (gpointer user_data)
 static void
 update_idle (CoreService *self)
 {
-  gboolean idle = self->schedule == NULL && self->shared->len == 0;
+  gboolean idle = self->schedule == NULL && self->tuning == NULL && self->shared->len == 0;
 
   if (!idle || self->config.idle_timeout == 0)
     {
@@ -1574,11 +1576,20 @@ on_schedule_error (AlvSchedule *schedule G_GNUC_UNUSED,
   g_message ("playlist refresh failed: %s", error->message);
 }
 
+/* Gives up the station being tuned (its callers are answered by whoever
+ * calls this). */
 static void
-teardown_station (CoreService *self)
+cancel_tuning (CoreService *self)
 {
   g_cancellable_cancel (self->tune_cancellable);
   g_clear_object (&self->tune_cancellable);
+  g_clear_object (&self->tuning);
+}
+
+static void
+teardown_station (CoreService *self)
+{
+  cancel_tuning (self);
   g_clear_pointer (&self->feeder, feeder_free);
   g_clear_pointer (&self->next_feeder, feeder_free);
   if (self->schedule != NULL)
@@ -1657,22 +1668,44 @@ tune_refresh_cb (GObject      *source,
   g_autoptr(GPtrArray) pending = NULL;
   g_autofree char *uri = NULL;
   AlvSchedule *schedule = ALV_SCHEDULE (source);
+  const char *url = alv_schedule_get_url (schedule);
 
   if (!alv_schedule_refresh_finish (schedule, result, NULL, &error))
     {
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         return;   /* superseded: whoever cancelled answered the callers */
-      if (schedule == self->schedule)
+      if (schedule != self->tuning)
+        return;
+      cancel_tuning (self);
+      if (self->schedule == NULL)
         {
           teardown_station (self);
           set_state (self, ALV_CORE_STATE_ERROR, error->message);
-          update_idle (self);
         }
+      else
+        {
+          /* the station playing plays on; only the caller hears of it */
+          g_message ("cannot tune to %s (still playing %s): %s", url,
+                     alv_schedule_get_url (self->schedule), error->message);
+        }
+      update_idle (self);
       fail_pending (self, error);
       return;
     }
-  if (schedule != self->schedule)
+  if (schedule != self->tuning)
     return;
+
+  /* the new station's playlist is here: it replaces the one playing */
+  schedule = g_steal_pointer (&self->tuning);
+  g_clear_object (&self->tune_cancellable);
+  teardown_station (self);
+  self->schedule = schedule;
+  g_signal_connect (self->schedule, "item-changed", G_CALLBACK (on_item_changed), self);
+  g_signal_connect (self->schedule, "playlist-updated", G_CALLBACK (on_playlist_updated), self);
+  g_signal_connect (self->schedule, "prefetch", G_CALLBACK (on_prefetch), self);
+  g_signal_connect (self->schedule, "error", G_CALLBACK (on_schedule_error), self);
+  alv_core1_set_station (self->skeleton, url);
+  set_station_gateway (self, url);
 
   self->stream = alv_stream_server_new ("/stream");
   on_playlist_updated (schedule, alv_schedule_get_playlist (schedule), self);
@@ -1690,6 +1723,7 @@ tune_refresh_cb (GObject      *source,
     }
   uri = alv_stream_server_get_uri (self->stream);
   alv_core1_set_stream_url (self->skeleton, uri);
+  set_state (self, ALV_CORE_STATE_RESOLVING, "");
   alv_schedule_start (schedule);
 
   pending = g_steal_pointer (&self->pending_tunes);
@@ -1713,41 +1747,46 @@ on_handle_tune (AlvCore1              *skeleton,
       g_dbus_method_invocation_return_gerror (invocation, error);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-  if (self->schedule != NULL && g_strcmp0 (alv_schedule_get_url (self->schedule), url) == 0)
+  if (self->tuning != NULL && g_strcmp0 (alv_schedule_get_url (self->tuning), url) == 0)
     {
-      if (self->stream != NULL)
-        alv_core1_complete_tune (skeleton, invocation, alv_core1_get_stream_url (skeleton));
-      else
-        g_ptr_array_add (self->pending_tunes, invocation);
+      g_ptr_array_add (self->pending_tunes, invocation);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-
-  /* another station: earlier callers still waiting lose */
-  if (self->pending_tunes->len > 0)
+  /* another station than the one being tuned: its callers lose */
+  if (self->tuning != NULL)
     {
       g_autoptr(GError) e = g_error_new_literal (ALV_CORE_ERROR, ALV_CORE_ERROR_FAILED,
                                                  _("Tuned to another station meanwhile"));
+
+      cancel_tuning (self);
       fail_pending (self, e);
     }
-  teardown_station (self);
+  if (self->schedule != NULL && g_strcmp0 (alv_schedule_get_url (self->schedule), url) == 0)
+    {
+      alv_core1_complete_tune (skeleton, invocation, alv_core1_get_stream_url (skeleton));
+      update_idle (self);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+
   schedule = alv_schedule_new (url, self->session, &error);
   if (schedule == NULL)
     {
       g_dbus_method_invocation_return_gerror (invocation, error);
+      update_idle (self);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-  self->schedule = g_steal_pointer (&schedule);
-  g_signal_connect (self->schedule, "item-changed", G_CALLBACK (on_item_changed), self);
-  g_signal_connect (self->schedule, "playlist-updated", G_CALLBACK (on_playlist_updated), self);
-  g_signal_connect (self->schedule, "prefetch", G_CALLBACK (on_prefetch), self);
-  g_signal_connect (self->schedule, "error", G_CALLBACK (on_schedule_error), self);
+  /* the station playing (if any) plays on until the new playlist is
+   * here: a Tune that fails loses nothing */
+  self->tuning = g_steal_pointer (&schedule);
   self->tune_cancellable = g_cancellable_new ();
   g_ptr_array_add (self->pending_tunes, invocation);
-  alv_core1_set_station (skeleton, url);
-  set_station_gateway (self, url);
-  set_state (self, ALV_CORE_STATE_RESOLVING, "");
+  if (self->schedule == NULL)
+    {
+      alv_core1_set_station (skeleton, url);
+      set_state (self, ALV_CORE_STATE_RESOLVING, "");
+    }
   update_idle (self);
-  alv_schedule_refresh_async (self->schedule, self->tune_cancellable, tune_refresh_cb,
+  alv_schedule_refresh_async (self->tuning, self->tune_cancellable, tune_refresh_cb,
                               g_object_ref (self));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -1759,7 +1798,7 @@ on_handle_stop (AlvCore1              *skeleton,
 {
   CoreService *self = user_data;
 
-  if (self->schedule == NULL)
+  if (self->schedule == NULL && self->tuning == NULL)
     {
       g_dbus_method_invocation_return_error_literal (invocation, ALV_CORE_ERROR,
                                                      ALV_CORE_ERROR_NOT_TUNED,

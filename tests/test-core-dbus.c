@@ -843,6 +843,69 @@ test_errors (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpuint (fx->n_media_requests, ==, 0);
 }
 
+/* A Tune that fails while a station plays loses nothing: the caller gets
+ * the error, the station plays on (State, Station, the stream and its
+ * bytes); a Tune to the station playing answers at once. */
+static void
+test_failed_tune (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *stream_url = NULL;
+  g_autofree char *again = NULL;
+  g_autofree char *station = NULL;
+  g_autoptr(RawClient) client = NULL;
+  char *url;
+  gsize before;
+
+  if (skip_without_media (fx))
+    return;
+  stream_url = tune (fx, "/station.rss", &error);
+  g_assert_no_error (error);
+  wait_state (fx, "playing");
+  station = g_strdup (alv_core1_get_station (fx->proxy));
+  client = raw_client_new (port_of (stream_url), "GET /stream HTTP/1.0\r\n\r\n", TRUE);
+  raw_client_wait_body (client, 1024, WAIT_MS);
+
+  url = tune (fx, "/missing.rss", &error);
+  g_assert_null (url);
+  g_assert_error (error, ALV_CORE_ERROR, ALV_CORE_ERROR_PLAYLIST_UNREACHABLE);
+  g_clear_error (&error);
+  url = tune (fx, "/invalid.rss", &error);
+  g_assert_null (url);
+  g_assert_error (error, ALV_CORE_ERROR, ALV_CORE_ERROR_PLAYLIST_INVALID);
+  g_clear_error (&error);
+
+  /* asked of the core now, not from the proxy's cache */
+  {
+    g_autoptr(GVariant) reply = NULL;
+    g_autoptr(GVariant) all = NULL;
+    const char *state = NULL, *now_station = NULL, *now_stream = NULL;
+
+    reply = g_dbus_connection_call_sync (fx->conn, ALV_CORE_BUS_NAME, ALV_CORE_OBJECT_PATH,
+                                         "org.freedesktop.DBus.Properties", "GetAll",
+                                         g_variant_new ("(s)", "org.alluvium.Core1"),
+                                         G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE,
+                                         WAIT_MS, NULL, &error);
+    g_assert_no_error (error);
+    all = g_variant_get_child_value (reply, 0);
+    g_assert_true (g_variant_lookup (all, "State", "&s", &state));
+    g_assert_true (g_variant_lookup (all, "Station", "&s", &now_station));
+    g_assert_true (g_variant_lookup (all, "StreamUrl", "&s", &now_stream));
+    g_assert_cmpstr (state, ==, "playing");
+    g_assert_cmpstr (now_station, ==, station);
+    g_assert_cmpstr (now_stream, ==, stream_url);
+  }
+  /* the stream still flows on the same connection */
+  before = client->received->len;
+  raw_client_wait_body (client, before + 8192, WAIT_MS);
+  g_assert_false (client->eof);
+
+  /* the station playing: answered at once, the same stream */
+  again = tune (fx, "/station.rss", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (again, ==, stream_url);
+}
+
 static void
 test_gap (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
@@ -951,6 +1014,8 @@ main (int argc, char **argv)
               fixture_setup, test_replace, fixture_teardown);
   g_test_add ("/core/daemon/errors", Fixture, GUINT_TO_POINTER (60),
               fixture_setup, test_errors, fixture_teardown);
+  g_test_add ("/core/daemon/failed-tune", Fixture, GUINT_TO_POINTER (60),
+              fixture_setup, test_failed_tune, fixture_teardown);
   g_test_add ("/core/daemon/gap", Fixture, GUINT_TO_POINTER (60),
               fixture_setup, test_gap, fixture_teardown);
   g_test_add ("/core/daemon/idle-exit", Fixture, GUINT_TO_POINTER (2),
