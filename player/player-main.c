@@ -49,6 +49,7 @@ typedef struct
   PlayerMpris *mpris;
 
   char *station;            /* playlist URL */
+  char *state_text;         /* the status label built from the core's message */
   char *stream_url;         /* local stream being played */
   GstState target;          /* what the user wants: PLAYING, PAUSED or NULL (stopped) */
   gboolean buffering;
@@ -82,11 +83,41 @@ static void player_quit (Player *self, int exit_code);
 static const char *
 state_label (Player *self)
 {
-  if (self->target == GST_STATE_PLAYING)
-    return _("Playing");
+  const char *core_state = self->core != NULL ? alv_core1_get_state (self->core) : NULL;
+  const char *message = self->core != NULL ? alv_core1_get_state_message (self->core) : NULL;
+  AlvCoreState state;
+
   if (self->target == GST_STATE_PAUSED)
     return _("Paused");
-  return _("Stopped");
+  if (self->target != GST_STATE_PLAYING)
+    return _("Stopped");
+  /* the player plays what the core sends: it plays only when the core
+   * does, and says why not when it does not */
+  if (core_state == NULL || !alv_core_state_from_string (core_state, &state))
+    return _("Playing");
+  if (message == NULL)
+    message = "";
+  switch (state)
+    {
+    case ALV_CORE_STATE_IDLE:
+      return _("Not tuned");
+    case ALV_CORE_STATE_RESOLVING:
+      return _("Tuning…");
+    case ALV_CORE_STATE_BUFFERING:
+      return _("Buffering…");
+    case ALV_CORE_STATE_GAP:
+      /* "Nothing scheduled until …", "The playlist has run out" */
+      g_free (self->state_text);
+      self->state_text = g_strdup_printf (_("Off air: %s"), *message ? message : _("nothing scheduled"));
+      return self->state_text;
+    case ALV_CORE_STATE_ERROR:
+      g_free (self->state_text);
+      self->state_text = g_strdup_printf (_("Error: %s"), *message ? message : _("the core failed"));
+      return self->state_text;
+    case ALV_CORE_STATE_PLAYING:
+    default:
+      return _("Playing");
+    }
 }
 
 static gint64
@@ -706,6 +737,7 @@ player_clear (Player *self)
   g_clear_pointer (&self->loop, g_main_loop_unref);
   g_clear_pointer (&self->missing, g_ptr_array_unref);
   g_free (self->station);
+  g_free (self->state_text);
   g_free (self->stream_url);
 }
 

@@ -104,9 +104,18 @@ on_handle_tune (AlvCore1              *object,
   alv_core1_set_station (object, playlist_url);
   alv_core1_set_station_name (object, "Test Station");
   alv_core1_set_stream_url (object, stream_url);
-  alv_core1_set_state (object, alv_core_state_to_string (ALV_CORE_STATE_PLAYING));
+  if (strstr (playlist_url, "offair") != NULL)
+    {
+      /* tuned, but nothing scheduled now: the core streams silence */
+      alv_core1_set_state (object, alv_core_state_to_string (ALV_CORE_STATE_GAP));
+      alv_core1_set_state_message (object, "Nothing scheduled until 2031-05-01T12:00:00Z");
+    }
+  else
+    alv_core1_set_state (object, alv_core_state_to_string (ALV_CORE_STATE_PLAYING));
   alv_core1_set_now_playing (object, g_variant_builder_end (&np));
   alv_core1_set_statistics (object, g_variant_builder_end (&stats));
+  /* the properties reach the player before the answer does */
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (object));
   alv_core1_complete_tune (object, invocation, stream_url);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -665,6 +674,26 @@ test_tune_error (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_mutex_unlock (&fx->lock);
 }
 
+/* Tuned to a station with nothing on air: the player says so, with the
+ * core's reason, and never claims to be playing. */
+static void
+test_off_air (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(Player) p = NULL;
+
+  if (fx->mp3 == NULL)
+    {
+      g_test_skip ("no MP3 encoder (lamemp3enc) in GStreamer");
+      return;
+    }
+  p = player_spawn (NULL, "http://127.0.0.1:9/offair.rss", NULL);
+  g_assert_true (wait_count (fx, &fx->n_get, 1));
+  g_subprocess_send_signal (p->proc, SIGINT);
+  g_assert_cmpint (player_wait (p), ==, 0);
+  g_assert_nonnull (strstr (p->out, "Off air: Nothing scheduled until 2031-05-01T12:00:00Z"));
+  g_assert_null (strstr (p->out, "| Playing"));
+}
+
 static void
 test_refuse_file (void)
 {
@@ -798,6 +827,7 @@ main (int argc, char **argv)
 
   g_test_add ("/player/play", Fixture, NULL, fixture_setup, test_play, fixture_teardown);
   g_test_add ("/player/tune-error", Fixture, NULL, fixture_setup, test_tune_error, fixture_teardown);
+  g_test_add ("/player/off-air", Fixture, NULL, fixture_setup, test_off_air, fixture_teardown);
   g_test_add_func ("/player/refuse-file", test_refuse_file);
   g_test_add_func ("/player/german", test_german);
   g_test_add_func ("/player/data/desktop", test_desktop);
