@@ -18,8 +18,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 
 #include <glib-unix.h>
+#include <glib/gstdio.h>
 #include <glib/gi18n-lib.h>
 #include <gio/gio.h>
 #include <gst/gst.h>
@@ -57,7 +59,7 @@ typedef struct
   gboolean is_live;
   gboolean tuned;           /* the core accepted our Tune at least once */
   gboolean tune_pending;
-  gboolean spawned_core;
+  GSubprocess *core_child;   /* the core we started (no D-Bus activation) */
   gboolean quitting;
   double volume;
   GPtrArray *missing;       /* descriptions of missing plugins */
@@ -511,10 +513,28 @@ spawn_core (Player *self, GError **error)
                            _("alluvium-core is not running, cannot be activated and was not found"));
       return FALSE;
     }
-  child = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_INHERIT, error, binary, NULL);
-  if (child == NULL)
-    return FALSE;
-  self->spawned_core = TRUE;
+  {
+    /* its log goes to a file of its own, not into our terminal */
+    g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_MERGE);
+    g_autofree char *dir = g_build_filename (g_get_user_state_dir (), "alluvium", NULL);
+    g_autofree char *log = g_build_filename (dir, "core.log", NULL);
+    int fd = -1;
+
+    if (g_mkdir_with_parents (dir, 0700) == 0)
+      fd = g_open (log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0)
+      g_subprocess_launcher_take_stdout_fd (launcher, fd);
+    else
+      g_subprocess_launcher_set_flags (launcher, G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                                 G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+    child = g_subprocess_launcher_spawn (launcher, error, binary, NULL);
+    if (child == NULL)
+      return FALSE;
+    player_ui_message (self->ui, _("Started alluvium-core (its log: %s)"),
+                       fd >= 0 ? log : _("none"));
+  }
+  g_clear_object (&self->core_child);
+  self->core_child = g_steal_pointer (&child);
   self->core_watch_id = g_bus_watch_name_on_connection (self->bus, ALV_CORE_BUS_NAME,
                                                         G_BUS_NAME_WATCHER_FLAGS_NONE,
                                                         on_core_appeared, NULL, self, NULL);
@@ -547,17 +567,25 @@ on_tuned (GObject *source, GAsyncResult *result, gpointer user_data)
         return;
       self->tune_pending = FALSE;
       g_dbus_error_strip_remote_error (error);
-      if (!self->tuned && !self->spawned_core
-          && g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN))
+      /* no core and no D-Bus activation: start it, at start-up and
+       * after it went away alike (unless the one we started is still
+       * coming up) */
+      if (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) &&
+          self->core_watch_id == 0 &&
+          (self->core_child == NULL || g_subprocess_get_identifier (self->core_child) == NULL))
         {
           g_autoptr(GError) spawn_error = NULL;
 
-          if (!spawn_core (self, &spawn_error))
+          if (spawn_core (self, &spawn_error))
+            return;
+          if (!self->tuned)
             {
               player_ui_error (self->ui, "%s", spawn_error->message);
               player_quit (self, 1);
+              return;
             }
-          return;
+          g_clear_error (&error);
+          error = g_steal_pointer (&spawn_error);
         }
       if (self->tuned && is_transient (error))
         {
@@ -725,6 +753,7 @@ player_clear (Player *self)
   g_clear_handle_id (&self->reconnect_id, g_source_remove);
   g_clear_handle_id (&self->core_watch_id, g_bus_unwatch_name);
   g_clear_handle_id (&self->core_timeout_id, g_source_remove);
+  g_clear_object (&self->core_child);
   g_clear_handle_id (&self->bus_watch_id, g_source_remove);
   if (self->playbin != NULL)
     gst_element_set_state (self->playbin, GST_STATE_NULL);

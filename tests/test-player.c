@@ -205,7 +205,7 @@ service_thread (gpointer data)
 
   g_main_loop_run (fx->loop);
 
-  g_bus_unown_name (fx->owner_id);
+  g_clear_handle_id (&fx->owner_id, g_bus_unown_name);
   g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (fx->skeleton));
   g_clear_object (&fx->skeleton);
   soup_server_disconnect (fx->server);
@@ -694,6 +694,83 @@ test_off_air (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_null (strstr (p->out, "| Playing"));
 }
 
+static gboolean
+leave_bus_cb (gpointer data)
+{
+  Fixture *fx = data;
+
+  g_clear_handle_id (&fx->owner_id, g_bus_unown_name);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+name_gone_cond (gpointer data)
+{
+  Fixture *fx = data;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_sync (fx->conn, "org.freedesktop.DBus",
+                                                           "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                                           "NameHasOwner",
+                                                           g_variant_new ("(s)", ALV_CORE_BUS_NAME),
+                                                           G_VARIANT_TYPE ("(b)"),
+                                                           G_DBUS_CALL_FLAGS_NONE, 2000, NULL, NULL);
+  gboolean owned = TRUE;
+
+  if (reply != NULL)
+    g_variant_get (reply, "(b)", &owned);
+  return !owned;
+}
+
+/* No D-Bus activation: when the core the player was tuned to goes away,
+ * the player starts alluvium-core itself, as it does at start-up, with
+ * the core's log in a file of its own.  (The core it starts cannot reach
+ * the station, so the player then reports the core's own error.) */
+static void
+test_respawn_core (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(Player) p = NULL;
+  g_autofree char *core_dir = g_test_build_filename (G_TEST_BUILT, "..", "core", NULL);
+  g_autofree char *path = g_strconcat (core_dir, ":", g_getenv ("PATH"), NULL);
+  g_autofree char *log = g_build_filename (g_get_user_state_dir (), "alluvium", "core.log", NULL);
+  const char *env[] = { "PATH", path, NULL };
+  const char *station = "http://127.0.0.1:9/stations/test.rss";
+
+  if (fx->mp3 == NULL)
+    {
+      g_test_skip ("no MP3 encoder (lamemp3enc) in GStreamer");
+      return;
+    }
+  p = player_spawn (env, station, NULL);
+  g_assert_true (wait_count (fx, &fx->n_get, 1));
+
+  /* the core goes away */
+  g_main_context_invoke (fx->context, leave_bus_cb, fx);
+  g_assert_cmpint (player_wait (p), ==, 1);
+  g_assert_nonnull (strstr (p->out, "Started alluvium-core (its log: "));
+  g_assert_nonnull (strstr (p->out, log));
+  g_assert_true (g_file_test (log, G_FILE_TEST_IS_REGULAR));
+  /* the error came from the real core it started */
+  g_assert_nonnull (strstr (p->err, "Could not tune to http://127.0.0.1:9/stations/test.rss"));
+
+  /* stop the core it started, by its PID */
+  {
+    g_autoptr(GVariant) reply = NULL;
+    g_autoptr(GError) error = NULL;
+    guint32 pid = 0;
+
+    reply = g_dbus_connection_call_sync (fx->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                         "org.freedesktop.DBus", "GetConnectionUnixProcessID",
+                                         g_variant_new ("(s)", ALV_CORE_BUS_NAME),
+                                         G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, 2000,
+                                         NULL, &error);
+    g_assert_no_error (error);
+    g_variant_get (reply, "(u)", &pid);
+    g_assert_cmpuint (pid, >, 1);
+    g_assert_cmpint (kill ((pid_t) pid, SIGTERM), ==, 0);
+    test_wait_until (name_gone_cond, fx, WAIT_MS);
+    g_assert_true (name_gone_cond (fx));
+  }
+}
+
 static void
 test_refuse_file (void)
 {
@@ -828,6 +905,8 @@ main (int argc, char **argv)
   g_test_add ("/player/play", Fixture, NULL, fixture_setup, test_play, fixture_teardown);
   g_test_add ("/player/tune-error", Fixture, NULL, fixture_setup, test_tune_error, fixture_teardown);
   g_test_add ("/player/off-air", Fixture, NULL, fixture_setup, test_off_air, fixture_teardown);
+  g_test_add ("/player/respawn-core", Fixture, NULL, fixture_setup, test_respawn_core,
+              fixture_teardown);
   g_test_add_func ("/player/refuse-file", test_refuse_file);
   g_test_add_func ("/player/german", test_german);
   g_test_add_func ("/player/data/desktop", test_desktop);
