@@ -366,6 +366,22 @@ wait_state (Fixture *fx, const char *state)
   g_assert_cmpstr (alv_core1_get_state (fx->proxy), ==, state);
 }
 
+typedef struct
+{
+  AlvCore1 *proxy;
+  const char *state;
+  const char *message;  /* a part of StateMessage */
+} MessageWait;
+
+static gboolean
+message_cond (gpointer data)
+{
+  MessageWait *w = data;
+
+  return g_strcmp0 (alv_core1_get_state (w->proxy), w->state) == 0 &&
+         strstr (alv_core1_get_state_message (w->proxy), w->message) != NULL;
+}
+
 static gboolean
 saw_state (Fixture *fx, const char *state)
 {
@@ -927,7 +943,14 @@ test_gap (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   url2 = tune (fx, "/ended.rss", &error);
   g_assert_no_error (error);
   g_assert_nonnull (url2);
-  wait_state (fx, "gap");
+  /* (the first station's gap lasts until the second one's playlist is
+   * here: wait for the second one's message, not for the state) */
+  {
+    MessageWait mw = { fx->proxy, "gap", "run out" };
+
+    test_wait_until (message_cond, &mw, WAIT_MS);
+  }
+  g_assert_cmpstr (alv_core1_get_state (fx->proxy), ==, "gap");
   g_assert_nonnull (strstr (alv_core1_get_state_message (fx->proxy), "run out"));
   g_assert_cmpuint (fx->n_media_requests, ==, 0);
 }
