@@ -31,6 +31,7 @@
 #include "alv-dbus.h"
 #include "alv-gateway-client.h"
 #include "alv-mp3.h"
+#include "alv-ocn-headers.h"
 #include "alv-ogg.h"
 #include "alv-ranges.h"
 #include "alv-peer-server.h"
@@ -1127,6 +1128,36 @@ urn_matches_playlist (AlvPlaylistItem *item,
   return alv_urn_parse (urn, b, NULL) && memcmp (a, b, sizeof a) == 0;
 }
 
+/* The gateway cannot be asked: an item the playlist names by URN whose
+ * tree the cache holds is resolved from the cache, so it plays from what
+ * is held (all of it, for an item played before) and fetches the rest
+ * from whatever peers and origin there are; NULL otherwise. */
+static AlvGatewayResolution *
+resolution_from_cache (CoreService     *self,
+                       AlvPlaylistItem *item)
+{
+  const char *listed = alv_playlist_item_get_urn (item);
+  g_autofree char *urn = NULL;
+  AlvGatewayResolution *res;
+  guint64 length = 0, n_blocks = 0;
+  guint block_size = 0;
+
+  if (self->store == NULL || listed == NULL)
+    return NULL;
+  urn = alv_content_urn_normalize (listed, NULL);
+  if (urn == NULL || !alv_block_store_has_tree (self->store, urn) ||
+      !alv_block_store_get_entry_info (self->store, urn, &length, &block_size, &n_blocks))
+    return NULL;
+  res = g_new0 (AlvGatewayResolution, 1);
+  res->url = g_strdup (alv_playlist_item_get_url (item));
+  res->urn = g_steal_pointer (&urn);
+  res->length = length;
+  res->block_size = block_size;
+  res->content_type = g_strdup (alv_playlist_item_get_media_type (item));
+  res->peers = g_ptr_array_new_with_free_func (g_object_unref);
+  return res;
+}
+
 static void
 resolve_cb (GObject      *source,
             GAsyncResult *result,
@@ -1142,6 +1173,18 @@ resolve_cb (GObject      *source,
   f = user_data;
   if (res == NULL)
     {
+      g_autoptr(AlvGatewayResolution) cached = resolution_from_cache (f->service, f->item);
+
+      if (cached != NULL)
+        {
+          g_message ("cannot resolve %s at the gateway, playing it from the cache (%s): %s",
+                     alv_playlist_item_get_url (f->item),
+                     alv_block_store_is_complete (f->service->store, cached->urn)
+                     ? "all of it" : "what it holds, the rest from peers and the origin",
+                     error->message);
+          feeder_swarm_setup (f, cached);
+          return;
+        }
       g_message ("cannot resolve %s at the gateway, playing it from the origin: %s",
                  alv_playlist_item_get_url (f->item), error->message);
       feeder_start_direct (f);

@@ -937,6 +937,112 @@ test_origin_down (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpstr (alv_core1_get_state (fx->cores[1].proxy), ==, "playing");
 }
 
+typedef struct
+{
+  Core *c;
+  const char *title;
+} PlayingWait;
+
+static const char *
+playing_title (Core *c)
+{
+  g_autoptr(GVariant) np = alv_core1_dup_now_playing (c->proxy);
+  const char *title = NULL;
+
+  if (np == NULL || !g_variant_lookup (np, "title", "&s", &title))
+    return "";
+  return g_intern_string (title);
+}
+
+/* @c plays the item titled @title, and says it plays it. */
+static gboolean
+playing_cond (gpointer data)
+{
+  PlayingWait *w = data;
+  g_autoptr(GVariant) np = alv_core1_dup_now_playing (w->c->proxy);
+  const char *title = NULL;
+
+  return np != NULL && g_variant_lookup (np, "title", "&s", &title) &&
+         g_strcmp0 (title, w->title) == 0 &&
+         g_strcmp0 (alv_core1_get_state (w->c->proxy), "playing") == 0;
+}
+
+/* The station's host (gateway, playlist and media) goes down while a
+ * listener holds what it played: an item it played before, named by its
+ * URN in the playlist, still plays, from the cache, although it is
+ * resolved only after the host went away (it used to fail with "Cannot
+ * play …: Could not connect" until the host came back). */
+static void
+test_cached_host_down (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  static const char * const fetched[] = { "bytes-from-origin", "bytes-from-peers", NULL };
+  const char *names[] = { "one.mp3", "two.mp3", "one.mp3" };
+  const char *titles[] = { "One", "Two", "One again" };
+  /* tuned in as the first item begins, so the whole of it is fetched
+   * (never what is behind the playhead); the second one short */
+  gint64 lens[] = { fx->slot_len, 5 * SEC, fx->slot_len };
+  g_autoptr(AlvPlaylist) pl = alv_playlist_new ();
+  g_autoptr(RawClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *path = NULL;
+  gint64 start = g_get_real_time () - 200 * 1000;
+  PlayingWait pw;
+  StatWait sw;
+  gsize before;
+
+  if (skip_without_media (fx))
+    return;
+  /* the media and the gateway; the playlist is replaced below */
+  station_in_docroot (fx, NULL);
+  path = g_build_filename (fx->docroot, "station.rss", NULL);
+  alv_playlist_set_title (pl, "Swarm Station");
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *url = g_strconcat (fx->gateway_url, "media/", names[i], NULL);
+      g_autoptr(AlvPlaylistItem) item = alv_playlist_item_new (url);
+      g_autoptr(GDateTime) s = stream_datetime (start);
+      g_autoptr(GDateTime) e = stream_datetime (start + lens[i]);
+      GBytes *media = fx->media[i == 1 ? 1 : 0];
+      g_autoptr(AlvHashTree) tree = alv_hash_tree_new_for_data (g_bytes_get_data (media, NULL),
+                                                                g_bytes_get_size (media),
+                                                                ALV_HASH_TREE_DEFAULT_BLOCK_SIZE);
+      g_autofree char *urn = alv_hash_tree_get_urn (tree);
+
+      alv_playlist_item_set_title (item, titles[i]);
+      alv_playlist_item_set_creator (item, "white noise");
+      alv_playlist_item_set_media_type (item, "audio/mpeg");
+      alv_playlist_item_set_slot (item, s, e);
+      alv_playlist_item_set_urn (item, urn);
+      alv_playlist_add_item (pl, item);
+      start += lens[i];
+    }
+  text = alv_playlist_to_string (pl, NULL);
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+
+  start_core (fx, 0);
+  tune (fx, 0);
+  client = raw_client_new (port_of (fx->cores[0].stream_url), "GET /stream HTTP/1.0\r\n\r\n", TRUE);
+  /* both media held (the second is prefetched once the first is held) */
+  sw = (StatWait) { &fx->cores[0], fetched,
+                    g_bytes_get_size (fx->media[0]) + g_bytes_get_size (fx->media[1]) };
+  g_assert_true (test_wait (stat_cond, &sw, WAIT_MS));
+  /* (the third item is resolved at the second one's slot, later) */
+  g_assert_cmpstr (playing_title (&fx->cores[0]), ==, "One");
+
+  /* the host goes down */
+  g_assert_true (test_subprocess_stop (fx->gateway, SIGTERM, WAIT_MS));
+  g_clear_object (&fx->gateway);
+
+  pw = (PlayingWait) { &fx->cores[0], "One again" };
+  test_wait (playing_cond, &pw, fx->slot_len / 1000 + WAIT_MS);
+  g_assert_true (playing_cond (&pw));
+  /* and its bytes flow */
+  before = client->received->len;
+  wait_body (client, before + 16 * 1024, WAIT_MS);
+}
+
 /* The playlist names other content than the gateway: the playlist wins,
  * the core does not swarm what the gateway describes and plays the item
  * from its origin. */
@@ -980,5 +1086,7 @@ main (int argc, char **argv)
   g_test_add ("/core/swarm-daemon/lying-peer", Fixture, NULL, fixture_setup, test_lying_peer, fixture_teardown);
   g_test_add ("/core/swarm-daemon/origin-down", Fixture, NULL, fixture_setup, test_origin_down, fixture_teardown);
   g_test_add ("/core/swarm-daemon/urn-mismatch", Fixture, NULL, fixture_setup, test_urn_mismatch, fixture_teardown);
+  g_test_add ("/core/swarm-daemon/cached-host-down", Fixture, NULL, fixture_setup,
+              test_cached_host_down, fixture_teardown);
   return g_test_run ();
 }
