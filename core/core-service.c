@@ -48,6 +48,9 @@
 #define FEED_CHUNK 16384
 /* how far ahead of real time the feeder may push (µs) */
 #define FEED_LEAD (3 * G_USEC_PER_SEC)
+/* an item that failed is tried again after this, doubling up to the max */
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS 30000
 /* items this close are back to back: the stream's lead carries over */
 #define BACK_TO_BACK (G_USEC_PER_SEC)
 /* below this position an item is played from its start (µs) */
@@ -186,6 +189,8 @@ struct _CoreService
 
   guint64 bytes_from_origin;
   guint idle_id;
+  guint retry_id;                  /* the item that failed, again */
+  guint retry_step_ms;             /* the next retry's delay */
 
   /* the swarm path (a gateway is configured) */
   AlvGatewayClient *gateway;
@@ -345,6 +350,9 @@ struct _Feeder
 static void feeder_read_head (Feeder *f);
 static void feeder_read_body (Feeder *f);
 static void feeder_data_done (Feeder *f);
+static void schedule_retry (CoreService *self);
+static Feeder *feeder_new (CoreService *self, AlvPlaylistItem *item, GTimeSpan position,
+                           gboolean prefetch_only);
 static void keep_sharing (CoreService *self, AlvSwarm *swarm);
 
 static void
@@ -391,6 +399,9 @@ feeder_fail (Feeder     *f,
     }
   g_message ("%s", text);
   set_state (self, ALV_CORE_STATE_ERROR, text);
+  /* (one handed over before its slot starts afresh at its slot) */
+  if (!f->handed_over)
+    schedule_retry (self);
   g_clear_pointer (&self->feeder, feeder_free);
 }
 
@@ -404,6 +415,40 @@ feeder_content_type (Feeder *f)
   if (f->kind == FEED_OGG)
     return mt != NULL && g_str_has_prefix (mt, "audio/ogg") ? mt : "application/ogg";
   return mt != NULL ? mt : "application/octet-stream";
+}
+
+/* The item playing failed (its origin or gateway unreachable, say): try
+ * it again, from the position playing by then, after RETRY_FIRST_MS,
+ * twice as long each time in a row up to RETRY_MAX_MS, for as long as its
+ * slot lasts (the next item starts afresh anyway). */
+static gboolean
+on_retry (gpointer user_data)
+{
+  CoreService *self = user_data;
+  AlvPlaylistItem *item;
+  GTimeSpan offset = 0;
+
+  self->retry_id = 0;
+  if (self->schedule == NULL || self->feeder != NULL)
+    return G_SOURCE_REMOVE;
+  item = alv_schedule_get_current_item (self->schedule, &offset);
+  if (item == NULL)
+    return G_SOURCE_REMOVE;
+  g_debug ("trying %s again, from %" G_GINT64_FORMAT " µs", alv_playlist_item_get_url (item),
+           (gint64) offset);
+  self->feeder = feeder_new (self, item, offset, FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_retry (CoreService *self)
+{
+  if (self->schedule == NULL || self->retry_id != 0)
+    return;
+  if (self->retry_step_ms == 0)
+    self->retry_step_ms = RETRY_FIRST_MS;
+  self->retry_id = g_timeout_add (self->retry_step_ms, on_retry, self);
+  self->retry_step_ms = MIN (self->retry_step_ms * 2, RETRY_MAX_MS);
 }
 
 static void
@@ -435,6 +480,7 @@ feeder_push (Feeder       *f,
     {
       g_debug ("first bytes of %s pushed", alv_playlist_item_get_url (f->item));
       set_state (f->service, ALV_CORE_STATE_PLAYING, "");
+      f->service->retry_step_ms = 0;
     }
 }
 
@@ -1547,6 +1593,9 @@ on_item_changed (AlvSchedule     *schedule,
 {
   CoreService *self = user_data;
 
+  /* a new item starts afresh */
+  g_clear_handle_id (&self->retry_id, g_source_remove);
+  self->retry_step_ms = 0;
   if (item != NULL && self->feeder != NULL && self->feeder->handed_over &&
       same_item (self->feeder->item, item))
     {
@@ -1633,6 +1682,8 @@ static void
 teardown_station (CoreService *self)
 {
   cancel_tuning (self);
+  g_clear_handle_id (&self->retry_id, g_source_remove);
+  self->retry_step_ms = 0;
   g_clear_pointer (&self->feeder, feeder_free);
   g_clear_pointer (&self->next_feeder, feeder_free);
   if (self->schedule != NULL)
@@ -1868,6 +1919,7 @@ core_service_dispose (GObject *object)
 
   g_clear_handle_id (&self->idle_id, g_source_remove);
   g_clear_handle_id (&self->stats_id, g_source_remove);
+  g_clear_handle_id (&self->retry_id, g_source_remove);
   g_cancellable_cancel (self->cancellable);
   if (self->pending_tunes != NULL && self->pending_tunes->len > 0)
     {

@@ -56,6 +56,7 @@ typedef struct
   char *ogg_playlist;
   GBytes *ogg;
   guint n_media_requests;
+  gboolean media_down;  /* the media answer 503 */
   gboolean saw_range;
 
   GPtrArray *states;    /* State values seen in PropertiesChanged */
@@ -140,6 +141,11 @@ serve (SoupServer        *server G_GNUC_UNUSED,
       const char *type = g_str_has_suffix (path, ".ogg") ? "audio/ogg" : "audio/mpeg";
 
       fx->n_media_requests++;
+      if (fx->media_down)
+        {
+          soup_server_message_set_status (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, NULL);
+          return;
+        }
       stream_serve_bytes (msg, media, type);
       if (soup_server_message_get_status (msg) == SOUP_STATUS_PARTIAL_CONTENT)
         fx->saw_range = TRUE;
@@ -364,6 +370,20 @@ wait_state (Fixture *fx, const char *state)
 
   test_wait_until (state_cond, &w, WAIT_MS);
   g_assert_cmpstr (alv_core1_get_state (fx->proxy), ==, state);
+}
+
+typedef struct
+{
+  Fixture *fx;
+  guint least;
+} MediaWait;
+
+static gboolean
+media_requests_cond (gpointer data)
+{
+  MediaWait *w = data;
+
+  return w->fx->n_media_requests >= w->least;
 }
 
 typedef struct
@@ -922,6 +942,38 @@ test_failed_tune (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpstr (again, ==, stream_url);
 }
 
+/* The origin fails as the item starts and comes back: the core tries
+ * the item again after a second, then two, four…, and plays within
+ * seconds of the origin's return, not at the next item. */
+static void
+test_origin_returns (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *stream_url = NULL;
+  g_autoptr(RawClient) client = NULL;
+  guint failed_requests;
+
+  if (skip_without_media (fx))
+    return;
+  fx->media_down = TRUE;
+  stream_url = tune (fx, "/station.rss", &error);
+  g_assert_no_error (error);
+  wait_state (fx, "error");
+  g_assert_nonnull (strstr (alv_core1_get_state_message (fx->proxy), "Cannot play"));
+  /* tried again while it is down (1 s, then 2 s after) */
+  failed_requests = fx->n_media_requests;
+  {
+    MediaWait mw = { fx, failed_requests + 1 };
+
+    test_wait_until (media_requests_cond, &mw, WAIT_MS);
+  }
+  fx->media_down = FALSE;
+  wait_state (fx, "playing");
+  client = raw_client_new (port_of (stream_url), "GET /stream HTTP/1.0\r\n\r\n", TRUE);
+  raw_client_wait_body (client, 4096, WAIT_MS);
+  g_assert_false (client->eof);
+}
+
 static void
 test_gap (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
@@ -1039,6 +1091,8 @@ main (int argc, char **argv)
               fixture_setup, test_errors, fixture_teardown);
   g_test_add ("/core/daemon/failed-tune", Fixture, GUINT_TO_POINTER (60),
               fixture_setup, test_failed_tune, fixture_teardown);
+  g_test_add ("/core/daemon/origin-returns", Fixture, GUINT_TO_POINTER (60),
+              fixture_setup, test_origin_returns, fixture_teardown);
   g_test_add ("/core/daemon/gap", Fixture, GUINT_TO_POINTER (60),
               fixture_setup, test_gap, fixture_teardown);
   g_test_add ("/core/daemon/idle-exit", Fixture, GUINT_TO_POINTER (2),
