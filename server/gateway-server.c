@@ -1119,8 +1119,40 @@ server_cb (SoupServer        *server G_GNUC_UNUSED,
     handle_status (self, msg);
   else if (self->docroot != NULL)
     {
-      g_autofree char *rel = gateway_docroot_map_path (g_uri_get_path (soup_server_message_get_uri (msg)));
+      const char *raw = g_uri_get_path (soup_server_message_get_uri (msg));
+      g_autofree char *rel = gateway_docroot_map_path (raw);
+      g_autofree char *index_rel = NULL;
+      g_autofree char *listing = NULL;
 
+      /* a directory, the docroot's own included: its index.html, or a
+       * listing (what a station's <link> and a browser want) */
+      if (rel != NULL || strcmp (raw, "/") == 0)
+        listing = gateway_docroot_index (self->docroot, rel != NULL ? rel : "", &index_rel);
+      if (listing != NULL || index_rel != NULL)
+        {
+          if (!g_str_has_suffix (raw, "/"))
+            {
+              g_autofree char *to = g_strconcat (raw, "/", NULL);
+
+              soup_server_message_set_redirect (msg, SOUP_STATUS_MOVED_PERMANENTLY, to);
+              return;
+            }
+          if (index_rel != NULL)
+            {
+              log_request (msg, 0, "static file");
+              gateway_static_serve (self->docroot, msg, index_rel, urn_for_static, self);
+              return;
+            }
+          {
+            gsize len = strlen (listing);
+
+            log_request (msg, SOUP_STATUS_OK, "directory listing");
+            soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+            soup_server_message_set_response (msg, "text/html; charset=utf-8", SOUP_MEMORY_TAKE,
+                                              g_steal_pointer (&listing), len);
+          }
+          return;
+        }
       if (rel == NULL)
         {
           refuse (self, msg, SOUP_STATUS_NOT_FOUND, _("no such file"));

@@ -140,6 +140,82 @@ gateway_docroot_open (GatewayDocroot *docroot,
   return fd;
 }
 
+static gint
+compare_names (gconstpointer a,
+               gconstpointer b)
+{
+  const char *x = *(const char * const *) a;
+  const char *y = *(const char * const *) b;
+  gboolean xr = g_str_has_suffix (x, ".rss"), yr = g_str_has_suffix (y, ".rss");
+
+  if (xr != yr)
+    return xr ? -1 : 1;
+  return g_utf8_collate (x, y);
+}
+
+char *
+gateway_docroot_index (GatewayDocroot  *docroot,
+                       const char      *rel,
+                       char           **index_rel)
+{
+  g_autofree char *full = g_build_filename (docroot->path, rel, NULL);
+  g_autofree char *real = realpath (full, NULL);
+  g_autofree char *index = NULL;
+  g_autofree char *title = NULL;
+  g_autoptr(GDir) dir = NULL;
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GString) html = g_string_new (NULL);
+  gsize root_len = strlen (docroot->path);
+  const char *name;
+
+  *index_rel = NULL;
+  if (real == NULL || strncmp (real, docroot->path, root_len) != 0 ||
+      (real[root_len] != '/' && real[root_len] != '\0' && strcmp (docroot->path, "/") != 0) ||
+      !g_file_test (real, G_FILE_TEST_IS_DIR))
+    return NULL;
+  index = g_build_filename (real, "index.html", NULL);
+  if (g_file_test (index, G_FILE_TEST_IS_REGULAR))
+    {
+      *index_rel = *rel ? g_strconcat (rel, "/index.html", NULL) : g_strdup ("index.html");
+      return NULL;
+    }
+  dir = g_dir_open (real, 0, NULL);
+  if (dir == NULL)
+    return NULL;
+  /* bounded: a station's directory, not a file system */
+  while ((name = g_dir_read_name (dir)) != NULL && names->len < 10000)
+    {
+      g_autofree char *path = NULL;
+
+      if (name[0] == '.' || !g_utf8_validate (name, -1, NULL))
+        continue;
+      path = g_build_filename (real, name, NULL);
+      g_ptr_array_add (names, g_file_test (path, G_FILE_TEST_IS_DIR)
+                              ? g_strconcat (name, "/", NULL) : g_strdup (name));
+    }
+  g_ptr_array_sort (names, compare_names);
+  title = g_markup_printf_escaped ("/%s%s", rel, *rel ? "/" : "");
+  g_string_append_printf (html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                                "<title>%s</title></head>\n<body><h1>%s</h1>\n<ul>\n",
+                          title, title);
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *n = names->pdata[i];
+      g_autofree char *href = g_uri_escape_string (n, "/", FALSE);
+      g_autofree char *text = g_markup_printf_escaped ("<li><a href=\"%s\">%s</a>%s</li>\n",
+                                                       href, n,
+                                                       g_str_has_suffix (n, ".rss")
+                                                       ? " (Alluvium playlist)" : "");
+
+      g_string_append (html, text);
+    }
+  g_string_append (html, "</ul>\n");
+  if (*rel == '\0')
+    g_string_append (html, "<p><a href=\"status\">gateway status</a></p>\n");
+  g_string_append (html, "</body></html>\n");
+  return g_string_free (g_steal_pointer (&html), FALSE);
+}
+
 static gint64
 mtime_nsec (const GStatBuf *st)
 {

@@ -37,6 +37,15 @@ int             gateway_docroot_open       (GatewayDocroot  *docroot,
                                             GStatBuf        *st,
                                             GError         **error);
 
+/* A directory below the docroot (@rel; "" for the docroot itself),
+ * for people: its index.html as @index_rel (set, and NULL returned) when
+ * there is one, else a generated HTML page listing it (playlists first,
+ * dot files never); NULL with nothing set when @rel is no directory
+ * inside the docroot. */
+char           *gateway_docroot_index      (GatewayDocroot  *docroot,
+                                            const char      *rel,
+                                            char           **index_rel);
+
 /* The identity of a file version: size, mtime (ns) and inode. */
 char           *gateway_file_id            (const GStatBuf  *st);
 /* The strong ETag the static server sends for that version. */

@@ -698,6 +698,36 @@ test_docroot (Fixture      *fx,
     request (fx, &r3, "GET", url3, NULL);
     g_assert_cmpuint (r3.status, ==, SOUP_STATUS_NOT_FOUND);
   }
+  /* directories answer, for people and a station's <link>: a listing
+   * (playlists first, no dot files), or the index.html there */
+  {
+    g_auto(Response) r = { 0, };
+    g_auto(Response) r2 = { 0, };
+    g_auto(Response) r3 = { 0, };
+    g_autofree char *text = NULL;
+    g_autofree char *text2 = NULL;
+    g_autofree char *media_dir = g_strconcat (fx->url, "media", NULL);
+    g_autofree char *sub = g_strconcat (fx->url, "sub/", NULL);
+    g_autoptr(GBytes) page = g_bytes_new_static ("<p>hello</p>\n", 13);
+
+    request (fx, &r, "GET", fx->url, NULL);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_OK);
+    g_assert_cmpstr (header (&r, "Content-Type"), ==, "text/html; charset=utf-8");
+    text = body_text (&r);
+    g_assert_nonnull (strstr (text, "<a href=\"station.rss\">station.rss</a> (Alluvium playlist)"));
+    g_assert_nonnull (strstr (text, "<a href=\"media/\">media/</a>"));
+    g_assert_true (strstr (text, "station.rss") < strstr (text, "media/"));
+    g_assert_null (strstr (text, "secret"));
+    /* (without the slash: redirected to it) */
+    request (fx, &r2, "GET", media_dir, NULL);
+    g_assert_cmpuint (r2.status, ==, SOUP_STATUS_OK);
+    text2 = body_text (&r2);
+    g_assert_nonnull (strstr (text2, "<a href=\"song%20one.mp3\">song one.mp3</a>"));
+    write_doc (fx, "sub/index.html", page);
+    request (fx, &r3, "GET", sub, NULL);
+    g_assert_cmpuint (r3.status, ==, SOUP_STATUS_OK);
+    g_assert_true (body_equal (&r3, page));
+  }
   {
     g_auto(Response) r = { 0, };
     g_autofree char *url = g_strconcat (fx->url, "media/none.mp3", NULL);
