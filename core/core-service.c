@@ -190,6 +190,10 @@ struct _CoreService
   guint64 bytes_from_origin;
   guint idle_id;
   guint retry_id;                  /* the item that failed, again */
+  /* transfer rates, bytes/s, smoothed over a few seconds */
+  guint64 rate_last_down, rate_last_up;
+  gint64 rate_last_time;
+  double rate_down, rate_up;
   guint retry_step_ms;             /* the next retry's delay */
 
   /* the swarm path (a gateway is configured) */
@@ -217,6 +221,7 @@ static void set_state (CoreService *self, AlvCoreState state, const char *messag
 static void feeder_free (Feeder *feeder);
 
 static void collect_swarm_stats (CoreService *self, AlvSwarmStats *total);
+static AlvSwarm *playing_swarm (CoreService *self);
 
 static void
 update_statistics (CoreService *self)
@@ -235,7 +240,51 @@ update_statistics (CoreService *self)
   g_variant_builder_add (&b, "{sv}", "peers-connected", g_variant_new_uint32 (st.peers_connected));
   g_variant_builder_add (&b, "{sv}", "blocks-verified", g_variant_new_uint64 (st.blocks_verified));
   g_variant_builder_add (&b, "{sv}", "blocks-rejected", g_variant_new_uint64 (st.blocks_rejected));
+  g_variant_builder_add (&b, "{sv}", "download-rate", g_variant_new_uint64 ((guint64) self->rate_down));
+  g_variant_builder_add (&b, "{sv}", "upload-rate", g_variant_new_uint64 ((guint64) self->rate_up));
+  g_variant_builder_add (&b, "{sv}", "peers-uploading-to", g_variant_new_uint32 (ps.active_uploads));
+  /* the item playing, as a BitTorrent client shows a torrent */
+  if (playing_swarm (self) != NULL)
+    {
+      AlvSwarmStats item;
+
+      alv_swarm_get_stats (playing_swarm (self), &item);
+      g_variant_builder_add (&b, "{sv}", "item-peers-known", g_variant_new_uint32 (item.peers_known));
+      g_variant_builder_add (&b, "{sv}", "item-peers-active", g_variant_new_uint32 (item.peers_connected));
+      g_variant_builder_add (&b, "{sv}", "item-bytes-from-peers", g_variant_new_uint64 (item.bytes_from_peers));
+      g_variant_builder_add (&b, "{sv}", "item-bytes-from-origin", g_variant_new_uint64 (item.bytes_from_origin));
+      g_variant_builder_add (&b, "{sv}", "item-blocks-held", g_variant_new_uint64 (item.blocks_held));
+      g_variant_builder_add (&b, "{sv}", "item-blocks", g_variant_new_uint64 (item.n_blocks));
+    }
   alv_core1_set_statistics (self->skeleton, g_variant_builder_end (&b));
+}
+
+/* Once a second: the transfer rates, smoothed (a quarter of each new
+ * second's rate), from the totals. */
+static void
+update_rates (CoreService *self)
+{
+  AlvSwarmStats st = self->done_stats;
+  AlvPeerServerStats ps = { 0, 0, 0, 0 };
+  gint64 now = g_get_monotonic_time ();
+  guint64 down, up;
+
+  collect_swarm_stats (self, &st);
+  if (self->peers != NULL)
+    alv_peer_server_get_stats (self->peers, &ps);
+  down = st.bytes_from_peers + st.bytes_from_origin + self->bytes_from_origin;
+  up = ps.bytes_uploaded;
+  if (self->rate_last_time > 0 && now > self->rate_last_time && down >= self->rate_last_down &&
+      up >= self->rate_last_up)
+    {
+      double dt = (now - self->rate_last_time) / (double) G_USEC_PER_SEC;
+
+      self->rate_down += ((down - self->rate_last_down) / dt - self->rate_down) / 4;
+      self->rate_up += ((up - self->rate_last_up) / dt - self->rate_up) / 4;
+    }
+  self->rate_last_down = down;
+  self->rate_last_up = up;
+  self->rate_last_time = now;
 }
 
 static gint64
@@ -1444,6 +1493,13 @@ peer_seen_func (const char         *urn,
     alv_swarm_add_peer (swarm, address);
 }
 
+/* The swarm of the item playing, if it is swarmed. */
+static AlvSwarm *
+playing_swarm (CoreService *self)
+{
+  return self->feeder != NULL ? self->feeder->swarm : NULL;
+}
+
 static void
 collect_swarm_stats (CoreService   *self,
                      AlvSwarmStats *total)
@@ -1471,6 +1527,7 @@ static gboolean
 on_stats_timer (gpointer user_data)
 {
   update_prefetch (user_data);
+  update_rates (user_data);
   update_statistics (user_data);
   return G_SOURCE_CONTINUE;
 }

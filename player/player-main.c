@@ -139,7 +139,9 @@ update_status (Player *self)
   const char *name = NULL;
   guint64 from_peers = 0;
   guint64 from_origin = 0;
-  guint32 peers = 0;
+  guint64 down = 0, up = 0;
+  guint32 peers = 0, active = 0;
+  gint64 slot_start = 0, slot_end = 0;
 
   if (self->ui == NULL)
     return;
@@ -150,19 +152,43 @@ update_status (Player *self)
       stats = alv_core1_dup_statistics (self->core);
     }
   st.station = (name != NULL && name[0] != '\0') ? name : self->station;
+  st.length_us = -1;
   if (np != NULL)
     {
       g_variant_lookup (np, "title", "&s", &st.title);
       g_variant_lookup (np, "creator", "&s", &st.creator);
+      if (g_variant_lookup (np, "slot-start", "x", &slot_start) &&
+          g_variant_lookup (np, "slot-end", "x", &slot_end) && slot_end > slot_start)
+        st.length_us = slot_end - slot_start;
     }
   st.position_us = player_position (self);
   st.buffering = self->buffering ? self->buffer_percent : -1;
   st.state = state_label (self);
+  st.peers_active = -1;
+  st.down_rate = st.up_rate = -1;
   if (stats != NULL)
     {
-      g_variant_lookup (stats, "peers-connected", "u", &peers);
-      g_variant_lookup (stats, "bytes-from-peers", "t", &from_peers);
-      g_variant_lookup (stats, "bytes-from-origin", "t", &from_origin);
+      /* the item playing when the core says (per item, as a BitTorrent
+       * client shows a torrent), else the totals */
+      if (g_variant_lookup (stats, "item-peers-known", "u", &peers))
+        {
+          if (g_variant_lookup (stats, "item-peers-active", "u", &active))
+            st.peers_active = (gint) active;
+          g_variant_lookup (stats, "item-bytes-from-peers", "t", &from_peers);
+          g_variant_lookup (stats, "item-bytes-from-origin", "t", &from_origin);
+        }
+      else
+        {
+          g_variant_lookup (stats, "peers-connected", "u", &peers);
+          g_variant_lookup (stats, "bytes-from-peers", "t", &from_peers);
+          g_variant_lookup (stats, "bytes-from-origin", "t", &from_origin);
+        }
+      if (g_variant_lookup (stats, "download-rate", "t", &down) &&
+          g_variant_lookup (stats, "upload-rate", "t", &up))
+        {
+          st.down_rate = (gint64) MIN (down, (guint64) G_MAXINT64);
+          st.up_rate = (gint64) MIN (up, (guint64) G_MAXINT64);
+        }
     }
   st.peers = peers;
   st.peer_share = (from_peers + from_origin) > 0

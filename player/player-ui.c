@@ -169,7 +169,9 @@ format_time (gint64 us)
 /**
  * player_ui_format_status:
  * @status: what to show
- * @with_position: whether to include the running time into the item
+ * @with_position: whether to include what changes every second (the
+ *   running time into the item, active peers, rates): on a terminal,
+ *   not in a log
  *
  * Returns: (transfer full): the status as one line of text
  */
@@ -193,7 +195,14 @@ player_ui_format_status (const PlayerUiStatus *status, gboolean with_position)
     {
       g_autofree char *t = format_time (status->position_us);
 
-      g_string_append_printf (line, " [%s]", t);
+      if (status->length_us > 0)
+        {
+          g_autofree char *l = format_time (status->length_us);
+
+          g_string_append_printf (line, " [%s / %s]", t, l);
+        }
+      else
+        g_string_append_printf (line, " [%s]", t);
     }
   if (status->state != NULL)
     g_string_append_printf (line, " | %s", status->state);
@@ -201,15 +210,26 @@ player_ui_format_status (const PlayerUiStatus *status, gboolean with_position)
     /* TRANSLATORS: the buffering percentage; keep the %% */
     g_string_append_printf (line, _(", buffering %d%%"), status->buffering);
   {
-    /* TRANSLATORS: number of peers connected */
+    /* TRANSLATORS: number of peers known for the item playing */
     g_autofree char *peers = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u peer", "%u peers",
                                                            status->peers),
                                               status->peers);
 
     g_string_append_printf (line, " | %s", peers);
+    if (with_position && status->peers_active >= 0)
+      /* TRANSLATORS: of the peers known, how many we exchange blocks with now */
+      g_string_append_printf (line, _(" (%d active)"), status->peers_active);
   }
+  if (with_position && status->down_rate >= 0 && status->up_rate >= 0)
+    {
+      g_autofree char *down = g_format_size ((guint64) status->down_rate);
+      g_autofree char *up = g_format_size ((guint64) status->up_rate);
+
+      /* TRANSLATORS: download and upload rates, as a BitTorrent client shows them */
+      g_string_append_printf (line, _(" | down %s/s, up %s/s"), down, up);
+    }
   if (status->peer_share >= 0)
-    /* TRANSLATORS: share of the bytes that came from peers; keep the %% */
+    /* TRANSLATORS: share of the item's bytes that came from peers; keep the %% */
     g_string_append_printf (line, _(", %d%% from peers"), (int) (status->peer_share * 100 + 0.5));
   /* TRANSLATORS: output volume; keep the %% */
   g_string_append_printf (line, _(" | volume %d%%"), (int) (status->volume * 100 + 0.5));

@@ -34,8 +34,12 @@ typedef struct
   gint64 position_us;
   int buffering;
   const char *state;
-  guint peers;
-  double peer_share;
+  gint64 length_us;          /* the item's slot; < 0: unknown */
+  guint peers;               /* peers known for the item */
+  gint peers_active;         /* exchanging with now; < 0: unknown */
+  gint64 down_rate;          /* bytes/s; < 0: unknown */
+  gint64 up_rate;
+  double peer_share;         /* of the item's bytes; < 0: none yet */
   double volume;
 } PlayerUiStatus;
 

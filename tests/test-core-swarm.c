@@ -967,6 +967,34 @@ playing_cond (gpointer data)
          g_strcmp0 (alv_core1_get_state (w->c->proxy), "playing") == 0;
 }
 
+static guint64
+item_stat (Core *c, const char *key)
+{
+  g_autoptr(GVariant) stats = alv_core1_dup_statistics (c->proxy);
+  g_autoptr(GVariant) v = g_variant_lookup_value (stats, key, NULL);
+
+  if (v == NULL)
+    return 0;
+  if (g_variant_is_of_type (v, G_VARIANT_TYPE_UINT32))
+    return g_variant_get_uint32 (v);
+  return g_variant_get_uint64 (v);
+}
+
+typedef struct
+{
+  Core *c;
+} ItemWait;
+
+/* The Statistics name the item playing, held in full. */
+static gboolean
+item_held_cond (gpointer data)
+{
+  ItemWait *w = data;
+  guint64 blocks = item_stat (w->c, "item-blocks");
+
+  return blocks > 0 && item_stat (w->c, "item-blocks-held") == blocks;
+}
+
 /* The station's host (gateway, playlist and media) goes down while a
  * listener holds what it played: an item it played before, named by its
  * URN in the playlist, still plays, from the cache, although it is
@@ -1030,6 +1058,14 @@ test_cached_host_down (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_true (test_wait (stat_cond, &sw, WAIT_MS));
   /* (the third item is resolved at the second one's slot, later) */
   g_assert_cmpstr (playing_title (&fx->cores[0]), ==, "One");
+  /* the item's own figures, beside the totals */
+  {
+    ItemWait iw = { &fx->cores[0] };
+
+    g_assert_true (test_wait (item_held_cond, &iw, WAIT_MS));
+    g_assert_cmpuint (item_stat (&fx->cores[0], "item-bytes-from-origin"), >=,
+                      g_bytes_get_size (fx->media[0]) - 16384);
+  }
 
   /* the host goes down */
   g_assert_true (test_subprocess_stop (fx->gateway, SIGTERM, WAIT_MS));

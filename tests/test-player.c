@@ -101,6 +101,13 @@ on_handle_tune (AlvCore1              *object,
   g_variant_builder_add (&stats, "{sv}", "peers-connected", g_variant_new_uint32 (2));
   g_variant_builder_add (&stats, "{sv}", "bytes-from-peers", g_variant_new_uint64 (3000));
   g_variant_builder_add (&stats, "{sv}", "bytes-from-origin", g_variant_new_uint64 (1000));
+  /* the item playing: what the player shows */
+  g_variant_builder_add (&stats, "{sv}", "item-peers-known", g_variant_new_uint32 (5));
+  g_variant_builder_add (&stats, "{sv}", "item-peers-active", g_variant_new_uint32 (1));
+  g_variant_builder_add (&stats, "{sv}", "item-bytes-from-peers", g_variant_new_uint64 (900));
+  g_variant_builder_add (&stats, "{sv}", "item-bytes-from-origin", g_variant_new_uint64 (100));
+  g_variant_builder_add (&stats, "{sv}", "download-rate", g_variant_new_uint64 (16000));
+  g_variant_builder_add (&stats, "{sv}", "upload-rate", g_variant_new_uint64 (8000));
   alv_core1_set_station (object, playlist_url);
   alv_core1_set_station_name (object, "Test Station");
   alv_core1_set_stream_url (object, stream_url);
@@ -637,6 +644,8 @@ test_play (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_true (wait_count (fx, &fx->n_stop, 1));
   g_assert_nonnull (strstr (p->out, "Test Tone"));
   g_assert_nonnull (strstr (p->out, "Test Station"));
+  /* the item's figures, not the totals (2 peers, 75 %) */
+  g_assert_nonnull (strstr (p->out, "| 5 peers, 90% from peers |"));
 
   /* no argument: the last station again */
   resumed = player_spawn (NULL, NULL, NULL);
