@@ -591,6 +591,11 @@ parse_item (xmlNodePtr   node,
         return FALSE;
     }
 
+  /* rdf:about names the slot: the media URL, or (since every slot of a
+   * repeated item needs an identifier of its own) the media URL with a
+   * fragment; link and the enclosure name the media */
+  if (about != NULL && strchr (about, '#') != NULL)
+    *strchr (about, '#') = '\0';
   url = about != NULL ? about : link != NULL ? link : enc_url;
   if (url == NULL)
     return node_error (error, ALV_ERROR_INVALID, node,

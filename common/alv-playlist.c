@@ -1280,12 +1280,33 @@ append_date_element (GString    *s,
   append_element (s, indent, name, text, TRUE);
 }
 
+/* An item's rdf:about: its media URL, and for an item that has more than
+ * one slot in the playlist, its slot too, so that each slot is a resource
+ * of its own to RDF and feed readers (link and the enclosure name the
+ * media).  An item played once keeps the plain URL: no bytes spent where
+ * no two slots could be confused. */
+static void
+append_item_about (GString         *s,
+                   AlvPlaylistItem *item,
+                   GHashTable      *repeated)
+{
+  append_escaped (s, item->url, TRUE);
+  if (item->start != NULL && g_hash_table_contains (repeated, item->url))
+    {
+      g_autofree char *start = alv_time_format_w3cdtf (item->start);
+
+      g_string_append (s, "#slot=");
+      append_escaped (s, start, TRUE);
+    }
+}
+
 static void
 append_item (GString         *s,
-             AlvPlaylistItem *item)
+             AlvPlaylistItem *item,
+             GHashTable      *repeated)
 {
   g_string_append (s, "  <item rdf:about=\"");
-  append_escaped (s, item->url, TRUE);
+  append_item_about (s, item, repeated);
   g_string_append (s, "\">\n");
 
   append_element (s, "    ", "title", item->title, TRUE);
@@ -1329,12 +1350,26 @@ char *
 alv_playlist_to_string (AlvPlaylist *pl,
                         gsize       *length_out)
 {
+  g_autoptr(GHashTable) repeated = NULL;
   GString *s;
 
   g_return_val_if_fail (ALV_IS_PLAYLIST (pl), NULL);
 
   ensure_sorted (pl);
   s = g_string_sized_new (2048 + 1024 * pl->items->len);
+  /* the URLs with more than one slot */
+  {
+    g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+
+    repeated = g_hash_table_new (g_str_hash, g_str_equal);
+    for (guint i = 0; i < pl->items->len; i++)
+      {
+        AlvPlaylistItem *item = g_ptr_array_index (pl->items, i);
+
+        if (!g_hash_table_add (seen, item->url))
+          g_hash_table_add (repeated, item->url);
+      }
+  }
 
   g_string_append (s,
                    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
@@ -1366,13 +1401,13 @@ alv_playlist_to_string (AlvPlaylist *pl,
       AlvPlaylistItem *item = g_ptr_array_index (pl->items, i);
 
       g_string_append (s, "        <rdf:li rdf:resource=\"");
-      append_escaped (s, item->url, TRUE);
+      append_item_about (s, item, repeated);
       g_string_append (s, "\"/>\n");
     }
   g_string_append (s, "      </rdf:Seq>\n    </items>\n  </channel>\n");
 
   for (guint i = 0; i < pl->items->len; i++)
-    append_item (s, g_ptr_array_index (pl->items, i));
+    append_item (s, g_ptr_array_index (pl->items, i), repeated);
 
   g_string_append (s, "</rdf:RDF>\n");
 

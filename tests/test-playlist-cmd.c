@@ -847,6 +847,34 @@ test_consumers_feedparser (Fixture       *fx,
                             station_items[i].title, station_items[i].url_path,
                             station_items[i].artist ? station_items[i].artist : "");
   g_assert_cmpstr (out, ==, expected->str);
+
+  /* repeated: as many distinct entries as slots (each slot has an
+   * identifier of its own), each linking the media */
+  {
+    g_autofree char *repeated = g_build_filename (fx->dir, "repeated.rss", NULL);
+    g_autofree char *ids = NULL;
+    const char *count =
+      "import feedparser, sys\n"
+      "d = feedparser.parse(sys.argv[1])\n"
+      "print(len(d.entries), len(set(e.get('id') for e in d.entries)),"
+      " len(set(e.get('link') for e in d.entries)))\n";
+    const char *argv[] = { python, "-c", count, repeated, NULL };
+    g_autoptr(GDateTime) start = alv_time_parse_w3cdtf (START, NULL);
+    g_autoptr(GDateTime) until = g_date_time_add_seconds (start, 100);
+    g_autofree char *until_text = alv_time_format_w3cdtf (until);
+    guint entries = 0, distinct = 0, links = 0;
+
+    g_assert_cmpint (run_tool (NULL, NULL, "--base-url", "https://radio.example/media/",
+                               "--root", fx->media, "--start", START, "--until", until_text,
+                               "-o", repeated, fx->media, NULL), ==, 0);
+    g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                                 &ids, NULL, &wait_status, &error));
+    g_assert_no_error (error);
+    g_assert_cmpint (sscanf (ids, "%u %u %u", &entries, &distinct, &links), ==, 3);
+    g_assert_cmpuint (entries, >, G_N_ELEMENTS (station_items));
+    g_assert_cmpuint (distinct, ==, entries);
+    g_assert_cmpuint (links, ==, G_N_ELEMENTS (station_items));
+  }
 }
 
 /* --- tests: check --------------------------------------------------------- */

@@ -459,6 +459,7 @@ test_roundtrip_model (void)
   text = alv_playlist_to_string (pl, &length);
   g_assert_cmpuint (length, ==, strlen (text));
   g_assert_true (g_str_has_prefix (text, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<rdf:RDF"));
+  /* (an item with one slot: its URL is its identifier) */
   g_assert_nonnull (strstr (text, "<rdf:li rdf:resource=\"http://cdn.example/a.ogg?x=1&amp;y=2\"/>"));
   g_assert_nonnull (strstr (text, "<ev:startdate>2026-11-25T10:03:30.25Z</ev:startdate>"));
   g_assert_nonnull (strstr (text, "enc:length=\"18446744073709551615\""));
@@ -733,6 +734,59 @@ test_bad_root (void)
   "<ev:startdate>2026-11-25T10:00:00Z</ev:startdate>" \
   "<ev:enddate>2026-11-25T10:03:00Z</ev:enddate>"
 
+/* Every slot of an item played more than once is a resource of its own (a
+ * feed reader sees as many entries as slots, RDF does not merge them),
+ * while link and the enclosure name the media; a playlist whose rdf:about
+ * is the media URL (written before) reads the same. */
+static void
+test_slot_ids (void)
+{
+  g_autoptr(AlvPlaylist) pl = alv_playlist_new ();
+  g_autoptr(AlvPlaylist) back = NULL;
+  g_autoptr(AlvPlaylist) old = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) abouts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autofree char *text = NULL;
+  const char *times[] = { "2026-11-25T10:00:00Z", "2026-11-25T10:01:00Z", "2026-11-25T10:02:00Z",
+                          "2026-11-25T10:03:00Z" };
+  const char *p;
+
+  for (guint i = 0; i + 1 < G_N_ELEMENTS (times); i++)
+    {
+      g_autoptr(AlvPlaylistItem) item = make_item ("https://cdn.example/jingle.ogg", times[i],
+                                                   times[i + 1]);
+
+      alv_playlist_add_item (pl, item);
+    }
+  text = alv_playlist_to_string (pl, NULL);
+  for (p = strstr (text, "<item rdf:about=\""); p != NULL; p = strstr (p + 1, "<item rdf:about=\""))
+    {
+      const char *start = p + strlen ("<item rdf:about=\"");
+
+      g_hash_table_add (abouts, g_strndup (start, strchr (start, '"') - start));
+    }
+  g_assert_cmpuint (g_hash_table_size (abouts), ==, 3);
+  g_assert_nonnull (strstr (text, "<rdf:li rdf:resource=\"https://cdn.example/jingle.ogg"
+                                  "#slot=2026-11-25T10:00:00Z\"/>"));
+  g_assert_nonnull (strstr (text, "<link>https://cdn.example/jingle.ogg</link>"));
+  g_assert_nonnull (strstr (text, "<enc:enclosure rdf:resource=\"https://cdn.example/jingle.ogg\""));
+  g_assert_true (g_hash_table_contains (abouts,
+                                        "https://cdn.example/jingle.ogg#slot=2026-11-25T10:01:00Z"));
+  back = alv_playlist_parse (text, strlen (text), &error);
+  g_assert_no_error (error);
+  g_assert_true (alv_playlist_equal (pl, back));
+  for (guint i = 0; i < alv_playlist_get_n_items (back); i++)
+    g_assert_cmpstr (alv_playlist_item_get_url (alv_playlist_get_item (back, i)), ==,
+                     "https://cdn.example/jingle.ogg");
+
+  old = alv_playlist_parse (HEAD CHANNEL "<item rdf:about='http://a/1'><link>http://a/1</link>"
+                            SLOT "</item>" TAIL, strlen (HEAD CHANNEL "<item rdf:about='http://a/1'>"
+                                                         "<link>http://a/1</link>" SLOT "</item>" TAIL),
+                            &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (alv_playlist_item_get_url (alv_playlist_get_item (old, 0)), ==, "http://a/1");
+}
+
 static void
 test_bad_items (void)
 {
@@ -747,6 +801,9 @@ test_bad_items (void)
   assert_refused (HEAD CHANNEL "<item rdf:about='http://a/ b'>" SLOT "</item>" TAIL,
                   ALV_ERROR_INVALID, 6);
   assert_refused (HEAD CHANNEL "<item rdf:about='http://a/1'><link>http://a/2</link>"
+                  SLOT "</item>" TAIL, ALV_ERROR_INVALID, 6);
+  /* a slot's identifier names the media before its fragment */
+  assert_refused (HEAD CHANNEL "<item rdf:about='http://a/1#slot=x'><link>http://a/2</link>"
                   SLOT "</item>" TAIL, ALV_ERROR_INVALID, 6);
   assert_refused (HEAD CHANNEL "<item rdf:about='http://a/1'>"
                   "<ev:enddate>2026-11-25T10:03:00Z</ev:enddate></item>" TAIL,
@@ -1140,6 +1197,7 @@ main (int argc, char **argv)
   g_test_add_func ("/common/playlist/file", test_file);
   g_test_add_func ("/common/playlist/validate", test_validate);
   g_test_add_func ("/common/playlist/big", test_big);
+  g_test_add_func ("/common/playlist/slot-ids", test_slot_ids);
 
   g_test_add_func ("/common/playlist/hostile/root", test_bad_root);
   g_test_add_func ("/common/playlist/hostile/items", test_bad_items);
