@@ -28,6 +28,7 @@
 #include <gst/pbutils/pbutils.h>
 
 #include "alv-dbus.h"
+#include "alv-playlist.h"
 #include "player-mpris.h"
 #include "player-state.h"
 #include "player-ui.h"
@@ -750,9 +751,28 @@ resolve_station (const char *arg, GError **error)
   if ((scheme != NULL && g_ascii_strcasecmp (scheme, "file") == 0)
       || (scheme == NULL && g_file_test (arg, G_FILE_TEST_EXISTS)))
     {
+      /* a playlist saved or opened from the file manager (%u gives a
+       * path): the core follows the station at the URL the playlist gives
+       * for itself, its channel's rdf:about */
+      g_autofree char *path = scheme != NULL ? g_filename_from_uri (arg, NULL, NULL) : g_strdup (arg);
+      g_autoptr(AlvPlaylist) pl = NULL;
+      g_autoptr(GError) local_error = NULL;
+      const char *about;
+
+      if (path != NULL)
+        pl = alv_playlist_parse_file (path, &local_error);
+      about = pl != NULL ? alv_playlist_get_about (pl) : NULL;
+      /* (the parser admits only an http or https rdf:about) */
+      if (about != NULL && about[0] != '\0')
+        {
+          g_printerr (_("Opening the station at %s (from %s)\n"), about, arg);
+          return g_strdup (about);
+        }
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                   _("“%s” is a local file; the core needs the http or https URL "
-                     "the station publishes its playlist at"), arg);
+                   _("“%s” is a local file that names no station URL (%s); give the http or "
+                     "https URL the station publishes its playlist at"), arg,
+                   local_error != NULL ? local_error->message
+                                       : _("its channel has no http or https rdf:about"));
       return NULL;
     }
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,

@@ -9,7 +9,8 @@
  * exports the now-playing item over MPRIS (through GDBus and, when
  * installed, playerctl), obeys Pause/Play/Volume, stops the core on SIGINT,
  * resumes the last station without an argument, reports Tune errors and
- * refuses local files, speaks German with LANGUAGE=de, and that the desktop
+ * opens a local playlist at its own URL, shows the core's state, starts
+ * the core when it goes away, speaks German with LANGUAGE=de, and that the desktop
  * data files pass their validators.  Every player gets PR_SET_PDEATHSIG.
  */
 #define G_LOG_DOMAIN "test-player"
@@ -24,6 +25,7 @@
 #include <libsoup/soup.h>
 
 #include "alv-dbus.h"
+#include "alv-playlist.h"
 #include "stream-media.h"
 #include "test-bus.h"
 #include "test-util.h"
@@ -780,28 +782,63 @@ test_respawn_core (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   }
 }
 
+/* A local playlist file (the file manager gives a path, or a file:
+ * URI): the player tunes to the URL the playlist names for itself, its
+ * channel's rdf:about; a file that names none is refused, saying so. */
 static void
-test_refuse_file (void)
+test_local_file (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_autofree char *path = g_build_filename (g_get_user_cache_dir (), "station.rss", NULL);
+  g_autofree char *bare = g_build_filename (g_get_user_cache_dir (), "bare.rss", NULL);
+  g_autoptr(AlvPlaylist) pl = alv_playlist_new ();
   g_autoptr(Player) p = NULL;
   g_autoptr(Player) q = NULL;
+  g_autoptr(Player) r = NULL;
   g_autofree char *uri = NULL;
+  g_autofree char *text = NULL;
   g_autoptr(GError) error = NULL;
+  const char *station = "http://127.0.0.1:9/stations/saved.rss";
 
+  if (fx->mp3 == NULL)
+    {
+      g_test_skip ("no MP3 encoder (lamemp3enc) in GStreamer");
+      return;
+    }
   g_mkdir_with_parents (g_get_user_cache_dir (), 0700);
-  g_file_set_contents (path, "<rdf:RDF/>", -1, &error);
+  alv_playlist_set_title (pl, "Saved Station");
+  alv_playlist_set_about (pl, station);
+  text = alv_playlist_to_string (pl, NULL);
+  g_file_set_contents (path, text, -1, &error);
   g_assert_no_error (error);
+  g_file_set_contents (bare, "<rdf:RDF/>", -1, &error);
+  g_assert_no_error (error);
+
+  /* a path, then the same as a file: URI */
+  p = player_spawn (NULL, path, NULL);
+  g_assert_true (wait_count (fx, &fx->n_tune, 1));
+  g_mutex_lock (&fx->lock);
+  g_assert_cmpstr (fx->last_tuned, ==, station);
+  g_mutex_unlock (&fx->lock);
+  g_subprocess_send_signal (p->proc, SIGTERM);
+  g_assert_cmpint (player_wait (p), ==, 0);
+  g_assert_nonnull (strstr (p->err, "Opening the station at http://127.0.0.1:9/stations/saved.rss"));
   uri = g_filename_to_uri (path, NULL, &error);
   g_assert_no_error (error);
-  p = player_spawn (NULL, path, NULL);
-  g_assert_cmpint (player_wait (p), ==, 1);
-  g_assert_nonnull (strstr (p->err, "local file"));
-  g_assert_nonnull (strstr (p->err, "http"));
   q = player_spawn (NULL, uri, NULL);
-  g_assert_cmpint (player_wait (q), ==, 1);
-  g_assert_nonnull (strstr (q->err, "local file"));
+  g_assert_true (wait_count (fx, &fx->n_tune, 2));
+  g_subprocess_send_signal (q->proc, SIGTERM);
+  g_assert_cmpint (player_wait (q), ==, 0);
+
+  /* no URL of its own: refused, with the reason */
+  r = player_spawn (NULL, bare, NULL);
+  g_assert_cmpint (player_wait (r), ==, 1);
+  g_assert_nonnull (strstr (r->err, "names no station URL"));
+  g_assert_nonnull (strstr (r->err, "http"));
+  g_mutex_lock (&fx->lock);
+  g_assert_cmpuint (fx->n_tune, ==, 2);
+  g_mutex_unlock (&fx->lock);
   g_unlink (path);
+  g_unlink (bare);
 }
 
 static void
@@ -916,7 +953,7 @@ main (int argc, char **argv)
   g_test_add ("/player/off-air", Fixture, NULL, fixture_setup, test_off_air, fixture_teardown);
   g_test_add ("/player/respawn-core", Fixture, NULL, fixture_setup, test_respawn_core,
               fixture_teardown);
-  g_test_add_func ("/player/refuse-file", test_refuse_file);
+  g_test_add ("/player/local-file", Fixture, NULL, fixture_setup, test_local_file, fixture_teardown);
   g_test_add_func ("/player/german", test_german);
   g_test_add_func ("/player/data/desktop", test_desktop);
   g_test_add_func ("/player/data/metainfo", test_metainfo);
