@@ -183,6 +183,8 @@ struct _CoreService
   AlvSchedule *tuning;             /* a Tune's station while its playlist comes:
                                     * the station playing (if any) plays on */
   GPtrArray *pending_tunes;        /* GDBusMethodInvocation waiting for the first fetch */
+  GHashTable *holders;             /* unique bus name → name watch: the clients
+                                    * that tuned the station playing */
   AlvStreamServer *stream;
   Feeder *feeder;
   Feeder *next_feeder;             /* the prefetched head of the next item */
@@ -1739,6 +1741,8 @@ static void
 teardown_station (CoreService *self)
 {
   cancel_tuning (self);
+  if (self->holders != NULL)
+    g_hash_table_remove_all (self->holders);
   g_clear_handle_id (&self->retry_id, g_source_remove);
   self->retry_step_ms = 0;
   g_clear_pointer (&self->feeder, feeder_free);
@@ -1796,6 +1800,43 @@ set_station_gateway (CoreService *self,
     g_message ("ignoring the gateway %s, playing from the origin: %s", url, error->message);
   else
     g_debug ("gateway %s", url);
+}
+
+/* --- who holds the station ------------------------------------------ */
+
+/* Several clients (two players, say) may play one station: each Tune
+ * adds its caller as a holder, a Stop releases the caller's hold and
+ * stops the station only when no other holder is left on the bus.  A
+ * holder that leaves the bus (a crashed player, a one-shot gdbus call)
+ * holds nothing. */
+static void
+on_holder_vanished (GDBusConnection *connection G_GNUC_UNUSED,
+                    const char      *name,
+                    gpointer         user_data)
+{
+  CoreService *self = user_data;
+
+  g_hash_table_remove (self->holders, name);
+}
+
+static void
+unwatch_name (gpointer data)
+{
+  g_bus_unwatch_name (GPOINTER_TO_UINT (data));
+}
+
+static void
+add_holder (CoreService           *self,
+            GDBusMethodInvocation *invocation)
+{
+  const char *sender = g_dbus_method_invocation_get_sender (invocation);
+  guint id;
+
+  if (sender == NULL || self->connection == NULL || g_hash_table_contains (self->holders, sender))
+    return;
+  id = g_bus_watch_name_on_connection (self->connection, sender, G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                       NULL, on_holder_vanished, self, NULL);
+  g_hash_table_insert (self->holders, g_strdup (sender), GUINT_TO_POINTER (id));
 }
 
 static void
@@ -1879,8 +1920,13 @@ tune_refresh_cb (GObject      *source,
 
   pending = g_steal_pointer (&self->pending_tunes);
   self->pending_tunes = g_ptr_array_new ();
+  /* the new station is held by those who asked for it */
+  g_hash_table_remove_all (self->holders);
   for (guint i = 0; i < pending->len; i++)
-    alv_core1_complete_tune (self->skeleton, g_ptr_array_index (pending, i), uri);
+    {
+      add_holder (self, g_ptr_array_index (pending, i));
+      alv_core1_complete_tune (self->skeleton, g_ptr_array_index (pending, i), uri);
+    }
 }
 
 static gboolean
@@ -1914,6 +1960,7 @@ on_handle_tune (AlvCore1              *skeleton,
     }
   if (self->schedule != NULL && g_strcmp0 (alv_schedule_get_url (self->schedule), url) == 0)
     {
+      add_holder (self, invocation);
       alv_core1_complete_tune (skeleton, invocation, alv_core1_get_stream_url (skeleton));
       update_idle (self);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -1954,6 +2001,19 @@ on_handle_stop (AlvCore1              *skeleton,
       g_dbus_method_invocation_return_error_literal (invocation, ALV_CORE_ERROR,
                                                      ALV_CORE_ERROR_NOT_TUNED,
                                                      _("No station is tuned"));
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  /* another client still plays the station: only the caller lets go */
+  {
+    const char *sender = g_dbus_method_invocation_get_sender (invocation);
+
+    if (sender != NULL)
+      g_hash_table_remove (self->holders, sender);
+  }
+  if (self->schedule != NULL && self->tuning == NULL && g_hash_table_size (self->holders) > 0)
+    {
+      g_debug ("Stop: %u other client(s) still play the station", g_hash_table_size (self->holders));
+      alv_core1_complete_stop (skeleton, invocation);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
   if (self->pending_tunes->len > 0)
@@ -2015,6 +2075,7 @@ core_service_finalize (GObject *object)
   CoreService *self = CORE_SERVICE (object);
 
   g_clear_pointer (&self->pending_tunes, g_ptr_array_unref);
+  g_clear_pointer (&self->holders, g_hash_table_unref);
   g_clear_pointer (&self->shared, g_ptr_array_unref);
   core_config_clear (&self->config);
   G_OBJECT_CLASS (core_service_parent_class)->finalize (object);
@@ -2037,6 +2098,7 @@ static void
 core_service_init (CoreService *self)
 {
   self->pending_tunes = g_ptr_array_new ();
+  self->holders = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, unwatch_name);
   self->shared = g_ptr_array_new_with_free_func (shared_free);
   self->cancellable = g_cancellable_new ();
 }

@@ -455,6 +455,15 @@ on_core_properties_changed (GDBusProxy *proxy G_GNUC_UNUSED,
 
   if (np != NULL)
     update_now_playing (self);
+  /* another player tuned the core to another station: follow it (tuning
+   * back would only start a fight) */
+  if (g_variant_lookup (changed, "Station", "&s", &url) && url[0] != '\0' && self->tuned &&
+      g_strcmp0 (url, self->station) != 0 && !self->quitting)
+    {
+      player_ui_message (self->ui, _("Another player tuned the core to %s"), url);
+      g_free (self->station);
+      self->station = g_strdup (url);
+    }
   /* a restarted core may hand out a new local stream: follow it */
   if (g_variant_lookup (changed, "StreamUrl", "&s", &url) && url[0] != '\0' && self->tuned
       && self->stream_url != NULL && g_strcmp0 (url, self->stream_url) != 0
@@ -780,6 +789,32 @@ resolve_station (const char *arg, GError **error)
   return NULL;
 }
 
+/* The station a running core plays, or NULL (no core running: none is
+ * started just to ask). */
+static char *
+core_station_now (void)
+{
+  g_autoptr(GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) v = NULL;
+  const char *url;
+
+  if (bus == NULL)
+    return NULL;
+  reply = g_dbus_connection_call_sync (bus, ALV_CORE_BUS_NAME, ALV_CORE_OBJECT_PATH,
+                                       "org.freedesktop.DBus.Properties", "Get",
+                                       g_variant_new ("(ss)", "org.alluvium.Core1", "Station"),
+                                       G_VARIANT_TYPE ("(v)"), G_DBUS_CALL_FLAGS_NO_AUTO_START,
+                                       2000, NULL, NULL);
+  if (reply == NULL)
+    return NULL;
+  g_variant_get (reply, "(v)", &v);
+  if (!g_variant_is_of_type (v, G_VARIANT_TYPE_STRING))
+    return NULL;
+  url = g_variant_get_string (v, NULL);
+  return url[0] != '\0' ? g_strdup (url) : NULL;
+}
+
 static GstElement *
 make_sink (const char *description, GError **error)
 {
@@ -870,7 +905,15 @@ main (int argc, char **argv)
     }
   gst_init (NULL, NULL);
 
-  self->station = resolve_station (args != NULL ? args[0] : NULL, &error);
+  /* no station given: the one the core plays already (another player's),
+   * so that a second player joins it instead of tuning the core away;
+   * else the last one played here */
+  if (args == NULL)
+    self->station = core_station_now ();
+  if (self->station != NULL)
+    g_printerr (_("Joining the station the core plays: %s\n"), self->station);
+  else
+    self->station = resolve_station (args != NULL ? args[0] : NULL, &error);
   if (self->station == NULL)
     {
       g_printerr ("%s\n", error->message);

@@ -974,6 +974,107 @@ test_origin_returns (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_false (client->eof);
 }
 
+typedef struct
+{
+  Fixture *fx;
+  char *name;
+} NameGoneWait;
+
+static gboolean
+unique_gone_cond (gpointer data)
+{
+  NameGoneWait *w = data;
+  g_autoptr(GVariant) reply = NULL;
+  gboolean has = TRUE;
+
+  reply = g_dbus_connection_call_sync (w->fx->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "NameHasOwner",
+                                       g_variant_new ("(s)", w->name), G_VARIANT_TYPE ("(b)"),
+                                       G_DBUS_CALL_FLAGS_NONE, WAIT_MS, NULL, NULL);
+  if (reply != NULL)
+    g_variant_get (reply, "(b)", &has);
+  return !has;
+}
+
+/* The state the core itself has now (not the proxy's cached copy). */
+static char *
+core_state_now (Fixture *fx)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) v = NULL;
+  g_autoptr(GError) error = NULL;
+
+  reply = g_dbus_connection_call_sync (fx->conn, ALV_CORE_BUS_NAME, ALV_CORE_OBJECT_PATH,
+                                       "org.freedesktop.DBus.Properties", "Get",
+                                       g_variant_new ("(ss)", "org.alluvium.Core1", "State"),
+                                       G_VARIANT_TYPE ("(v)"), G_DBUS_CALL_FLAGS_NONE, WAIT_MS,
+                                       NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(v)", &v);
+  return g_variant_dup_string (v, NULL);
+}
+
+/* Two clients (two players) tuned to one station: the first to Stop lets
+ * go, the station plays on for the other; the last one's Stop stops it.
+ * A client that left the bus holds nothing. */
+static void
+test_two_clients (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDBusConnection) other_conn = NULL;
+  g_autoptr(AlvCore1) other = NULL;
+  g_autofree char *url = g_strconcat (fx->base_url, "/station.rss", NULL);
+  g_autofree char *stream_url = NULL;
+  g_autofree char *other_stream = NULL;
+  g_autofree char *state = NULL;
+  g_autofree char *state2 = NULL;
+
+  if (skip_without_media (fx))
+    return;
+  stream_url = tune (fx, "/station.rss", &error);
+  g_assert_no_error (error);
+  other_conn = g_dbus_connection_new_for_address_sync (
+    test_bus_get_address (fx->bus),
+    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+    NULL, NULL, &error);
+  g_assert_no_error (error);
+  other = alv_core1_proxy_new_sync (other_conn, G_DBUS_PROXY_FLAGS_NONE, ALV_CORE_BUS_NAME,
+                                    ALV_CORE_OBJECT_PATH, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (alv_core1_call_tune_sync (other, url, &other_stream, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (other_stream, ==, stream_url);
+  wait_state (fx, "playing");
+
+  /* the first lets go: still playing for the other */
+  g_assert_true (stop (fx, &error));
+  g_assert_no_error (error);
+  state = core_state_now (fx);
+  g_assert_cmpstr (state, ==, "playing");
+  g_assert_cmpstr (alv_core1_get_station (fx->proxy), ==, url);
+
+  /* the other leaves the bus without a Stop: it holds nothing any more,
+   * and the next Stop stops the station */
+  {
+    NameGoneWait gw = { fx, g_strdup (g_dbus_connection_get_unique_name (other_conn)) };
+
+    g_clear_object (&other);
+    g_dbus_connection_close_sync (other_conn, NULL, &error);
+    g_assert_no_error (error);
+    g_clear_object (&other_conn);
+    /* (once the bus says it is gone, the core has heard so before it
+     * hears from us again) */
+    test_wait_until (unique_gone_cond, &gw, WAIT_MS);
+    g_free (gw.name);
+  }
+  g_free (tune (fx, "/station.rss", &error));
+  g_assert_no_error (error);
+  g_assert_true (stop (fx, &error));
+  g_assert_no_error (error);
+  state2 = core_state_now (fx);
+  g_assert_cmpstr (state2, ==, "idle");
+}
+
 static void
 test_gap (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
@@ -1093,6 +1194,8 @@ main (int argc, char **argv)
               fixture_setup, test_failed_tune, fixture_teardown);
   g_test_add ("/core/daemon/origin-returns", Fixture, GUINT_TO_POINTER (60),
               fixture_setup, test_origin_returns, fixture_teardown);
+  g_test_add ("/core/daemon/two-clients", Fixture, GUINT_TO_POINTER (60),
+              fixture_setup, test_two_clients, fixture_teardown);
   g_test_add ("/core/daemon/gap", Fixture, GUINT_TO_POINTER (60),
               fixture_setup, test_gap, fixture_teardown);
   g_test_add ("/core/daemon/idle-exit", Fixture, GUINT_TO_POINTER (2),

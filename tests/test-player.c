@@ -57,6 +57,7 @@ typedef struct
   guint n_tune;
   guint n_stop;
   guint n_get;
+  guint n_set;                /* Station set by the test */
 } Fixture;
 
 typedef struct
@@ -782,6 +783,67 @@ test_respawn_core (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   }
 }
 
+typedef struct
+{
+  Fixture *fx;
+  const char *station;
+} SetStation;
+
+static gboolean
+set_station_cb (gpointer data)
+{
+  SetStation *set = data;
+
+  alv_core1_set_station (set->fx->skeleton, set->station);
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (set->fx->skeleton));
+  g_mutex_lock (&set->fx->lock);
+  set->fx->n_set++;
+  g_cond_broadcast (&set->fx->cond);
+  g_mutex_unlock (&set->fx->lock);
+  return G_SOURCE_REMOVE;
+}
+
+/* Two players on one core do not fight: a player started without a
+ * station joins the one the core plays (another player's) instead of
+ * tuning it to its own last one, and a player whose station another
+ * player changes follows it, saying so, instead of tuning back. */
+static void
+test_join (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(Player) p = NULL;
+  SetStation playing = { fx, "http://127.0.0.1:9/stations/current.rss" };
+  SetStation other = { fx, "http://127.0.0.1:9/stations/other.rss" };
+
+  if (fx->mp3 == NULL)
+    {
+      g_test_skip ("no MP3 encoder (lamemp3enc) in GStreamer");
+      return;
+    }
+  g_main_context_invoke (fx->context, set_station_cb, &playing);
+  g_assert_true (wait_count (fx, &fx->n_set, 1));
+  p = player_spawn (NULL, NULL);
+  g_assert_true (wait_count (fx, &fx->n_tune, 1));
+  g_mutex_lock (&fx->lock);
+  g_assert_cmpstr (fx->last_tuned, ==, playing.station);
+  g_mutex_unlock (&fx->lock);
+  g_assert_true (wait_count (fx, &fx->n_get, 1));
+
+  /* another player tunes the core elsewhere */
+  g_main_context_invoke (fx->context, set_station_cb, &other);
+  g_assert_true (wait_count (fx, &fx->n_set, 2));
+  g_assert_true (mpris_wait_string (fx, "org.mpris.MediaPlayer2.Player", "PlaybackStatus", "Playing"));
+  g_subprocess_send_signal (p->proc, SIGTERM);
+  g_assert_cmpint (player_wait (p), ==, 0);
+  g_assert_nonnull (strstr (p->err, "Joining the station the core plays: "
+                                    "http://127.0.0.1:9/stations/current.rss"));
+  g_assert_nonnull (strstr (p->out, "Another player tuned the core to "
+                                    "http://127.0.0.1:9/stations/other.rss"));
+  /* it never tuned the core back */
+  g_mutex_lock (&fx->lock);
+  g_assert_cmpuint (fx->n_tune, ==, 1);
+  g_mutex_unlock (&fx->lock);
+}
+
 /* A local playlist file (the file manager gives a path, or a file:
  * URI): the player tunes to the URL the playlist names for itself, its
  * channel's rdf:about; a file that names none is refused, saying so. */
@@ -953,6 +1015,7 @@ main (int argc, char **argv)
   g_test_add ("/player/off-air", Fixture, NULL, fixture_setup, test_off_air, fixture_teardown);
   g_test_add ("/player/respawn-core", Fixture, NULL, fixture_setup, test_respawn_core,
               fixture_teardown);
+  g_test_add ("/player/join", Fixture, NULL, fixture_setup, test_join, fixture_teardown);
   g_test_add ("/player/local-file", Fixture, NULL, fixture_setup, test_local_file, fixture_teardown);
   g_test_add_func ("/player/german", test_german);
   g_test_add_func ("/player/data/desktop", test_desktop);
