@@ -334,6 +334,8 @@ do_stop (Player *self)
   gst_element_set_state (self->playbin, GST_STATE_NULL);
 }
 
+static char *explain_gst_error (const GError *error);
+
 static gboolean
 on_bus_message (GstBus *bus G_GNUC_UNUSED, GstMessage *msg, gpointer user_data)
 {
@@ -426,7 +428,11 @@ on_bus_message (GstBus *bus G_GNUC_UNUSED, GstMessage *msg, gpointer user_data)
             player_quit (self, 1);
             break;
           }
-        player_ui_error (self->ui, _("Playback error: %s"), error->message);
+        {
+          g_autofree char *why = explain_gst_error (error);
+
+          player_ui_error (self->ui, _("Playback error: %s"), why);
+        }
         if (debug != NULL)
           g_debug ("%s", debug);
         schedule_reconnect (self, error->message);
@@ -789,6 +795,52 @@ resolve_station (const char *arg, GError **error)
   return NULL;
 }
 
+/* Whether any sound output can be opened: the sinks autoaudiosink would
+ * pick, each brought to READY (which opens the server or the device). */
+static gboolean
+have_sound_output (void)
+{
+  static const char * const sinks[] = { "pipewiresink", "pulsesink", "alsasink", "osssink" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (sinks); i++)
+    {
+      g_autoptr(GstElement) sink = gst_element_factory_make (sinks[i], NULL);
+      GstStateChangeReturn ret;
+
+      if (sink == NULL)
+        continue;
+      gst_object_ref_sink (sink);
+      ret = gst_element_set_state (sink, GST_STATE_READY);
+      gst_element_set_state (sink, GST_STATE_NULL);
+      if (ret != GST_STATE_CHANGE_FAILURE)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* A GStreamer error, in terms of what the listener can do about it. */
+static char *
+explain_gst_error (const GError *error)
+{
+  if (error->domain == GST_RESOURCE_ERROR &&
+      (error->code == GST_RESOURCE_ERROR_OPEN_WRITE || error->code == GST_RESOURCE_ERROR_OPEN_READ_WRITE ||
+       error->code == GST_RESOURCE_ERROR_BUSY))
+    return g_strdup_printf (_("the sound output cannot be opened (%s): another program may hold "
+                              "it; choose another with --audio-sink"), error->message);
+  if (error->domain == GST_STREAM_ERROR &&
+      (error->code == GST_STREAM_ERROR_TYPE_NOT_FOUND || error->code == GST_STREAM_ERROR_WRONG_TYPE ||
+       error->code == GST_STREAM_ERROR_DEMUX || error->code == GST_STREAM_ERROR_DECODE ||
+       error->code == GST_STREAM_ERROR_CODEC_NOT_FOUND))
+    return g_strdup_printf (_("the station's audio cannot be decoded here (%s): install "
+                              "gstreamer1.0-plugins-good and gstreamer1.0-plugins-ugly, or the "
+                              "station publishes damaged media"), error->message);
+  if (error->domain == GST_RESOURCE_ERROR &&
+      (error->code == GST_RESOURCE_ERROR_READ || error->code == GST_RESOURCE_ERROR_NOT_FOUND ||
+       error->code == GST_RESOURCE_ERROR_OPEN_READ))
+    return g_strdup_printf (_("the core's local stream does not answer (%s)"), error->message);
+  return g_strdup (error->message);
+}
+
 /* The station a running core plays, or NULL (no core running: none is
  * started just to ask). */
 static char *
@@ -936,6 +988,15 @@ main (int argc, char **argv)
       return 1;
     }
   gst_object_ref_sink (self->playbin);
+  /* nothing to play sound on: say so once, in plain words, and play
+   * silently (the station, its titles and the sharing go on) rather than
+   * fail or pretend */
+  if (audio_sink == NULL && !have_sound_output ())
+    {
+      g_printerr (_("No sound output found (no PulseAudio or PipeWire server, no ALSA device): "
+                    "playing silently. Choose one with --audio-sink.\n"));
+      audio_sink = g_strdup ("fakesink sync=true");
+    }
   if (audio_sink != NULL)
     {
       GstElement *sink = make_sink (audio_sink, &error);

@@ -89,6 +89,14 @@ on_handle_tune (AlvCore1              *object,
   g_cond_broadcast (&fx->cond);
   g_mutex_unlock (&fx->lock);
 
+  if (strstr (playlist_url, "garbage") != NULL)
+    {
+      /* a stream no decoder recognises */
+      char *garbage = g_strconcat (stream_url, "-garbage", NULL);
+
+      g_free (stream_url);
+      stream_url = garbage;
+    }
   if (strstr (playlist_url, "invalid") != NULL)
     {
       g_dbus_method_invocation_return_error (invocation, ALV_CORE_ERROR, ALV_CORE_ERROR_INVALID_URL,
@@ -167,6 +175,27 @@ serve (SoupServer        *server G_GNUC_UNUSED,
   soup_message_body_append_bytes (soup_server_message_get_response_body (msg), fx->mp3);
 }
 
+/* Zeros: nothing any type finder recognises. */
+static void
+serve_garbage (SoupServer        *server G_GNUC_UNUSED,
+               SoupServerMessage *msg,
+               const char        *path G_GNUC_UNUSED,
+               GHashTable        *query G_GNUC_UNUSED,
+               gpointer           user_data)
+{
+  Fixture *fx = user_data;
+
+  g_mutex_lock (&fx->lock);
+  fx->n_get++;
+  g_cond_broadcast (&fx->cond);
+  g_mutex_unlock (&fx->lock);
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_message_headers_set_content_type (soup_server_message_get_response_headers (msg),
+                                         "application/octet-stream", NULL);
+  soup_message_body_append_take (soup_server_message_get_response_body (msg),
+                                 g_malloc0 (64 * 1024), 64 * 1024);
+}
+
 static void
 on_name_acquired (GDBusConnection *connection G_GNUC_UNUSED,
                   const char      *name G_GNUC_UNUSED,
@@ -196,6 +225,7 @@ service_thread (gpointer data)
 
   fx->server = test_server_new ();
   soup_server_add_handler (fx->server, "/stream", serve, fx, NULL);
+  soup_server_add_handler (fx->server, "/stream-garbage", serve_garbage, fx, NULL);
   base = test_server_get_url (fx->server);
   g_mutex_lock (&fx->lock);
   fx->stream_url = g_strconcat (base, g_str_has_suffix (base, "/") ? "" : "/", "stream", NULL);
@@ -293,6 +323,9 @@ player_binary (void)
   return g_test_build_filename (G_TEST_BUILT, "..", "player", "alluvium-player", NULL);
 }
 
+/* TRUE: the player picks its sound output itself (no --audio-sink) */
+static gboolean spawn_with_default_sink;
+
 static Player *
 player_spawn (const char *const *env, const char *first_arg, ...)
 {
@@ -307,7 +340,8 @@ player_spawn (const char *const *env, const char *first_arg, ...)
   va_list ap;
 
   g_ptr_array_add (argv, player_binary ());
-  g_ptr_array_add (argv, g_strdup ("--audio-sink=fakesink sync=true"));
+  if (!spawn_with_default_sink)
+    g_ptr_array_add (argv, g_strdup ("--audio-sink=fakesink sync=true"));
   g_ptr_array_add (argv, g_strdup ("--video-sink=fakesink"));
   va_start (ap, first_arg);
   for (const char *a = first_arg; a != NULL; a = va_arg (ap, const char *))
@@ -686,6 +720,52 @@ test_tune_error (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_mutex_unlock (&fx->lock);
 }
 
+/* No sound output on the machine: the player says so once, in plain
+ * words, and plays silently instead of failing or pretending. */
+static void
+test_no_sound (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(Player) p = NULL;
+  const char *env[] = { "PULSE_SERVER", "unix:/nonexistent/pulse", "PIPEWIRE_REMOTE", "/nonexistent",
+                        "ALSA_CONFIG_PATH", "/dev/null", NULL };
+
+  if (fx->mp3 == NULL)
+    {
+      g_test_skip ("no MP3 encoder (lamemp3enc) in GStreamer");
+      return;
+    }
+  spawn_with_default_sink = TRUE;
+  p = player_spawn (env, "http://127.0.0.1:9/stations/test.rss", NULL);
+  spawn_with_default_sink = FALSE;
+  g_assert_true (wait_count (fx, &fx->n_get, 1));
+  g_assert_true (mpris_wait_string (fx, "org.mpris.MediaPlayer2.Player", "PlaybackStatus", "Playing"));
+  g_subprocess_send_signal (p->proc, SIGTERM);
+  g_assert_cmpint (player_wait (p), ==, 0);
+  g_assert_nonnull (strstr (p->err, "No sound output found"));
+  g_assert_nonnull (strstr (p->err, "playing silently"));
+}
+
+/* A stream that cannot be decoded: the player says what the listener
+ * can do about it, and tries again. */
+static void
+test_undecodable (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(Player) p = NULL;
+
+  if (fx->mp3 == NULL)
+    {
+      g_test_skip ("no MP3 encoder (lamemp3enc) in GStreamer");
+      return;
+    }
+  p = player_spawn (NULL, "http://127.0.0.1:9/stations/garbage.rss", NULL);
+  /* the error, then the reconnection's Tune */
+  g_assert_true (wait_count (fx, &fx->n_tune, 2));
+  g_subprocess_send_signal (p->proc, SIGTERM);
+  g_assert_cmpint (player_wait (p), ==, 0);
+  g_assert_nonnull (strstr (p->err, "cannot be decoded here"));
+  g_assert_nonnull (strstr (p->err, "gstreamer1.0-plugins-good"));
+}
+
 /* Tuned to a station with nothing on air: the player says so, with the
  * core's reason, and never claims to be playing. */
 static void
@@ -1013,6 +1093,9 @@ main (int argc, char **argv)
   g_test_add ("/player/play", Fixture, NULL, fixture_setup, test_play, fixture_teardown);
   g_test_add ("/player/tune-error", Fixture, NULL, fixture_setup, test_tune_error, fixture_teardown);
   g_test_add ("/player/off-air", Fixture, NULL, fixture_setup, test_off_air, fixture_teardown);
+  g_test_add ("/player/no-sound", Fixture, NULL, fixture_setup, test_no_sound, fixture_teardown);
+  g_test_add ("/player/undecodable", Fixture, NULL, fixture_setup, test_undecodable,
+              fixture_teardown);
   g_test_add ("/player/respawn-core", Fixture, NULL, fixture_setup, test_respawn_core,
               fixture_teardown);
   g_test_add ("/player/join", Fixture, NULL, fixture_setup, test_join, fixture_teardown);
