@@ -323,6 +323,15 @@ player_binary (void)
   return g_test_build_filename (G_TEST_BUILT, "..", "player", "alluvium-player", NULL);
 }
 
+static gboolean
+skip_without_mp3 (Fixture *fx)
+{
+  if (fx->mp3 != NULL)
+    return FALSE;
+  g_test_skip ("no MP3 encoder (lamemp3enc) in GStreamer");
+  return TRUE;
+}
+
 /* TRUE: the player picks its sound output itself (no --audio-sink) */
 static gboolean spawn_with_default_sink;
 
@@ -399,6 +408,15 @@ player_wait (Player *p)
   if (!g_subprocess_get_if_exited (p->proc))
     return -1;
   return g_subprocess_get_exit_status (p->proc);
+}
+
+/* Sends @signum and waits for the player's clean exit. */
+static void
+player_stop (Player *p,
+             int     signum)
+{
+  g_subprocess_send_signal (p->proc, signum);
+  g_assert_cmpint (player_wait (p), ==, 0);
 }
 
 static void
@@ -590,11 +608,8 @@ test_play (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   const char *title = NULL;
   const char *track = NULL;
 
-  if (fx->mp3 == NULL)
-    {
-      g_test_skip ("no MP3 encoder (lamemp3enc) in GStreamer");
-      return;
-    }
+  if (skip_without_mp3 (fx))
+    return;
   p = player_spawn (NULL, station, NULL);
 
   /* it tunes to the station given and fetches the stream returned */
@@ -676,8 +691,7 @@ test_play (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   }
 
   /* Ctrl-C: a clean exit that stops the core */
-  g_subprocess_send_signal (p->proc, SIGINT);
-  g_assert_cmpint (player_wait (p), ==, 0);
+  player_stop (p, SIGINT);
   g_assert_true (wait_count (fx, &fx->n_stop, 1));
   g_assert_nonnull (strstr (p->out, "Test Tone"));
   g_assert_nonnull (strstr (p->out, "Test Station"));
@@ -693,8 +707,7 @@ test_play (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_true (mpris_wait_string (fx, "org.mpris.MediaPlayer2.Player", "PlaybackStatus", "Playing"));
   v = mpris_get (fx, "org.mpris.MediaPlayer2.Player", "Volume");
   g_assert_cmpfloat_with_epsilon (g_variant_get_double (v), 0.5, 1e-6);
-  g_subprocess_send_signal (resumed->proc, SIGTERM);
-  g_assert_cmpint (player_wait (resumed), ==, 0);
+  player_stop (resumed, SIGTERM);
   g_assert_true (wait_count (fx, &fx->n_stop, 2));
 }
 
@@ -704,11 +717,8 @@ test_tune_error (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_autoptr(Player) p = NULL;
   int status;
 
-  if (fx->mp3 == NULL)
-    {
-      g_test_skip ("no MP3 encoder (lamemp3enc) in GStreamer");
-      return;
-    }
+  if (skip_without_mp3 (fx))
+    return;
   p = player_spawn (NULL, "http://127.0.0.1:9/invalid.rss", NULL);
   status = player_wait (p);
   g_assert_cmpint (status, >, 0);
@@ -729,18 +739,14 @@ test_no_sound (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   const char *env[] = { "PULSE_SERVER", "unix:/nonexistent/pulse", "PIPEWIRE_REMOTE", "/nonexistent",
                         "ALSA_CONFIG_PATH", "/dev/null", NULL };
 
-  if (fx->mp3 == NULL)
-    {
-      g_test_skip ("no MP3 encoder (lamemp3enc) in GStreamer");
-      return;
-    }
+  if (skip_without_mp3 (fx))
+    return;
   spawn_with_default_sink = TRUE;
   p = player_spawn (env, "http://127.0.0.1:9/stations/test.rss", NULL);
   spawn_with_default_sink = FALSE;
   g_assert_true (wait_count (fx, &fx->n_get, 1));
   g_assert_true (mpris_wait_string (fx, "org.mpris.MediaPlayer2.Player", "PlaybackStatus", "Playing"));
-  g_subprocess_send_signal (p->proc, SIGTERM);
-  g_assert_cmpint (player_wait (p), ==, 0);
+  player_stop (p, SIGTERM);
   g_assert_nonnull (strstr (p->err, "No sound output found"));
   g_assert_nonnull (strstr (p->err, "playing silently"));
 }
@@ -752,16 +758,12 @@ test_undecodable (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_autoptr(Player) p = NULL;
 
-  if (fx->mp3 == NULL)
-    {
-      g_test_skip ("no MP3 encoder (lamemp3enc) in GStreamer");
-      return;
-    }
+  if (skip_without_mp3 (fx))
+    return;
   p = player_spawn (NULL, "http://127.0.0.1:9/stations/garbage.rss", NULL);
   /* the error, then the reconnection's Tune */
   g_assert_true (wait_count (fx, &fx->n_tune, 2));
-  g_subprocess_send_signal (p->proc, SIGTERM);
-  g_assert_cmpint (player_wait (p), ==, 0);
+  player_stop (p, SIGTERM);
   g_assert_nonnull (strstr (p->err, "cannot be decoded here"));
   g_assert_nonnull (strstr (p->err, "gstreamer1.0-plugins-good"));
 }
@@ -773,15 +775,11 @@ test_off_air (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_autoptr(Player) p = NULL;
 
-  if (fx->mp3 == NULL)
-    {
-      g_test_skip ("no MP3 encoder (lamemp3enc) in GStreamer");
-      return;
-    }
+  if (skip_without_mp3 (fx))
+    return;
   p = player_spawn (NULL, "http://127.0.0.1:9/offair.rss", NULL);
   g_assert_true (wait_count (fx, &fx->n_get, 1));
-  g_subprocess_send_signal (p->proc, SIGINT);
-  g_assert_cmpint (player_wait (p), ==, 0);
+  player_stop (p, SIGINT);
   g_assert_nonnull (strstr (p->out, "Off air: Nothing scheduled until 2031-05-01T12:00:00Z"));
   g_assert_null (strstr (p->out, "| Playing"));
 }
@@ -826,11 +824,8 @@ test_respawn_core (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   const char *env[] = { "PATH", path, NULL };
   const char *station = "http://127.0.0.1:9/stations/test.rss";
 
-  if (fx->mp3 == NULL)
-    {
-      g_test_skip ("no MP3 encoder (lamemp3enc) in GStreamer");
-      return;
-    }
+  if (skip_without_mp3 (fx))
+    return;
   p = player_spawn (env, station, NULL);
   g_assert_true (wait_count (fx, &fx->n_get, 1));
 
@@ -894,11 +889,8 @@ test_join (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   SetStation playing = { fx, "http://127.0.0.1:9/stations/current.rss" };
   SetStation other = { fx, "http://127.0.0.1:9/stations/other.rss" };
 
-  if (fx->mp3 == NULL)
-    {
-      g_test_skip ("no MP3 encoder (lamemp3enc) in GStreamer");
-      return;
-    }
+  if (skip_without_mp3 (fx))
+    return;
   g_main_context_invoke (fx->context, set_station_cb, &playing);
   g_assert_true (wait_count (fx, &fx->n_set, 1));
   p = player_spawn (NULL, NULL);
@@ -912,8 +904,7 @@ test_join (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_main_context_invoke (fx->context, set_station_cb, &other);
   g_assert_true (wait_count (fx, &fx->n_set, 2));
   g_assert_true (mpris_wait_string (fx, "org.mpris.MediaPlayer2.Player", "PlaybackStatus", "Playing"));
-  g_subprocess_send_signal (p->proc, SIGTERM);
-  g_assert_cmpint (player_wait (p), ==, 0);
+  player_stop (p, SIGTERM);
   g_assert_nonnull (strstr (p->err, "Joining the station the core plays: "
                                     "http://127.0.0.1:9/stations/current.rss"));
   g_assert_nonnull (strstr (p->out, "Another player tuned the core to "
@@ -941,11 +932,8 @@ test_local_file (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_autoptr(GError) error = NULL;
   const char *station = "http://127.0.0.1:9/stations/saved.rss";
 
-  if (fx->mp3 == NULL)
-    {
-      g_test_skip ("no MP3 encoder (lamemp3enc) in GStreamer");
-      return;
-    }
+  if (skip_without_mp3 (fx))
+    return;
   g_mkdir_with_parents (g_get_user_cache_dir (), 0700);
   alv_playlist_set_title (pl, "Saved Station");
   alv_playlist_set_about (pl, station);
@@ -961,15 +949,13 @@ test_local_file (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_mutex_lock (&fx->lock);
   g_assert_cmpstr (fx->last_tuned, ==, station);
   g_mutex_unlock (&fx->lock);
-  g_subprocess_send_signal (p->proc, SIGTERM);
-  g_assert_cmpint (player_wait (p), ==, 0);
+  player_stop (p, SIGTERM);
   g_assert_nonnull (strstr (p->err, "Opening the station at http://127.0.0.1:9/stations/saved.rss"));
   uri = g_filename_to_uri (path, NULL, &error);
   g_assert_no_error (error);
   q = player_spawn (NULL, uri, NULL);
   g_assert_true (wait_count (fx, &fx->n_tune, 2));
-  g_subprocess_send_signal (q->proc, SIGTERM);
-  g_assert_cmpint (player_wait (q), ==, 0);
+  player_stop (q, SIGTERM);
 
   /* no URL of its own: refused, with the reason */
   r = player_spawn (NULL, bare, NULL);
