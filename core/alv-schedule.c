@@ -604,8 +604,9 @@ read_cb (GObject      *source,
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
+          g_autofree char *url = g_uri_to_string (f->uri);
           GError *e = g_error_new (ALV_CORE_ERROR, ALV_CORE_ERROR_PLAYLIST_UNREACHABLE,
-                                   _("Could not read the playlist: %s"), error->message);
+                                   _("Could not read the playlist %s: %s"), url, error->message);
           fetch_done (task, e);
         }
       else
@@ -665,8 +666,14 @@ send_cb (GObject      *source,
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         fetch_done (task, g_steal_pointer (&error));
       else
-        fetch_done (task, g_error_new (ALV_CORE_ERROR, ALV_CORE_ERROR_PLAYLIST_UNREACHABLE,
-                                       _("Could not fetch the playlist: %s"), error->message));
+        {
+          /* the URL names host and port, which the network's message may not */
+          g_autofree char *url = g_uri_to_string (f->uri);
+
+          fetch_done (task, g_error_new (ALV_CORE_ERROR, ALV_CORE_ERROR_PLAYLIST_UNREACHABLE,
+                                         _("Could not fetch the playlist %s: %s"), url,
+                                         error->message));
+        }
       return;
     }
   self->n_fetches++;
@@ -715,8 +722,10 @@ send_cb (GObject      *source,
     }
   if (status != SOUP_STATUS_OK)
     {
+      g_autofree char *url = g_uri_to_string (f->uri);
+
       fetch_done (task, g_error_new (ALV_CORE_ERROR, ALV_CORE_ERROR_PLAYLIST_UNREACHABLE,
-                                     _("Fetching the playlist failed: HTTP %u %s"), status,
+                                     _("Fetching the playlist %s failed: HTTP %u %s"), url, status,
                                      soup_message_get_reason_phrase (f->msg) != NULL
                                      ? soup_message_get_reason_phrase (f->msg) : ""));
       return;

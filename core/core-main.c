@@ -168,6 +168,19 @@ main (int argc, char **argv)
   core_config_clear (&config);
   g_signal_connect (d.service, "idle-exit", G_CALLBACK (on_idle_exit), &d);
 
+  /* the reason, when there is no session bus to serve on */
+  {
+    g_autoptr(GError) bus_error = NULL;
+    g_autoptr(GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &bus_error);
+
+    if (bus == NULL)
+      {
+        g_printerr (_("Cannot connect to the session bus: %s\n"), bus_error->message);
+        g_clear_object (&d.service);
+        g_main_loop_unref (d.loop);
+        return EXIT_FAILURE;
+      }
+  }
   if (replace)
     flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
   owner_id = g_bus_own_name (G_BUS_TYPE_SESSION, ALV_CORE_BUS_NAME, flags,

@@ -875,6 +875,8 @@ test_errors (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   url = tune (fx, "http://127.0.0.1:1/station.rss", &error);
   g_assert_null (url);
   g_assert_error (error, ALV_CORE_ERROR, ALV_CORE_ERROR_PLAYLIST_UNREACHABLE);
+  /* the message names host and port (the network's alone did not) */
+  g_assert_nonnull (strstr (error->message, "http://127.0.0.1:1/station.rss"));
   g_clear_error (&error);
   g_assert_cmpuint (fx->n_media_requests, ==, 0);
 }
@@ -1075,6 +1077,32 @@ test_two_clients (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpstr (state2, ==, "idle");
 }
 
+/* No session bus: the daemon says why, and exits 1. */
+static void
+test_no_bus (Fixture *fx G_GNUC_UNUSED, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autofree char *core = g_test_build_filename (G_TEST_BUILT, "..", "core", "alluvium-core", NULL);
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *err = NULL;
+
+  g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus", TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "DISPLAY");
+  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", g_get_user_config_dir (), TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", g_get_user_cache_dir (), TRUE);
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
+  proc = g_subprocess_launcher_spawn (launcher, &error, core, NULL);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, &err, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (proc));
+  g_assert_cmpint (g_subprocess_get_exit_status (proc), ==, 1);
+  g_assert_nonnull (strstr (err, "Cannot connect to the session bus: "));
+  g_assert_cmpuint (strlen (strstr (err, ": ") + 2), >, 1);
+}
+
 static void
 test_gap (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
@@ -1196,6 +1224,8 @@ main (int argc, char **argv)
               fixture_setup, test_origin_returns, fixture_teardown);
   g_test_add ("/core/daemon/two-clients", Fixture, GUINT_TO_POINTER (60),
               fixture_setup, test_two_clients, fixture_teardown);
+  g_test_add ("/core/daemon/no-bus", Fixture, GUINT_TO_POINTER (0),
+              fixture_setup, test_no_bus, fixture_teardown);
   g_test_add ("/core/daemon/gap", Fixture, GUINT_TO_POINTER (60),
               fixture_setup, test_gap, fixture_teardown);
   g_test_add ("/core/daemon/idle-exit", Fixture, GUINT_TO_POINTER (2),
