@@ -492,6 +492,25 @@ test_docroot_names (Fixture      *fx,
   }
 }
 
+/* The usage line names the command as it is typed. */
+static void
+test_help (Fixture      *fx G_GNUC_UNUSED,
+           gconstpointer data G_GNUC_UNUSED)
+{
+  g_autofree char *bin = g_test_build_filename (G_TEST_BUILT, "..", "server", "alluvium-server",
+                                                NULL);
+  const char *argv[] = { bin, "gateway", "--help", NULL };
+  g_autofree char *out = NULL;
+  g_autoptr(GError) error = NULL;
+  int status = 0;
+
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, NULL,
+                               &status, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (out, "alluvium-server gateway [OPTION"));
+}
+
 /* A gateway started with --docroot alone resolves its files under any
  * host name that reaches its port (a playlist built for the host's
  * name); a URL it does not serve is refused with what it serves and the
@@ -1434,6 +1453,7 @@ main (int    argc,
   ADD ("/server/gateway/docroot", test_docroot);
   ADD ("/server/gateway/docroot-names", test_docroot_names);
   ADD ("/server/gateway/foreign-urls", test_foreign_urls);
+  ADD ("/server/gateway/help", test_help);
   ADD ("/server/gateway/origin-revalidate", test_origin_revalidate);
   ADD ("/server/gateway/single-flight", test_single_flight);
   ADD ("/server/gateway/restart", test_restart);
