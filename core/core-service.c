@@ -48,6 +48,8 @@
 #define FEED_CHUNK 16384
 /* how far ahead of real time the feeder may push (µs) */
 #define FEED_LEAD (3 * G_USEC_PER_SEC)
+/* buffered bytes beyond the lead go out in steps about this far apart */
+#define PACE_STEP_MS 100
 /* an item that failed is tried again after this, doubling up to the max */
 #define RETRY_FIRST_MS 1000
 #define RETRY_MAX_MS 30000
@@ -401,6 +403,7 @@ struct _Feeder
 static void feeder_read_head (Feeder *f);
 static void feeder_read_body (Feeder *f);
 static void feeder_data_done (Feeder *f);
+static void feeder_drain (Feeder *f);
 static void schedule_retry (CoreService *self);
 static Feeder *feeder_new (CoreService *self, AlvPlaylistItem *item, GTimeSpan position,
                            gboolean prefetch_only);
@@ -541,13 +544,18 @@ on_feed_timer (gpointer user_data)
   Feeder *f = user_data;
 
   f->timer_id = 0;
-  feeder_read_body (f);
+  /* what is buffered goes first; then more is read */
+  if (f->synced && f->buf->len > 0)
+    feeder_drain (f);
+  else
+    feeder_read_body (f);
   return G_SOURCE_REMOVE;
 }
 
 typedef enum
 {
   PUSH_DONE,
+  PUSH_PACED,     /* some is left, for when the pace allows it */
   PUSH_NEED_MORE,
   PUSH_FAILED,    /* the feeder is gone */
 } PushResult;
@@ -597,10 +605,25 @@ feeder_push_buffered (Feeder *f)
       f->t0 = MAX (f->pace_base, g_get_monotonic_time ());
     }
 
-  feeder_push (f, f->buf->data, f->buf->len);
-  f->pushed += f->buf->len;
-  g_byte_array_set_size (f->buf, 0);
-  return PUSH_DONE;
+  /* no further ahead of the item's pace than FEED_LEAD: a big read (an
+   * item's head, a whole block) goes out in the steps the pace allows,
+   * not in one lump followed by a pause as long */
+  {
+    gint64 now = g_get_monotonic_time ();
+    double allowed = (now - f->t0 + FEED_LEAD) / (double) G_USEC_PER_SEC * f->bytes_per_sec
+                     - (double) f->pushed;
+    gsize n = f->buf->len;
+
+    if (allowed < (double) n)
+      n = allowed > 0 ? (gsize) allowed : 0;
+    if (n > 0)
+      {
+        feeder_push (f, f->buf->data, n);
+        f->pushed += n;
+        g_byte_array_remove_range (f->buf, 0, n);
+      }
+  }
+  return f->buf->len > 0 ? PUSH_PACED : PUSH_DONE;
 }
 
 /* Reads more at once while the pushed bytes are less than FEED_LEAD ahead
@@ -624,6 +647,18 @@ feeder_schedule_read (Feeder *f)
     f->timer_id = g_timeout_add ((guint) ((due - now) / 1000 + 1), on_feed_timer, f);
 }
 
+/* Buffered bytes are left beyond the lead: the rest when the pace allows
+ * it, a step at a time. */
+static void
+feeder_schedule_paced (Feeder *f)
+{
+  gint64 due = f->t0 + (gint64) (f->pushed / f->bytes_per_sec * G_USEC_PER_SEC) - FEED_LEAD;
+  gint64 wait_ms = MAX ((due - g_get_monotonic_time ()) / 1000, 0) + PACE_STEP_MS;
+
+  g_clear_handle_id (&f->timer_id, g_source_remove);
+  f->timer_id = g_timeout_add ((guint) wait_ms, on_feed_timer, f);
+}
+
 static void
 feeder_drain (Feeder *f)
 {
@@ -633,6 +668,9 @@ feeder_drain (Feeder *f)
       return;
     case PUSH_NEED_MORE:
       feeder_read_body (f);
+      return;
+    case PUSH_PACED:
+      feeder_schedule_paced (f);
       return;
     case PUSH_DONE:
     default:
@@ -828,10 +866,24 @@ feeder_probe (Feeder *f)
     else
       f->body_offset = offset;
   }
-  /* what the head holds goes out now: with a prefetched head an item
-   * change does not wait for the network */
-  if (f->buf->len > 0 && feeder_push_buffered (f) == PUSH_FAILED)
-    return;
+  /* what the head holds goes out now (as far as the lead allows, the
+   * rest paced): with a prefetched head an item change does not wait for
+   * the network */
+  if (f->buf->len > 0)
+    {
+      switch (feeder_push_buffered (f))
+        {
+        case PUSH_FAILED:
+          return;
+        case PUSH_PACED:
+          feeder_schedule_paced (f);
+          break;
+        case PUSH_DONE:
+        case PUSH_NEED_MORE:
+        default:
+          break;
+        }
+    }
   if (f->file_size != 0 ? f->body_offset >= f->file_size : len < HEAD_SIZE)
     return;   /* the head was the whole item */
   feeder_start_body (f);
@@ -1107,7 +1159,7 @@ swarm_read_cb (GObject      *source,
   feeder_drain (f);
 }
 
-/* Reads the held run at the read position (half a second of it, at most
+/* Reads the held run at the read position (a quarter second of it, at most
  * STORE_READ bytes), or waits for "block-ready" when the next block is
  * not held yet. */
 static void
@@ -1130,10 +1182,10 @@ feeder_swarm_read (Feeder *f)
       feeder_data_done (f);
       return;
     }
-  /* about half a second of the item at a time: pushed in small steps,
-   * the local stream flows evenly instead of in lumps of seconds, which
-   * players read as buffer underruns */
-  cap = CLAMP ((guint64) (f->bytes_per_sec / 2), (guint64) 4096, (guint64) STORE_READ);
+  /* about a quarter of a second of the item at a time: pushed in small
+   * steps, the local stream flows evenly (pauses of a quarter second)
+   * instead of in lumps of seconds, which players read as underruns */
+  cap = CLAMP ((guint64) (f->bytes_per_sec / 4), (guint64) 4096, (guint64) STORE_READ);
   end = f->read_pos;
   while (end < length && end - f->read_pos < cap && alv_swarm_has_block (f->swarm, end / bs))
     end = (end / bs + 1) * bs;
