@@ -647,6 +647,17 @@ feeder_schedule_read (Feeder *f)
     f->timer_id = g_timeout_add ((guint) ((due - now) / 1000 + 1), on_feed_timer, f);
 }
 
+/* Pushes what is buffered at once: the item's data is all out. */
+static void
+feeder_push_rest (Feeder *f)
+{
+  if (f->buf->len == 0 || !f->synced)
+    return;
+  feeder_push (f, f->buf->data, f->buf->len);
+  f->pushed += f->buf->len;
+  g_byte_array_set_size (f->buf, 0);
+}
+
 /* Buffered bytes are left beyond the lead: the rest when the pace allows
  * it, a step at a time. */
 static void
@@ -698,12 +709,7 @@ body_read_cb (GObject      *source,
   if (g_bytes_get_size (chunk) == 0)
     {
       /* the item's data is all out: the next item takes over */
-      if (f->buf->len > 0 && f->synced)
-        {
-          feeder_push (f, f->buf->data, f->buf->len);
-          f->pushed += f->buf->len;
-          g_byte_array_set_size (f->buf, 0);
-        }
+      feeder_push_rest (f);
       g_clear_object (&f->stream);
       feeder_data_done (f);
       return;
@@ -1173,18 +1179,13 @@ feeder_swarm_read (Feeder *f)
   if (f->read_pos >= length)
     {
       /* the item's data is all out: the next item takes over */
-      if (f->buf->len > 0 && f->synced)
-        {
-          feeder_push (f, f->buf->data, f->buf->len);
-          f->pushed += f->buf->len;
-          g_byte_array_set_size (f->buf, 0);
-        }
+      feeder_push_rest (f);
       feeder_data_done (f);
       return;
     }
-  /* about a quarter of a second of the item at a time: pushed in small
-   * steps, the local stream flows evenly (pauses of a quarter second)
-   * instead of in lumps of seconds, which players read as underruns */
+  /* about a quarter of a second of the item at a time, pushed at the
+   * pace: the local stream flows evenly instead of in lumps of seconds,
+   * which players read as underruns */
   cap = CLAMP ((guint64) (f->bytes_per_sec / 4), (guint64) 4096, (guint64) STORE_READ);
   end = f->read_pos;
   while (end < length && end - f->read_pos < cap && alv_swarm_has_block (f->swarm, end / bs))
