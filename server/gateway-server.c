@@ -80,8 +80,6 @@ struct _GatewayServer
   GatewayLeases *leases;
   GatewayDocroot *docroot;
   GUri *base;                   /* docroot base URL (nullable) */
-  gboolean base_any_host;       /* no --base-url: the docroot is served under
-                                 * whatever host name reaches this port */
   GPtrArray *origins;           /* GUri */
   char *url;                    /* where we listen */
   char *bound_url;              /* the same with the address bound */
@@ -311,25 +309,6 @@ uri_under (GUri *uri,
   return ppath[plen - 1] == '/' || upath[plen] == '/' || upath[plen] == '\0';
 }
 
-/* Under the docroot's base URL; without --base-url, under any host name
- * at the port and path this gateway listens on, as a web server serves
- * whatever name reaches it. */
-static gboolean
-under_base (GatewayServer *self,
-            GUri          *uri)
-{
-  g_autoptr(GUri) same_host = NULL;
-
-  if (uri_under (uri, self->base))
-    return TRUE;
-  if (!self->base_any_host)
-    return FALSE;
-  same_host = g_uri_build (g_uri_get_flags (self->base), g_uri_get_scheme (self->base), NULL,
-                           g_uri_get_host (uri), g_uri_get_port (self->base),
-                           g_uri_get_path (self->base), NULL, NULL);
-  return uri_under (uri, same_host);
-}
-
 static GUri *
 parse_http_url (const char *text,
                 GError    **error)
@@ -381,10 +360,7 @@ served_prefixes (GatewayServer *self)
 {
   g_autoptr(GString) text = g_string_new (NULL);
 
-  if (self->base != NULL && self->docroot != NULL && self->base_any_host)
-    g_string_append_printf (text, _("its document root at port %d under any host name"),
-                            g_uri_get_port (self->base));
-  else if (self->base != NULL && self->docroot != NULL)
+  if (self->base != NULL && self->docroot != NULL)
     {
       g_autofree char *base = g_uri_to_string (self->base);
 
@@ -429,7 +405,7 @@ classify_url (GatewayServer *self,
     }
   target->url = g_uri_to_string_partial (uri, G_URI_HIDE_FRAGMENT);
 
-  if (self->base != NULL && self->docroot != NULL && under_base (self, uri))
+  if (self->base != NULL && self->docroot != NULL && uri_under (uri, self->base))
     {
       const char *path = g_uri_get_path (uri);
       const char *bpath = g_uri_get_path (self->base);
@@ -1373,10 +1349,7 @@ gateway_server_listen (GatewayServer *self,
   g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
 
   if (self->docroot != NULL && self->base == NULL)
-    {
-      self->base = g_uri_parse (self->url, SOUP_HTTP_URI_FLAGS, NULL);
-      self->base_any_host = TRUE;
-    }
+    self->base = g_uri_parse (self->url, SOUP_HTTP_URI_FLAGS, NULL);
   return TRUE;
 }
 
@@ -1394,12 +1367,11 @@ gateway_server_describe (GatewayServer *self)
       g_autofree char *base = g_uri_to_string (self->base);
       g_autofree char *dir = g_filename_display_name (gateway_docroot_get_path (self->docroot));
 
-      if (self->base_any_host)
-        g_string_append_printf (text, _("serving and resolving %s at %s, under any host name "
-                                        "that reaches this port (--base-url names a public "
-                                        "URL in front of it)\n"), dir, base);
-      else
-        g_string_append_printf (text, _("serving %s here and resolving it at %s\n"), dir, base);
+      /* resolved under that one URL: a playlist built for another name
+       * of this host needs --base-url (a name per entry would let anyone
+       * make the gateway hash a file again under every name they make up) */
+      g_string_append_printf (text, _("serving %s here and resolving it at %s (--base-url)\n"),
+                              dir, base);
     }
   for (guint i = 0; i < self->origins->len; i++)
     {
