@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <glib/gstdio.h>
 
 /* --- waiting --------------------------------------------------------- */
@@ -369,13 +370,50 @@ test_subprocess_read_line (GSubprocess *proc,
  *
  * Returns: (transfer full): the gateway process
  */
+static void
+gateway_child_setup (gpointer user_data)
+{
+  guint fd_limit = GPOINTER_TO_UINT (user_data);
+
+  test_die_with_parent (NULL);
+  if (fd_limit != 0)
+    {
+      struct rlimit rl = { fd_limit, fd_limit };
+
+      setrlimit (RLIMIT_NOFILE, &rl);
+    }
+}
+
 GSubprocess *
 test_spawn_gateway (const char * const  *extra,
                     guint                timeout_ms,
                     char               **url)
 {
+  return test_spawn_gateway_full (extra, 0, G_SUBPROCESS_FLAGS_NONE, timeout_ms, url);
+}
+
+/**
+ * test_spawn_gateway_full:
+ * @extra: (nullable): more options, %NULL-terminated
+ * @fd_limit: its descriptor limit, soft and hard (0: inherited)
+ * @flags: more flags, e.g. %G_SUBPROCESS_FLAGS_STDERR_PIPE to read its log
+ * @timeout_ms: how long it may take to start
+ * @url: (out): where it listens
+ *
+ * Starts the built gateway as test_spawn_gateway() does, under a
+ * descriptor limit of its own.
+ *
+ * Returns: (transfer full): the gateway process
+ */
+GSubprocess *
+test_spawn_gateway_full (const char * const  *extra,
+                         guint                fd_limit,
+                         GSubprocessFlags     flags,
+                         guint                timeout_ms,
+                         char               **url)
+{
   g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | flags);
   g_autoptr(GError) error = NULL;
   g_autofree char *line = NULL;
   GSubprocess *proc;
@@ -392,7 +430,8 @@ test_spawn_gateway (const char * const  *extra,
    * abort in the isolated XDG dirs, which hold no GSettings schemas */
   g_subprocess_launcher_setenv (launcher, "GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
   g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
-  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, gateway_child_setup,
+                                         GUINT_TO_POINTER (fd_limit), NULL);
   proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
   g_assert_no_error (error);
 
@@ -540,4 +579,232 @@ test_remove_tree (const char *path)
         }
     }
   g_remove (path);
+}
+
+/* --- floods of connections -------------------------------------------- */
+
+/**
+ * test_raise_fd_limit:
+ * @wanted: descriptors the test needs
+ *
+ * Raises the test's own soft descriptor limit towards @wanted (as far as
+ * the hard limit allows).
+ *
+ * Returns: the soft limit now in force
+ */
+guint64
+test_raise_fd_limit (guint64 wanted)
+{
+  struct rlimit rl;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) != 0)
+    return 0;
+  if (rl.rlim_cur < wanted)
+    {
+      rl.rlim_cur = MIN ((rlim_t) wanted, rl.rlim_max);
+      setrlimit (RLIMIT_NOFILE, &rl);
+      getrlimit (RLIMIT_NOFILE, &rl);
+    }
+  return rl.rlim_cur;
+}
+
+/**
+ * test_session_new_from:
+ * @local_ip: a loopback address other than 127.0.0.1, e.g. "127.0.0.2"
+ *
+ * Returns: (transfer full): a session whose connections come from
+ *   @local_ip, a client address of its own as far as a server can tell
+ */
+SoupSession *
+test_session_new_from (const char *local_ip)
+{
+  g_autoptr(GInetAddress) inet = g_inet_address_new_from_string (local_ip);
+  g_autoptr(GSocketAddress) local = g_inet_socket_address_new (inet, 0);
+
+  return soup_session_new_with_options ("local-address", local, "timeout", 10,
+                                       "proxy-resolver", NULL, NULL);
+}
+
+typedef struct
+{
+  TestFlood *flood;
+  GSocket *socket;
+  GSource *source;
+  gboolean closed;
+} FloodConn;
+
+struct _TestFlood
+{
+  GPtrArray *conns;             /* FloodConn */
+  guint closed;
+};
+
+static void
+flood_conn_free (FloodConn *conn)
+{
+  if (conn->source != NULL)
+    {
+      g_source_destroy (conn->source);
+      g_source_unref (conn->source);
+    }
+  g_socket_close (conn->socket, NULL);
+  g_object_unref (conn->socket);
+  g_free (conn);
+}
+
+static gboolean
+flood_conn_ready_cb (GSocket      *socket,
+                     GIOCondition  condition G_GNUC_UNUSED,
+                     gpointer      user_data)
+{
+  FloodConn *conn = user_data;
+  char buf[256];
+  gssize n = g_socket_receive (socket, buf, sizeof buf, NULL, NULL);
+
+  if (n > 0)
+    return G_SOURCE_CONTINUE;       /* an answer; the connection lives on */
+  if (n < 0 && !g_socket_condition_check (socket, G_IO_HUP | G_IO_ERR))
+    return G_SOURCE_CONTINUE;       /* would block: not closed */
+  conn->closed = TRUE;
+  conn->flood->closed++;
+  g_clear_pointer (&conn->source, g_source_unref);
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * test_flood_new:
+ * @url: the server, `http://127.0.0.1:PORT/...`
+ * @n: how many connections
+ *
+ * Opens @n TCP connections to @url's host and port without waiting for
+ * any to be accepted, and sends nothing on them.
+ *
+ * Returns: (transfer full): the flood
+ */
+TestFlood *
+test_flood_new (const char *url,
+                guint       n)
+{
+  g_autoptr(GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+  g_autoptr(GInetAddress) inet = NULL;
+  g_autoptr(GSocketAddress) address = NULL;
+  TestFlood *flood = g_new0 (TestFlood, 1);
+
+  g_assert_nonnull (uri);
+  inet = g_inet_address_new_from_string (g_uri_get_host (uri));
+  g_assert_nonnull (inet);
+  address = g_inet_socket_address_new (inet, g_uri_get_port (uri));
+  flood->conns = g_ptr_array_new_with_free_func ((GDestroyNotify) flood_conn_free);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      FloodConn *conn = g_new0 (FloodConn, 1);
+
+      conn->flood = flood;
+      conn->socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                   G_SOCKET_PROTOCOL_TCP, &error);
+      g_assert_no_error (error);
+      g_socket_set_blocking (conn->socket, FALSE);
+      if (!g_socket_connect (conn->socket, address, NULL, &error)
+          && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_PENDING))
+        g_error ("flood connection %u: %s", i, error->message);
+      conn->source = g_socket_create_source (conn->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+      g_source_set_callback (conn->source, (GSourceFunc) (void (*) (void)) flood_conn_ready_cb,
+                             conn, NULL);
+      g_source_attach (conn->source, g_main_context_get_thread_default ());
+      g_ptr_array_add (flood->conns, conn);
+    }
+  return flood;
+}
+
+/**
+ * test_flood_get_closed:
+ * @flood: a flood
+ *
+ * Returns: how many of its connections the server has closed so far
+ */
+guint
+test_flood_get_closed (TestFlood *flood)
+{
+  return flood->closed;
+}
+
+guint
+test_flood_get_size (TestFlood *flood)
+{
+  return flood->conns->len;
+}
+
+/**
+ * test_flood_free:
+ * @flood: a flood
+ *
+ * Closes every connection of @flood.
+ */
+void
+test_flood_free (TestFlood *flood)
+{
+  if (flood == NULL)
+    return;
+  g_ptr_array_unref (flood->conns);
+  g_free (flood);
+}
+
+typedef struct
+{
+  TestFlood *flood;
+  guint n;
+} FloodWait;
+
+static gboolean
+flood_closed (gpointer data)
+{
+  FloodWait *w = data;
+
+  return w->flood->closed >= w->n;
+}
+
+void
+test_flood_wait_closed_full (const char *domain,
+                             const char *file,
+                             int         line,
+                             const char *func,
+                             TestFlood  *flood,
+                             guint       n,
+                             guint       timeout_ms)
+{
+  FloodWait w = { flood, n };
+  g_autofree char *what = g_strdup_printf ("the server to close %u of %u flood connections",
+                                           n, flood->conns->len);
+
+  test_wait_until_full (domain, file, line, func, what, flood_closed, &w, timeout_ms);
+}
+
+/**
+ * test_get_from:
+ * @local_ip: the client's address, e.g. "127.0.0.2"
+ * @url: what to GET
+ * @status: (out): the HTTP status
+ * @error: return location for a #GError
+ *
+ * One GET on a connection of its own from @local_ip, closed afterwards.
+ *
+ * Returns: (transfer full) (nullable): the body, %NULL on a transport
+ *   error or after 10 s
+ */
+GBytes *
+test_get_from (const char *local_ip,
+               const char *url,
+               guint      *status,
+               GError    **error)
+{
+  g_autoptr(SoupSession) session = test_session_new_from (local_ip);
+  g_autoptr(SoupMessage) msg = soup_message_new ("GET", url);
+  GBytes *body;
+
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Connection", "close");
+  body = test_session_send (session, msg, 10000, error);
+  *status = soup_message_get_status (msg);
+  soup_session_abort (session);
+  return body;
 }

@@ -113,6 +113,11 @@ char        *test_subprocess_read_line (GSubprocess        *proc,
 GSubprocess *test_spawn_gateway        (const char * const *extra,
                                         guint               timeout_ms,
                                         char              **url);
+GSubprocess *test_spawn_gateway_full   (const char * const *extra,
+                                        guint               fd_limit,
+                                        GSubprocessFlags    flags,
+                                        guint               timeout_ms,
+                                        char              **url);
 GSubprocess *test_spawn_core           (const char         *bus_address,
                                         const char         *cache_home,
                                         const char         *config_home,
@@ -120,6 +125,43 @@ GSubprocess *test_spawn_core           (const char         *bus_address,
                                         const char * const *args);
 
 /* --- HTTP ------------------------------------------------------------ */
+
+guint64      test_raise_fd_limit  (guint64             wanted);
+SoupSession *test_session_new_from (const char         *local_ip);
+
+/* Idle TCP connections opened at once from 127.0.0.1, each watched for
+ * the server closing it. */
+typedef struct _TestFlood TestFlood;
+
+TestFlood *test_flood_new        (const char *url,
+                                  guint       n);
+guint      test_flood_get_closed (TestFlood  *flood);
+guint      test_flood_get_size   (TestFlood  *flood);
+void       test_flood_free       (TestFlood  *flood);
+void       test_flood_wait_closed_full (const char *domain,
+                                        const char *file,
+                                        int         line,
+                                        const char *func,
+                                        TestFlood  *flood,
+                                        guint       n,
+                                        guint       timeout_ms);
+/**
+ * test_flood_wait_closed:
+ * @flood: a flood
+ * @n: how many of its connections
+ * @timeout_ms: how long to wait at most
+ *
+ * Runs the main context until the server has closed @n connections of
+ * @flood; fails the test if it does not within @timeout_ms.
+ */
+#define test_flood_wait_closed(flood, n, timeout_ms) \
+  test_flood_wait_closed_full (G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC, (flood), (n), (timeout_ms))
+
+GBytes    *test_get_from         (const char *local_ip,
+                                  const char *url,
+                                  guint      *status,
+                                  GError    **error);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestFlood, test_flood_free)
 
 SoupServer *test_server_new     (void);
 char       *test_server_get_url (SoupServer   *server);

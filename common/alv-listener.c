@@ -1,0 +1,645 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Listening sockets that survive floods; see alv-listener.h.
+ *
+ * Why not soup_server_listen(): libsoup's listener removes its accept
+ * source the first time accept() fails, so one moment without a free
+ * descriptor (EMFILE) leaves the server alive, idle and deaf for good; and
+ * GSocketService answers the same failure with a warning and an immediate
+ * retry, thousands a second.  Here the accept source is ours: a refused
+ * accept pauses every socket of the listener for a short, growing while
+ * (alv_accept_backoff_ms()) and logs one line per interval.
+ *
+ * A SoupServer keeps a connection alive between requests only while it
+ * has a listener of its own, so each of our sockets is also given to the
+ * server with soup_server_listen_socket().  Our accept source runs at a
+ * higher priority and takes every pending connection first; libsoup's
+ * source, dispatched after it in the same main loop iteration, finds
+ * nothing to accept, and libsoup then removes it, so from the first
+ * connection on the listener stays libsoup's only in name.
+ */
+#define G_LOG_DOMAIN "alluvium"
+#include "config.h"
+#include "alv-listener.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <glib/gi18n-lib.h>
+
+#include "alv-conn-limits.h"
+
+#define ACCEPT_BATCH 64
+#define LOG_INTERVAL (10 * G_USEC_PER_SEC)
+#define HEADER_TIMER_KEY "alv-listener-header-timer"
+
+typedef struct
+{
+  AlvListener *self;
+  GSocket *socket;
+  GSource *source;
+} ListenSocket;
+
+typedef struct
+{
+  AlvListener *self;
+  GSocketConnection *connection;   /* weak */
+  GSocket *socket;                 /* owned by @connection */
+  GSocketAddress *remote;          /* the key in self->conns */
+  char *address;
+} Conn;
+
+struct _AlvListener
+{
+  GObject parent_instance;
+
+  char *name;
+  AlvListenerConfig config;
+  AlvConnLimits *limits;
+  GPtrArray *sockets;              /* ListenSocket */
+  GHashTable *conns;               /* GSocketAddress (pointer) → Conn */
+  guint failures;
+  guint retry_id;
+  guint64 refused;
+  AlvLogLimiter accept_log;
+  AlvLogLimiter refuse_log;
+
+  SoupServer *soup;
+  AlvListenerAcceptFunc func;
+  gpointer func_data;
+};
+
+G_DEFINE_FINAL_TYPE (AlvListener, alv_listener, G_TYPE_OBJECT)
+
+static void attach_sources (AlvListener *self);
+
+static void
+listen_socket_free (ListenSocket *ls)
+{
+  if (ls->source != NULL)
+    {
+      g_source_destroy (ls->source);
+      g_source_unref (ls->source);
+    }
+  g_socket_close (ls->socket, NULL);
+  g_object_unref (ls->socket);
+  g_free (ls);
+}
+
+static void
+conn_free (Conn *conn)
+{
+  g_object_unref (conn->remote);
+  g_free (conn->address);
+  g_free (conn);
+}
+
+/* The connection's last reference is gone: it no longer counts. */
+static void
+conn_gone (gpointer  data,
+           GObject  *where_the_object_was G_GNUC_UNUSED)
+{
+  Conn *conn = data;
+  AlvListener *self = conn->self;
+
+  alv_conn_limits_release (self->limits, conn->address);
+  g_hash_table_remove (self->conns, conn->remote);
+}
+
+static void
+detach_conn (gpointer key G_GNUC_UNUSED,
+             gpointer value,
+             gpointer user_data G_GNUC_UNUSED)
+{
+  Conn *conn = value;
+
+  g_object_weak_unref (G_OBJECT (conn->connection), conn_gone, conn);
+}
+
+static void
+alv_listener_dispose (GObject *object)
+{
+  AlvListener *self = ALV_LISTENER (object);
+
+  alv_listener_close (self);
+  g_hash_table_foreach (self->conns, detach_conn, NULL);
+  g_hash_table_remove_all (self->conns);
+  if (self->soup != NULL)
+    g_signal_handlers_disconnect_by_data (self->soup, self);
+  g_clear_object (&self->soup);
+  G_OBJECT_CLASS (alv_listener_parent_class)->dispose (object);
+}
+
+static void
+alv_listener_finalize (GObject *object)
+{
+  AlvListener *self = ALV_LISTENER (object);
+
+  g_hash_table_unref (self->conns);
+  g_ptr_array_unref (self->sockets);
+  alv_conn_limits_free (self->limits);
+  g_free (self->name);
+  G_OBJECT_CLASS (alv_listener_parent_class)->finalize (object);
+}
+
+static void
+alv_listener_class_init (AlvListenerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = alv_listener_dispose;
+  object_class->finalize = alv_listener_finalize;
+}
+
+static void
+alv_listener_init (AlvListener *self)
+{
+  self->sockets = g_ptr_array_new_with_free_func ((GDestroyNotify) listen_socket_free);
+  self->conns = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL,
+                                       (GDestroyNotify) conn_free);
+  self->accept_log = (AlvLogLimiter) ALV_LOG_LIMITER_INIT (LOG_INTERVAL);
+  self->refuse_log = (AlvLogLimiter) ALV_LOG_LIMITER_INIT (LOG_INTERVAL);
+}
+
+/**
+ * alv_listener_new:
+ * @name: what the log calls it, e.g. "Peer port"
+ * @config: limits and timeouts (copied)
+ *
+ * Returns: (transfer full): a listener with no socket yet
+ */
+AlvListener *
+alv_listener_new (const char              *name,
+                  const AlvListenerConfig *config)
+{
+  AlvListener *self;
+  guint max_total;
+
+  g_return_val_if_fail (name != NULL && config != NULL, NULL);
+
+  self = g_object_new (ALV_TYPE_LISTENER, NULL);
+  self->name = g_strdup (name);
+  self->config = *config;
+  /* a cap given explicitly is the operator's to keep under the limit */
+  max_total = config->max_connections != 0
+              ? config->max_connections
+              : alv_conn_limits_cap_for_fd_limit (alv_get_fd_limit (),
+                                                  config->fd_share_percent != 0
+                                                  ? config->fd_share_percent : 50);
+  self->limits = alv_conn_limits_new (max_total, config->max_per_address != 0
+                                                 ? config->max_per_address : max_total);
+  return self;
+}
+
+/**
+ * alv_listener_set_accept_func:
+ * @listener: a listener
+ * @func: receives each admitted connection
+ * @user_data: passed to @func
+ *
+ * Makes @listener hand its connections to @func (instead of a SoupServer).
+ */
+void
+alv_listener_set_accept_func (AlvListener           *listener,
+                              AlvListenerAcceptFunc  func,
+                              gpointer               user_data)
+{
+  g_return_if_fail (ALV_IS_LISTENER (listener));
+  g_return_if_fail (listener->soup == NULL);
+
+  listener->func = func;
+  listener->func_data = user_data;
+}
+
+/**
+ * alv_listener_exempt_address:
+ * @listener: a listener
+ * @address: a client address
+ *
+ * Lifts the per-address cap for @address, e.g. a trusted reverse proxy.
+ */
+void
+alv_listener_exempt_address (AlvListener  *listener,
+                             GInetAddress *address)
+{
+  g_autofree char *text = NULL;
+
+  g_return_if_fail (ALV_IS_LISTENER (listener));
+  g_return_if_fail (G_IS_INET_ADDRESS (address));
+
+  text = g_inet_address_to_string (address);
+  alv_conn_limits_exempt (listener->limits, text);
+}
+
+/* ---- SoupServer ------------------------------------------------------ */
+
+typedef struct
+{
+  GSource *source;
+  GSocket *socket;
+} HeaderTimer;
+
+static void
+header_timer_free (gpointer data)
+{
+  HeaderTimer *timer = data;
+
+  g_source_destroy (timer->source);
+  g_source_unref (timer->source);
+  g_object_unref (timer->socket);
+  g_free (timer);
+}
+
+static gboolean
+header_timeout_cb (gpointer user_data)
+{
+  SoupServerMessage *msg = user_data;
+  HeaderTimer *timer = g_object_get_data (G_OBJECT (msg), HEADER_TIMER_KEY);
+
+  g_debug ("a client sent no request in time; closing its connection");
+  /* the server reads an end of stream and drops the connection */
+  g_socket_shutdown (timer->socket, TRUE, TRUE, NULL);
+  g_object_set_data (G_OBJECT (msg), HEADER_TIMER_KEY, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+header_timer_disarm_cb (SoupServerMessage *msg,
+                        gpointer           user_data G_GNUC_UNUSED)
+{
+  g_object_set_data (G_OBJECT (msg), HEADER_TIMER_KEY, NULL);
+}
+
+/* A connection waits for a request: the first one, or the next one on a
+ * kept-alive connection.  Its headers must arrive within the deadline. */
+static void
+request_started_cb (SoupServer        *server G_GNUC_UNUSED,
+                    SoupServerMessage *msg,
+                    AlvListener       *self)
+{
+  Conn *conn = g_hash_table_lookup (self->conns, soup_server_message_get_remote_address (msg));
+  GSocket *socket = conn != NULL ? conn->socket : soup_server_message_get_socket (msg);
+  HeaderTimer *timer;
+
+  if (socket == NULL)
+    return;
+  if (conn == NULL && self->config.idle_timeout != 0)
+    g_socket_set_timeout (socket, self->config.idle_timeout); /* accepted by libsoup */
+  if (self->config.header_timeout == 0)
+    return;
+  timer = g_new0 (HeaderTimer, 1);
+  timer->socket = g_object_ref (socket);
+  timer->source = g_timeout_source_new_seconds (self->config.header_timeout);
+  /* the message owns the timer and the timer does not own the message */
+  g_source_set_callback (timer->source, header_timeout_cb, msg, NULL);
+  g_source_set_static_name (timer->source, "[alluvium] request header deadline");
+  g_source_attach (timer->source, g_main_context_get_thread_default ());
+  g_object_set_data_full (G_OBJECT (msg), HEADER_TIMER_KEY, timer, header_timer_free);
+  g_signal_connect (msg, "got-headers", G_CALLBACK (header_timer_disarm_cb), NULL);
+  g_signal_connect (msg, "finished", G_CALLBACK (header_timer_disarm_cb), NULL);
+}
+
+/**
+ * alv_listener_serve_soup:
+ * @listener: a listener with no socket yet
+ * @server: the server that answers its connections
+ *
+ * Hands every admitted connection to @server, and gives each request's
+ * headers the configured deadline.
+ */
+void
+alv_listener_serve_soup (AlvListener *listener,
+                         SoupServer  *server)
+{
+  g_return_if_fail (ALV_IS_LISTENER (listener));
+  g_return_if_fail (SOUP_IS_SERVER (server));
+  g_return_if_fail (listener->soup == NULL && listener->func == NULL);
+  g_return_if_fail (listener->sockets->len == 0);
+
+  listener->soup = g_object_ref (server);
+  g_signal_connect (server, "request-started", G_CALLBACK (request_started_cb), listener);
+}
+
+/**
+ * alv_listener_set_header_timeout:
+ * @listener: a listener
+ * @seconds: the new deadline for request headers (0: none)
+ *
+ * Applies to requests started afterwards.
+ */
+void
+alv_listener_set_header_timeout (AlvListener *listener,
+                                 guint        seconds)
+{
+  g_return_if_fail (ALV_IS_LISTENER (listener));
+  listener->config.header_timeout = seconds;
+}
+
+/* ---- accepting ------------------------------------------------------- */
+
+static char *
+address_key (GSocketAddress *remote)
+{
+  if (G_IS_INET_SOCKET_ADDRESS (remote))
+    return g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
+  return g_strdup ("local");
+}
+
+static void
+refuse (AlvListener  *self,
+        GSocket      *client,
+        const char   *address,
+        AlvAdmission  why)
+{
+  guint64 suppressed = 0;
+
+  self->refused++;
+  g_socket_close (client, NULL);
+  if (!alv_log_limiter_allow (&self->refuse_log, g_get_monotonic_time (), &suppressed))
+    return;
+  if (why == ALV_REFUSE_ADDRESS)
+    g_message (_("%s: refused a connection from %s, which already holds %u (%" G_GUINT64_FORMAT
+                 " more refused since the last report)"),
+               self->name, address, alv_conn_limits_get_for_address (self->limits, address),
+               suppressed);
+  else
+    g_message (_("%s: refused a connection from %s: %u connections open, the most allowed (%"
+                 G_GUINT64_FORMAT " more refused since the last report)"),
+               self->name, address, alv_conn_limits_get_total (self->limits), suppressed);
+}
+
+static void
+take (AlvListener *self,
+      GSocket     *client)
+{
+  g_autoptr(GSocketAddress) remote = g_socket_get_remote_address (client, NULL);
+  g_autoptr(GSocketAddress) local = g_socket_get_local_address (client, NULL);
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autofree char *address = NULL;
+  AlvAdmission admission;
+  Conn *conn;
+
+  if (remote == NULL)
+    {
+      g_socket_close (client, NULL);  /* already gone */
+      return;
+    }
+  address = address_key (remote);
+  admission = alv_conn_limits_admit (self->limits, address);
+  if (admission != ALV_ADMIT)
+    {
+      refuse (self, client, address, admission);
+      return;
+    }
+  if (self->config.idle_timeout != 0)
+    g_socket_set_timeout (client, self->config.idle_timeout);
+  if (G_IS_INET_SOCKET_ADDRESS (remote))
+    g_socket_set_option (client, IPPROTO_TCP, TCP_NODELAY, TRUE, NULL);
+  connection = g_socket_connection_factory_create_connection (client);
+  conn = g_new0 (Conn, 1);
+  conn->self = self;
+  conn->connection = connection;
+  conn->socket = client;
+  conn->remote = g_object_ref (remote);
+  conn->address = g_steal_pointer (&address);
+  g_object_weak_ref (G_OBJECT (connection), conn_gone, conn);
+  g_hash_table_insert (self->conns, conn->remote, conn);
+
+  if (self->soup != NULL)
+    soup_server_accept_iostream (self->soup, G_IO_STREAM (connection), local, remote, NULL);
+  else if (self->func != NULL)
+    self->func (self, connection, self->func_data);
+}
+
+static void
+detach_sources (AlvListener *self)
+{
+  for (guint i = 0; i < self->sockets->len; i++)
+    {
+      ListenSocket *ls = self->sockets->pdata[i];
+
+      if (ls->source == NULL)
+        continue;
+      g_source_destroy (ls->source);
+      g_clear_pointer (&ls->source, g_source_unref);
+    }
+}
+
+static gboolean
+retry_cb (gpointer user_data)
+{
+  AlvListener *self = user_data;
+
+  self->retry_id = 0;
+  attach_sources (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* The system refused an accept (most often: no descriptor left).  Trying
+ * again at once would spin; stop watching, and look again shortly. */
+static void
+pause_accepting (AlvListener  *self,
+                 const GError *error)
+{
+  guint64 suppressed = 0;
+  guint ms;
+
+  self->failures++;
+  ms = alv_accept_backoff_ms (self->failures);
+  if (alv_log_limiter_allow (&self->accept_log, g_get_monotonic_time (), &suppressed))
+    g_message (_("%s: cannot accept connections: %s; %u open; trying again in %u ms "
+                 "(%" G_GUINT64_FORMAT " more failures since the last report)"),
+               self->name, error->message, alv_conn_limits_get_total (self->limits), ms,
+               suppressed);
+  detach_sources (self);
+  g_clear_handle_id (&self->retry_id, g_source_remove);
+  self->retry_id = g_timeout_add (ms, retry_cb, self);
+}
+
+static gboolean
+accept_cb (GSocket      *socket G_GNUC_UNUSED,
+           GIOCondition  condition G_GNUC_UNUSED,
+           gpointer      user_data)
+{
+  ListenSocket *ls = user_data;
+  AlvListener *self = ls->self;
+
+  for (guint i = 0; i < ACCEPT_BATCH; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GSocket) client = g_socket_accept (ls->socket, NULL, &error);
+
+      if (client == NULL)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            break;
+          pause_accepting (self, error);  /* destroys this source */
+          return G_SOURCE_REMOVE;
+        }
+      self->failures = 0;
+      take (self, client);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+attach_sources (AlvListener *self)
+{
+  for (guint i = 0; i < self->sockets->len; i++)
+    {
+      ListenSocket *ls = self->sockets->pdata[i];
+
+      if (ls->source != NULL)
+        continue;
+      ls->source = g_socket_create_source (ls->socket, G_IO_IN, NULL);
+      /* ahead of the SoupServer's own source on the same socket */
+      g_source_set_priority (ls->source, G_PRIORITY_HIGH);
+      g_source_set_callback (ls->source, (GSourceFunc) (void (*) (void)) accept_cb, ls, NULL);
+      g_source_set_static_name (ls->source, "[alluvium] accept");
+      g_source_attach (ls->source, g_main_context_get_thread_default ());
+    }
+}
+
+/**
+ * alv_listener_add_address:
+ * @listener: a listener
+ * @address: where to listen (port 0: an ephemeral one)
+ * @effective: (out) (optional) (transfer full): the address bound
+ * @error: return location for a #GError
+ *
+ * Starts listening on @address (may be called again for more addresses).
+ *
+ * Returns: %TRUE if listening
+ */
+gboolean
+alv_listener_add_address (AlvListener     *listener,
+                          GSocketAddress  *address,
+                          GSocketAddress **effective,
+                          GError         **error)
+{
+  g_autoptr(GSocket) socket = NULL;
+  ListenSocket *ls;
+
+  g_return_val_if_fail (ALV_IS_LISTENER (listener), FALSE);
+  g_return_val_if_fail (G_IS_SOCKET_ADDRESS (address), FALSE);
+
+  socket = g_socket_new (g_socket_address_get_family (address), G_SOCKET_TYPE_STREAM,
+                         G_SOCKET_PROTOCOL_DEFAULT, error);
+  if (socket == NULL)
+    return FALSE;
+  g_socket_set_blocking (socket, FALSE);
+  g_socket_set_listen_backlog (socket, SOMAXCONN);
+  if (!g_socket_bind (socket, address, TRUE, error) || !g_socket_listen (socket, error))
+    return FALSE;
+  if (listener->soup != NULL
+      && !soup_server_listen_socket (listener->soup, socket, 0, error))
+    return FALSE;
+  if (effective != NULL)
+    {
+      *effective = g_socket_get_local_address (socket, error);
+      if (*effective == NULL)
+        return FALSE;
+    }
+  ls = g_new0 (ListenSocket, 1);
+  ls->self = listener;
+  ls->socket = g_steal_pointer (&socket);
+  g_ptr_array_add (listener->sockets, ls);
+  if (listener->retry_id == 0)
+    attach_sources (listener);
+  return TRUE;
+}
+
+/**
+ * alv_listener_close:
+ * @listener: a listener
+ *
+ * Stops listening (the connections taken stay with their owners).
+ */
+void
+alv_listener_close (AlvListener *listener)
+{
+  g_return_if_fail (ALV_IS_LISTENER (listener));
+
+  g_clear_handle_id (&listener->retry_id, g_source_remove);
+  g_ptr_array_set_size (listener->sockets, 0);
+}
+
+/**
+ * alv_listener_get_n_connections:
+ * @listener: a listener
+ *
+ * Returns: how many of its connections are still referenced
+ */
+guint
+alv_listener_get_n_connections (AlvListener *listener)
+{
+  g_return_val_if_fail (ALV_IS_LISTENER (listener), 0);
+  return alv_conn_limits_get_total (listener->limits);
+}
+
+/**
+ * alv_listener_get_max_connections:
+ * @listener: a listener
+ *
+ * Returns: the cap in force (after the descriptor limit)
+ */
+guint
+alv_listener_get_max_connections (AlvListener *listener)
+{
+  g_return_val_if_fail (ALV_IS_LISTENER (listener), 0);
+  return alv_conn_limits_get_max_total (listener->limits);
+}
+
+/**
+ * alv_listener_get_n_refused:
+ * @listener: a listener
+ *
+ * Returns: how many connections the caps turned away
+ */
+guint64
+alv_listener_get_n_refused (AlvListener *listener)
+{
+  g_return_val_if_fail (ALV_IS_LISTENER (listener), 0);
+  return listener->refused;
+}
+
+/* ---- the descriptor limit -------------------------------------------- */
+
+/**
+ * alv_get_fd_limit:
+ *
+ * Returns: the process's soft limit on open descriptors
+ */
+guint64
+alv_get_fd_limit (void)
+{
+  struct rlimit rl;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+    return 1024 * 1024;
+  return rl.rlim_cur;
+}
+
+/**
+ * alv_raise_fd_limit:
+ *
+ * Raises the soft limit on open descriptors to the hard limit, as a
+ * service that holds many connections should at start-up (the soft
+ * limit stays at 1024 for select()'s sake; nothing here uses select()).
+ *
+ * Returns: the soft limit now in force
+ */
+guint64
+alv_raise_fd_limit (void)
+{
+  struct rlimit rl;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+    {
+      rl.rlim_cur = rl.rlim_max;
+      if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
+        g_debug ("cannot raise the descriptor limit: %s", g_strerror (errno));
+    }
+  return alv_get_fd_limit ();
+}
