@@ -19,6 +19,7 @@
 #include <glib-unix.h>
 #include <gio/gio.h>
 
+#include "alv-listener.h"
 #include "gateway-dbus.h"
 #include "gateway-server.h"
 
@@ -75,7 +76,7 @@ server_gateway_main (int    argc,
   gboolean allow_private = FALSE, verbose = FALSE;
   gint64 port = -1, max_media = -1, rate = -1, burst = -1, max_header = -1, max_peers = -1, leases = -1;
   gint64 per_urn = -1, per_addr = -1, ttl = -1, revalidate = -1, wait = -1, retry = -1;
-  gint64 block = -1, timeout = -1;
+  gint64 block = -1, timeout = -1, max_conns = -1, conns_per_addr = -1, idle = -1;
   guint sig_int, sig_term;
   const GOptionEntry entries[] = {
     { "address", 'a', 0, G_OPTION_ARG_STRING, &address,
@@ -122,6 +123,13 @@ server_gateway_main (int    argc,
       N_("Give up on a silent origin after SECONDS (default 30)"), N_("SECONDS") },
     { "origin-leases", 0, 0, G_OPTION_ARG_INT64, &leases,
       N_("Origin pulls granted at once per item (default 1; 0 = none)"), N_("N") },
+    { "max-connections", 0, 0, G_OPTION_ARG_INT64, &max_conns,
+      N_("Hold at most N client connections at once (default: as many as 3/4 of the "
+         "descriptor limit allows)"), N_("N") },
+    { "max-connections-per-address", 0, 0, G_OPTION_ARG_INT64, &conns_per_addr,
+      N_("Hold at most N connections from one client address (default 64)"), N_("N") },
+    { "idle-timeout", 0, 0, G_OPTION_ARG_INT64, &idle,
+      N_("Close a client connection silent for SECONDS (default 30)"), N_("SECONDS") },
     { "ready-file", 0, 0, G_OPTION_ARG_FILENAME, &ready_file,
       N_("Write the listening URL to FILE once ready"), N_("FILE") },
     { "dbus", 0, 0, G_OPTION_ARG_STRING, &dbus_bus,
@@ -164,6 +172,9 @@ server_gateway_main (int    argc,
       { block, &config.block_size, "--block-size" },
       { timeout, &config.fetch_timeout, "--fetch-timeout" },
       { leases, &config.origin_leases, "--origin-leases" },
+      { max_conns, &config.max_connections, "--max-connections" },
+      { conns_per_addr, &config.max_connections_per_address, "--max-connections-per-address" },
+      { idle, &config.idle_timeout, "--idle-timeout" },
     };
 
     /* -1: not given, keep the default */
@@ -209,6 +220,7 @@ server_gateway_main (int    argc,
   if (verbose)
     g_log_set_debug_enabled (TRUE);
 
+  alv_raise_fd_limit ();
   server = gateway_server_new (&config, &error);
   gateway_config_clear (&config);
   if (server == NULL || !gateway_server_listen (server, &error))

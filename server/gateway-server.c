@@ -22,6 +22,7 @@
 
 #include "alv-error.h"
 #include "alv-hash-tree.h"
+#include "alv-listener.h"
 #include "alv-ocn-headers.h"
 #include "alv-ranges.h"
 #include "gateway-fetch.h"
@@ -74,6 +75,7 @@ struct _GatewayServer
   GatewayConfig config;
   GatewayStats stats;
   SoupServer *server;
+  AlvListener *listener;        /* accepts for @server */
   SoupSession *session;
   GatewayStore *store;
   GatewayPeers *peers;
@@ -113,6 +115,9 @@ gateway_config_init (GatewayConfig *config)
   config->block_size = ALV_HASH_TREE_DEFAULT_BLOCK_SIZE;
   config->fetch_timeout = 30;
   config->origin_leases = GATEWAY_LEASES_MAX_RUNNING;
+  config->max_connections = 0;
+  config->max_connections_per_address = 64;
+  config->idle_timeout = 30;
 }
 
 void
@@ -1328,7 +1333,27 @@ gateway_server_listen (GatewayServer *self,
                    _("--address: “%s” is not an IP address"), self->config.address);
       return FALSE;
     }
-  if (!soup_server_listen (self->server, addr, 0, error))
+  if (self->listener == NULL)
+    {
+      const AlvListenerConfig limits = {
+        .max_connections = self->config.max_connections,
+        .max_per_address = self->config.max_connections_per_address,
+        .fd_share_percent = 75,
+        .idle_timeout = self->config.idle_timeout,
+        .header_timeout = self->config.idle_timeout,
+      };
+
+      self->listener = alv_listener_new (_("Gateway"), &limits);
+      alv_listener_serve_soup (self->listener, self->server);
+      for (char **proxy = self->config.trusted_proxies; proxy != NULL && *proxy != NULL; proxy++)
+        {
+          g_autoptr(GInetAddress) inet = g_inet_address_new_from_string (*proxy);
+
+          if (inet != NULL)
+            alv_listener_exempt_address (self->listener, inet);
+        }
+    }
+  if (!alv_listener_add_address (self->listener, addr, NULL, error))
     return FALSE;
   uris = soup_server_get_uris (self->server);
   g_return_val_if_fail (uris != NULL, FALSE);
@@ -1434,6 +1459,7 @@ gateway_server_free (GatewayServer *self)
         g_main_context_iteration (NULL, TRUE);
       g_hash_table_unref (self->jobs);
     }
+  g_clear_object (&self->listener);
   if (self->server != NULL)
     soup_server_disconnect (self->server);
   g_clear_handle_id (&self->sweep_id, g_source_remove);

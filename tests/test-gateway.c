@@ -1446,6 +1446,107 @@ test_dbus (Fixture      *fx,
   test_bus_down (bus_daemon);
 }
 
+/* --- floods of connections ------------------------------------------ */
+
+/* GETs the gateway's /status from @local_ip on a connection of its own
+ * and fails the test unless it is answered. */
+static void
+assert_status_from (const char *local_ip,
+                    const char *url)
+{
+  g_autofree char *status = g_strconcat (url, "status", NULL);
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(GError) error = NULL;
+  guint code = 0;
+
+  body = test_get_from (local_ip, status, &code, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (code, ==, SOUP_STATUS_OK);
+}
+
+/* One client opens more idle connections than the gateway has descriptors.
+ * Before: libsoup accepted until accept() failed (EMFILE), then never
+ * accepted again, even after the flood ended.  Now the flooding address
+ * holds its share (--max-connections-per-address, 64), every connection
+ * beyond it is closed at once, another client is served during the
+ * flood, and the flooding address is served again after it. */
+static void
+test_flood_idle (void)
+{
+  g_autoptr(GSubprocess) gateway = NULL;
+  g_autoptr(TestFlood) flood = NULL;
+  g_autofree char *url = NULL;
+
+  if (test_raise_fd_limit (2048) < 1024)
+    {
+      g_test_skip ("needs 1024 descriptors for the flood");
+      return;
+    }
+  gateway = test_spawn_gateway_full (NULL, 512, G_SUBPROCESS_FLAGS_NONE, WAIT_MS, &url);
+
+  flood = test_flood_new (url, 600);
+  test_flood_wait_closed (flood, 600 - 64, WAIT_MS);
+  assert_status_from ("127.0.0.2", url);
+
+  g_clear_pointer (&flood, test_flood_free);
+  assert_status_from ("127.0.0.1", url);
+
+  g_assert_true (test_subprocess_stop (gateway, SIGTERM, WAIT_MS));
+}
+
+/* Caps raised above the descriptor limit: accept() does fail.  The
+ * gateway says so in its log and, once the connections close, serves
+ * again. */
+static void
+test_flood_emfile (void)
+{
+  const char *extra[] = { "--max-connections=1000", "--max-connections-per-address=1000", NULL };
+  g_autoptr(GSubprocess) gateway = NULL;
+  g_autoptr(GDataInputStream) log = NULL;
+  g_autoptr(TestFlood) flood = NULL;
+  g_autofree char *url = NULL;
+  gboolean refused = FALSE;
+
+  if (test_raise_fd_limit (1024) < 512)
+    {
+      g_test_skip ("needs 512 descriptors for the flood");
+      return;
+    }
+  gateway = test_spawn_gateway_full (extra, 128, G_SUBPROCESS_FLAGS_STDERR_PIPE, WAIT_MS, &url);
+  log = g_data_input_stream_new (g_subprocess_get_stderr_pipe (gateway));
+
+  flood = test_flood_new (url, 300);
+  for (guint i = 0; i < 100 && !refused; i++)
+    {
+      g_autofree char *line = test_read_line (log, WAIT_MS);
+
+      g_assert_nonnull (line);
+      refused = strstr (line, "cannot accept connections") != NULL;
+    }
+  g_assert_true (refused);
+
+  g_clear_pointer (&flood, test_flood_free);
+  assert_status_from ("127.0.0.1", url);
+
+  g_assert_true (test_subprocess_stop (gateway, SIGTERM, WAIT_MS));
+}
+
+/* A client that connects and sends nothing is closed after
+ * --idle-timeout. */
+static void
+test_flood_silent (void)
+{
+  const char *extra[] = { "--idle-timeout=1", NULL };
+  g_autoptr(GSubprocess) gateway = NULL;
+  g_autoptr(TestFlood) flood = NULL;
+  g_autofree char *url = NULL;
+
+  gateway = test_spawn_gateway_full (extra, 0, G_SUBPROCESS_FLAGS_NONE, WAIT_MS, &url);
+  flood = test_flood_new (url, 4);
+  test_flood_wait_closed (flood, 4, WAIT_MS);
+  g_assert_true (test_subprocess_stop (gateway, SIGTERM, WAIT_MS));
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1465,5 +1566,8 @@ main (int    argc,
   ADD ("/server/gateway/refusals", test_refusals);
   ADD ("/server/gateway/dbus", test_dbus);
 #undef ADD
+  g_test_add_func ("/server/gateway/flood/idle", test_flood_idle);
+  g_test_add_func ("/server/gateway/flood/emfile", test_flood_emfile);
+  g_test_add_func ("/server/gateway/flood/silent", test_flood_silent);
   return g_test_run ();
 }
