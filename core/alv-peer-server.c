@@ -28,6 +28,7 @@
 #include <libsoup/soup.h>
 
 #include "alv-error.h"
+#include "alv-listener.h"
 #include "alv-ocn-headers.h"
 #include "alv-ranges.h"
 
@@ -56,6 +57,10 @@
  * keep-alive time included (slow-loris defence) */
 #define DEFAULT_HEADER_TIMEOUT 30
 
+/* seconds a connection may make no progress at all (a peer that stops
+ * reading its download) */
+#define IDLE_TIMEOUT 60
+
 typedef struct _Upload Upload;
 
 struct _AlvPeerServer
@@ -64,6 +69,7 @@ struct _AlvPeerServer
 
   AlvBlockStore *store;
   SoupServer *soup;
+  AlvListener *listener;         /* accepts for @soup */
   GHashTable *shared;            /* normalised URN set */
   GHashTable *uploads;           /* Upload set */
 
@@ -404,61 +410,6 @@ refuse (AlvPeerServer     *self,
                                   "Request Header Fields Too Large" : NULL);
 }
 
-/* The header timer: armed when libsoup starts reading a request (also the
- * next one on a kept-alive connection), disarmed when its headers are in
- * or it finished; on expiry the connection is shut down, which libsoup
- * sees as EOF and ends the request. */
-#define HEADER_TIMER_KEY "alv-peer-header-timer"
-
-static gboolean
-header_timeout_cb (gpointer user_data)
-{
-  SoupServerMessage *msg = user_data;
-  GSocket *socket = soup_server_message_get_socket (msg);
-
-  g_debug ("Peer server: request headers not received in time, closing");
-  g_object_set_data (G_OBJECT (msg), HEADER_TIMER_KEY, NULL);
-  if (socket != NULL)
-    g_socket_shutdown (socket, TRUE, TRUE, NULL);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-header_timer_destroy (gpointer data)
-{
-  GSource *source = data;
-
-  g_source_destroy (source);
-  g_source_unref (source);
-}
-
-static void
-header_timer_disarm_cb (SoupServerMessage *msg,
-                        gpointer           user_data G_GNUC_UNUSED)
-{
-  g_object_set_data (G_OBJECT (msg), HEADER_TIMER_KEY, NULL);
-}
-
-static void
-request_started_cb (SoupServer        *soup G_GNUC_UNUSED,
-                    SoupServerMessage *msg,
-                    gpointer           user_data)
-{
-  AlvPeerServer *self = user_data;
-  GSource *source;
-
-  if (self->header_timeout == 0)
-    return;
-  source = g_timeout_source_new_seconds (self->header_timeout);
-  /* the message owns the timer and the timer does not own the message */
-  g_source_set_callback (source, header_timeout_cb, msg, NULL);
-  g_source_set_static_name (source, "[alluvium] peer header timeout");
-  g_source_attach (source, g_main_context_get_thread_default ());
-  g_object_set_data_full (G_OBJECT (msg), HEADER_TIMER_KEY, source, header_timer_destroy);
-  g_signal_connect (msg, "got-headers", G_CALLBACK (header_timer_disarm_cb), NULL);
-  g_signal_connect (msg, "finished", G_CALLBACK (header_timer_disarm_cb), NULL);
-}
-
 /* Runs once the request headers are in, before any body is read. */
 static void
 early_handler (SoupServer        *soup G_GNUC_UNUSED,
@@ -696,6 +647,7 @@ alv_peer_server_dispose (GObject *object)
   g_clear_handle_id (&self->waiting_timer, g_source_remove);
   if (self->waiting != NULL)
     g_ptr_array_set_size (self->waiting, 0);
+  g_clear_object (&self->listener);
   if (self->soup != NULL)
     soup_server_disconnect (self->soup);
   g_clear_object (&self->soup);
@@ -763,8 +715,6 @@ alv_peer_server_new (AlvBlockStore *store)
   self = g_object_new (ALV_TYPE_PEER_SERVER, NULL);
   self->store = g_object_ref (store);
   self->soup = soup_server_new ("server-header", "alluvium-core/" PACKAGE_VERSION " ", NULL);
-  g_signal_connect_object (self->soup, "request-started",
-                           G_CALLBACK (request_started_cb), self, 0);
   soup_server_add_early_handler (self->soup, NULL, early_handler, self, NULL);
   soup_server_add_handler (self->soup, NULL, n2r_handler, self, NULL);
   return self;
@@ -803,7 +753,20 @@ alv_peer_server_listen (AlvPeerServer  *server,
       return FALSE;
     }
   sockaddr = g_inet_socket_address_new (inet, port);
-  if (!soup_server_listen (server->soup, sockaddr, 0, error))
+  if (server->listener == NULL)
+    {
+      const AlvListenerConfig limits = {
+        .max_connections = 0,
+        .max_per_address = ALV_PEER_SERVER_MAX_CONNECTIONS_PER_ADDRESS,
+        .fd_share_percent = 50,
+        .idle_timeout = IDLE_TIMEOUT,
+        .header_timeout = server->header_timeout,
+      };
+
+      server->listener = alv_listener_new (_("Peer port"), &limits);
+      alv_listener_serve_soup (server->listener, server->soup);
+    }
+  if (!alv_listener_add_address (server->listener, sockaddr, NULL, error))
     {
       g_prefix_error (error, _("Peer port: "));
       return FALSE;
@@ -850,6 +813,7 @@ alv_peer_server_disconnect (AlvPeerServer *server)
 {
   g_return_if_fail (ALV_IS_PEER_SERVER (server));
 
+  g_clear_object (&server->listener);
   if (server->soup != NULL)
     soup_server_disconnect (server->soup);
 }
@@ -1034,6 +998,8 @@ alv_peer_server_set_header_timeout (AlvPeerServer *server,
   g_return_if_fail (ALV_IS_PEER_SERVER (server));
 
   server->header_timeout = seconds;
+  if (server->listener != NULL)
+    alv_listener_set_header_timeout (server->listener, seconds);
 }
 
 /**

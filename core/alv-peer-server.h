@@ -42,6 +42,14 @@ G_BEGIN_DECLS
 #define ALV_PEER_SERVER_MAX_ALT 10
 
 /**
+ * ALV_PEER_SERVER_MAX_CONNECTIONS_PER_ADDRESS:
+ *
+ * Connections held at once from one IP address (a household behind one
+ * NAT, or several cores on one host, each with a few connections).
+ */
+#define ALV_PEER_SERVER_MAX_CONNECTIONS_PER_ADDRESS 64
+
+/**
  * AlvPeerServerStats:
  * @bytes_uploaded: body bytes written to peers
  * @requests_served: requests answered 200 or 206

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The local Icecast-compatible mount.  Responses are written by hand on
- * GSocketService connections because Icecast answers in HTTP/1.0 style
+ * raw connections (from AlvListener) because Icecast answers in HTTP/1.0 style
  * with no length and no chunking and ends the body at EOF, which an HTTP
  * server library would not do.  Pushed bytes are cut into chunks that start
  * where a player can start (MP3 frame boundaries, Ogg pages); the newest
@@ -23,6 +23,7 @@
 #include "alv-clock.h"
 #include "alv-error.h"
 #include "alv-icy.h"
+#include "alv-listener.h"
 #include "alv-mp3.h"
 #include "alv-ogg.h"
 
@@ -95,7 +96,7 @@ struct _AlvStreamServer
   guint max_listeners;
   guint request_timeout;
 
-  GSocketService *service;
+  AlvListener *service;
   guint16 port;
   GPtrArray *listeners;  /* Listener*, owned */
   guint next_id;
@@ -615,10 +616,9 @@ request_timeout_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-static gboolean
-incoming_cb (GSocketService    *service G_GNUC_UNUSED,
+static void
+incoming_cb (AlvListener       *listener G_GNUC_UNUSED,
              GSocketConnection *conn,
-             GObject           *source_object G_GNUC_UNUSED,
              gpointer           user_data)
 {
   AlvStreamServer *self = user_data;
@@ -626,7 +626,7 @@ incoming_cb (GSocketService    *service G_GNUC_UNUSED,
 
   /* connections still reading their request are bounded too */
   if (self->listeners->len >= 2 * (gsize) self->max_listeners + 16)
-    return TRUE; /* dropping our reference closes it */
+    return; /* dropping our reference closes it */
 
   l = g_new0 (Listener, 1);
   g_ref_count_init (&l->ref);
@@ -643,7 +643,6 @@ incoming_cb (GSocketService    *service G_GNUC_UNUSED,
   g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (conn)),
                              l->request, sizeof l->request, G_PRIORITY_DEFAULT,
                              l->cancellable, read_request_cb, listener_ref (l));
-  return TRUE;
 }
 
 /* ---- feeding ------------------------------------------------------------- */
@@ -1093,7 +1092,13 @@ alv_stream_server_start (AlvStreamServer  *server,
   g_autoptr(GInetAddress) loopback = NULL;
   g_autoptr(GSocketAddress) address = NULL;
   g_autoptr(GSocketAddress) effective = NULL;
-  g_autoptr(GSocketService) service = NULL;
+  g_autoptr(AlvListener) service = NULL;
+  /* no idle timeout: a player's connection waits for a read that never
+   * completes while it listens; the request timer and the queue limit
+   * (listener_queue_chunk()) bound what a silent client can hold */
+  const AlvListenerConfig limits = {
+    .fd_share_percent = 10,
+  };
 
   g_return_val_if_fail (ALV_IS_STREAM_SERVER (server), FALSE);
   g_return_val_if_fail (server->service == NULL, FALSE);
@@ -1101,17 +1106,14 @@ alv_stream_server_start (AlvStreamServer  *server,
 
   loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
   address = g_inet_socket_address_new (loopback, port);
-  service = g_socket_service_new ();
-  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), address,
-                                      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                                      NULL, &effective, error))
+  service = alv_listener_new (_("Local stream"), &limits);
+  alv_listener_set_accept_func (service, incoming_cb, server);
+  if (!alv_listener_add_address (service, address, &effective, error))
     {
       g_prefix_error (error, _("Cannot listen on 127.0.0.1:%u: "), port);
       return FALSE;
     }
   server->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
-  g_signal_connect (service, "incoming", G_CALLBACK (incoming_cb), server);
-  g_socket_service_start (service);
   server->service = g_steal_pointer (&service);
   return TRUE;
 }
@@ -1129,9 +1131,7 @@ alv_stream_server_stop (AlvStreamServer *server)
 
   if (server->service != NULL)
     {
-      g_signal_handlers_disconnect_by_data (server->service, server);
-      g_socket_service_stop (server->service);
-      g_socket_listener_close (G_SOCKET_LISTENER (server->service));
+      alv_listener_close (server->service);
       g_clear_object (&server->service);
     }
   remove_all (server);

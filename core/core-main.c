@@ -19,6 +19,7 @@
 #include <gio/gio.h>
 
 #include "alv-dbus.h"
+#include "alv-listener.h"
 #include "core-service.h"
 
 typedef struct
@@ -139,6 +140,8 @@ main (int argc, char **argv)
       return 2;
     }
 
+  /* peers and players hold descriptors; 1024 is select()'s limit, not ours */
+  alv_raise_fd_limit ();
   core_config_init (&config);
   if (config_path == NULL)
     config_path = core_config_default_path ();

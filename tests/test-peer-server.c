@@ -966,6 +966,42 @@ test_hostile (Fixture       *f,
   g_assert_cmpuint (stats.active_uploads, ==, 0);
 }
 
+/* One address opens more idle connections than it may hold: the peer
+ * port keeps ALV_PEER_SERVER_MAX_CONNECTIONS_PER_ADDRESS of them, closes
+ * the rest at once, serves another peer meanwhile and the flooding
+ * address again once its connections are gone.  (Before, every
+ * connection was accepted until descriptors ran out, and the port then
+ * never accepted again.) */
+static void
+test_flood (Fixture       *f,
+            gconstpointer  data G_GNUC_UNUSED)
+{
+  const guint n = ALV_PEER_SERVER_MAX_CONNECTIONS_PER_ADDRESS + 100;
+  g_autoptr(TestFlood) flood = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = n2r_uri (f, f->urn);
+  guint status = 0;
+
+  if (test_raise_fd_limit (1024) < 2 * n + 64)
+    {
+      g_test_skip ("needs more descriptors for the flood");
+      return;
+    }
+  flood = test_flood_new (url, n);
+  test_flood_wait_closed (flood, n - ALV_PEER_SERVER_MAX_CONNECTIONS_PER_ADDRESS, 10000);
+  body = test_get_from ("127.0.0.2", url, &status, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (status, ==, SOUP_STATUS_OK);
+  g_assert_cmpuint (g_bytes_get_size (body), ==, LENGTH);
+  g_clear_pointer (&body, g_bytes_unref);
+
+  g_clear_pointer (&flood, test_flood_free);
+  body = test_get_from ("127.0.0.1", url, &status, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (status, ==, SOUP_STATUS_OK);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -991,6 +1027,8 @@ main (int   argc,
   g_test_add_func ("/core/peer-server/rate-limit", test_rate_limit);
   g_test_add ("/core/peer-server/hostile", Fixture, GINT_TO_POINTER (TRUE),
               fixture_setup, test_hostile, fixture_teardown);
+  g_test_add ("/core/peer-server/flood", Fixture, GINT_TO_POINTER (TRUE),
+              fixture_setup, test_flood, fixture_teardown);
 
   return g_test_run ();
 }
