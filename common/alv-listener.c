@@ -33,6 +33,7 @@
 #define ACCEPT_BATCH 64
 #define LOG_INTERVAL (10 * G_USEC_PER_SEC)
 #define HEADER_TIMER_KEY "alv-listener-header-timer"
+#define SOCKET_KEY "alv-listener-socket"
 
 typedef struct
 {
@@ -284,6 +285,7 @@ request_started_cb (SoupServer        *server G_GNUC_UNUSED,
 
   if (socket == NULL)
     return;
+  g_object_set_data_full (G_OBJECT (msg), SOCKET_KEY, g_object_ref (socket), g_object_unref);
   if (conn == NULL && self->config.idle_timeout != 0)
     g_socket_set_timeout (socket, self->config.idle_timeout); /* accepted by libsoup */
   if (self->config.header_timeout == 0)
@@ -298,6 +300,26 @@ request_started_cb (SoupServer        *server G_GNUC_UNUSED,
   g_object_set_data_full (G_OBJECT (msg), HEADER_TIMER_KEY, timer, header_timer_free);
   g_signal_connect (msg, "got-headers", G_CALLBACK (header_timer_disarm_cb), NULL);
   g_signal_connect (msg, "finished", G_CALLBACK (header_timer_disarm_cb), NULL);
+}
+
+/**
+ * alv_listener_get_message_socket:
+ * @msg: a message of a server an #AlvListener serves
+ *
+ * soup_server_message_get_socket() knows only connections libsoup
+ * accepted itself; this knows those of an #AlvListener too.
+ *
+ * Returns: (transfer none) (nullable): the socket @msg came on
+ */
+GSocket *
+alv_listener_get_message_socket (SoupServerMessage *msg)
+{
+  GSocket *socket;
+
+  g_return_val_if_fail (SOUP_IS_SERVER_MESSAGE (msg), NULL);
+
+  socket = g_object_get_data (G_OBJECT (msg), SOCKET_KEY);
+  return socket != NULL ? socket : soup_server_message_get_socket (msg);
 }
 
 /**

@@ -75,6 +75,8 @@ guint        alv_listener_get_n_connections (AlvListener            *listener);
 guint        alv_listener_get_max_connections (AlvListener          *listener);
 guint64      alv_listener_get_n_refused    (AlvListener             *listener);
 
+GSocket     *alv_listener_get_message_socket (SoupServerMessage     *msg);
+
 guint64      alv_raise_fd_limit            (void);
 guint64      alv_get_fd_limit              (void);
 

@@ -86,6 +86,7 @@ struct _AlvBlockStore
 enum
 {
   SIGNAL_ENTRY_EVICTED,
+  SIGNAL_BLOCK_DROPPED,
   N_SIGNALS
 };
 
@@ -613,6 +614,127 @@ evicted_data_free (gpointer user_data)
   g_free (d);
 }
 
+typedef struct
+{
+  AlvBlockStore *store;
+  char *urn;
+  guint index;
+} DroppedData;
+
+static gboolean
+emit_dropped_cb (gpointer user_data)
+{
+  DroppedData *d = user_data;
+
+  g_signal_emit (d->store, signals[SIGNAL_BLOCK_DROPPED], 0, d->urn, d->index);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+dropped_data_free (gpointer user_data)
+{
+  DroppedData *d = user_data;
+
+  g_object_unref (d->store);
+  g_free (d->urn);
+  g_free (d);
+}
+
+/* Block @index of @e no longer matches its hash on disk: it is no longer
+ * held, the state says so, and "block-dropped" tells the swarm (deferred
+ * to the store's context: this may run in a worker thread). */
+static void
+drop_corrupt_block (AlvBlockStore *self,
+                    Entry         *e,
+                    guint          index)
+{
+  g_autoptr(GError) local_error = NULL;
+  AlvRange r = entry_block_range (e, index);
+  gsize len = r.end - r.start;
+  gboolean was_held;
+
+  g_mutex_lock (&self->lock);
+  was_held = !e->removed && alv_block_map_get (e->held, index);
+  if (was_held)
+    {
+      alv_block_map_clear (e->held, index);
+      e->held_bytes -= MIN (e->held_bytes, len);
+      self->size -= MIN (self->size, len);
+      e->dirty++;
+    }
+  g_mutex_unlock (&self->lock);
+  if (!was_held)
+    return;
+
+  g_message (_("Cache: block %u of %s changed on disk; dropped, to be fetched again"),
+             index, e->urn);
+  if (!write_state (self, e, &local_error))
+    g_debug ("%s", local_error->message);
+  {
+    DroppedData *d = g_new0 (DroppedData, 1);
+    g_autoptr(GSource) source = g_idle_source_new ();
+
+    d->store = g_object_ref (self);
+    d->urn = g_strdup (e->urn);
+    d->index = index;
+    g_source_set_callback (source, emit_dropped_cb, d, dropped_data_free);
+    g_source_set_static_name (source, "[alluvium] block-dropped");
+    g_source_attach (source, self->context);
+  }
+}
+
+/* Reads the whole blocks that hold [@offset, @offset + @len) and checks
+ * each against the tree (a block may have changed on disk since it was
+ * verified: a failing disk, another program): returns the span, or NULL
+ * with %ALV_ERROR_MISMATCH after dropping every block that failed. */
+static GBytes *
+read_span_verified (AlvBlockStore *self,
+                    Entry         *e,
+                    guint64        offset,
+                    gsize          len,
+                    GError       **error)
+{
+  g_autoptr(AlvHashTree) tree = NULL;
+  g_autoptr(GBytes) blocks = NULL;
+  guint64 first, start, end;
+  guint bad = 0, first_bad = 0;
+  const guint8 *data;
+
+  g_mutex_lock (&self->lock);
+  if (e->tree != NULL)
+    tree = alv_hash_tree_ref (e->tree);
+  g_mutex_unlock (&self->lock);
+  if (tree == NULL)
+    return read_span (self, e, offset, len, error);
+
+  first = offset / e->block_size;
+  start = first * e->block_size;
+  end = MIN (((offset + len - 1) / e->block_size + 1) * e->block_size, e->length);
+  blocks = read_span (self, e, start, end - start, error);
+  if (blocks == NULL)
+    return NULL;
+  data = g_bytes_get_data (blocks, NULL);
+  for (guint64 pos = start; pos < end; pos += e->block_size)
+    {
+      guint index = (guint) (pos / e->block_size);
+      gsize n = MIN ((guint64) e->block_size, end - pos);
+
+      if (alv_hash_tree_verify_block (tree, index, data + (pos - start), n, NULL))
+        continue;
+      if (bad++ == 0)
+        first_bad = index;
+      drop_corrupt_block (self, e, index);
+    }
+  if (bad > 0)
+    {
+      g_set_error (error, ALV_ERROR, ALV_ERROR_MISMATCH,
+                   _("Block %u of %s no longer matches its hash on disk (%u such blocks); "
+                     "dropped"), first_bad, e->urn, bad);
+      return NULL;
+    }
+  return g_bytes_new_from_bytes (blocks, offset - start, len);
+}
+
 /* Removes @e from the table and the disk; lock held.  File removal happens
  * under the lock so that a re-created entry of the same URN is never hit. */
 static void
@@ -930,6 +1052,19 @@ alv_block_store_class_init (AlvBlockStoreClass *klass)
   signals[SIGNAL_ENTRY_EVICTED] =
     g_signal_new ("entry-evicted", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+  /**
+   * AlvBlockStore::block-dropped:
+   * @store: the store
+   * @urn: the URN
+   * @index: the block
+   *
+   * Emitted in the main context the store was created for, after a read
+   * found a held block no longer matching its hash on disk: the block is
+   * no longer held and must be fetched again.
+   */
+  signals[SIGNAL_BLOCK_DROPPED] =
+    g_signal_new ("block-dropped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_UINT);
 }
 
 static void
@@ -1870,9 +2005,13 @@ alv_block_store_write_origin (AlvBlockStore  *store,
  * @length: number of bytes, at most %ALV_BLOCK_STORE_MAX_READ
  * @error: return location for a #GError
  *
- * Reads held content.  Every block the span touches must be held.
+ * Reads held content.  Every block the span touches must be held, and is
+ * checked against the tree again as it is read (data on disk can change
+ * after it was verified); a block that fails is dropped (see
+ * #AlvBlockStore::block-dropped).
  * Errors: %ALV_ERROR_INVALID for no entry, a span outside the content or
- * not held; %ALV_ERROR_LIMIT for a span over %ALV_BLOCK_STORE_MAX_READ; a
+ * not held; %ALV_ERROR_MISMATCH when a block failed its hash;
+ * %ALV_ERROR_LIMIT for a span over %ALV_BLOCK_STORE_MAX_READ; a
  * %G_IO_ERROR if reading failed.  Blocking; see
  * alv_block_store_read_async().
  *
@@ -1925,7 +2064,7 @@ alv_block_store_read (AlvBlockStore  *store,
                      " of %s are not held"), offset, length, e->urn);
       return NULL;
     }
-  return read_span (store, e, offset, length, error);
+  return read_span_verified (store, e, offset, length, error);
 }
 
 /**

@@ -252,7 +252,7 @@ dispatch_waiting (AlvPeerServer *self)
 static void
 upload_abort (Upload *u)
 {
-  GSocket *socket = soup_server_message_get_socket (u->msg);
+  GSocket *socket = alv_listener_get_message_socket (u->msg);
 
   if (socket != NULL)
     g_socket_shutdown (socket, TRUE, TRUE, NULL);

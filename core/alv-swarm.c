@@ -942,6 +942,22 @@ refresh_have (AlvSwarm *self)
     }
 }
 
+/* The store found block @index changed on disk and dropped it: fetch it
+ * again. */
+static void
+block_dropped_cb (AlvBlockStore *store G_GNUC_UNUSED,
+                  const char    *urn,
+                  guint          index,
+                  AlvSwarm      *self)
+{
+  if (g_strcmp0 (urn, self->urn) != 0 || index >= self->n_blocks)
+    return;
+  alv_swarm_plan_forget_block (self->plan, index);
+  self->completed = FALSE;
+  self->announced_completed = FALSE;
+  kick (self);
+}
+
 static void
 set_tree_cb (GObject      *source,
              GAsyncResult *result,
@@ -1122,6 +1138,7 @@ alv_swarm_new (AlvBlockStore  *store,
   self = g_object_new (ALV_TYPE_SWARM, NULL);
   self->store = g_object_ref (store);
   self->urn = g_steal_pointer (&norm);
+  g_signal_connect_object (store, "block-dropped", G_CALLBACK (block_dropped_cb), self, 0);
   self->origin_url = g_strdup (origin_url);
   self->length = length;
   self->block_size = block_size;

@@ -29,6 +29,7 @@
 
 #include "alv-block-store.h"
 #include "alv-dbus.h"
+#include "alv-error.h"
 #include "alv-gateway-client.h"
 #include "alv-mp3.h"
 #include "alv-ocn-headers.h"
@@ -1155,6 +1156,14 @@ swarm_read_cb (GObject      *source,
     return;
   f = user_data;
   f->reading = FALSE;
+  if (g_error_matches (error, ALV_ERROR, ALV_ERROR_MISMATCH))
+    {
+      /* a block changed on disk: the store dropped it and the swarm
+       * fetches it again; "block-ready" resumes the read */
+      g_message ("%s", error->message);
+      f->waiting = TRUE;
+      return;
+    }
   if (data == NULL || g_bytes_get_size (data) == 0)
     {
       feeder_fail (f, error != NULL ? error->message : _("the cache returned no data"));

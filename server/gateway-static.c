@@ -21,6 +21,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "alv-error.h"
+#include "alv-listener.h"
 #include "alv-ranges.h"
 
 #define CHUNK_SIZE (64 * 1024)
@@ -357,7 +358,7 @@ read_cb (GObject      *source,
       /* the file shrank or failed under us: the promised length cannot be
        * met, so drop the connection rather than send a short body */
       g_warning ("short read on %s: %s", serve->rel, error ? error->message : "end of file");
-      GSocket *sock = soup_server_message_get_socket (serve->msg);
+      GSocket *sock = alv_listener_get_message_socket (serve->msg);
 
       if (sock != NULL)
         g_socket_shutdown (sock, TRUE, TRUE, NULL);

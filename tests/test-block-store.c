@@ -920,6 +920,80 @@ test_async (Fixture       *f,
   item_clear (&item);
 }
 
+/* A held block that changes on disk after it was verified (a failing
+ * disk, another program) is caught when read: the read fails, the block
+ * is no longer held, "block-dropped" says so, and the other blocks still
+ * read. */
+static void
+dropped_cb (AlvBlockStore *store G_GNUC_UNUSED,
+            const char    *urn G_GNUC_UNUSED,
+            guint          index,
+            gpointer       user_data)
+{
+  gint *dropped = user_data;
+
+  *dropped = (gint) index;
+}
+
+static void
+test_changed_on_disk (Fixture       *f,
+                      gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(AlvBlockStore) store = open_store (f, 0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) got = NULL;
+  g_autofree char *path = NULL;
+  Item item = { 0 };
+  gint dropped = -1;
+  guint8 byte;
+  int fd;
+
+  item_init (&item, 10 * BS + 100, 7);
+  open_with_tree (store, &item);
+  write_all (store, &item);
+  g_assert_true (alv_block_store_flush (store, &error));
+
+  /* one bit of block 3 flips on disk */
+  path = item_path (f, &item, ".data");
+  fd = g_open (path, O_RDWR, 0);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (pread (fd, &byte, 1, 3 * BS + 10), ==, 1);
+  byte ^= 0x01;
+  g_assert_cmpint (pwrite (fd, &byte, 1, 3 * BS + 10), ==, 1);
+  g_assert_no_errno (close (fd));
+
+  /* a span touching block 3, even by one byte, is refused */
+  got = alv_block_store_read (store, item.urn, 2 * BS, BS + 1, &error);
+  g_assert_error (error, ALV_ERROR, ALV_ERROR_MISMATCH);
+  g_assert_null (got);
+  g_clear_error (&error);
+  g_assert_false (alv_block_store_has_block (store, item.urn, 3));
+  assert_ranges (store, item.urn, "bytes 0-12287,16384-41059");
+  /* emitted from the main context, so connecting now is not too late */
+  g_signal_connect (store, "block-dropped", G_CALLBACK (dropped_cb), &dropped);
+  while (dropped < 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (dropped, ==, 3);
+
+  /* its neighbours are intact; block 3 is simply not held now */
+  assert_read (store, &item, 2 * BS, BS);
+  assert_read (store, &item, 4 * BS + 1, BS);
+  got = alv_block_store_read (store, item.urn, 3 * BS, 10, &error);
+  g_assert_error (error, ALV_ERROR, ALV_ERROR_INVALID);
+  g_clear_error (&error);
+
+  /* fetched again, it is held again */
+  {
+    g_autoptr(GBytes) b = item_block (&item, 3);
+
+    g_assert_true (alv_block_store_write_block (store, item.urn, 3, b, &error));
+    g_assert_no_error (error);
+    assert_read (store, &item, 0, g_bytes_get_size (item.content));
+  }
+  g_clear_object (&store);
+  item_clear (&item);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -940,6 +1014,8 @@ main (int   argc,
               fixture_setup, test_hostile, fixture_teardown);
   g_test_add ("/core/block-store/threads", Fixture, NULL,
               fixture_setup, test_threads, fixture_teardown);
+  g_test_add ("/core/block-store/changed-on-disk", Fixture, NULL,
+              fixture_setup, test_changed_on_disk, fixture_teardown);
   g_test_add ("/core/block-store/async", Fixture, NULL,
               fixture_setup, test_async, fixture_teardown);
 
