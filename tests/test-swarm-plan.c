@@ -174,7 +174,7 @@ test_plan_ban (void)
   guint liar_req = 0, index;
 
   alv_swarm_plan_set_tree (plan, TRUE);
-  alv_swarm_plan_add_peer (plan, liar);
+  alv_swarm_plan_add_peer (plan, liar, ALV_SWARM_PEER_FROM_GATEWAY, NULL);
   all = alv_block_map_new (N_BLOCKS);
   alv_block_map_set_all (all);
   alv_swarm_plan_peer_info (plan, liar, ALV_SWARM_AVAIL_MAP, all, NULL, 0);
@@ -186,7 +186,7 @@ test_plan_ban (void)
   g_assert_true (alv_swarm_plan_is_banned (plan, liar));
   alv_swarm_plan_request_ended (plan, liar_req, ALV_SWARM_END_FAILED, 0, SEC);
 
-  alv_swarm_plan_add_peer (plan, honest);
+  alv_swarm_plan_add_peer (plan, honest, ALV_SWARM_PEER_FROM_GATEWAY, NULL);
   all = alv_block_map_new (N_BLOCKS);
   alv_block_map_set_all (all);
   alv_swarm_plan_peer_info (plan, honest, ALV_SWARM_AVAIL_MAP, all, NULL, SEC);
