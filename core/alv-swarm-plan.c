@@ -6,7 +6,10 @@
  * ownership, or alone), rarest first among peers, availability polls and
  * announces; every rule that decides "not yet" records when it could
  * decide otherwise, and the earliest of those is the next wake-up, so a
- * swarm with nothing to do does not tick at all.
+ * swarm with nothing to do does not tick at all.  The peer table
+ * remembers where each peer was learnt, so that gossip can neither fill
+ * it, nor send the listener knocking on strangers' doors, nor be passed
+ * on unproven.
  */
 #define G_LOG_DOMAIN "alluvium-core"
 #include "config.h"
@@ -21,7 +24,9 @@
 #define MAX_REQUESTS            16      /* all requests in flight */
 #define MAX_BULK_REQUESTS       6       /* of them, rarest-first ones, when playing */
 #define MAX_BULK_PREFETCH       8       /* the same, when nothing has a deadline */
-#define MAX_PEERS               200
+#define MAX_PEERS               ALV_SWARM_PLAN_MAX_PEERS
+#define MAX_SOURCES             (4 * MAX_PEERS)  /* sources remembered */
+#define UNPROVEN_BACKOFF_US     (1 * US)         /* × 2^failures */
 #define PEER_MAX_DEPTH          4       /* per-peer pipeline, blocks */
 #define PEER_DEFAULT_DEPTH      2
 #define PIPELINE_SECONDS        1.5
@@ -80,7 +85,22 @@ typedef struct
   gint64 busy_until;
   guint busy_count;             /* 503-busy answers in a row */
   gboolean banned;
+  AlvSwarmPeerFrom from;        /* how it was learnt first */
+  char *source;                 /* whose allowance it uses while unproven:
+                                 * the gossiping peer's key, the
+                                 * requester's host; NULL: vouched for */
+  gboolean vouched;             /* a gateway answer named it */
+  gboolean verified;            /* a block from it passed verification */
+  gboolean contacted;           /* polled or asked at least once */
 } Peer;
+
+/* What one source gave that is unproven: @live addresses in the table,
+ * @spent gossiped ones dropped after failing (they stay counted). */
+typedef struct
+{
+  guint live;
+  guint spent;
+} Source;
 
 typedef struct
 {
@@ -127,6 +147,10 @@ struct _AlvSwarmPlan
 
   GPtrArray *peers;             /* Peer, in the order learnt */
   GHashTable *peer_index;       /* key → Peer */
+  GHashTable *sources;          /* source name → Source */
+  guint n_gossip;               /* unproven gossiped peers in the table */
+  gint64 contact_window;        /* first contacts to gossiped peers since */
+  guint contact_window_used;
   GPtrArray *requests;          /* Request */
   GPtrArray *usable;            /* peers usable at usable_at (best_peer_for) */
   GPtrArray *banned_new;        /* keys banned, not yet reported */
@@ -281,6 +305,7 @@ static void
 peer_free (Peer *p)
 {
   g_free (p->key);
+  g_free (p->source);
   g_clear_pointer (&p->avail, alv_block_map_free);
   g_clear_pointer (&p->fetching, alv_block_map_free);
   g_free (p);
@@ -293,6 +318,15 @@ find_peer (AlvSwarmPlan *self,
   return key != NULL ? g_hash_table_lookup (self->peer_index, key) : NULL;
 }
 
+static gboolean
+peer_trusted (Peer *p)
+{
+  return p->vouched || p->verified;
+}
+
+/* A failure backs a peer off, twice as long each time in a row; an
+ * unproven one (gossiped, or a requester) longer, and it is dropped after
+ * ALV_SWARM_PLAN_UNPROVEN_MAX_FAILURES (plan_forget()). */
 static void
 peer_fail (Peer   *p,
            gint64  extra_us,
@@ -301,7 +335,10 @@ peer_fail (Peer   *p,
   gint64 backoff;
 
   p->failures++;
-  backoff = (gint64) (250 * MS) << MIN (p->failures, 7u);
+  if (peer_trusted (p))
+    backoff = (gint64) (250 * MS) << MIN (p->failures, 7u);
+  else
+    backoff = UNPROVEN_BACKOFF_US << MIN (p->failures, 5u);
   p->backoff_until = now + MIN (backoff, 30 * US) + extra_us;
 }
 
@@ -335,6 +372,165 @@ n_usable_peers (AlvSwarmPlan *self)
     if (!((Peer *) self->peers->pdata[k])->banned)
       n++;
   return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* whom to believe                                                     */
+
+/* "ip" of "ip:port" ("[v6]" of "[v6]:port"): a requester's host, whose
+ * claims of its own ports share one allowance. */
+static char *
+host_of (const char *key)
+{
+  const char *colon = strrchr (key, ':');
+
+  return colon != NULL ? g_strndup (key, (gsize) (colon - key)) : g_strdup (key);
+}
+
+static Source *
+source_get (AlvSwarmPlan *self,
+            const char   *name)
+{
+  Source *s = g_hash_table_lookup (self->sources, name);
+
+  if (s == NULL)
+    {
+      s = g_new0 (Source, 1);
+      g_hash_table_insert (self->sources, g_strdup (name), s);
+    }
+  return s;
+}
+
+/* Whether @name may give one more unproven address. */
+static gboolean
+source_allows (AlvSwarmPlan *self,
+               const char   *name)
+{
+  Source *s = g_hash_table_lookup (self->sources, name);
+
+  if (s == NULL)
+    return g_hash_table_size (self->sources) < MAX_SOURCES;
+  return s->live + s->spent < ALV_SWARM_PLAN_SOURCE_MAX;
+}
+
+/* @p no longer counts against its source: proven, or gone (@spent: a
+ * gossiped address that failed, counted on for good). */
+static void
+source_release (AlvSwarmPlan *self,
+                Peer         *p,
+                gboolean      spent)
+{
+  Source *s;
+
+  if (p->source == NULL || peer_trusted (p))
+    return;
+  if (p->from == ALV_SWARM_PEER_FROM_GOSSIP)
+    self->n_gossip--;
+  s = g_hash_table_lookup (self->sources, p->source);
+  if (s == NULL)
+    return;
+  s->live--;
+  if (spent && p->from == ALV_SWARM_PEER_FROM_GOSSIP)
+    s->spent++;
+  if (s->live == 0 && s->spent == 0)
+    g_hash_table_remove (self->sources, p->source);
+}
+
+static void
+peer_trust (AlvSwarmPlan *self,
+            Peer         *p,
+            gboolean      vouched,
+            gboolean      verified)
+{
+  source_release (self, p, FALSE);
+  p->vouched |= vouched;
+  p->verified |= verified;
+}
+
+/* Forgets @p, which has nothing in flight. */
+static void
+drop_peer (AlvSwarmPlan *self,
+           Peer         *p)
+{
+  source_release (self, p, TRUE);
+  replace_counted_map (self, &p->avail, self->availability, NULL);
+  replace_counted_map (self, &p->fetching, self->fetching, NULL);
+  /* best_peer_for()'s list of the peers usable now is made afresh */
+  g_ptr_array_set_size (self->usable, 0);
+  self->usable_at = G_MININT64;
+  self->stats.peers_dropped++;
+  g_hash_table_remove (self->peer_index, p->key);
+  g_ptr_array_remove (self->peers, p);
+}
+
+static gboolean
+peer_idle (Peer *p)
+{
+  return p->inflight == 0 && !p->polling;
+}
+
+/* A full table makes room for a peer the gateway vouched for: an unproven
+ * gossiped address goes first, then an unproven requester. */
+static gboolean
+make_room (AlvSwarmPlan *self)
+{
+  for (guint pass = 0; pass < 2; pass++)
+    for (guint k = 0; k < self->peers->len; k++)
+      {
+        Peer *p = self->peers->pdata[k];
+
+        if (!peer_trusted (p) && !p->banned && peer_idle (p) &&
+            p->from == (pass == 0 ? ALV_SWARM_PEER_FROM_GOSSIP : ALV_SWARM_PEER_FROM_REQUESTER))
+          {
+            drop_peer (self, p);
+            return TRUE;
+          }
+      }
+  return FALSE;
+}
+
+/* Whether contacting @p for the first time must wait for an allowance:
+ * a gossiped address, unproven, never contacted. */
+static gboolean
+peer_needs_allowance (Peer *p)
+{
+  return p->from == ALV_SWARM_PEER_FROM_GOSSIP && !peer_trusted (p) && !p->contacted;
+}
+
+/* Takes one of the ALV_SWARM_PLAN_FIRST_CONTACTS per window; FALSE (and a
+ * wake-up at the next window) when they are used up. */
+static gboolean
+take_first_contact (AlvSwarmPlan *self,
+                    gint64        now)
+{
+  if (self->contact_window == G_MININT64 ||
+      now - self->contact_window >= ALV_SWARM_PLAN_FIRST_CONTACT_WINDOW_US)
+    {
+      self->contact_window = now;
+      self->contact_window_used = 0;
+    }
+  if (self->contact_window_used >= ALV_SWARM_PLAN_FIRST_CONTACTS)
+    {
+      wake_soft (self, self->contact_window + ALV_SWARM_PLAN_FIRST_CONTACT_WINDOW_US);
+      return FALSE;
+    }
+  self->contact_window_used++;
+  return TRUE;
+}
+
+/* Drops the unproven addresses that failed too often (not while a poll
+ * or request of theirs is out: its end is reported first). */
+static void
+plan_forget (AlvSwarmPlan *self)
+{
+  for (guint k = self->peers->len; k > 0; k--)
+    {
+      Peer *p = self->peers->pdata[k - 1];
+
+      if (!peer_trusted (p) && !p->banned && peer_idle (p) &&
+          p->failures >= ALV_SWARM_PLAN_UNPROVEN_MAX_FAILURES)
+        drop_peer (self, p);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -400,7 +596,10 @@ start_request (AlvSwarmPlan *self,
       update_taken (self, i);
     }
   if (peer != NULL)
-    peer->inflight++;
+    {
+      peer->inflight++;
+      peer->contacted = TRUE;
+    }
   else
     {
       self->origin_inflight++;
@@ -503,6 +702,8 @@ alv_swarm_plan_new (guint64  length,
   self->fetching = g_new0 (guint, self->n_blocks);
   self->peers = g_ptr_array_new_with_free_func ((GDestroyNotify) peer_free);
   self->peer_index = g_hash_table_new (g_str_hash, g_str_equal);
+  self->sources = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->contact_window = G_MININT64;
   self->requests = g_ptr_array_new_with_free_func (g_free);
   self->usable = g_ptr_array_new ();
   self->banned_new = g_ptr_array_new_with_free_func (g_free);
@@ -532,6 +733,7 @@ alv_swarm_plan_free (AlvSwarmPlan *self)
   g_free (self->availability);
   g_free (self->fetching);
   g_hash_table_unref (self->peer_index);
+  g_hash_table_unref (self->sources);
   g_ptr_array_unref (self->peers);
   g_ptr_array_unref (self->requests);
   g_ptr_array_unref (self->usable);
@@ -662,19 +864,81 @@ alv_swarm_plan_set_deadline_func (AlvSwarmPlan             *self,
 /* events                                                              */
 
 gboolean
-alv_swarm_plan_add_peer (AlvSwarmPlan *self,
-                         const char   *key)
+alv_swarm_plan_add_peer (AlvSwarmPlan     *self,
+                         const char       *key,
+                         AlvSwarmPeerFrom  from,
+                         const char       *source)
 {
   Peer *p;
+  g_autofree char *owner = NULL;
 
-  if (key == NULL || g_strcmp0 (key, self->self_key) == 0 ||
-      g_hash_table_contains (self->peer_index, key) || self->peers->len >= MAX_PEERS)
+  if (key == NULL || g_strcmp0 (key, self->self_key) == 0)
     return FALSE;
+  p = find_peer (self, key);
+  if (p != NULL)
+    {
+      if (from == ALV_SWARM_PEER_FROM_GATEWAY && !p->vouched)
+        peer_trust (self, p, TRUE, FALSE);
+      return FALSE;
+    }
+  switch (from)
+    {
+    case ALV_SWARM_PEER_FROM_GOSSIP:
+      {
+        Peer *teller = find_peer (self, source);
+
+        /* X-Alt counts only from a peer we know and have not banned */
+        if (teller == NULL || teller->banned || self->n_gossip >= ALV_SWARM_PLAN_GOSSIP_MAX)
+          {
+            self->stats.peers_refused++;
+            return FALSE;
+          }
+        owner = g_strdup (teller->key);
+      }
+      break;
+    case ALV_SWARM_PEER_FROM_REQUESTER:
+      owner = host_of (key);
+      break;
+    case ALV_SWARM_PEER_FROM_GATEWAY:
+    default:
+      break;
+    }
+  if ((owner != NULL && !source_allows (self, owner)) ||
+      (self->peers->len >= MAX_PEERS && (owner != NULL || !make_room (self))))
+    {
+      self->stats.peers_refused++;
+      return FALSE;
+    }
   p = g_new0 (Peer, 1);
   p->key = g_strdup (key);
+  p->from = from;
+  p->vouched = from == ALV_SWARM_PEER_FROM_GATEWAY;
+  p->source = g_steal_pointer (&owner);
   g_ptr_array_add (self->peers, p);
   g_hash_table_insert (self->peer_index, p->key, p);
+  if (p->source != NULL)
+    {
+      source_get (self, p->source)->live++;
+      if (from == ALV_SWARM_PEER_FROM_GOSSIP)
+        self->n_gossip++;
+    }
   return TRUE;
+}
+
+void
+alv_swarm_plan_peer_not_sharing (AlvSwarmPlan *self,
+                                 const char   *key,
+                                 gint64        now)
+{
+  Peer *p = find_peer (self, key);
+
+  if (p == NULL || p->banned)
+    return;
+  /* a listener without the item's tree yet answers so too; an address
+   * nobody vouched for may be no peer at all */
+  alv_swarm_plan_peer_info (self, key, ALV_SWARM_AVAIL_NONE, NULL, NULL, now);
+  if (!peer_trusted (p))
+    peer_fail (p, 0, now);
 }
 
 void
@@ -853,9 +1117,14 @@ alv_swarm_plan_block_stored (AlvSwarmPlan *self,
   self->writing[index] = FALSE;
   if (ok)
     {
+      Peer *p = find_peer (self, from);
+
       alv_block_map_set (self->have, index);
       if (self->announcing && alv_block_map_is_complete (self->have))
         self->announce_now = TRUE;
+      /* it served a verified block: proven, and worth naming to others */
+      if (p != NULL && !p->verified)
+        peer_trust (self, p, FALSE, TRUE);
     }
   else if (mismatch && from != NULL)
     {
@@ -1047,7 +1316,7 @@ alv_swarm_plan_peer_pulling (AlvSwarmPlan *self,
 
   if (g_strcmp0 (key, self->self_key) == 0 || first > last || first >= self->n_blocks)
     return;
-  alv_swarm_plan_add_peer (self, key);
+  alv_swarm_plan_add_peer (self, key, ALV_SWARM_PEER_FROM_GATEWAY, NULL);
   p = find_peer (self, key);
   if (p == NULL || p->banned)
     return;
@@ -1101,7 +1370,9 @@ peers_heard (AlvSwarmPlan *self,
     {
       Peer *p = self->peers->pdata[k];
 
-      if (!p->banned && p->avail == NULL && now >= p->backoff_until)
+      /* (an unproven gossiped address is not waited for) */
+      if (!p->banned && p->avail == NULL && now >= p->backoff_until &&
+          (p->from != ALV_SWARM_PEER_FROM_GOSSIP || peer_trusted (p)))
         return FALSE;
     }
   return TRUE;
@@ -1122,7 +1393,10 @@ owner_rank (AlvSwarmPlan *self,
     {
       Peer *p = self->peers->pdata[k];
 
-      if (p->banned || p->failures >= OWNER_MAX_FAILURES)
+      /* an unproven gossiped address takes no segment: a liar could
+       * otherwise name owners enough to make everyone wait */
+      if (p->banned || p->failures >= OWNER_MAX_FAILURES ||
+          (p->from == ALV_SWARM_PEER_FROM_GOSSIP && !peer_trusted (p)))
         continue;
       if (alv_rendezvous_before (self->urn, segment, p->key, me))
         rank++;
@@ -1739,7 +2013,9 @@ plan_polls (AlvSwarmPlan *self,
         }
       if (p->avail == NULL)
         {
-          g_ptr_array_add (due, p);
+          /* a gossiped stranger: a few first contacts per window */
+          if (!peer_needs_allowance (p) || take_first_contact (self, now))
+            g_ptr_array_add (due, p);
           continue;
         }
       if (interval == 0 || p->inflight > 0 || alv_block_map_is_complete (p->avail))
@@ -1781,6 +2057,7 @@ plan_polls (AlvSwarmPlan *self,
           p = due->pdata[k];
         }
       p->polling = TRUE;
+      p->contacted = TRUE;
       self->stats.polls++;
       a.kind = ALV_SWARM_ACTION_POLL;
       a.peer = p->key;
@@ -1860,6 +2137,7 @@ alv_swarm_plan_tick (AlvSwarmPlan *self,
     self->active_since = now;
 
   was_complete = alv_block_map_is_complete (self->have);
+  plan_forget (self);
   plan_stalls (self, now);
   if (!was_complete && self->active)
     {
@@ -1957,6 +2235,31 @@ alv_swarm_plan_is_banned (AlvSwarmPlan *self,
   Peer *p = find_peer (self, key);
 
   return p != NULL && p->banned;
+}
+
+gboolean
+alv_swarm_plan_has_peer (AlvSwarmPlan *self,
+                         const char   *key)
+{
+  return find_peer (self, key) != NULL;
+}
+
+GPtrArray *
+alv_swarm_plan_get_shareable (AlvSwarmPlan *self)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint pass = 0; pass < 2; pass++)
+    for (guint k = 0; k < self->peers->len; k++)
+      {
+        Peer *p = self->peers->pdata[k];
+
+        if (p->banned || p->failures >= OWNER_MAX_FAILURES)
+          continue;
+        if (pass == 0 ? p->verified : p->vouched && !p->verified)
+          g_ptr_array_add (out, g_strdup (p->key));
+      }
+  return out;
 }
 
 void

@@ -13,6 +13,13 @@
  * Peers are named by their key, "ip:port" as the gateway and X-Alt give
  * it.  Requests are named by the id their REQUEST action carries; the
  * caller reports how each one ends, exactly once.
+ *
+ * The plan also decides whom to believe: every peer is learnt from the
+ * gateway (vouched for), from a requester naming its own port, or from
+ * another peer's X-Alt (gossip), and only the vouched-for and those that
+ * served a verified block are named to others.  The other addresses are
+ * unproven: a few per source, a few first contacts at a time, dropped
+ * after a few failures (doc/swarm.md, "Whom to believe").
  */
 #pragma once
 
@@ -24,6 +31,23 @@ G_BEGIN_DECLS
 
 /* No deadline: the block is not needed by the stream (yet). */
 #define ALV_SWARM_PLAN_NO_DEADLINE G_MAXINT64
+
+/* The peer table's limits (doc/swarm.md, "Whom to believe").  Peers
+ * known at once: */
+#define ALV_SWARM_PLAN_MAX_PEERS                200
+/* unproven addresses one source may give (a gossiping peer for the
+ * addresses in its X-Alt, a requester's host for itself); an address
+ * dropped after failing stays counted against the peer that gossiped
+ * it: */
+#define ALV_SWARM_PLAN_SOURCE_MAX               8
+/* unproven gossiped addresses at once, of ALV_SWARM_PLAN_MAX_PEERS: */
+#define ALV_SWARM_PLAN_GOSSIP_MAX               50
+/* gossiped addresses contacted for the first time, per window: */
+#define ALV_SWARM_PLAN_FIRST_CONTACTS           4
+#define ALV_SWARM_PLAN_FIRST_CONTACT_WINDOW_US  (5 * G_USEC_PER_SEC)
+/* an unproven address is dropped after this many failures in a row
+ * (backed off 2 s, then 4 s, in between): */
+#define ALV_SWARM_PLAN_UNPROVEN_MAX_FAILURES    3
 /* alv_swarm_plan_tick() wants no wake-up until the next event. */
 #define ALV_SWARM_PLAN_NEVER G_MAXINT64
 
@@ -66,6 +90,14 @@ typedef struct
   const char *reason;
 } AlvSwarmAction;
 
+/* Where a peer was learnt (doc/swarm.md, "Whom to believe"). */
+typedef enum
+{
+  ALV_SWARM_PEER_FROM_GATEWAY,  /* a gateway answer named it: vouched for */
+  ALV_SWARM_PEER_FROM_REQUESTER, /* it asked us for blocks naming its port */
+  ALV_SWARM_PEER_FROM_GOSSIP,   /* another peer's X-Alt named it */
+} AlvSwarmPeerFrom;
+
 /* How a peer's answer speaks of what it holds. */
 typedef enum
 {
@@ -99,6 +131,10 @@ typedef gint64 (*AlvSwarmPlanDeadlineFunc) (guint    index,
  * @origin_blocks: blocks asked of the origin so far
  * @peers_known: peers known, not banned
  * @peers_banned: peers banned for a bad block
+ * @peers_dropped: unproven addresses dropped after failing (or to make
+ *   room for one the gateway vouched for)
+ * @peers_refused: addresses not taken: over their source's allowance,
+ *   the gossip share or the table's size
  * @requests_in_flight: requests not yet reported ended
  * @polls: POLL actions so far
  * @announces: ANNOUNCE actions so far
@@ -110,6 +146,8 @@ typedef struct
   guint64 origin_blocks;
   guint peers_known;
   guint peers_banned;
+  guint64 peers_dropped;
+  guint64 peers_refused;
   guint requests_in_flight;
   guint64 polls;
   guint64 announces;
@@ -171,11 +209,16 @@ guint64       alv_swarm_plan_get_playhead   (AlvSwarmPlan *plan);
 
 /* --- events ----------------------------------------------------------- */
 
-/* A peer learned of (gateway, gossip, a requester's X-Listen-Port).
- * Returns FALSE when it was known already, is ourselves, or the table is
- * full. */
-gboolean      alv_swarm_plan_add_peer       (AlvSwarmPlan *plan,
-                                             const char   *key);
+/* A peer learnt of @from: a gateway's answer, a requester's
+ * X-Listen-Port, or the X-Alt of @source's answer (the key of the peer
+ * that answered; ignored unless @from is GOSSIP).  A known peer the
+ * gateway names becomes vouched for.  Returns TRUE when the peer is new;
+ * FALSE when it was known already, is ourselves, or was refused (over
+ * its source's allowance, the gossip share, or the table's size). */
+gboolean      alv_swarm_plan_add_peer       (AlvSwarmPlan     *plan,
+                                             const char       *key,
+                                             AlvSwarmPeerFrom  from,
+                                             const char       *source);
 /* What a peer's answer said: @avail (taken over, used with
  * %ALV_SWARM_AVAIL_MAP) and @fetching (taken over, nullable: what it is
  * pulling from the origin, X-Pending-Ranges). */
@@ -184,6 +227,11 @@ void          alv_swarm_plan_peer_info      (AlvSwarmPlan *plan,
                                              AlvSwarmAvail how,
                                              AlvBlockMap  *avail,
                                              AlvBlockMap  *fetching,
+                                             gint64        now);
+/* It does not share the item (404): it holds nothing, and an address
+ * nobody vouched for counts it as a failure. */
+void          alv_swarm_plan_peer_not_sharing (AlvSwarmPlan *plan,
+                                             const char   *key,
                                              gint64        now);
 /* A poll ended (whatever it said was reported with peer_info). */
 void          alv_swarm_plan_poll_done      (AlvSwarmPlan *plan,
@@ -287,6 +335,12 @@ guint         alv_swarm_plan_count_holders  (AlvSwarmPlan *plan,
                                              guint         index);
 gboolean      alv_swarm_plan_is_banned      (AlvSwarmPlan *plan,
                                              const char   *key);
+gboolean      alv_swarm_plan_has_peer       (AlvSwarmPlan *plan,
+                                             const char   *key);
+/* The peers that may be named to others (X-Alt): those that served a
+ * verified block, then those the gateway vouched for; never a banned one
+ * or one failing now.  Keys, newly allocated. */
+GPtrArray    *alv_swarm_plan_get_shareable  (AlvSwarmPlan *plan);
 void          alv_swarm_plan_get_stats      (AlvSwarmPlan      *plan,
                                              AlvSwarmPlanStats *stats);
 

@@ -72,7 +72,6 @@ struct _AlvSwarm
   char *thex_uri;
   guint16 peer_port;
 
-  GHashTable *addresses;        /* peer key → GInetSocketAddress */
   GPtrArray *requests;          /* Request, in flight */
   char *self_key;
 
@@ -138,10 +137,14 @@ source_name (Request *r)
 /* ------------------------------------------------------------------ */
 /* peers                                                               */
 
-/* Learns a peer; returns whether it is new to the plan. */
+/* Learns a peer (@source: GOSSIP: the key of the peer whose X-Alt named
+ * it); returns whether it is new to the plan.  Whether it is taken, tried
+ * and named to others is the plan's decision. */
 static gboolean
 learn_peer (AlvSwarm           *self,
-            GInetSocketAddress *address)
+            GInetSocketAddress *address,
+            AlvSwarmPeerFrom    from,
+            const char         *source)
 {
   GInetAddress *ip = g_inet_socket_address_get_address (address);
   g_autofree char *key = NULL;
@@ -154,10 +157,7 @@ learn_peer (AlvSwarm           *self,
       g_inet_address_get_is_loopback (ip))
     return FALSE;
   key = alv_alt_format_address (address);
-  if (key == NULL || !alv_swarm_plan_add_peer (self->plan, key))
-    return FALSE;
-  g_hash_table_replace (self->addresses, g_steal_pointer (&key), g_object_ref (address));
-  return TRUE;
+  return key != NULL && alv_swarm_plan_add_peer (self->plan, key, from, source);
 }
 
 static AlvBlockMap *
@@ -207,7 +207,7 @@ peer_read_headers (AlvSwarm           *self,
       g_autoptr(GPtrArray) addrs = alv_alt_parse (alt, ALV_ALT_MAX_ENTRIES, NULL);
 
       for (guint i = 0; addrs != NULL && i < addrs->len; i++)
-        learn_peer (self, addrs->pdata[i]);
+        learn_peer (self, addrs->pdata[i], ALV_SWARM_PEER_FROM_GOSSIP, peer);
     }
 }
 
@@ -499,8 +499,9 @@ peer_answered (Request            *r,
     }
   if (status == SOUP_STATUS_NOT_FOUND)
     {
-      /* not shared (yet: no tree there); polled again like any peer */
-      alv_swarm_plan_peer_info (self->plan, r->peer, ALV_SWARM_AVAIL_NONE, NULL, NULL, now_us ());
+      /* not shared (yet: no tree there); polled again like any peer
+       * the gateway vouched for */
+      alv_swarm_plan_peer_not_sharing (self->plan, r->peer, now_us ());
       request_end (r, ALV_SWARM_END_OK, 0);
       return FALSE;
     }
@@ -719,7 +720,7 @@ poll_cb (GObject      *source,
     peer_read_headers (self, poll->key, headers,
                        status == SOUP_STATUS_OK ? ALV_SWARM_AVAIL_ALL : ALV_SWARM_AVAIL_NONE);
   else if (status == SOUP_STATUS_NOT_FOUND)
-    alv_swarm_plan_peer_info (self->plan, poll->key, ALV_SWARM_AVAIL_NONE, NULL, NULL, now_us ());
+    alv_swarm_plan_peer_not_sharing (self->plan, poll->key, now_us ());
   else
     alv_swarm_plan_peer_failed (self->plan, poll->key, 0, now_us ());
   alv_swarm_plan_poll_done (self->plan, poll->key);
@@ -790,7 +791,7 @@ announce_cb (GObject      *source,
       alv_swarm_plan_set_self_key (self->plan, self->self_key);
     }
   for (guint i = 0; i < peers->len; i++)
-    learn_peer (self, peers->pdata[i]);
+    learn_peer (self, peers->pdata[i], ALV_SWARM_PEER_FROM_GATEWAY, NULL);
   known = alv_gateway_client_announce_get_lease (gateway, result, self->n_blocks,
                                                  &granted, &first, &last, &pulls);
   for (guint i = 0; pulls != NULL && i < pulls->len; i++)
@@ -798,7 +799,7 @@ announce_cb (GObject      *source,
       AlvOriginPull *pull = &g_array_index (pulls, AlvOriginPull, i);
       g_autofree char *key = alv_alt_format_address (pull->address);
 
-      learn_peer (self, pull->address);
+      learn_peer (self, pull->address, ALV_SWARM_PEER_FROM_GATEWAY, NULL);
       alv_swarm_plan_peer_pulling (self->plan, key, pull->first, pull->last, now);
     }
   alv_swarm_plan_announce_done (self->plan, TRUE, interval, known, granted, first, last, now);
@@ -1057,7 +1058,6 @@ alv_swarm_finalize (GObject *object)
   g_clear_pointer (&self->tree, alv_hash_tree_unref);
   g_clear_pointer (&self->plan, alv_swarm_plan_free);
   g_clear_pointer (&self->actions, g_array_unref);
-  g_clear_pointer (&self->addresses, g_hash_table_unref);
   g_clear_pointer (&self->requests, g_ptr_array_unref);
   g_free (self->self_key);
   g_free (self->urn);
@@ -1091,7 +1091,6 @@ alv_swarm_class_init (AlvSwarmClass *klass)
 static void
 alv_swarm_init (AlvSwarm *self)
 {
-  self->addresses = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->requests = g_ptr_array_new ();
   self->actions = g_array_new (FALSE, TRUE, sizeof (AlvSwarmAction));
   self->cancellable = g_cancellable_new ();
@@ -1206,24 +1205,39 @@ alv_swarm_add_peer (AlvSwarm           *swarm,
   g_return_if_fail (ALV_IS_SWARM (swarm));
   g_return_if_fail (G_IS_INET_SOCKET_ADDRESS (address));
 
-  if (learn_peer (swarm, address))
+  if (learn_peer (swarm, address, ALV_SWARM_PEER_FROM_GATEWAY, NULL))
+    kick (swarm);
+}
+
+void
+alv_swarm_add_requester (AlvSwarm           *swarm,
+                         GInetSocketAddress *address)
+{
+  g_return_if_fail (ALV_IS_SWARM (swarm));
+  g_return_if_fail (G_IS_INET_SOCKET_ADDRESS (address));
+
+  if (learn_peer (swarm, address, ALV_SWARM_PEER_FROM_REQUESTER, NULL))
     kick (swarm);
 }
 
 GPtrArray *
-alv_swarm_get_peers (AlvSwarm *swarm)
+alv_swarm_get_shareable_peers (AlvSwarm *swarm)
 {
+  g_autoptr(GPtrArray) keys = NULL;
   GPtrArray *out;
-  GHashTableIter iter;
-  gpointer key, value;
 
   g_return_val_if_fail (ALV_IS_SWARM (swarm), NULL);
 
+  keys = alv_swarm_plan_get_shareable (swarm->plan);
   out = g_ptr_array_new_with_free_func (g_object_unref);
-  g_hash_table_iter_init (&iter, swarm->addresses);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    if (!alv_swarm_plan_is_banned (swarm->plan, key))
-      g_ptr_array_add (out, g_object_ref (value));
+  for (guint i = 0; i < keys->len; i++)
+    {
+      /* the plan's keys are alv_alt_format_address()'s */
+      g_autoptr(GPtrArray) one = alv_alt_parse (keys->pdata[i], 1, NULL);
+
+      if (one != NULL && one->len == 1)
+        g_ptr_array_add (out, g_object_ref (one->pdata[0]));
+    }
   return out;
 }
 

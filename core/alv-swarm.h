@@ -11,9 +11,11 @@
  * across listeners about one pulls it from the origin); beyond the window
  * peers are asked rarest first.  Peer blocks are used only after the
  * store verified them against the tree; a peer whose block fails is banned
- * for the item.  Peers come from the gateway (resolve, periodic announces)
- * and from X-Alt gossip.  Memory is bounded: a fixed number of requests in
- * flight, each holding at most one block.
+ * for the item.  Peers come from the gateway (resolve, periodic announces),
+ * from requesters naming their port and from X-Alt gossip; only those the
+ * gateway vouched for and those that served a verified block are named to
+ * others (doc/swarm.md, "Whom to believe").  Memory is bounded: a fixed
+ * number of requests in flight, each holding at most one block.
  *
  * Runs on the thread-default main context it was created in; not
  * thread-safe.  Requests in flight hold a reference to the swarm: call
@@ -106,9 +108,16 @@ void           alv_swarm_set_gateway         (AlvSwarm             *swarm,
 void           alv_swarm_set_tree            (AlvSwarm             *swarm,
                                               AlvHashTree          *tree);
 gboolean       alv_swarm_has_tree            (AlvSwarm             *swarm);
+/* A peer the caller vouches for (the gateway named it). */
 void           alv_swarm_add_peer            (AlvSwarm             *swarm,
                                               GInetSocketAddress   *address);
-GPtrArray     *alv_swarm_get_peers           (AlvSwarm             *swarm);
+/* A requester that named its peer port (X-Listen-Port): unproven until
+ * it serves a verified block. */
+void           alv_swarm_add_requester       (AlvSwarm             *swarm,
+                                              GInetSocketAddress   *address);
+/* The peers worth naming to others in X-Alt: those that served a
+ * verified block, then those the gateway vouched for. */
+GPtrArray     *alv_swarm_get_shareable_peers (AlvSwarm             *swarm);
 /* An inactive swarm fetches nothing (a prefetch waiting for its turn)
  * but still polls its peers, shares what it holds and announces; swarms
  * start active. */

@@ -1524,7 +1524,7 @@ peer_alt_func (const char *urn,
 {
   AlvSwarm *swarm = find_swarm (user_data, urn);
 
-  return swarm != NULL ? alv_swarm_get_peers (swarm) : NULL;
+  return swarm != NULL ? alv_swarm_get_shareable_peers (swarm) : NULL;
 }
 
 static AlvRangeSet *
@@ -1554,7 +1554,7 @@ peer_seen_func (const char         *urn,
   AlvSwarm *swarm = find_swarm (user_data, urn);
 
   if (swarm != NULL)
-    alv_swarm_add_peer (swarm, address);
+    alv_swarm_add_requester (swarm, address);
 }
 
 /* The swarm of the item playing, if it is swarmed. */

@@ -10,8 +10,10 @@
  * that a GStreamer pipeline (souphttpsrc ! icydemux ! decodebin) decodes it
  * and sees each item's title, that the origin served clearly less than a
  * copy per listener, that a peer serving corrupt blocks is banned without
- * a wrong byte reaching the stream, and that a listener keeps playing from
- * its peers when the origin is gone.
+ * a wrong byte reaching the stream, that a peer gossiping hundreds of
+ * made-up addresses gets neither the listeners to name them nor to
+ * knock on more than a few of them, and that a listener keeps playing
+ * from its peers when the origin is gone.
  */
 #define G_LOG_DOMAIN "test-core-swarm"
 #include "config.h"
@@ -27,8 +29,10 @@
 #include "alv-dbus.h"
 #include "alv-hash-tree.h"
 #include "alv-mp3.h"
+#include "alv-ocn-headers.h"
 #include "alv-playlist.h"
 #include "alv-stream-server.h"
+#include "alv-swarm-plan.h"
 #include "stream-media.h"
 #include "test-util.h"
 #include "test-bus.h"
@@ -38,8 +42,11 @@
 #define MAX_CORES 3
 /* 1150 MP3 frames of 1152 samples at 44.1 kHz: 30.04 s, about 480 KB */
 #define N_FRAMES 1150
-/* the first item started this long before the test tunes */
+/* the first item started this long before the test tunes (unless the
+ * test says otherwise) */
 #define JOIN_AT (22 * SEC)
+/* made-up addresses a gossiping peer names */
+#define N_FAKES 250
 /* the station's items, in order */
 #define N_ITEMS 2
 static const char * const item_titles[N_ITEMS] = { "One", "Two" };
@@ -62,6 +69,7 @@ typedef struct
   SoupSession *session;
 
   GBytes *media[N_ITEMS];
+  gint64 join_at;
   gint64 slot_start[N_ITEMS];
   gint64 slot_len;
 
@@ -75,6 +83,17 @@ typedef struct
   SoupServer *liar;
   guint liar_requests;
   char *urn;
+
+  /* a peer that serves good blocks and gossips made-up addresses, which
+   * are listeners of the test's counting every connection (gossip) */
+  SoupServer *gossiper;
+  GHashTable *gossiped_to;   /* a requester's X-Listen-Port → answers */
+  GArray *requesters;        /* those ports (guint16), first seen first */
+  guint gossip_answers;
+  GSocketService *fakes;
+  GPtrArray *fake_keys;      /* "127.0.0.1:port" */
+  guint fake_connections;
+  GHashTable *fakes_contacted; /* local ports of those connections */
 } Fixture;
 
 /* --- the station ------------------------------------------------------ */
@@ -136,7 +155,7 @@ write_playlist (Fixture    *fx,
       g_autoptr(GDateTime) s = NULL;
       g_autoptr(GDateTime) e = NULL;
 
-      fx->slot_start[i] = now - JOIN_AT + i * fx->slot_len;
+      fx->slot_start[i] = now - fx->join_at + i * fx->slot_len;
       s = stream_datetime (fx->slot_start[i]);
       e = stream_datetime (fx->slot_start[i] + fx->slot_len);
       alv_playlist_item_set_title (item, item_titles[i]);
@@ -168,11 +187,12 @@ start_gateway (Fixture *fx, const char * const *extra)
 
 /* --- HTTP from the test ----------------------------------------------- */
 
-/* GETs @url while the main context runs; returns the status. */
+/* Sends @method @url while the main context runs; returns the status. */
 static guint
-http_get (Fixture *fx, const char *url, GBytes **body, SoupMessageHeaders **headers)
+http_request (Fixture *fx, const char *method, const char *url, GBytes **body,
+              SoupMessageHeaders **headers)
 {
-  g_autoptr(SoupMessage) msg = soup_message_new (SOUP_METHOD_GET, url);
+  g_autoptr(SoupMessage) msg = soup_message_new (method, url);
   g_autoptr(GBytes) bytes = NULL;
 
   g_assert_nonnull (msg);
@@ -182,6 +202,12 @@ http_get (Fixture *fx, const char *url, GBytes **body, SoupMessageHeaders **head
   if (headers != NULL)
     *headers = soup_message_headers_ref (soup_message_get_response_headers (msg));
   return soup_message_get_status (msg);
+}
+
+static guint
+http_get (Fixture *fx, const char *url, GBytes **body, SoupMessageHeaders **headers)
+{
+  return http_request (fx, SOUP_METHOD_GET, url, body, headers);
 }
 
 /* A counter of the gateway's /status. */
@@ -389,6 +415,7 @@ fixture_setup (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   fx->media[1] = noise_mp3 ();
   g_assert_false (g_bytes_equal (fx->media[0], fx->media[1]));
   fx->slot_len = (gint64) N_FRAMES * 1152 * SEC / 44100;
+  fx->join_at = JOIN_AT;
   fx->dir = g_dir_make_tmp ("alluvium-swarm-XXXXXX", &error);
   g_assert_no_error (error);
   fx->docroot = g_build_filename (fx->dir, "station", NULL);
@@ -443,6 +470,19 @@ fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   if (fx->liar != NULL)
     soup_server_disconnect (fx->liar);
   g_clear_object (&fx->liar);
+  if (fx->gossiper != NULL)
+    soup_server_disconnect (fx->gossiper);
+  g_clear_object (&fx->gossiper);
+  g_clear_pointer (&fx->gossiped_to, g_hash_table_unref);
+  g_clear_pointer (&fx->requesters, g_array_unref);
+  if (fx->fakes != NULL)
+    {
+      g_socket_service_stop (fx->fakes);
+      g_socket_listener_close (G_SOCKET_LISTENER (fx->fakes));
+    }
+  g_clear_object (&fx->fakes);
+  g_clear_pointer (&fx->fake_keys, g_ptr_array_unref);
+  g_clear_pointer (&fx->fakes_contacted, g_hash_table_unref);
   g_clear_object (&fx->session);
   test_remove_tree (fx->dir);
   g_free (fx->dir);
@@ -765,16 +805,15 @@ test_listeners (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpuint (verified, >, 0);
 }
 
-/* A peer that claims to hold everything and serves corrupt blocks: the
- * core bans it and the stream stays byte-exact. */
-static void
-serve_liar (SoupServer        *server G_GNUC_UNUSED,
-            SoupServerMessage *msg,
-            const char        *path,
-            GHashTable        *query G_GNUC_UNUSED,
-            gpointer           user_data)
+/* Answers as a peer holding all of item one: HEAD, one range (206, its
+ * bytes flipped here and there if @corrupt), 503 to anything else, 404
+ * off /uri-res/N2R.  Returns whether it was a GET of the item. */
+static gboolean
+serve_as_holder (Fixture           *fx,
+                 SoupServerMessage *msg,
+                 const char        *path,
+                 gboolean           corrupt)
 {
-  Fixture *fx = user_data;
   SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
   SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
   gsize total;
@@ -786,7 +825,7 @@ serve_liar (SoupServer        *server G_GNUC_UNUSED,
   if (strcmp (path, "/uri-res/N2R") != 0)
     {
       soup_server_message_set_status (msg, SOUP_STATUS_NOT_FOUND, NULL);
-      return;
+      return FALSE;
     }
   soup_message_headers_replace (resp, "X-Content-URN", fx->urn);
   soup_message_headers_replace (resp, "X-Available-Ranges", avail);
@@ -794,49 +833,52 @@ serve_liar (SoupServer        *server G_GNUC_UNUSED,
     {
       soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
       soup_message_headers_set_content_length (resp, total);
-      return;
+      return FALSE;
     }
-  fx->liar_requests++;
   if (soup_message_headers_get_ranges (req, total, &ranges, &n) && n == 1)
     {
       goffset start = ranges[0].start, end = MIN (ranges[0].end, (goffset) total - 1);
-      g_autofree guint8 *bad = g_memdup2 (data + start, end - start + 1);
+      g_autofree guint8 *bytes = g_memdup2 (data + start, end - start + 1);
 
       soup_message_headers_free_ranges (req, ranges);
-      for (goffset i = 0; i <= end - start; i += 997)
-        bad[i] ^= 0x5a;
+      for (goffset i = 0; corrupt && i <= end - start; i += 997)
+        bytes[i] ^= 0x5a;
       soup_message_headers_set_content_range (resp, start, end, total);
       soup_server_message_set_status (msg, SOUP_STATUS_PARTIAL_CONTENT, NULL);
       soup_server_message_set_response (msg, "audio/mpeg", SOUP_MEMORY_COPY,
-                                        (const char *) bad, end - start + 1);
-      return;
+                                        (const char *) bytes, end - start + 1);
+      return TRUE;
     }
   if (ranges != NULL)
     soup_message_headers_free_ranges (req, ranges);
   soup_server_message_set_status (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, NULL);
+  return TRUE;
 }
 
+/* A peer that claims to hold everything and serves corrupt blocks: the
+ * core bans it and the stream stays byte-exact. */
 static void
-test_lying_peer (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+serve_liar (SoupServer        *server G_GNUC_UNUSED,
+            SoupServerMessage *msg,
+            const char        *path,
+            GHashTable        *query G_GNUC_UNUSED,
+            gpointer           user_data)
 {
-  g_autoptr(RawClient) client = NULL;
-  g_autoptr(GBytes) body = NULL;
+  Fixture *fx = user_data;
+
+  if (serve_as_holder (fx, msg, path, TRUE))
+    fx->liar_requests++;
+}
+
+/* Resolves item one at the gateway into fx->urn. */
+static void
+resolve_item_one (Fixture *fx)
+{
   g_autoptr(SoupMessageHeaders) headers = NULL;
-  g_autofree char *media = NULL;
-  g_autofree char *escaped = NULL;
-  g_autofree char *resolve = NULL;
-  g_autofree char *announce = NULL;
-  g_autofree char *liar_url = NULL;
-  double rate = byte_rate (fx);
+  g_autofree char *media = g_strconcat (fx->gateway_url, "media/one.mp3", NULL);
+  g_autofree char *escaped = g_uri_escape_string (media, NULL, FALSE);
+  g_autofree char *resolve = g_strconcat (fx->gateway_url, "resolve?url=", escaped, NULL);
 
-  if (skip_without_media (fx))
-    return;
-  station_in_docroot (fx, NULL);
-
-  /* the liar registers at the gateway as holding all of item one */
-  media = g_strconcat (fx->gateway_url, "media/one.mp3", NULL);
-  escaped = g_uri_escape_string (media, NULL, FALSE);
-  resolve = g_strconcat (fx->gateway_url, "resolve?url=", escaped, NULL);
   for (guint tries = 0; tries < 100; tries++)
     {
       g_clear_pointer (&headers, soup_message_headers_unref);
@@ -846,11 +888,36 @@ test_lying_peer (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
     }
   fx->urn = g_strdup (soup_message_headers_get_one (headers, "X-Content-URN"));
   g_assert_nonnull (fx->urn);
+}
+
+/* @server registers at the gateway as a peer holding all of item one;
+ * returns the gateway's answer. */
+static SoupMessageHeaders *
+announce_completed (Fixture *fx, SoupServer *server)
+{
+  g_autofree char *url = test_server_get_url (server);
+  g_autofree char *announce = g_strdup_printf ("%sannounce?urn=%s&port=%u&event=completed",
+                                               fx->gateway_url, fx->urn, port_of (url));
+  SoupMessageHeaders *headers = NULL;
+
+  g_assert_cmpuint (http_get (fx, announce, NULL, &headers), ==, 200);
+  return headers;
+}
+
+static void
+test_lying_peer (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(RawClient) client = NULL;
+  double rate = byte_rate (fx);
+
+  if (skip_without_media (fx))
+    return;
+  station_in_docroot (fx, NULL);
+
+  /* the liar registers at the gateway as holding all of item one */
+  resolve_item_one (fx);
   fx->liar = start_server (serve_liar, fx);
-  liar_url = test_server_get_url (fx->liar);
-  announce = g_strdup_printf ("%sannounce?urn=%s&port=%u&event=completed", fx->gateway_url,
-                              fx->urn, port_of (liar_url));
-  g_assert_cmpuint (http_get (fx, announce, NULL, NULL), ==, 200);
+  soup_message_headers_unref (announce_completed (fx, fx->liar));
 
   start_core (fx, 0);
   tune (fx, 0);
@@ -865,6 +932,235 @@ test_lying_peer (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   /* banned: asked for its first answers only */
   g_assert_cmpuint (fx->liar_requests, <=, 8);
   g_assert_cmpuint (core_stat (&fx->cores[0], "bytes-from-peers"), ==, 0);
+}
+
+/* --- gossip ----------------------------------------------------------- */
+
+/* A made-up address was contacted: counted, and hung up on at once, as
+ * a host that is not a peer would. */
+static gboolean
+fake_incoming (GSocketService    *service G_GNUC_UNUSED,
+               GSocketConnection *connection,
+               GObject           *source G_GNUC_UNUSED,
+               gpointer           user_data)
+{
+  Fixture *fx = user_data;
+  g_autoptr(GSocketAddress) local = g_socket_connection_get_local_address (connection, NULL);
+
+  fx->fake_connections++;
+  if (G_IS_INET_SOCKET_ADDRESS (local))
+    g_hash_table_add (fx->fakes_contacted,
+                      GUINT_TO_POINTER ((guint) g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local))));
+  g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+  return TRUE;
+}
+
+/* N_FAKES listening sockets on 127.0.0.1 that no core knows of but from
+ * the gossiper. */
+static void
+start_fakes (Fixture *fx)
+{
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+
+  fx->fakes = g_socket_service_new ();
+  fx->fake_keys = g_ptr_array_new_with_free_func (g_free);
+  fx->fakes_contacted = g_hash_table_new (NULL, NULL);
+  for (guint i = 0; i < N_FAKES; i++)
+    {
+      g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+      g_autoptr(GSocketAddress) bound = NULL;
+      g_autoptr(GError) error = NULL;
+
+      g_socket_listener_add_address (G_SOCKET_LISTENER (fx->fakes), any, G_SOCKET_TYPE_STREAM,
+                                     G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error);
+      g_assert_no_error (error);
+      g_ptr_array_add (fx->fake_keys, alv_alt_format_address (G_INET_SOCKET_ADDRESS (bound)));
+    }
+  g_signal_connect (fx->fakes, "incoming", G_CALLBACK (fake_incoming), fx);
+  g_socket_service_start (fx->fakes);
+}
+
+/* Every made-up address, a different 32 first in each answer (a reader
+ * takes the first ALV_ALT_MAX_ENTRIES). */
+static char *
+fake_alt (Fixture *fx)
+{
+  GString *alt = g_string_new (NULL);
+  guint first = fx->gossip_answers * ALV_ALT_MAX_ENTRIES;
+
+  for (guint i = 0; i < N_FAKES; i++)
+    {
+      if (i > 0)
+        g_string_append_c (alt, ',');
+      g_string_append (alt, fx->fake_keys->pdata[(first + i) % N_FAKES]);
+    }
+  return g_string_free (alt, FALSE);
+}
+
+/* The gossiper: item one in full and good, every answer naming all the
+ * made-up addresses; it counts its answers per requester. */
+static void
+serve_gossiper (SoupServer        *server G_GNUC_UNUSED,
+                SoupServerMessage *msg,
+                const char        *path,
+                GHashTable        *query G_GNUC_UNUSED,
+                gpointer           user_data)
+{
+  Fixture *fx = user_data;
+  const char *listen = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                     ALV_HEADER_LISTEN_PORT);
+  g_autofree char *alt = fake_alt (fx);
+
+  if (listen != NULL)
+    {
+      guint16 port = (guint16) g_ascii_strtoull (listen, NULL, 10);
+      gpointer key = GUINT_TO_POINTER ((guint) port);
+
+      if (!g_hash_table_contains (fx->gossiped_to, key))
+        g_array_append_val (fx->requesters, port);
+      g_hash_table_insert (fx->gossiped_to, key,
+                           GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (fx->gossiped_to, key)) + 1));
+    }
+  fx->gossip_answers++;
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), ALV_HEADER_ALT, alt);
+  serve_as_holder (fx, msg, path, FALSE);
+}
+
+typedef struct
+{
+  Fixture *fx;
+  guint requesters;
+  guint answers;
+} GossipWait;
+
+/* The gossiper has answered @requesters cores at least @answers times
+ * each. */
+static gboolean
+gossiped_cond (gpointer data)
+{
+  GossipWait *w = data;
+
+  if (w->fx->requesters->len < w->requesters)
+    return FALSE;
+  for (guint i = 0; i < w->requesters; i++)
+    {
+      guint port = g_array_index (w->fx->requesters, guint16, i);
+
+      if (GPOINTER_TO_UINT (g_hash_table_lookup (w->fx->gossiped_to, GUINT_TO_POINTER (port))) < w->answers)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* The X-Alt of the gateway's answer names @port on 127.0.0.1. */
+static gboolean
+names_port (const char *alt, guint16 port)
+{
+  g_autoptr(GPtrArray) addrs = alt != NULL ? alv_alt_parse (alt, ALV_ALT_MAX_ENTRIES, NULL) : NULL;
+  g_autofree char *key = g_strdup_printf ("127.0.0.1:%u", port);
+
+  for (guint i = 0; addrs != NULL && i < addrs->len; i++)
+    {
+      g_autofree char *a = alv_alt_format_address (addrs->pdata[i]);
+
+      if (g_strcmp0 (a, key) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Asks the core on peer port @port for item one (HEAD); returns its
+ * X-Alt (nullable), having checked that it names no made-up address. */
+static char *
+core_alt (Fixture *fx, guint16 port)
+{
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u/uri-res/N2R?%s", port, fx->urn);
+  g_autoptr(SoupMessageHeaders) headers = NULL;
+  const char *alt;
+
+  g_assert_cmpuint (http_request (fx, SOUP_METHOD_HEAD, url, NULL, &headers), !=, 0);
+  alt = soup_message_headers_get_list (headers, ALV_HEADER_ALT);
+  for (guint i = 0; i < N_FAKES; i++)
+    if (alt != NULL && strstr (alt, fx->fake_keys->pdata[i]) != NULL)
+      {
+        g_autofree char *msg = g_strdup_printf ("the core on port %u names the made-up %s in X-Alt: %s",
+                                                port, (char *) fx->fake_keys->pdata[i], alt);
+
+        g_assertion_message (G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC, msg);
+      }
+  return g_strdup (alt);
+}
+
+/* One peer, registered at the gateway, serves item one well and names 250
+ * made-up addresses in every answer (listeners of the test's, counting
+ * connections).  Two honest listeners fetch from it: neither names a
+ * made-up address in its own X-Alt, the second names the first (the
+ * gateway vouched for it), and their connections to the made-up
+ * addresses stay within what the rules allow, whenever they are counted:
+ * per listener, SOURCE_MAX addresses from one gossiping peer, each tried
+ * at most UNPROVEN_MAX_FAILURES times.  (They used to name the made-up
+ * addresses and contact every one they heard of at once.) */
+static void
+test_gossip (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  const guint bound = 2 * ALV_SWARM_PLAN_SOURCE_MAX * ALV_SWARM_PLAN_UNPROVEN_MAX_FAILURES;
+  GossipWait w = { fx, 0, 0 };
+  guint16 first_port, second_port;
+  g_autofree char *alt = NULL;
+
+  if (skip_without_media (fx))
+    return;
+  /* tuned in as item one begins: the whole of it is fetched, much of it
+   * from the gossiper */
+  fx->join_at = SEC;
+  station_in_docroot (fx, NULL);
+  resolve_item_one (fx);
+  start_fakes (fx);
+  fx->gossiped_to = g_hash_table_new (NULL, NULL);
+  fx->requesters = g_array_new (FALSE, FALSE, sizeof (guint16));
+  fx->gossiper = start_server (serve_gossiper, fx);
+  soup_message_headers_unref (announce_completed (fx, fx->gossiper));
+
+  start_core (fx, 0);
+  tune (fx, 0);
+  w.requesters = 1;
+  test_wait_until (gossiped_cond, &w, WAIT_MS);
+  first_port = g_array_index (fx->requesters, guint16, 0);
+  /* the gateway knows the first listener before the second asks it */
+  for (guint tries = 0;; tries++)
+    {
+      g_autoptr(SoupMessageHeaders) answer = announce_completed (fx, fx->gossiper);
+
+      if (names_port (soup_message_headers_get_list (answer, ALV_HEADER_ALT), first_port))
+        break;
+      g_assert_cmpuint (tries, <, 100);
+    }
+
+  start_core (fx, 1);
+  tune (fx, 1);
+  w.requesters = 2;
+  w.answers = 3;
+  test_wait_until (gossiped_cond, &w, WAIT_MS);
+  second_port = g_array_index (fx->requesters, guint16, 1);
+  g_test_message ("the gossiper answered %u times; %u connections to made-up addresses",
+                  fx->gossip_answers, fx->fake_connections);
+
+  /* the second names the first (and never a made-up address) */
+  for (guint tries = 0; !names_port (alt, first_port); tries++)
+    {
+      g_assert_cmpuint (tries, <, 100);
+      g_free (alt);
+      alt = core_alt (fx, second_port);
+    }
+  g_test_message ("X-Alt of the second listener: %s", alt);
+  g_clear_pointer (&alt, g_free);
+  alt = core_alt (fx, first_port);
+  g_test_message ("X-Alt of the first listener: %s", alt ? alt : "(none)");
+
+  g_test_message ("%u connections to %u made-up addresses (at most %u to %u)", fx->fake_connections,
+                  g_hash_table_size (fx->fakes_contacted), bound, 2 * ALV_SWARM_PLAN_SOURCE_MAX);
+  g_assert_cmpuint (g_hash_table_size (fx->fakes_contacted), <=, 2 * ALV_SWARM_PLAN_SOURCE_MAX);
+  g_assert_cmpuint (fx->fake_connections, <=, bound);
 }
 
 /* The media live on a separate origin; once the first listener holds the
@@ -1120,6 +1416,7 @@ main (int argc, char **argv)
 
   g_test_add ("/core/swarm-daemon/listeners", Fixture, NULL, fixture_setup, test_listeners, fixture_teardown);
   g_test_add ("/core/swarm-daemon/lying-peer", Fixture, NULL, fixture_setup, test_lying_peer, fixture_teardown);
+  g_test_add ("/core/swarm-daemon/gossip", Fixture, NULL, fixture_setup, test_gossip, fixture_teardown);
   g_test_add ("/core/swarm-daemon/origin-down", Fixture, NULL, fixture_setup, test_origin_down, fixture_teardown);
   g_test_add ("/core/swarm-daemon/urn-mismatch", Fixture, NULL, fixture_setup, test_urn_mismatch, fixture_teardown);
   g_test_add ("/core/swarm-daemon/cached-host-down", Fixture, NULL, fixture_setup,

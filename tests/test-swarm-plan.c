@@ -174,7 +174,7 @@ test_plan_ban (void)
   guint liar_req = 0, index;
 
   alv_swarm_plan_set_tree (plan, TRUE);
-  alv_swarm_plan_add_peer (plan, liar);
+  alv_swarm_plan_add_peer (plan, liar, ALV_SWARM_PEER_FROM_GATEWAY, NULL);
   all = alv_block_map_new (N_BLOCKS);
   alv_block_map_set_all (all);
   alv_swarm_plan_peer_info (plan, liar, ALV_SWARM_AVAIL_MAP, all, NULL, 0);
@@ -186,7 +186,7 @@ test_plan_ban (void)
   g_assert_true (alv_swarm_plan_is_banned (plan, liar));
   alv_swarm_plan_request_ended (plan, liar_req, ALV_SWARM_END_FAILED, 0, SEC);
 
-  alv_swarm_plan_add_peer (plan, honest);
+  alv_swarm_plan_add_peer (plan, honest, ALV_SWARM_PEER_FROM_GATEWAY, NULL);
   all = alv_block_map_new (N_BLOCKS);
   alv_block_map_set_all (all);
   alv_swarm_plan_peer_info (plan, honest, ALV_SWARM_AVAIL_MAP, all, NULL, SEC);
@@ -203,6 +203,299 @@ test_plan_ban (void)
       else if (a->kind == ALV_SWARM_ACTION_CANCEL)
         g_assert_cmpstr (a->peer, ==, liar);
     }
+}
+
+/* --- whom to believe ---------------------------------------------------- */
+
+/* Polls in @actions to keys starting with @prefix. */
+static guint
+count_polls (GArray     *actions,
+             const char *prefix)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < actions->len; i++)
+    {
+      const AlvSwarmAction *a = &g_array_index (actions, AlvSwarmAction, i);
+
+      if (a->kind == ALV_SWARM_ACTION_POLL && g_str_has_prefix (a->peer, prefix))
+        n++;
+    }
+  return n;
+}
+
+static gboolean
+polls (GArray     *actions,
+       const char *key)
+{
+  for (guint i = 0; i < actions->len; i++)
+    {
+      const AlvSwarmAction *a = &g_array_index (actions, AlvSwarmAction, i);
+
+      if (a->kind == ALV_SWARM_ACTION_POLL && g_strcmp0 (a->peer, key) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* How many of @n keys "@prefix<k>:80" the plan took from @from (@source). */
+static guint
+add_many (AlvSwarmPlan     *plan,
+          const char       *prefix,
+          guint             n,
+          AlvSwarmPeerFrom  from,
+          const char       *source)
+{
+  guint taken = 0;
+
+  for (guint k = 0; k < n; k++)
+    {
+      g_autofree char *key = g_strdup_printf ("%s%u:%u", prefix, k / 250, 1000 + k % 250);
+
+      if (alv_swarm_plan_add_peer (plan, key, from, source))
+        taken++;
+    }
+  return taken;
+}
+
+static guint
+count_known (AlvSwarmPlan *plan,
+             const char   *prefix,
+             guint         n)
+{
+  guint known = 0;
+
+  for (guint k = 0; k < n; k++)
+    {
+      g_autofree char *key = g_strdup_printf ("%s%u:%u", prefix, k / 250, 1000 + k % 250);
+
+      if (alv_swarm_plan_has_peer (plan, key))
+        known++;
+    }
+  return known;
+}
+
+/* One peer's X-Alt of 250 addresses gives at most SOURCE_MAX of them; a
+ * requester's host names at most as many of its ports; all gossip takes
+ * at most GOSSIP_MAX places; a peer the gateway vouches for always gets
+ * one, the unproven making room, and gossip never pushes it out. */
+static void
+test_plan_gossip_caps (void)
+{
+  g_autoptr(AlvSwarmPlan) plan = alv_swarm_plan_new (LENGTH, BS, FALSE, 1);
+  AlvSwarmPlanStats stats;
+
+  g_assert_true (alv_swarm_plan_add_peer (plan, "10.0.0.1:80", ALV_SWARM_PEER_FROM_GATEWAY, NULL));
+  g_assert_cmpuint (add_many (plan, "10.1.0.", 250, ALV_SWARM_PEER_FROM_GOSSIP, "10.0.0.1:80"), ==,
+                    ALV_SWARM_PLAN_SOURCE_MAX);
+  /* only from a peer it knows */
+  g_assert_cmpuint (add_many (plan, "10.2.0.", 4, ALV_SWARM_PEER_FROM_GOSSIP, "10.9.9.9:80"), ==, 0);
+  g_assert_cmpuint (add_many (plan, "10.3.0.", 4, ALV_SWARM_PEER_FROM_GOSSIP, NULL), ==, 0);
+  /* one host naming its ports */
+  for (guint k = 0; k < 20; k++)
+    {
+      g_autofree char *key = g_strdup_printf ("10.4.0.1:%u", 2000 + k);
+
+      alv_swarm_plan_add_peer (plan, key, ALV_SWARM_PEER_FROM_REQUESTER, NULL);
+    }
+  alv_swarm_plan_get_stats (plan, &stats);
+  g_assert_cmpuint (stats.peers_known, ==, 1 + ALV_SWARM_PLAN_SOURCE_MAX * 2);
+  g_assert_cmpuint (stats.peers_refused, ==, 250 - ALV_SWARM_PLAN_SOURCE_MAX + 8 + 20 -
+                                             ALV_SWARM_PLAN_SOURCE_MAX);
+
+  /* twenty vouched-for peers gossip 250 each: GOSSIP_MAX in all */
+  g_assert_cmpuint (add_many (plan, "10.5.0.", 20, ALV_SWARM_PEER_FROM_GATEWAY, NULL), ==, 20);
+  for (guint k = 0; k < 20; k++)
+    {
+      g_autofree char *source = g_strdup_printf ("10.5.0.0:%u", 1000 + k);
+      g_autofree char *prefix = g_strdup_printf ("10.6.%u.", k);
+
+      add_many (plan, prefix, 250, ALV_SWARM_PEER_FROM_GOSSIP, source);
+    }
+  alv_swarm_plan_get_stats (plan, &stats);
+  g_assert_cmpuint (stats.peers_known, ==, 21 + ALV_SWARM_PLAN_GOSSIP_MAX + ALV_SWARM_PLAN_SOURCE_MAX);
+
+  /* the gateway names enough to fill the table: every one gets a place */
+  g_assert_cmpuint (add_many (plan, "10.7.0.", ALV_SWARM_PLAN_MAX_PEERS - 21, ALV_SWARM_PEER_FROM_GATEWAY,
+                              NULL), ==, ALV_SWARM_PLAN_MAX_PEERS - 21);
+  g_assert_cmpuint (count_known (plan, "10.7.0.", ALV_SWARM_PLAN_MAX_PEERS - 21), ==,
+                    ALV_SWARM_PLAN_MAX_PEERS - 21);
+  g_assert_cmpuint (count_known (plan, "10.5.0.", 20), ==, 20);
+  g_assert_true (alv_swarm_plan_has_peer (plan, "10.0.0.1:80"));
+  g_assert_cmpuint (count_known (plan, "10.1.0.", 250), ==, 0);
+  alv_swarm_plan_get_stats (plan, &stats);
+  g_assert_cmpuint (stats.peers_known, ==, ALV_SWARM_PLAN_MAX_PEERS);
+  /* the gossiped ones (the first teller's among them), then the requesters */
+  g_assert_cmpuint (stats.peers_dropped, ==, ALV_SWARM_PLAN_GOSSIP_MAX + ALV_SWARM_PLAN_SOURCE_MAX);
+  /* now full of vouched-for peers: gossip gets no place and pushes none out */
+  g_assert_cmpuint (add_many (plan, "10.8.0.", 250, ALV_SWARM_PEER_FROM_GOSSIP, "10.0.0.1:80"), ==, 0);
+  g_assert_cmpuint (count_known (plan, "10.7.0.", ALV_SWARM_PLAN_MAX_PEERS - 21), ==,
+                    ALV_SWARM_PLAN_MAX_PEERS - 21);
+}
+
+/* Named to others: the peers the gateway vouched for and those that
+ * served a verified block (first); not a gossiped or requesting address
+ * before that, nor a banned peer. */
+static void
+test_plan_gossip_shareable (void)
+{
+  g_autoptr(AlvSwarmPlan) plan = alv_swarm_plan_new (LENGTH, BS, FALSE, 1);
+  g_autoptr(GPtrArray) before = NULL;
+  g_autoptr(GPtrArray) proven = NULL;
+  g_autoptr(GPtrArray) banned = NULL;
+  g_autoptr(GArray) a1 = NULL;
+  g_autoptr(GArray) a2 = NULL;
+  const char *vouched = "10.0.0.1:80", *gossiped = "10.1.0.1:80", *requester = "10.2.0.1:80";
+  const AlvSwarmAction *req;
+  AlvBlockMap *all;
+  guint index;
+
+  alv_swarm_plan_set_tree (plan, TRUE);
+  alv_swarm_plan_add_peer (plan, vouched, ALV_SWARM_PEER_FROM_GATEWAY, NULL);
+  alv_swarm_plan_add_peer (plan, gossiped, ALV_SWARM_PEER_FROM_GOSSIP, vouched);
+  alv_swarm_plan_add_peer (plan, requester, ALV_SWARM_PEER_FROM_REQUESTER, NULL);
+  before = alv_swarm_plan_get_shareable (plan);
+  g_assert_cmpuint (before->len, ==, 1);
+  g_assert_cmpstr (before->pdata[0], ==, vouched);
+
+  /* the gossiped one holds everything and serves a good block */
+  all = alv_block_map_new (N_BLOCKS);
+  alv_block_map_set_all (all);
+  alv_swarm_plan_peer_info (plan, gossiped, ALV_SWARM_AVAIL_MAP, all, NULL, 0);
+  a1 = tick (plan, 0, NULL);
+  req = find_kind (a1, ALV_SWARM_ACTION_REQUEST);
+  g_assert_nonnull (req);
+  g_assert_cmpstr (req->peer, ==, gossiped);
+  g_assert_true (alv_swarm_plan_request_block (plan, req->request, &index));
+  alv_swarm_plan_block_stored (plan, index, TRUE, FALSE, gossiped);
+  proven = alv_swarm_plan_get_shareable (plan);
+  g_assert_cmpuint (proven->len, ==, 2);
+  g_assert_cmpstr (proven->pdata[0], ==, gossiped);
+  g_assert_cmpstr (proven->pdata[1], ==, vouched);
+
+  /* then a bad one: banned, and named no more */
+  alv_swarm_plan_request_ended (plan, req->request, ALV_SWARM_END_OK, 0, SEC / 10);
+  a2 = tick (plan, SEC / 10, NULL);
+  req = find_kind (a2, ALV_SWARM_ACTION_REQUEST);
+  g_assert_nonnull (req);
+  g_assert_cmpstr (req->peer, ==, gossiped);
+  g_assert_true (alv_swarm_plan_request_block (plan, req->request, &index));
+  alv_swarm_plan_block_stored (plan, index, FALSE, TRUE, gossiped);
+  g_assert_true (alv_swarm_plan_is_banned (plan, gossiped));
+  banned = alv_swarm_plan_get_shareable (plan);
+  g_assert_cmpuint (banned->len, ==, 1);
+  g_assert_cmpstr (banned->pdata[0], ==, vouched);
+}
+
+/* Ticks at @now and answers every poll a tenth of a second later:
+ * "10.1.0.0:1000" is refused, "10.1.0.0:1001" and @teller answer 404, the
+ * others hold nothing yet. */
+static GArray *
+step (AlvSwarmPlan *plan,
+      gint64        now,
+      const char   *teller)
+{
+  GArray *a = tick (plan, now, NULL);
+
+  for (guint i = 0; i < a->len; i++)
+    {
+      const char *key = g_array_index (a, AlvSwarmAction, i).peer;
+
+      if (g_array_index (a, AlvSwarmAction, i).kind != ALV_SWARM_ACTION_POLL)
+        continue;
+      if (g_strcmp0 (key, "10.1.0.0:1000") == 0)
+        alv_swarm_plan_peer_failed (plan, key, 0, now + SEC / 10);
+      else if (g_strcmp0 (key, "10.1.0.0:1001") == 0 || g_strcmp0 (key, teller) == 0)
+        alv_swarm_plan_peer_not_sharing (plan, key, now + SEC / 10);
+      else
+        alv_swarm_plan_peer_info (plan, key, ALV_SWARM_AVAIL_NONE, NULL, NULL, now + SEC / 10);
+      alv_swarm_plan_poll_done (plan, key);
+    }
+  return a;
+}
+
+/* Gossiped strangers are contacted FIRST_CONTACTS per window; one that
+ * fails (refused, or a 404) is tried again after 2 s, then 4 s, and is
+ * dropped after its third failure, still counted against the peer that
+ * named it.  A 404 from a peer the gateway vouched for is no failure. */
+static void
+test_plan_gossip_backoff (void)
+{
+  g_autoptr(AlvSwarmPlan) plan = alv_swarm_plan_new (LENGTH, BS, FALSE, 1);
+  g_autoptr(GPtrArray) shareable = NULL;
+  const char *teller = "10.0.0.1:80", *refused = "10.1.0.0:1000", *absent = "10.1.0.0:1001";
+  AlvSwarmPlanStats stats;
+
+  g_assert_cmpuint (ALV_SWARM_PLAN_FIRST_CONTACTS, ==, 4);
+  g_assert_cmpint (ALV_SWARM_PLAN_FIRST_CONTACT_WINDOW_US, ==, 5 * SEC);
+  g_assert_cmpuint (ALV_SWARM_PLAN_UNPROVEN_MAX_FAILURES, ==, 3);
+  alv_swarm_plan_set_tree (plan, TRUE);
+  alv_swarm_plan_add_peer (plan, teller, ALV_SWARM_PEER_FROM_GATEWAY, NULL);
+  alv_swarm_plan_peer_info (plan, teller, ALV_SWARM_AVAIL_NONE, NULL, NULL, 0);
+  g_assert_cmpuint (add_many (plan, "10.1.0.", 250, ALV_SWARM_PEER_FROM_GOSSIP, teller), ==,
+                    ALV_SWARM_PLAN_SOURCE_MAX);
+
+  {
+    g_autoptr(GArray) a = step (plan, 0, teller);
+
+    g_assert_cmpuint (count_polls (a, "10.1."), ==, 4);
+    g_assert_true (polls (a, refused) && polls (a, absent) && polls (a, "10.1.0.0:1003"));
+  }
+  {
+    g_autoptr(GArray) a = step (plan, 2 * SEC, teller);
+
+    /* backed off until 2.1 s; no new contact in this window */
+    g_assert_false (polls (a, refused) || polls (a, absent) || polls (a, "10.1.0.0:1004"));
+  }
+  {
+    g_autoptr(GArray) a = step (plan, 2 * SEC + SEC / 10, teller);
+
+    g_assert_true (polls (a, refused) && polls (a, absent));
+    g_assert_false (polls (a, "10.1.0.0:1004"));
+  }
+  {
+    g_autoptr(GArray) a = step (plan, 5 * SEC, teller);
+
+    /* a new window: the other four */
+    g_assert_true (polls (a, "10.1.0.0:1004") && polls (a, "10.1.0.0:1007"));
+    g_assert_false (polls (a, refused) || polls (a, absent));
+  }
+  {
+    g_autoptr(GArray) a = step (plan, 6 * SEC + SEC / 10, teller);
+
+    /* backed off 4 s since 2.2 s */
+    g_assert_false (polls (a, refused) || polls (a, absent));
+  }
+  {
+    g_autoptr(GArray) a = step (plan, 6 * SEC + 2 * SEC / 10, teller);
+
+    g_assert_true (polls (a, refused));
+  }
+  g_assert_true (alv_swarm_plan_has_peer (plan, refused));
+  {
+    /* (polls of peers heard from go four per quarter second: this one's
+     * turn came only now) */
+    g_autoptr(GArray) a = step (plan, 6 * SEC + 4 * SEC / 10, teller);
+
+    g_assert_true (polls (a, absent));
+  }
+  /* three failures: dropped, and still counted against the teller */
+  g_assert_false (alv_swarm_plan_has_peer (plan, refused));
+  g_assert_true (alv_swarm_plan_has_peer (plan, absent));
+  {
+    g_autoptr(GArray) a = step (plan, 6 * SEC + 6 * SEC / 10, teller);
+  }
+  g_assert_false (alv_swarm_plan_has_peer (plan, absent));
+  g_assert_true (alv_swarm_plan_has_peer (plan, "10.1.0.0:1002"));
+  alv_swarm_plan_get_stats (plan, &stats);
+  g_assert_cmpuint (stats.peers_dropped, ==, 2);
+  g_assert_false (alv_swarm_plan_add_peer (plan, "10.9.0.1:80", ALV_SWARM_PEER_FROM_GOSSIP, teller));
+  g_assert_false (alv_swarm_plan_add_peer (plan, refused, ALV_SWARM_PEER_FROM_GOSSIP, teller));
+  /* the teller answered 404 all along: still there, still named */
+  g_assert_true (alv_swarm_plan_has_peer (plan, teller));
+  shareable = alv_swarm_plan_get_shareable (plan);
+  g_assert_cmpuint (shareable->len, ==, 1);
+  g_assert_cmpstr (shareable->pdata[0], ==, teller);
 }
 
 /* --- whole swarms in the simulator ------------------------------------ */
@@ -377,6 +670,9 @@ main (int argc, char **argv)
   g_test_add_func ("/swarm-plan/alone", test_plan_alone);
   g_test_add_func ("/swarm-plan/lease", test_plan_lease);
   g_test_add_func ("/swarm-plan/ban", test_plan_ban);
+  g_test_add_func ("/swarm-plan/gossip/caps", test_plan_gossip_caps);
+  g_test_add_func ("/swarm-plan/gossip/shareable", test_plan_gossip_shareable);
+  g_test_add_func ("/swarm-plan/gossip/backoff", test_plan_gossip_backoff);
   g_test_add_func ("/swarm-sim/all-at-once", test_sim_all_at_once);
   g_test_add_data_func ("/swarm-sim/sixteen/fair", GINT_TO_POINTER (SIM_ORIGIN_FAIR), test_sim_sixteen);
   g_test_add_data_func ("/swarm-sim/sixteen/droptail", GINT_TO_POINTER (SIM_ORIGIN_DROPTAIL),

@@ -305,7 +305,7 @@ alt_func (const char *urn G_GNUC_UNUSED,
 {
   Listener *l = user_data;
 
-  return l->swarm != NULL ? alv_swarm_get_peers (l->swarm) : NULL;
+  return l->swarm != NULL ? alv_swarm_get_shareable_peers (l->swarm) : NULL;
 }
 
 /* Requesters that name their port become peers, as in the daemon. */
@@ -317,7 +317,7 @@ seen_func (const char         *urn G_GNUC_UNUSED,
   Listener *l = user_data;
 
   if (l->swarm != NULL)
-    alv_swarm_add_peer (l->swarm, address);
+    alv_swarm_add_requester (l->swarm, address);
 }
 
 /* What the listener pulls from the origin (X-Pending-Ranges), as in the

@@ -46,9 +46,12 @@
  *   peer's held map and origin-pending map as they are when the request
  *   reaches it.  A slot is taken when the request arrives and released
  *   when its last byte arrives (the one-way delay of the tail is ignored).
- *   The requester is added to the peer's plan (X-Listen-Port).  X-Alt
- *   gossip is left out: peers are learnt only from the gateway's bounded
- *   lists and from requesters, so nobody knows the whole swarm.
+ *   The requester is added to the peer's plan (X-Listen-Port), unproven
+ *   as in the daemon until it serves a verified block.  X-Alt gossip is
+ *   left out (the daemon passes on only peers the gateway vouched for or
+ *   that served a verified block, and those come from the gateway here
+ *   anyway): peers are learnt only from the gateway's bounded lists and
+ *   from requesters, so nobody knows the whole swarm.
  * - Store: verification is instant and exact: a block from a liar fails
  *   it (block_stored mismatch, the liar is banned).  The store records each
  *   held block's provenance and the player counts the corrupt bytes it
@@ -1670,7 +1673,8 @@ on_req_server (Sim         *sim,
   else
     {
       /* X-Listen-Port: the peer learns its requester */
-      if (alv_swarm_plan_add_peer (peer_sw->plan, sim->ls[r->owner].key))
+      if (alv_swarm_plan_add_peer (peer_sw->plan, sim->ls[r->owner].key,
+                                   ALV_SWARM_PEER_FROM_REQUESTER, NULL))
         mark_dirty (sim, peer_sw);
       have = alv_swarm_plan_get_have (peer_sw->plan);
       r->avail = alv_block_map_copy (have);
@@ -1727,7 +1731,7 @@ on_req_headers (Sim         *sim,
     case ANS_NOT_FOUND:
       sim->res->answers_not_found++;
       trace (sim, (gint) r->owner, "i%u #%u 404 from %s", r->item, r->id, key);
-      alv_swarm_plan_peer_info (sw->plan, key, ALV_SWARM_AVAIL_NONE, NULL, NULL, sim->now);
+      alv_swarm_plan_peer_not_sharing (sw->plan, key, sim->now);
       req_end (sim, h, ALV_SWARM_END_OK, TRUE);
       return;
     case ANS_NOT_HELD:
@@ -1917,7 +1921,8 @@ on_poll_server (Sim         *sim,
     p->answer = ANS_NOT_FOUND;
   else
     {
-      if (alv_swarm_plan_add_peer (peer_sw->plan, sim->ls[p->owner].key))
+      if (alv_swarm_plan_add_peer (peer_sw->plan, sim->ls[p->owner].key,
+                                   ALV_SWARM_PEER_FROM_REQUESTER, NULL))
         mark_dirty (sim, peer_sw);
       p->answer = ANS_OK;
       p->avail = alv_block_map_copy (alv_swarm_plan_get_have (peer_sw->plan));
@@ -1953,7 +1958,7 @@ on_poll_answer (Sim         *sim,
       alv_swarm_plan_peer_failed (sw->plan, key, 0, sim->now);
       break;
     case ANS_NOT_FOUND:
-      alv_swarm_plan_peer_info (sw->plan, key, ALV_SWARM_AVAIL_NONE, NULL, NULL, sim->now);
+      alv_swarm_plan_peer_not_sharing (sw->plan, key, sim->now);
       break;
     case ANS_OK:
     default:
@@ -2044,7 +2049,8 @@ on_ann_answer (Sim         *sim,
   if (sw != NULL)
     {
       for (guint k = 0; k < a->n_peers; k++)
-        alv_swarm_plan_add_peer (sw->plan, sim->ls[a->peers[k]].key);
+        alv_swarm_plan_add_peer (sw->plan, sim->ls[a->peers[k]].key,
+                                 ALV_SWARM_PEER_FROM_GATEWAY, NULL);
       for (guint k = 0; k < a->n_pulls; k++)
         alv_swarm_plan_peer_pulling (sw->plan, sim->ls[a->pulls[k].holder].key,
                                      a->pulls[k].first, a->pulls[k].last, sim->now);
