@@ -13,7 +13,9 @@
 #define G_LOG_DOMAIN "test-swarm"
 #include "config.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <string.h>
 
 #include <glib/gstdio.h>
@@ -903,6 +905,58 @@ test_swarm_origin_down (Fixture       *fx,
   g_assert_cmpuint (stats.blocks_verified, ==, stats.n_blocks);
 }
 
+static gboolean
+store_complete (gpointer data)
+{
+  Fixture *fx = data;
+  Listener *l = fx->listeners->pdata[0];
+
+  return alv_block_store_is_complete (l->store, fx->urn) && alv_swarm_is_complete (l->swarm);
+}
+
+/* A block of a complete item changes on disk: the read that finds it
+ * fails, and the swarm, still running, fetches the block again. */
+static void
+test_swarm_changed_on_disk (Fixture       *fx,
+                            gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) got = NULL;
+  g_autofree char *b32 = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *path = NULL;
+  guint8 root[ALV_HASH_SIZE];
+  guint requests;
+  Listener *l;
+  guint8 byte;
+  int fd;
+
+  l = add_listener (fx);
+  swarm_for (fx, l, NULL, NULL, 31);
+  alv_swarm_start (l->swarm);
+  g_assert_true (wait_for (all_complete, fx, WAIT_SECONDS));
+  requests = fx->origin_requests;
+
+  g_assert_true (alv_urn_parse (fx->urn, root, NULL));
+  b32 = alv_base32_encode (root, ALV_HASH_SIZE);
+  name = g_strconcat ("listener-0/", b32, ".data", NULL);
+  path = g_build_filename (fx->dir, name, NULL);
+  fd = g_open (path, O_RDWR, 0);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (pread (fd, &byte, 1, 5 * BLOCK_SIZE + 3), ==, 1);
+  byte ^= 0x04;
+  g_assert_cmpint (pwrite (fd, &byte, 1, 5 * BLOCK_SIZE + 3), ==, 1);
+  g_assert_no_errno (close (fd));
+
+  got = alv_block_store_read (l->store, fx->urn, 5 * BLOCK_SIZE, 100, &error);
+  g_assert_error (error, ALV_ERROR, ALV_ERROR_MISMATCH);
+  g_assert_null (got);
+  g_assert_false (alv_block_store_has_block (l->store, fx->urn, 5));
+  g_assert_true (wait_for (store_complete, fx, WAIT_SECONDS));
+  assert_content (fx, l);
+  g_assert_cmpuint (fx->origin_requests, >, requests);
+}
+
 typedef struct
 {
   guint64 last_end;
@@ -1088,6 +1142,8 @@ main (int    argc,
               fixture_setup, test_swarm_liar, fixture_teardown);
   g_test_add ("/core/swarm/origin-200", Fixture, NULL,
               fixture_setup, test_swarm_origin_200, fixture_teardown);
+  g_test_add ("/core/swarm/changed-on-disk", Fixture, NULL,
+              fixture_setup, test_swarm_changed_on_disk, fixture_teardown);
   g_test_add ("/core/swarm/origin-down", Fixture, NULL,
               fixture_setup, test_swarm_origin_down, fixture_teardown);
   return g_test_run ();
