@@ -85,6 +85,7 @@ struct _AlvPeerServer
 
   guint max_uploads;
   guint header_timeout;
+  guint max_per_address;        /* connections from one IP address */
   guint64 rate;                  /* bytes/s, 0 = unlimited */
   double tokens;
   gint64 tokens_time;            /* monotonic µs of the last refill */
@@ -694,6 +695,7 @@ alv_peer_server_init (AlvPeerServer *self)
                                          (GDestroyNotify) upload_unref, NULL);
   self->max_uploads = ALV_PEER_SERVER_DEFAULT_MAX_UPLOADS;
   self->header_timeout = DEFAULT_HEADER_TIMEOUT;
+  self->max_per_address = ALV_PEER_SERVER_MAX_CONNECTIONS_PER_ADDRESS;
 }
 
 /**
@@ -757,7 +759,7 @@ alv_peer_server_listen (AlvPeerServer  *server,
     {
       const AlvListenerConfig limits = {
         .max_connections = 0,
-        .max_per_address = ALV_PEER_SERVER_MAX_CONNECTIONS_PER_ADDRESS,
+        .max_per_address = server->max_per_address,
         .fd_share_percent = 50,
         .idle_timeout = IDLE_TIMEOUT,
         .header_timeout = server->header_timeout,
@@ -979,6 +981,24 @@ alv_peer_server_set_max_uploads (AlvPeerServer *server,
   g_return_if_fail (ALV_IS_PEER_SERVER (server));
 
   server->max_uploads = max_uploads;
+}
+
+/**
+ * alv_peer_server_set_max_connections_per_address:
+ * @server: a peer server not listening yet
+ * @max: connections held at once from one IP address (at least 1)
+ *
+ * Replaces %ALV_PEER_SERVER_MAX_CONNECTIONS_PER_ADDRESS, e.g. for many
+ * cores on one host, which all reach each other from 127.0.0.1.
+ */
+void
+alv_peer_server_set_max_connections_per_address (AlvPeerServer *server,
+                                                 guint          max)
+{
+  g_return_if_fail (ALV_IS_PEER_SERVER (server));
+  g_return_if_fail (server->listener == NULL);
+
+  server->max_per_address = MAX (max, 1);
 }
 
 /**

@@ -146,6 +146,8 @@ void           alv_peer_server_set_holders_func (AlvPeerServer       *server,
 void           alv_peer_server_set_max_uploads (AlvPeerServer        *server,
                                                 guint                 max_uploads);
 guint          alv_peer_server_get_max_uploads (AlvPeerServer        *server);
+void           alv_peer_server_set_max_connections_per_address (AlvPeerServer *server,
+                                                                guint          max);
 void           alv_peer_server_set_header_timeout (AlvPeerServer     *server,
                                                 guint                 seconds);
 void           alv_peer_server_set_rate_limit  (AlvPeerServer        *server,

@@ -79,6 +79,7 @@ core_config_init (CoreConfig *config)
   config->cache_size = G_GUINT64_CONSTANT (1) << 30;
   config->idle_timeout = CORE_DEFAULT_IDLE_TIMEOUT;
   config->peer_address = g_strdup ("0.0.0.0");
+  config->peer_connections_per_address = ALV_PEER_SERVER_MAX_CONNECTIONS_PER_ADDRESS;
 }
 
 void
@@ -127,6 +128,7 @@ core_config_load (CoreConfig *config,
   g_autoptr(GError) local = NULL;
   guint64 stream_port = config->stream_port, peer_port = config->peer_port;
   guint64 idle = config->idle_timeout;
+  guint64 per_address = config->peer_connections_per_address;
 
   if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &local))
     {
@@ -139,7 +141,8 @@ core_config_load (CoreConfig *config,
       || !read_uint (kf, "peer-port", G_MAXUINT16, &peer_port, error)
       || !read_uint (kf, "upload-limit", G_MAXUINT64, &config->upload_limit, error)
       || !read_uint (kf, "cache-size", G_MAXUINT64, &config->cache_size, error)
-      || !read_uint (kf, "idle-timeout", 7 * 24 * 3600, &idle, error))
+      || !read_uint (kf, "idle-timeout", 7 * 24 * 3600, &idle, error)
+      || !read_uint (kf, "peer-connections-per-address", 1000000, &per_address, error))
     {
       g_prefix_error (error, "%s: ", path);
       return FALSE;
@@ -147,6 +150,7 @@ core_config_load (CoreConfig *config,
   config->stream_port = (guint16) stream_port;
   config->peer_port = (guint16) peer_port;
   config->idle_timeout = (guint) idle;
+  config->peer_connections_per_address = (guint) MAX (per_address, 1);
   if (g_key_file_has_key (kf, "core", "gateway", NULL))
     {
       g_free (config->gateway);
@@ -1617,6 +1621,8 @@ store_open_cb (GObject      *source G_GNUC_UNUSED,
       self->peers = alv_peer_server_new (store);
       if (self->config.upload_limit > 0)
         alv_peer_server_set_rate_limit (self->peers, self->config.upload_limit);
+      alv_peer_server_set_max_connections_per_address (self->peers,
+                                                       self->config.peer_connections_per_address);
       alv_peer_server_set_alt_func (self->peers, peer_alt_func, self, NULL);
       alv_peer_server_set_seen_func (self->peers, peer_seen_func, self);
       alv_peer_server_set_pending_func (self->peers, peer_pending_func, self);

@@ -25,6 +25,7 @@ typedef struct
   guint idle_timeout;     /* seconds, 0: never exit */
   char *gateway;          /* gateway base URL, CORE_GATEWAY_NONE, or NULL: the station's own */
   char *peer_address;     /* IP address the peer port listens on */
+  guint peer_connections_per_address;
 } CoreConfig;
 
 void     core_config_init  (CoreConfig  *config);

@@ -127,7 +127,7 @@ server_gateway_main (int    argc,
       N_("Hold at most N client connections at once (default: as many as 3/4 of the "
          "descriptor limit allows)"), N_("N") },
     { "max-connections-per-address", 0, 0, G_OPTION_ARG_INT64, &conns_per_addr,
-      N_("Hold at most N connections from one client address (default 64)"), N_("N") },
+      N_("Hold at most N connections from one client address (default 256)"), N_("N") },
     { "idle-timeout", 0, 0, G_OPTION_ARG_INT64, &idle,
       N_("Close a client connection silent for SECONDS (default 30)"), N_("SECONDS") },
     { "ready-file", 0, 0, G_OPTION_ARG_FILENAME, &ready_file,

@@ -116,7 +116,7 @@ gateway_config_init (GatewayConfig *config)
   config->fetch_timeout = 30;
   config->origin_leases = GATEWAY_LEASES_MAX_RUNNING;
   config->max_connections = 0;
-  config->max_connections_per_address = 64;
+  config->max_connections_per_address = 256;
   config->idle_timeout = 30;
 }
 

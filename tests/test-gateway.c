@@ -1467,7 +1467,7 @@ assert_status_from (const char *local_ip,
 /* One client opens more idle connections than the gateway has descriptors.
  * Before: libsoup accepted until accept() failed (EMFILE), then never
  * accepted again, even after the flood ended.  Now the flooding address
- * holds its share (--max-connections-per-address, 64), every connection
+ * holds its share (--max-connections-per-address, 256), every connection
  * beyond it is closed at once, another client is served during the
  * flood, and the flooding address is served again after it. */
 static void
@@ -1485,7 +1485,7 @@ test_flood_idle (void)
   gateway = test_spawn_gateway_full (NULL, 512, G_SUBPROCESS_FLAGS_NONE, WAIT_MS, &url);
 
   flood = test_flood_new (url, 600);
-  test_flood_wait_closed (flood, 600 - 64, WAIT_MS);
+  test_flood_wait_closed (flood, 600 - 256, WAIT_MS);
   assert_status_from ("127.0.0.2", url);
 
   g_clear_pointer (&flood, test_flood_free);

@@ -580,8 +580,12 @@ class Listener:
         cfg = os.path.join(self.home, "config", "alluvium")
         os.makedirs(cfg, exist_ok=True)
         os.makedirs(os.path.join(self.home, "cache"), exist_ok=True)
+        # every listener reaches the others from 127.0.0.1, so the peer
+        # port's cap per client address (a household behind one NAT) would
+        # count the whole swarm as one client
         with open(os.path.join(cfg, "core.conf"), "w") as f:
             f.write("[core]\nidle-timeout=0\npeer-address=127.0.0.1\n"
+                    "peer-connections-per-address=4096\n"
                     f"upload-limit={upload_limit}\ngateway={gateway}\n")
         out = subprocess.run(["dbus-daemon", "--session", "--fork", "--print-address=1",
                               "--print-pid=2"], capture_output=True, text=True, check=True)
