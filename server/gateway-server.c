@@ -106,6 +106,7 @@ gateway_config_init (GatewayConfig *config)
   config->max_peers = 32;
   config->max_peers_per_urn = 1000;
   config->max_entries_per_address = 64;
+  config->max_peer_entries = GATEWAY_PEERS_MAX_ENTRIES;
   config->peer_ttl = 1800;
   config->revalidate_after = 300;
   config->resolve_wait_ms = 2000;
@@ -1256,7 +1257,8 @@ gateway_server_new (const GatewayConfig *config,
   self->buckets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->origins = g_ptr_array_new_with_free_func ((GDestroyNotify) g_uri_unref);
   self->peers = gateway_peers_new (config->peer_ttl, config->max_peers_per_urn,
-                                   config->max_entries_per_address);
+                                   config->max_entries_per_address,
+                                   config->max_peer_entries);
   self->leases = gateway_leases_new (config->origin_leases, GATEWAY_LEASES_RUN_BYTES,
                                      GATEWAY_LEASES_TTL_US);
 

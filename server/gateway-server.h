@@ -29,6 +29,7 @@ typedef struct
   guint max_peers;              /* per answer */
   guint max_peers_per_urn;
   guint max_entries_per_address;
+  guint max_peer_entries;       /* over all URNs */
   guint peer_ttl;               /* seconds */
   guint revalidate_after;       /* seconds */
   guint resolve_wait_ms;        /* how long a resolve may wait for a job */
