@@ -1016,14 +1016,16 @@ handle_status (GatewayServer     *self,
                           "fetches: %" G_GUINT64_FORMAT "\nrevalidations: %" G_GUINT64_FORMAT "\n"
                           "bytes-fetched: %" G_GUINT64_FORMAT "\nfiles-hashed: %" G_GUINT64_FORMAT "\n"
                           "announces: %" G_GUINT64_FORMAT "\nrefusals: %" G_GUINT64_FORMAT "\n"
-                          "bytes-served: %" G_GUINT64_FORMAT "\nleases: %" G_GUINT64_FORMAT "\n",
+                          "bytes-served: %" G_GUINT64_FORMAT "\nleases: %" G_GUINT64_FORMAT "\n"
+                          "peers-max: %u\npeers-evicted: %" G_GUINT64_FORMAT "\n",
                           gateway_store_get_n_entries (self->store),
                           gateway_store_get_n_trees (self->store),
                           gateway_peers_get_n_entries (self->peers),
                           g_hash_table_size (self->jobs),
                           s->requests, s->resolves, s->resolves_immediate, s->accepted,
                           s->fetches, s->revalidations, s->bytes_fetched, s->files_hashed,
-                          s->announces, s->refusals, s->bytes_served, s->leases);
+                          s->announces, s->refusals, s->bytes_served, s->leases,
+                          gateway_peers_get_max_entries (self->peers), s->peers_evicted);
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                 "Cache-Control", "no-store");
@@ -1397,6 +1399,7 @@ gateway_server_get_stats (GatewayServer *self)
 {
   if (self->docroot != NULL)
     self->stats.bytes_served = gateway_docroot_get_bytes_served (self->docroot);
+  self->stats.peers_evicted = gateway_peers_get_n_evicted (self->peers);
   return &self->stats;
 }
 

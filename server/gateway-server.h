@@ -54,6 +54,7 @@ typedef struct
   guint64 announces;
   guint64 leases;               /* origin leases granted */
   guint64 refusals;             /* 4xx/5xx answers of our own */
+  guint64 peers_evicted;        /* peer entries dropped to make room */
 } GatewayStats;
 
 typedef struct _GatewayServer GatewayServer;
