@@ -992,7 +992,7 @@ parse_xml (const char  *data,
  * is untrusted: it is refused with %ALV_ERROR_LIMIT when larger than
  * %ALV_PLAYLIST_MAX_SIZE (before parsing), nested deeper than
  * %ALV_PLAYLIST_MAX_DEPTH or holding more than %ALV_PLAYLIST_MAX_ITEMS
- * items; with %ALV_ERROR_UNSAFE if it has any DOCTYPE; with
+ * items or %ALV_PLAYLIST_MAX_ELEMENTS elements; with %ALV_ERROR_UNSAFE if it has any DOCTYPE; with
  * %ALV_ERROR_PARSE if it is not well-formed UTF-8 XML or a date is not
  * W3C-DTF; with %ALV_ERROR_UNSUPPORTED for an RSS 2.0 or Atom feed; and
  * with %ALV_ERROR_INVALID for any other root, a missing channel, items
