@@ -60,6 +60,16 @@ G_BEGIN_DECLS
 #define ALV_PLAYLIST_MAX_DEPTH 16
 
 /**
+ * ALV_PLAYLIST_MAX_ELEMENTS:
+ *
+ * Most elements a playlist may hold, counting those the parser skips
+ * (unknown extensions).  An item needs about a dozen; the parser keeps
+ * no tree of the document, so this bounds the time a parse takes, not
+ * its memory.
+ */
+#define ALV_PLAYLIST_MAX_ELEMENTS (ALV_PLAYLIST_MAX_ITEMS * 32 + 1024)
+
+/**
  * ALV_PLAYLIST_MAX_ATTRIBUTES:
  *
  * Most attributes (namespace declarations included) one start tag may

@@ -19,6 +19,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "alv-dbus.h"
+#include "alv-memory.h"
 
 #define READ_CHUNK 65536
 /* re-evaluate at least this often (ms), to follow clock corrections */
@@ -632,6 +633,13 @@ read_cb (GObject      *source,
 
   body = g_byte_array_free_to_bytes (g_steal_pointer (&f->body));
   pl = alv_playlist_parse_bytes (body, &error);
+  /* reading and parsing a large body leaves the allocator with megabytes
+   * of free memory it would keep */
+  if (g_bytes_get_size (body) >= ALV_MEMORY_BURST_BYTES)
+    {
+      g_clear_pointer (&body, g_bytes_unref);
+      alv_memory_give_back ("a large playlist read");
+    }
   if (pl == NULL)
     {
       fetch_done (task, g_error_new (ALV_CORE_ERROR, ALV_CORE_ERROR_PLAYLIST_INVALID,

@@ -31,6 +31,7 @@
 #include "alv-dbus.h"
 #include "alv-error.h"
 #include "alv-gateway-client.h"
+#include "alv-memory.h"
 #include "alv-mp3.h"
 #include "alv-ocn-headers.h"
 #include "alv-ogg.h"
@@ -199,6 +200,7 @@ struct _CoreService
   guint64 bytes_from_origin;
   guint idle_id;
   guint retry_id;                  /* the item that failed, again */
+  guint give_back_id;              /* freed memory to the system, after Stop */
   /* transfer rates, bytes/s, smoothed over a few seconds */
   guint64 rate_last_down, rate_last_up;
   gint64 rate_last_time;
@@ -354,6 +356,29 @@ update_idle (CoreService *self)
     }
   if (self->idle_id == 0)
     self->idle_id = g_timeout_add_seconds (self->config.idle_timeout, on_idle_timeout, self);
+}
+
+/* --- memory after Stop ----------------------------------------------- */
+
+static gboolean
+on_give_back (gpointer user_data)
+{
+  CoreService *self = user_data;
+
+  self->give_back_id = 0;
+  alv_memory_give_back ("station stopped");
+  return G_SOURCE_REMOVE;
+}
+
+/* A stopped station's swarm, buffers and playlist are freed partly on
+ * later turns of the main loop (with the operations cancelled); a second
+ * later their memory goes back to the system instead of staying with the
+ * allocator until the daemon exits. */
+static void
+give_back_memory_soon (CoreService *self)
+{
+  if (self->give_back_id == 0)
+    self->give_back_id = g_timeout_add_seconds (1, on_give_back, self);
 }
 
 /* --- feeder: the interim origin path --------------------------------- */
@@ -2093,6 +2118,7 @@ on_handle_stop (AlvCore1              *skeleton,
   teardown_station (self);
   set_state (self, ALV_CORE_STATE_IDLE, "");
   update_idle (self);
+  give_back_memory_soon (self);
   alv_core1_complete_stop (skeleton, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -2105,6 +2131,7 @@ core_service_dispose (GObject *object)
   g_clear_handle_id (&self->idle_id, g_source_remove);
   g_clear_handle_id (&self->stats_id, g_source_remove);
   g_clear_handle_id (&self->retry_id, g_source_remove);
+  g_clear_handle_id (&self->give_back_id, g_source_remove);
   g_cancellable_cancel (self->cancellable);
   if (self->pending_tunes != NULL && self->pending_tunes->len > 0)
     {

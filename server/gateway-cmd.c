@@ -75,6 +75,7 @@ server_gateway_main (int    argc,
   g_auto(GStrv) proxies = NULL;
   gboolean allow_private = FALSE, verbose = FALSE;
   gint64 port = -1, max_media = -1, rate = -1, burst = -1, max_header = -1, max_peers = -1, leases = -1;
+  gint64 max_entries = -1;
   gint64 per_urn = -1, per_addr = -1, ttl = -1, revalidate = -1, wait = -1, retry = -1;
   gint64 block = -1, timeout = -1, max_conns = -1, conns_per_addr = -1, idle = -1;
   guint sig_int, sig_term;
@@ -109,6 +110,9 @@ server_gateway_main (int    argc,
       N_("Peer entries kept per URN (default 1000)"), N_("N") },
     { "max-entries-per-address", 0, 0, G_OPTION_ARG_INT64, &per_addr,
       N_("Peer entries kept per client address (default 64)"), N_("N") },
+    { "max-peer-entries", 0, 0, G_OPTION_ARG_INT64, &max_entries,
+      N_("Peer entries kept over all URNs; the least recently announced makes room (default 20000)"),
+      N_("N") },
     { "peer-ttl", 0, 0, G_OPTION_ARG_INT64, &ttl,
       N_("Forget a peer SECONDS after its last announce (default 1800)"), N_("SECONDS") },
     { "revalidate-after", 0, 0, G_OPTION_ARG_INT64, &revalidate,
@@ -165,6 +169,7 @@ server_gateway_main (int    argc,
       { max_peers, &config.max_peers, "--max-peers" },
       { per_urn, &config.max_peers_per_urn, "--max-peers-per-urn" },
       { per_addr, &config.max_entries_per_address, "--max-entries-per-address" },
+      { max_entries, &config.max_peer_entries, "--max-peer-entries" },
       { ttl, &config.peer_ttl, "--peer-ttl" },
       { revalidate, &config.revalidate_after, "--revalidate-after" },
       { wait, &config.resolve_wait_ms, "--resolve-wait" },
@@ -190,6 +195,11 @@ server_gateway_main (int    argc,
     {
       gateway_config_clear (&config);
       return usage_error (context, _("--port must be at most 65535"));
+    }
+  if (max_entries == 0)
+    {
+      gateway_config_clear (&config);
+      return usage_error (context, _("--max-peer-entries must be at least 1"));
     }
   if (max_media < -1)
     {

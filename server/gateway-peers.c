@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Peer table of the gateway.  Entries are keyed "ip:port" within a URN;
- * the IP is always the one the connection came from.  Expiry is lazy on
- * every access plus a periodic sweep by the caller.  Selection is a
- * weighted random sample without replacement, with weight 1 + the
- * number of blocks the peer holds that the asker lacks, so useful peers come first
- * on average while every peer keeps a chance (load spreads over seeds).
+ * the IP is always the one the connection came from.  Every entry is on
+ * two lists in the order it was last announced: its URN's and the whole
+ * table's.  The TTL being the same for all, that is also the order in
+ * which they expire, so expiry pops entries off the heads (lazily on
+ * every access to a URN, and over the table in the caller's periodic
+ * sweep), and making room when a URN's list or the table is full drops
+ * the head: constant time per entry, however full the table (a clock that
+ * never goes back is assumed: the monotonic one, or the simulator's).
+ * Selection is a weighted random sample without replacement, with weight
+ * 1 + the number of blocks the peer holds that the asker lacks, so useful
+ * peers come first on average while every peer keeps a chance (load
+ * spreads over seeds).
  */
 #define G_LOG_DOMAIN "alluvium-gateway"
 #define G_LOG_USE_STRUCTURED 1
@@ -16,29 +23,39 @@
 
 #include "alv-ocn-headers.h"
 
+typedef struct _Swarm Swarm;
+
 typedef struct
 {
   GInetSocketAddress *addr;
+  char *key;                    /* "ip:port": its key in swarm->peers */
   char *ip;                     /* key of the per-address count */
   AlvBlockMap *have;            /* NULL: nothing */
   gboolean complete;
   gint64 expires;               /* monotonic µs */
+  Swarm *swarm;
+  GList swarm_link;             /* in swarm->order */
+  GList table_link;             /* in peers->order */
 } Peer;
 
-typedef struct
+struct _Swarm
 {
+  char *urn;                    /* its key in peers->swarms */
   guint n_blocks;
   GHashTable *peers;            /* "ip:port" → Peer */
-} Swarm;
+  GQueue order;                 /* its Peers, least recently announced first */
+};
 
 struct _GatewayPeers
 {
   guint ttl;
   guint max_per_urn;
   guint max_per_address;
+  guint max_entries;
   GHashTable *swarms;           /* urn → Swarm */
   GHashTable *per_address;      /* ip → count (GUINT_TO_POINTER) */
-  guint n_entries;
+  GQueue order;                 /* every Peer, least recently announced first */
+  guint64 n_evicted;
   GRand *rand;
   GatewayPeersClock clock;
   gpointer clock_data;
@@ -55,6 +72,7 @@ peer_free (Peer *peer)
 {
   g_clear_object (&peer->addr);
   g_clear_pointer (&peer->have, alv_block_map_free);
+  g_free (peer->key);
   g_free (peer->ip);
   g_free (peer);
 }
@@ -63,22 +81,27 @@ static void
 swarm_free (Swarm *swarm)
 {
   g_hash_table_unref (swarm->peers);
+  g_free (swarm->urn);
   g_free (swarm);
 }
 
 GatewayPeers *
 gateway_peers_new (guint ttl_seconds,
                    guint max_per_urn,
-                   guint max_per_address)
+                   guint max_per_address,
+                   guint max_entries)
 {
   GatewayPeers *peers = g_new0 (GatewayPeers, 1);
 
   peers->ttl = MAX (ttl_seconds, 1);
   peers->max_per_urn = MAX (max_per_urn, 1);
   peers->max_per_address = MAX (max_per_address, 1);
-  peers->swarms = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+  peers->max_entries = MAX (max_entries, 1);
+  /* keys belong to the values */
+  peers->swarms = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                          (GDestroyNotify) swarm_free);
   peers->per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_queue_init (&peers->order);
   peers->rand = g_rand_new ();
   return peers;
 }
@@ -128,19 +151,67 @@ address_adjust (GatewayPeers *peers,
                           GUINT_TO_POINTER (delta < 0 ? n - 1 : n + 1));
 }
 
-/* Removes the entry at @key of @swarm, keeping the counts right. */
+static Swarm *
+swarm_new (GatewayPeers *peers,
+           const char   *urn,
+           guint         n_blocks)
+{
+  Swarm *swarm = g_new0 (Swarm, 1);
+
+  swarm->urn = g_strdup (urn);
+  swarm->n_blocks = n_blocks;
+  swarm->peers = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                        (GDestroyNotify) peer_free);
+  g_queue_init (&swarm->order);
+  g_hash_table_insert (peers->swarms, swarm->urn, swarm);
+  return swarm;
+}
+
+/* Drops @swarm from the table once it has no entry left. */
+static void
+swarm_drop_if_empty (GatewayPeers *peers,
+                     Swarm        *swarm)
+{
+  if (g_hash_table_size (swarm->peers) == 0)
+    g_hash_table_remove (peers->swarms, swarm->urn);
+}
+
+/* The entry was announced now: last on both lists. */
+static void
+peer_touch (GatewayPeers *peers,
+            Peer         *peer)
+{
+  g_queue_unlink (&peer->swarm->order, &peer->swarm_link);
+  g_queue_push_tail_link (&peer->swarm->order, &peer->swarm_link);
+  g_queue_unlink (&peers->order, &peer->table_link);
+  g_queue_push_tail_link (&peers->order, &peer->table_link);
+}
+
+/* Removes @peer, keeping the counts right; its swarm stays, even empty. */
 static void
 remove_peer (GatewayPeers *peers,
-             Swarm        *swarm,
-             const char   *key)
+             Peer         *peer)
 {
-  Peer *peer = g_hash_table_lookup (swarm->peers, key);
+  Swarm *swarm = peer->swarm;
 
-  if (peer == NULL)
-    return;
+  g_queue_unlink (&swarm->order, &peer->swarm_link);
+  g_queue_unlink (&peers->order, &peer->table_link);
   address_adjust (peers, peer->ip, -1);
-  peers->n_entries--;
-  g_hash_table_remove (swarm->peers, key);
+  g_hash_table_remove (swarm->peers, peer->key);
+}
+
+/* The entry of @swarm announced least recently, or NULL. */
+static Peer *
+swarm_oldest (Swarm *swarm)
+{
+  return swarm->order.head != NULL ? swarm->order.head->data : NULL;
+}
+
+/* The entry of the table announced least recently, or NULL. */
+static Peer *
+table_oldest (GatewayPeers *peers)
+{
+  return peers->order.head != NULL ? peers->order.head->data : NULL;
 }
 
 static guint
@@ -148,20 +219,12 @@ expire_swarm (GatewayPeers *peers,
               Swarm        *swarm,
               gint64        now)
 {
-  GHashTableIter iter;
-  gpointer key, value;
+  Peer *peer;
   guint n = 0;
 
-  g_hash_table_iter_init (&iter, swarm->peers);
-  while (g_hash_table_iter_next (&iter, &key, &value))
+  while ((peer = swarm_oldest (swarm)) != NULL && peer->expires <= now)
     {
-      Peer *peer = value;
-
-      if (peer->expires > now)
-        continue;
-      address_adjust (peers, peer->ip, -1);
-      peers->n_entries--;
-      g_hash_table_iter_remove (&iter);
+      remove_peer (peers, peer);
       n++;
     }
   return n;
@@ -171,20 +234,43 @@ guint
 gateway_peers_expire (GatewayPeers *peers)
 {
   gint64 now = peers_now (peers);
-  GHashTableIter iter;
-  gpointer value;
+  Peer *peer;
   guint n = 0;
 
-  g_hash_table_iter_init (&iter, peers->swarms);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
+  while ((peer = table_oldest (peers)) != NULL && peer->expires <= now)
     {
-      Swarm *swarm = value;
+      Swarm *swarm = peer->swarm;
 
-      n += expire_swarm (peers, swarm, now);
-      if (g_hash_table_size (swarm->peers) == 0)
-        g_hash_table_iter_remove (&iter);
+      remove_peer (peers, peer);
+      swarm_drop_if_empty (peers, swarm);
+      n++;
     }
   return n;
+}
+
+/* Makes room for one more entry of @swarm (nullable: a URN not in the
+ * table yet), which stays in the table even if this empties it. */
+static void
+make_room (GatewayPeers *peers,
+           Swarm        *swarm)
+{
+  Peer *victim = NULL;
+
+  if (swarm != NULL && g_hash_table_size (swarm->peers) >= peers->max_per_urn)
+    victim = swarm_oldest (swarm);
+  else if (peers->order.length >= peers->max_entries)
+    victim = table_oldest (peers);
+  if (victim == NULL)
+    return;
+
+  {
+    Swarm *victim_swarm = victim->swarm;
+
+    remove_peer (peers, victim);
+    if (victim_swarm != swarm)
+      swarm_drop_if_empty (peers, victim_swarm);
+    peers->n_evicted++;
+  }
 }
 
 GatewayPeersStatus
@@ -202,69 +288,49 @@ gateway_peers_announce (GatewayPeers     *peers,
   g_autofree char *key = alv_alt_format_address (addr);
   gint64 now = peers_now (peers);
   Swarm *swarm = g_hash_table_lookup (peers->swarms, urn);
-  Peer *peer;
+  Peer *peer = NULL;
 
   if (swarm != NULL)
-    expire_swarm (peers, swarm, now);
+    {
+      expire_swarm (peers, swarm, now);
+      peer = g_hash_table_lookup (swarm->peers, key);
+    }
 
   if (event == GATEWAY_PEER_EVENT_STOPPED)
     {
+      if (peer != NULL)
+        remove_peer (peers, peer);
       if (swarm != NULL)
-        {
-          remove_peer (peers, swarm, key);
-          if (g_hash_table_size (swarm->peers) == 0)
-            g_hash_table_remove (peers->swarms, urn);
-        }
+        swarm_drop_if_empty (peers, swarm);
       return GATEWAY_PEERS_OK;
     }
 
-  if (swarm == NULL)
-    {
-      swarm = g_new0 (Swarm, 1);
-      swarm->n_blocks = n_blocks;
-      swarm->peers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                            (GDestroyNotify) peer_free);
-      g_hash_table_insert (peers->swarms, g_strdup (urn), swarm);
-    }
-
-  peer = g_hash_table_lookup (swarm->peers, key);
   if (peer == NULL)
     {
       if (address_count (peers, ip) >= peers->max_per_address)
         {
-          if (g_hash_table_size (swarm->peers) == 0)
-            g_hash_table_remove (peers->swarms, urn);
+          if (swarm != NULL)
+            swarm_drop_if_empty (peers, swarm);
           return GATEWAY_PEERS_ADDRESS_FULL;
         }
-      if (g_hash_table_size (swarm->peers) >= peers->max_per_urn)
-        {
-          /* make room: the entry closest to expiry is the stalest */
-          GHashTableIter iter;
-          gpointer k, v;
-          const char *oldest = NULL;
-          gint64 oldest_expires = G_MAXINT64;
+      make_room (peers, swarm);
+      if (swarm == NULL)
+        swarm = swarm_new (peers, urn, n_blocks);
 
-          g_hash_table_iter_init (&iter, swarm->peers);
-          while (g_hash_table_iter_next (&iter, &k, &v))
-            if (((Peer *) v)->expires < oldest_expires)
-              {
-                oldest_expires = ((Peer *) v)->expires;
-                oldest = k;
-              }
-          if (oldest != NULL)
-            {
-              g_autofree char *victim = g_strdup (oldest);
-
-              remove_peer (peers, swarm, victim);
-            }
-        }
       peer = g_new0 (Peer, 1);
       peer->addr = g_object_ref (addr);
+      peer->key = g_steal_pointer (&key);
       peer->ip = g_strdup (ip);
-      g_hash_table_insert (swarm->peers, g_strdup (key), peer);
+      peer->swarm = swarm;
+      peer->swarm_link.data = peer;
+      peer->table_link.data = peer;
+      g_hash_table_insert (swarm->peers, peer->key, peer);
+      g_queue_push_tail_link (&swarm->order, &peer->swarm_link);
+      g_queue_push_tail_link (&peers->order, &peer->table_link);
       address_adjust (peers, ip, +1);
-      peers->n_entries++;
     }
+  else
+    peer_touch (peers, peer);
 
   peer->expires = now + (gint64) peers->ttl * G_TIME_SPAN_SECOND;
   if (event == GATEWAY_PEER_EVENT_COMPLETED)
@@ -329,6 +395,11 @@ gateway_peers_select (GatewayPeers       *peers,
   if (swarm == NULL || max == 0)
     return out;
   expire_swarm (peers, swarm, peers_now (peers));
+  if (g_hash_table_size (swarm->peers) == 0)
+    {
+      swarm_drop_if_empty (peers, swarm);
+      return out;
+    }
 
   candidates = g_array_new (FALSE, FALSE, sizeof (Candidate));
   g_hash_table_iter_init (&iter, swarm->peers);
@@ -368,7 +439,19 @@ gateway_peers_select (GatewayPeers       *peers,
 guint
 gateway_peers_get_n_entries (GatewayPeers *peers)
 {
-  return peers->n_entries;
+  return peers->order.length;
+}
+
+guint
+gateway_peers_get_max_entries (GatewayPeers *peers)
+{
+  return peers->max_entries;
+}
+
+guint64
+gateway_peers_get_n_evicted (GatewayPeers *peers)
+{
+  return peers->n_evicted;
 }
 
 guint

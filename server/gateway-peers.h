@@ -2,9 +2,11 @@
  *
  * The gateway's tracker: an in-memory table of peers per content URN,
  * keyed by the address the gateway observed and the peer port announced,
- * with what each holds (a block map), an expiry time, and caps per URN
- * and per address.  Peer lists are bounded random samples weighted
- * towards peers holding blocks the asker lacks.
+ * with what each holds (a block map), an expiry time, and caps per URN,
+ * per address and over all URNs.  When the URN's list or the whole table
+ * is full, the entry announced least recently makes room, in constant
+ * time.  Peer lists are bounded random samples weighted towards peers
+ * holding blocks the asker lacks.
  */
 #pragma once
 
@@ -30,14 +32,21 @@ typedef enum
 
 typedef struct _GatewayPeers GatewayPeers;
 
+/* Default of gateway_peers_new()'s @max_entries (alluvium-server gateway
+ * --max-peer-entries): some 10 MB of entries at most. */
+#define GATEWAY_PEERS_MAX_ENTRIES 20000
+
 GatewayPeers       *gateway_peers_new        (guint              ttl_seconds,
                                               guint              max_per_urn,
-                                              guint              max_per_address);
+                                              guint              max_per_address,
+                                              guint              max_entries);
 void                gateway_peers_free       (GatewayPeers      *peers);
 
 /* Records (or, for STOPPED, removes) @address:@port for @urn.  @have
  * (nullable: nothing yet, or everything for COMPLETED) is taken over.
- * When the URN's list is full the stalest entry makes room. */
+ * When the URN's list is full, the entry of that URN announced least
+ * recently makes room; when the table is full, the entry announced least
+ * recently of all.  Either takes constant time. */
 GatewayPeersStatus  gateway_peers_announce   (GatewayPeers      *peers,
                                               const char        *urn,
                                               guint              n_blocks,
@@ -56,6 +65,9 @@ GPtrArray          *gateway_peers_select     (GatewayPeers      *peers,
 guint               gateway_peers_expire     (GatewayPeers      *peers);
 guint               gateway_peers_get_n_entries (GatewayPeers   *peers);
 guint               gateway_peers_get_n_urns (GatewayPeers      *peers);
+guint               gateway_peers_get_max_entries (GatewayPeers *peers);
+/* Entries dropped to make room (per URN or overall) since the start. */
+guint64             gateway_peers_get_n_evicted (GatewayPeers    *peers);
 guint               gateway_peers_get_ttl    (GatewayPeers      *peers);
 
 /* The time in µs of the clock expiry runs on (monotonic). */

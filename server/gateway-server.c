@@ -108,6 +108,7 @@ gateway_config_init (GatewayConfig *config)
   config->max_peers = 32;
   config->max_peers_per_urn = 1000;
   config->max_entries_per_address = 64;
+  config->max_peer_entries = GATEWAY_PEERS_MAX_ENTRIES;
   config->peer_ttl = 1800;
   config->revalidate_after = 300;
   config->resolve_wait_ms = 2000;
@@ -1020,14 +1021,16 @@ handle_status (GatewayServer     *self,
                           "fetches: %" G_GUINT64_FORMAT "\nrevalidations: %" G_GUINT64_FORMAT "\n"
                           "bytes-fetched: %" G_GUINT64_FORMAT "\nfiles-hashed: %" G_GUINT64_FORMAT "\n"
                           "announces: %" G_GUINT64_FORMAT "\nrefusals: %" G_GUINT64_FORMAT "\n"
-                          "bytes-served: %" G_GUINT64_FORMAT "\nleases: %" G_GUINT64_FORMAT "\n",
+                          "bytes-served: %" G_GUINT64_FORMAT "\nleases: %" G_GUINT64_FORMAT "\n"
+                          "peers-max: %u\npeers-evicted: %" G_GUINT64_FORMAT "\n",
                           gateway_store_get_n_entries (self->store),
                           gateway_store_get_n_trees (self->store),
                           gateway_peers_get_n_entries (self->peers),
                           g_hash_table_size (self->jobs),
                           s->requests, s->resolves, s->resolves_immediate, s->accepted,
                           s->fetches, s->revalidations, s->bytes_fetched, s->files_hashed,
-                          s->announces, s->refusals, s->bytes_served, s->leases);
+                          s->announces, s->refusals, s->bytes_served, s->leases,
+                          gateway_peers_get_max_entries (self->peers), s->peers_evicted);
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                 "Cache-Control", "no-store");
@@ -1261,7 +1264,8 @@ gateway_server_new (const GatewayConfig *config,
   self->buckets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->origins = g_ptr_array_new_with_free_func ((GDestroyNotify) g_uri_unref);
   self->peers = gateway_peers_new (config->peer_ttl, config->max_peers_per_urn,
-                                   config->max_entries_per_address);
+                                   config->max_entries_per_address,
+                                   config->max_peer_entries);
   self->leases = gateway_leases_new (config->origin_leases, GATEWAY_LEASES_RUN_BYTES,
                                      GATEWAY_LEASES_TTL_US);
 
@@ -1420,6 +1424,7 @@ gateway_server_get_stats (GatewayServer *self)
 {
   if (self->docroot != NULL)
     self->stats.bytes_served = gateway_docroot_get_bytes_served (self->docroot);
+  self->stats.peers_evicted = gateway_peers_get_n_evicted (self->peers);
   return &self->stats;
 }
 

@@ -29,6 +29,7 @@ typedef struct
   guint max_peers;              /* per answer */
   guint max_peers_per_urn;
   guint max_entries_per_address;
+  guint max_peer_entries;       /* over all URNs */
   guint peer_ttl;               /* seconds */
   guint revalidate_after;       /* seconds */
   guint resolve_wait_ms;        /* how long a resolve may wait for a job */
@@ -56,6 +57,7 @@ typedef struct
   guint64 announces;
   guint64 leases;               /* origin leases granted */
   guint64 refusals;             /* 4xx/5xx answers of our own */
+  guint64 peers_evicted;        /* peer entries dropped to make room */
 } GatewayStats;
 
 typedef struct _GatewayServer GatewayServer;

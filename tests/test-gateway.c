@@ -1135,6 +1135,75 @@ test_announce (Fixture      *fx,
   }
 }
 
+/* A flood of announces for more URNs than the table may hold, from one
+ * address allowed that many: the table never holds more entries than
+ * --max-peer-entries, the least recently announced make room, and an
+ * honest peer announcing afterwards is still answered, with the peers
+ * of its URN. */
+static void
+test_peer_cap (Fixture      *fx,
+               gconstpointer data G_GNUC_UNUSED)
+{
+  enum { N_URNS = 12, PORTS_PER_URN = 2, CAP = 10 };
+  g_autoptr(GPtrArray) urns = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *cap = g_strdup_printf ("--max-peer-entries=%d", CAP);
+
+  for (guint i = 0; i < N_URNS; i++)
+    {
+      g_autoptr(GBytes) content = make_content (1000 + i, 100 + i);
+      g_autofree char *name = g_strdup_printf ("f%u.ogg", i);
+
+      write_doc (fx, name, content);
+      g_ptr_array_add (urns, urn_for (content));
+    }
+  start_gateway (fx, "--docroot", fx->docroot, cap, "--max-entries-per-address=1000",
+                 "--rate-limit=0", NULL);
+  for (guint i = 0; i < N_URNS; i++)
+    {
+      g_autofree char *url = g_strdup_printf ("%sf%u.ogg", fx->url, i);
+      g_auto(Response) r = { 0, };
+
+      resolve_final (fx, &r, url);
+      g_assert_cmpuint (r.status, ==, SOUP_STATUS_OK);
+    }
+
+  for (guint i = 0; i < N_URNS; i++)
+    for (guint p = 0; p < PORTS_PER_URN; p++)
+      {
+        g_autofree char *port = g_strdup_printf ("%u", 2000 + p);
+
+        g_assert_cmpuint (announce (fx, NULL, "urn", urns->pdata[i], "port", port,
+                                    "event", "started", NULL), ==, 200);
+        g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "peers"), <=, CAP);
+      }
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "peers"), ==, CAP);
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "peers-max"), ==, CAP);
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "peers-evicted"), ==,
+                    N_URNS * PORTS_PER_URN - CAP);
+
+  /* an honest peer of the last URN: answered, with the flood's two
+   * entries of that URN, which were announced last */
+  {
+    g_autoptr(GPtrArray) peers = NULL;
+
+    g_assert_cmpuint (announce (fx, &peers, "urn", urns->pdata[N_URNS - 1], "port", "3000",
+                                "event", "started", NULL), ==, 200);
+    g_assert_cmpuint (peers->len, ==, 2);
+    g_assert_true (has_port (peers, 2000) && has_port (peers, 2001));
+  }
+  /* an honest peer of the first URN: answered, alone (its flood entries
+   * made room long ago) */
+  {
+    g_autoptr(GPtrArray) peers = NULL;
+
+    g_assert_cmpuint (announce (fx, &peers, "urn", urns->pdata[0], "port", "3000",
+                                "event", "started", NULL), ==, 200);
+    g_assert_cmpuint (peers->len, ==, 0);
+  }
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "peers"), ==, CAP);
+  stop_gateway (fx, SIGTERM);
+}
+
 static void
 test_refusals (Fixture      *fx,
                gconstpointer data G_GNUC_UNUSED)
@@ -1563,6 +1632,7 @@ main (int    argc,
   ADD ("/server/gateway/single-flight", test_single_flight);
   ADD ("/server/gateway/restart", test_restart);
   ADD ("/server/gateway/announce", test_announce);
+  ADD ("/server/gateway/peer-cap", test_peer_cap);
   ADD ("/server/gateway/refusals", test_refusals);
   ADD ("/server/gateway/dbus", test_dbus);
 #undef ADD

@@ -5,18 +5,27 @@
  * trips from a model and from a hand-written document, slot look-ups at
  * their boundaries, strict date parsing, and every kind of hostile
  * document the parser must refuse quickly, with the right error code and
- * the line at fault.
+ * the line at fault; and what a parse may hold meanwhile, counted in
+ * libxml2's allocations (comments, elements read and skipped, the largest
+ * playlist).
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <libxml/xmlmemory.h>
 
 #include "alv-error.h"
 #include "alv-playlist.h"
 #include "alv-time.h"
+
+/* What the parser may hold in libxml2 while it reads a document of
+ * @length bytes: libxml2's copy of the input and the buffer of one comment
+ * at most, plus 1 MiB for its tables; never a tree of the document. */
+#define PARSE_BUDGET(length) (2 * (gsize) (length) + 1024 * 1024)
 
 /* Hostile documents must be refused at once; generous for valgrind. */
 #define FAST_USEC (2 * G_USEC_PER_SEC)
@@ -73,6 +82,95 @@ parse_ok (const char *doc)
 
   g_assert_no_error (error);
   g_assert_nonnull (pl);
+  return pl;
+}
+
+/* libxml2's allocations, counted through xmlMemSetup(), so that what a
+ * parse costs is a number the tests compare with a budget, the same on
+ * every run, instead of a reading of the process's RSS.  The hooks are
+ * process-wide by nature: they are installed in main() before libxml2
+ * allocates anything. */
+#define XML_MEM_HEADER 16  /* keeps the alignment malloc() gives */
+
+static gsize xml_mem_live;
+static gsize xml_mem_peak;
+
+static void
+xml_mem_account (gssize delta)
+{
+  xml_mem_live += delta;
+  xml_mem_peak = MAX (xml_mem_peak, xml_mem_live);
+}
+
+static void *
+xml_mem_malloc (size_t size)
+{
+  char *p = malloc (size + XML_MEM_HEADER);
+
+  if (p == NULL)
+    return NULL;
+  *(size_t *) p = size;
+  xml_mem_account ((gssize) size);
+  return p + XML_MEM_HEADER;
+}
+
+static void
+xml_mem_free (void *mem)
+{
+  char *p = mem;
+
+  if (p == NULL)
+    return;
+  p -= XML_MEM_HEADER;
+  xml_mem_account (-(gssize) *(size_t *) p);
+  free (p);
+}
+
+static void *
+xml_mem_realloc (void   *mem,
+                 size_t  size)
+{
+  char *p = mem;
+  size_t old;
+
+  if (p == NULL)
+    return xml_mem_malloc (size);
+  p -= XML_MEM_HEADER;
+  old = *(size_t *) p;
+  p = realloc (p, size + XML_MEM_HEADER);
+  if (p == NULL)
+    return NULL;
+  *(size_t *) p = size;
+  xml_mem_account ((gssize) size - (gssize) old);
+  return p + XML_MEM_HEADER;
+}
+
+static char *
+xml_mem_strdup (const char *s)
+{
+  size_t n = strlen (s) + 1;
+  char *copy = xml_mem_malloc (n);
+
+  if (copy != NULL)
+    memcpy (copy, s, n);
+  return copy;
+}
+
+/* Parses @doc and returns in *@cost the most libxml2 held at once. */
+static AlvPlaylist *
+parse_counted (const char  *doc,
+               gsize        length,
+               gsize       *cost,
+               GError     **error)
+{
+  gsize base = xml_mem_live;
+  AlvPlaylist *pl;
+
+  xml_mem_peak = base;
+  pl = alv_playlist_parse (doc, length, error);
+  *cost = xml_mem_peak - base;
+  g_test_message ("%" G_GSIZE_FORMAT " bytes parsed holding at most %" G_GSIZE_FORMAT
+                  " bytes in libxml2", length, *cost);
   return pl;
 }
 
@@ -1107,6 +1205,115 @@ test_too_big (void)
   g_assert_cmpstr (alv_playlist_get_title (pl), ==, "R");
 }
 
+/* Comments and processing instructions cost their bytes in the document
+ * and nothing more: none is kept, nor the white space around them, and
+ * the text they split is still one text. */
+static void
+test_comments (void)
+{
+  g_autoptr(GString) doc = g_string_new (HEAD CHANNEL);
+  g_autoptr(AlvPlaylist) pl = NULL;
+  g_autoptr(GError) error = NULL;
+  gsize cost;
+
+  g_string_append (doc,
+                   "<item rdf:about='http://s.example/1.ogg'>\n"
+                   "<title>A<!-- between -->B<?pi in a title?>C</title>\n");
+  for (guint i = 0; i < 150000; i++)
+    g_string_append (doc, "<!--c-->\n");
+  g_string_append (doc,
+                   "<ev:startdate>2026-11-25T00:00:00Z</ev:startdate>"
+                   "<ev:enddate>2026-11-25T00:03:00Z</ev:enddate></item>\n");
+  for (guint i = 0; i < 150000; i++)
+    g_string_append (doc, i % 100 == 0 ? "<?pi x?>\n" : "<!--c-->\n");
+  g_string_append (doc, TAIL);
+  g_assert_cmpuint (doc->len, <, ALV_PLAYLIST_MAX_SIZE);
+
+  pl = parse_counted (doc->str, doc->len, &cost, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (alv_playlist_get_n_items (pl), ==, 1);
+  g_assert_cmpstr (alv_playlist_item_get_title (alv_playlist_get_item (pl, 0)), ==, "ABC");
+  g_assert_cmpuint (cost, <=, PARSE_BUDGET (doc->len));
+}
+
+/* Elements the parser does not read cost no memory either; too many are
+ * refused with a message that says so; elements it does read cost what
+ * their values hold, not a tree. */
+static void
+test_many_elements (void)
+{
+  g_autoptr(GError) error = NULL;
+  gsize cost;
+
+  /* as many extension elements as allowed: parsed */
+  {
+    g_autoptr(GString) doc = g_string_new (HEAD "<channel><title>R</title>\n");
+    g_autoptr(AlvPlaylist) pl = NULL;
+
+    for (guint i = 0; i < ALV_PLAYLIST_MAX_ELEMENTS - 8; i++)
+      g_string_append (doc, "<x/>");
+    g_string_append (doc, "</channel>\n" TAIL);
+    pl = parse_counted (doc->str, doc->len, &cost, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (alv_playlist_get_title (pl), ==, "R");
+    g_assert_cmpuint (cost, <=, PARSE_BUDGET (doc->len));
+  }
+
+  /* one more: refused, saying why */
+  {
+    g_autoptr(GString) doc = g_string_new (HEAD CHANNEL);
+    g_autoptr(AlvPlaylist) pl = NULL;
+    g_autofree char *expected =
+      g_strdup_printf ("line 6: the playlist has more than %d elements",
+                       ALV_PLAYLIST_MAX_ELEMENTS);
+
+    for (guint i = 0; i < ALV_PLAYLIST_MAX_ELEMENTS; i++)
+      g_string_append (doc, "<x/>");
+    g_string_append (doc, TAIL);
+    pl = parse_counted (doc->str, doc->len, &cost, &error);
+    g_assert_null (pl);
+    g_assert_error (error, ALV_ERROR, ALV_ERROR_LIMIT);
+    g_assert_cmpstr (error->message, ==, expected);
+    g_assert_cmpuint (cost, <=, PARSE_BUDGET (doc->len));
+    g_clear_error (&error);
+  }
+
+  /* elements that are read, each one kept as it comes: an item with
+   * a hundred thousand identifiers, none of them a URN */
+  {
+    g_autoptr(GString) doc = g_string_new (HEAD CHANNEL
+                                           "<item rdf:about='http://s.example/1.ogg'>\n"
+                                           "<ev:startdate>2026-11-25T00:00:00Z</ev:startdate>"
+                                           "<ev:enddate>2026-11-25T00:03:00Z</ev:enddate>\n");
+    g_autoptr(AlvPlaylist) pl = NULL;
+
+    for (guint i = 0; i < 100000; i++)
+      g_string_append (doc, "<dc:identifier>x</dc:identifier>");
+    g_string_append (doc, "</item>\n" TAIL);
+    g_assert_cmpuint (doc->len, <, ALV_PLAYLIST_MAX_SIZE);
+    pl = parse_counted (doc->str, doc->len, &cost, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (alv_playlist_get_n_items (pl), ==, 1);
+    g_assert_null (alv_playlist_item_get_urn (alv_playlist_get_item (pl, 0)));
+    g_assert_cmpuint (cost, <=, PARSE_BUDGET (doc->len));
+  }
+
+  /* a channel with a hundred thousand titles: the second is refused */
+  {
+    g_autoptr(GString) doc = g_string_new (HEAD "<channel>\n");
+    g_autoptr(AlvPlaylist) pl = NULL;
+
+    for (guint i = 0; i < 100000; i++)
+      g_string_append (doc, "<title>t</title>\n");
+    g_string_append (doc, "</channel>\n" TAIL);
+    pl = parse_counted (doc->str, doc->len, &cost, &error);
+    g_assert_null (pl);
+    g_assert_error (error, ALV_ERROR, ALV_ERROR_INVALID);
+    g_assert_cmpstr (error->message, ==, "line 7: more than one title");
+    g_assert_cmpuint (cost, <=, PARSE_BUDGET (doc->len));
+  }
+}
+
 /* A playlist of @n items of one second each, with short fields. */
 static AlvPlaylist *
 make_big_playlist (guint n)
@@ -1139,17 +1346,18 @@ test_big (void)
   g_autoptr(GError) error = NULL;
   g_autofree char *text = NULL;
   g_autoptr(GString) over = NULL;
-  gsize length;
+  gsize length, cost;
   gint64 t0;
 
   text = alv_playlist_to_string (pl, &length);
   g_assert_cmpuint (length, <=, ALV_PLAYLIST_MAX_SIZE);
 
   t0 = g_get_monotonic_time ();
-  back = alv_playlist_parse (text, length, &error);
+  back = parse_counted (text, length, &cost, &error);
   g_test_message ("%u items, %" G_GSIZE_FORMAT " bytes, parsed in %.3f s",
                   ALV_PLAYLIST_MAX_ITEMS, length, (g_get_monotonic_time () - t0) / 1e6);
   g_assert_no_error (error);
+  g_assert_cmpuint (cost, <=, PARSE_BUDGET (length));
   g_assert_cmpuint (alv_playlist_get_n_items (back), ==, ALV_PLAYLIST_MAX_ITEMS);
   g_assert_true (alv_playlist_equal (pl, back));
 
@@ -1183,6 +1391,9 @@ test_big (void)
 int
 main (int argc, char **argv)
 {
+  /* before anything makes libxml2 allocate */
+  g_assert_cmpint (xmlMemSetup (xml_mem_free, xml_mem_malloc, xml_mem_realloc,
+                                xml_mem_strdup), ==, 0);
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
   g_test_add_func ("/common/time/parse", test_time_parse);
@@ -1209,6 +1420,8 @@ main (int argc, char **argv)
   g_test_add_func ("/common/playlist/hostile/attributes", test_attribute_bombs);
   g_test_add_func ("/common/playlist/hostile/encoding", test_encoding);
   g_test_add_func ("/common/playlist/hostile/too-big", test_too_big);
+  g_test_add_func ("/common/playlist/hostile/comments", test_comments);
+  g_test_add_func ("/common/playlist/hostile/many-elements", test_many_elements);
 
   return g_test_run ();
 }

@@ -554,6 +554,43 @@ test_session_send (SoupSession  *session,
   return body;
 }
 
+
+/**
+ * test_gateway_status:
+ * @session: a session
+ * @gateway_url: the gateway's base URL, with its final `/`
+ * @key: a counter of its /status page ("peers", "announces"...)
+ *
+ * Reads the gateway's /status (doc/gateway-protocol.md) and returns the
+ * value of the `KEY: N` line; fails the test if the page or the line is
+ * not there.
+ *
+ * Returns: the counter
+ */
+guint64
+test_gateway_status (SoupSession *session,
+                     const char  *gateway_url,
+                     const char  *key)
+{
+  g_autofree char *url = g_strconcat (gateway_url, "status", NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new ("GET", url);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = test_session_send (session, msg, 10000, &error);
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+  gsize key_len = strlen (key);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, SOUP_STATUS_OK);
+  text = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (strncmp (lines[i], key, key_len) == 0 && strncmp (lines[i] + key_len, ": ", 2) == 0)
+      return g_ascii_strtoull (lines[i] + key_len + 2, NULL, 10);
+  g_error ("no “%s” in the gateway's /status:\n%s", key, text);
+  return 0;
+}
+
 /* --- files ----------------------------------------------------------- */
 
 /**

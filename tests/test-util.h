@@ -169,6 +169,9 @@ GBytes     *test_session_send   (SoupSession  *session,
                                  SoupMessage  *msg,
                                  guint         timeout_ms,
                                  GError      **error);
+guint64     test_gateway_status (SoupSession  *session,
+                                 const char   *gateway_url,
+                                 const char   *key);
 
 /* --- files ----------------------------------------------------------- */
 

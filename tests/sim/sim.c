@@ -2567,7 +2567,7 @@ sim_run (const SimConfig  *config,
   sim->ls = g_new0 (Listener, sim->n);
   sim->key_index = g_hash_table_new (g_str_hash, g_str_equal);
   sim->gw_peers = gateway_peers_new (GATEWAY_TTL_S, MAX (config->gateway_max_peers, 1),
-                                     GATEWAY_PER_ADDRESS);
+                                     GATEWAY_PER_ADDRESS, GATEWAY_PEERS_MAX_ENTRIES);
   gateway_peers_set_clock (sim->gw_peers, gateway_clock, sim);
   gateway_peers_set_seed (sim->gw_peers, mix32 (config->seed, 3));
   sim->gw_leases = gateway_leases_new (config->origin_leases, config->lease_bytes,
