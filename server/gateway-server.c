@@ -26,6 +26,7 @@
 #include "alv-ranges.h"
 #include "gateway-fetch.h"
 #include "gateway-leases.h"
+#include "gateway-origins.h"
 #include "gateway-peers.h"
 #include "gateway-static.h"
 #include "gateway-store.h"
@@ -278,37 +279,6 @@ answer_accepted (GatewayServer     *self,
 /* ------------------------------------------------------------------ */
 /* URL policy                                                          */
 
-static int
-effective_port (GUri *uri)
-{
-  int port = g_uri_get_port (uri);
-
-  if (port > 0)
-    return port;
-  return g_ascii_strcasecmp (g_uri_get_scheme (uri), "https") == 0 ? 443 : 80;
-}
-
-/* Does @uri lie under @prefix (same scheme, host, port; path prefix)? */
-static gboolean
-uri_under (GUri *uri,
-           GUri *prefix)
-{
-  const char *ppath = g_uri_get_path (prefix);
-  const char *upath = g_uri_get_path (uri);
-  gsize plen = strlen (ppath);
-
-  if (g_ascii_strcasecmp (g_uri_get_scheme (uri), g_uri_get_scheme (prefix)) != 0
-      || g_ascii_strcasecmp (g_uri_get_host (uri), g_uri_get_host (prefix)) != 0
-      || effective_port (uri) != effective_port (prefix))
-    return FALSE;
-  if (plen == 0 || (plen == 1 && ppath[0] == '/'))
-    return TRUE;
-  if (strncmp (upath, ppath, plen) != 0)
-    return FALSE;
-  /* "/media" covers "/media/x" but not "/media2/x" */
-  return ppath[plen - 1] == '/' || upath[plen] == '/' || upath[plen] == '\0';
-}
-
 static GUri *
 parse_http_url (const char *text,
                 GError    **error)
@@ -405,7 +375,7 @@ classify_url (GatewayServer *self,
     }
   target->url = g_uri_to_string_partial (uri, G_URI_HIDE_FRAGMENT);
 
-  if (self->base != NULL && self->docroot != NULL && uri_under (uri, self->base))
+  if (self->base != NULL && self->docroot != NULL && gateway_origin_covers (self->base, uri))
     {
       const char *path = g_uri_get_path (uri);
       const char *bpath = g_uri_get_path (self->base);
@@ -426,8 +396,15 @@ classify_url (GatewayServer *self,
         }
       return TRUE;
     }
+  /* the path as written, before GLib drops its dot segments: what the
+   * origin would be asked for must be what the prefix check saw */
+  if (!gateway_origin_check_url (text, error))
+    {
+      *status = SOUP_STATUS_FORBIDDEN;
+      return FALSE;
+    }
   for (guint i = 0; i < self->origins->len; i++)
-    if (uri_under (uri, self->origins->pdata[i]))
+    if (gateway_origin_covers (self->origins->pdata[i], uri))
       {
         target->kind = TARGET_ORIGIN;
         return TRUE;
@@ -1270,8 +1247,9 @@ gateway_server_new (const GatewayConfig *config,
     {
       GUri *uri = parse_http_url (config->origins[i], error);
 
-      if (uri == NULL)
+      if (uri == NULL || !gateway_origin_check_url (config->origins[i], error))
         {
+          g_clear_pointer (&uri, g_uri_unref);
           g_prefix_error (error, "--origin: ");
           return NULL;
         }
