@@ -75,7 +75,7 @@ struct _GatewayServer
   GatewayConfig config;
   GatewayStats stats;
   SoupServer *server;
-  SoupSession *session;
+  GatewayFetchSessions *sessions;
   GatewayStore *store;
   GatewayPeers *peers;
   GatewayLeases *leases;
@@ -554,7 +554,7 @@ start_job (GatewayServer *self,
     job->fetch = gateway_fetch_docroot (self->docroot, &limits, target->url, target->rel,
                                         previous, fetch_done_cb, job);
   else
-    job->fetch = gateway_fetch_origin (self->session, &limits, target->url, previous,
+    job->fetch = gateway_fetch_origin (self->sessions, &limits, target->url, previous,
                                        fetch_done_cb, job);
   return job;
 }
@@ -1274,13 +1274,7 @@ gateway_server_new (const GatewayConfig *config,
   if (self->store == NULL)
     return NULL;
 
-  self->session = soup_session_new_with_options ("user-agent", agent,
-                                                 "timeout", config->fetch_timeout,
-                                                 "idle-timeout", 60,
-                                                 "max-conns-per-host", 4,
-                                                 "proxy-resolver", NULL,
-                                                 NULL);
-  soup_session_remove_feature_by_type (self->session, SOUP_TYPE_CONTENT_DECODER);
+  self->sessions = gateway_fetch_sessions_new (agent, config->fetch_timeout);
   /* raw paths: libsoup would decode the request path, and the docroot's
    * file names are decoded once, by gateway_docroot_map_path() (decoded
    * twice, "Top 100%25 Hits.mp3" was never found) */
@@ -1416,9 +1410,7 @@ gateway_server_free (GatewayServer *self)
     soup_server_disconnect (self->server);
   g_clear_handle_id (&self->sweep_id, g_source_remove);
   g_clear_object (&self->server);
-  if (self->session != NULL)
-    soup_session_abort (self->session);
-  g_clear_object (&self->session);
+  g_clear_pointer (&self->sessions, gateway_fetch_sessions_free);
   g_clear_pointer (&self->store, gateway_store_free);
   g_clear_pointer (&self->peers, gateway_peers_free);
   g_clear_pointer (&self->leases, gateway_leases_free);
