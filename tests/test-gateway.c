@@ -1268,6 +1268,95 @@ test_refusals (Fixture      *fx,
   }
 }
 
+/* --- names of private addresses ------------------------------------ */
+
+static gboolean
+count_incoming_cb (GSocketService    *service G_GNUC_UNUSED,
+                   GSocketConnection *connection G_GNUC_UNUSED,
+                   GObject           *source G_GNUC_UNUSED,
+                   gpointer           user_data)
+{
+  (*(guint *) user_data)++;
+  return FALSE;
+}
+
+/* Without --allow-private, a host name that resolves to a loopback
+ * address is refused before any connection is made to it: a listener of
+ * ours on that port (127.0.0.1, and ::1 where there is one) accepts
+ * nothing, and the answer is still the 403 naming the address.  With
+ * it, the same name is fetched from. */
+static void
+test_private_name (Fixture      *fx,
+                   gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GSocketService) service = g_socket_service_new ();
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GInetAddress) loopback6 = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV6);
+  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GSocketAddress) bound6 = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *origin = NULL;
+  g_autofree char *media = NULL;
+  g_auto(Response) r = { 0, };
+  g_autofree char *text = NULL;
+  guint16 port;
+  guint accepted = 0;
+
+  g_socket_listener_add_address (G_SOCKET_LISTENER (service), any_port, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error);
+  g_assert_no_error (error);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  {
+    /* "localhost" may be ::1 first: listen there too, if this host can */
+    g_autoptr(GSocketAddress) same_port6 = g_inet_socket_address_new (loopback6, port);
+    g_autoptr(GError) error6 = NULL;
+
+    if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), same_port6,
+                                        G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL,
+                                        &bound6, &error6))
+      g_test_message ("not listening on [::1]:%u: %s", port, error6->message);
+  }
+  g_signal_connect (service, "incoming", G_CALLBACK (count_incoming_cb), &accepted);
+  g_socket_service_start (service);
+
+  origin = g_strdup_printf ("http://localhost:%u/", port);
+  media = g_strconcat (origin, "x.mp3", NULL);
+  start_gateway (fx, "--origin", origin, NULL);
+  resolve_final (fx, &r, media);
+  text = g_strchomp (body_text (&r));
+  g_test_message ("%s: %u %s", media, r.status, text);
+  g_assert_cmpuint (r.status, ==, SOUP_STATUS_FORBIDDEN);
+  g_assert_nonnull (strstr (text, "--allow-private"));
+  g_assert_true (strstr (text, " 127.0.0.1 ") != NULL || strstr (text, " ::1 ") != NULL);
+
+  /* a connection the gateway made would have been in our backlog before
+   * the 403 was sent: let the service take whatever is there */
+  for (guint i = 0; i < 1000 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+  g_assert_cmpuint (accepted, ==, 0);
+  g_socket_service_stop (service);
+  g_socket_listener_close (G_SOCKET_LISTENER (service));
+  stop_gateway (fx, SIGTERM);
+
+  /* with --allow-private the checked addresses of the name are connected
+   * to, the next one when the first refuses (our origin is on 127.0.0.1
+   * only, and "localhost" may be ::1 first) */
+  {
+    g_autoptr(GBytes) content = make_content (25000, 31);
+    g_autofree char *named = g_strdup_printf ("http://localhost:%s",
+                                              strrchr (fx->origin_url, ':') + 1);
+    g_autofree char *named_media = g_strconcat (named, "named.ogg", NULL);
+    g_auto(Response) r2 = { 0, };
+
+    origin_put (fx, "/named.ogg", content);
+    start_gateway (fx, "--origin", named, "--allow-private", NULL);
+    resolve_final (fx, &r2, named_media);
+    check_resolved (fx, &r2, content, "audio/ogg");
+    g_assert_cmpuint (fx->origin_bodies, ==, 1);
+  }
+}
+
 /* --- an --origin prefix is not left -------------------------------- */
 
 typedef GSubprocess *(*SpawnOrigin) (const char *root,
@@ -1605,6 +1694,7 @@ main (int    argc,
   ADD ("/server/gateway/restart", test_restart);
   ADD ("/server/gateway/announce", test_announce);
   ADD ("/server/gateway/refusals", test_refusals);
+  ADD ("/server/gateway/private-name", test_private_name);
   ADD ("/server/gateway/origin-escapes/nginx", test_origin_escapes_nginx);
   ADD ("/server/gateway/origin-escapes/python", test_origin_escapes_python);
   ADD ("/server/gateway/dbus", test_dbus);
