@@ -5,10 +5,15 @@
  * followed, content codings refused) and feeds the body, as it arrives,
  * through an incremental tree hasher: memory stays at one chunk plus one
  * digest per block whatever the size, and the size limit is enforced on
- * the Content-Length and again on the bytes actually read.  The address
- * the connection really reaches is checked when it connects (not only
- * what DNS said earlier), so a name that resolves to a private address
- * is refused even if it changes between lookups.  A docroot job runs in a
+ * the Content-Length and again on the bytes actually read.  The host is
+ * looked up first and every address it has is checked: without
+ * --allow-private the private, loopback and link-local ones are dropped
+ * (a host with no other is refused with 403 before any packet is sent to
+ * it), and the origin's SoupSession connects through a
+ * GatewayCheckedAddress, to the addresses that passed and no others, so
+ * a name that resolves differently a moment later changes nothing.  The
+ * address the connection reaches is checked again when it connects, a
+ * second line of defence.  A docroot job runs in a
  * GTask thread: open, compare the file's identity with the previous
  * version, hash, and check the file did not change meanwhile.
  */
@@ -23,6 +28,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "alv-ocn-headers.h"
+#include "gateway-checked-address.h"
 
 #define CHUNK_SIZE (64 * 1024)
 #define FILE_BUFFER (256 * 1024)
@@ -38,6 +44,7 @@ struct _GatewayFetch
   gint hashing;                 /* atomic */
 
   /* origin */
+  GatewayFetchSessions *sessions;
   SoupMessage *msg;
   GInputStream *stream;
   AlvTreeHasher *hasher;
@@ -62,8 +69,8 @@ static void
 fetch_free (GatewayFetch *fetch)
 {
   g_clear_object (&fetch->cancellable);
-  g_clear_object (&fetch->msg);
   g_clear_object (&fetch->stream);
+  g_clear_object (&fetch->msg);
   g_clear_pointer (&fetch->hasher, alv_tree_hasher_free);
   g_clear_pointer (&fetch->previous, gateway_entry_free);
   g_clear_pointer (&fetch->result.entry, gateway_entry_free);
@@ -154,6 +161,112 @@ format_size (guint64 size)
   return g_strdup_printf ("%" G_GUINT64_FORMAT, size);
 }
 
+/* A transfer that failed ends the job: a cancellation says so, anything
+ * else is the origin's (502, worth retrying) and @reason says what. */
+static void
+fail_transfer (GatewayFetch *fetch,
+               const GError *error,
+               const char   *reason)
+{
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    set_failure (&fetch->result, SOUP_STATUS_SERVICE_UNAVAILABLE, TRUE,
+                 _("the fetch was cancelled"));
+  else
+    set_failure (&fetch->result, SOUP_STATUS_BAD_GATEWAY, TRUE, "%s", reason);
+  complete (fetch);
+}
+
+static void
+set_private_failure (GatewayFetchResult *result,
+                     const char         *address)
+{
+  set_failure (result, SOUP_STATUS_FORBIDDEN, FALSE,
+               _("the origin's address %s is private, loopback or link-local "
+                 "(refused without --allow-private)"), address);
+}
+
+/* ------------------------------------------------------------------ */
+/* Sessions                                                            */
+
+struct _GatewayFetchSessions
+{
+  char *user_agent;
+  guint timeout;
+  GHashTable *by_origin;        /* "scheme://host:port" → OriginSession */
+};
+
+typedef struct
+{
+  GatewayCheckedAddress *remote;
+  SoupSession *session;
+} OriginSession;
+
+static void
+origin_session_free (OriginSession *origin)
+{
+  soup_session_abort (origin->session);
+  g_object_unref (origin->session);
+  g_object_unref (origin->remote);
+  g_free (origin);
+}
+
+GatewayFetchSessions *
+gateway_fetch_sessions_new (const char *user_agent,
+                            guint       timeout)
+{
+  GatewayFetchSessions *sessions = g_new0 (GatewayFetchSessions, 1);
+
+  sessions->user_agent = g_strdup (user_agent);
+  sessions->timeout = timeout;
+  sessions->by_origin = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                               (GDestroyNotify) origin_session_free);
+  return sessions;
+}
+
+void
+gateway_fetch_sessions_free (GatewayFetchSessions *sessions)
+{
+  if (sessions == NULL)
+    return;
+  g_hash_table_unref (sessions->by_origin);
+  g_free (sessions->user_agent);
+  g_free (sessions);
+}
+
+/* The session for @uri's scheme, host and port, made on first use: a
+ * SoupSession's remote-connectable is where all its connections go, so
+ * it takes one session per origin (no more than --origin names). */
+static OriginSession *
+sessions_get (GatewayFetchSessions *sessions,
+              GUri                 *uri)
+{
+  g_autofree char *scheme = g_ascii_strdown (g_uri_get_scheme (uri), -1);
+  g_autofree char *host = g_ascii_strdown (g_uri_get_host (uri), -1);
+  int port = g_uri_get_port (uri);
+  g_autofree char *key = NULL;
+  OriginSession *origin;
+
+  if (port <= 0)
+    port = strcmp (scheme, "https") == 0 ? 443 : 80;
+  key = g_strdup_printf ("%s://%s:%d", scheme, host, port);
+  origin = g_hash_table_lookup (sessions->by_origin, key);
+  if (origin != NULL)
+    return origin;
+
+  origin = g_new0 (OriginSession, 1);
+  origin->remote = gateway_checked_address_new (host, (guint16) port, scheme);
+  origin->session = soup_session_new_with_options ("user-agent", sessions->user_agent,
+                                                   "timeout", sessions->timeout,
+                                                   "idle-timeout", 60,
+                                                   "max-conns-per-host", 4,
+                                                   "proxy-resolver", NULL,
+                                                   "remote-connectable", origin->remote,
+                                                   NULL);
+  soup_session_remove_feature_by_type (origin->session, SOUP_TYPE_CONTENT_DECODER);
+  g_hash_table_insert (sessions->by_origin, g_steal_pointer (&key), origin);
+  return origin;
+}
+
 /* ------------------------------------------------------------------ */
 /* Origin                                                              */
 
@@ -227,13 +340,10 @@ origin_read_cb (GObject      *source,
 
   if (bytes == NULL)
     {
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        set_failure (&fetch->result, SOUP_STATUS_SERVICE_UNAVAILABLE, TRUE,
-                     _("the fetch was cancelled"));
-      else
-        set_failure (&fetch->result, SOUP_STATUS_BAD_GATEWAY, TRUE,
-                     _("reading from the origin failed: %s"), error->message);
-      complete (fetch);
+      g_autofree char *why = g_strdup_printf (_("reading from the origin failed: %s"),
+                                              error->message);
+
+      fail_transfer (fetch, error, why);
       return;
     }
   data = g_bytes_get_data (bytes, &len);
@@ -276,19 +386,17 @@ origin_sent_cb (GObject      *source,
   guint status;
 
   fetch->stream = soup_session_send_finish (SOUP_SESSION (source), res, &error);
+  if (fetch->stream == NULL && fetch->unsafe_address != NULL)
+    {
+      set_private_failure (&fetch->result, fetch->unsafe_address);
+      complete (fetch);
+      return;
+    }
   if (fetch->stream == NULL)
     {
-      if (fetch->unsafe_address != NULL)
-        set_failure (&fetch->result, SOUP_STATUS_FORBIDDEN, FALSE,
-                     _("the origin's address %s is private, loopback or link-local "
-                       "(refused without --allow-private)"), fetch->unsafe_address);
-      else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        set_failure (&fetch->result, SOUP_STATUS_SERVICE_UNAVAILABLE, TRUE,
-                     _("the fetch was cancelled"));
-      else
-        set_failure (&fetch->result, SOUP_STATUS_BAD_GATEWAY, TRUE,
-                     _("cannot reach the origin: %s"), error->message);
-      complete (fetch);
+      g_autofree char *why = g_strdup_printf (_("cannot reach the origin: %s"), error->message);
+
+      fail_transfer (fetch, error, why);
       return;
     }
 
@@ -364,8 +472,52 @@ fail_idle_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+static void
+origin_resolved_cb (GObject      *source,
+                    GAsyncResult *res,
+                    gpointer      user_data)
+{
+  GatewayFetch *fetch = user_data;
+  g_autoptr(GError) error = NULL;
+  GList *addresses = g_resolver_lookup_by_name_finish (G_RESOLVER (source), res, &error);
+  g_autoptr(GPtrArray) allowed = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autofree char *refused = NULL;
+  GUri *uri = soup_message_get_uri (fetch->msg);
+  OriginSession *origin;
+
+  if (addresses == NULL)
+    {
+      g_autofree char *why = g_strdup_printf (_("cannot reach the origin: %s"), error->message);
+
+      fail_transfer (fetch, error, why);
+      return;
+    }
+  for (GList *l = addresses; l != NULL; l = l->next)
+    {
+      if (gateway_address_is_allowed (l->data, fetch->limits.allow_private))
+        g_ptr_array_add (allowed, g_object_ref (l->data));
+      else if (refused == NULL)
+        refused = g_inet_address_to_string (l->data);
+    }
+  g_resolver_free_addresses (addresses);
+  if (allowed->len == 0)
+    {
+      set_private_failure (&fetch->result, refused);
+      complete (fetch);
+      return;
+    }
+  if (refused != NULL)
+    g_debug ("%s: not connecting to %s among its addresses (private)", fetch->url, refused);
+
+  origin = sessions_get (fetch->sessions, uri);
+  gateway_checked_address_set_addresses (origin->remote, allowed);
+  g_signal_connect (fetch->msg, "network-event", G_CALLBACK (network_event_cb), fetch);
+  soup_session_send_async (origin->session, fetch->msg, G_PRIORITY_DEFAULT, fetch->cancellable,
+                           origin_sent_cb, fetch);
+}
+
 GatewayFetch *
-gateway_fetch_origin (SoupSession              *session,
+gateway_fetch_origin (GatewayFetchSessions     *sessions,
                       const GatewayFetchLimits *limits,
                       const char               *url,
                       const GatewayEntry       *previous,
@@ -375,23 +527,23 @@ gateway_fetch_origin (SoupSession              *session,
   GatewayFetch *fetch = fetch_new (limits, url, previous, done, user_data);
   g_autoptr(GUri) uri = g_uri_parse (url, SOUP_HTTP_URI_FLAGS, NULL);
   g_autoptr(GInetAddress) literal = NULL;
+  g_autoptr(GResolver) resolver = NULL;
   SoupMessageHeaders *req;
 
+  fetch->sessions = sessions;
   if (uri == NULL || (fetch->msg = soup_message_new_from_uri (SOUP_METHOD_GET, uri)) == NULL)
     {
       set_failure (&fetch->result, SOUP_STATUS_BAD_REQUEST, FALSE, _("the URL is not valid"));
       g_idle_add (fail_idle_cb, fetch);
       return fetch;
     }
-  /* an IP literal is refused before any connection is made */
+  /* an IP literal is refused at once */
   literal = g_inet_address_new_from_string (g_uri_get_host (uri));
   if (literal != NULL && !gateway_address_is_allowed (literal, limits->allow_private))
     {
       g_autofree char *addr = g_inet_address_to_string (literal);
 
-      set_failure (&fetch->result, SOUP_STATUS_FORBIDDEN, FALSE,
-                   _("the origin's address %s is private, loopback or link-local "
-                     "(refused without --allow-private)"), addr);
+      set_private_failure (&fetch->result, addr);
       g_idle_add (fail_idle_cb, fetch);
       return fetch;
     }
@@ -403,9 +555,10 @@ gateway_fetch_origin (SoupSession              *session,
     soup_message_headers_replace (req, "If-None-Match", previous->etag);
   if (previous != NULL && previous->last_modified != NULL)
     soup_message_headers_replace (req, "If-Modified-Since", previous->last_modified);
-  g_signal_connect (fetch->msg, "network-event", G_CALLBACK (network_event_cb), fetch);
-  soup_session_send_async (session, fetch->msg, G_PRIORITY_DEFAULT, fetch->cancellable,
-                           origin_sent_cb, fetch);
+  /* the addresses are checked before any connection is made to them */
+  resolver = g_resolver_get_default ();
+  g_resolver_lookup_by_name_async (resolver, g_uri_get_host (uri), fetch->cancellable,
+                                   origin_resolved_cb, fetch);
   return fetch;
 }
 

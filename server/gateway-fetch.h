@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * One hashing job of the gateway: either an origin URL fetched once over
- * HTTP (conditionally, when a previous version is known) and hashed while
- * it streams, or a docroot file hashed from disk in a worker thread.
- * The resolver runs at most one job per URL and hands every waiting
+ * HTTP (conditionally, when a previous version is known; only from the
+ * addresses of its host that passed the private-address check) and
+ * hashed while it streams, or a docroot file hashed from disk in a
+ * worker thread.  The resolver runs at most one job per URL and hands every waiting
  * request the job's one result.
  */
 #pragma once
@@ -37,12 +38,22 @@ typedef struct
 
 typedef struct _GatewayFetch GatewayFetch;
 
+/* The HTTP sessions of the origins, one per scheme, host and port, each
+ * connecting only to the addresses its latest fetch looked up and
+ * checked (connections are kept for the next fetch, four at most). */
+typedef struct _GatewayFetchSessions GatewayFetchSessions;
+
+GatewayFetchSessions *gateway_fetch_sessions_new  (const char           *user_agent,
+                                                   guint                 timeout);
+/* Aborts what is still running: free it after the last fetch is done. */
+void                  gateway_fetch_sessions_free (GatewayFetchSessions *sessions);
+
 /* Called once, on the main context; the fetch frees itself afterwards. */
 typedef void (*GatewayFetchDone) (GatewayFetch       *fetch,
                                   GatewayFetchResult *result,
                                   gpointer            user_data);
 
-GatewayFetch *gateway_fetch_origin     (SoupSession              *session,
+GatewayFetch *gateway_fetch_origin     (GatewayFetchSessions     *sessions,
                                         const GatewayFetchLimits *limits,
                                         const char               *url,
                                         const GatewayEntry       *previous,

@@ -27,6 +27,7 @@
 #include "alv-ranges.h"
 #include "gateway-fetch.h"
 #include "gateway-leases.h"
+#include "gateway-origins.h"
 #include "gateway-peers.h"
 #include "gateway-static.h"
 #include "gateway-store.h"
@@ -76,7 +77,7 @@ struct _GatewayServer
   GatewayStats stats;
   SoupServer *server;
   AlvListener *listener;        /* accepts for @server */
-  SoupSession *session;
+  GatewayFetchSessions *sessions;
   GatewayStore *store;
   GatewayPeers *peers;
   GatewayLeases *leases;
@@ -284,37 +285,6 @@ answer_accepted (GatewayServer     *self,
 /* ------------------------------------------------------------------ */
 /* URL policy                                                          */
 
-static int
-effective_port (GUri *uri)
-{
-  int port = g_uri_get_port (uri);
-
-  if (port > 0)
-    return port;
-  return g_ascii_strcasecmp (g_uri_get_scheme (uri), "https") == 0 ? 443 : 80;
-}
-
-/* Does @uri lie under @prefix (same scheme, host, port; path prefix)? */
-static gboolean
-uri_under (GUri *uri,
-           GUri *prefix)
-{
-  const char *ppath = g_uri_get_path (prefix);
-  const char *upath = g_uri_get_path (uri);
-  gsize plen = strlen (ppath);
-
-  if (g_ascii_strcasecmp (g_uri_get_scheme (uri), g_uri_get_scheme (prefix)) != 0
-      || g_ascii_strcasecmp (g_uri_get_host (uri), g_uri_get_host (prefix)) != 0
-      || effective_port (uri) != effective_port (prefix))
-    return FALSE;
-  if (plen == 0 || (plen == 1 && ppath[0] == '/'))
-    return TRUE;
-  if (strncmp (upath, ppath, plen) != 0)
-    return FALSE;
-  /* "/media" covers "/media/x" but not "/media2/x" */
-  return ppath[plen - 1] == '/' || upath[plen] == '/' || upath[plen] == '\0';
-}
-
 static GUri *
 parse_http_url (const char *text,
                 GError    **error)
@@ -411,7 +381,7 @@ classify_url (GatewayServer *self,
     }
   target->url = g_uri_to_string_partial (uri, G_URI_HIDE_FRAGMENT);
 
-  if (self->base != NULL && self->docroot != NULL && uri_under (uri, self->base))
+  if (self->base != NULL && self->docroot != NULL && gateway_origin_covers (self->base, uri))
     {
       const char *path = g_uri_get_path (uri);
       const char *bpath = g_uri_get_path (self->base);
@@ -432,8 +402,15 @@ classify_url (GatewayServer *self,
         }
       return TRUE;
     }
+  /* the path as written, before GLib drops its dot segments: what the
+   * origin would be asked for must be what the prefix check saw */
+  if (!gateway_origin_check_url (text, error))
+    {
+      *status = SOUP_STATUS_FORBIDDEN;
+      return FALSE;
+    }
   for (guint i = 0; i < self->origins->len; i++)
-    if (uri_under (uri, self->origins->pdata[i]))
+    if (gateway_origin_covers (self->origins->pdata[i], uri))
       {
         target->kind = TARGET_ORIGIN;
         return TRUE;
@@ -583,7 +560,7 @@ start_job (GatewayServer *self,
     job->fetch = gateway_fetch_docroot (self->docroot, &limits, target->url, target->rel,
                                         previous, fetch_done_cb, job);
   else
-    job->fetch = gateway_fetch_origin (self->session, &limits, target->url, previous,
+    job->fetch = gateway_fetch_origin (self->sessions, &limits, target->url, previous,
                                        fetch_done_cb, job);
   return job;
 }
@@ -1279,8 +1256,9 @@ gateway_server_new (const GatewayConfig *config,
     {
       GUri *uri = parse_http_url (config->origins[i], error);
 
-      if (uri == NULL)
+      if (uri == NULL || !gateway_origin_check_url (config->origins[i], error))
         {
+          g_clear_pointer (&uri, g_uri_unref);
           g_prefix_error (error, "--origin: ");
           return NULL;
         }
@@ -1305,13 +1283,7 @@ gateway_server_new (const GatewayConfig *config,
   if (self->store == NULL)
     return NULL;
 
-  self->session = soup_session_new_with_options ("user-agent", agent,
-                                                 "timeout", config->fetch_timeout,
-                                                 "idle-timeout", 60,
-                                                 "max-conns-per-host", 4,
-                                                 "proxy-resolver", NULL,
-                                                 NULL);
-  soup_session_remove_feature_by_type (self->session, SOUP_TYPE_CONTENT_DECODER);
+  self->sessions = gateway_fetch_sessions_new (agent, config->fetch_timeout);
   /* raw paths: libsoup would decode the request path, and the docroot's
    * file names are decoded once, by gateway_docroot_map_path() (decoded
    * twice, "Top 100%25 Hits.mp3" was never found) */
@@ -1469,9 +1441,7 @@ gateway_server_free (GatewayServer *self)
     soup_server_disconnect (self->server);
   g_clear_handle_id (&self->sweep_id, g_source_remove);
   g_clear_object (&self->server);
-  if (self->session != NULL)
-    soup_session_abort (self->session);
-  g_clear_object (&self->session);
+  g_clear_pointer (&self->sessions, gateway_fetch_sessions_free);
   g_clear_pointer (&self->store, gateway_store_free);
   g_clear_pointer (&self->peers, gateway_peers_free);
   g_clear_pointer (&self->leases, gateway_leases_free);

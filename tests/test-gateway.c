@@ -1337,6 +1337,237 @@ test_refusals (Fixture      *fx,
   }
 }
 
+/* --- names of private addresses ------------------------------------ */
+
+static gboolean
+count_incoming_cb (GSocketService    *service G_GNUC_UNUSED,
+                   GSocketConnection *connection G_GNUC_UNUSED,
+                   GObject           *source G_GNUC_UNUSED,
+                   gpointer           user_data)
+{
+  (*(guint *) user_data)++;
+  return FALSE;
+}
+
+/* Without --allow-private, a host name that resolves to a loopback
+ * address is refused before any connection is made to it: a listener of
+ * ours on that port (127.0.0.1, and ::1 where there is one) accepts
+ * nothing, and the answer is still the 403 naming the address.  With
+ * it, the same name is fetched from. */
+static void
+test_private_name (Fixture      *fx,
+                   gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GSocketService) service = g_socket_service_new ();
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GInetAddress) loopback6 = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV6);
+  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GSocketAddress) bound6 = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *origin = NULL;
+  g_autofree char *media = NULL;
+  g_auto(Response) r = { 0, };
+  g_autofree char *text = NULL;
+  guint16 port;
+  guint accepted = 0;
+
+  g_socket_listener_add_address (G_SOCKET_LISTENER (service), any_port, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error);
+  g_assert_no_error (error);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  {
+    /* "localhost" may be ::1 first: listen there too, if this host can */
+    g_autoptr(GSocketAddress) same_port6 = g_inet_socket_address_new (loopback6, port);
+    g_autoptr(GError) error6 = NULL;
+
+    if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), same_port6,
+                                        G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL,
+                                        &bound6, &error6))
+      g_test_message ("not listening on [::1]:%u: %s", port, error6->message);
+  }
+  g_signal_connect (service, "incoming", G_CALLBACK (count_incoming_cb), &accepted);
+  g_socket_service_start (service);
+
+  origin = g_strdup_printf ("http://localhost:%u/", port);
+  media = g_strconcat (origin, "x.mp3", NULL);
+  start_gateway (fx, "--origin", origin, NULL);
+  resolve_final (fx, &r, media);
+  text = g_strchomp (body_text (&r));
+  g_test_message ("%s: %u %s", media, r.status, text);
+  g_assert_cmpuint (r.status, ==, SOUP_STATUS_FORBIDDEN);
+  g_assert_nonnull (strstr (text, "--allow-private"));
+  g_assert_true (strstr (text, " 127.0.0.1 ") != NULL || strstr (text, " ::1 ") != NULL);
+
+  /* a connection the gateway made would have been in our backlog before
+   * the 403 was sent: let the service take whatever is there */
+  for (guint i = 0; i < 1000 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+  g_assert_cmpuint (accepted, ==, 0);
+  g_socket_service_stop (service);
+  g_socket_listener_close (G_SOCKET_LISTENER (service));
+  stop_gateway (fx, SIGTERM);
+
+  /* with --allow-private the checked addresses of the name are connected
+   * to, the next one when the first refuses (our origin is on 127.0.0.1
+   * only, and "localhost" may be ::1 first) */
+  {
+    g_autoptr(GBytes) content = make_content (25000, 31);
+    g_autofree char *named = g_strdup_printf ("http://localhost:%s",
+                                              strrchr (fx->origin_url, ':') + 1);
+    g_autofree char *named_media = g_strconcat (named, "named.ogg", NULL);
+    g_auto(Response) r2 = { 0, };
+
+    origin_put (fx, "/named.ogg", content);
+    start_gateway (fx, "--origin", named, "--allow-private", NULL);
+    resolve_final (fx, &r2, named_media);
+    check_resolved (fx, &r2, content, "audio/ogg");
+    g_assert_cmpuint (fx->origin_bodies, ==, 1);
+  }
+}
+
+/* --- an --origin prefix is not left -------------------------------- */
+
+typedef GSubprocess *(*SpawnOrigin) (const char *root,
+                                     const char *work_dir,
+                                     char      **url,
+                                     char      **log);
+
+/* Ways out of /media/ that some web server decodes: each is refused
+ * with 403 and the reason, and never reaches the origin. */
+static const char *const origin_escapes[] = {
+  "media/..%2fsecret.mp3",
+  "media/..%2Fsecret.mp3",
+  "media/%2E%2E%2Fsecret.mp3",
+  "media/%2e%2e%2fsecret.mp3",
+  "media/%2e%2e/secret.mp3",
+  "media/.%2E/secret.mp3",
+  "media/..;/secret.mp3",
+  "media/..%3B/secret.mp3",
+  "media/..%5csecret.mp3",
+  "media/..\\secret.mp3",
+  "media/%252e%252e%252fsecret.mp3",
+  "media/..%252fsecret.mp3",
+  "media/x.mp3%00/..%2f..%2fsecret.mp3",
+  "media/sub/..%2f..%2fsecret.mp3",
+};
+
+/* A real gateway with --origin http://127.0.0.1:PORT/media/ in front of
+ * a real web server serving media/x.mp3 and, beside media/, secret.mp3:
+ * every escape is a 403 naming the path rule, the files under media/
+ * (one whose name needs escaping too) still resolve to their URNs, and
+ * the server's own log shows that nothing outside media/ was asked for. */
+static void
+check_origin_escapes (Fixture     *fx,
+                      SpawnOrigin  spawn,
+                      const char  *what)
+{
+  g_autofree char *work = g_build_filename (fx->dir, "server", NULL);
+  g_autoptr(GBytes) media = make_content (40000, 21);
+  g_autoptr(GBytes) hits = make_content (20000, 22);
+  g_autoptr(GBytes) secret = make_content (30000, 23);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) server = NULL;
+  g_autofree char *base = NULL;
+  g_autofree char *log_path = NULL;
+  g_autofree char *prefix = NULL;
+  g_autofree char *log = NULL;
+  g_auto(GStrv) lines = NULL;
+  guint media_lines = 0;
+
+  /* the docroot directory, but no gateway serves it: the web server does */
+  write_doc (fx, "media/x.mp3", media);
+  write_doc (fx, "media/Top 100% Hits.mp3", hits);
+  write_doc (fx, "secret.mp3", secret);
+  g_mkdir_with_parents (work, 0700);
+
+  server = spawn (fx->docroot, work, &base, &log_path);
+  if (server == NULL)
+    {
+      g_autofree char *why = g_strdup_printf ("%s is not installed", what);
+
+      g_test_skip (why);
+      return;
+    }
+  prefix = g_strconcat (base, "media/", NULL);
+  start_gateway (fx, "--origin", prefix, "--allow-private", NULL);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (origin_escapes); i++)
+    {
+      g_auto(Response) r = { 0, };
+      g_autofree char *url = g_strconcat (base, origin_escapes[i], NULL);
+      g_autofree char *text = NULL;
+
+      resolve_final (fx, &r, url);
+      text = g_strchomp (body_text (&r));
+      g_test_message ("%s: %u %s", url, r.status, text);
+      g_assert_cmpuint (r.status, ==, SOUP_STATUS_FORBIDDEN);
+      g_assert_nonnull (strstr (text, "the URL’s path holds"));
+    }
+  {
+    g_auto(Response) r = { 0, };
+    g_auto(Response) r2 = { 0, };
+    g_autofree char *x = g_strconcat (prefix, "x.mp3", NULL);
+    g_autofree char *h = g_strconcat (prefix, "Top%20100%25%20Hits.mp3", NULL);
+
+    resolve_final (fx, &r, x);
+    check_resolved (fx, &r, media, "audio/mpeg");
+    resolve_final (fx, &r2, h);
+    check_resolved (fx, &r2, hits, "audio/mpeg");
+  }
+  stop_gateway (fx, SIGTERM);
+
+  /* the server's log, to its end */
+  g_assert_true (test_subprocess_stop (server, SIGTERM, 5000));
+  g_file_get_contents (log_path, &log, NULL, &error);
+  g_assert_no_error (error);
+  lines = g_strsplit (log, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      if (lines[i][0] != '\0')
+        g_test_message ("%s: %s", what, lines[i]);
+      g_assert_null (strstr (lines[i], "secret"));
+      g_assert_null (strstr (lines[i], ".."));
+      if (strstr (lines[i], "GET /media/") != NULL)
+        media_lines++;
+    }
+  /* both files were fetched, so the log is the one the requests went to */
+  g_assert_cmpuint (media_lines, ==, 2);
+}
+
+static GSubprocess *
+spawn_nginx (const char *root,
+             const char *work_dir,
+             char      **url,
+             char      **log)
+{
+  return test_spawn_nginx (root, work_dir, WAIT_MS, url, log);
+}
+
+static GSubprocess *
+spawn_python (const char *root,
+              const char *work_dir,
+              char      **url,
+              char      **log)
+{
+  *log = g_build_filename (work_dir, "requests.log", NULL);
+  return test_spawn_http_server (root, *log, WAIT_MS, url);
+}
+
+static void
+test_origin_escapes_nginx (Fixture      *fx,
+                           gconstpointer data G_GNUC_UNUSED)
+{
+  check_origin_escapes (fx, spawn_nginx, "nginx");
+}
+
+static void
+test_origin_escapes_python (Fixture      *fx,
+                            gconstpointer data G_GNUC_UNUSED)
+{
+  check_origin_escapes (fx, spawn_python, "python3");
+}
+
 static GVariant *
 dbus_call (GDBusConnection *bus,
            const char      *iface,
@@ -1634,6 +1865,9 @@ main (int    argc,
   ADD ("/server/gateway/announce", test_announce);
   ADD ("/server/gateway/peer-cap", test_peer_cap);
   ADD ("/server/gateway/refusals", test_refusals);
+  ADD ("/server/gateway/private-name", test_private_name);
+  ADD ("/server/gateway/origin-escapes/nginx", test_origin_escapes_nginx);
+  ADD ("/server/gateway/origin-escapes/python", test_origin_escapes_python);
   ADD ("/server/gateway/dbus", test_dbus);
 #undef ADD
   g_test_add_func ("/server/gateway/flood/idle", test_flood_idle);

@@ -8,6 +8,7 @@
 #include "test-util.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -589,6 +590,188 @@ test_gateway_status (SoupSession *session,
       return g_ascii_strtoull (lines[i] + key_len + 2, NULL, 10);
   g_error ("no “%s” in the gateway's /status:\n%s", key, text);
   return 0;
+}
+
+/* --- other web servers as origins ------------------------------------ */
+
+/* A port nothing listens on now; whoever asks next may take it, so the
+ * caller retries when its server cannot bind. */
+static guint16
+unused_loopback_port (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                            G_SOCKET_PROTOCOL_TCP, &error);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+
+  g_assert_no_error (error);
+  g_socket_bind (socket, any_port, FALSE, &error);
+  g_assert_no_error (error);
+  bound = g_socket_get_local_address (socket, &error);
+  g_assert_no_error (error);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+typedef struct
+{
+  const char *ready_file;
+  ExitWait exit;
+} StartWait;
+
+static gboolean
+start_cond (gpointer data)
+{
+  StartWait *w = data;
+
+  return w->exit.done || g_file_test (w->ready_file, G_FILE_TEST_EXISTS);
+}
+
+/**
+ * test_spawn_nginx:
+ * @root: the directory it serves
+ * @work_dir: an empty directory for its configuration, logs and temporary
+ *   files
+ * @timeout_ms: how long to wait for it to listen
+ * @url: (out): its base URL, `http://127.0.0.1:PORT/`
+ * @access_log: (out): the file it logs each request to, one line each
+ *   (complete once it has been stopped)
+ *
+ * Starts nginx in the foreground, one process, serving @root on
+ * 127.0.0.1 with its default URL decoding, dying with the test; waits for
+ * its pid file, which it writes once it listens.
+ *
+ * Returns: (transfer full) (nullable): the process, or %NULL when nginx
+ *   is not installed (skip the test)
+ */
+GSubprocess *
+test_spawn_nginx (const char  *root,
+                  const char  *work_dir,
+                  guint        timeout_ms,
+                  char       **url,
+                  char       **access_log)
+{
+  g_autofree char *nginx = g_find_program_in_path ("nginx");
+  g_autofree char *conf = g_build_filename (work_dir, "nginx.conf", NULL);
+  g_autofree char *pid = g_build_filename (work_dir, "nginx.pid", NULL);
+  g_autofree char *errors = g_build_filename (work_dir, "error.log", NULL);
+  g_autofree char *log = g_build_filename (work_dir, "access.log", NULL);
+  g_autoptr(GFile) dir = g_file_new_for_path (work_dir);
+
+  if (nginx == NULL && g_file_test ("/usr/sbin/nginx", G_FILE_TEST_IS_EXECUTABLE))
+    nginx = g_strdup ("/usr/sbin/nginx");
+  if (nginx == NULL)
+    return NULL;
+
+  /* the port may be taken between the look and nginx's bind: try again */
+  for (guint attempt = 0; attempt < 3; attempt++)
+    {
+      guint16 port = unused_loopback_port ();
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GFileMonitor) monitor = g_file_monitor_directory (dir, G_FILE_MONITOR_NONE, NULL,
+                                                                  &error);
+      g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+      g_autoptr(GSubprocess) proc = NULL;
+      g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+      g_autofree char *text = g_strdup_printf (
+        "daemon off;\n"
+        "master_process off;\n"
+        "worker_processes 1;\n"
+        "pid %s;\n"
+        "error_log %s;\n"
+        "events { worker_connections 64; }\n"
+        "http {\n"
+        "  access_log %s;\n"
+        "  types { audio/mpeg mp3; audio/ogg ogg; }\n"
+        "  default_type application/octet-stream;\n"
+        "  client_body_temp_path %s/client_body;\n"
+        "  proxy_temp_path %s/proxy;\n"
+        "  fastcgi_temp_path %s/fastcgi;\n"
+        "  uwsgi_temp_path %s/uwsgi;\n"
+        "  scgi_temp_path %s/scgi;\n"
+        "  server {\n"
+        "    listen 127.0.0.1:%u;\n"
+        "    root %s;\n"
+        "  }\n"
+        "}\n",
+        pid, errors, log, work_dir, work_dir, work_dir, work_dir, work_dir, port, root);
+      StartWait w = { pid, { FALSE, FALSE } };
+
+      g_assert_no_error (error);
+      g_file_set_contents (conf, text, -1, &error);
+      g_assert_no_error (error);
+      g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
+      proc = g_subprocess_launcher_spawn (launcher, &error, nginx, "-p", work_dir, "-c", conf,
+                                          "-e", errors, NULL);
+      g_assert_no_error (error);
+      g_subprocess_wait_async (proc, cancellable, exit_wait_cb, &w.exit);
+      test_wait_until (start_cond, &w, timeout_ms);
+      /* the wait's callback still runs, and must find @w */
+      g_cancellable_cancel (cancellable);
+      while (!w.exit.done)
+        g_main_context_iteration (g_main_context_get_thread_default (), TRUE);
+      if (w.exit.exited)
+        {
+          g_autofree char *why = NULL;
+
+          g_file_get_contents (errors, &why, NULL, NULL);
+          g_test_message ("nginx did not start on port %u: %s", port, why ? why : "?");
+          continue;
+        }
+      *url = g_strdup_printf ("http://127.0.0.1:%u/", port);
+      *access_log = g_steal_pointer (&log);
+      return g_steal_pointer (&proc);
+    }
+  g_assert_not_reached ();
+  return NULL;
+}
+
+/**
+ * test_spawn_http_server:
+ * @root: the directory it serves
+ * @log_path: the file its request log (its stderr) goes to, one line per
+ *   request (complete once it has been stopped)
+ * @timeout_ms: how long to wait for it to listen
+ * @url: (out): its base URL, `http://127.0.0.1:PORT/`
+ *
+ * Starts `python3 -m http.server` (the $PYTHON3 that configure found, or
+ * python3 on the PATH) on 127.0.0.1 at a port of the system's choice,
+ * dying with the test; waits for its "Serving HTTP on" line.
+ *
+ * Returns: (transfer full) (nullable): the process, or %NULL when there
+ *   is no python3 (skip the test)
+ */
+GSubprocess *
+test_spawn_http_server (const char  *root,
+                        const char  *log_path,
+                        guint        timeout_ms,
+                        char       **url)
+{
+  const char *python = g_getenv ("PYTHON3");
+  g_autofree char *found = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+  GSubprocess *proc;
+  guint port = 0;
+
+  if (python == NULL || *python == '\0')
+    python = found = g_find_program_in_path ("python3");
+  if (python == NULL)
+    return NULL;
+  g_subprocess_launcher_set_stderr_file_path (launcher, log_path);
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
+  /* -u: the line telling the port is not held in a buffer */
+  proc = g_subprocess_launcher_spawn (launcher, &error, python, "-u", "-m", "http.server",
+                                      "--bind", "127.0.0.1", "--directory", root, "0", NULL);
+  g_assert_no_error (error);
+  line = test_subprocess_read_line (proc, timeout_ms);
+  g_assert_nonnull (line);
+  g_assert_cmpint (sscanf (line, "Serving HTTP on 127.0.0.1 port %u", &port), ==, 1);
+  g_assert_cmpuint (port, >, 0);
+  *url = g_strdup_printf ("http://127.0.0.1:%u/", port);
+  return proc;
 }
 
 /* --- files ----------------------------------------------------------- */

@@ -3,7 +3,8 @@
  * Helpers shared by the test programs, in the manner of libsoup's
  * tests/test-utils.c: bounded waits on the main context, HTTP servers on
  * 127.0.0.1 and whole responses, temporary trees, and child processes
- * (alluvium-server's gateway, alluvium-core) that die with the test.
+ * (alluvium-server's gateway, alluvium-core, nginx and Python's
+ * http.server as origins) that die with the test.
  *
  * Every wait here runs the thread-default main context, blocking until a
  * source is ready (never spinning, never sleeping), and is bounded: when
@@ -172,6 +173,18 @@ GBytes     *test_session_send   (SoupSession  *session,
 guint64     test_gateway_status (SoupSession  *session,
                                  const char   *gateway_url,
                                  const char   *key);
+
+/* --- other web servers as origins ------------------------------------ */
+
+GSubprocess *test_spawn_nginx       (const char  *root,
+                                     const char  *work_dir,
+                                     guint        timeout_ms,
+                                     char       **url,
+                                     char       **access_log);
+GSubprocess *test_spawn_http_server (const char  *root,
+                                     const char  *log_path,
+                                     guint        timeout_ms,
+                                     char       **url);
 
 /* --- files ----------------------------------------------------------- */
 

@@ -23,17 +23,7 @@
 #include "alv-error.h"
 #include "alv-hash-tree.h"
 #include "alv-ocn-headers.h"
-
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-#define CHECK(cond) \
-  G_STMT_START { \
-    if (G_UNLIKELY (!(cond))) \
-      { \
-        g_printerr ("%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        abort (); \
-      } \
-  } G_STMT_END
+#include "fuzz-check.h"
 
 static void
 check_alv_error (const GError *error)

@@ -23,18 +23,7 @@
 
 #include "alv-error.h"
 #include "alv-ranges.h"
-
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-/* Aborts with a message libFuzzer shows next to the crash. */
-#define CHECK(cond) \
-  G_STMT_START { \
-    if (G_UNLIKELY (!(cond))) \
-      { \
-        g_printerr ("%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        abort (); \
-      } \
-  } G_STMT_END
+#include "fuzz-check.h"
 
 static guint64
 read_u64 (const guint8 *p, gsize avail)

@@ -25,8 +25,7 @@
 
 #include "alv-error.h"
 #include "alv-hash-tree.h"
-
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+#include "fuzz-check.h"
 
 static void
 fuzz_tree (const uint8_t *data, size_t size)
@@ -119,15 +118,6 @@ fuzz_urn (const uint8_t *data, size_t size)
         abort ();
     }
 }
-
-#define CHECK(cond) \
-  G_STMT_START { \
-    if (G_UNLIKELY (!(cond))) \
-      { \
-        g_printerr ("%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        abort (); \
-      } \
-  } G_STMT_END
 
 /* data[0] picks the block size, data[1] the piece sizes; content is the rest */
 static void
