@@ -11,12 +11,10 @@
  * (alv_accept_backoff_ms()) and logs one line per interval.
  *
  * A SoupServer keeps a connection alive between requests only while it
- * has a listener of its own, so each of our sockets is also given to the
- * server with soup_server_listen_socket().  Our accept source runs at a
- * higher priority and takes every pending connection first; libsoup's
- * source, dispatched after it in the same main loop iteration, finds
- * nothing to accept, and libsoup then removes it, so from the first
- * connection on the listener stays libsoup's only in name.
+ * has a listener of its own, so it is given one that can never accept: one
+ * end of a socket pair (libsoup takes a connected socket as a listener),
+ * whose other end stays silent.  Our own sockets are never given to
+ * libsoup, so nothing reaches the server past the caps.
  */
 #define G_LOG_DOMAIN "alluvium"
 #include "config.h"
@@ -25,13 +23,17 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <glib/gi18n-lib.h>
 
 #include "alv-conn-limits.h"
 
 #define ACCEPT_BATCH 64
 #define LOG_INTERVAL (10 * G_USEC_PER_SEC)
+#define REAP_INTERVAL (G_USEC_PER_SEC / 10)
 #define HEADER_TIMER_KEY "alv-listener-header-timer"
 #define SOCKET_KEY "alv-listener-socket"
 
@@ -49,6 +51,7 @@ typedef struct
   GSocket *socket;                 /* owned by @connection */
   GSocketAddress *remote;          /* the key in self->conns */
   char *address;
+  gboolean released;               /* no longer counted: its client left */
 } Conn;
 
 struct _AlvListener
@@ -60,6 +63,7 @@ struct _AlvListener
   AlvConnLimits *limits;
   GPtrArray *sockets;              /* ListenSocket */
   GHashTable *conns;               /* GSocketAddress (pointer) → Conn */
+  gint64 last_reap;                /* when connections were last checked */
   guint failures;
   guint retry_id;
   guint64 refused;
@@ -67,6 +71,7 @@ struct _AlvListener
   AlvLogLimiter refuse_log;
 
   SoupServer *soup;
+  GSocket *placeholder_peer;       /* the silent end of libsoup's listener */
   AlvListenerAcceptFunc func;
   gpointer func_data;
 };
@@ -74,6 +79,7 @@ struct _AlvListener
 G_DEFINE_FINAL_TYPE (AlvListener, alv_listener, G_TYPE_OBJECT)
 
 static void attach_sources (AlvListener *self);
+static char *inet_key (GInetAddress *inet);
 
 static void
 listen_socket_free (ListenSocket *ls)
@@ -104,8 +110,53 @@ conn_gone (gpointer  data,
   Conn *conn = data;
   AlvListener *self = conn->self;
 
-  alv_conn_limits_release (self->limits, conn->address);
+  if (!conn->released)
+    alv_conn_limits_release (self->limits, conn->address);
   g_hash_table_remove (self->conns, conn->remote);
+}
+
+/* Whether the client closed @conn.  A server does not notice that while
+ * it reads nothing from it (a response it holds back, a paused upload),
+ * so the connection would count against the caps for as long. */
+static gboolean
+client_gone (Conn *conn)
+{
+  GIOCondition cond = g_socket_condition_check (conn->socket, G_IO_IN | G_IO_HUP | G_IO_ERR);
+  char byte;
+
+  if (cond & (G_IO_HUP | G_IO_ERR))
+    return TRUE;
+  if ((cond & G_IO_IN) == 0)
+    return FALSE;
+  /* readable: a request, or the end of the stream */
+  return recv (g_socket_get_fd (conn->socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+/* Stops counting the connections (of @address, or all when NULL) whose
+ * clients have gone, and shuts them down so that the server lets go of
+ * them at its next read or write.  Returns how many. */
+static guint
+reap (AlvListener *self,
+      const char  *address)
+{
+  GHashTableIter iter;
+  gpointer value;
+  guint n = 0;
+
+  g_hash_table_iter_init (&iter, self->conns);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Conn *conn = value;
+
+      if (conn->released || (address != NULL && strcmp (conn->address, address) != 0)
+          || !client_gone (conn))
+        continue;
+      conn->released = TRUE;
+      alv_conn_limits_release (self->limits, conn->address);
+      g_socket_shutdown (conn->socket, TRUE, TRUE, NULL);
+      n++;
+    }
+  return n;
 }
 
 static void
@@ -129,6 +180,9 @@ alv_listener_dispose (GObject *object)
   if (self->soup != NULL)
     g_signal_handlers_disconnect_by_data (self->soup, self);
   g_clear_object (&self->soup);
+  if (self->placeholder_peer != NULL)
+    g_socket_close (self->placeholder_peer, NULL);
+  g_clear_object (&self->placeholder_peer);
   G_OBJECT_CLASS (alv_listener_parent_class)->dispose (object);
 }
 
@@ -229,7 +283,7 @@ alv_listener_exempt_address (AlvListener  *listener,
   g_return_if_fail (ALV_IS_LISTENER (listener));
   g_return_if_fail (G_IS_INET_ADDRESS (address));
 
-  text = g_inet_address_to_string (address);
+  text = inet_key (address);
   alv_conn_limits_exempt (listener->limits, text);
 }
 
@@ -325,22 +379,55 @@ alv_listener_get_message_socket (SoupServerMessage *msg)
 /**
  * alv_listener_serve_soup:
  * @listener: a listener with no socket yet
- * @server: the server that answers its connections
+ * @server: the server that answers its connections, with no listener of
+ *   its own (soup_server_get_uris() and soup_server_get_listeners() know
+ *   nothing of @listener's sockets: see alv_listener_get_address())
+ * @error: return location for a #GError
  *
  * Hands every admitted connection to @server, and gives each request's
  * headers the configured deadline.
+ *
+ * Returns: %TRUE, or %FALSE if the server could not be set up
  */
-void
-alv_listener_serve_soup (AlvListener *listener,
-                         SoupServer  *server)
+gboolean
+alv_listener_serve_soup (AlvListener  *listener,
+                         SoupServer   *server,
+                         GError      **error)
 {
-  g_return_if_fail (ALV_IS_LISTENER (listener));
-  g_return_if_fail (SOUP_IS_SERVER (server));
-  g_return_if_fail (listener->soup == NULL && listener->func == NULL);
-  g_return_if_fail (listener->sockets->len == 0);
+  g_autoptr(GSocket) placeholder = NULL;
+  int fds[2];
 
+  g_return_val_if_fail (ALV_IS_LISTENER (listener), FALSE);
+  g_return_val_if_fail (SOUP_IS_SERVER (server), FALSE);
+  g_return_val_if_fail (listener->soup == NULL && listener->func == NULL, FALSE);
+  g_return_val_if_fail (listener->sockets->len == 0, FALSE);
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) != 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   "socketpair: %s", g_strerror (saved));
+      return FALSE;
+    }
+  placeholder = g_socket_new_from_fd (fds[0], error);
+  if (placeholder == NULL)
+    {
+      close (fds[0]);
+      close (fds[1]);
+      return FALSE;
+    }
+  listener->placeholder_peer = g_socket_new_from_fd (fds[1], error);
+  if (listener->placeholder_peer == NULL)
+    {
+      close (fds[1]);
+      return FALSE;
+    }
+  if (!soup_server_listen_socket (server, placeholder, 0, error))
+    return FALSE;
   listener->soup = g_object_ref (server);
   g_signal_connect (server, "request-started", G_CALLBACK (request_started_cb), listener);
+  return TRUE;
 }
 
 /**
@@ -360,12 +447,30 @@ alv_listener_set_header_timeout (AlvListener *listener,
 
 /* ---- accepting ------------------------------------------------------- */
 
+/* The client, as the caps count it: an IPv4 address, or an IPv6 /64 (one
+ * subscriber's network, which holds as many addresses as it likes). */
+static char *
+inet_key (GInetAddress *inet)
+{
+  const guint8 *bytes;
+
+  if (g_inet_address_get_family (inet) != G_SOCKET_FAMILY_IPV6 || g_inet_address_get_is_loopback (inet))
+    return g_inet_address_to_string (inet);
+  bytes = g_inet_address_to_bytes (inet);
+  if (bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 0 && bytes[3] == 0 && bytes[4] == 0
+      && bytes[5] == 0 && bytes[6] == 0 && bytes[7] == 0 && bytes[8] == 0 && bytes[9] == 0
+      && bytes[10] == 0xff && bytes[11] == 0xff)
+    return g_strdup_printf ("%u.%u.%u.%u", bytes[12], bytes[13], bytes[14], bytes[15]);
+  return g_strdup_printf ("%02x%02x:%02x%02x:%02x%02x:%02x%02x::/64", bytes[0], bytes[1],
+                          bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]);
+}
+
 static char *
 address_key (GSocketAddress *remote)
 {
-  if (G_IS_INET_SOCKET_ADDRESS (remote))
-    return g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
-  return g_strdup ("local");
+  if (!G_IS_INET_SOCKET_ADDRESS (remote))
+    return g_strdup ("local");
+  return inet_key (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
 }
 
 static void
@@ -409,6 +514,19 @@ take (AlvListener *self,
     }
   address = address_key (remote);
   admission = alv_conn_limits_admit (self->limits, address);
+  if (admission != ALV_ADMIT)
+    {
+      gint64 now = g_get_monotonic_time ();
+
+      /* at a cap: connections whose clients left do not count; looking
+       * for them is bounded to a few times a second under a flood */
+      if (now - self->last_reap >= REAP_INTERVAL)
+        {
+          self->last_reap = now;
+          if (reap (self, admission == ALV_REFUSE_ADDRESS ? address : NULL) > 0)
+            admission = alv_conn_limits_admit (self->limits, address);
+        }
+    }
   if (admission != ALV_ADMIT)
     {
       refuse (self, client, address, admission);
@@ -554,9 +672,6 @@ alv_listener_add_address (AlvListener     *listener,
   g_socket_set_listen_backlog (socket, SOMAXCONN);
   if (!g_socket_bind (socket, address, TRUE, error) || !g_socket_listen (socket, error))
     return FALSE;
-  if (listener->soup != NULL
-      && !soup_server_listen_socket (listener->soup, socket, 0, error))
-    return FALSE;
   if (effective != NULL)
     {
       *effective = g_socket_get_local_address (socket, error);
@@ -570,6 +685,26 @@ alv_listener_add_address (AlvListener     *listener,
   if (listener->retry_id == 0)
     attach_sources (listener);
   return TRUE;
+}
+
+/**
+ * alv_listener_get_address:
+ * @listener: a listener
+ * @index: which of its sockets, in the order they were added
+ *
+ * Returns: (transfer full) (nullable): the address socket @index is bound
+ *   to, or %NULL if there is no such socket
+ */
+GSocketAddress *
+alv_listener_get_address (AlvListener *listener,
+                          guint        index)
+{
+  g_return_val_if_fail (ALV_IS_LISTENER (listener), NULL);
+
+  if (index >= listener->sockets->len)
+    return NULL;
+  return g_socket_get_local_address (((ListenSocket *) listener->sockets->pdata[index])->socket,
+                                     NULL);
 }
 
 /**

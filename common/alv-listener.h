@@ -62,12 +62,15 @@ void         alv_listener_set_accept_func  (AlvListener             *listener,
                                             gpointer                 user_data);
 void         alv_listener_exempt_address   (AlvListener             *listener,
                                             GInetAddress            *address);
-void         alv_listener_serve_soup       (AlvListener             *listener,
-                                            SoupServer              *server);
+gboolean     alv_listener_serve_soup       (AlvListener             *listener,
+                                            SoupServer              *server,
+                                            GError                 **error);
 gboolean     alv_listener_add_address      (AlvListener             *listener,
                                             GSocketAddress          *address,
                                             GSocketAddress         **effective,
                                             GError                 **error);
+GSocketAddress *alv_listener_get_address  (AlvListener             *listener,
+                                            guint                    index);
 void         alv_listener_set_header_timeout (AlvListener           *listener,
                                             guint                    seconds);
 void         alv_listener_close            (AlvListener             *listener);

@@ -678,6 +678,9 @@ drop_corrupt_block (AlvBlockStore *self,
     d->urn = g_strdup (e->urn);
     d->index = index;
     g_source_set_callback (source, emit_dropped_cb, d, dropped_data_free);
+    /* ahead of the read's own result (queued after it, same priority),
+     * so that whoever reads on no longer counts the block as held */
+    g_source_set_priority (source, G_PRIORITY_DEFAULT);
     g_source_set_static_name (source, "[alluvium] block-dropped");
     g_source_attach (source, self->context);
   }

@@ -766,7 +766,12 @@ alv_peer_server_listen (AlvPeerServer  *server,
       };
 
       server->listener = alv_listener_new (_("Peer port"), &limits);
-      alv_listener_serve_soup (server->listener, server->soup);
+      if (!alv_listener_serve_soup (server->listener, server->soup, error))
+        {
+          g_clear_object (&server->listener);
+          g_prefix_error (error, _("Peer port: "));
+          return FALSE;
+        }
     }
   if (!alv_listener_add_address (server->listener, sockaddr, NULL, error))
     {
@@ -785,23 +790,16 @@ alv_peer_server_listen (AlvPeerServer  *server,
 guint16
 alv_peer_server_get_port (AlvPeerServer *server)
 {
-  GSList *listeners;
-  guint16 port = 0;
+  g_autoptr(GSocketAddress) addr = NULL;
 
   g_return_val_if_fail (ALV_IS_PEER_SERVER (server), 0);
 
-  if (server->soup == NULL)
+  if (server->listener == NULL)
     return 0;
-  listeners = soup_server_get_listeners (server->soup);
-  if (listeners != NULL)
-    {
-      g_autoptr(GSocketAddress) addr = g_socket_get_local_address (listeners->data, NULL);
-
-      if (G_IS_INET_SOCKET_ADDRESS (addr))
-        port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (addr));
-    }
-  g_slist_free (listeners);
-  return port;
+  addr = alv_listener_get_address (server->listener, 0);
+  if (!G_IS_INET_SOCKET_ADDRESS (addr))
+    return 0;
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (addr));
 }
 
 /**

@@ -1118,6 +1118,13 @@ swarm_head_cb (GObject      *source,
     return;
   f = user_data;
   f->head_reading = FALSE;
+  if (g_error_matches (error, ALV_ERROR, ALV_ERROR_MISMATCH))
+    {
+      /* a block changed on disk and is fetched again: "block-ready" reads
+       * the head anew */
+      g_message ("%s", error->message);
+      return;
+    }
   if (data == NULL)
     {
       feeder_fail (f, error->message);

@@ -1300,8 +1300,9 @@ gateway_server_listen (GatewayServer *self,
 {
   g_autoptr(GSocketAddress) addr = g_inet_socket_address_new_from_string (self->config.address,
                                                                           self->config.port);
-  g_autoptr(GSList) uris = NULL;
-  GUri *uri;
+  g_autoptr(GSocketAddress) effective = NULL;
+  g_autofree char *host = NULL;
+  guint port;
 
   if (addr == NULL)
     {
@@ -1314,13 +1315,15 @@ gateway_server_listen (GatewayServer *self,
       const AlvListenerConfig limits = {
         .max_connections = self->config.max_connections,
         .max_per_address = self->config.max_connections_per_address,
-        .fd_share_percent = 75,
+        /* a docroot answer holds a file besides its socket */
+        .fd_share_percent = 40,
         .idle_timeout = self->config.idle_timeout,
         .header_timeout = self->config.idle_timeout,
       };
 
       self->listener = alv_listener_new (_("Gateway"), &limits);
-      alv_listener_serve_soup (self->listener, self->server);
+      if (!alv_listener_serve_soup (self->listener, self->server, error))
+        return FALSE;
       for (char **proxy = self->config.trusted_proxies; proxy != NULL && *proxy != NULL; proxy++)
         {
           g_autoptr(GInetAddress) inet = g_inet_address_new_from_string (*proxy);
@@ -1329,25 +1332,16 @@ gateway_server_listen (GatewayServer *self,
             alv_listener_exempt_address (self->listener, inet);
         }
     }
-  if (!alv_listener_add_address (self->listener, addr, NULL, error))
+  if (!alv_listener_add_address (self->listener, addr, &effective, error))
     return FALSE;
-  uris = soup_server_get_uris (self->server);
-  g_return_val_if_fail (uris != NULL, FALSE);
-  uri = uris->data;
-  {
-    g_autoptr(GInetAddress) any4 = g_inet_address_new_any (G_SOCKET_FAMILY_IPV4);
-    g_autoptr(GInetAddress) any6 = g_inet_address_new_any (G_SOCKET_FAMILY_IPV6);
-    GInetAddress *bound = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (addr));
-    const char *host = g_uri_get_host (uri);
-
-    self->bound_url = g_strdup_printf (strchr (host, ':') ? "http://[%s]:%d/" : "http://%s:%d/",
-                                       host, g_uri_get_port (uri));
-    if (g_inet_address_equal (bound, any4) || g_inet_address_equal (bound, any6))
-      host = "127.0.0.1";
-    self->url = g_strdup_printf (strchr (host, ':') ? "http://[%s]:%d/" : "http://%s:%d/",
-                                 host, g_uri_get_port (uri));
-  }
-  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
+  host = g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (effective)));
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
+  self->bound_url = g_strdup_printf (strchr (host, ':') ? "http://[%s]:%u/" : "http://%s:%u/",
+                                     host, port);
+  if (g_inet_address_get_is_any (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (effective))))
+    self->url = g_strdup_printf ("http://127.0.0.1:%u/", port);
+  else
+    self->url = g_strdup (self->bound_url);
 
   if (self->docroot != NULL && self->base == NULL)
     self->base = g_uri_parse (self->url, SOUP_HTTP_URI_FLAGS, NULL);

@@ -37,7 +37,7 @@ typedef struct
   guint block_size;
   guint fetch_timeout;          /* seconds of origin inactivity */
   guint origin_leases;          /* origin pulls granted at once per URN, 0: none */
-  guint max_connections;        /* open at once, 0: half the descriptor limit */
+  guint max_connections;        /* open at once, 0: 40 % of the descriptor limit */
   guint max_connections_per_address;
   guint idle_timeout;           /* seconds a client may stay silent */
 } GatewayConfig;

@@ -109,13 +109,22 @@ typedef struct
   char *url;
 } Fixture;
 
+static guint n_held;
+
 static void
 hello_cb (SoupServer        *server G_GNUC_UNUSED,
           SoupServerMessage *msg,
-          const char        *path G_GNUC_UNUSED,
+          const char        *path,
           GHashTable        *query G_GNUC_UNUSED,
           gpointer           user_data G_GNUC_UNUSED)
 {
+  if (g_str_equal (path, "/hold"))
+    {
+      /* an answer held back: the server reads nothing meanwhile */
+      soup_server_message_pause (msg);
+      n_held++;
+      return;
+    }
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_STATIC, "hello", 5);
 }
@@ -132,7 +141,8 @@ fixture_setup (Fixture                 *f,
   f->server = soup_server_new (NULL, NULL);
   soup_server_add_handler (f->server, NULL, hello_cb, NULL, NULL);
   f->listener = alv_listener_new ("Test", config);
-  alv_listener_serve_soup (f->listener, f->server);
+  g_assert_true (alv_listener_serve_soup (f->listener, f->server, &error));
+  g_assert_no_error (error);
   g_assert_true (alv_listener_add_address (f->listener, any_port, &bound, &error));
   g_assert_no_error (error);
   f->url = g_strdup_printf ("http://127.0.0.1:%u/",
@@ -188,6 +198,75 @@ test_listener_caps (void)
   test_wait_until (listener_empty, f.listener, 10000);
   g_assert_true (hello_from ("127.0.0.1", f.url, &error));
   g_assert_no_error (error);
+  fixture_teardown (&f);
+}
+
+static gboolean
+held (gpointer data)
+{
+  return n_held >= GPOINTER_TO_UINT (data);
+}
+
+/* Clients that asked and left while their answers were held back: the
+ * server has not noticed (it reads nothing from them), but they no longer
+ * count against the cap of their address. */
+static void
+test_listener_gone (void)
+{
+  const AlvListenerConfig config = { .max_connections = 100, .max_per_address = 4 };
+  static const char request[] = "GET /hold HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GUri) uri = NULL;
+  g_autoptr(GError) error = NULL;
+  Fixture f = { 0 };
+
+  n_held = 0;
+  fixture_setup (&f, &config);
+  uri = g_uri_parse (f.url, G_URI_FLAGS_NONE, NULL);
+  address = g_inet_socket_address_new (loopback, g_uri_get_port (uri));
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                                G_SOCKET_PROTOCOL_TCP, &error);
+
+      g_assert_no_error (error);
+      g_assert_true (g_socket_connect (socket, address, NULL, &error));
+      g_assert_cmpint (g_socket_send (socket, request, strlen (request), NULL, &error), ==,
+                       (gssize) strlen (request));
+      test_wait_until (held, GUINT_TO_POINTER (i + 1), 10000);
+      g_assert_true (g_socket_close (socket, &error));
+    }
+  g_assert_cmpuint (alv_listener_get_n_connections (f.listener), ==, 4);
+
+  /* the address is at its cap, but all four have left */
+  g_assert_true (hello_from ("127.0.0.1", f.url, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (alv_listener_get_n_refused (f.listener), ==, 0);
+  fixture_teardown (&f);
+}
+
+/* Requests on a kept-alive connection: the server keeps it open between
+ * them (libsoup does so only while it has a listener of its own). */
+static void
+test_listener_keepalive (void)
+{
+  const AlvListenerConfig config = { .max_connections = 10, .max_per_address = 10 };
+  g_autoptr(SoupSession) session = test_session_new_from ("127.0.0.1");
+  g_autoptr(GError) error = NULL;
+  Fixture f = { 0 };
+
+  fixture_setup (&f, &config);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(SoupMessage) msg = soup_message_new ("GET", f.url);
+      g_autoptr(GBytes) body = test_session_send (session, msg, 10000, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpuint (soup_message_get_status (msg), ==, SOUP_STATUS_OK);
+      g_assert_cmpuint (alv_listener_get_n_connections (f.listener), ==, 1);
+    }
+  soup_session_abort (session);
   fixture_teardown (&f);
 }
 
@@ -323,6 +402,8 @@ main (int    argc,
   g_test_add_func ("/listener/limits/log", test_limits_log);
   g_test_add_func ("/listener/caps", test_listener_caps);
   g_test_add_func ("/listener/idle", test_listener_idle);
+  g_test_add_func ("/listener/keepalive", test_listener_keepalive);
+  g_test_add_func ("/listener/gone", test_listener_gone);
   g_test_add_func ("/listener/emfile", test_listener_emfile);
   return g_test_run ();
 }
