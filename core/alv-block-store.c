@@ -589,55 +589,57 @@ held_bytes_of (Entry       *e,
 /* ------------------------------------------------------------------ */
 /* eviction                                                            */
 
+/* A signal emitted later in the store's context: never with the lock
+ * held, nor from a worker thread. */
 typedef struct
 {
   AlvBlockStore *store;
+  guint signal;
   char *urn;
-} EvictedData;
+  guint index;                   /* block-dropped only */
+} StoreEvent;
 
 static gboolean
-emit_evicted_cb (gpointer user_data)
+emit_event_cb (gpointer user_data)
 {
-  EvictedData *d = user_data;
+  StoreEvent *ev = user_data;
 
-  g_signal_emit (d->store, signals[SIGNAL_ENTRY_EVICTED], 0, d->urn);
+  if (ev->signal == SIGNAL_BLOCK_DROPPED)
+    g_signal_emit (ev->store, signals[ev->signal], 0, ev->urn, ev->index);
+  else
+    g_signal_emit (ev->store, signals[ev->signal], 0, ev->urn);
   return G_SOURCE_REMOVE;
 }
 
 static void
-evicted_data_free (gpointer user_data)
+store_event_free (gpointer user_data)
 {
-  EvictedData *d = user_data;
+  StoreEvent *ev = user_data;
 
-  g_object_unref (d->store);
-  g_free (d->urn);
-  g_free (d);
+  g_object_unref (ev->store);
+  g_free (ev->urn);
+  g_free (ev);
 }
 
-typedef struct
-{
-  AlvBlockStore *store;
-  char *urn;
-  guint index;
-} DroppedData;
-
-static gboolean
-emit_dropped_cb (gpointer user_data)
-{
-  DroppedData *d = user_data;
-
-  g_signal_emit (d->store, signals[SIGNAL_BLOCK_DROPPED], 0, d->urn, d->index);
-  return G_SOURCE_REMOVE;
-}
-
+/* At default priority: ahead of the result of the read or write that
+ * caused it, which is queued after it. */
 static void
-dropped_data_free (gpointer user_data)
+queue_event (AlvBlockStore *self,
+             guint          signal,
+             const char    *urn,
+             guint          index)
 {
-  DroppedData *d = user_data;
+  StoreEvent *ev = g_new0 (StoreEvent, 1);
+  g_autoptr(GSource) source = g_idle_source_new ();
 
-  g_object_unref (d->store);
-  g_free (d->urn);
-  g_free (d);
+  ev->store = g_object_ref (self);
+  ev->signal = signal;
+  ev->urn = g_strdup (urn);
+  ev->index = index;
+  g_source_set_callback (source, emit_event_cb, ev, store_event_free);
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_static_name (source, "[alluvium] block store event");
+  g_source_attach (source, self->context);
 }
 
 /* Block @index of @e no longer matches its hash on disk: it is no longer
@@ -670,20 +672,9 @@ drop_corrupt_block (AlvBlockStore *self,
              index, e->urn);
   if (!write_state (self, e, &local_error))
     g_debug ("%s", local_error->message);
-  {
-    DroppedData *d = g_new0 (DroppedData, 1);
-    g_autoptr(GSource) source = g_idle_source_new ();
-
-    d->store = g_object_ref (self);
-    d->urn = g_strdup (e->urn);
-    d->index = index;
-    g_source_set_callback (source, emit_dropped_cb, d, dropped_data_free);
-    /* ahead of the read's own result (queued after it, same priority),
-     * so that whoever reads on no longer counts the block as held */
-    g_source_set_priority (source, G_PRIORITY_DEFAULT);
-    g_source_set_static_name (source, "[alluvium] block-dropped");
-    g_source_attach (source, self->context);
-  }
+  /* whoever reads on after this read's result no longer counts the block
+   * as held */
+  queue_event (self, SIGNAL_BLOCK_DROPPED, e->urn, index);
 }
 
 /* Reads the whole blocks that hold [@offset, @offset + @len) and checks
@@ -753,19 +744,7 @@ remove_entry_locked (AlvBlockStore *self,
   unlink_entry_files (self, e);
 
   if (evicted)
-    {
-      EvictedData *d = g_new0 (EvictedData, 1);
-      g_autoptr(GSource) source = g_idle_source_new ();
-
-      /* always deferred: never emitted with the lock held, nor from a
-       * worker thread */
-      d->store = g_object_ref (self);
-      d->urn = g_strdup (e->urn);
-      g_source_set_callback (source, emit_evicted_cb, d, evicted_data_free);
-      g_source_set_priority (source, G_PRIORITY_DEFAULT);
-      g_source_set_static_name (source, "[alluvium] entry-evicted");
-      g_source_attach (source, self->context);
-    }
+    queue_event (self, SIGNAL_ENTRY_EVICTED, e->urn, 0);
 }
 
 /* Evicts least recently used, unpinned entries other than @keep until
