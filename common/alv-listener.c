@@ -21,6 +21,7 @@
 #include "alv-listener.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -486,13 +487,13 @@ refuse (AlvListener  *self,
   if (!alv_log_limiter_allow (&self->refuse_log, g_get_monotonic_time (), &suppressed))
     return;
   if (why == ALV_REFUSE_ADDRESS)
-    g_message (_("%s: refused a connection from %s, which already holds %u (%" G_GUINT64_FORMAT
+    g_message (_("%s: refused a connection from %s, which already holds %u (%" PRIu64
                  " more refused since the last report)"),
                self->name, address, alv_conn_limits_get_for_address (self->limits, address),
                suppressed);
   else
     g_message (_("%s: refused a connection from %s: %u connections open, the most allowed (%"
-                 G_GUINT64_FORMAT " more refused since the last report)"),
+                 PRIu64 " more refused since the last report)"),
                self->name, address, alv_conn_limits_get_total (self->limits), suppressed);
 }
 
@@ -589,7 +590,7 @@ pause_accepting (AlvListener  *self,
   ms = alv_accept_backoff_ms (self->failures);
   if (alv_log_limiter_allow (&self->accept_log, g_get_monotonic_time (), &suppressed))
     g_message (_("%s: cannot accept connections: %s; %u open; trying again in %u ms "
-                 "(%" G_GUINT64_FORMAT " more failures since the last report)"),
+                 "(%" PRIu64 " more failures since the last report)"),
                self->name, error->message, alv_conn_limits_get_total (self->limits), ms,
                suppressed);
   detach_sources (self);

@@ -128,8 +128,8 @@ server_gateway_main (int    argc,
     { "origin-leases", 0, 0, G_OPTION_ARG_INT64, &leases,
       N_("Origin pulls granted at once per item (default 1; 0 = none)"), N_("N") },
     { "max-connections", 0, 0, G_OPTION_ARG_INT64, &max_conns,
-      N_("Hold at most N client connections at once (default: as many as 40% of the "
-         "descriptor limit allows)"), N_("N") },
+      N_("Hold at most N client connections at once (default: as many as two fifths of "
+         "the descriptor limit allow)"), N_("N") },
     { "max-connections-per-address", 0, 0, G_OPTION_ARG_INT64, &conns_per_addr,
       N_("Hold at most N connections from one client address (default 256)"), N_("N") },
     { "idle-timeout", 0, 0, G_OPTION_ARG_INT64, &idle,
