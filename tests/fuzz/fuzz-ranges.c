@@ -23,18 +23,9 @@
 
 #include "alv-error.h"
 #include "alv-ranges.h"
+#include "fuzz-util.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-/* Aborts with a message libFuzzer shows next to the crash. */
-#define CHECK(cond) \
-  G_STMT_START { \
-    if (G_UNLIKELY (!(cond))) \
-      { \
-        g_printerr ("%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        abort (); \
-      } \
-  } G_STMT_END
 
 static guint64
 read_u64 (const guint8 *p, gsize avail)
@@ -708,14 +699,7 @@ fuzz_algebra (const guint8 *data, gsize size)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  static gboolean initialized = FALSE;
-
-  if (!initialized)
-    {
-      /* a g_return_if_fail() reached from here is a bug too */
-      g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
-      initialized = TRUE;
-    }
+  fuzz_init ();
   if (size < 1)
     return 0;
 

@@ -25,6 +25,7 @@
 
 #include "alv-error.h"
 #include "alv-hash-tree.h"
+#include "fuzz-util.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
@@ -120,15 +121,6 @@ fuzz_urn (const uint8_t *data, size_t size)
     }
 }
 
-#define CHECK(cond) \
-  G_STMT_START { \
-    if (G_UNLIKELY (!(cond))) \
-      { \
-        g_printerr ("%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        abort (); \
-      } \
-  } G_STMT_END
-
 /* data[0] picks the block size, data[1] the piece sizes; content is the rest */
 static void
 fuzz_content (const uint8_t *data, size_t size)
@@ -213,14 +205,7 @@ fuzz_content (const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  static gboolean initialized = FALSE;
-
-  if (!initialized)
-    {
-      /* a g_return_if_fail() reached from here is a bug too */
-      g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
-      initialized = TRUE;
-    }
+  fuzz_init ();
   if (size >= 2)
     fuzz_content (data, size);
   if (size >= 9)
