@@ -559,19 +559,26 @@ alv_ogg_parse_info (const guint8  *data,
  * @info: stream info from alv_ogg_parse_info()
  * @granule: a granule position of that stream
  *
- * Returns: the time in microseconds, or -1 if @granule is -1 or @info has no rate
+ * Returns: the time in microseconds (rounded down, %G_MAXINT64 for a
+ *   granule position beyond that), or -1 if @granule is -1 or @info has
+ *   no rate
  */
 gint64
 alv_ogg_granule_to_usec (const AlvOggInfo *info,
                          gint64            granule)
 {
-  guint64 g;
+  guint64 g, seconds, usec;
 
   g_return_val_if_fail (info != NULL, -1);
   if (granule < 0 || info->rate == 0)
     return -1;
   g = (guint64) granule > info->preskip ? (guint64) granule - info->preskip : 0;
-  return (gint64) ((g / info->rate) * G_USEC_PER_SEC + (g % info->rate) * G_USEC_PER_SEC / info->rate);
+  /* a granule position is untrusted: saturate rather than wrap */
+  seconds = g / info->rate;
+  if (seconds > (guint64) G_MAXINT64 / G_USEC_PER_SEC)
+    return G_MAXINT64;
+  usec = seconds * G_USEC_PER_SEC + (g % info->rate) * G_USEC_PER_SEC / info->rate;
+  return (gint64) MIN (usec, (guint64) G_MAXINT64);
 }
 
 /**

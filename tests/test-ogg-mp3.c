@@ -323,6 +323,40 @@ test_ogg_info_opus (void)
   g_assert_cmpuint (offset, >, info.headers_length);
 }
 
+/* Found by fuzz-ogg: a granule position far beyond any real time
+ * overflowed the microsecond count into a negative (or wrapped) time; it
+ * saturates instead, and times stay exact up to there. */
+static void
+test_ogg_granule_limits (void)
+{
+  AlvOggInfo info = { ALV_OGG_CODEC_VORBIS, 1, 44100, 0, 0 };
+  gint64 prev = 0;
+  static const gint64 granules[] = {
+    0, 44100, G_GINT64_CONSTANT (1) << 40, G_GINT64_CONSTANT (1) << 50,
+    G_GINT64_CONSTANT (1) << 60, G_MAXINT64 - 1, G_MAXINT64,
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (granules); i++)
+    {
+      gint64 usec = alv_ogg_granule_to_usec (&info, granules[i]);
+
+      g_assert_cmpint (usec, >=, prev);
+      prev = usec;
+    }
+  g_assert_cmpint (alv_ogg_granule_to_usec (&info, G_MAXINT64), ==, G_MAXINT64);
+
+  /* 9 * 10^12 s at 48 kHz is still exact: 9 * 10^18 us */
+  info.rate = 48000;
+  info.preskip = 312;
+  g_assert_cmpint (alv_ogg_granule_to_usec (&info, 312 + G_GINT64_CONSTANT (48000) * 9000000000000),
+                   ==, G_GINT64_CONSTANT (9000000000000000000));
+  info.rate = 1;
+  info.preskip = 0;
+  g_assert_cmpint (alv_ogg_granule_to_usec (&info, G_MAXINT64 / G_USEC_PER_SEC),
+                   ==, G_MAXINT64 / G_USEC_PER_SEC * G_USEC_PER_SEC);
+  g_assert_cmpint (alv_ogg_granule_to_usec (&info, G_MAXINT64 / G_USEC_PER_SEC + 1), ==, G_MAXINT64);
+}
+
 /* ---- MP3 ------------------------------------------------------------------ */
 
 static void
@@ -745,6 +779,7 @@ main (int    argc,
   g_test_add_func ("/core/ogg/scanner-empty", test_ogg_scanner_empty);
   g_test_add_func ("/core/ogg/info-vorbis", test_ogg_info_vorbis);
   g_test_add_func ("/core/ogg/info-opus", test_ogg_info_opus);
+  g_test_add_func ("/core/ogg/granule-limits", test_ogg_granule_limits);
   g_test_add_func ("/core/mp3/header", test_mp3_header);
   g_test_add_func ("/core/mp3/sync", test_mp3_sync);
   g_test_add_func ("/core/mp3/id3", test_mp3_id3);

@@ -23,7 +23,9 @@
 #include "alv-error.h"
 #include "alv-hash-tree.h"
 #include "alv-ocn-headers.h"
-#include "fuzz-check.h"
+#include "fuzz-util.h"
+
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 static void
 check_alv_error (const GError *error)
@@ -355,15 +357,9 @@ fuzz_clock (const guint8 *data, gsize size)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  static gboolean initialized = FALSE;
   g_autofree char *text = NULL;
 
-  if (!initialized)
-    {
-      /* a g_return_if_fail() reached from here is a bug too */
-      g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
-      initialized = TRUE;
-    }
+  fuzz_init ();
   if (size < 1)
     return 0;
 

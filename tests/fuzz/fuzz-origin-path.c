@@ -18,8 +18,10 @@
 #include <gio/gio.h>
 
 #include "alv-error.h"
-#include "fuzz-check.h"
+#include "fuzz-util.h"
 #include "gateway-origins.h"
+
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 #define HTTP_FLAGS (G_URI_FLAGS_HAS_PASSWORD | G_URI_FLAGS_ENCODED_PATH | G_URI_FLAGS_ENCODED_QUERY \
                     | G_URI_FLAGS_ENCODED_FRAGMENT | G_URI_FLAGS_SCHEME_NORMALIZE)

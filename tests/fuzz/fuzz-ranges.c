@@ -23,7 +23,9 @@
 
 #include "alv-error.h"
 #include "alv-ranges.h"
-#include "fuzz-check.h"
+#include "fuzz-util.h"
+
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 static guint64
 read_u64 (const guint8 *p, gsize avail)
@@ -697,14 +699,7 @@ fuzz_algebra (const guint8 *data, gsize size)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  static gboolean initialized = FALSE;
-
-  if (!initialized)
-    {
-      /* a g_return_if_fail() reached from here is a bug too */
-      g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
-      initialized = TRUE;
-    }
+  fuzz_init ();
   if (size < 1)
     return 0;
 

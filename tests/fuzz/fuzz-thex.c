@@ -25,7 +25,9 @@
 
 #include "alv-error.h"
 #include "alv-hash-tree.h"
-#include "fuzz-check.h"
+#include "fuzz-util.h"
+
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 static void
 fuzz_tree (const uint8_t *data, size_t size)
@@ -203,14 +205,7 @@ fuzz_content (const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  static gboolean initialized = FALSE;
-
-  if (!initialized)
-    {
-      /* a g_return_if_fail() reached from here is a bug too */
-      g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
-      initialized = TRUE;
-    }
+  fuzz_init ();
   if (size >= 2)
     fuzz_content (data, size);
   if (size >= 9)
