@@ -94,12 +94,25 @@ typedef struct
   gboolean contacted;           /* polled or asked at least once */
 } Peer;
 
+/* A source is remembered while an address it gave is in the table (at
+ * most MAX_PEERS of them) or one it gossiped was dropped after failing
+ * less than SOURCE_SPENT_US ago; such an address was first contacted, at
+ * most FIRST_CONTACTS per window.  So the sources fit, whoever cycles
+ * ports or peers: MAX_SOURCES is a backstop, never the reason to refuse
+ * an honest source. */
+G_STATIC_ASSERT (MAX_PEERS + ALV_SWARM_PLAN_FIRST_CONTACTS *
+                 (ALV_SWARM_PLAN_SOURCE_SPENT_US / ALV_SWARM_PLAN_FIRST_CONTACT_WINDOW_US + 1) <
+                 MAX_SOURCES);
+
 /* What one source gave that is unproven: @live addresses in the table,
- * @spent gossiped ones dropped after failing (they stay counted). */
+ * @spent gossiped ones dropped after failing, each counted against it
+ * until ALV_SWARM_PLAN_SOURCE_SPENT_US after its drop (@spent_at, oldest
+ * first).  live + spent never exceeds ALV_SWARM_PLAN_SOURCE_MAX. */
 typedef struct
 {
   guint live;
   guint spent;
+  gint64 spent_at[ALV_SWARM_PLAN_SOURCE_MAX];
 } Source;
 
 typedef struct
@@ -401,24 +414,88 @@ source_get (AlvSwarmPlan *self,
   return s;
 }
 
-/* Whether @name may give one more unproven address. */
+/* Forgets the spent addresses of @s that are old enough. */
+static void
+source_age (Source *s,
+            gint64  now)
+{
+  guint old = 0;
+
+  while (old < s->spent && now - s->spent_at[old] >= ALV_SWARM_PLAN_SOURCE_SPENT_US)
+    old++;
+  if (old == 0)
+    return;
+  memmove (s->spent_at, s->spent_at + old, (s->spent - old) * sizeof s->spent_at[0]);
+  s->spent -= old;
+}
+
+static gboolean
+source_counts_nothing (Source *s)
+{
+  return s->live == 0 && s->spent == 0;
+}
+
+/* Forgets @name once it counts nothing. */
+static void
+source_settle (AlvSwarmPlan *self,
+               const char   *name,
+               Source       *s)
+{
+  if (source_counts_nothing (s))
+    g_hash_table_remove (self->sources, name);
+}
+
+/* Whether @name may give one more unproven address at @now.  A full
+ * table of sources is first rid of those that count nothing any more
+ * (then far from full: see MAX_SOURCES). */
 static gboolean
 source_allows (AlvSwarmPlan *self,
-               const char   *name)
+               const char   *name,
+               gint64        now)
 {
   Source *s = g_hash_table_lookup (self->sources, name);
 
+  if (s == NULL && g_hash_table_size (self->sources) >= MAX_SOURCES)
+    {
+      GHashTableIter iter;
+      gpointer value;
+
+      g_hash_table_iter_init (&iter, self->sources);
+      while (g_hash_table_iter_next (&iter, NULL, &value))
+        {
+          source_age (value, now);
+          if (source_counts_nothing (value))
+            g_hash_table_iter_remove (&iter);
+        }
+    }
   if (s == NULL)
     return g_hash_table_size (self->sources) < MAX_SOURCES;
+  source_age (s, now);
   return s->live + s->spent < ALV_SWARM_PLAN_SOURCE_MAX;
 }
 
-/* @p no longer counts against its source: proven, or gone (@spent: a
- * gossiped address that failed, counted on for good). */
+/* The peer @key proved itself: the addresses it named that failed no
+ * longer count against it. */
+static void
+source_forget_spent (AlvSwarmPlan *self,
+                     const char   *key)
+{
+  Source *s = g_hash_table_lookup (self->sources, key);
+
+  if (s == NULL)
+    return;
+  s->spent = 0;
+  source_settle (self, key, s);
+}
+
+/* @p no longer counts against its source: proven, or gone (@failed, at
+ * @now: a gossiped address dropped after failing, counted against the
+ * peer that named it for ALV_SWARM_PLAN_SOURCE_SPENT_US). */
 static void
 source_release (AlvSwarmPlan *self,
                 Peer         *p,
-                gboolean      spent)
+                gboolean      failed,
+                gint64        now)
 {
   Source *s;
 
@@ -430,29 +507,34 @@ source_release (AlvSwarmPlan *self,
   if (s == NULL)
     return;
   s->live--;
-  if (spent && p->from == ALV_SWARM_PEER_FROM_GOSSIP)
-    s->spent++;
-  if (s->live == 0 && s->spent == 0)
-    g_hash_table_remove (self->sources, p->source);
+  if (failed && p->from == ALV_SWARM_PEER_FROM_GOSSIP && s->spent < G_N_ELEMENTS (s->spent_at))
+    s->spent_at[s->spent++] = now;
+  source_settle (self, p->source, s);
 }
 
+/* @p is vouched for or served a verified block: it no longer counts
+ * against its source, and what it named that failed is forgiven. */
 static void
 peer_trust (AlvSwarmPlan *self,
             Peer         *p,
             gboolean      vouched,
             gboolean      verified)
 {
-  source_release (self, p, FALSE);
+  source_release (self, p, FALSE, 0);
   p->vouched |= vouched;
   p->verified |= verified;
+  source_forget_spent (self, p->key);
 }
 
-/* Forgets @p, which has nothing in flight. */
+/* Forgets @p, which has nothing in flight (@failed: after failing, at
+ * @now; otherwise evicted). */
 static void
 drop_peer (AlvSwarmPlan *self,
-           Peer         *p)
+           Peer         *p,
+           gboolean      failed,
+           gint64        now)
 {
-  source_release (self, p, TRUE);
+  source_release (self, p, failed, now);
   replace_counted_map (self, &p->avail, self->availability, NULL);
   replace_counted_map (self, &p->fetching, self->fetching, NULL);
   /* best_peer_for()'s list of the peers usable now is made afresh */
@@ -482,7 +564,7 @@ make_room (AlvSwarmPlan *self)
         if (!peer_trusted (p) && !p->banned && peer_idle (p) &&
             p->from == (pass == 0 ? ALV_SWARM_PEER_FROM_GOSSIP : ALV_SWARM_PEER_FROM_REQUESTER))
           {
-            drop_peer (self, p);
+            drop_peer (self, p, FALSE, 0);
             return TRUE;
           }
       }
@@ -521,7 +603,8 @@ take_first_contact (AlvSwarmPlan *self,
 /* Drops the unproven addresses that failed too often (not while a poll
  * or request of theirs is out: its end is reported first). */
 static void
-plan_forget (AlvSwarmPlan *self)
+plan_forget (AlvSwarmPlan *self,
+             gint64        now)
 {
   for (guint k = self->peers->len; k > 0; k--)
     {
@@ -529,7 +612,7 @@ plan_forget (AlvSwarmPlan *self)
 
       if (!peer_trusted (p) && !p->banned && peer_idle (p) &&
           p->failures >= ALV_SWARM_PLAN_UNPROVEN_MAX_FAILURES)
-        drop_peer (self, p);
+        drop_peer (self, p, TRUE, now);
     }
 }
 
@@ -867,7 +950,8 @@ gboolean
 alv_swarm_plan_add_peer (AlvSwarmPlan     *self,
                          const char       *key,
                          AlvSwarmPeerFrom  from,
-                         const char       *source)
+                         const char       *source,
+                         gint64            now)
 {
   Peer *p;
   g_autofree char *owner = NULL;
@@ -903,7 +987,7 @@ alv_swarm_plan_add_peer (AlvSwarmPlan     *self,
     default:
       break;
     }
-  if ((owner != NULL && !source_allows (self, owner)) ||
+  if ((owner != NULL && !source_allows (self, owner, now)) ||
       (self->peers->len >= MAX_PEERS && (owner != NULL || !make_room (self))))
     {
       self->stats.peers_refused++;
@@ -1316,7 +1400,7 @@ alv_swarm_plan_peer_pulling (AlvSwarmPlan *self,
 
   if (g_strcmp0 (key, self->self_key) == 0 || first > last || first >= self->n_blocks)
     return;
-  alv_swarm_plan_add_peer (self, key, ALV_SWARM_PEER_FROM_GATEWAY, NULL);
+  alv_swarm_plan_add_peer (self, key, ALV_SWARM_PEER_FROM_GATEWAY, NULL, now);
   p = find_peer (self, key);
   if (p == NULL || p->banned)
     return;
@@ -2137,7 +2221,7 @@ alv_swarm_plan_tick (AlvSwarmPlan *self,
     self->active_since = now;
 
   was_complete = alv_block_map_is_complete (self->have);
-  plan_forget (self);
+  plan_forget (self, now);
   plan_stalls (self, now);
   if (!was_complete && self->active)
     {

@@ -36,10 +36,11 @@ G_BEGIN_DECLS
  * known at once: */
 #define ALV_SWARM_PLAN_MAX_PEERS                200
 /* unproven addresses one source may give (a gossiping peer for the
- * addresses in its X-Alt, a requester's host for itself); an address
- * dropped after failing stays counted against the peer that gossiped
- * it: */
+ * addresses in its X-Alt, a requester's host for itself): */
 #define ALV_SWARM_PLAN_SOURCE_MAX               8
+/* a gossiped address dropped after failing stays counted against the
+ * peer that named it this long (unless that peer proves itself): */
+#define ALV_SWARM_PLAN_SOURCE_SPENT_US          (120 * G_USEC_PER_SEC)
 /* unproven gossiped addresses at once, of ALV_SWARM_PLAN_MAX_PEERS: */
 #define ALV_SWARM_PLAN_GOSSIP_MAX               50
 /* gossiped addresses contacted for the first time, per window: */
@@ -211,14 +212,15 @@ guint64       alv_swarm_plan_get_playhead   (AlvSwarmPlan *plan);
 
 /* A peer learnt of @from: a gateway's answer, a requester's
  * X-Listen-Port, or the X-Alt of @source's answer (the key of the peer
- * that answered; ignored unless @from is GOSSIP).  A known peer the
- * gateway names becomes vouched for.  Returns TRUE when the peer is new;
- * FALSE when it was known already, is ourselves, or was refused (over
- * its source's allowance, the gossip share, or the table's size). */
+ * that answered; ignored unless @from is GOSSIP), at @now.  A known
+ * peer the gateway names becomes vouched for.  Returns TRUE when the peer
+ * is new; FALSE when it was known already, is ourselves, or was refused
+ * (over its source's allowance, the gossip share, or the table's size). */
 gboolean      alv_swarm_plan_add_peer       (AlvSwarmPlan     *plan,
                                              const char       *key,
                                              AlvSwarmPeerFrom  from,
-                                             const char       *source);
+                                             const char       *source,
+                                             gint64            now);
 /* What a peer's answer said: @avail (taken over, used with
  * %ALV_SWARM_AVAIL_MAP) and @fetching (taken over, nullable: what it is
  * pulling from the origin, X-Pending-Ranges). */
