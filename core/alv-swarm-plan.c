@@ -80,7 +80,8 @@ typedef struct
   guint inflight;
   guint bulk_inflight;          /* of them, rarest-first ones */
   double rate;                  /* bytes/s, EWMA; 0: not measured */
-  guint failures;
+  guint failures;               /* in a row: polls or requests that failed
+                                 * since the last good answer */
   gint64 backoff_until;
   gint64 busy_until;
   guint busy_count;             /* 503-busy answers in a row */
@@ -1009,36 +1010,18 @@ alv_swarm_plan_add_peer (AlvSwarmPlan     *self,
   return TRUE;
 }
 
-void
-alv_swarm_plan_peer_not_sharing (AlvSwarmPlan *self,
-                                 const char   *key,
-                                 gint64        now)
-{
-  Peer *p = find_peer (self, key);
-
-  if (p == NULL || p->banned)
-    return;
-  /* a listener without the item's tree yet answers so too; an address
-   * nobody vouched for may be no peer at all */
-  alv_swarm_plan_peer_info (self, key, ALV_SWARM_AVAIL_NONE, NULL, NULL, now);
-  if (!peer_trusted (p))
-    peer_fail (p, 0, now);
-}
-
-void
-alv_swarm_plan_peer_info (AlvSwarmPlan  *self,
-                          const char    *key,
-                          AlvSwarmAvail  how,
-                          AlvBlockMap   *avail,
-                          AlvBlockMap   *fetching,
-                          gint64         now)
+/* Takes over what @p says it holds (@avail) and pulls (@fetching). */
+static void
+peer_set_avail (AlvSwarmPlan  *self,
+                Peer          *p,
+                AlvSwarmAvail  how,
+                AlvBlockMap   *avail,
+                AlvBlockMap   *fetching,
+                gint64         now)
 {
   g_autoptr(AlvBlockMap) owned_avail = avail;
   g_autoptr(AlvBlockMap) owned_fetching = fetching;
-  Peer *p = find_peer (self, key);
 
-  if (p == NULL || p->banned)
-    return;
   /* untrusted, like everything a peer says: it only ever makes us wait
    * a little for a block, or ask it for one */
   replace_counted_map (self, &p->fetching, self->fetching, g_steal_pointer (&owned_fetching));
@@ -1070,6 +1053,51 @@ alv_swarm_plan_peer_info (AlvSwarmPlan  *self,
       break;
     }
   p->avail_time = now;
+}
+
+void
+alv_swarm_plan_peer_not_sharing (AlvSwarmPlan *self,
+                                 const char   *key,
+                                 gint64        now)
+{
+  Peer *p = find_peer (self, key);
+
+  if (p == NULL || p->banned)
+    return;
+  peer_set_avail (self, p, ALV_SWARM_AVAIL_NONE, NULL, NULL, now);
+  /* from a peer the gateway vouched for (or one that served a verified
+   * block) it means "no tree yet": an answer.  An unproven address may
+   * be no peer at all, so it is a failure: an honest gossiped one has
+   * the tree (the peer naming it had a verified block of it), and an
+   * honest requester without one yet is taken again the next time it
+   * asks, which it does while it lacks blocks (doc/swarm.md) */
+  if (peer_trusted (p))
+    p->failures = 0;
+  else
+    peer_fail (p, 0, now);
+}
+
+void
+alv_swarm_plan_peer_info (AlvSwarmPlan  *self,
+                          const char    *key,
+                          AlvSwarmAvail  how,
+                          AlvBlockMap   *avail,
+                          AlvBlockMap   *fetching,
+                          gint64         now)
+{
+  Peer *p = find_peer (self, key);
+
+  if (p == NULL || p->banned)
+    {
+      g_clear_pointer (&avail, alv_block_map_free);
+      g_clear_pointer (&fetching, alv_block_map_free);
+      return;
+    }
+  peer_set_avail (self, p, how, avail, fetching, now);
+  /* a poll answered: the failures in a row end here (a request's answer
+   * counts once its body arrived, in request_ended) */
+  if (p->polling)
+    p->failures = 0;
 }
 
 void

@@ -47,7 +47,8 @@ G_BEGIN_DECLS
 #define ALV_SWARM_PLAN_FIRST_CONTACTS           4
 #define ALV_SWARM_PLAN_FIRST_CONTACT_WINDOW_US  (5 * G_USEC_PER_SEC)
 /* an unproven address is dropped after this many failures in a row
- * (backed off 2 s, then 4 s, in between): */
+ * (backed off 2 s, then 4 s, in between; an answer to a poll, or a
+ * request's body, ends a row): */
 #define ALV_SWARM_PLAN_UNPROVEN_MAX_FAILURES    3
 /* alv_swarm_plan_tick() wants no wake-up until the next event. */
 #define ALV_SWARM_PLAN_NEVER G_MAXINT64
@@ -223,15 +224,17 @@ gboolean      alv_swarm_plan_add_peer       (AlvSwarmPlan     *plan,
                                              gint64            now);
 /* What a peer's answer said: @avail (taken over, used with
  * %ALV_SWARM_AVAIL_MAP) and @fetching (taken over, nullable: what it is
- * pulling from the origin, X-Pending-Ranges). */
+ * pulling from the origin, X-Pending-Ranges).  The answer to a poll ends
+ * the peer's failures in a row. */
 void          alv_swarm_plan_peer_info      (AlvSwarmPlan *plan,
                                              const char   *key,
                                              AlvSwarmAvail how,
                                              AlvBlockMap  *avail,
                                              AlvBlockMap  *fetching,
                                              gint64        now);
-/* It does not share the item (404): it holds nothing, and an address
- * nobody vouched for counts it as a failure. */
+/* It does not share the item (404): it holds nothing.  From a peer
+ * vouched for or proven that is an answer ("no tree yet"); from an
+ * unproven address, a failure. */
 void          alv_swarm_plan_peer_not_sharing (AlvSwarmPlan *plan,
                                              const char   *key,
                                              gint64        now);

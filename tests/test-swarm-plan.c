@@ -617,6 +617,52 @@ test_plan_gossip_spent_forgiven (void)
                                           22 * SEC + ALV_SWARM_PLAN_SOURCE_SPENT_US));
 }
 
+/* "Dropped after 3 failures" means 3 in a row: an unproven requester
+ * whose failed polls alternate with answers stays; three 404s in a row
+ * drop it (it may be no peer at all), and it is taken again as soon as
+ * it asks again (an honest one polled before its tree came). */
+static void
+test_plan_gossip_failures_in_a_row (void)
+{
+  g_autoptr(AlvSwarmPlan) plan = alv_swarm_plan_new (LENGTH, BS, FALSE, 1);
+  const char *requester = "10.2.0.1:7000";
+  guint n_polls = 0, n_failed = 0, n_404 = 0;
+  gint64 now;
+
+  g_assert_true (alv_swarm_plan_add_peer (plan, requester, ALV_SWARM_PEER_FROM_REQUESTER, NULL, 0));
+  for (now = 0; now < 30 * SEC; now += SEC / 10)
+    {
+      g_autoptr(GArray) a = tick (plan, now, NULL);
+
+      if (!polls (a, requester))
+        continue;
+      if (n_polls++ % 2 == 0)
+        {
+          alv_swarm_plan_peer_failed (plan, requester, 0, now);
+          n_failed++;
+        }
+      else
+        alv_swarm_plan_peer_info (plan, requester, ALV_SWARM_AVAIL_NONE, NULL, NULL, now);
+      alv_swarm_plan_poll_done (plan, requester);
+    }
+  g_assert_cmpuint (n_failed, >, 2 * ALV_SWARM_PLAN_UNPROVEN_MAX_FAILURES);
+  g_assert_true (alv_swarm_plan_has_peer (plan, requester));
+
+  for (; now < 45 * SEC && alv_swarm_plan_has_peer (plan, requester); now += SEC / 10)
+    {
+      g_autoptr(GArray) a = tick (plan, now, NULL);
+
+      if (!polls (a, requester))
+        continue;
+      alv_swarm_plan_peer_not_sharing (plan, requester, now);
+      alv_swarm_plan_poll_done (plan, requester);
+      n_404++;
+    }
+  g_assert_false (alv_swarm_plan_has_peer (plan, requester));
+  g_assert_cmpuint (n_404, ==, ALV_SWARM_PLAN_UNPROVEN_MAX_FAILURES);
+  g_assert_true (alv_swarm_plan_add_peer (plan, requester, ALV_SWARM_PEER_FROM_REQUESTER, NULL, now));
+}
+
 /* --- whole swarms in the simulator ------------------------------------ */
 
 static void
@@ -794,6 +840,7 @@ main (int argc, char **argv)
   g_test_add_func ("/swarm-plan/gossip/backoff", test_plan_gossip_backoff);
   g_test_add_func ("/swarm-plan/gossip/sources-bounded", test_plan_gossip_sources_bounded);
   g_test_add_func ("/swarm-plan/gossip/spent-forgiven", test_plan_gossip_spent_forgiven);
+  g_test_add_func ("/swarm-plan/gossip/failures-in-a-row", test_plan_gossip_failures_in_a_row);
   g_test_add_func ("/swarm-sim/all-at-once", test_sim_all_at_once);
   g_test_add_data_func ("/swarm-sim/sixteen/fair", GINT_TO_POINTER (SIM_ORIGIN_FAIR), test_sim_sixteen);
   g_test_add_data_func ("/swarm-sim/sixteen/droptail", GINT_TO_POINTER (SIM_ORIGIN_DROPTAIL),
