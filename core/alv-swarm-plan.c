@@ -580,8 +580,9 @@ peer_needs_allowance (Peer *p)
   return p->from == ALV_SWARM_PEER_FROM_GOSSIP && !peer_trusted (p) && !p->contacted;
 }
 
-/* Takes one of the ALV_SWARM_PLAN_FIRST_CONTACTS per window; FALSE (and a
- * wake-up at the next window) when they are used up. */
+/* Takes one of the ALV_SWARM_PLAN_FIRST_CONTACTS per window, for a
+ * contact made now; FALSE (and a wake-up at the next window) when they
+ * are used up. */
 static gboolean
 take_first_contact (AlvSwarmPlan *self,
                     gint64        now)
@@ -2095,10 +2096,28 @@ poll_interval (AlvSwarmPlan *self,
   return 0;
 }
 
-/* Availability polls: a HEAD to each peer not heard from yet; to the
- * others at poll_interval(), two per quarter second, oldest first, four times as
- * often to one pulling from the origin what we lack.  A peer we are
- * downloading from answers with every GET instead. */
+static void
+emit_poll (AlvSwarmPlan *self,
+           Peer         *p)
+{
+  AlvSwarmAction a = { 0, };
+
+  p->polling = TRUE;
+  p->contacted = TRUE;
+  self->stats.polls++;
+  a.kind = ALV_SWARM_ACTION_POLL;
+  a.peer = p->key;
+  a.reason = "poll";
+  emit (self, &a);
+}
+
+/* Availability polls: a HEAD to each peer not heard from yet (a gossiped
+ * stranger only with a first contact to spare, taken as it is polled);
+ * to the others at poll_interval(), four per quarter second, oldest
+ * first, four times as often to one pulling from the origin what we
+ * lack.  The new ones go first: a batch of the others used up must not
+ * keep them waiting.  A peer we are downloading from answers with every
+ * GET instead. */
 static void
 plan_polls (AlvSwarmPlan *self,
             gint64        now)
@@ -2127,7 +2146,7 @@ plan_polls (AlvSwarmPlan *self,
         {
           /* a gossiped stranger: a few first contacts per window */
           if (!peer_needs_allowance (p) || take_first_contact (self, now))
-            g_ptr_array_add (due, p);
+            emit_poll (self, p);
           continue;
         }
       if (interval == 0 || p->inflight > 0 || alv_block_map_is_complete (p->avail))
@@ -2140,41 +2159,28 @@ plan_polls (AlvSwarmPlan *self,
     }
   for (guint k = 0; k < due->len; k++)
     {
-      Peer *p = due->pdata[k];
-      AlvSwarmAction a = { 0, };
+      guint oldest = k;
+      Peer *p;
 
-      /* the new ones always; the others a few at a time, oldest first */
-      if (p->avail != NULL)
+      /* a few per quarter second, however often the plan ticks */
+      if (now - self->poll_window >= POLL_FAST_US)
         {
-          guint oldest = k;
-
-          /* a few per quarter second, however often the plan ticks */
-          if (now - self->poll_window >= POLL_FAST_US)
-            {
-              self->poll_window = now;
-              self->poll_window_sent = 0;
-            }
-          if (self->poll_window_sent >= POLL_BATCH)
-            {
-              wake_at (self, self->poll_window + POLL_FAST_US);
-              break;
-            }
-          self->poll_window_sent++;
-          for (guint j = k + 1; j < due->len; j++)
-            if (((Peer *) due->pdata[j])->avail != NULL &&
-                ((Peer *) due->pdata[j])->avail_time < ((Peer *) due->pdata[oldest])->avail_time)
-              oldest = j;
-          due->pdata[k] = due->pdata[oldest];
-          due->pdata[oldest] = p;
-          p = due->pdata[k];
+          self->poll_window = now;
+          self->poll_window_sent = 0;
         }
-      p->polling = TRUE;
-      p->contacted = TRUE;
-      self->stats.polls++;
-      a.kind = ALV_SWARM_ACTION_POLL;
-      a.peer = p->key;
-      a.reason = "poll";
-      emit (self, &a);
+      if (self->poll_window_sent >= POLL_BATCH)
+        {
+          wake_at (self, self->poll_window + POLL_FAST_US);
+          break;
+        }
+      self->poll_window_sent++;
+      for (guint j = k + 1; j < due->len; j++)
+        if (((Peer *) due->pdata[j])->avail_time < ((Peer *) due->pdata[oldest])->avail_time)
+          oldest = j;
+      p = due->pdata[oldest];
+      due->pdata[oldest] = due->pdata[k];
+      due->pdata[k] = p;
+      emit_poll (self, p);
     }
 }
 

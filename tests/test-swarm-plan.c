@@ -663,6 +663,41 @@ test_plan_gossip_failures_in_a_row (void)
   g_assert_true (alv_swarm_plan_add_peer (plan, requester, ALV_SWARM_PEER_FROM_REQUESTER, NULL, now));
 }
 
+/* A first contact is taken when the stranger is polled: eight peers due
+ * for their next poll at once fill the batch of four, and the four
+ * gossiped strangers behind them in the table are polled all the same,
+ * not charged and left waiting for the next window. */
+static void
+test_plan_gossip_first_contacts_polled (void)
+{
+  g_autoptr(AlvSwarmPlan) plan = alv_swarm_plan_new (LENGTH, BS, FALSE, 1);
+  g_autoptr(GArray) a0 = NULL;
+  g_autoptr(GArray) a1 = NULL;
+  g_autoptr(GArray) a2 = NULL;
+
+  g_assert_cmpuint (add_many (plan, "10.0.0.", 8, ALV_SWARM_PEER_FROM_GATEWAY, NULL, 0), ==, 8);
+  a0 = tick (plan, 0, NULL);
+  g_assert_cmpuint (count_polls (a0, "10.0.0."), ==, 8);
+  for (guint k = 0; k < 8; k++)
+    {
+      g_autofree char *key = g_strdup_printf ("10.0.0.0:%u", 1000 + k);
+
+      alv_swarm_plan_peer_info (plan, key, ALV_SWARM_AVAIL_NONE, NULL, NULL, 0);
+      alv_swarm_plan_poll_done (plan, key);
+    }
+  g_assert_cmpuint (add_many (plan, "10.1.0.", 4, ALV_SWARM_PEER_FROM_GOSSIP, "10.0.0.0:1000", 0), ==, 4);
+
+  /* a second later all eight are due again: four of them, and the four
+   * strangers */
+  a1 = tick (plan, SEC, NULL);
+  g_assert_cmpuint (count_polls (a1, "10.0.0."), ==, 4);
+  g_assert_cmpuint (count_polls (a1, "10.1.0."), ==, 4);
+  /* the other four next, in the next quarter second */
+  a2 = tick (plan, SEC + SEC / 4, NULL);
+  g_assert_cmpuint (count_polls (a2, "10.0.0."), ==, 4);
+  g_assert_cmpuint (count_polls (a2, "10.1.0."), ==, 0);
+}
+
 /* --- whole swarms in the simulator ------------------------------------ */
 
 static void
@@ -841,6 +876,7 @@ main (int argc, char **argv)
   g_test_add_func ("/swarm-plan/gossip/sources-bounded", test_plan_gossip_sources_bounded);
   g_test_add_func ("/swarm-plan/gossip/spent-forgiven", test_plan_gossip_spent_forgiven);
   g_test_add_func ("/swarm-plan/gossip/failures-in-a-row", test_plan_gossip_failures_in_a_row);
+  g_test_add_func ("/swarm-plan/gossip/first-contacts-polled", test_plan_gossip_first_contacts_polled);
   g_test_add_func ("/swarm-sim/all-at-once", test_sim_all_at_once);
   g_test_add_data_func ("/swarm-sim/sixteen/fair", GINT_TO_POINTER (SIM_ORIGIN_FAIR), test_sim_sixteen);
   g_test_add_data_func ("/swarm-sim/sixteen/droptail", GINT_TO_POINTER (SIM_ORIGIN_DROPTAIL),
