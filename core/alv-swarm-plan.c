@@ -1492,7 +1492,8 @@ peers_heard (AlvSwarmPlan *self,
 }
 
 /* This listener's place in the line of owners of @segment among the
- * peers it knows (0: the owner). */
+ * peers it knows that the gateway vouched for or that served a verified
+ * block (0: the owner). */
 static guint
 owner_rank (AlvSwarmPlan *self,
             guint         segment)
@@ -1506,10 +1507,10 @@ owner_rank (AlvSwarmPlan *self,
     {
       Peer *p = self->peers->pdata[k];
 
-      /* an unproven gossiped address takes no segment: a liar could
-       * otherwise name owners enough to make everyone wait */
-      if (p->banned || p->failures >= OWNER_MAX_FAILURES ||
-          (p->from == ALV_SWARM_PEER_FROM_GOSSIP && !peer_trusted (p)))
+      /* an unproven address takes no segment, gossiped or a requester's
+       * claim of its own ports: a liar could otherwise name (or claim)
+       * owners enough to make everyone wait */
+      if (p->banned || p->failures >= OWNER_MAX_FAILURES || !peer_trusted (p))
         continue;
       if (alv_rendezvous_before (self->urn, segment, p->key, me))
         rank++;

@@ -13,6 +13,7 @@
 
 #include <glib.h>
 
+#include "alv-rendezvous.h"
 #include "alv-swarm-plan.h"
 #include "sim.h"
 
@@ -20,6 +21,9 @@
 #define N_BLOCKS 64
 #define LENGTH ((guint64) N_BLOCKS * BS - 100)
 #define SEC G_USEC_PER_SEC
+/* an item and this listener, for the order of segment owners */
+#define OWNER_URN "urn:sha1:PLSTHIFQGSJZT45FJUPAKUZWUGYQYPFB"
+#define OWNER_SELF "10.0.0.9:7000"
 
 /* --- the plan alone ----------------------------------------------------- */
 
@@ -698,6 +702,55 @@ test_plan_gossip_first_contacts_polled (void)
   g_assert_cmpuint (count_polls (a2, "10.1.0."), ==, 0);
 }
 
+/* Whether a plan that knows @peer (learnt @from, before it in the line
+ * of owners of segment 0) and whose gateway grants no leases pulls block
+ * 0 from the origin itself, as the segment's owner. */
+static gboolean
+pulls_as_owner (const char       *peer,
+                AlvSwarmPeerFrom  from)
+{
+  g_autoptr(AlvSwarmPlan) plan = alv_swarm_plan_new (LENGTH, BS, TRUE, 1);
+  g_autoptr(GArray) a0 = NULL;
+  g_autoptr(GArray) a1 = NULL;
+  g_autoptr(GArray) a2 = NULL;
+
+  alv_swarm_plan_set_tree (plan, TRUE);
+  alv_swarm_plan_set_urn (plan, OWNER_URN);
+  alv_swarm_plan_set_self_key (plan, OWNER_SELF);
+  alv_swarm_plan_set_announcing (plan, TRUE);
+  a0 = tick (plan, 0, NULL);
+  g_assert_nonnull (find_kind (a0, ALV_SWARM_ACTION_ANNOUNCE));
+  alv_swarm_plan_announce_done (plan, TRUE, 900, FALSE, FALSE, 0, 0, 0);
+  g_assert_true (alv_swarm_plan_add_peer (plan, peer, from, NULL, 0));
+  a1 = tick (plan, 0, NULL);
+  g_assert_true (polls (a1, peer));
+  alv_swarm_plan_peer_info (plan, peer, ALV_SWARM_AVAIL_NONE, NULL, NULL, 0);
+  alv_swarm_plan_poll_done (plan, peer);
+  /* everyone heard (after 1 s), nobody holds block 0 */
+  a2 = tick (plan, 2 * SEC, NULL);
+  return count_kind (a2, ALV_SWARM_ACTION_REQUEST, TRUE) > 0;
+}
+
+/* Without leases the segments' owners pull from the origin; a requester
+ * nobody vouched for is no owner (a host could claim ports enough to
+ * hold back every segment), one the gateway named is. */
+static void
+test_plan_gossip_owners_vouched (void)
+{
+  g_autofree char *before = NULL;
+
+  for (guint port = 2000; before == NULL && port < 3000; port++)
+    {
+      g_autofree char *key = g_strdup_printf ("10.2.0.1:%u", port);
+
+      if (alv_rendezvous_before (OWNER_URN, 0, key, OWNER_SELF))
+        before = g_steal_pointer (&key);
+    }
+  g_assert_nonnull (before);
+  g_assert_true (pulls_as_owner (before, ALV_SWARM_PEER_FROM_REQUESTER));
+  g_assert_false (pulls_as_owner (before, ALV_SWARM_PEER_FROM_GATEWAY));
+}
+
 /* --- whole swarms in the simulator ------------------------------------ */
 
 static void
@@ -877,6 +930,7 @@ main (int argc, char **argv)
   g_test_add_func ("/swarm-plan/gossip/spent-forgiven", test_plan_gossip_spent_forgiven);
   g_test_add_func ("/swarm-plan/gossip/failures-in-a-row", test_plan_gossip_failures_in_a_row);
   g_test_add_func ("/swarm-plan/gossip/first-contacts-polled", test_plan_gossip_first_contacts_polled);
+  g_test_add_func ("/swarm-plan/gossip/owners-vouched", test_plan_gossip_owners_vouched);
   g_test_add_func ("/swarm-sim/all-at-once", test_sim_all_at_once);
   g_test_add_data_func ("/swarm-sim/sixteen/fair", GINT_TO_POINTER (SIM_ORIGIN_FAIR), test_sim_sixteen);
   g_test_add_data_func ("/swarm-sim/sixteen/droptail", GINT_TO_POINTER (SIM_ORIGIN_DROPTAIL),
