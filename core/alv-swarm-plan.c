@@ -80,7 +80,8 @@ typedef struct
   guint inflight;
   guint bulk_inflight;          /* of them, rarest-first ones */
   double rate;                  /* bytes/s, EWMA; 0: not measured */
-  guint failures;
+  guint failures;               /* in a row: polls or requests that failed
+                                 * since the last good answer */
   gint64 backoff_until;
   gint64 busy_until;
   guint busy_count;             /* 503-busy answers in a row */
@@ -94,12 +95,25 @@ typedef struct
   gboolean contacted;           /* polled or asked at least once */
 } Peer;
 
+/* A source is remembered while an address it gave is in the table (at
+ * most MAX_PEERS of them) or one it gossiped was dropped after failing
+ * less than SOURCE_SPENT_US ago; such an address was first contacted, at
+ * most FIRST_CONTACTS per window.  So the sources fit, whoever cycles
+ * ports or peers: MAX_SOURCES is a backstop, never the reason to refuse
+ * an honest source. */
+G_STATIC_ASSERT (MAX_PEERS + ALV_SWARM_PLAN_FIRST_CONTACTS *
+                 (ALV_SWARM_PLAN_SOURCE_SPENT_US / ALV_SWARM_PLAN_FIRST_CONTACT_WINDOW_US + 1) <
+                 MAX_SOURCES);
+
 /* What one source gave that is unproven: @live addresses in the table,
- * @spent gossiped ones dropped after failing (they stay counted). */
+ * @spent gossiped ones dropped after failing, each counted against it
+ * until ALV_SWARM_PLAN_SOURCE_SPENT_US after its drop (@spent_at, oldest
+ * first).  live + spent never exceeds ALV_SWARM_PLAN_SOURCE_MAX. */
 typedef struct
 {
   guint live;
   guint spent;
+  gint64 spent_at[ALV_SWARM_PLAN_SOURCE_MAX];
 } Source;
 
 typedef struct
@@ -401,24 +415,88 @@ source_get (AlvSwarmPlan *self,
   return s;
 }
 
-/* Whether @name may give one more unproven address. */
+/* Forgets the spent addresses of @s that are old enough. */
+static void
+source_age (Source *s,
+            gint64  now)
+{
+  guint old = 0;
+
+  while (old < s->spent && now - s->spent_at[old] >= ALV_SWARM_PLAN_SOURCE_SPENT_US)
+    old++;
+  if (old == 0)
+    return;
+  memmove (s->spent_at, s->spent_at + old, (s->spent - old) * sizeof s->spent_at[0]);
+  s->spent -= old;
+}
+
+static gboolean
+source_counts_nothing (Source *s)
+{
+  return s->live == 0 && s->spent == 0;
+}
+
+/* Forgets @name once it counts nothing. */
+static void
+source_settle (AlvSwarmPlan *self,
+               const char   *name,
+               Source       *s)
+{
+  if (source_counts_nothing (s))
+    g_hash_table_remove (self->sources, name);
+}
+
+/* Whether @name may give one more unproven address at @now.  A full
+ * table of sources is first rid of those that count nothing any more
+ * (then far from full: see MAX_SOURCES). */
 static gboolean
 source_allows (AlvSwarmPlan *self,
-               const char   *name)
+               const char   *name,
+               gint64        now)
 {
   Source *s = g_hash_table_lookup (self->sources, name);
 
+  if (s == NULL && g_hash_table_size (self->sources) >= MAX_SOURCES)
+    {
+      GHashTableIter iter;
+      gpointer value;
+
+      g_hash_table_iter_init (&iter, self->sources);
+      while (g_hash_table_iter_next (&iter, NULL, &value))
+        {
+          source_age (value, now);
+          if (source_counts_nothing (value))
+            g_hash_table_iter_remove (&iter);
+        }
+    }
   if (s == NULL)
     return g_hash_table_size (self->sources) < MAX_SOURCES;
+  source_age (s, now);
   return s->live + s->spent < ALV_SWARM_PLAN_SOURCE_MAX;
 }
 
-/* @p no longer counts against its source: proven, or gone (@spent: a
- * gossiped address that failed, counted on for good). */
+/* The peer @key proved itself: the addresses it named that failed no
+ * longer count against it. */
+static void
+source_forget_spent (AlvSwarmPlan *self,
+                     const char   *key)
+{
+  Source *s = g_hash_table_lookup (self->sources, key);
+
+  if (s == NULL)
+    return;
+  s->spent = 0;
+  source_settle (self, key, s);
+}
+
+/* @p no longer counts against its source: proven, or gone (@failed, at
+ * @now: a gossiped address dropped after failing, counted against the
+ * peer that named it for ALV_SWARM_PLAN_SOURCE_SPENT_US). */
 static void
 source_release (AlvSwarmPlan *self,
                 Peer         *p,
-                gboolean      spent)
+                gboolean      failed,
+                gint64        now)
 {
   Source *s;
 
@@ -430,29 +508,34 @@ source_release (AlvSwarmPlan *self,
   if (s == NULL)
     return;
   s->live--;
-  if (spent && p->from == ALV_SWARM_PEER_FROM_GOSSIP)
-    s->spent++;
-  if (s->live == 0 && s->spent == 0)
-    g_hash_table_remove (self->sources, p->source);
+  if (failed && p->from == ALV_SWARM_PEER_FROM_GOSSIP && s->spent < G_N_ELEMENTS (s->spent_at))
+    s->spent_at[s->spent++] = now;
+  source_settle (self, p->source, s);
 }
 
+/* @p is vouched for or served a verified block: it no longer counts
+ * against its source, and what it named that failed is forgiven. */
 static void
 peer_trust (AlvSwarmPlan *self,
             Peer         *p,
             gboolean      vouched,
             gboolean      verified)
 {
-  source_release (self, p, FALSE);
+  source_release (self, p, FALSE, 0);
   p->vouched |= vouched;
   p->verified |= verified;
+  source_forget_spent (self, p->key);
 }
 
-/* Forgets @p, which has nothing in flight. */
+/* Forgets @p, which has nothing in flight (@failed: after failing, at
+ * @now; otherwise evicted). */
 static void
 drop_peer (AlvSwarmPlan *self,
-           Peer         *p)
+           Peer         *p,
+           gboolean      failed,
+           gint64        now)
 {
-  source_release (self, p, TRUE);
+  source_release (self, p, failed, now);
   replace_counted_map (self, &p->avail, self->availability, NULL);
   replace_counted_map (self, &p->fetching, self->fetching, NULL);
   /* best_peer_for()'s list of the peers usable now is made afresh */
@@ -482,7 +565,7 @@ make_room (AlvSwarmPlan *self)
         if (!peer_trusted (p) && !p->banned && peer_idle (p) &&
             p->from == (pass == 0 ? ALV_SWARM_PEER_FROM_GOSSIP : ALV_SWARM_PEER_FROM_REQUESTER))
           {
-            drop_peer (self, p);
+            drop_peer (self, p, FALSE, 0);
             return TRUE;
           }
       }
@@ -497,8 +580,9 @@ peer_needs_allowance (Peer *p)
   return p->from == ALV_SWARM_PEER_FROM_GOSSIP && !peer_trusted (p) && !p->contacted;
 }
 
-/* Takes one of the ALV_SWARM_PLAN_FIRST_CONTACTS per window; FALSE (and a
- * wake-up at the next window) when they are used up. */
+/* Takes one of the ALV_SWARM_PLAN_FIRST_CONTACTS per window, for a
+ * contact made now; FALSE (and a wake-up at the next window) when they
+ * are used up. */
 static gboolean
 take_first_contact (AlvSwarmPlan *self,
                     gint64        now)
@@ -521,7 +605,8 @@ take_first_contact (AlvSwarmPlan *self,
 /* Drops the unproven addresses that failed too often (not while a poll
  * or request of theirs is out: its end is reported first). */
 static void
-plan_forget (AlvSwarmPlan *self)
+plan_forget (AlvSwarmPlan *self,
+             gint64        now)
 {
   for (guint k = self->peers->len; k > 0; k--)
     {
@@ -529,7 +614,7 @@ plan_forget (AlvSwarmPlan *self)
 
       if (!peer_trusted (p) && !p->banned && peer_idle (p) &&
           p->failures >= ALV_SWARM_PLAN_UNPROVEN_MAX_FAILURES)
-        drop_peer (self, p);
+        drop_peer (self, p, TRUE, now);
     }
 }
 
@@ -867,7 +952,8 @@ gboolean
 alv_swarm_plan_add_peer (AlvSwarmPlan     *self,
                          const char       *key,
                          AlvSwarmPeerFrom  from,
-                         const char       *source)
+                         const char       *source,
+                         gint64            now)
 {
   Peer *p;
   g_autofree char *owner = NULL;
@@ -903,7 +989,7 @@ alv_swarm_plan_add_peer (AlvSwarmPlan     *self,
     default:
       break;
     }
-  if ((owner != NULL && !source_allows (self, owner)) ||
+  if ((owner != NULL && !source_allows (self, owner, now)) ||
       (self->peers->len >= MAX_PEERS && (owner != NULL || !make_room (self))))
     {
       self->stats.peers_refused++;
@@ -925,36 +1011,18 @@ alv_swarm_plan_add_peer (AlvSwarmPlan     *self,
   return TRUE;
 }
 
-void
-alv_swarm_plan_peer_not_sharing (AlvSwarmPlan *self,
-                                 const char   *key,
-                                 gint64        now)
-{
-  Peer *p = find_peer (self, key);
-
-  if (p == NULL || p->banned)
-    return;
-  /* a listener without the item's tree yet answers so too; an address
-   * nobody vouched for may be no peer at all */
-  alv_swarm_plan_peer_info (self, key, ALV_SWARM_AVAIL_NONE, NULL, NULL, now);
-  if (!peer_trusted (p))
-    peer_fail (p, 0, now);
-}
-
-void
-alv_swarm_plan_peer_info (AlvSwarmPlan  *self,
-                          const char    *key,
-                          AlvSwarmAvail  how,
-                          AlvBlockMap   *avail,
-                          AlvBlockMap   *fetching,
-                          gint64         now)
+/* Takes over what @p says it holds (@avail) and pulls (@fetching). */
+static void
+peer_set_avail (AlvSwarmPlan  *self,
+                Peer          *p,
+                AlvSwarmAvail  how,
+                AlvBlockMap   *avail,
+                AlvBlockMap   *fetching,
+                gint64         now)
 {
   g_autoptr(AlvBlockMap) owned_avail = avail;
   g_autoptr(AlvBlockMap) owned_fetching = fetching;
-  Peer *p = find_peer (self, key);
 
-  if (p == NULL || p->banned)
-    return;
   /* untrusted, like everything a peer says: it only ever makes us wait
    * a little for a block, or ask it for one */
   replace_counted_map (self, &p->fetching, self->fetching, g_steal_pointer (&owned_fetching));
@@ -986,6 +1054,51 @@ alv_swarm_plan_peer_info (AlvSwarmPlan  *self,
       break;
     }
   p->avail_time = now;
+}
+
+void
+alv_swarm_plan_peer_not_sharing (AlvSwarmPlan *self,
+                                 const char   *key,
+                                 gint64        now)
+{
+  Peer *p = find_peer (self, key);
+
+  if (p == NULL || p->banned)
+    return;
+  peer_set_avail (self, p, ALV_SWARM_AVAIL_NONE, NULL, NULL, now);
+  /* from a peer the gateway vouched for (or one that served a verified
+   * block) it means "no tree yet": an answer.  An unproven address may
+   * be no peer at all, so it is a failure: an honest gossiped one has
+   * the tree (the peer naming it had a verified block of it), and an
+   * honest requester without one yet is taken again the next time it
+   * asks, which it does while it lacks blocks (doc/swarm.md) */
+  if (peer_trusted (p))
+    p->failures = 0;
+  else
+    peer_fail (p, 0, now);
+}
+
+void
+alv_swarm_plan_peer_info (AlvSwarmPlan  *self,
+                          const char    *key,
+                          AlvSwarmAvail  how,
+                          AlvBlockMap   *avail,
+                          AlvBlockMap   *fetching,
+                          gint64         now)
+{
+  Peer *p = find_peer (self, key);
+
+  if (p == NULL || p->banned)
+    {
+      g_clear_pointer (&avail, alv_block_map_free);
+      g_clear_pointer (&fetching, alv_block_map_free);
+      return;
+    }
+  peer_set_avail (self, p, how, avail, fetching, now);
+  /* a poll answered: the failures in a row end here (a request's answer
+   * counts once its body arrived, in request_ended) */
+  if (p->polling)
+    p->failures = 0;
 }
 
 void
@@ -1316,7 +1429,7 @@ alv_swarm_plan_peer_pulling (AlvSwarmPlan *self,
 
   if (g_strcmp0 (key, self->self_key) == 0 || first > last || first >= self->n_blocks)
     return;
-  alv_swarm_plan_add_peer (self, key, ALV_SWARM_PEER_FROM_GATEWAY, NULL);
+  alv_swarm_plan_add_peer (self, key, ALV_SWARM_PEER_FROM_GATEWAY, NULL, now);
   p = find_peer (self, key);
   if (p == NULL || p->banned)
     return;
@@ -1379,7 +1492,8 @@ peers_heard (AlvSwarmPlan *self,
 }
 
 /* This listener's place in the line of owners of @segment among the
- * peers it knows (0: the owner). */
+ * peers it knows that the gateway vouched for or that served a verified
+ * block (0: the owner). */
 static guint
 owner_rank (AlvSwarmPlan *self,
             guint         segment)
@@ -1393,10 +1507,10 @@ owner_rank (AlvSwarmPlan *self,
     {
       Peer *p = self->peers->pdata[k];
 
-      /* an unproven gossiped address takes no segment: a liar could
-       * otherwise name owners enough to make everyone wait */
-      if (p->banned || p->failures >= OWNER_MAX_FAILURES ||
-          (p->from == ALV_SWARM_PEER_FROM_GOSSIP && !peer_trusted (p)))
+      /* an unproven address takes no segment, gossiped or a requester's
+       * claim of its own ports: a liar could otherwise name (or claim)
+       * owners enough to make everyone wait */
+      if (p->banned || p->failures >= OWNER_MAX_FAILURES || !peer_trusted (p))
         continue;
       if (alv_rendezvous_before (self->urn, segment, p->key, me))
         rank++;
@@ -1983,10 +2097,28 @@ poll_interval (AlvSwarmPlan *self,
   return 0;
 }
 
-/* Availability polls: a HEAD to each peer not heard from yet; to the
- * others at poll_interval(), two per quarter second, oldest first, four times as
- * often to one pulling from the origin what we lack.  A peer we are
- * downloading from answers with every GET instead. */
+static void
+emit_poll (AlvSwarmPlan *self,
+           Peer         *p)
+{
+  AlvSwarmAction a = { 0, };
+
+  p->polling = TRUE;
+  p->contacted = TRUE;
+  self->stats.polls++;
+  a.kind = ALV_SWARM_ACTION_POLL;
+  a.peer = p->key;
+  a.reason = "poll";
+  emit (self, &a);
+}
+
+/* Availability polls: a HEAD to each peer not heard from yet (a gossiped
+ * stranger only with a first contact to spare, taken as it is polled);
+ * to the others at poll_interval(), four per quarter second, oldest
+ * first, four times as often to one pulling from the origin what we
+ * lack.  The new ones go first: a batch of the others used up must not
+ * keep them waiting.  A peer we are downloading from answers with every
+ * GET instead. */
 static void
 plan_polls (AlvSwarmPlan *self,
             gint64        now)
@@ -2015,7 +2147,7 @@ plan_polls (AlvSwarmPlan *self,
         {
           /* a gossiped stranger: a few first contacts per window */
           if (!peer_needs_allowance (p) || take_first_contact (self, now))
-            g_ptr_array_add (due, p);
+            emit_poll (self, p);
           continue;
         }
       if (interval == 0 || p->inflight > 0 || alv_block_map_is_complete (p->avail))
@@ -2028,41 +2160,28 @@ plan_polls (AlvSwarmPlan *self,
     }
   for (guint k = 0; k < due->len; k++)
     {
-      Peer *p = due->pdata[k];
-      AlvSwarmAction a = { 0, };
+      guint oldest = k;
+      Peer *p;
 
-      /* the new ones always; the others a few at a time, oldest first */
-      if (p->avail != NULL)
+      /* a few per quarter second, however often the plan ticks */
+      if (now - self->poll_window >= POLL_FAST_US)
         {
-          guint oldest = k;
-
-          /* a few per quarter second, however often the plan ticks */
-          if (now - self->poll_window >= POLL_FAST_US)
-            {
-              self->poll_window = now;
-              self->poll_window_sent = 0;
-            }
-          if (self->poll_window_sent >= POLL_BATCH)
-            {
-              wake_at (self, self->poll_window + POLL_FAST_US);
-              break;
-            }
-          self->poll_window_sent++;
-          for (guint j = k + 1; j < due->len; j++)
-            if (((Peer *) due->pdata[j])->avail != NULL &&
-                ((Peer *) due->pdata[j])->avail_time < ((Peer *) due->pdata[oldest])->avail_time)
-              oldest = j;
-          due->pdata[k] = due->pdata[oldest];
-          due->pdata[oldest] = p;
-          p = due->pdata[k];
+          self->poll_window = now;
+          self->poll_window_sent = 0;
         }
-      p->polling = TRUE;
-      p->contacted = TRUE;
-      self->stats.polls++;
-      a.kind = ALV_SWARM_ACTION_POLL;
-      a.peer = p->key;
-      a.reason = "poll";
-      emit (self, &a);
+      if (self->poll_window_sent >= POLL_BATCH)
+        {
+          wake_at (self, self->poll_window + POLL_FAST_US);
+          break;
+        }
+      self->poll_window_sent++;
+      for (guint j = k + 1; j < due->len; j++)
+        if (((Peer *) due->pdata[j])->avail_time < ((Peer *) due->pdata[oldest])->avail_time)
+          oldest = j;
+      p = due->pdata[oldest];
+      due->pdata[oldest] = due->pdata[k];
+      due->pdata[k] = p;
+      emit_poll (self, p);
     }
 }
 
@@ -2137,7 +2256,7 @@ alv_swarm_plan_tick (AlvSwarmPlan *self,
     self->active_since = now;
 
   was_complete = alv_block_map_is_complete (self->have);
-  plan_forget (self);
+  plan_forget (self, now);
   plan_stalls (self, now);
   if (!was_complete && self->active)
     {

@@ -36,17 +36,19 @@ G_BEGIN_DECLS
  * known at once: */
 #define ALV_SWARM_PLAN_MAX_PEERS                200
 /* unproven addresses one source may give (a gossiping peer for the
- * addresses in its X-Alt, a requester's host for itself); an address
- * dropped after failing stays counted against the peer that gossiped
- * it: */
+ * addresses in its X-Alt, a requester's host for itself): */
 #define ALV_SWARM_PLAN_SOURCE_MAX               8
+/* a gossiped address dropped after failing stays counted against the
+ * peer that named it this long (unless that peer proves itself): */
+#define ALV_SWARM_PLAN_SOURCE_SPENT_US          (120 * G_USEC_PER_SEC)
 /* unproven gossiped addresses at once, of ALV_SWARM_PLAN_MAX_PEERS: */
 #define ALV_SWARM_PLAN_GOSSIP_MAX               50
 /* gossiped addresses contacted for the first time, per window: */
 #define ALV_SWARM_PLAN_FIRST_CONTACTS           4
 #define ALV_SWARM_PLAN_FIRST_CONTACT_WINDOW_US  (5 * G_USEC_PER_SEC)
 /* an unproven address is dropped after this many failures in a row
- * (backed off 2 s, then 4 s, in between): */
+ * (backed off 2 s, then 4 s, in between; an answer to a poll, or a
+ * request's body, ends a row): */
 #define ALV_SWARM_PLAN_UNPROVEN_MAX_FAILURES    3
 /* alv_swarm_plan_tick() wants no wake-up until the next event. */
 #define ALV_SWARM_PLAN_NEVER G_MAXINT64
@@ -211,25 +213,28 @@ guint64       alv_swarm_plan_get_playhead   (AlvSwarmPlan *plan);
 
 /* A peer learnt of @from: a gateway's answer, a requester's
  * X-Listen-Port, or the X-Alt of @source's answer (the key of the peer
- * that answered; ignored unless @from is GOSSIP).  A known peer the
- * gateway names becomes vouched for.  Returns TRUE when the peer is new;
- * FALSE when it was known already, is ourselves, or was refused (over
- * its source's allowance, the gossip share, or the table's size). */
+ * that answered; ignored unless @from is GOSSIP), at @now.  A known
+ * peer the gateway names becomes vouched for.  Returns TRUE when the peer
+ * is new; FALSE when it was known already, is ourselves, or was refused
+ * (over its source's allowance, the gossip share, or the table's size). */
 gboolean      alv_swarm_plan_add_peer       (AlvSwarmPlan     *plan,
                                              const char       *key,
                                              AlvSwarmPeerFrom  from,
-                                             const char       *source);
+                                             const char       *source,
+                                             gint64            now);
 /* What a peer's answer said: @avail (taken over, used with
  * %ALV_SWARM_AVAIL_MAP) and @fetching (taken over, nullable: what it is
- * pulling from the origin, X-Pending-Ranges). */
+ * pulling from the origin, X-Pending-Ranges).  The answer to a poll ends
+ * the peer's failures in a row. */
 void          alv_swarm_plan_peer_info      (AlvSwarmPlan *plan,
                                              const char   *key,
                                              AlvSwarmAvail how,
                                              AlvBlockMap  *avail,
                                              AlvBlockMap  *fetching,
                                              gint64        now);
-/* It does not share the item (404): it holds nothing, and an address
- * nobody vouched for counts it as a failure. */
+/* It does not share the item (404): it holds nothing.  From a peer
+ * vouched for or proven that is an answer ("no tree yet"); from an
+ * unproven address, a failure. */
 void          alv_swarm_plan_peer_not_sharing (AlvSwarmPlan *plan,
                                              const char   *key,
                                              gint64        now);

@@ -157,7 +157,7 @@ learn_peer (AlvSwarm           *self,
       g_inet_address_get_is_loopback (ip))
     return FALSE;
   key = alv_alt_format_address (address);
-  return key != NULL && alv_swarm_plan_add_peer (self->plan, key, from, source);
+  return key != NULL && alv_swarm_plan_add_peer (self->plan, key, from, source, now_us ());
 }
 
 static AlvBlockMap *

@@ -1091,6 +1091,62 @@ core_alt (Fixture *fx, guint16 port)
   return g_strdup (alt);
 }
 
+/* What the gateway answers the gossiper names @port (a #guint16 in a
+ * pointer). */
+static gboolean
+gateway_names_cond (Fixture *fx, gpointer port)
+{
+  g_autoptr(SoupMessageHeaders) answer = announce_completed (fx, fx->gossiper);
+
+  return names_port (soup_message_headers_get_list (answer, ALV_HEADER_ALT),
+                     (guint16) GPOINTER_TO_UINT (port));
+}
+
+typedef struct
+{
+  guint16 port;                 /* the listener asked */
+  guint16 named;                /* the port its X-Alt should name */
+  char *alt;                    /* its last X-Alt */
+} AltWait;
+
+/* The X-Alt of the listener on @w->port names @w->named (and, as
+ * core_alt() checks, no made-up address). */
+static gboolean
+core_names_cond (Fixture *fx, gpointer data)
+{
+  AltWait *w = data;
+
+  g_free (w->alt);
+  w->alt = core_alt (fx, w->port);
+  return names_port (w->alt, w->named);
+}
+
+/* Asks until @ask holds, every 50 ms for at most WAIT_MS: for what a
+ * process tells nobody when it changes (the gateway's peer table, a
+ * core's X-Alt), so there is no event to wait on.  Fails the test, naming
+ * @what, when time runs out. */
+static void
+ask_until_full (Fixture    *fx,
+                gboolean  (*ask) (Fixture *fx, gpointer data),
+                gpointer    data,
+                const char *what,
+                int         line)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) WAIT_MS * 1000;
+
+  while (!ask (fx, data))
+    {
+      if (g_get_monotonic_time () >= deadline)
+        {
+          g_autofree char *msg = g_strdup_printf ("timed out after %u ms asking until %s", WAIT_MS, what);
+
+          g_assertion_message (G_LOG_DOMAIN, __FILE__, line, G_STRFUNC, msg);
+        }
+      test_run_for (50);
+    }
+}
+#define ask_until(fx, ask, data) ask_until_full ((fx), (ask), (data), #ask, __LINE__)
+
 /* One peer, registered at the gateway, serves item one well and names 250
  * made-up addresses in every answer (listeners of the test's, counting
  * connections).  Two honest listeners fetch from it: neither names a
@@ -1103,10 +1159,13 @@ core_alt (Fixture *fx, guint16 port)
 static void
 test_gossip (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
+  static const char * const verified[] = { "blocks-verified", NULL };
   const guint bound = 2 * ALV_SWARM_PLAN_SOURCE_MAX * ALV_SWARM_PLAN_UNPROVEN_MAX_FAILURES;
   GossipWait w = { fx, 0, 0 };
-  guint16 first_port, second_port;
+  guint16 first_port;
+  AltWait aw = { 0, };
   g_autofree char *alt = NULL;
+  StatWait sw;
 
   if (skip_without_media (fx))
     return;
@@ -1126,34 +1185,27 @@ test_gossip (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   w.requesters = 1;
   test_wait_until (gossiped_cond, &w, WAIT_MS);
   first_port = g_array_index (fx->requesters, guint16, 0);
-  /* the gateway knows the first listener before the second asks it */
-  for (guint tries = 0;; tries++)
-    {
-      g_autoptr(SoupMessageHeaders) answer = announce_completed (fx, fx->gossiper);
-
-      if (names_port (soup_message_headers_get_list (answer, ALV_HEADER_ALT), first_port))
-        break;
-      g_assert_cmpuint (tries, <, 100);
-    }
+  /* the gateway knows the first listener (from its announce) before the
+   * second asks it */
+  ask_until (fx, gateway_names_cond, GUINT_TO_POINTER (first_port));
 
   start_core (fx, 1);
   tune (fx, 1);
   w.requesters = 2;
   w.answers = 3;
   test_wait_until (gossiped_cond, &w, WAIT_MS);
-  second_port = g_array_index (fx->requesters, guint16, 1);
   g_test_message ("the gossiper answered %u times; %u connections to made-up addresses",
                   fx->gossip_answers, fx->fake_connections);
 
-  /* the second names the first (and never a made-up address) */
-  for (guint tries = 0; !names_port (alt, first_port); tries++)
-    {
-      g_assert_cmpuint (tries, <, 100);
-      g_free (alt);
-      alt = core_alt (fx, second_port);
-    }
-  g_test_message ("X-Alt of the second listener: %s", alt);
-  g_clear_pointer (&alt, g_free);
+  /* the second names the first (and never a made-up address) once it
+   * shares the item: it holds the tree when a block was verified */
+  sw = (StatWait) { &fx->cores[1], verified, 1 };
+  test_wait_until (stat_cond, &sw, WAIT_MS);
+  aw.port = g_array_index (fx->requesters, guint16, 1);
+  aw.named = first_port;
+  ask_until (fx, core_names_cond, &aw);
+  g_test_message ("X-Alt of the second listener: %s", aw.alt);
+  g_clear_pointer (&aw.alt, g_free);
   alt = core_alt (fx, first_port);
   g_test_message ("X-Alt of the first listener: %s", alt ? alt : "(none)");
 

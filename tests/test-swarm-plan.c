@@ -13,6 +13,7 @@
 
 #include <glib.h>
 
+#include "alv-rendezvous.h"
 #include "alv-swarm-plan.h"
 #include "sim.h"
 
@@ -20,6 +21,9 @@
 #define N_BLOCKS 64
 #define LENGTH ((guint64) N_BLOCKS * BS - 100)
 #define SEC G_USEC_PER_SEC
+/* an item and this listener, for the order of segment owners */
+#define OWNER_URN "urn:sha1:PLSTHIFQGSJZT45FJUPAKUZWUGYQYPFB"
+#define OWNER_SELF "10.0.0.9:7000"
 
 /* --- the plan alone ----------------------------------------------------- */
 
@@ -174,7 +178,7 @@ test_plan_ban (void)
   guint liar_req = 0, index;
 
   alv_swarm_plan_set_tree (plan, TRUE);
-  alv_swarm_plan_add_peer (plan, liar, ALV_SWARM_PEER_FROM_GATEWAY, NULL);
+  alv_swarm_plan_add_peer (plan, liar, ALV_SWARM_PEER_FROM_GATEWAY, NULL, 0);
   all = alv_block_map_new (N_BLOCKS);
   alv_block_map_set_all (all);
   alv_swarm_plan_peer_info (plan, liar, ALV_SWARM_AVAIL_MAP, all, NULL, 0);
@@ -186,7 +190,7 @@ test_plan_ban (void)
   g_assert_true (alv_swarm_plan_is_banned (plan, liar));
   alv_swarm_plan_request_ended (plan, liar_req, ALV_SWARM_END_FAILED, 0, SEC);
 
-  alv_swarm_plan_add_peer (plan, honest, ALV_SWARM_PEER_FROM_GATEWAY, NULL);
+  alv_swarm_plan_add_peer (plan, honest, ALV_SWARM_PEER_FROM_GATEWAY, NULL, SEC);
   all = alv_block_map_new (N_BLOCKS);
   alv_block_map_set_all (all);
   alv_swarm_plan_peer_info (plan, honest, ALV_SWARM_AVAIL_MAP, all, NULL, SEC);
@@ -238,13 +242,15 @@ polls (GArray     *actions,
   return FALSE;
 }
 
-/* How many of @n keys "@prefix<k>:80" the plan took from @from (@source). */
+/* How many of @n keys "@prefix<k>:80" the plan took from @from (@source),
+ * at @now. */
 static guint
 add_many (AlvSwarmPlan     *plan,
           const char       *prefix,
           guint             n,
           AlvSwarmPeerFrom  from,
-          const char       *source)
+          const char       *source,
+          gint64            now)
 {
   guint taken = 0;
 
@@ -252,7 +258,7 @@ add_many (AlvSwarmPlan     *plan,
     {
       g_autofree char *key = g_strdup_printf ("%s%u:%u", prefix, k / 250, 1000 + k % 250);
 
-      if (alv_swarm_plan_add_peer (plan, key, from, source))
+      if (alv_swarm_plan_add_peer (plan, key, from, source, now))
         taken++;
     }
   return taken;
@@ -285,18 +291,18 @@ test_plan_gossip_caps (void)
   g_autoptr(AlvSwarmPlan) plan = alv_swarm_plan_new (LENGTH, BS, FALSE, 1);
   AlvSwarmPlanStats stats;
 
-  g_assert_true (alv_swarm_plan_add_peer (plan, "10.0.0.1:80", ALV_SWARM_PEER_FROM_GATEWAY, NULL));
-  g_assert_cmpuint (add_many (plan, "10.1.0.", 250, ALV_SWARM_PEER_FROM_GOSSIP, "10.0.0.1:80"), ==,
+  g_assert_true (alv_swarm_plan_add_peer (plan, "10.0.0.1:80", ALV_SWARM_PEER_FROM_GATEWAY, NULL, 0));
+  g_assert_cmpuint (add_many (plan, "10.1.0.", 250, ALV_SWARM_PEER_FROM_GOSSIP, "10.0.0.1:80", 0), ==,
                     ALV_SWARM_PLAN_SOURCE_MAX);
   /* only from a peer it knows */
-  g_assert_cmpuint (add_many (plan, "10.2.0.", 4, ALV_SWARM_PEER_FROM_GOSSIP, "10.9.9.9:80"), ==, 0);
-  g_assert_cmpuint (add_many (plan, "10.3.0.", 4, ALV_SWARM_PEER_FROM_GOSSIP, NULL), ==, 0);
+  g_assert_cmpuint (add_many (plan, "10.2.0.", 4, ALV_SWARM_PEER_FROM_GOSSIP, "10.9.9.9:80", 0), ==, 0);
+  g_assert_cmpuint (add_many (plan, "10.3.0.", 4, ALV_SWARM_PEER_FROM_GOSSIP, NULL, 0), ==, 0);
   /* one host naming its ports */
   for (guint k = 0; k < 20; k++)
     {
       g_autofree char *key = g_strdup_printf ("10.4.0.1:%u", 2000 + k);
 
-      alv_swarm_plan_add_peer (plan, key, ALV_SWARM_PEER_FROM_REQUESTER, NULL);
+      alv_swarm_plan_add_peer (plan, key, ALV_SWARM_PEER_FROM_REQUESTER, NULL, 0);
     }
   alv_swarm_plan_get_stats (plan, &stats);
   g_assert_cmpuint (stats.peers_known, ==, 1 + ALV_SWARM_PLAN_SOURCE_MAX * 2);
@@ -304,20 +310,20 @@ test_plan_gossip_caps (void)
                                              ALV_SWARM_PLAN_SOURCE_MAX);
 
   /* twenty vouched-for peers gossip 250 each: GOSSIP_MAX in all */
-  g_assert_cmpuint (add_many (plan, "10.5.0.", 20, ALV_SWARM_PEER_FROM_GATEWAY, NULL), ==, 20);
+  g_assert_cmpuint (add_many (plan, "10.5.0.", 20, ALV_SWARM_PEER_FROM_GATEWAY, NULL, 0), ==, 20);
   for (guint k = 0; k < 20; k++)
     {
       g_autofree char *source = g_strdup_printf ("10.5.0.0:%u", 1000 + k);
       g_autofree char *prefix = g_strdup_printf ("10.6.%u.", k);
 
-      add_many (plan, prefix, 250, ALV_SWARM_PEER_FROM_GOSSIP, source);
+      add_many (plan, prefix, 250, ALV_SWARM_PEER_FROM_GOSSIP, source, 0);
     }
   alv_swarm_plan_get_stats (plan, &stats);
   g_assert_cmpuint (stats.peers_known, ==, 21 + ALV_SWARM_PLAN_GOSSIP_MAX + ALV_SWARM_PLAN_SOURCE_MAX);
 
   /* the gateway names enough to fill the table: every one gets a place */
   g_assert_cmpuint (add_many (plan, "10.7.0.", ALV_SWARM_PLAN_MAX_PEERS - 21, ALV_SWARM_PEER_FROM_GATEWAY,
-                              NULL), ==, ALV_SWARM_PLAN_MAX_PEERS - 21);
+                              NULL, 0), ==, ALV_SWARM_PLAN_MAX_PEERS - 21);
   g_assert_cmpuint (count_known (plan, "10.7.0.", ALV_SWARM_PLAN_MAX_PEERS - 21), ==,
                     ALV_SWARM_PLAN_MAX_PEERS - 21);
   g_assert_cmpuint (count_known (plan, "10.5.0.", 20), ==, 20);
@@ -328,7 +334,7 @@ test_plan_gossip_caps (void)
   /* the gossiped ones (the first teller's among them), then the requesters */
   g_assert_cmpuint (stats.peers_dropped, ==, ALV_SWARM_PLAN_GOSSIP_MAX + ALV_SWARM_PLAN_SOURCE_MAX);
   /* now full of vouched-for peers: gossip gets no place and pushes none out */
-  g_assert_cmpuint (add_many (plan, "10.8.0.", 250, ALV_SWARM_PEER_FROM_GOSSIP, "10.0.0.1:80"), ==, 0);
+  g_assert_cmpuint (add_many (plan, "10.8.0.", 250, ALV_SWARM_PEER_FROM_GOSSIP, "10.0.0.1:80", 0), ==, 0);
   g_assert_cmpuint (count_known (plan, "10.7.0.", ALV_SWARM_PLAN_MAX_PEERS - 21), ==,
                     ALV_SWARM_PLAN_MAX_PEERS - 21);
 }
@@ -351,9 +357,9 @@ test_plan_gossip_shareable (void)
   guint index;
 
   alv_swarm_plan_set_tree (plan, TRUE);
-  alv_swarm_plan_add_peer (plan, vouched, ALV_SWARM_PEER_FROM_GATEWAY, NULL);
-  alv_swarm_plan_add_peer (plan, gossiped, ALV_SWARM_PEER_FROM_GOSSIP, vouched);
-  alv_swarm_plan_add_peer (plan, requester, ALV_SWARM_PEER_FROM_REQUESTER, NULL);
+  alv_swarm_plan_add_peer (plan, vouched, ALV_SWARM_PEER_FROM_GATEWAY, NULL, 0);
+  alv_swarm_plan_add_peer (plan, gossiped, ALV_SWARM_PEER_FROM_GOSSIP, vouched, 0);
+  alv_swarm_plan_add_peer (plan, requester, ALV_SWARM_PEER_FROM_REQUESTER, NULL, 0);
   before = alv_swarm_plan_get_shareable (plan);
   g_assert_cmpuint (before->len, ==, 1);
   g_assert_cmpstr (before->pdata[0], ==, vouched);
@@ -430,9 +436,9 @@ test_plan_gossip_backoff (void)
   g_assert_cmpint (ALV_SWARM_PLAN_FIRST_CONTACT_WINDOW_US, ==, 5 * SEC);
   g_assert_cmpuint (ALV_SWARM_PLAN_UNPROVEN_MAX_FAILURES, ==, 3);
   alv_swarm_plan_set_tree (plan, TRUE);
-  alv_swarm_plan_add_peer (plan, teller, ALV_SWARM_PEER_FROM_GATEWAY, NULL);
+  alv_swarm_plan_add_peer (plan, teller, ALV_SWARM_PEER_FROM_GATEWAY, NULL, 0);
   alv_swarm_plan_peer_info (plan, teller, ALV_SWARM_AVAIL_NONE, NULL, NULL, 0);
-  g_assert_cmpuint (add_many (plan, "10.1.0.", 250, ALV_SWARM_PEER_FROM_GOSSIP, teller), ==,
+  g_assert_cmpuint (add_many (plan, "10.1.0.", 250, ALV_SWARM_PEER_FROM_GOSSIP, teller, 0), ==,
                     ALV_SWARM_PLAN_SOURCE_MAX);
 
   {
@@ -489,13 +495,260 @@ test_plan_gossip_backoff (void)
   g_assert_true (alv_swarm_plan_has_peer (plan, "10.1.0.0:1002"));
   alv_swarm_plan_get_stats (plan, &stats);
   g_assert_cmpuint (stats.peers_dropped, ==, 2);
-  g_assert_false (alv_swarm_plan_add_peer (plan, "10.9.0.1:80", ALV_SWARM_PEER_FROM_GOSSIP, teller));
-  g_assert_false (alv_swarm_plan_add_peer (plan, refused, ALV_SWARM_PEER_FROM_GOSSIP, teller));
+  g_assert_false (alv_swarm_plan_add_peer (plan, "10.9.0.1:80", ALV_SWARM_PEER_FROM_GOSSIP, teller,
+                                           6 * SEC + 6 * SEC / 10));
+  g_assert_false (alv_swarm_plan_add_peer (plan, refused, ALV_SWARM_PEER_FROM_GOSSIP, teller,
+                                           6 * SEC + 6 * SEC / 10));
   /* the teller answered 404 all along: still there, still named */
   g_assert_true (alv_swarm_plan_has_peer (plan, teller));
   shareable = alv_swarm_plan_get_shareable (plan);
   g_assert_cmpuint (shareable->len, ==, 1);
   g_assert_cmpstr (shareable->pdata[0], ==, teller);
+}
+
+/* Ticks every tenth of a second from @from until before @until and
+ * answers each poll at once: the keys in @good (NULL-terminated,
+ * nullable) that they hold nothing, every other one with a failure. */
+static void
+drive (AlvSwarmPlan       *plan,
+       gint64              from,
+       gint64              until,
+       const char * const *good)
+{
+  for (gint64 now = from; now < until; now += SEC / 10)
+    {
+      g_autoptr(GArray) a = tick (plan, now, NULL);
+
+      for (guint i = 0; i < a->len; i++)
+        {
+          const char *key = g_array_index (a, AlvSwarmAction, i).peer;
+
+          if (g_array_index (a, AlvSwarmAction, i).kind != ALV_SWARM_ACTION_POLL)
+            continue;
+          if (good != NULL && g_strv_contains (good, key))
+            alv_swarm_plan_peer_info (plan, key, ALV_SWARM_AVAIL_NONE, NULL, NULL, now);
+          else
+            alv_swarm_plan_peer_failed (plan, key, 0, now);
+          alv_swarm_plan_poll_done (plan, key);
+        }
+    }
+}
+
+/* One host cycling its ports, each port naming an address that fails
+ * and then failing itself, cannot fill the plan's memory of sources:
+ * 110 rounds of 8 ports (more than the 800 sources it remembers) later,
+ * a new requester and a vouched-for peer's X-Alt are still taken. */
+static void
+test_plan_gossip_sources_bounded (void)
+{
+  g_autoptr(AlvSwarmPlan) plan = alv_swarm_plan_new (LENGTH, BS, FALSE, 1);
+  gint64 now = 0;
+
+  for (guint round = 0; round < 110; round++, now += 12 * SEC)
+    {
+      for (guint j = 0; j < ALV_SWARM_PLAN_SOURCE_MAX; j++)
+        {
+          g_autofree char *teller = g_strdup_printf ("10.4.0.1:%u", 2000 + round * 8 + j);
+          g_autofree char *named = g_strdup_printf ("10.200.%u.%u:80", round, j);
+
+          g_assert_true (alv_swarm_plan_add_peer (plan, teller, ALV_SWARM_PEER_FROM_REQUESTER, NULL, now));
+          g_assert_true (alv_swarm_plan_add_peer (plan, named, ALV_SWARM_PEER_FROM_GOSSIP, teller, now));
+        }
+      /* first contacts four per 5 s; each fails at once, and after 2 s
+       * and 4 s: all gone in 12 s */
+      drive (plan, now, now + 12 * SEC, NULL);
+      g_assert_cmpuint (count_known (plan, "10.4.0.", 1), ==, 0);
+    }
+  {
+    AlvSwarmPlanStats stats;
+
+    alv_swarm_plan_get_stats (plan, &stats);
+    g_assert_cmpuint (stats.peers_known, ==, 0);
+    g_assert_cmpuint (stats.peers_dropped, ==, 110 * 2 * ALV_SWARM_PLAN_SOURCE_MAX);
+  }
+  g_assert_true (alv_swarm_plan_add_peer (plan, "10.50.0.1:9000", ALV_SWARM_PEER_FROM_REQUESTER, NULL, now));
+  g_assert_true (alv_swarm_plan_add_peer (plan, "10.51.0.1:80", ALV_SWARM_PEER_FROM_GATEWAY, NULL, now));
+  g_assert_true (alv_swarm_plan_add_peer (plan, "10.52.0.1:80", ALV_SWARM_PEER_FROM_GOSSIP, "10.51.0.1:80",
+                                          now));
+}
+
+/* The addresses a peer named that failed count against it for
+ * SOURCE_SPENT_US, not for good; and no longer once it proves itself. */
+static void
+test_plan_gossip_spent_forgiven (void)
+{
+  g_autoptr(AlvSwarmPlan) plan = alv_swarm_plan_new (LENGTH, BS, FALSE, 1);
+  const char *vouched = "10.0.0.1:80", *requester = "10.2.0.1:7000";
+  const char * const good[] = { "10.0.0.1:80", "10.2.0.1:7000", NULL };
+  g_autoptr(GArray) a = NULL;
+  const AlvSwarmAction *req;
+  AlvBlockMap *all;
+  guint index;
+
+  g_assert_cmpint (ALV_SWARM_PLAN_SOURCE_SPENT_US, ==, 120 * SEC);
+  alv_swarm_plan_add_peer (plan, vouched, ALV_SWARM_PEER_FROM_GATEWAY, NULL, 0);
+  alv_swarm_plan_add_peer (plan, requester, ALV_SWARM_PEER_FROM_REQUESTER, NULL, 0);
+  g_assert_cmpuint (add_many (plan, "10.1.0.", 8, ALV_SWARM_PEER_FROM_GOSSIP, vouched, 0), ==, 8);
+  g_assert_cmpuint (add_many (plan, "10.3.0.", 8, ALV_SWARM_PEER_FROM_GOSSIP, requester, 0), ==, 8);
+  /* sixteen first contacts take four windows; all fail thrice */
+  drive (plan, 0, 22 * SEC, good);
+  g_assert_cmpuint (count_known (plan, "10.1.0.", 8) + count_known (plan, "10.3.0.", 8), ==, 0);
+  g_assert_true (alv_swarm_plan_has_peer (plan, vouched) && alv_swarm_plan_has_peer (plan, requester));
+  g_assert_false (alv_swarm_plan_add_peer (plan, "10.1.1.0:80", ALV_SWARM_PEER_FROM_GOSSIP, vouched,
+                                           22 * SEC));
+  g_assert_false (alv_swarm_plan_add_peer (plan, "10.3.1.0:80", ALV_SWARM_PEER_FROM_GOSSIP, requester,
+                                           22 * SEC));
+
+  /* the requester serves a verified block: proven, and forgiven */
+  alv_swarm_plan_set_tree (plan, TRUE);
+  all = alv_block_map_new (N_BLOCKS);
+  alv_block_map_set_all (all);
+  alv_swarm_plan_peer_info (plan, requester, ALV_SWARM_AVAIL_MAP, all, NULL, 22 * SEC);
+  a = tick (plan, 22 * SEC, NULL);
+  req = find_kind (a, ALV_SWARM_ACTION_REQUEST);
+  g_assert_nonnull (req);
+  g_assert_cmpstr (req->peer, ==, requester);
+  g_assert_true (alv_swarm_plan_request_block (plan, req->request, &index));
+  alv_swarm_plan_block_stored (plan, index, TRUE, FALSE, requester);
+  g_assert_true (alv_swarm_plan_add_peer (plan, "10.3.1.0:80", ALV_SWARM_PEER_FROM_GOSSIP, requester,
+                                          22 * SEC));
+
+  /* the vouched-for one stays held to each failed address for two
+   * minutes after its drop (at 6.1 s and 11.1 s) */
+  g_assert_false (alv_swarm_plan_add_peer (plan, "10.1.1.0:80", ALV_SWARM_PEER_FROM_GOSSIP, vouched,
+                                           2 * SEC + ALV_SWARM_PLAN_SOURCE_SPENT_US));
+  g_assert_true (alv_swarm_plan_add_peer (plan, "10.1.1.0:80", ALV_SWARM_PEER_FROM_GOSSIP, vouched,
+                                          22 * SEC + ALV_SWARM_PLAN_SOURCE_SPENT_US));
+}
+
+/* "Dropped after 3 failures" means 3 in a row: an unproven requester
+ * whose failed polls alternate with answers stays; three 404s in a row
+ * drop it (it may be no peer at all), and it is taken again as soon as
+ * it asks again (an honest one polled before its tree came). */
+static void
+test_plan_gossip_failures_in_a_row (void)
+{
+  g_autoptr(AlvSwarmPlan) plan = alv_swarm_plan_new (LENGTH, BS, FALSE, 1);
+  const char *requester = "10.2.0.1:7000";
+  guint n_polls = 0, n_failed = 0, n_404 = 0;
+  gint64 now;
+
+  g_assert_true (alv_swarm_plan_add_peer (plan, requester, ALV_SWARM_PEER_FROM_REQUESTER, NULL, 0));
+  for (now = 0; now < 30 * SEC; now += SEC / 10)
+    {
+      g_autoptr(GArray) a = tick (plan, now, NULL);
+
+      if (!polls (a, requester))
+        continue;
+      if (n_polls++ % 2 == 0)
+        {
+          alv_swarm_plan_peer_failed (plan, requester, 0, now);
+          n_failed++;
+        }
+      else
+        alv_swarm_plan_peer_info (plan, requester, ALV_SWARM_AVAIL_NONE, NULL, NULL, now);
+      alv_swarm_plan_poll_done (plan, requester);
+    }
+  g_assert_cmpuint (n_failed, >, 2 * ALV_SWARM_PLAN_UNPROVEN_MAX_FAILURES);
+  g_assert_true (alv_swarm_plan_has_peer (plan, requester));
+
+  for (; now < 45 * SEC && alv_swarm_plan_has_peer (plan, requester); now += SEC / 10)
+    {
+      g_autoptr(GArray) a = tick (plan, now, NULL);
+
+      if (!polls (a, requester))
+        continue;
+      alv_swarm_plan_peer_not_sharing (plan, requester, now);
+      alv_swarm_plan_poll_done (plan, requester);
+      n_404++;
+    }
+  g_assert_false (alv_swarm_plan_has_peer (plan, requester));
+  g_assert_cmpuint (n_404, ==, ALV_SWARM_PLAN_UNPROVEN_MAX_FAILURES);
+  g_assert_true (alv_swarm_plan_add_peer (plan, requester, ALV_SWARM_PEER_FROM_REQUESTER, NULL, now));
+}
+
+/* A first contact is taken when the stranger is polled: eight peers due
+ * for their next poll at once fill the batch of four, and the four
+ * gossiped strangers behind them in the table are polled all the same,
+ * not charged and left waiting for the next window. */
+static void
+test_plan_gossip_first_contacts_polled (void)
+{
+  g_autoptr(AlvSwarmPlan) plan = alv_swarm_plan_new (LENGTH, BS, FALSE, 1);
+  g_autoptr(GArray) a0 = NULL;
+  g_autoptr(GArray) a1 = NULL;
+  g_autoptr(GArray) a2 = NULL;
+
+  g_assert_cmpuint (add_many (plan, "10.0.0.", 8, ALV_SWARM_PEER_FROM_GATEWAY, NULL, 0), ==, 8);
+  a0 = tick (plan, 0, NULL);
+  g_assert_cmpuint (count_polls (a0, "10.0.0."), ==, 8);
+  for (guint k = 0; k < 8; k++)
+    {
+      g_autofree char *key = g_strdup_printf ("10.0.0.0:%u", 1000 + k);
+
+      alv_swarm_plan_peer_info (plan, key, ALV_SWARM_AVAIL_NONE, NULL, NULL, 0);
+      alv_swarm_plan_poll_done (plan, key);
+    }
+  g_assert_cmpuint (add_many (plan, "10.1.0.", 4, ALV_SWARM_PEER_FROM_GOSSIP, "10.0.0.0:1000", 0), ==, 4);
+
+  /* a second later all eight are due again: four of them, and the four
+   * strangers */
+  a1 = tick (plan, SEC, NULL);
+  g_assert_cmpuint (count_polls (a1, "10.0.0."), ==, 4);
+  g_assert_cmpuint (count_polls (a1, "10.1.0."), ==, 4);
+  /* the other four next, in the next quarter second */
+  a2 = tick (plan, SEC + SEC / 4, NULL);
+  g_assert_cmpuint (count_polls (a2, "10.0.0."), ==, 4);
+  g_assert_cmpuint (count_polls (a2, "10.1.0."), ==, 0);
+}
+
+/* Whether a plan that knows @peer (learnt @from, before it in the line
+ * of owners of segment 0) and whose gateway grants no leases pulls block
+ * 0 from the origin itself, as the segment's owner. */
+static gboolean
+pulls_as_owner (const char       *peer,
+                AlvSwarmPeerFrom  from)
+{
+  g_autoptr(AlvSwarmPlan) plan = alv_swarm_plan_new (LENGTH, BS, TRUE, 1);
+  g_autoptr(GArray) a0 = NULL;
+  g_autoptr(GArray) a1 = NULL;
+  g_autoptr(GArray) a2 = NULL;
+
+  alv_swarm_plan_set_tree (plan, TRUE);
+  alv_swarm_plan_set_urn (plan, OWNER_URN);
+  alv_swarm_plan_set_self_key (plan, OWNER_SELF);
+  alv_swarm_plan_set_announcing (plan, TRUE);
+  a0 = tick (plan, 0, NULL);
+  g_assert_nonnull (find_kind (a0, ALV_SWARM_ACTION_ANNOUNCE));
+  alv_swarm_plan_announce_done (plan, TRUE, 900, FALSE, FALSE, 0, 0, 0);
+  g_assert_true (alv_swarm_plan_add_peer (plan, peer, from, NULL, 0));
+  a1 = tick (plan, 0, NULL);
+  g_assert_true (polls (a1, peer));
+  alv_swarm_plan_peer_info (plan, peer, ALV_SWARM_AVAIL_NONE, NULL, NULL, 0);
+  alv_swarm_plan_poll_done (plan, peer);
+  /* everyone heard (after 1 s), nobody holds block 0 */
+  a2 = tick (plan, 2 * SEC, NULL);
+  return count_kind (a2, ALV_SWARM_ACTION_REQUEST, TRUE) > 0;
+}
+
+/* Without leases the segments' owners pull from the origin; a requester
+ * nobody vouched for is no owner (a host could claim ports enough to
+ * hold back every segment), one the gateway named is. */
+static void
+test_plan_gossip_owners_vouched (void)
+{
+  g_autofree char *before = NULL;
+
+  for (guint port = 2000; before == NULL && port < 3000; port++)
+    {
+      g_autofree char *key = g_strdup_printf ("10.2.0.1:%u", port);
+
+      if (alv_rendezvous_before (OWNER_URN, 0, key, OWNER_SELF))
+        before = g_steal_pointer (&key);
+    }
+  g_assert_nonnull (before);
+  g_assert_true (pulls_as_owner (before, ALV_SWARM_PEER_FROM_REQUESTER));
+  g_assert_false (pulls_as_owner (before, ALV_SWARM_PEER_FROM_GATEWAY));
 }
 
 /* --- whole swarms in the simulator ------------------------------------ */
@@ -673,6 +926,11 @@ main (int argc, char **argv)
   g_test_add_func ("/swarm-plan/gossip/caps", test_plan_gossip_caps);
   g_test_add_func ("/swarm-plan/gossip/shareable", test_plan_gossip_shareable);
   g_test_add_func ("/swarm-plan/gossip/backoff", test_plan_gossip_backoff);
+  g_test_add_func ("/swarm-plan/gossip/sources-bounded", test_plan_gossip_sources_bounded);
+  g_test_add_func ("/swarm-plan/gossip/spent-forgiven", test_plan_gossip_spent_forgiven);
+  g_test_add_func ("/swarm-plan/gossip/failures-in-a-row", test_plan_gossip_failures_in_a_row);
+  g_test_add_func ("/swarm-plan/gossip/first-contacts-polled", test_plan_gossip_first_contacts_polled);
+  g_test_add_func ("/swarm-plan/gossip/owners-vouched", test_plan_gossip_owners_vouched);
   g_test_add_func ("/swarm-sim/all-at-once", test_sim_all_at_once);
   g_test_add_data_func ("/swarm-sim/sixteen/fair", GINT_TO_POINTER (SIM_ORIGIN_FAIR), test_sim_sixteen);
   g_test_add_data_func ("/swarm-sim/sixteen/droptail", GINT_TO_POINTER (SIM_ORIGIN_DROPTAIL),

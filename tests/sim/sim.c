@@ -1674,7 +1674,7 @@ on_req_server (Sim         *sim,
     {
       /* X-Listen-Port: the peer learns its requester */
       if (alv_swarm_plan_add_peer (peer_sw->plan, sim->ls[r->owner].key,
-                                   ALV_SWARM_PEER_FROM_REQUESTER, NULL))
+                                   ALV_SWARM_PEER_FROM_REQUESTER, NULL, sim->now))
         mark_dirty (sim, peer_sw);
       have = alv_swarm_plan_get_have (peer_sw->plan);
       r->avail = alv_block_map_copy (have);
@@ -1922,7 +1922,7 @@ on_poll_server (Sim         *sim,
   else
     {
       if (alv_swarm_plan_add_peer (peer_sw->plan, sim->ls[p->owner].key,
-                                   ALV_SWARM_PEER_FROM_REQUESTER, NULL))
+                                   ALV_SWARM_PEER_FROM_REQUESTER, NULL, sim->now))
         mark_dirty (sim, peer_sw);
       p->answer = ANS_OK;
       p->avail = alv_block_map_copy (alv_swarm_plan_get_have (peer_sw->plan));
@@ -2050,7 +2050,7 @@ on_ann_answer (Sim         *sim,
     {
       for (guint k = 0; k < a->n_peers; k++)
         alv_swarm_plan_add_peer (sw->plan, sim->ls[a->peers[k]].key,
-                                 ALV_SWARM_PEER_FROM_GATEWAY, NULL);
+                                 ALV_SWARM_PEER_FROM_GATEWAY, NULL, sim->now);
       for (guint k = 0; k < a->n_pulls; k++)
         alv_swarm_plan_peer_pulling (sw->plan, sim->ls[a->pulls[k].holder].key,
                                      a->pulls[k].first, a->pulls[k].last, sim->now);
