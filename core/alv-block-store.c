@@ -736,7 +736,7 @@ remove_entry_locked (AlvBlockStore *self,
                      Entry         *e,
                      gboolean       evicted)
 {
-  g_autoptr(Entry) ref = entry_ref (e);
+  G_GNUC_UNUSED g_autoptr(Entry) ref = entry_ref (e);  /* keeps @e alive to the end */
 
   self->size -= MIN (self->size, entry_cost_locked (e));
   e->removed = TRUE;

@@ -968,6 +968,21 @@ test_hostile (Fixture       *f,
   g_assert_cmpuint (stats.active_uploads, ==, 0);
 }
 
+static void
+dropped_cb (AlvBlockStore *store G_GNUC_UNUSED,
+            const char    *urn G_GNUC_UNUSED,
+            guint          index,
+            gpointer       user_data)
+{
+  *(gint *) user_data = (gint) index;
+}
+
+static gboolean
+block_dropped (gpointer data)
+{
+  return *(gint *) data >= 0;
+}
+
 /* A held block that changed on disk since it was verified is not sent:
  * the upload is cut off rather than carry it, and the peer port no longer
  * offers the block. */
@@ -983,9 +998,11 @@ test_changed_on_disk (Fixture       *f,
   g_autoptr(GBytes) body = NULL;
   g_autoptr(GError) error = NULL;
   guint8 root[ALV_HASH_SIZE];
+  gint dropped = -1;
   guint8 byte;
   int fd;
 
+  g_signal_connect (f->store, "block-dropped", G_CALLBACK (dropped_cb), &dropped);
   g_assert_true (alv_urn_parse (f->urn, root, NULL));
   b32 = alv_base32_encode (root, ALV_HASH_SIZE);
   name = g_strconcat (b32, ".data", NULL);
@@ -1005,6 +1022,10 @@ test_changed_on_disk (Fixture       *f,
   if (body != NULL)
     g_assert_cmpuint (g_bytes_get_size (body), <=, 4096);
   g_clear_error (&error);
+  /* the store says so once it has written down that the block is gone
+   * (in a worker thread: the fixture's directory is removed after) */
+  test_wait_until (block_dropped, &dropped, WAIT_MS);
+  g_assert_cmpint (dropped, ==, 2);
   g_clear_pointer (&body, g_bytes_unref);
   g_clear_object (&msg);
 

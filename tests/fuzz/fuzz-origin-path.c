@@ -13,6 +13,7 @@
 
 #include "config.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include <gio/gio.h>
