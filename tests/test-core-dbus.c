@@ -32,6 +32,8 @@
 #define WAIT_MS 10000
 /* the joined position: the item started this long before Tune */
 #define JOIN_AT (8 * SEC)
+/* fixture data: the test starts the daemon itself */
+#define OWN_DAEMON GUINT_TO_POINTER (63)
 
 typedef struct
 {
@@ -54,6 +56,7 @@ typedef struct
   char *ended_playlist;
   char *two_playlist;
   char *ogg_playlist;
+  char *closed_playlist;  /* its item at a port nobody listens on */
   GBytes *ogg;
   guint n_media_requests;
   gboolean media_down;  /* the media answer 503 */
@@ -123,6 +126,8 @@ serve (SoupServer        *server G_GNUC_UNUSED,
     body = fx->two_playlist;
   else if (strcmp (path, "/ogg.rss") == 0)
     body = fx->ogg_playlist;
+  else if (strcmp (path, "/closed.rss") == 0)
+    body = fx->closed_playlist;
   else if (strcmp (path, "/invalid.rss") == 0)
     body = "<?xml version=\"1.0\"?><html/>";
   if (body != NULL)
@@ -200,29 +205,44 @@ on_properties_changed (GDBusProxy *proxy G_GNUC_UNUSED,
 }
 
 static GSubprocess *
-spawn_daemon (Fixture *fx, const char *extra)
+spawn_daemon_full (Fixture *fx, const char *extra, GSubprocessFlags flags)
 {
   const char *args[] = { "--config", fx->config_path, extra, NULL };
 
-  return test_spawn_core (test_bus_get_address (fx->bus), g_get_user_cache_dir (),
-                          g_get_user_config_dir (), TRUE, args);
+  return test_spawn_core_full (test_bus_get_address (fx->bus), g_get_user_cache_dir (),
+                               g_get_user_config_dir (), TRUE, args, flags);
 }
 
+static GSubprocess *
+spawn_daemon (Fixture *fx, const char *extra)
+{
+  return spawn_daemon_full (fx, extra, G_SUBPROCESS_FLAGS_NONE);
+}
+
+/* @more: further lines of its [core] section, or NULL; @flags: e.g. to
+ * read its log */
 static void
-start_daemon (Fixture *fx, guint idle_timeout)
+start_daemon_full (Fixture *fx, guint idle_timeout, const char *more, GSubprocessFlags flags)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *conf = g_strdup_printf ("[core]\nidle-timeout=%u\nstream-port=0\n", idle_timeout);
+  g_autofree char *conf = g_strdup_printf ("[core]\nidle-timeout=%u\nstream-port=0\n%s",
+                                           idle_timeout, more != NULL ? more : "");
 
   g_file_set_contents (fx->config_path, conf, -1, &error);
   g_assert_no_error (error);
-  fx->daemon = spawn_daemon (fx, g_test_verbose () ? "--verbose" : NULL);
+  fx->daemon = spawn_daemon_full (fx, g_test_verbose () ? "--verbose" : NULL, flags);
   test_wait_until (name_owned_cond, fx, WAIT_MS);
   g_assert_true (fx->name_owned);
   fx->proxy = alv_core1_proxy_new_sync (fx->conn, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
                                         ALV_CORE_BUS_NAME, ALV_CORE_OBJECT_PATH, NULL, &error);
   g_assert_no_error (error);
   g_signal_connect (fx->proxy, "g-properties-changed", G_CALLBACK (on_properties_changed), fx);
+}
+
+static void
+start_daemon (Fixture *fx, guint idle_timeout)
+{
+  start_daemon_full (fx, idle_timeout, NULL, G_SUBPROCESS_FLAGS_NONE);
 }
 
 static void
@@ -309,7 +329,7 @@ fixture_setup (Fixture *fx, gconstpointer data)
   fx->watch_id = g_bus_watch_name_on_connection (fx->conn, ALV_CORE_BUS_NAME,
                                                  G_BUS_NAME_WATCHER_FLAGS_NONE,
                                                  on_name_appeared, on_name_vanished, fx, NULL);
-  if (data != GUINT_TO_POINTER (0))
+  if (data != GUINT_TO_POINTER (0) && data != OWN_DAEMON)
     start_daemon (fx, GPOINTER_TO_UINT (data));
 }
 
@@ -343,6 +363,7 @@ fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_free (fx->ended_playlist);
   g_free (fx->two_playlist);
   g_free (fx->ogg_playlist);
+  g_free (fx->closed_playlist);
   g_clear_pointer (&fx->ogg, g_bytes_unref);
   g_free (fx->config_path);
   g_clear_pointer (&fx->mp3, g_bytes_unref);
@@ -881,6 +902,96 @@ test_errors (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpuint (fx->n_media_requests, ==, 0);
 }
 
+/* A socket bound on 127.0.0.1 that does not listen: connecting to its
+ * port is refused for as long as the test holds it (no other process can
+ * take the port meanwhile). */
+static GSocket *
+closed_port (guint16 *port)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  GSocket *socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                  G_SOCKET_PROTOCOL_TCP, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (socket, any, FALSE, &error));
+  g_assert_no_error (error);
+  bound = g_socket_get_local_address (socket, &error);
+  g_assert_no_error (error);
+  *port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  return socket;
+}
+
+/* The media's host and the gateway do not answer (two ports nobody
+ * listens on): each of the core's log lines about it names the URL it
+ * failed on, port included; GIO's "Could not connect to 127.0.0.1" alone
+ * says neither which service nor which port. */
+static void
+test_fetch_errors_named (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) media_socket = NULL;
+  g_autoptr(GSocket) gateway_socket = NULL;
+  g_autoptr(AlvPlaylist) pl = alv_playlist_new ();
+  g_autoptr(AlvPlaylistItem) item = NULL;
+  g_autoptr(GDateTime) s = NULL;
+  g_autoptr(GDateTime) e = NULL;
+  g_autoptr(GDataInputStream) err = NULL;
+  g_autofree char *media_url = NULL;
+  g_autofree char *gateway_url = NULL;
+  g_autofree char *conf = NULL;
+  g_autofree char *stream_url = NULL;
+  gboolean saw_gateway = FALSE, saw_media = FALSE;
+  guint16 media_port, gateway_port;
+  gint64 now = g_get_real_time ();
+
+  if (skip_without_media (fx))
+    return;
+  media_socket = closed_port (&media_port);
+  gateway_socket = closed_port (&gateway_port);
+  media_url = g_strdup_printf ("http://127.0.0.1:%u/media/tone.mp3", media_port);
+  gateway_url = g_strdup_printf ("http://127.0.0.1:%u/", gateway_port);
+  item = alv_playlist_item_new (media_url);
+  s = stream_datetime (now - JOIN_AT);
+  e = stream_datetime (now - JOIN_AT + fx->slot_len);
+  alv_playlist_item_set_title (item, "Closed");
+  alv_playlist_item_set_media_type (item, "audio/mpeg");
+  alv_playlist_item_set_slot (item, s, e);
+  alv_playlist_add_item (pl, item);
+  fx->closed_playlist = alv_playlist_to_string (pl, NULL);
+
+  conf = g_strdup_printf ("gateway=%s\n", gateway_url);
+  start_daemon_full (fx, 60, conf, G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (fx->daemon));
+  /* the daemon keeps writing to the pipe until it is stopped */
+  g_filter_input_stream_set_close_base_stream (G_FILTER_INPUT_STREAM (err), FALSE);
+
+  stream_url = tune (fx, "/closed.rss", &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < 100 && !(saw_gateway && saw_media); i++)
+    {
+      g_autofree char *line = test_read_line (err, WAIT_MS);
+
+      g_assert_nonnull (line);
+      g_test_message ("core: %s", line);
+      if (strstr (line, "at the gateway") != NULL)
+        {
+          /* the gateway's URL, not only the item's */
+          g_assert_nonnull (strstr (line, gateway_url));
+          saw_gateway = TRUE;
+        }
+      /* (the quotes around the URL depend on the daemon's locale) */
+      if (strstr (line, "Cannot play ") != NULL && strstr (line, media_url) != NULL)
+        saw_media = TRUE;
+      if (strstr (line, "Could not connect") != NULL)
+        g_assert_true (strstr (line, gateway_url) != NULL || strstr (line, media_url) != NULL);
+    }
+  g_assert_true (saw_gateway);
+  g_assert_true (saw_media);
+}
+
 /* A Tune that fails while a station plays loses nothing: the caller gets
  * the error, the station plays on (State, Station, the stream and its
  * bytes); a Tune to the station playing answers at once. */
@@ -1218,6 +1329,8 @@ main (int argc, char **argv)
               fixture_setup, test_replace, fixture_teardown);
   g_test_add ("/core/daemon/errors", Fixture, GUINT_TO_POINTER (60),
               fixture_setup, test_errors, fixture_teardown);
+  g_test_add ("/core/daemon/fetch-errors-named", Fixture, OWN_DAEMON,
+              fixture_setup, test_fetch_errors_named, fixture_teardown);
   g_test_add ("/core/daemon/failed-tune", Fixture, GUINT_TO_POINTER (60),
               fixture_setup, test_failed_tune, fixture_teardown);
   g_test_add ("/core/daemon/origin-returns", Fixture, GUINT_TO_POINTER (60),

@@ -463,8 +463,33 @@ test_spawn_core (const char         *bus_address,
                  gboolean            fatal_warnings,
                  const char * const *args)
 {
+  return test_spawn_core_full (bus_address, cache_home, config_home, fatal_warnings, args,
+                               G_SUBPROCESS_FLAGS_NONE);
+}
+
+/**
+ * test_spawn_core_full:
+ * @bus_address: the session bus it is to use
+ * @cache_home: its XDG_CACHE_HOME
+ * @config_home: its XDG_CONFIG_HOME
+ * @fatal_warnings: keep the test's G_DEBUG, or run it without
+ * @args: (nullable): its options, %NULL-terminated
+ * @flags: e.g. %G_SUBPROCESS_FLAGS_STDERR_PIPE to read its log
+ *
+ * Starts the built `alluvium-core` as test_spawn_core() does, with @flags.
+ *
+ * Returns: (transfer full): the daemon process
+ */
+GSubprocess *
+test_spawn_core_full (const char         *bus_address,
+                      const char         *cache_home,
+                      const char         *config_home,
+                      gboolean            fatal_warnings,
+                      const char * const *args,
+                      GSubprocessFlags    flags)
+{
   g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
   g_autoptr(GError) error = NULL;
   GSubprocess *proc;
 

@@ -124,6 +124,12 @@ GSubprocess *test_spawn_core           (const char         *bus_address,
                                         const char         *config_home,
                                         gboolean            fatal_warnings,
                                         const char * const *args);
+GSubprocess *test_spawn_core_full      (const char         *bus_address,
+                                        const char         *cache_home,
+                                        const char         *config_home,
+                                        gboolean            fatal_warnings,
+                                        const char * const *args,
+                                        GSubprocessFlags    flags);
 
 /* --- HTTP ------------------------------------------------------------ */
 
