@@ -902,28 +902,6 @@ test_errors (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpuint (fx->n_media_requests, ==, 0);
 }
 
-/* A socket bound on 127.0.0.1 that does not listen: connecting to its
- * port is refused for as long as the test holds it (no other process can
- * take the port meanwhile). */
-static GSocket *
-closed_port (guint16 *port)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (lo, 0);
-  g_autoptr(GSocketAddress) bound = NULL;
-  GSocket *socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                  G_SOCKET_PROTOCOL_TCP, &error);
-
-  g_assert_no_error (error);
-  g_assert_true (g_socket_bind (socket, any, FALSE, &error));
-  g_assert_no_error (error);
-  bound = g_socket_get_local_address (socket, &error);
-  g_assert_no_error (error);
-  *port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-  return socket;
-}
-
 /* The media's host and the gateway do not answer (two ports nobody
  * listens on): each of the core's log lines about it names the URL it
  * failed on, port included; GIO's "Could not connect to 127.0.0.1" alone
@@ -949,8 +927,8 @@ test_fetch_errors_named (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 
   if (skip_without_media (fx))
     return;
-  media_socket = closed_port (&media_port);
-  gateway_socket = closed_port (&gateway_port);
+  media_socket = test_closed_port (&media_port);
+  gateway_socket = test_closed_port (&gateway_port);
   media_url = g_strdup_printf ("http://127.0.0.1:%u/media/tone.mp3", media_port);
   gateway_url = g_strdup_printf ("http://127.0.0.1:%u/", gateway_port);
   item = alv_playlist_item_new (media_url);

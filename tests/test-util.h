@@ -135,6 +135,7 @@ GSubprocess *test_spawn_core_full      (const char         *bus_address,
 
 guint64      test_raise_fd_limit  (guint64             wanted);
 SoupSession *test_session_new_from (const char         *local_ip);
+GSocket     *test_closed_port      (guint16            *port);
 
 /* Idle TCP connections opened at once from 127.0.0.1, each watched for
  * the server closing it. */
