@@ -56,7 +56,8 @@ typedef struct
   char *ended_playlist;
   char *two_playlist;
   char *ogg_playlist;
-  char *closed_playlist;  /* its item at a port nobody listens on */
+  char *custom_playlist;  /* a test's own, at /custom.rss */
+  GBytes *custom_mp3;     /* a test's own, at /media/custom.mp3 */
   GBytes *ogg;
   guint n_media_requests;
   gboolean media_down;  /* the media answer 503 */
@@ -67,9 +68,8 @@ typedef struct
 } Fixture;
 
 static void
-add_item (Fixture *fx, AlvPlaylist *pl, const char *path, const char *title, gint64 start, gint64 len)
+add_item_at (AlvPlaylist *pl, const char *url, const char *title, gint64 start, gint64 len)
 {
-  g_autofree char *url = g_strconcat (fx->base_url, path, NULL);
   g_autoptr(AlvPlaylistItem) item = alv_playlist_item_new (url);
   g_autoptr(GDateTime) s = stream_datetime (start);
   g_autoptr(GDateTime) e = stream_datetime (start + len);
@@ -79,6 +79,14 @@ add_item (Fixture *fx, AlvPlaylist *pl, const char *path, const char *title, gin
   alv_playlist_item_set_media_type (item, "audio/mpeg");
   alv_playlist_item_set_slot (item, s, e);
   alv_playlist_add_item (pl, item);
+}
+
+static void
+add_item (Fixture *fx, AlvPlaylist *pl, const char *path, const char *title, gint64 start, gint64 len)
+{
+  g_autofree char *url = g_strconcat (fx->base_url, path, NULL);
+
+  add_item_at (pl, url, title, start, len);
 }
 
 static char *
@@ -126,8 +134,8 @@ serve (SoupServer        *server G_GNUC_UNUSED,
     body = fx->two_playlist;
   else if (strcmp (path, "/ogg.rss") == 0)
     body = fx->ogg_playlist;
-  else if (strcmp (path, "/closed.rss") == 0)
-    body = fx->closed_playlist;
+  else if (strcmp (path, "/custom.rss") == 0)
+    body = fx->custom_playlist;
   else if (strcmp (path, "/invalid.rss") == 0)
     body = "<?xml version=\"1.0\"?><html/>";
   if (body != NULL)
@@ -135,6 +143,12 @@ serve (SoupServer        *server G_GNUC_UNUSED,
       soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
       soup_server_message_set_response (msg, ALV_PLAYLIST_MIME_TYPE, SOUP_MEMORY_COPY,
                                         body, strlen (body));
+      return;
+    }
+  if (strcmp (path, "/media/custom.mp3") == 0 && fx->custom_mp3 != NULL)
+    {
+      fx->n_media_requests++;
+      stream_serve_bytes (msg, fx->custom_mp3, "audio/mpeg");
       return;
     }
   if (strcmp (path, "/media/tone.mp3") == 0
@@ -363,7 +377,8 @@ fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_free (fx->ended_playlist);
   g_free (fx->two_playlist);
   g_free (fx->ogg_playlist);
-  g_free (fx->closed_playlist);
+  g_free (fx->custom_playlist);
+  g_clear_pointer (&fx->custom_mp3, g_bytes_unref);
   g_clear_pointer (&fx->ogg, g_bytes_unref);
   g_free (fx->config_path);
   g_clear_pointer (&fx->mp3, g_bytes_unref);
@@ -913,9 +928,6 @@ test_fetch_errors_named (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_autoptr(GSocket) media_socket = NULL;
   g_autoptr(GSocket) gateway_socket = NULL;
   g_autoptr(AlvPlaylist) pl = alv_playlist_new ();
-  g_autoptr(AlvPlaylistItem) item = NULL;
-  g_autoptr(GDateTime) s = NULL;
-  g_autoptr(GDateTime) e = NULL;
   g_autoptr(GDataInputStream) err = NULL;
   g_autofree char *media_url = NULL;
   g_autofree char *gateway_url = NULL;
@@ -923,7 +935,6 @@ test_fetch_errors_named (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_autofree char *stream_url = NULL;
   gboolean saw_gateway = FALSE, saw_media = FALSE;
   guint16 media_port, gateway_port;
-  gint64 now = g_get_real_time ();
 
   if (skip_without_media (fx))
     return;
@@ -931,14 +942,8 @@ test_fetch_errors_named (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   gateway_socket = test_closed_port (&gateway_port);
   media_url = g_strdup_printf ("http://127.0.0.1:%u/media/tone.mp3", media_port);
   gateway_url = g_strdup_printf ("http://127.0.0.1:%u/", gateway_port);
-  item = alv_playlist_item_new (media_url);
-  s = stream_datetime (now - JOIN_AT);
-  e = stream_datetime (now - JOIN_AT + fx->slot_len);
-  alv_playlist_item_set_title (item, "Closed");
-  alv_playlist_item_set_media_type (item, "audio/mpeg");
-  alv_playlist_item_set_slot (item, s, e);
-  alv_playlist_add_item (pl, item);
-  fx->closed_playlist = alv_playlist_to_string (pl, NULL);
+  add_item_at (pl, media_url, "Closed", fx->slot_start, fx->slot_len);
+  fx->custom_playlist = alv_playlist_to_string (pl, NULL);
 
   conf = g_strdup_printf ("gateway=%s\n", gateway_url);
   start_daemon_full (fx, 60, conf, G_SUBPROCESS_FLAGS_STDERR_PIPE);
@@ -946,7 +951,7 @@ test_fetch_errors_named (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   /* the daemon keeps writing to the pipe until it is stopped */
   g_filter_input_stream_set_close_base_stream (G_FILTER_INPUT_STREAM (err), FALSE);
 
-  stream_url = tune (fx, "/closed.rss", &error);
+  stream_url = tune (fx, "/custom.rss", &error);
   g_assert_no_error (error);
   for (guint i = 0; i < 100 && !(saw_gateway && saw_media); i++)
     {
@@ -968,6 +973,85 @@ test_fetch_errors_named (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
     }
   g_assert_true (saw_gateway);
   g_assert_true (saw_media);
+}
+
+typedef struct
+{
+  AlvCore1 *proxy;
+  guint n_statistics;   /* PropertiesChanged carrying Statistics */
+  guint64 want;         /* bytes from the origin */
+} StatsWait;
+
+static void
+on_statistics_changed (GDBusProxy *proxy G_GNUC_UNUSED,
+                       GVariant   *changed,
+                       GStrv       invalidated G_GNUC_UNUSED,
+                       gpointer    user_data)
+{
+  StatsWait *w = user_data;
+  g_autoptr(GVariant) stats = g_variant_lookup_value (changed, "Statistics", G_VARIANT_TYPE_VARDICT);
+
+  if (stats != NULL)
+    w->n_statistics++;
+}
+
+static gboolean
+origin_bytes_cond (gpointer data)
+{
+  StatsWait *w = data;
+  g_autoptr(GVariant) stats = alv_core1_dup_statistics (w->proxy);
+  guint64 bytes = 0;
+
+  return stats != NULL && g_variant_lookup (stats, "bytes-from-origin", "t", &bytes)
+         && bytes >= w->want;
+}
+
+/* Statistics change with every chunk read from the origin, but reach the
+ * bus at most once a second: over a direct-path download of half a
+ * 320 kbit/s item (some 25 reads of 16 KiB), no more signals than whole
+ * seconds passed plus two (a once-a-second timer's ticks fall on distinct
+ * whole seconds, the first perhaps due just before the wait began). */
+static void
+test_statistics_coalesced (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AlvPlaylist) pl = alv_playlist_new ();
+  g_autofree char *stream_url = NULL;
+  StatsWait w = { 0, };
+  gint64 start, elapsed;
+  gulong handler;
+  guint reads;
+
+  if (skip_without_media (fx))
+    return;
+  /* 20 s at the highest MP3 bitrate: 2.4 reads of 16 KiB a second while
+   * paced, after 3 s of lead at once */
+  fx->custom_mp3 = stream_media_encode ("audiotestsrc num-buffers=766 samplesperbuffer=1152 "
+                                        "wave=white-noise ! audio/x-raw,rate=44100,channels=2 ! "
+                                        "lamemp3enc target=bitrate bitrate=320 cbr=true", &error);
+  g_assert_no_error (error);
+  add_item (fx, pl, "/media/custom.mp3", "Loud", fx->slot_start, fx->slot_len);
+  fx->custom_playlist = alv_playlist_to_string (pl, NULL);
+
+  start_daemon_full (fx, 60, "gateway=none\n", G_SUBPROCESS_FLAGS_NONE);
+  w.proxy = fx->proxy;
+  /* the head (the first 64 KiB) and half the item: the item joined 8 s
+   * into its 20 s has 12 s left, so this much comes */
+  w.want = 65536 + g_bytes_get_size (fx->custom_mp3) / 2;
+  handler = g_signal_connect (fx->proxy, "g-properties-changed",
+                              G_CALLBACK (on_statistics_changed), &w);
+  start = g_get_monotonic_time ();
+  stream_url = tune (fx, "/custom.rss", &error);
+  g_assert_no_error (error);
+  test_wait_until (origin_bytes_cond, &w, 30000);
+  elapsed = g_get_monotonic_time () - start;
+  g_signal_handler_disconnect (fx->proxy, handler);
+
+  reads = (guint) ((w.want - 65536) / (16 * 1024));
+  g_test_message ("%u Statistics signals in %.2f s for %u reads of 16 KiB",
+                  w.n_statistics, (double) elapsed / G_USEC_PER_SEC, reads);
+  g_assert_cmpuint (w.n_statistics, <=, (guint) (elapsed / G_USEC_PER_SEC) + 2);
+  g_assert_cmpuint (w.n_statistics, <, reads);
 }
 
 /* A Tune that fails while a station plays loses nothing: the caller gets
@@ -1309,6 +1393,8 @@ main (int argc, char **argv)
               fixture_setup, test_errors, fixture_teardown);
   g_test_add ("/core/daemon/fetch-errors-named", Fixture, OWN_DAEMON,
               fixture_setup, test_fetch_errors_named, fixture_teardown);
+  g_test_add ("/core/daemon/statistics-coalesced", Fixture, OWN_DAEMON,
+              fixture_setup, test_statistics_coalesced, fixture_teardown);
   g_test_add ("/core/daemon/failed-tune", Fixture, GUINT_TO_POINTER (60),
               fixture_setup, test_failed_tune, fixture_teardown);
   g_test_add ("/core/daemon/origin-returns", Fixture, GUINT_TO_POINTER (60),
