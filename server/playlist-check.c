@@ -330,7 +330,7 @@ gateway_refusal (Checker    *checker,
       g_autofree char *line = playlist_gateway_read_reason (stream);
 
       reason = g_strdup_printf (_("the gateway at %s refuses URLs at %s: %s"), checker->gateway,
-                                origin, *line ? line : _("HTTP 403 Forbidden"));
+                                origin, *line ? line : "HTTP 403 Forbidden");
     }
   else
     {
