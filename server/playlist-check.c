@@ -323,6 +323,8 @@ gateway_refusal (Checker    *checker,
       findingf (checker, 0, FALSE, _("cannot ask the gateway at %s whether it serves %s: %s"),
                 checker->gateway, origin,
                 error != NULL ? error->message : _("not a valid request URL"));
+      /* one such line is enough: the gateway is not asked again */
+      checker->gateway = NULL;
       reason = g_strdup ("");
     }
   else if (soup_message_get_status (msg) == SOUP_STATUS_FORBIDDEN)

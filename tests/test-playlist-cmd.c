@@ -1160,6 +1160,20 @@ test_check_gateway (Fixture       *fx,
   g_assert_null (strstr (out, "refuses"));
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
+
+  /* a gateway that does not answer: a warning, not an error */
+  {
+    guint16 closed;
+    g_autoptr(GSocket) socket = test_closed_port (&closed);
+    g_autofree char *nobody = g_strdup_printf ("http://127.0.0.1:%u/", closed);
+    g_autofree char *warning = g_strdup_printf (": warning: cannot ask the gateway at %s whether "
+                                                "it serves http://localhost:%s/: ", nobody, port);
+
+    g_assert_cmpint (run_tool (&out, &err, "--check", rss, "--gateway", nobody, NULL), ==, 0);
+    g_assert_nonnull (strstr (out, warning));
+    g_clear_pointer (&out, g_free);
+    g_clear_pointer (&err, g_free);
+  }
   g_clear_pointer (&rss, g_free);
 
   /* built for the name it serves */
