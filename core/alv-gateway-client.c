@@ -229,12 +229,13 @@ static void
 fail_status (GTask   *task,
              Request *r)
 {
+  AlvGatewayClient *self = g_task_get_source_object (task);
   guint status = soup_message_get_status (r->msg);
   g_autofree char *excerpt = body_excerpt (r->body);
 
   g_task_return_new_error (task, ALV_ERROR, ALV_ERROR_FAILED,
-                           _("The gateway answered %u %s%s%s"),
-                           status,
+                           _("The gateway %s answered %u %s%s%s"),
+                           self->url, status,
                            soup_message_get_reason_phrase (r->msg) != NULL ?
                              soup_message_get_reason_phrase (r->msg) : "",
                            *excerpt != '\0' ? ": " : "", excerpt);
@@ -510,7 +511,10 @@ read_cb (GObject      *source,
   chunk = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
   if (chunk == NULL)
     {
-      g_prefix_error (&error, _("Reading the gateway's answer failed: "));
+      AlvGatewayClient *self = g_task_get_source_object (task);
+
+      /* the network's message names no port: say which gateway */
+      g_prefix_error (&error, _("Reading the answer of the gateway %s failed: "), self->url);
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
@@ -551,7 +555,10 @@ send_cb (GObject      *source,
   r->stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
   if (r->stream == NULL)
     {
-      g_prefix_error (&error, _("The gateway could not be reached: "));
+      AlvGatewayClient *self = g_task_get_source_object (task);
+
+      /* "Could not connect to 127.0.0.1" alone names no port */
+      g_prefix_error (&error, _("The gateway %s could not be reached: "), self->url);
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }

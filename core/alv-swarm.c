@@ -131,7 +131,7 @@ emit_progress (AlvSwarm *self)
 static const char *
 source_name (Request *r)
 {
-  return r->peer != NULL ? r->peer : "origin";
+  return r->peer != NULL ? r->peer : r->swarm->origin_url;
 }
 
 /* ------------------------------------------------------------------ */

@@ -144,6 +144,9 @@ update_status (Player *self)
   guint32 peers = 0, active = 0;
   gint64 slot_start = 0, slot_end = 0;
 
+  /* MPRIS says Stopped while the core is off air (player-mpris.c) */
+  if (self->mpris != NULL)
+    player_mpris_set_core_state (self->mpris, self->core != NULL ? alv_core1_get_state (self->core) : NULL);
   if (self->ui == NULL)
     return;
   if (self->core != NULL)

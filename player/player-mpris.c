@@ -8,6 +8,13 @@
  * methods do nothing, as the specification asks.  If another player already
  * owns org.mpris.MediaPlayer2.alluvium, the per-instance name
  * org.mpris.MediaPlayer2.alluvium.instance<pid> is taken instead.
+ *
+ * PlaybackStatus and Metadata follow the core as well as the player: MPRIS
+ * has no "off air", so while the player wants to play but the core has
+ * nothing on air (a gap in the schedule, the playlist run out, an error,
+ * not tuned), the object says Stopped with no track, and the item again
+ * once the core plays.  The rule is player_mpris_status_for(); the reasons
+ * are in player/README.md.
  */
 #define G_LOG_DOMAIN "alluvium-player"
 #include "config.h"
@@ -17,6 +24,8 @@
 #include <unistd.h>
 
 #include <glib/gi18n-lib.h>
+
+#include "alv-dbus.h"
 
 static const char mpris_xml[] =
   "<node>"
@@ -75,8 +84,10 @@ struct _PlayerMpris
   const PlayerMprisCallbacks *callbacks;
   gpointer user_data;
 
-  char *status;
-  GVariant *metadata;   /* floating-free, a{sv} */
+  char *status;         /* what the player does: Playing, Paused, Stopped */
+  char *core_state;     /* the core's State, or NULL before there is one */
+  GVariant *metadata;   /* the item's, floating-free, a{sv} */
+  GVariant *no_track;   /* Metadata when nothing is on air */
   double volume;
   guint track_n;
 };
@@ -90,6 +101,59 @@ empty_metadata (void)
   g_variant_builder_add (&b, "{sv}", "mpris:trackid",
                          g_variant_new_object_path ("/org/mpris/MediaPlayer2/TrackList/NoTrack"));
   return g_variant_ref_sink (g_variant_builder_end (&b));
+}
+
+/**
+ * player_mpris_status_for:
+ * @requested: what the player does: "Playing", "Paused" or "Stopped"
+ * @core_state: (nullable): the core's State (org.alluvium.Core1), or
+ *   %NULL when no core has said
+ *
+ * The PlaybackStatus to show: a pause or stop of the player's own shows
+ * as it is; a player that plays shows Playing only while the core has an
+ * item on air or is getting one (playing, buffering, resolving), Stopped
+ * while it is off air, failed or not tuned.
+ *
+ * Returns: (transfer none): "Playing", "Paused" or "Stopped"
+ */
+const char *
+player_mpris_status_for (const char *requested,
+                         const char *core_state)
+{
+  AlvCoreState state;
+
+  if (g_strcmp0 (requested, "Playing") != 0)
+    return g_strcmp0 (requested, "Paused") == 0 ? "Paused" : "Stopped";
+  if (core_state == NULL || !alv_core_state_from_string (core_state, &state))
+    return "Playing";
+  switch (state)
+    {
+    case ALV_CORE_STATE_GAP:
+    case ALV_CORE_STATE_ERROR:
+    case ALV_CORE_STATE_IDLE:
+      return "Stopped";
+    case ALV_CORE_STATE_RESOLVING:
+    case ALV_CORE_STATE_BUFFERING:
+    case ALV_CORE_STATE_PLAYING:
+    default:
+      return "Playing";
+    }
+}
+
+static const char *
+shown_status (PlayerMpris *self)
+{
+  return player_mpris_status_for (self->status, self->core_state);
+}
+
+/* The item while the core has one on air, whatever the player does with
+ * it; no track otherwise. */
+static GVariant *
+shown_metadata (PlayerMpris *self)
+{
+  if (g_str_equal (player_mpris_status_for ("Playing", self->core_state), "Playing"))
+    return self->metadata;
+  return self->no_track;
 }
 
 static void
@@ -126,6 +190,7 @@ method_call (GDBusConnection       *connection G_GNUC_UNUSED,
     cb->stop (self->user_data);
   else if (g_str_equal (method_name, "PlayPause"))
     {
+      /* the player's own state: off air, it still plays (silence) */
       if (g_strcmp0 (self->status, "Playing") == 0)
         {
           if (cb->pause != NULL)
@@ -184,12 +249,12 @@ get_property (GDBusConnection *connection G_GNUC_UNUSED,
   else
     {
       if (g_str_equal (property_name, "PlaybackStatus"))
-        return g_variant_new_string (self->status);
+        return g_variant_new_string (shown_status (self));
       if (g_str_equal (property_name, "Rate") || g_str_equal (property_name, "MinimumRate")
           || g_str_equal (property_name, "MaximumRate"))
         return g_variant_new_double (1.0);
       if (g_str_equal (property_name, "Metadata"))
-        return g_variant_ref (self->metadata);
+        return g_variant_ref (shown_metadata (self));
       if (g_str_equal (property_name, "Volume"))
         return g_variant_new_double (self->volume);
       if (g_str_equal (property_name, "Position"))
@@ -253,6 +318,23 @@ emit_changed (PlayerMpris *self, const char *name, GVariant *value)
                                  NULL);
 }
 
+/* Announces what a change of the player's or the core's state changed in
+ * what the object shows, from what it showed before (@old_status,
+ * @old_metadata: borrowed, still alive). */
+static void
+announce_shown (PlayerMpris *self,
+                const char  *old_status,
+                GVariant    *old_metadata)
+{
+  const char *status = shown_status (self);
+  GVariant *metadata = shown_metadata (self);
+
+  if (!g_str_equal (old_status, status))
+    emit_changed (self, "PlaybackStatus", g_variant_new_string (status));
+  if (old_metadata != metadata && !g_variant_equal (old_metadata, metadata))
+    emit_changed (self, "Metadata", metadata);
+}
+
 static void
 on_name_lost (GDBusConnection *connection, const char *name, gpointer user_data)
 {
@@ -296,6 +378,7 @@ player_mpris_new (GDBusConnection            *connection,
   self->user_data = user_data;
   self->status = g_strdup ("Stopped");
   self->metadata = empty_metadata ();
+  self->no_track = empty_metadata ();
   self->volume = 1.0;
   self->info = g_dbus_node_info_new_for_xml (mpris_xml, error);
   if (self->info == NULL)
@@ -335,7 +418,9 @@ player_mpris_free (PlayerMpris *mpris)
     g_dbus_connection_unregister_object (mpris->connection, mpris->player_id);
   g_clear_pointer (&mpris->info, g_dbus_node_info_unref);
   g_clear_pointer (&mpris->metadata, g_variant_unref);
+  g_clear_pointer (&mpris->no_track, g_variant_unref);
   g_free (mpris->status);
+  g_free (mpris->core_state);
   g_object_unref (mpris->connection);
   g_free (mpris);
 }
@@ -345,16 +430,43 @@ player_mpris_free (PlayerMpris *mpris)
  * @mpris: the MPRIS object
  * @status: "Playing", "Paused" or "Stopped"
  *
- * Sets PlaybackStatus, announcing a change.
+ * Sets what the player does, announcing a change of PlaybackStatus
+ * (which also depends on the core's state).
  */
 void
 player_mpris_set_playback_status (PlayerMpris *mpris, const char *status)
 {
+  const char *old_status = shown_status (mpris);
+
   if (g_strcmp0 (mpris->status, status) == 0)
     return;
   g_free (mpris->status);
   mpris->status = g_strdup (status);
-  emit_changed (mpris, "PlaybackStatus", g_variant_new_string (status));
+  announce_shown (mpris, old_status, shown_metadata (mpris));
+}
+
+/**
+ * player_mpris_set_core_state:
+ * @mpris: the MPRIS object
+ * @core_state: (nullable): the core's State, or %NULL when unknown
+ *
+ * Tells the object what the core does, announcing what that changes in
+ * PlaybackStatus and Metadata (see player_mpris_status_for()).
+ */
+void
+player_mpris_set_core_state (PlayerMpris *mpris, const char *core_state)
+{
+  const char *old_status;
+  GVariant *old_metadata;
+
+  if (g_strcmp0 (mpris->core_state, core_state) == 0)
+    return;
+  /* a literal, and one of the two variants @mpris keeps */
+  old_status = shown_status (mpris);
+  old_metadata = shown_metadata (mpris);
+  g_free (mpris->core_state);
+  mpris->core_state = g_strdup (core_state);
+  announce_shown (mpris, old_status, old_metadata);
 }
 
 /**
@@ -402,9 +514,14 @@ player_mpris_set_metadata (PlayerMpris *mpris,
         g_variant_builder_add (&b, "{sv}", "xesam:url", g_variant_new_string (url));
       metadata = g_variant_ref_sink (g_variant_builder_end (&b));
     }
-  g_clear_pointer (&mpris->metadata, g_variant_unref);
-  mpris->metadata = g_variant_ref (metadata);
-  emit_changed (mpris, "Metadata", metadata);
+  {
+    /* the item's metadata shows only while the core has it on air */
+    g_autoptr(GVariant) old = g_variant_ref (shown_metadata (mpris));
+
+    g_clear_pointer (&mpris->metadata, g_variant_unref);
+    mpris->metadata = g_variant_ref (metadata);
+    announce_shown (mpris, shown_status (mpris), old);
+  }
 }
 
 /**

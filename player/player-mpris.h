@@ -49,6 +49,10 @@ PlayerMpris *player_mpris_new                 (GDBusConnection            *conne
 void         player_mpris_free                (PlayerMpris                *mpris);
 void         player_mpris_set_playback_status (PlayerMpris                *mpris,
                                                const char                 *status);
+void         player_mpris_set_core_state      (PlayerMpris                *mpris,
+                                               const char                 *core_state);
+const char  *player_mpris_status_for          (const char                 *requested,
+                                               const char                 *core_state);
 void         player_mpris_set_metadata        (PlayerMpris                *mpris,
                                                const char                 *title,
                                                const char                 *creator,

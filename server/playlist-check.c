@@ -15,6 +15,15 @@
  * request, and with --fetch a full download that is hashed as it streams.
  * Every distinct URL is examined once, however often the schedule repeats
  * it.
+ *
+ * Given a gateway (--gateway, or the local one on D-Bus as for --prepare),
+ * the check also asks it to resolve the first item URL of every origin
+ * (scheme, host and port; at most MAX_GATEWAY_ORIGINS of them): a gateway
+ * that refuses it answers 403 with the option that would serve it
+ * (--base-url or --origin), and every item of that origin gets the
+ * answer as an error, since listeners would get no tree and share
+ * nothing.  That one resolve per origin also starts the gateway hashing
+ * that item, as the first listener would.
  */
 #define G_LOG_DOMAIN "alluvium-server"
 #include "config.h"
@@ -29,6 +38,7 @@
 #include "alv-hash-tree.h"
 #include "alv-playlist.h"
 #include "alv-time.h"
+#include "playlist-gateway.h"
 #include "playlist-http.h"
 #include "playlist-paths.h"
 #include "playlist-probe.h"
@@ -37,6 +47,8 @@
 #define DURATION_TOLERANCE (G_TIME_SPAN_SECOND)
 /* Cap on a --fetch download when the playlist gives no length. */
 #define MAX_FETCH_LENGTH (G_GUINT64_CONSTANT (16) << 30)
+/* The gateway is asked about this many origins at most. */
+#define MAX_GATEWAY_ORIGINS 16
 
 /* What was learnt about one URL; the messages are reported for every item
  * carrying it. */
@@ -48,6 +60,7 @@ typedef struct
   char *format;                 /* the same for humans */
   char *mime;                   /* the local file's MIME type, or NULL */
   char *unreachable;            /* "URL: why", or NULL */
+  const char *refused;          /* the gateway's reason, borrowed, or NULL */
 } UrlReport;
 
 static void
@@ -74,6 +87,10 @@ typedef struct
   guint n_warnings;
   guint n_unreachable;          /* items */
   char *first_unreachable;      /* borrowed from its report */
+  const char *gateway;          /* base URL to ask, or NULL */
+  GHashTable *origins;          /* origin → the gateway's refusal, or "" */
+  guint n_refused;              /* items */
+  const char *first_refused;    /* borrowed from origins */
 } Checker;
 
 static void
@@ -274,6 +291,61 @@ examine_remote (Checker         *checker,
     }
 }
 
+/* Asks the gateway whether it serves @url's origin, once per origin.
+ * Returns its refusal (owned by the checker), or NULL when it serves it,
+ * was not asked or could not say. */
+static const char *
+gateway_refusal (Checker    *checker,
+                 const char *url)
+{
+  g_autofree char *origin = playlist_gateway_origin_of (url);
+  g_autofree char *request = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GInputStream) stream = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *known;
+  char *reason = NULL;
+
+  if (origin == NULL)
+    return NULL;
+  known = g_hash_table_lookup (checker->origins, origin);
+  if (known != NULL)
+    return *known ? known : NULL;
+  if (g_hash_table_size (checker->origins) >= MAX_GATEWAY_ORIGINS)
+    return NULL;
+
+  request = playlist_gateway_resolve_url (checker->gateway, url);
+  msg = soup_message_new (SOUP_METHOD_GET, request);
+  if (msg != NULL)
+    stream = soup_session_send (checker->session, msg, NULL, &error);
+  if (stream == NULL)
+    {
+      findingf (checker, 0, FALSE, _("cannot ask the gateway at %s whether it serves %s: %s"),
+                checker->gateway, origin,
+                error != NULL ? error->message : _("not a valid request URL"));
+      /* one such line is enough: the gateway is not asked again */
+      checker->gateway = NULL;
+      reason = g_strdup ("");
+    }
+  else if (soup_message_get_status (msg) == SOUP_STATUS_FORBIDDEN)
+    {
+      g_autofree char *line = playlist_gateway_read_reason (stream);
+
+      reason = g_strdup_printf (_("the gateway at %s refuses URLs at %s: %s"), checker->gateway,
+                                origin, *line ? line : "HTTP 403 Forbidden");
+    }
+  else
+    {
+      /* served (200, 202 while it hashes) or refused for this file
+       * only (404, 502…): the other checks say more about the file */
+      reason = g_strdup ("");
+    }
+  if (stream != NULL)
+    g_input_stream_close (stream, NULL, NULL);
+  g_hash_table_insert (checker->origins, g_steal_pointer (&origin), reason);
+  return *reason ? reason : NULL;
+}
+
 static UrlReport *
 examine (Checker         *checker,
          AlvPlaylistItem *item)
@@ -303,6 +375,11 @@ examine (Checker         *checker,
     examine_local (checker, report, item, local);
   else if (!opts->offline && playlist_paths_is_http_url (url))
     examine_remote (checker, report, item, url);
+
+  if (checker->gateway != NULL)
+    report->refused = gateway_refusal (checker, url);
+  if (report->refused != NULL)
+    report_add (report->errors, "%s", report->refused);
   return report;
 }
 
@@ -318,7 +395,9 @@ item_mime (AlvPlaylistItem *item,
 /**
  * playlist_check_run:
  * @opts: the options (@base_url with @root maps URLs to local files;
- *   @fetch, @offline and @timeout shape the network checks)
+ *   @fetch, @offline and @timeout shape the network checks; @gateway (or,
+ *   unless @offline, a local gateway on D-Bus) is asked whether it
+ *   serves the items' origins)
  * @file_or_url: the playlist to check
  *
  * Lints the playlist, printing each finding on stdout.
@@ -337,7 +416,10 @@ playlist_check_run (const PlaylistOptions *opts,
                                                          (GDestroyNotify) url_report_free);
   g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
   g_autoptr(GDateTime) last_end = NULL;
-  Checker checker = { .opts = opts, .label = file_or_url, .session = session, .reports = reports };
+  g_autoptr(GHashTable) origins = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autofree char *local_gateway = NULL;
+  Checker checker = { .opts = opts, .label = file_or_url, .session = session, .reports = reports,
+                      .origins = origins };
   AlvPlaylistItem *prev = NULL;
   UrlReport *prev_report = NULL;
   guint n_items;
@@ -348,6 +430,18 @@ playlist_check_run (const PlaylistOptions *opts,
       finding (&checker, 0, TRUE, error->message);
       return 1;
     }
+
+  /* the gateway named, or the one of this machine, as --prepare finds it */
+  checker.gateway = opts->gateway;
+  if (checker.gateway == NULL && !opts->offline)
+    {
+      g_autoptr(GDBusProxy) local = playlist_gateway_find_local (NULL, &local_gateway);
+
+      checker.gateway = local_gateway;
+    }
+  if (checker.gateway != NULL && opts->progress)
+    g_printerr (_("%s: asking the gateway at %s whether it serves these URLs\n"), file_or_url,
+                checker.gateway);
 
   n_items = alv_playlist_get_n_items (pl);
   if (n_items == 0)
@@ -392,6 +486,11 @@ playlist_check_run (const PlaylistOptions *opts,
           if (checker.n_unreachable++ == 0)
             checker.first_unreachable = report->unreachable;
         }
+      if (report->refused != NULL)
+        {
+          if (checker.n_refused++ == 0)
+            checker.first_refused = report->refused;
+        }
       for (guint j = 0; j < report->errors->len; j++)
         finding (&checker, n, TRUE, report->errors->pdata[j]);
       for (guint j = 0; j < report->warnings->len; j++)
@@ -435,6 +534,9 @@ playlist_check_run (const PlaylistOptions *opts,
   if (checker.n_unreachable > 0)
     g_printerr (_("%s: %u of %u items unreachable: first: %s\n"), file_or_url,
                 checker.n_unreachable, n_items, checker.first_unreachable);
+  if (checker.n_refused > 0)
+    g_printerr (_("%s: %u of %u items refused by the gateway: first: %s\n"), file_or_url,
+                checker.n_refused, n_items, checker.first_refused);
   g_printerr (_("%s: %u item(s), %u error(s), %u warning(s)\n"), file_or_url, n_items,
               checker.n_errors, checker.n_warnings);
   return checker.n_errors > 0 ? 1 : 0;

@@ -33,8 +33,8 @@ G_BEGIN_DECLS
  * @fetch: in check mode, download and hash remote items
  * @offline: in check mode, make no HTTP request for items
  * @timeout: seconds allowed for one probe or HTTP request
- * @gateway: the gateway's base URL (prepare mode), or %NULL for the local
- *   gateway found on D-Bus
+ * @gateway: the gateway's base URL (prepare and check modes), or %NULL for
+ *   the local gateway found on D-Bus
  * @max_wait: seconds to keep retrying one item while the gateway answers 202
  * @reports_on_stderr: print the per-item lines of --prepare on stderr
  *   (the playlist itself went to stdout)

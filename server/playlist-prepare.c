@@ -27,8 +27,8 @@
 #include <glib/gi18n-lib.h>
 
 #include "alv-ocn-headers.h"
+#include "playlist-gateway.h"
 #include "playlist-http.h"
-#include "playlist-paths.h"
 
 /* Longest single wait, whatever Retry-After says. */
 #define MAX_RETRY_WAIT (30 * G_TIME_SPAN_SECOND)
@@ -36,8 +36,6 @@
 #define DEFAULT_RETRY_WAIT (G_TIME_SPAN_SECOND)
 /* Shortest wait, so a "Retry-After: 0" cannot make us spin. */
 #define MIN_RETRY_WAIT (100 * G_TIME_SPAN_MILLISECOND)
-/* How much of an error body we quote. */
-#define MAX_REASON 512
 /* RFC 6585; libsoup 3.2 has no name for it. */
 #define HTTP_TOO_MANY_REQUESTS 429
 
@@ -65,8 +63,6 @@ typedef struct
   const char *gateway;          /* base URL used for the HTTP rounds */
 } Preparer;
 
-#define GATEWAY_DBUS_NAME "org.alluvium.Gateway1"
-#define GATEWAY_DBUS_PATH "/org/alluvium/Gateway1"
 /* How long the one Prepare call may take. */
 #define PREPARE_CALL_TIMEOUT_MS 10000
 
@@ -86,19 +82,6 @@ report (const Preparer *p,
     g_printerr ("%s\n", line);
   else
     g_print ("%s\n", line);
-}
-
-static char *
-resolve_url (const char *gateway,
-             const char *url)
-{
-  g_autoptr(GString) out = g_string_new (gateway);
-
-  if (!g_str_has_suffix (gateway, "/"))
-    g_string_append_c (out, '/');
-  g_string_append (out, "resolve?url=");
-  g_string_append_uri_escaped (out, url, NULL, FALSE);
-  return g_string_free (g_steal_pointer (&out), FALSE);
 }
 
 /* Retry-After is delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
@@ -129,23 +112,6 @@ retry_after (SoupMessage *msg)
   return CLAMP (wait, MIN_RETRY_WAIT, MAX_RETRY_WAIT);
 }
 
-/* The first line of the response body, for error messages. */
-static char *
-read_reason (GInputStream *stream)
-{
-  char buf[MAX_REASON + 1];
-  gsize n = 0;
-  char *nl;
-
-  if (!g_input_stream_read_all (stream, buf, MAX_REASON, &n, NULL, NULL))
-    return g_strdup ("");
-  buf[n] = '\0';
-  nl = strpbrk (buf, "\r\n");
-  if (nl != NULL)
-    *nl = '\0';
-  return g_utf8_make_valid (buf, -1);
-}
-
 /* Asks the gateway once about @pending.  On ATTEMPT_RETRY sets *@wait;
  * otherwise has printed the item's final line. */
 static Attempt
@@ -154,7 +120,7 @@ attempt (const Preparer *p,
          GTimeSpan      *wait)
 {
   const char *url = alv_playlist_item_get_url (pending->item);
-  g_autofree char *request = resolve_url (p->gateway, url);
+  g_autofree char *request = playlist_gateway_resolve_url (p->gateway, url);
   g_autoptr(SoupMessage) msg = soup_message_new (SOUP_METHOD_GET, request);
   g_autoptr(GInputStream) stream = NULL;
   g_autoptr(GError) error = NULL;
@@ -205,62 +171,12 @@ attempt (const Preparer *p,
       return ATTEMPT_RETRY;
     }
 
-  reason = read_reason (stream);
+  reason = playlist_gateway_read_reason (stream);
   g_input_stream_close (stream, NULL, NULL);
   phrase = soup_message_get_reason_phrase (msg);
   report (p, _("%s:item %u: error: the gateway answered HTTP %u %s%s%s"), p->label,
           pending->n, status, phrase ? phrase : "", *reason ? ": " : "", reason);
   return ATTEMPT_FAILED;
-}
-
-/* Whether two gateway base URLs name the same place, up to a final '/'. */
-static gboolean
-same_base_url (const char *a,
-               const char *b)
-{
-  gsize la = strlen (a), lb = strlen (b);
-
-  while (la > 0 && a[la - 1] == '/')
-    la--;
-  while (lb > 0 && b[lb - 1] == '/')
-    lb--;
-  return la == lb && g_ascii_strncasecmp (a, b, la) == 0;
-}
-
-/* Finds a gateway offering org.alluvium.Gateway1 on the session or the
- * system bus, and its Url; when @wanted is given, only one listening
- * there.  Never starts anything; quietly returns %NULL when no bus or no
- * such gateway is there. */
-static GDBusProxy *
-find_local_gateway (const char  *wanted,
-                    char       **url_out)
-{
-  static const GBusType buses[] = { G_BUS_TYPE_SESSION, G_BUS_TYPE_SYSTEM };
-
-  for (guint i = 0; i < G_N_ELEMENTS (buses); i++)
-    {
-      g_autoptr(GDBusConnection) bus = g_bus_get_sync (buses[i], NULL, NULL);
-      g_autoptr(GDBusProxy) proxy = NULL;
-      g_autoptr(GVariant) url = NULL;
-      g_autofree char *owner = NULL;
-
-      if (bus == NULL)
-        continue;
-      proxy = g_dbus_proxy_new_sync (bus, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START, NULL,
-                                     GATEWAY_DBUS_NAME, GATEWAY_DBUS_PATH, GATEWAY_DBUS_NAME,
-                                     NULL, NULL);
-      if (proxy == NULL || (owner = g_dbus_proxy_get_name_owner (proxy)) == NULL)
-        continue;
-      url = g_dbus_proxy_get_cached_property (proxy, "Url");
-      if (url == NULL || !g_variant_is_of_type (url, G_VARIANT_TYPE_STRING) ||
-          !playlist_paths_is_http_url (g_variant_get_string (url, NULL)))
-        continue;
-      if (wanted != NULL && !same_base_url (wanted, g_variant_get_string (url, NULL)))
-        continue;
-      *url_out = g_variant_dup_string (url, NULL);
-      return g_steal_pointer (&proxy);
-    }
-  return NULL;
 }
 
 /* Asks the local gateway to start hashing every pending URL at once; the
@@ -350,7 +266,7 @@ playlist_prepare_run (const PlaylistOptions *opts,
     }
   n_urls = pending->len;
 
-  local = find_local_gateway (opts->gateway, &local_url);
+  local = playlist_gateway_find_local (opts->gateway, &local_url);
   if (local != NULL)
     {
       p.gateway = local_url;
@@ -360,7 +276,7 @@ playlist_prepare_run (const PlaylistOptions *opts,
     {
       g_printerr (_("%s: no --gateway URL given and no gateway offers %s on D-Bus here "
                     "(start it with --dbus=session or --dbus=system)\n"),
-                  label, GATEWAY_DBUS_NAME);
+                  label, PLAYLIST_GATEWAY_DBUS_NAME);
       return 1;
     }
 

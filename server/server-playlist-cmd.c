@@ -165,7 +165,7 @@ server_playlist_main (int    argc,
     { "prepare", 0, 0, G_OPTION_ARG_NONE, &prepare,
       N_("Ask the gateway to resolve every item (of the built playlist, or of PLAYLIST)"), NULL },
     { "gateway", 0, 0, G_OPTION_ARG_STRING, &gateway,
-      N_("With --prepare: base URL of the gateway (default: the local gateway on D-Bus)"), N_("URL") },
+      N_("With --prepare or --check: base URL of the gateway (default: the local gateway on D-Bus)"), N_("URL") },
     { "max-wait", 0, 0, G_OPTION_ARG_INT, &max_wait,
       N_("With --prepare: give up on an item still being prepared after SECONDS (default 600)"),
       N_("SECONDS") },
@@ -180,6 +180,7 @@ server_playlist_main (int    argc,
   g_option_context_set_summary (context,
     _("Build:    alluvium-server playlist --base-url URL [OPTION…] FILE|DIR… [-o station.rss]\n"
       "Check:    alluvium-server playlist --check FILE|URL [--base-url URL --root DIR] [--fetch]\n"
+      "          [--gateway URL]\n"
       "Prepare:  alluvium-server playlist --prepare [--gateway URL] PLAYLIST"));
   g_option_context_set_description (context,
     _("Each media file becomes an item at --base-url plus its percent-encoded path\n"
@@ -202,8 +203,8 @@ server_playlist_main (int    argc,
     return usage_error (_("--fetch and --offline only apply to --check"));
   if (fetch && offline)
     return usage_error (_("--fetch and --offline exclude each other"));
-  if (!prepare && gateway != NULL)
-    return usage_error (_("--gateway only applies to --prepare"));
+  if (!prepare && check == NULL && gateway != NULL)
+    return usage_error (_("--gateway only applies to --prepare and --check"));
   if (gateway != NULL && !playlist_paths_is_http_url (gateway))
     return usage_error (_("--gateway: “%s” is not an http or https URL"), gateway);
   if (update_period != NULL && !g_strv_contains (update_periods, update_period))

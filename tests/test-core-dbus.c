@@ -32,6 +32,8 @@
 #define WAIT_MS 10000
 /* the joined position: the item started this long before Tune */
 #define JOIN_AT (8 * SEC)
+/* fixture data: the test starts the daemon itself */
+#define OWN_DAEMON GUINT_TO_POINTER (63)
 
 typedef struct
 {
@@ -54,6 +56,8 @@ typedef struct
   char *ended_playlist;
   char *two_playlist;
   char *ogg_playlist;
+  char *custom_playlist;  /* a test's own, at /custom.rss */
+  GBytes *custom_mp3;     /* a test's own, at /media/custom.mp3 */
   GBytes *ogg;
   guint n_media_requests;
   gboolean media_down;  /* the media answer 503 */
@@ -64,9 +68,8 @@ typedef struct
 } Fixture;
 
 static void
-add_item (Fixture *fx, AlvPlaylist *pl, const char *path, const char *title, gint64 start, gint64 len)
+add_item_at (AlvPlaylist *pl, const char *url, const char *title, gint64 start, gint64 len)
 {
-  g_autofree char *url = g_strconcat (fx->base_url, path, NULL);
   g_autoptr(AlvPlaylistItem) item = alv_playlist_item_new (url);
   g_autoptr(GDateTime) s = stream_datetime (start);
   g_autoptr(GDateTime) e = stream_datetime (start + len);
@@ -76,6 +79,14 @@ add_item (Fixture *fx, AlvPlaylist *pl, const char *path, const char *title, gin
   alv_playlist_item_set_media_type (item, "audio/mpeg");
   alv_playlist_item_set_slot (item, s, e);
   alv_playlist_add_item (pl, item);
+}
+
+static void
+add_item (Fixture *fx, AlvPlaylist *pl, const char *path, const char *title, gint64 start, gint64 len)
+{
+  g_autofree char *url = g_strconcat (fx->base_url, path, NULL);
+
+  add_item_at (pl, url, title, start, len);
 }
 
 static char *
@@ -123,6 +134,8 @@ serve (SoupServer        *server G_GNUC_UNUSED,
     body = fx->two_playlist;
   else if (strcmp (path, "/ogg.rss") == 0)
     body = fx->ogg_playlist;
+  else if (strcmp (path, "/custom.rss") == 0)
+    body = fx->custom_playlist;
   else if (strcmp (path, "/invalid.rss") == 0)
     body = "<?xml version=\"1.0\"?><html/>";
   if (body != NULL)
@@ -130,6 +143,12 @@ serve (SoupServer        *server G_GNUC_UNUSED,
       soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
       soup_server_message_set_response (msg, ALV_PLAYLIST_MIME_TYPE, SOUP_MEMORY_COPY,
                                         body, strlen (body));
+      return;
+    }
+  if (strcmp (path, "/media/custom.mp3") == 0 && fx->custom_mp3 != NULL)
+    {
+      fx->n_media_requests++;
+      stream_serve_bytes (msg, fx->custom_mp3, "audio/mpeg");
       return;
     }
   if (strcmp (path, "/media/tone.mp3") == 0
@@ -200,29 +219,44 @@ on_properties_changed (GDBusProxy *proxy G_GNUC_UNUSED,
 }
 
 static GSubprocess *
-spawn_daemon (Fixture *fx, const char *extra)
+spawn_daemon_full (Fixture *fx, const char *extra, GSubprocessFlags flags)
 {
   const char *args[] = { "--config", fx->config_path, extra, NULL };
 
-  return test_spawn_core (test_bus_get_address (fx->bus), g_get_user_cache_dir (),
-                          g_get_user_config_dir (), TRUE, args);
+  return test_spawn_core_full (test_bus_get_address (fx->bus), g_get_user_cache_dir (),
+                               g_get_user_config_dir (), TRUE, args, flags);
 }
 
+static GSubprocess *
+spawn_daemon (Fixture *fx, const char *extra)
+{
+  return spawn_daemon_full (fx, extra, G_SUBPROCESS_FLAGS_NONE);
+}
+
+/* @more: further lines of its [core] section, or NULL; @flags: e.g. to
+ * read its log */
 static void
-start_daemon (Fixture *fx, guint idle_timeout)
+start_daemon_full (Fixture *fx, guint idle_timeout, const char *more, GSubprocessFlags flags)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *conf = g_strdup_printf ("[core]\nidle-timeout=%u\nstream-port=0\n", idle_timeout);
+  g_autofree char *conf = g_strdup_printf ("[core]\nidle-timeout=%u\nstream-port=0\n%s",
+                                           idle_timeout, more != NULL ? more : "");
 
   g_file_set_contents (fx->config_path, conf, -1, &error);
   g_assert_no_error (error);
-  fx->daemon = spawn_daemon (fx, g_test_verbose () ? "--verbose" : NULL);
+  fx->daemon = spawn_daemon_full (fx, g_test_verbose () ? "--verbose" : NULL, flags);
   test_wait_until (name_owned_cond, fx, WAIT_MS);
   g_assert_true (fx->name_owned);
   fx->proxy = alv_core1_proxy_new_sync (fx->conn, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
                                         ALV_CORE_BUS_NAME, ALV_CORE_OBJECT_PATH, NULL, &error);
   g_assert_no_error (error);
   g_signal_connect (fx->proxy, "g-properties-changed", G_CALLBACK (on_properties_changed), fx);
+}
+
+static void
+start_daemon (Fixture *fx, guint idle_timeout)
+{
+  start_daemon_full (fx, idle_timeout, NULL, G_SUBPROCESS_FLAGS_NONE);
 }
 
 static void
@@ -309,7 +343,7 @@ fixture_setup (Fixture *fx, gconstpointer data)
   fx->watch_id = g_bus_watch_name_on_connection (fx->conn, ALV_CORE_BUS_NAME,
                                                  G_BUS_NAME_WATCHER_FLAGS_NONE,
                                                  on_name_appeared, on_name_vanished, fx, NULL);
-  if (data != GUINT_TO_POINTER (0))
+  if (data != GUINT_TO_POINTER (0) && data != OWN_DAEMON)
     start_daemon (fx, GPOINTER_TO_UINT (data));
 }
 
@@ -343,6 +377,8 @@ fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_free (fx->ended_playlist);
   g_free (fx->two_playlist);
   g_free (fx->ogg_playlist);
+  g_free (fx->custom_playlist);
+  g_clear_pointer (&fx->custom_mp3, g_bytes_unref);
   g_clear_pointer (&fx->ogg, g_bytes_unref);
   g_free (fx->config_path);
   g_clear_pointer (&fx->mp3, g_bytes_unref);
@@ -439,6 +475,37 @@ stop (Fixture *fx, GError **error)
   ok = alv_core1_call_stop_finish (fx->proxy, result, error);
   g_object_unref (result);
   return ok;
+}
+
+typedef struct
+{
+  AlvCore1 *proxy;
+  guint n_statistics;   /* PropertiesChanged carrying Statistics */
+  guint64 want;         /* bytes from the origin */
+} StatsWait;
+
+static void
+on_statistics_changed (GDBusProxy *proxy G_GNUC_UNUSED,
+                       GVariant   *changed,
+                       GStrv       invalidated G_GNUC_UNUSED,
+                       gpointer    user_data)
+{
+  StatsWait *w = user_data;
+  g_autoptr(GVariant) stats = g_variant_lookup_value (changed, "Statistics", G_VARIANT_TYPE_VARDICT);
+
+  if (stats != NULL)
+    w->n_statistics++;
+}
+
+static gboolean
+origin_bytes_cond (gpointer data)
+{
+  StatsWait *w = data;
+  g_autoptr(GVariant) stats = alv_core1_dup_statistics (w->proxy);
+  guint64 bytes = 0;
+
+  return stats != NULL && g_variant_lookup (stats, "bytes-from-origin", "t", &bytes)
+         && bytes >= w->want;
 }
 
 static guint16
@@ -545,13 +612,11 @@ test_tune_and_stream (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
       g_test_message ("alluvium-core %.*s", (int) strcspn (hwm, "\n"), hwm);
   }
 
-  /* statistics move */
+  /* statistics move (published once a second) */
   {
-    g_autoptr(GVariant) stats = alv_core1_dup_statistics (fx->proxy);
-    guint64 origin = 0;
+    StatsWait w = { fx->proxy, 0, 1 };
 
-    g_assert_true (g_variant_lookup (stats, "bytes-from-origin", "t", &origin));
-    g_assert_cmpuint (origin, >, 0);
+    test_wait_until (origin_bytes_cond, &w, WAIT_MS);
   }
 
   /* Stop: idle, the stream ends */
@@ -879,6 +944,112 @@ test_errors (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_nonnull (strstr (error->message, "http://127.0.0.1:1/station.rss"));
   g_clear_error (&error);
   g_assert_cmpuint (fx->n_media_requests, ==, 0);
+}
+
+/* The media's host and the gateway do not answer (two ports nobody
+ * listens on): each of the core's log lines about it names the URL it
+ * failed on, port included; GIO's "Could not connect to 127.0.0.1" alone
+ * says neither which service nor which port. */
+static void
+test_fetch_errors_named (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) media_socket = NULL;
+  g_autoptr(GSocket) gateway_socket = NULL;
+  g_autoptr(AlvPlaylist) pl = alv_playlist_new ();
+  g_autoptr(GDataInputStream) err = NULL;
+  g_autofree char *media_url = NULL;
+  g_autofree char *gateway_url = NULL;
+  g_autofree char *conf = NULL;
+  g_autofree char *stream_url = NULL;
+  gboolean saw_gateway = FALSE, saw_media = FALSE;
+  guint16 media_port, gateway_port;
+
+  if (skip_without_media (fx))
+    return;
+  media_socket = test_closed_port (&media_port);
+  gateway_socket = test_closed_port (&gateway_port);
+  media_url = g_strdup_printf ("http://127.0.0.1:%u/media/tone.mp3", media_port);
+  gateway_url = g_strdup_printf ("http://127.0.0.1:%u/", gateway_port);
+  add_item_at (pl, media_url, "Closed", fx->slot_start, fx->slot_len);
+  fx->custom_playlist = alv_playlist_to_string (pl, NULL);
+
+  conf = g_strdup_printf ("gateway=%s\n", gateway_url);
+  start_daemon_full (fx, 60, conf, G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (fx->daemon));
+  /* the daemon keeps writing to the pipe until it is stopped */
+  g_filter_input_stream_set_close_base_stream (G_FILTER_INPUT_STREAM (err), FALSE);
+
+  stream_url = tune (fx, "/custom.rss", &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < 100 && !(saw_gateway && saw_media); i++)
+    {
+      g_autofree char *line = test_read_line (err, WAIT_MS);
+
+      g_assert_nonnull (line);
+      g_test_message ("core: %s", line);
+      if (strstr (line, "at the gateway") != NULL)
+        {
+          /* the gateway's URL, not only the item's */
+          g_assert_nonnull (strstr (line, gateway_url));
+          saw_gateway = TRUE;
+        }
+      /* (the quotes around the URL depend on the daemon's locale) */
+      if (strstr (line, "Cannot play ") != NULL && strstr (line, media_url) != NULL)
+        saw_media = TRUE;
+      if (strstr (line, "Could not connect") != NULL)
+        g_assert_true (strstr (line, gateway_url) != NULL || strstr (line, media_url) != NULL);
+    }
+  g_assert_true (saw_gateway);
+  g_assert_true (saw_media);
+}
+
+/* Statistics change with every chunk read from the origin, but reach the
+ * bus at most once a second: over a direct-path download of half a
+ * 320 kbit/s item (some 25 reads of 16 KiB), no more signals than whole
+ * seconds passed plus two (a once-a-second timer's ticks fall on distinct
+ * whole seconds, the first perhaps due just before the wait began). */
+static void
+test_statistics_coalesced (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AlvPlaylist) pl = alv_playlist_new ();
+  g_autofree char *stream_url = NULL;
+  StatsWait w = { 0, };
+  gint64 start, elapsed;
+  gulong handler;
+  guint reads;
+
+  if (skip_without_media (fx))
+    return;
+  /* 20 s at the highest MP3 bitrate: 2.4 reads of 16 KiB a second while
+   * paced, after 3 s of lead at once */
+  fx->custom_mp3 = stream_media_encode ("audiotestsrc num-buffers=766 samplesperbuffer=1152 "
+                                        "wave=white-noise ! audio/x-raw,rate=44100,channels=2 ! "
+                                        "lamemp3enc target=bitrate bitrate=320 cbr=true", &error);
+  g_assert_no_error (error);
+  add_item (fx, pl, "/media/custom.mp3", "Loud", fx->slot_start, fx->slot_len);
+  fx->custom_playlist = alv_playlist_to_string (pl, NULL);
+
+  start_daemon_full (fx, 60, "gateway=none\n", G_SUBPROCESS_FLAGS_NONE);
+  w.proxy = fx->proxy;
+  /* the head (the first 64 KiB) and half the item: the item joined 8 s
+   * into its 20 s has 12 s left, so this much comes */
+  w.want = 65536 + g_bytes_get_size (fx->custom_mp3) / 2;
+  handler = g_signal_connect (fx->proxy, "g-properties-changed",
+                              G_CALLBACK (on_statistics_changed), &w);
+  start = g_get_monotonic_time ();
+  stream_url = tune (fx, "/custom.rss", &error);
+  g_assert_no_error (error);
+  test_wait_until (origin_bytes_cond, &w, 30000);
+  elapsed = g_get_monotonic_time () - start;
+  g_signal_handler_disconnect (fx->proxy, handler);
+
+  reads = (guint) ((w.want - 65536) / (16 * 1024));
+  g_test_message ("%u Statistics signals in %.2f s for %u reads of 16 KiB",
+                  w.n_statistics, (double) elapsed / G_USEC_PER_SEC, reads);
+  g_assert_cmpuint (w.n_statistics, <=, (guint) (elapsed / G_USEC_PER_SEC) + 2);
+  g_assert_cmpuint (w.n_statistics, <, reads);
 }
 
 /* A Tune that fails while a station plays loses nothing: the caller gets
@@ -1218,6 +1389,10 @@ main (int argc, char **argv)
               fixture_setup, test_replace, fixture_teardown);
   g_test_add ("/core/daemon/errors", Fixture, GUINT_TO_POINTER (60),
               fixture_setup, test_errors, fixture_teardown);
+  g_test_add ("/core/daemon/fetch-errors-named", Fixture, OWN_DAEMON,
+              fixture_setup, test_fetch_errors_named, fixture_teardown);
+  g_test_add ("/core/daemon/statistics-coalesced", Fixture, OWN_DAEMON,
+              fixture_setup, test_statistics_coalesced, fixture_teardown);
   g_test_add ("/core/daemon/failed-tune", Fixture, GUINT_TO_POINTER (60),
               fixture_setup, test_failed_tune, fixture_teardown);
   g_test_add ("/core/daemon/origin-returns", Fixture, GUINT_TO_POINTER (60),

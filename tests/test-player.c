@@ -770,6 +770,21 @@ test_undecodable (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 
 /* Tuned to a station with nothing on air: the player says so, with the
  * core's reason, and never claims to be playing. */
+/* The fake core's item comes on air. */
+static gboolean
+on_air_cb (gpointer data)
+{
+  Fixture *fx = data;
+
+  alv_core1_set_state (fx->skeleton, alv_core_state_to_string (ALV_CORE_STATE_PLAYING));
+  alv_core1_set_state_message (fx->skeleton, "");
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (fx->skeleton));
+  return G_SOURCE_REMOVE;
+}
+
+/* Off air, the player says so and never "Playing"; MPRIS, which has no
+ * such state, says Stopped with no track (not the item's title over
+ * silence), and Playing with the item once the core plays it. */
 static void
 test_off_air (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
@@ -779,9 +794,42 @@ test_off_air (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
     return;
   p = player_spawn (NULL, "http://127.0.0.1:9/offair.rss", NULL);
   g_assert_true (wait_count (fx, &fx->n_get, 1));
+
+  /* the player plays the stream (silence) by now: its PlaybackStatus was
+   * set before it asked for the stream */
+  {
+    g_autoptr(GVariant) status = mpris_get (fx, "org.mpris.MediaPlayer2.Player", "PlaybackStatus");
+    g_autoptr(GVariant) metadata = mpris_get (fx, "org.mpris.MediaPlayer2.Player", "Metadata");
+    const char *track = NULL;
+
+    g_assert_nonnull (status);
+    g_assert_cmpstr (g_variant_get_string (status, NULL), ==, "Stopped");
+    g_assert_nonnull (metadata);
+    g_assert_true (g_variant_lookup (metadata, "mpris:trackid", "&o", &track));
+    g_assert_cmpstr (track, ==, "/org/mpris/MediaPlayer2/TrackList/NoTrack");
+    g_assert_false (g_variant_lookup (metadata, "xesam:title", "&s", NULL));
+  }
+  /* on air: Playing, with the item */
+  g_main_context_invoke (fx->context, on_air_cb, fx);
+  g_assert_true (mpris_wait_string (fx, "org.mpris.MediaPlayer2.Player", "PlaybackStatus", "Playing"));
+  {
+    g_autoptr(GVariant) metadata = mpris_get (fx, "org.mpris.MediaPlayer2.Player", "Metadata");
+    const char *title = NULL;
+
+    g_assert_nonnull (metadata);
+    g_assert_true (g_variant_lookup (metadata, "xesam:title", "&s", &title));
+    g_assert_cmpstr (title, ==, "Test Tone");
+  }
   player_stop (p, SIGINT);
-  g_assert_nonnull (strstr (p->out, "Off air: Nothing scheduled until 2031-05-01T12:00:00Z"));
-  g_assert_null (strstr (p->out, "| Playing"));
+  {
+    /* "Playing" on the status line only after the last "Off air" */
+    const char *off_air = g_strrstr (p->out, "Off air: Nothing scheduled until 2031-05-01T12:00:00Z");
+    g_autofree char *before = NULL;
+
+    g_assert_nonnull (off_air);
+    before = g_strndup (p->out, (gsize) (off_air - p->out));
+    g_assert_null (strstr (before, "| Playing"));
+  }
 }
 
 static gboolean

@@ -1099,6 +1099,93 @@ test_check_changed_media (Fixture       *fx,
   g_assert_nonnull (strstr (out, ":item 3: error: the stream format changes from item 2"));
 }
 
+/* --check with a real gateway: a playlist built for another name of the
+ * gateway's host (localhost instead of 127.0.0.1) is refused on every
+ * item, with the gateway's reason naming the option that would serve it;
+ * the gateway is asked once for the one origin, not once per item.  The
+ * playlist built for the name it serves passes. */
+static void
+test_check_gateway (Fixture       *fx,
+                    gconstpointer  data G_GNUC_UNUSED)
+{
+  const char *extra[] = { "--docroot", NULL, NULL };
+  g_autoptr(GSubprocess) gateway = NULL;
+  g_autoptr(SoupSession) session = test_session_new_from ("127.0.0.1");
+  g_autofree char *gateway_url = NULL;
+  g_autofree char *port = NULL;
+  g_autofree char *foreign_base = NULL;
+  g_autofree char *served_base = NULL;
+  g_autofree char *rss = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *fix = NULL;
+  g_autofree char *summary = NULL;
+
+  if (!can_encode ("vorbis"))
+    return;
+  make_station (fx);
+  extra[1] = fx->dir;
+  gateway = test_spawn_gateway (extra, 10000, &gateway_url);
+  port = g_strndup (strrchr (gateway_url, ':') + 1, strlen (strrchr (gateway_url, ':') + 1) - 1);
+  foreign_base = g_strdup_printf ("http://localhost:%s/media/", port);
+  served_base = g_strconcat (gateway_url, "media/", NULL);
+
+  /* built for a name the gateway does not serve */
+  rss = build_station (fx, foreign_base);
+  g_assert_cmpint (run_tool (&out, &err, "--check", rss, "--gateway", gateway_url, NULL), ==, 1);
+  fix = g_strdup_printf ("--origin naming http://localhost:%s/", port);
+  for (guint i = 0; i < G_N_ELEMENTS (station_items); i++)
+    {
+      g_autofree char *line = g_strdup_printf (":item %u: error: the gateway at %s refuses "
+                                               "URLs at http://localhost:%s/: ",
+                                               i + 1, gateway_url, port);
+      const char *found = strstr (out, line);
+
+      g_assert_nonnull (found);
+      /* the fix, on the item's own line */
+      g_assert_nonnull (strstr (found, "--base-url"));
+      g_assert_nonnull (strstr (found, fix));
+      g_assert_true (strstr (found, fix) < strchr (found, '\n'));
+    }
+  summary = g_strdup_printf ("3 of 3 items refused by the gateway: first: the gateway at %s "
+                             "refuses URLs at http://localhost:%s/: ", gateway_url, port);
+  g_assert_nonnull (strstr (err, summary));
+  g_assert_cmpuint (test_gateway_status (session, gateway_url, "resolves"), ==, 1);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* without a gateway (none on D-Bus here) the same playlist passes: its
+   * files answer under either name */
+  g_assert_cmpint (run_tool (&out, &err, "--check", rss, NULL), ==, 0);
+  g_assert_null (strstr (out, "refuses"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* a gateway that does not answer: a warning, not an error */
+  {
+    guint16 closed;
+    g_autoptr(GSocket) socket = test_closed_port (&closed);
+    g_autofree char *nobody = g_strdup_printf ("http://127.0.0.1:%u/", closed);
+    g_autofree char *warning = g_strdup_printf (": warning: cannot ask the gateway at %s whether "
+                                                "it serves http://localhost:%s/: ", nobody, port);
+
+    g_assert_cmpint (run_tool (&out, &err, "--check", rss, "--gateway", nobody, NULL), ==, 0);
+    g_assert_nonnull (strstr (out, warning));
+    g_clear_pointer (&out, g_free);
+    g_clear_pointer (&err, g_free);
+  }
+  g_clear_pointer (&rss, g_free);
+
+  /* built for the name it serves */
+  rss = build_station (fx, served_base);
+  g_assert_cmpint (run_tool (&out, &err, "--check", rss, "--gateway", gateway_url, NULL), ==, 0);
+  g_assert_null (strstr (out, "refuses"));
+  g_assert_null (strstr (err, "refused by the gateway"));
+  g_assert_cmpuint (test_gateway_status (session, gateway_url, "resolves"), ==, 2);
+
+  g_assert_true (test_subprocess_stop (gateway, SIGTERM, 10000));
+}
+
 /* --- tests: prepare ------------------------------------------------------- */
 
 static void
@@ -1238,6 +1325,7 @@ main (int    argc,
   ADD ("/server/playlist/check/good", test_check_good);
   ADD ("/server/playlist/check/slots", test_check_slots);
   ADD ("/server/playlist/check/changed-media", test_check_changed_media);
+  ADD ("/server/playlist/check/gateway", test_check_gateway);
   ADD ("/server/playlist/prepare", test_prepare);
 #undef ADD
 

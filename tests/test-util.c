@@ -463,8 +463,33 @@ test_spawn_core (const char         *bus_address,
                  gboolean            fatal_warnings,
                  const char * const *args)
 {
+  return test_spawn_core_full (bus_address, cache_home, config_home, fatal_warnings, args,
+                               G_SUBPROCESS_FLAGS_NONE);
+}
+
+/**
+ * test_spawn_core_full:
+ * @bus_address: the session bus it is to use
+ * @cache_home: its XDG_CACHE_HOME
+ * @config_home: its XDG_CONFIG_HOME
+ * @fatal_warnings: keep the test's G_DEBUG, or run it without
+ * @args: (nullable): its options, %NULL-terminated
+ * @flags: e.g. %G_SUBPROCESS_FLAGS_STDERR_PIPE to read its log
+ *
+ * Starts the built `alluvium-core` as test_spawn_core() does, with @flags.
+ *
+ * Returns: (transfer full): the daemon process
+ */
+GSubprocess *
+test_spawn_core_full (const char         *bus_address,
+                      const char         *cache_home,
+                      const char         *config_home,
+                      gboolean            fatal_warnings,
+                      const char * const *args,
+                      GSubprocessFlags    flags)
+{
   g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
   g_autoptr(GError) error = NULL;
   GSubprocess *proc;
 
@@ -594,10 +619,18 @@ test_gateway_status (SoupSession *session,
 
 /* --- other web servers as origins ------------------------------------ */
 
-/* A port nothing listens on now; whoever asks next may take it, so the
- * caller retries when its server cannot bind. */
-static guint16
-unused_loopback_port (void)
+/**
+ * test_closed_port:
+ * @port: (out): its port
+ *
+ * A TCP socket bound on 127.0.0.1 that does not listen: connecting to
+ * @port is refused for as long as the caller holds it, and no other
+ * process can take the port meanwhile.
+ *
+ * Returns: (transfer full): the socket; unref it to free the port
+ */
+GSocket *
+test_closed_port (guint16 *port)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
@@ -611,7 +644,19 @@ unused_loopback_port (void)
   g_assert_no_error (error);
   bound = g_socket_get_local_address (socket, &error);
   g_assert_no_error (error);
-  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  *port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  return g_steal_pointer (&socket);
+}
+
+/* A port nothing listens on now; whoever asks next may take it, so the
+ * caller retries when its server cannot bind. */
+static guint16
+unused_loopback_port (void)
+{
+  guint16 port;
+  g_autoptr(GSocket) socket = test_closed_port (&port);
+
+  return port;
 }
 
 typedef struct

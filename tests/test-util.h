@@ -124,11 +124,18 @@ GSubprocess *test_spawn_core           (const char         *bus_address,
                                         const char         *config_home,
                                         gboolean            fatal_warnings,
                                         const char * const *args);
+GSubprocess *test_spawn_core_full      (const char         *bus_address,
+                                        const char         *cache_home,
+                                        const char         *config_home,
+                                        gboolean            fatal_warnings,
+                                        const char * const *args,
+                                        GSubprocessFlags    flags);
 
 /* --- HTTP ------------------------------------------------------------ */
 
 guint64      test_raise_fd_limit  (guint64             wanted);
 SoupSession *test_session_new_from (const char         *local_ip);
+GSocket     *test_closed_port      (guint16            *port);
 
 /* Idle TCP connections opened at once from 127.0.0.1, each watched for
  * the server closing it. */
