@@ -4,7 +4,7 @@
  * conversions to and from byte-range sets (the last block may be short), a
  * compact wire form for announces (most significant bit first, as
  * BitTorrent's bitfield) and the rarest-first picker the swarm uses beyond
- * its urgent window (DESIGN §3.4).  Declared in alv-ranges.h.
+ * its urgent window (doc/swarm.md).  Declared in alv-ranges.h.
  */
 #define G_LOG_DOMAIN "alluvium-common"
 

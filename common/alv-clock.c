@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The station clock: estimates how far the station's clock is from ours
- * from the `Date` headers of its HTTP responses (DESIGN §5).  A Date has
+ * from the `Date` headers of its HTTP responses (doc/core.md).  A Date has
  * one-second resolution and was stamped at some unknown moment of the
  * round trip, so each sample only bounds the offset to an interval:
  * (date - received, date + 1 s - sent).  The clock intersects the

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The station clock (DESIGN §5): an estimate of the station's time made
+ * The station clock (doc/core.md): an estimate of the station's time made
  * from the HTTP `Date` headers of its responses, so that every listener
  * schedules against the same clock whatever its own clock says.  Also the
  * HTTP-date parser (RFC 9110 §5.6.7: IMF-fixdate plus the obsolete RFC 850

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The THEX hash tree (DESIGN §3.1).  Leaves are 1024-byte segments hashed as
+ * The THEX hash tree (doc/gateway-protocol.md).  Leaves are 1024-byte segments hashed as
  * H(0x00 ‖ segment), inner nodes H(0x01 ‖ left ‖ right), an odd node at the
  * end of a level is promoted unchanged and empty content hashes as H(0x00).
  * A block is a power-of-two run of leaves whose hash is the tree node above

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Content identity: the THEX Merkle hash tree over SHA-256 (DESIGN §3.1),
+ * Content identity: the THEX Merkle hash tree over SHA-256 (doc/gateway-protocol.md),
  * its serialization (THEX, breadth-first from the root down to the block
  * layer), per-block verification and the `urn:tree:sha256:` URNs.  The tree
  * code is generic over the digest (#AlvDigest) so the tests can check it

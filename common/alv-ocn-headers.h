@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The Open Content Network's HTTP headers (DESIGN §3.2): CAW's
+ * The Open Content Network's HTTP headers (doc/peer-protocol.md): CAW's
  * `X-Content-URN`, the compact `X-Alt`/`X-NAlt` alternate-location lists
  * and `/uri-res/N2R?<urn>` paths, and THEX's `X-Thex-URI`.  Every parser
  * takes a header value from an untrusted peer or gateway, works within

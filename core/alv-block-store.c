@@ -1955,8 +1955,8 @@ alv_block_store_write_block (AlvBlockStore  *store,
  * @data: the block's content, from the origin server
  * @error: return location for a #GError
  *
- * Stores a block fetched from the origin, which needs no tree (DESIGN
- * §3.4); when the tree is known the block is verified all the same and
+ * Stores a block fetched from the origin, which needs no tree
+ * (doc/swarm.md); when the tree is known the block is verified all the same and
  * refused on mismatch.  Errors as alv_block_store_write_block().
  *
  * Returns: %TRUE if the block is held now

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The core's content cache (DESIGN §3.4, §6): one entry per content URN
+ * The core's content cache (doc/core.md, doc/swarm.md): one entry per content URN
  * under a cache directory ($XDG_CACHE_HOME/alluvium/), holding a sparse data
  * file, the entry's serialized hash tree and a small state file recording
  * which blocks are held.  A block from a peer is stored only after it

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The protocol pieces of the local Icecast-style stream that need no
- * sockets (DESIGN §3.5): the bounded HTTP request parser for what a player
+ * sockets (doc/local-stream.md): the bounded HTTP request parser for what a player
  * sends, the ICY metadata block builder (StreamTitle framing, escaping,
  * length cap) and the classification of a content type into the formats
  * the stream knows about.  Kept apart from the server so they can be tested

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * MPEG audio Layer III frame headers for the local stream (DESIGN §3.5):
+ * MPEG audio Layer III frame headers for the local stream (doc/local-stream.md):
  * parse a frame header (MPEG 1, 2 and 2.5), find a sync point (a frame
  * header confirmed by the next one), skip an ID3v2 tag, read the
  * Xing/Info header of a VBR or LAME file, and turn a time position into a

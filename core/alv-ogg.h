@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Ogg page handling for the local stream (DESIGN §3.5): a page parser with
+ * Ogg page handling for the local stream (doc/local-stream.md): a page parser with
  * CRC check, an incremental scanner that cuts a pushed byte stream into
  * whole pages and tells header pages (BOS pages and the codec header packets
  * that follow them) from data pages, and the lookups the daemon needs to

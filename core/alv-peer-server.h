@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The core's peer port (DESIGN §3.2, §6): a libsoup HTTP server answering
+ * The core's peer port (doc/peer-protocol.md): a libsoup HTTP server answering
  * CAW `GET`/`HEAD /uri-res/N2R?<urn>` with PFSP partial-file semantics
  * from the #AlvBlockStore.  It serves only the URNs the daemon shares, and
  * of those only blocks verified against the stored tree; it gossips other

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The schedule of one station (DESIGN §1 step 3, §5): AlvSchedule owns the
+ * The schedule of one station (doc/core.md): AlvSchedule owns the
  * playlist URL, fetches the playlist over HTTP (libsoup 3, http/https only,
  * bounded redirects and size, ETag/Last-Modified revalidation), refreshes
  * it per the channel's syndication hints and before the last known item

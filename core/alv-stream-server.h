@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The local Icecast-compatible stream of alluvium-core (DESIGN §3.5): one
+ * The local Icecast-compatible stream of alluvium-core (doc/local-stream.md): one
  * mount on 127.0.0.1 that answers players the way an Icecast 2 mount does
  * (HTTP/1.0, no length, body until EOF, icy-* headers, ICY metadata on
  * request), bursts recent data from a sync point to each new listener,

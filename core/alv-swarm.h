@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The swarm downloader of one item (DESIGN §3.4, doc/swarm.md): fetches
+ * The swarm downloader of one item (doc/swarm.md): fetches
  * an item's blocks into the #AlvBlockStore from peers (CAW N2R with Range,
  * a short request pipeline per peer) and from the origin URL (a range
  * store: few large coalesced Range requests on one keep-alive connection).

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Tests of the local Icecast-compatible stream (DESIGN §3.5) with real
+ * Tests of the local Icecast-compatible stream (doc/local-stream.md) with real
  * clients on 127.0.0.1: a raw socket client that sees the exact bytes on the
  * wire, libsoup, and GStreamer pipelines (souphttpsrc ! icydemux ! decodebin,
  * playbin) that decode what the server streams.  Media come from real

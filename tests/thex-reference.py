@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# An independent reference for the SHA-256 THEX tree (DESIGN §3.1), written
+# An independent reference for the SHA-256 THEX tree (doc/gateway-protocol.md), written
 # the plain way with hashlib, level by level as the THEX draft describes it
 # (the C code uses a stack instead), so test-hash-tree can check one against
 # the other.
