@@ -10,8 +10,8 @@
  * installed, playerctl), obeys Pause/Play/Volume, stops the core on SIGINT,
  * resumes the last station without an argument, reports Tune errors and
  * opens a local playlist at its own URL, shows the core's state, starts
- * the core when it goes away, speaks German with LANGUAGE=de, and that the desktop
- * data files pass their validators.  Every player gets PR_SET_PDEATHSIG.
+ * the core when it goes away, and speaks German with LANGUAGE=de (the
+ * desktop data files are tests/test-data.c's).  Every player gets PR_SET_PDEATHSIG.
  */
 #define G_LOG_DOMAIN "test-player"
 #include "config.h"
@@ -575,24 +575,6 @@ mpris_wait_string (Fixture *fx, const char *iface, const char *prop, const char 
   return ok;
 }
 
-static char *
-run_tool (const char *const *argv, int *status_out)
-{
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *out = NULL;
-  g_autofree char *err = NULL;
-
-  proc = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                            &error);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error);
-  g_assert_no_error (error);
-  g_test_message ("%s: %s%s", argv[0], out, err);
-  *status_out = g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : -1;
-  return g_strconcat (out, err, NULL);
-}
-
 /* ---- tests ------------------------------------------------------------- */
 
 static void
@@ -626,7 +608,7 @@ test_play (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpstr (g_variant_get_string (v, NULL), ==, "Alluvium");
   g_clear_pointer (&v, g_variant_unref);
   v = mpris_get (fx, "org.mpris.MediaPlayer2", "DesktopEntry");
-  g_assert_cmpstr (g_variant_get_string (v, NULL), ==, "alluvium-player");
+  g_assert_cmpstr (g_variant_get_string (v, NULL), ==, "org.alluvium.player");
   g_clear_pointer (&v, g_variant_unref);
   v = mpris_get (fx, "org.mpris.MediaPlayer2", "CanRaise");
   g_assert_false (g_variant_get_boolean (v));
@@ -656,7 +638,7 @@ test_play (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
     {
       const char *argv[] = { playerctl, "-p", "alluvium", "metadata", "xesam:title", NULL };
       int status;
-      g_autofree char *out = run_tool (argv, &status);
+      g_autofree char *out = test_run_tool (argv, NULL, NULL, &status);
 
       g_assert_cmpint (status, ==, 0);
       g_assert_cmpstr (g_strstrip (out), ==, "Test Tone");
@@ -992,84 +974,6 @@ test_german (void)
   g_assert_nonnull (strstr (refused->err, "ist keine http- oder https-URL"));
 }
 
-/* ---- data files -------------------------------------------------------- */
-
-static void
-validate (const char *tool, const char *const *args, const char *file, gboolean built)
-{
-  g_autofree char *path = built
-                          ? g_test_build_filename (G_TEST_BUILT, "..", "data", file, NULL)
-                          : g_test_build_filename (G_TEST_DIST, "..", "data", file, NULL);
-  g_autofree char *exe = g_find_program_in_path (tool);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autofree char *out = NULL;
-  int status;
-
-  if (exe == NULL)
-    {
-      g_autofree char *msg = g_strdup_printf ("%s is not installed", tool);
-
-      g_test_skip (msg);
-      return;
-    }
-  g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
-  g_ptr_array_add (argv, exe);
-  for (guint i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
-  g_ptr_array_add (argv, path);
-  g_ptr_array_add (argv, NULL);
-  out = run_tool ((const char *const *) argv->pdata, &status);
-  g_assert_cmpint (status, ==, 0);
-}
-
-static void
-test_desktop (void)
-{
-  const char *args[] = { NULL };
-  g_autofree char *path = g_test_build_filename (G_TEST_BUILT, "..", "data", "alluvium-player.desktop", NULL);
-  g_autoptr(GKeyFile) kf = g_key_file_new ();
-  g_autoptr(GError) error = NULL;
-  g_autofree char *name_de = NULL;
-  g_autofree char *exec = NULL;
-  g_autofree char *comment = NULL;
-
-  g_key_file_load_from_file (kf, path, G_KEY_FILE_KEEP_TRANSLATIONS, &error);
-  g_assert_no_error (error);
-  exec = g_key_file_get_string (kf, "Desktop Entry", "Exec", &error);
-  g_assert_no_error (error);
-  g_assert_cmpstr (exec, ==, "alluvium-player %u");
-  name_de = g_key_file_get_locale_string (kf, "Desktop Entry", "Comment", "de", &error);
-  g_assert_no_error (error);
-  comment = g_key_file_get_string (kf, "Desktop Entry", "Comment", &error);
-  g_assert_no_error (error);
-  g_assert_cmpstr (name_de, !=, comment);
-  validate ("desktop-file-validate", args, "alluvium-player.desktop", TRUE);
-}
-
-static void
-test_metainfo (void)
-{
-  const char *args[] = { "validate", "--no-net", NULL };
-
-  validate ("appstreamcli", args, "org.alluvium.Player.metainfo.xml", TRUE);
-}
-
-static void
-test_mime (void)
-{
-  const char *args[] = { "--noout", NULL };
-
-  validate ("xmllint", args, "alluvium.xml", FALSE);
-}
-
-static void
-test_icon (void)
-{
-  const char *args[] = { "--noout", NULL };
-
-  validate ("xmllint", args, "alluvium.svg", FALSE);
-}
-
 int
 main (int argc, char **argv)
 {
@@ -1087,9 +991,5 @@ main (int argc, char **argv)
   g_test_add ("/player/join", Fixture, NULL, fixture_setup, test_join, fixture_teardown);
   g_test_add ("/player/local-file", Fixture, NULL, fixture_setup, test_local_file, fixture_teardown);
   g_test_add_func ("/player/german", test_german);
-  g_test_add_func ("/player/data/desktop", test_desktop);
-  g_test_add_func ("/player/data/metainfo", test_metainfo);
-  g_test_add_func ("/player/data/mime", test_mime);
-  g_test_add_func ("/player/data/icon", test_icon);
   return g_test_run ();
 }

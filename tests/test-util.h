@@ -124,6 +124,10 @@ GSubprocess *test_spawn_core           (const char         *bus_address,
                                         const char         *config_home,
                                         gboolean            fatal_warnings,
                                         const char * const *args);
+char        *test_run_tool             (const char * const *argv,
+                                        const char * const *env,
+                                        char              **err_out,
+                                        int                *status_out);
 
 /* --- HTTP ------------------------------------------------------------ */
 
