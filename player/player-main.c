@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <glib-unix.h>
 #include <glib/gstdio.h>
@@ -31,6 +32,7 @@
 #include "alv-playlist.h"
 #include "player-mpris.h"
 #include "player-state.h"
+#include "player-stations.h"
 #include "player-ui.h"
 
 #define MAX_RECONNECTS     6
@@ -39,6 +41,8 @@
 #define CORE_START_TIMEOUT 10    /* s */
 #define STOP_TIMEOUT_MS    2000
 #define VOLUME_STEP        0.05
+#define MAX_ANSWERS        10
+#define ANSWER_MAX         4096  /* bytes in a line typed at the question */
 
 typedef struct
 {
@@ -738,9 +742,10 @@ static const PlayerMprisCallbacks mpris_callbacks = {
 
 /* ---- main -------------------------------------------------------------- */
 
-/* The station to tune to: an http(s) playlist URL as given, or the last one
- * played.  Local files are refused: the core fetches playlists itself and
- * needs a URL the other listeners can reach too. */
+/* The station to tune to: an http(s) playlist URL as given, the URL a
+ * local playlist file names for itself, or (no argument) the last one
+ * played.  A local file is never handed to the core: it fetches playlists
+ * itself and needs a URL the other listeners can reach too. */
 static char *
 resolve_station (const char *arg, GError **error)
 {
@@ -792,6 +797,83 @@ resolve_station (const char *arg, GError **error)
     }
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                _("“%s” is not an http or https URL of a station's playlist"), arg);
+  return NULL;
+}
+
+/* Started without a URL in a terminal (from the desktop menu, say): shows
+ * the stations known, the ones played before first, and asks for one
+ * until an answer names a station it can tune to, MAX_ANSWERS times at
+ * most.  An empty answer or the end of input is "no, thanks": NULL with
+ * *quit set. */
+static char *
+ask_station (gboolean *quit, GError **error)
+{
+  g_auto(GStrv) recent = player_state_load_recent ();
+  g_autoptr(GPtrArray) configured = player_state_load_configured ();
+  g_autoptr(GPtrArray) list = player_stations_list ((const char * const *) recent, configured);
+
+  *quit = FALSE;
+  if (list->len == 0)
+    g_print ("%s\n", _("No stations known yet: type the http or https URL of a station’s "
+                       "playlist, or the path of a playlist file. An empty line quits."));
+  else
+    {
+      g_print ("%s\n", _("Stations (an empty line quits):"));
+      for (guint i = 0; i < list->len; i++)
+        {
+          PlayerStation *station = list->pdata[i];
+
+          if (station->name != NULL)
+            g_print ("  %2u  %s\n      %s\n", i + 1, station->name, station->url);
+          else
+            g_print ("  %2u  %s\n", i + 1, station->url);
+        }
+    }
+  for (guint tries = 0; tries < MAX_ANSWERS; tries++)
+    {
+      char line[ANSWER_MAX];
+      g_autofree char *answer = NULL;
+      g_autofree char *station = NULL;
+      g_autoptr(GError) local_error = NULL;
+
+      g_print ("%s ", list->len > 0 ? _("Pick a number or type a playlist URL:") : _("Playlist URL:"));
+      fflush (stdout);
+      if (fgets (line, sizeof line, stdin) == NULL)
+        {
+          g_print ("\n");
+          *quit = TRUE;
+          return NULL;
+        }
+      if (strchr (line, '\n') == NULL && !feof (stdin))
+        {
+          int c;
+
+          /* the rest of an overlong line, up to its end or the input's */
+          do
+            c = getchar ();
+          while (c != '\n' && c != EOF);
+          g_printerr ("%s\n", _("That line is too long for a playlist URL"));
+          continue;
+        }
+      switch (player_stations_answer (list, line, g_get_home_dir (), &answer, &local_error))
+        {
+        case PLAYER_ANSWER_QUIT:
+          *quit = TRUE;
+          return NULL;
+        case PLAYER_ANSWER_INVALID:
+          g_printerr ("%s\n", local_error->message);
+          break;
+        case PLAYER_ANSWER_STATION:
+        default:
+          station = resolve_station (answer, &local_error);
+          if (station != NULL)
+            return g_steal_pointer (&station);
+          g_printerr ("%s\n", local_error->message);
+          break;
+        }
+    }
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+               _("No station picked after %u answers"), MAX_ANSWERS);
   return NULL;
 }
 
@@ -964,6 +1046,14 @@ main (int argc, char **argv)
     self->station = core_station_now ();
   if (self->station != NULL)
     g_printerr (_("Joining the station the core plays: %s\n"), self->station);
+  else if (args == NULL && isatty (STDIN_FILENO))
+    {
+      gboolean quit = FALSE;
+
+      self->station = ask_station (&quit, &error);
+      if (self->station == NULL && quit)
+        return 0;
+    }
   else
     self->station = resolve_station (args != NULL ? args[0] : NULL, &error);
   if (self->station == NULL)
