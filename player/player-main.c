@@ -1017,9 +1017,22 @@ main (int argc, char **argv)
   context = g_option_context_new (NULL);
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   g_option_context_set_summary (context,
-                                _("Tunes alluvium-core to a station and plays it; without a URL, "
-                                  "resumes the last station.\n\n"
+                                _("Tunes alluvium-core to a station and plays it. Without a URL it "
+                                  "joins the station the core plays; in a terminal it lists the "
+                                  "stations it knows to pick from, else it resumes the last one.\n\n"
                                   "Keys: q quit, space pause/resume, + and - volume."));
+  g_option_context_set_description (context,
+                                    _("Examples:\n"
+                                      "  alluvium-player https://station.example/station.rss\n"
+                                      "      tune to the station whose playlist is at that URL\n"
+                                      "  alluvium-player ~/Downloads/station.rss\n"
+                                      "      a saved playlist: tune to the URL it names for itself\n"
+                                      "  alluvium-player\n"
+                                      "      pick one of the last 10 stations played or of those in\n"
+                                      "      ~/.config/alluvium/stations.conf, /etc/xdg/alluvium/stations.conf\n"
+                                      "      and /usr/share/alluvium/stations.conf\n"
+                                      "\n"
+                                      "See alluvium-player(1)."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_add_group (context, gst_init_get_option_group ());
   if (!g_option_context_parse (context, &argc, &argv, &error))

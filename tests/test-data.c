@@ -8,7 +8,8 @@
  * named *.rss as application/x-alluvium while RSS 1.0 and RSS 2.0 news
  * feeds stay application/rss+xml (as GLib's gio and xdg-mime see them),
  * and xdg-mime names the player as the playlist's default application.
- * Each check skips when its tool is not installed.
+ * And every binary's --help shows examples of what to type.  Each check
+ * skips when its tool is not installed.
  */
 #define G_LOG_DOMAIN "test-data"
 #include "config.h"
@@ -153,6 +154,35 @@ test_man (void)
       if (out == NULL)
         return;
       g_assert_cmpstr (out, !=, "");
+    }
+}
+
+/* The first thing a person types: every binary's --help ends with
+ * examples of it. */
+static void
+test_help (void)
+{
+  static const struct { const char *dir; const char *binary; const char *command; const char *example; } cases[] = {
+    { "player", "alluvium-player", NULL, "  alluvium-player https://" },
+    { "core", "alluvium-core", NULL, "  alluvium-player https://" },
+    { "server", "alluvium-server", NULL, "  alluvium-server playlist --base-url " },
+    { "server", "alluvium-server", "gateway", "  alluvium-server gateway --docroot " },
+    { "server", "alluvium-server", "playlist", "Build:    alluvium-server playlist --base-url " },
+  };
+  const char *env[] = { "LANGUAGE", "C", NULL };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *exe = g_test_build_filename (G_TEST_BUILT, "..", cases[i].dir, cases[i].binary, NULL);
+      const char *argv[] = { exe, cases[i].command != NULL ? cases[i].command : "--help",
+                             cases[i].command != NULL ? "--help" : NULL, NULL };
+      g_autofree char *out = NULL;
+      g_autofree char *err = NULL;
+      int status;
+
+      out = test_run_tool (argv, env, &err, &status);
+      g_assert_cmpint (status, ==, 0);
+      g_assert_nonnull (strstr (out, cases[i].example));
     }
 }
 
@@ -484,6 +514,7 @@ main (int argc, char **argv)
   g_test_add_func ("/data/metainfo", test_metainfo);
   g_test_add_func ("/data/icon", test_icon);
   g_test_add_func ("/data/man", test_man);
+  g_test_add_func ("/data/help", test_help);
   g_test_add_func ("/data/mime/xml", test_mime_xml);
   g_test_add ("/data/mime/gio", MimeFixture, NULL, mime_setup, test_mime_gio, mime_teardown);
   g_test_add ("/data/mime/xdg-mime", MimeFixture, NULL, mime_setup, test_mime_xdg, mime_teardown);
