@@ -80,10 +80,14 @@ typedef struct
   gint64 item_position_at;
 
   int exit_code;
+  gboolean picked;          /* the station was picked at the question */
+  guint picks;              /* questions asked after a Tune refused one */
 } Player;
 
 static void player_tune (Player *self);
 static void player_quit (Player *self, int exit_code);
+static char *ask_station (gboolean *quit, GError **error);
+static void on_key (int key, gpointer user_data);
 
 /* ---- status ------------------------------------------------------------ */
 
@@ -599,6 +603,33 @@ is_transient (const GError *error)
          || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED);
 }
 
+/* A station picked at the question was refused (the core could not fetch
+ * or read its playlist): the question again, rather than an exit that
+ * closes the terminal the menu opened.  The answer is read here, blocking:
+ * nothing plays yet.  FALSE: asked often enough, give up. */
+static gboolean
+ask_again (Player *self)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean quit = FALSE;
+  char *station;
+
+  if (++self->picks >= MAX_ANSWERS)
+    return FALSE;
+  station = ask_station (&quit, &error);
+  if (station == NULL)
+    {
+      if (!quit)
+        player_ui_error (self->ui, "%s", error->message);
+      player_quit (self, quit ? 0 : 1);
+      return TRUE;
+    }
+  g_free (self->station);
+  self->station = station;
+  player_tune (self);
+  return TRUE;
+}
+
 static void
 on_tuned (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -639,10 +670,19 @@ on_tuned (GObject *source, GAsyncResult *result, gpointer user_data)
           return;
         }
       player_ui_error (self->ui, _("Could not tune to %s: %s"), self->station, error->message);
+      if (self->picked && !self->tuned && ask_again (self))
+        return;
       player_quit (self, 1);
       return;
     }
   self->tune_pending = FALSE;
+  if (self->picked && !self->tuned)
+    {
+      /* the keys from now on (read in raw mode, which the question
+       * cannot be asked in) */
+      g_clear_pointer (&self->ui, player_ui_free);
+      self->ui = player_ui_new (on_key, self);
+    }
   if (!self->tuned)
     player_ui_message (self->ui, _("Tuned to %s"), self->station);
   self->tuned = TRUE;
@@ -1066,6 +1106,7 @@ main (int argc, char **argv)
       self->station = ask_station (&quit, &error);
       if (self->station == NULL && quit)
         return 0;
+      self->picked = TRUE;
     }
   else
     self->station = resolve_station (args != NULL ? args[0] : NULL, &error);
@@ -1148,7 +1189,9 @@ main (int argc, char **argv)
   g_signal_connect (self->core, "g-properties-changed", G_CALLBACK (on_core_properties_changed), self);
   g_signal_connect (self->core, "notify::g-name-owner", G_CALLBACK (on_core_owner_changed), self);
 
-  self->ui = player_ui_new (on_key, self);
+  /* a station picked at the question may be refused and the question
+   * asked again: keys (raw mode) only once it is tuned */
+  self->ui = player_ui_new (self->picked ? NULL : on_key, self);
   self->mpris = player_mpris_new (self->bus, &mpris_callbacks, self, &error);
   if (self->mpris == NULL)
     {

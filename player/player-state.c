@@ -132,7 +132,9 @@ load_conf (const char *dir, GPtrArray *into)
 
   if (!g_file_get_contents (path, &text, &length, &error))
     {
-      if (!g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+      /* (a directory of the list that is none, as /dev/null: no file) */
+      if (!g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT)
+          && !g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR))
         g_message (_("Ignoring the station list %s: %s"), path, error->message);
       return;
     }

@@ -1065,14 +1065,15 @@ test_first_run_no_terminal (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 
 /* No URL in a terminal: the stations played before (the last one first),
  * then the ones stations.conf names, and the question; a number not on
- * the list is refused and asked again, a good one tunes, and the station
- * picked moves to the top of the list remembered. */
+ * the list is refused and asked again, so is a station the core refuses
+ * (the list shown again), a good one tunes, and the station picked moves
+ * to the top of the list remembered. */
 static void
 test_first_run_pick (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   const char *state = "[player]\n"
                       "station=http://127.0.0.1:9/stations/last.rss\n"
-                      "recent=http://127.0.0.1:9/stations/last.rss;http://127.0.0.1:9/stations/older.rss;\n"
+                      "recent=http://127.0.0.1:9/stations/last.rss;http://127.0.0.1:9/stations/invalid.rss;\n"
                       "volume=0.5\n";
   const char *conf = "[shipped]\n"
                      "Name=Shipped Station\n"
@@ -1094,8 +1095,9 @@ test_first_run_pick (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 
     p = player_spawn_on_pty (&pty, env);
   }
-  pty_type (&pty, "7\n3\n");
-  g_assert_true (wait_count (fx, &fx->n_tune, 1));
+  /* typed ahead: the player reads a line at a time */
+  pty_type (&pty, "7\n2\n3\n");
+  g_assert_true (wait_count (fx, &fx->n_tune, 2));
   g_mutex_lock (&fx->lock);
   g_assert_cmpstr (fx->last_tuned, ==, shipped);
   g_mutex_unlock (&fx->lock);
@@ -1103,12 +1105,20 @@ test_first_run_pick (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   player_stop (p, SIGTERM);
   pty_close (&pty);
 
-  g_assert_nonnull (strstr (p->out, "   1  http://127.0.0.1:9/stations/last.rss\n"
-                                    "   2  http://127.0.0.1:9/stations/older.rss\n"
-                                    "   3  Shipped Station\n"
-                                    "      http://127.0.0.1:9/stations/shipped.rss\n"));
+  {
+    const char *list = "   1  http://127.0.0.1:9/stations/last.rss\n"
+                       "   2  http://127.0.0.1:9/stations/invalid.rss\n"
+                       "   3  Shipped Station\n"
+                       "      http://127.0.0.1:9/stations/shipped.rss\n";
+    const char *first = strstr (p->out, list);
+
+    g_assert_nonnull (first);
+    /* and again after the refusal */
+    g_assert_nonnull (strstr (first + 1, list));
+  }
   g_assert_nonnull (strstr (p->out, "Pick a number or type a playlist URL:"));
   g_assert_nonnull (strstr (p->err, "There is no station number 7; pick one from 1 to 3"));
+  g_assert_nonnull (strstr (p->err, "not a station: http://127.0.0.1:9/stations/invalid.rss"));
 
   g_key_file_load_from_file (kf, state_path, G_KEY_FILE_NONE, &error);
   g_assert_no_error (error);
@@ -1117,7 +1127,7 @@ test_first_run_pick (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpuint (g_strv_length (recent), ==, 3);
   g_assert_cmpstr (recent[0], ==, shipped);
   g_assert_cmpstr (recent[1], ==, "http://127.0.0.1:9/stations/last.rss");
-  g_assert_cmpstr (recent[2], ==, "http://127.0.0.1:9/stations/older.rss");
+  g_assert_cmpstr (recent[2], ==, "http://127.0.0.1:9/stations/invalid.rss");
 }
 
 /* Nothing known: the player asks for a URL; the path of a local playlist
