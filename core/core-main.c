@@ -121,6 +121,19 @@ main (int argc, char **argv)
   context = g_option_context_new (NULL);
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   g_option_context_set_summary (context, _("The Alluvium listener daemon (org.alluvium.Core1)."));
+  g_option_context_set_description (context,
+                                    _("alluvium-player starts this daemon on the session bus when it "
+                                      "needs it (D-Bus activation); it exits when idle. To listen, "
+                                      "run:\n"
+                                      "  alluvium-player https://station.example/station.rss\n"
+                                      "\n"
+                                      "Examples:\n"
+                                      "  alluvium-core --replace --verbose\n"
+                                      "      run it in this terminal instead, with debugging messages\n"
+                                      "  alluvium-core --stream-port 8000 --peer-port 6881\n"
+                                      "      fixed ports, e.g. to forward the peer port in a router\n"
+                                      "\n"
+                                      "Settings: ~/.config/alluvium/core.conf. See alluvium-core(1)."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <glib-unix.h>
 #include <glib/gstdio.h>
@@ -31,6 +32,7 @@
 #include "alv-playlist.h"
 #include "player-mpris.h"
 #include "player-state.h"
+#include "player-stations.h"
 #include "player-ui.h"
 
 #define MAX_RECONNECTS     6
@@ -39,6 +41,8 @@
 #define CORE_START_TIMEOUT 10    /* s */
 #define STOP_TIMEOUT_MS    2000
 #define VOLUME_STEP        0.05
+#define MAX_ANSWERS        10
+#define ANSWER_MAX         4096  /* bytes in a line typed at the question */
 
 typedef struct
 {
@@ -76,10 +80,14 @@ typedef struct
   gint64 item_position_at;
 
   int exit_code;
+  gboolean picked;          /* the station was picked at the question */
+  guint picks;              /* questions asked after a Tune refused one */
 } Player;
 
 static void player_tune (Player *self);
 static void player_quit (Player *self, int exit_code);
+static char *ask_station (gboolean *quit, GError **error);
+static void on_key (int key, gpointer user_data);
 
 /* ---- status ------------------------------------------------------------ */
 
@@ -598,6 +606,33 @@ is_transient (const GError *error)
          || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED);
 }
 
+/* A station picked at the question was refused (the core could not fetch
+ * or read its playlist): the question again, rather than an exit that
+ * closes the terminal the menu opened.  The answer is read here, blocking:
+ * nothing plays yet.  FALSE: asked often enough, give up. */
+static gboolean
+ask_again (Player *self)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean quit = FALSE;
+  char *station;
+
+  if (++self->picks >= MAX_ANSWERS)
+    return FALSE;
+  station = ask_station (&quit, &error);
+  if (station == NULL)
+    {
+      if (!quit)
+        player_ui_error (self->ui, "%s", error->message);
+      player_quit (self, quit ? 0 : 1);
+      return TRUE;
+    }
+  g_free (self->station);
+  self->station = station;
+  player_tune (self);
+  return TRUE;
+}
+
 static void
 on_tuned (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -638,10 +673,19 @@ on_tuned (GObject *source, GAsyncResult *result, gpointer user_data)
           return;
         }
       player_ui_error (self->ui, _("Could not tune to %s: %s"), self->station, error->message);
+      if (self->picked && !self->tuned && ask_again (self))
+        return;
       player_quit (self, 1);
       return;
     }
   self->tune_pending = FALSE;
+  if (self->picked && !self->tuned)
+    {
+      /* the keys from now on (read in raw mode, which the question
+       * cannot be asked in) */
+      g_clear_pointer (&self->ui, player_ui_free);
+      self->ui = player_ui_new (on_key, self);
+    }
   if (!self->tuned)
     player_ui_message (self->ui, _("Tuned to %s"), self->station);
   self->tuned = TRUE;
@@ -741,9 +785,10 @@ static const PlayerMprisCallbacks mpris_callbacks = {
 
 /* ---- main -------------------------------------------------------------- */
 
-/* The station to tune to: an http(s) playlist URL as given, or the last one
- * played.  Local files are refused: the core fetches playlists itself and
- * needs a URL the other listeners can reach too. */
+/* The station to tune to: an http(s) playlist URL as given, the URL a
+ * local playlist file names for itself, or (no argument) the last one
+ * played.  A local file is never handed to the core: it fetches playlists
+ * itself and needs a URL the other listeners can reach too. */
 static char *
 resolve_station (const char *arg, GError **error)
 {
@@ -795,6 +840,83 @@ resolve_station (const char *arg, GError **error)
     }
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                _("“%s” is not an http or https URL of a station's playlist"), arg);
+  return NULL;
+}
+
+/* Started without a URL in a terminal (from the desktop menu, say): shows
+ * the stations known, the ones played before first, and asks for one
+ * until an answer names a station it can tune to, MAX_ANSWERS times at
+ * most.  An empty answer or the end of input is "no, thanks": NULL with
+ * *quit set. */
+static char *
+ask_station (gboolean *quit, GError **error)
+{
+  g_auto(GStrv) recent = player_state_load_recent ();
+  g_autoptr(GPtrArray) configured = player_state_load_configured ();
+  g_autoptr(GPtrArray) list = player_stations_list ((const char * const *) recent, configured);
+
+  *quit = FALSE;
+  if (list->len == 0)
+    g_print ("%s\n", _("No stations known yet: type the http or https URL of a station’s "
+                       "playlist, or the path of a playlist file. An empty line quits."));
+  else
+    {
+      g_print ("%s\n", _("Stations (an empty line quits):"));
+      for (guint i = 0; i < list->len; i++)
+        {
+          PlayerStation *station = list->pdata[i];
+
+          if (station->name != NULL)
+            g_print ("  %2u  %s\n      %s\n", i + 1, station->name, station->url);
+          else
+            g_print ("  %2u  %s\n", i + 1, station->url);
+        }
+    }
+  for (guint tries = 0; tries < MAX_ANSWERS; tries++)
+    {
+      char line[ANSWER_MAX];
+      g_autofree char *answer = NULL;
+      g_autofree char *station = NULL;
+      g_autoptr(GError) local_error = NULL;
+
+      g_print ("%s ", list->len > 0 ? _("Pick a number or type a playlist URL:") : _("Playlist URL:"));
+      fflush (stdout);
+      if (fgets (line, sizeof line, stdin) == NULL)
+        {
+          g_print ("\n");
+          *quit = TRUE;
+          return NULL;
+        }
+      if (strchr (line, '\n') == NULL && !feof (stdin))
+        {
+          int c;
+
+          /* the rest of an overlong line, up to its end or the input's */
+          do
+            c = getchar ();
+          while (c != '\n' && c != EOF);
+          g_printerr ("%s\n", _("That line is too long for a playlist URL"));
+          continue;
+        }
+      switch (player_stations_answer (list, line, g_get_home_dir (), &answer, &local_error))
+        {
+        case PLAYER_ANSWER_QUIT:
+          *quit = TRUE;
+          return NULL;
+        case PLAYER_ANSWER_INVALID:
+          g_printerr ("%s\n", local_error->message);
+          break;
+        case PLAYER_ANSWER_STATION:
+        default:
+          station = resolve_station (answer, &local_error);
+          if (station != NULL)
+            return g_steal_pointer (&station);
+          g_printerr ("%s\n", local_error->message);
+          break;
+        }
+    }
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+               _("No station picked after %u answers"), MAX_ANSWERS);
   return NULL;
 }
 
@@ -938,9 +1060,22 @@ main (int argc, char **argv)
   context = g_option_context_new (NULL);
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   g_option_context_set_summary (context,
-                                _("Tunes alluvium-core to a station and plays it; without a URL, "
-                                  "resumes the last station.\n\n"
+                                _("Tunes alluvium-core to a station and plays it. Without a URL it "
+                                  "joins the station the core plays; in a terminal it lists the "
+                                  "stations it knows to pick from, else it resumes the last one.\n\n"
                                   "Keys: q quit, space pause/resume, + and - volume."));
+  g_option_context_set_description (context,
+                                    _("Examples:\n"
+                                      "  alluvium-player https://station.example/station.rss\n"
+                                      "      tune to the station whose playlist is at that URL\n"
+                                      "  alluvium-player ~/Downloads/station.rss\n"
+                                      "      a saved playlist: tune to the URL it names for itself\n"
+                                      "  alluvium-player\n"
+                                      "      pick one of the last 10 stations played or of those in\n"
+                                      "      ~/.config/alluvium/stations.conf, /etc/xdg/alluvium/stations.conf\n"
+                                      "      and /usr/share/alluvium/stations.conf\n"
+                                      "\n"
+                                      "See alluvium-player(1)."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_add_group (context, gst_init_get_option_group ());
   if (!g_option_context_parse (context, &argc, &argv, &error))
@@ -967,6 +1102,15 @@ main (int argc, char **argv)
     self->station = core_station_now ();
   if (self->station != NULL)
     g_printerr (_("Joining the station the core plays: %s\n"), self->station);
+  else if (args == NULL && isatty (STDIN_FILENO))
+    {
+      gboolean quit = FALSE;
+
+      self->station = ask_station (&quit, &error);
+      if (self->station == NULL && quit)
+        return 0;
+      self->picked = TRUE;
+    }
   else
     self->station = resolve_station (args != NULL ? args[0] : NULL, &error);
   if (self->station == NULL)
@@ -1048,7 +1192,9 @@ main (int argc, char **argv)
   g_signal_connect (self->core, "g-properties-changed", G_CALLBACK (on_core_properties_changed), self);
   g_signal_connect (self->core, "notify::g-name-owner", G_CALLBACK (on_core_owner_changed), self);
 
-  self->ui = player_ui_new (on_key, self);
+  /* a station picked at the question may be refused and the question
+   * asked again: keys (raw mode) only once it is tuned */
+  self->ui = player_ui_new (self->picked ? NULL : on_key, self);
   self->mpris = player_mpris_new (self->bus, &mpris_callbacks, self, &error);
   if (self->mpris == NULL)
     {

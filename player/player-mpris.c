@@ -240,7 +240,7 @@ get_property (GDBusConnection *connection G_GNUC_UNUSED,
       if (g_str_equal (property_name, "Identity"))
         return g_variant_new_string ("Alluvium");
       if (g_str_equal (property_name, "DesktopEntry"))
-        return g_variant_new_string ("alluvium-player");
+        return g_variant_new_string ("org.alluvium.player");
       if (g_str_equal (property_name, "SupportedUriSchemes"))
         return g_variant_new_strv (schemes, -1);
       if (g_str_equal (property_name, "SupportedMimeTypes"))

@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The player's small state file.  It is written only after the core
- * accepted a station, so a mistyped URL never replaces a good one.  A
+ * accepted a station, so a mistyped URL never replaces a good one, and
+ * atomically (g_key_file_save_to_file() writes a new file and renames it
+ * over the old), so a player killed while saving leaves the old list.  A
  * missing or unreadable file simply means "nothing to resume".
+ *
+ * The stations.conf files are read from, in this order, the user's config
+ * directory, the system's ($XDG_CONFIG_DIRS, /etc/xdg: the administrator's)
+ * and the data directories ($XDG_DATA_DIRS: what packages install, as
+ * /usr/share/alluvium/stations.conf); a URL is listed once, as the first
+ * file names it.
  */
 #define G_LOG_DOMAIN "alluvium-player"
 #include "config.h"
@@ -12,6 +20,9 @@
 #include <errno.h>
 
 #include <glib/gstdio.h>
+#include <glib/gi18n-lib.h>
+
+#include "player-stations.h"
 
 #define GROUP "player"
 
@@ -54,6 +65,31 @@ player_state_load (double *volume_out)
 }
 
 /**
+ * player_state_load_recent:
+ *
+ * Returns: (transfer full) (nullable): the stations played before, the
+ *   last one first, or %NULL when there are none
+ */
+GStrv
+player_state_load_recent (void)
+{
+  g_autofree char *path = player_state_path ();
+  g_autoptr(GKeyFile) kf = g_key_file_new ();
+  g_auto(GStrv) recent = NULL;
+  g_autofree char *station = NULL;
+
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL))
+    return NULL;
+  recent = g_key_file_get_string_list (kf, GROUP, "recent", NULL, NULL);
+  station = g_key_file_get_string (kf, GROUP, "station", NULL);
+  /* a file from before the list has the last station alone */
+  if (station != NULL && station[0] != '\0')
+    return player_stations_remember ((const char * const *) recent, station,
+                                     PLAYER_STATIONS_MAX_RECENT);
+  return g_steal_pointer (&recent);
+}
+
+/**
  * player_state_save:
  * @station: the playlist URL tuned to
  * @volume: the output volume
@@ -67,6 +103,9 @@ player_state_save (const char *station, double volume, GError **error)
   g_autofree char *path = player_state_path ();
   g_autofree char *dir = g_path_get_dirname (path);
   g_autoptr(GKeyFile) kf = g_key_file_new ();
+  g_auto(GStrv) recent = player_state_load_recent ();
+  g_auto(GStrv) remembered = player_stations_remember ((const char * const *) recent, station,
+                                                       PLAYER_STATIONS_MAX_RECENT);
 
   if (g_mkdir_with_parents (dir, 0700) != 0)
     {
@@ -77,6 +116,49 @@ player_state_save (const char *station, double volume, GError **error)
       return FALSE;
     }
   g_key_file_set_string (kf, GROUP, "station", station);
+  g_key_file_set_string_list (kf, GROUP, "recent", (const char * const *) remembered,
+                              g_strv_length (remembered));
   g_key_file_set_double (kf, GROUP, "volume", volume);
   return g_key_file_save_to_file (kf, path, error);
+}
+
+static void
+load_conf (const char *dir, GPtrArray *into)
+{
+  g_autofree char *path = g_build_filename (dir, "alluvium", "stations.conf", NULL);
+  g_autofree char *text = NULL;
+  g_autoptr(GError) error = NULL;
+  gsize length;
+
+  if (!g_file_get_contents (path, &text, &length, &error))
+    {
+      /* (a directory of the list that is none, as /dev/null: no file) */
+      if (!g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT)
+          && !g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR))
+        g_message (_("Ignoring the station list %s: %s"), path, error->message);
+      return;
+    }
+  if (!player_stations_parse_conf (text, length, into, &error))
+    g_message (_("Ignoring the station list %s: %s"), path, error->message);
+}
+
+/**
+ * player_state_load_configured:
+ *
+ * Returns: (transfer full) (element-type PlayerStation): the stations the
+ *   stations.conf files name, each URL once
+ */
+GPtrArray *
+player_state_load_configured (void)
+{
+  GPtrArray *stations = g_ptr_array_new_with_free_func ((GDestroyNotify) player_station_free);
+  const char * const *config_dirs = g_get_system_config_dirs ();
+  const char * const *data_dirs = g_get_system_data_dirs ();
+
+  load_conf (g_get_user_config_dir (), stations);
+  for (guint i = 0; config_dirs[i] != NULL; i++)
+    load_conf (config_dirs[i], stations);
+  for (guint i = 0; data_dirs[i] != NULL; i++)
+    load_conf (data_dirs[i], stations);
+  return stations;
 }

@@ -147,6 +147,17 @@ server_gateway_main (int    argc,
   context = g_option_context_new (NULL);
   g_option_context_set_summary (context, _("Run the station's OCN gateway: resolve media URLs "
                                            "to content URNs, serve hash trees, track peers."));
+  g_option_context_set_description (context,
+                                    _("Examples:\n"
+                                      "  alluvium-server gateway --docroot /srv/alluvium/www \\\n"
+                                      "      --address 0.0.0.0 --base-url http://HOST:8470/\n"
+                                      "      serve the station's files and the gateway on one port\n"
+                                      "  alluvium-server gateway --origin https://station.example/media/ \\\n"
+                                      "      --state-dir /var/lib/alluvium-gateway\n"
+                                      "      behind the station's web server (see its nginx or Apache\n"
+                                      "      snippet), hashing the media it fetches from there\n"
+                                      "\n"
+                                      "See alluvium-server(1)."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   if (!g_option_context_parse (context, &argc, &argv, &error))

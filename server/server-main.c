@@ -31,6 +31,18 @@ print_usage (FILE *out)
              "  --version      show the version\n"
              "\n"
              "Run “alluvium-server COMMAND --help” for the options of a command.\n"));
+  fprintf (out, "\n%s",
+           _("Examples (a station whose files are under /srv/alluvium/www):\n"
+             "  alluvium-server playlist --base-url http://HOST:8470/ --root /srv/alluvium/www \\\n"
+             "      -o /srv/alluvium/www/station.rss /srv/alluvium/www/media\n"
+             "      write the playlist of the media files\n"
+             "  alluvium-server gateway --docroot /srv/alluvium/www --address 0.0.0.0 \\\n"
+             "      --base-url http://HOST:8470/\n"
+             "      serve the files and the gateway on port 8470\n"
+             "  alluvium-player http://HOST:8470/station.rss\n"
+             "      listen\n"
+             "\n"
+             "See alluvium-server(1).\n"));
 }
 
 int

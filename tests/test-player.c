@@ -10,14 +10,20 @@
  * installed, playerctl), obeys Pause/Play/Volume, stops the core on SIGINT,
  * resumes the last station without an argument, reports Tune errors and
  * opens a local playlist at its own URL, shows the core's state, starts
- * the core when it goes away, speaks German with LANGUAGE=de, and that the desktop
- * data files pass their validators.  Every player gets PR_SET_PDEATHSIG.
+ * the core when it goes away, and speaks German with LANGUAGE=de.  Started
+ * without a URL in a terminal (a pseudo-terminal here) it lists the
+ * stations it knows and reads the answer; without a terminal it says what
+ * to give it.  (The desktop data files are tests/test-data.c's.)  Every
+ * player gets PR_SET_PDEATHSIG.
  */
 #define G_LOG_DOMAIN "test-player"
 #include "config.h"
 
+#include <fcntl.h>
+#include <pty.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 #include <gio/gio.h>
@@ -334,6 +340,8 @@ skip_without_mp3 (Fixture *fx)
 
 /* TRUE: the player picks its sound output itself (no --audio-sink) */
 static gboolean spawn_with_default_sink;
+/* >= 0: the player's stdin (a terminal), instead of a pipe */
+static int spawn_stdin_fd = -1;
 
 static Player *
 player_spawn (const char *const *env, const char *first_arg, ...)
@@ -341,7 +349,8 @@ player_spawn (const char *const *env, const char *first_arg, ...)
   /* TEST_PLAYER_STDERR=1 shows the player's stderr live, for debugging */
   gboolean show_stderr = g_getenv ("TEST_PLAYER_STDERR") != NULL;
   g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                               | (spawn_stdin_fd >= 0 ? 0 : G_SUBPROCESS_FLAGS_STDIN_PIPE)
                                | (show_stderr ? 0 : G_SUBPROCESS_FLAGS_STDERR_PIPE));
   g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GError) error = NULL;
@@ -367,6 +376,8 @@ player_spawn (const char *const *env, const char *first_arg, ...)
   g_subprocess_launcher_setenv (launcher, "GSETTINGS_BACKEND", "memory", TRUE);
   for (guint i = 0; env != NULL && env[i] != NULL; i += 2)
     g_subprocess_launcher_setenv (launcher, env[i], env[i + 1], TRUE);
+  if (spawn_stdin_fd >= 0)
+    g_subprocess_launcher_take_stdin_fd (launcher, dup (spawn_stdin_fd));
   g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
   p->proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
@@ -575,24 +586,6 @@ mpris_wait_string (Fixture *fx, const char *iface, const char *prop, const char 
   return ok;
 }
 
-static char *
-run_tool (const char *const *argv, int *status_out)
-{
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *out = NULL;
-  g_autofree char *err = NULL;
-
-  proc = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                            &error);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error);
-  g_assert_no_error (error);
-  g_test_message ("%s: %s%s", argv[0], out, err);
-  *status_out = g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : -1;
-  return g_strconcat (out, err, NULL);
-}
-
 /* ---- tests ------------------------------------------------------------- */
 
 static void
@@ -626,7 +619,7 @@ test_play (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpstr (g_variant_get_string (v, NULL), ==, "Alluvium");
   g_clear_pointer (&v, g_variant_unref);
   v = mpris_get (fx, "org.mpris.MediaPlayer2", "DesktopEntry");
-  g_assert_cmpstr (g_variant_get_string (v, NULL), ==, "alluvium-player");
+  g_assert_cmpstr (g_variant_get_string (v, NULL), ==, "org.alluvium.player");
   g_clear_pointer (&v, g_variant_unref);
   v = mpris_get (fx, "org.mpris.MediaPlayer2", "CanRaise");
   g_assert_false (g_variant_get_boolean (v));
@@ -656,7 +649,7 @@ test_play (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
     {
       const char *argv[] = { playerctl, "-p", "alluvium", "metadata", "xesam:title", NULL };
       int status;
-      g_autofree char *out = run_tool (argv, &status);
+      g_autofree char *out = test_run_tool (argv, NULL, NULL, &status);
 
       g_assert_cmpint (status, ==, 0);
       g_assert_cmpstr (g_strstrip (out), ==, "Test Tone");
@@ -1017,6 +1010,249 @@ test_local_file (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_unlink (bare);
 }
 
+/* ---- started without a URL --------------------------------------------- */
+
+/* A terminal for the player's stdin: a pseudo-terminal whose other side
+ * the test types into. */
+typedef struct
+{
+  int master;
+  int slave;
+} Pty;
+
+static gboolean
+pty_open (Pty *pty)
+{
+  if (openpty (&pty->master, &pty->slave, NULL, NULL, NULL) != 0)
+    {
+      g_test_skip ("no pseudo-terminals here");
+      return FALSE;
+    }
+  g_assert_cmpint (fcntl (pty->master, F_SETFD, FD_CLOEXEC), ==, 0);
+  g_assert_cmpint (fcntl (pty->slave, F_SETFD, FD_CLOEXEC), ==, 0);
+  g_assert_true (isatty (pty->slave));
+  return TRUE;
+}
+
+static void
+pty_type (Pty *pty, const char *text)
+{
+  gsize len = strlen (text);
+
+  g_assert_cmpint (write (pty->master, text, len), ==, (gssize) len);
+}
+
+static void
+pty_close (Pty *pty)
+{
+  close (pty->slave);
+  close (pty->master);
+}
+
+static Player *
+player_spawn_on_pty (Pty *pty, const char *const *env)
+{
+  Player *p;
+
+  spawn_stdin_fd = pty->slave;
+  p = player_spawn (env, NULL);
+  spawn_stdin_fd = -1;
+  return p;
+}
+
+/* Writes the player's state file as a player that played @recent would
+ * have left it, and a stations.conf in a data directory of its own. */
+static void
+first_run_files (const char *state, const char *conf, char **data_dirs_out)
+{
+  g_autofree char *state_dir = g_build_filename (g_get_user_state_dir (), "alluvium", NULL);
+  g_autofree char *state_path = g_build_filename (state_dir, "player.ini", NULL);
+  g_autofree char *data_dirs = g_build_filename (g_get_user_cache_dir (), "data-dirs", NULL);
+  g_autofree char *conf_dir = g_build_filename (data_dirs, "alluvium", NULL);
+  g_autofree char *conf_path = g_build_filename (conf_dir, "stations.conf", NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpint (g_mkdir_with_parents (state_dir, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (conf_dir, 0700), ==, 0);
+  if (state != NULL)
+    {
+      g_file_set_contents (state_path, state, -1, &error);
+      g_assert_no_error (error);
+    }
+  if (conf != NULL)
+    {
+      g_file_set_contents (conf_path, conf, -1, &error);
+      g_assert_no_error (error);
+    }
+  *data_dirs_out = g_steal_pointer (&data_dirs);
+}
+
+/* No URL, no terminal to ask in, nothing played before: a clear message
+ * and a failure, not a question nobody can answer. */
+static void
+test_first_run_no_terminal (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(Player) p = NULL;
+  g_autofree char *data_dirs = NULL;
+
+  if (skip_without_mp3 (fx))
+    return;
+  first_run_files (NULL, "[x]\nURL=http://127.0.0.1:9/stations/shipped.rss\n", &data_dirs);
+  {
+    const char *env[] = { "XDG_DATA_DIRS", data_dirs, NULL };
+
+    p = player_spawn (env, NULL);
+  }
+  g_assert_cmpint (player_wait (p), ==, 1);
+  g_assert_nonnull (strstr (p->err, "No station given and none played before"));
+  g_assert_null (strstr (p->out, "Pick a number"));
+  g_mutex_lock (&fx->lock);
+  g_assert_cmpuint (fx->n_tune, ==, 0);
+  g_mutex_unlock (&fx->lock);
+}
+
+/* No URL in a terminal: the stations played before (the last one first),
+ * then the ones stations.conf names, and the question; a number not on
+ * the list is refused and asked again, so is a station the core refuses
+ * (the list shown again), a good one tunes, and the station picked moves
+ * to the top of the list remembered. */
+static void
+test_first_run_pick (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  const char *state = "[player]\n"
+                      "station=http://127.0.0.1:9/stations/last.rss\n"
+                      "recent=http://127.0.0.1:9/stations/last.rss;http://127.0.0.1:9/stations/invalid.rss;\n"
+                      "volume=0.5\n";
+  const char *conf = "[shipped]\n"
+                     "Name=Shipped Station\n"
+                     "URL=http://127.0.0.1:9/stations/shipped.rss\n";
+  const char *shipped = "http://127.0.0.1:9/stations/shipped.rss";
+  g_autofree char *data_dirs = NULL;
+  g_autofree char *state_path = g_build_filename (g_get_user_state_dir (), "alluvium", "player.ini", NULL);
+  g_autoptr(GKeyFile) kf = g_key_file_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Player) p = NULL;
+  g_auto(GStrv) recent = NULL;
+  Pty pty;
+
+  if (skip_without_mp3 (fx) || !pty_open (&pty))
+    return;
+  first_run_files (state, conf, &data_dirs);
+  {
+    const char *env[] = { "XDG_DATA_DIRS", data_dirs, NULL };
+
+    p = player_spawn_on_pty (&pty, env);
+  }
+  /* typed ahead: the player reads a line at a time */
+  pty_type (&pty, "7\n2\n3\n");
+  g_assert_true (wait_count (fx, &fx->n_tune, 2));
+  g_mutex_lock (&fx->lock);
+  g_assert_cmpstr (fx->last_tuned, ==, shipped);
+  g_mutex_unlock (&fx->lock);
+  g_assert_true (mpris_wait_string (fx, "org.mpris.MediaPlayer2.Player", "PlaybackStatus", "Playing"));
+  player_stop (p, SIGTERM);
+  pty_close (&pty);
+
+  {
+    const char *list = "   1  http://127.0.0.1:9/stations/last.rss\n"
+                       "   2  http://127.0.0.1:9/stations/invalid.rss\n"
+                       "   3  Shipped Station\n"
+                       "      http://127.0.0.1:9/stations/shipped.rss\n";
+    const char *first = strstr (p->out, list);
+
+    g_assert_nonnull (first);
+    /* and again after the refusal */
+    g_assert_nonnull (strstr (first + 1, list));
+  }
+  g_assert_nonnull (strstr (p->out, "Pick a number or type a playlist URL:"));
+  g_assert_nonnull (strstr (p->err, "There is no station number 7; pick one from 1 to 3"));
+  g_assert_nonnull (strstr (p->err, "not a station: http://127.0.0.1:9/stations/invalid.rss"));
+
+  g_key_file_load_from_file (kf, state_path, G_KEY_FILE_NONE, &error);
+  g_assert_no_error (error);
+  recent = g_key_file_get_string_list (kf, "player", "recent", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_strv_length (recent), ==, 3);
+  g_assert_cmpstr (recent[0], ==, shipped);
+  g_assert_cmpstr (recent[1], ==, "http://127.0.0.1:9/stations/last.rss");
+  g_assert_cmpstr (recent[2], ==, "http://127.0.0.1:9/stations/invalid.rss");
+}
+
+/* Nothing known: the player asks for a URL; the path of a local playlist
+ * typed (as a terminal pastes a dragged file) tunes to the station it
+ * names for itself. */
+static void
+test_first_run_path (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autofree char *path = g_build_filename (g_get_user_cache_dir (), "saved station.rss", NULL);
+  g_autoptr(AlvPlaylist) pl = alv_playlist_new ();
+  g_autofree char *text = NULL;
+  g_autofree char *answer = NULL;
+  g_autofree char *data_dirs = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Player) p = NULL;
+  const char *station = "http://127.0.0.1:9/stations/saved.rss";
+  Pty pty;
+
+  if (skip_without_mp3 (fx) || !pty_open (&pty))
+    return;
+  first_run_files (NULL, NULL, &data_dirs);
+  alv_playlist_set_about (pl, station);
+  text = alv_playlist_to_string (pl, NULL);
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+  {
+    const char *env[] = { "XDG_DATA_DIRS", data_dirs, NULL };
+
+    p = player_spawn_on_pty (&pty, env);
+  }
+  answer = g_strdup_printf ("1\n'%s' \n", path);
+  pty_type (&pty, answer);
+  g_assert_true (wait_count (fx, &fx->n_tune, 1));
+  g_mutex_lock (&fx->lock);
+  g_assert_cmpstr (fx->last_tuned, ==, station);
+  g_mutex_unlock (&fx->lock);
+  player_stop (p, SIGTERM);
+  pty_close (&pty);
+  g_assert_nonnull (strstr (p->out, "No stations known yet"));
+  g_assert_nonnull (strstr (p->out, "Playlist URL:"));
+  g_assert_nonnull (strstr (p->err, "There are no stations to pick from yet"));
+  g_unlink (path);
+}
+
+/* An empty answer, or the end of input, is "no, thanks": a clean exit
+ * that tunes nothing. */
+static void
+test_first_run_quit (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  const char *state = "[player]\nstation=http://127.0.0.1:9/stations/last.rss\n";
+  static const char *const answers[] = { "\n", "\004" };
+  g_autofree char *data_dirs = NULL;
+
+  if (skip_without_mp3 (fx))
+    return;
+  first_run_files (state, NULL, &data_dirs);
+  for (guint i = 0; i < G_N_ELEMENTS (answers); i++)
+    {
+      const char *env[] = { "XDG_DATA_DIRS", data_dirs, NULL };
+      g_autoptr(Player) p = NULL;
+      Pty pty;
+
+      if (!pty_open (&pty))
+        return;
+      p = player_spawn_on_pty (&pty, env);
+      pty_type (&pty, answers[i]);
+      g_assert_cmpint (player_wait (p), ==, 0);
+      pty_close (&pty);
+      /* a state file from before the list: its station is on it */
+      g_assert_nonnull (strstr (p->out, "   1  http://127.0.0.1:9/stations/last.rss\n"));
+      g_assert_nonnull (strstr (p->out, "Pick a number or type a playlist URL:"));
+    }
+  g_mutex_lock (&fx->lock);
+  g_assert_cmpuint (fx->n_tune, ==, 0);
+  g_mutex_unlock (&fx->lock);
+}
+
 static void
 test_german (void)
 {
@@ -1040,84 +1276,6 @@ test_german (void)
   g_assert_nonnull (strstr (refused->err, "ist keine http- oder https-URL"));
 }
 
-/* ---- data files -------------------------------------------------------- */
-
-static void
-validate (const char *tool, const char *const *args, const char *file, gboolean built)
-{
-  g_autofree char *path = built
-                          ? g_test_build_filename (G_TEST_BUILT, "..", "data", file, NULL)
-                          : g_test_build_filename (G_TEST_DIST, "..", "data", file, NULL);
-  g_autofree char *exe = g_find_program_in_path (tool);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autofree char *out = NULL;
-  int status;
-
-  if (exe == NULL)
-    {
-      g_autofree char *msg = g_strdup_printf ("%s is not installed", tool);
-
-      g_test_skip (msg);
-      return;
-    }
-  g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
-  g_ptr_array_add (argv, exe);
-  for (guint i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
-  g_ptr_array_add (argv, path);
-  g_ptr_array_add (argv, NULL);
-  out = run_tool ((const char *const *) argv->pdata, &status);
-  g_assert_cmpint (status, ==, 0);
-}
-
-static void
-test_desktop (void)
-{
-  const char *args[] = { NULL };
-  g_autofree char *path = g_test_build_filename (G_TEST_BUILT, "..", "data", "alluvium-player.desktop", NULL);
-  g_autoptr(GKeyFile) kf = g_key_file_new ();
-  g_autoptr(GError) error = NULL;
-  g_autofree char *name_de = NULL;
-  g_autofree char *exec = NULL;
-  g_autofree char *comment = NULL;
-
-  g_key_file_load_from_file (kf, path, G_KEY_FILE_KEEP_TRANSLATIONS, &error);
-  g_assert_no_error (error);
-  exec = g_key_file_get_string (kf, "Desktop Entry", "Exec", &error);
-  g_assert_no_error (error);
-  g_assert_cmpstr (exec, ==, "alluvium-player %u");
-  name_de = g_key_file_get_locale_string (kf, "Desktop Entry", "Comment", "de", &error);
-  g_assert_no_error (error);
-  comment = g_key_file_get_string (kf, "Desktop Entry", "Comment", &error);
-  g_assert_no_error (error);
-  g_assert_cmpstr (name_de, !=, comment);
-  validate ("desktop-file-validate", args, "alluvium-player.desktop", TRUE);
-}
-
-static void
-test_metainfo (void)
-{
-  const char *args[] = { "validate", "--no-net", NULL };
-
-  validate ("appstreamcli", args, "org.alluvium.Player.metainfo.xml", TRUE);
-}
-
-static void
-test_mime (void)
-{
-  const char *args[] = { "--noout", NULL };
-
-  validate ("xmllint", args, "alluvium.xml", FALSE);
-}
-
-static void
-test_icon (void)
-{
-  const char *args[] = { "--noout", NULL };
-
-  validate ("xmllint", args, "alluvium.svg", FALSE);
-}
-
 int
 main (int argc, char **argv)
 {
@@ -1134,10 +1292,14 @@ main (int argc, char **argv)
               fixture_teardown);
   g_test_add ("/player/join", Fixture, NULL, fixture_setup, test_join, fixture_teardown);
   g_test_add ("/player/local-file", Fixture, NULL, fixture_setup, test_local_file, fixture_teardown);
+  g_test_add ("/player/first-run/no-terminal", Fixture, NULL, fixture_setup,
+              test_first_run_no_terminal, fixture_teardown);
+  g_test_add ("/player/first-run/pick", Fixture, NULL, fixture_setup, test_first_run_pick,
+              fixture_teardown);
+  g_test_add ("/player/first-run/path", Fixture, NULL, fixture_setup, test_first_run_path,
+              fixture_teardown);
+  g_test_add ("/player/first-run/quit", Fixture, NULL, fixture_setup, test_first_run_quit,
+              fixture_teardown);
   g_test_add_func ("/player/german", test_german);
-  g_test_add_func ("/player/data/desktop", test_desktop);
-  g_test_add_func ("/player/data/metainfo", test_metainfo);
-  g_test_add_func ("/player/data/mime", test_mime);
-  g_test_add_func ("/player/data/icon", test_icon);
   return g_test_run ();
 }

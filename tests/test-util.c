@@ -509,6 +509,51 @@ test_spawn_core_full (const char         *bus_address,
   return proc;
 }
 
+/**
+ * test_run_tool:
+ * @argv: the program (a path, or a name looked up in PATH) and its arguments
+ * @env: (nullable): NAME, VALUE pairs set in the tool's environment
+ *   (a %NULL VALUE unsets NAME), %NULL-terminated
+ * @err_out: (out) (optional): what the tool wrote on stderr
+ * @status_out: (out): its exit status, or -1 if a signal ended it
+ *
+ * Runs a short-lived tool (a validator, a database query) to its end and
+ * logs what it said with g_test_message().
+ *
+ * Returns: (transfer full): what the tool wrote on stdout
+ */
+char *
+test_run_tool (const char * const *argv,
+               const char * const *env,
+               char              **err_out,
+               int                *status_out)
+{
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  for (guint i = 0; env != NULL && env[i] != NULL; i += 2)
+    {
+      if (env[i + 1] != NULL)
+        g_subprocess_launcher_setenv (launcher, env[i], env[i + 1], TRUE);
+      else
+        g_subprocess_launcher_unsetenv (launcher, env[i]);
+    }
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
+  proc = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  g_test_message ("%s: %s%s", argv[0], out, err);
+  *status_out = g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : -1;
+  if (err_out != NULL)
+    *err_out = g_steal_pointer (&err);
+  return g_steal_pointer (&out);
+}
+
 /* --- HTTP ------------------------------------------------------------ */
 
 /**

@@ -130,6 +130,10 @@ GSubprocess *test_spawn_core_full      (const char         *bus_address,
                                         gboolean            fatal_warnings,
                                         const char * const *args,
                                         GSubprocessFlags    flags);
+char        *test_run_tool             (const char * const *argv,
+                                        const char * const *env,
+                                        char              **err_out,
+                                        int                *status_out);
 
 /* --- HTTP ------------------------------------------------------------ */
 
