@@ -15,6 +15,11 @@
  * made now is one more source for the rest of the swarm.  Uploads are admitted up to the slots the rate allows, and past
  * them, up to the hard cap, when they are due soon.  An entry being
  * uploaded is pinned in the store so it cannot be evicted mid-body.
+ * A request for a block this peer is pulling from the origin right now
+ * waits for it (paused; a few per block, a few seconds) and is answered
+ * the moment the owner says the block arrived
+ * (alv_peer_server_block_arrived()): a fresh block leaves its first
+ * holder at once, long before anybody is about to play it.
  */
 #define G_LOG_DOMAIN "alluvium-core"
 
@@ -62,6 +67,7 @@
 #define IDLE_TIMEOUT 60
 
 typedef struct _Upload Upload;
+typedef struct _Waiter Waiter;
 
 struct _AlvPeerServer
 {
@@ -91,6 +97,7 @@ struct _AlvPeerServer
   gint64 tokens_time;            /* monotonic µs of the last refill */
   GPtrArray *waiting;            /* Upload waiting for tokens */
   guint waiting_timer;
+  GPtrArray *waiters;            /* Waiter: requests waiting for a pulled block */
 
   AlvPeerServerStats stats;
 };
@@ -107,6 +114,20 @@ struct _Upload
   gboolean waiting;
   gboolean reading;
   gboolean finished;
+};
+
+/* A request for a block being pulled from the origin, paused until the
+ * block arrives or ALV_PEER_SERVER_WAIT_MS has passed. */
+struct _Waiter
+{
+  AlvPeerServer *server;
+  SoupServerMessage *msg;
+  char *urn;
+  guint64 block;                 /* index of the block it waits for */
+  guint64 length;
+  guint64 start;
+  guint64 end;
+  guint timeout_id;
 };
 
 G_DEFINE_FINAL_TYPE (AlvPeerServer, alv_peer_server, G_TYPE_OBJECT)
@@ -485,6 +506,209 @@ set_common_headers (AlvPeerServer      *self,
     }
 }
 
+/* --- waiting for a block being pulled ------------------------------- */
+
+static void
+waiter_free (Waiter *w)
+{
+  g_clear_handle_id (&w->timeout_id, g_source_remove);
+  g_signal_handlers_disconnect_by_data (w->msg, w);
+  g_object_unref (w->msg);
+  g_free (w->urn);
+  g_free (w);
+}
+
+/* Whether a request for the block at @start of @urn, not held, may wait
+ * for it: this peer is pulling it from the origin, and few wait for it
+ * and in all (its index in @block_out). */
+static gboolean
+may_wait (AlvPeerServer *self,
+          const char    *urn,
+          guint64        start,
+          guint64       *block_out)
+{
+  g_autoptr(AlvRangeSet) pending = NULL;
+  guint block_size = 0;
+  guint n = 0;
+
+  if (self->pending_func == NULL || self->waiters->len >= ALV_PEER_SERVER_WAITERS_MAX ||
+      !alv_block_store_get_entry_info (self->store, urn, NULL, &block_size, NULL) ||
+      block_size == 0)
+    return FALSE;
+  pending = self->pending_func (urn, self->pending_data);
+  if (pending == NULL || !alv_range_set_contains_offset (pending, start))
+    return FALSE;
+  *block_out = start / block_size;
+  for (guint k = 0; k < self->waiters->len; k++)
+    {
+      Waiter *w = self->waiters->pdata[k];
+
+      if (w->block == *block_out && strcmp (w->urn, urn) == 0)
+        n++;
+    }
+  return n < ALV_PEER_SERVER_WAITERS_PER_BLOCK;
+}
+
+static void answer_range (AlvPeerServer     *self,
+                          SoupServerMessage *msg,
+                          const char        *urn,
+                          const AlvRangeSet *held,
+                          guint64            length,
+                          guint64            start,
+                          guint64            end,
+                          gboolean           partial,
+                          gboolean           waited);
+
+/* Answers the request @w has kept waiting, and forgets it. */
+static void
+waiter_answer (Waiter *w)
+{
+  AlvPeerServer *self = w->server;
+  g_autoptr(SoupServerMessage) msg = g_object_ref (w->msg);
+  g_autofree char *urn = g_strdup (w->urn);
+  guint64 length = w->length, start = w->start, end = w->end;
+  g_autoptr(AlvRangeSet) held = NULL;
+
+  /* frees @w */
+  g_ptr_array_remove (self->waiters, w);
+  if (g_hash_table_contains (self->shared, urn))
+    held = alv_block_store_get_ranges (self->store, urn);
+  if (held == NULL)
+    refuse (self, msg, SOUP_STATUS_NOT_FOUND);
+  else
+    {
+      set_common_headers (self, soup_server_message_get_response_headers (msg), urn, held);
+      answer_range (self, msg, urn, held, length, start, end, TRUE, TRUE);
+    }
+  soup_server_message_unpause (msg);
+}
+
+static gboolean
+waiter_timeout_cb (gpointer user_data)
+{
+  Waiter *w = user_data;
+
+  w->timeout_id = 0;
+  waiter_answer (w);
+  return G_SOURCE_REMOVE;
+}
+
+/* The requester went away while it waited. */
+static void
+waiter_finished_cb (SoupServerMessage *msg G_GNUC_UNUSED,
+                    gpointer           user_data)
+{
+  Waiter *w = user_data;
+
+  /* frees @w */
+  g_ptr_array_remove (w->server->waiters, w);
+}
+
+static void
+wait_for_block (AlvPeerServer     *self,
+                SoupServerMessage *msg,
+                const char        *urn,
+                guint64            block,
+                guint64            length,
+                guint64            start,
+                guint64            end)
+{
+  Waiter *w = g_new0 (Waiter, 1);
+
+  w->server = self;
+  w->msg = g_object_ref (msg);
+  w->urn = g_strdup (urn);
+  w->block = block;
+  w->length = length;
+  w->start = start;
+  w->end = end;
+  w->timeout_id = g_timeout_add (ALV_PEER_SERVER_WAIT_MS, waiter_timeout_cb, w);
+  g_signal_connect (msg, "finished", G_CALLBACK (waiter_finished_cb), w);
+  g_ptr_array_add (self->waiters, w);
+  self->stats.requests_waited++;
+  soup_server_message_pause (msg);
+}
+
+/* Answers @msg, whose common headers are set from @held, for bytes
+ * @start..@end of @urn (the whole item unless @partial): the held
+ * prefix, or 503 when its first byte is not held — unless that block is
+ * being pulled from the origin, when the request waits for it (@waited:
+ * it did, and was admitted when it came: it takes no slot check). */
+static void
+answer_range (AlvPeerServer     *self,
+              SoupServerMessage *msg,
+              const char        *urn,
+              const AlvRangeSet *held,
+              guint64            length,
+              guint64            start,
+              guint64            end,
+              gboolean           partial,
+              gboolean           waited)
+{
+  SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
+  gboolean is_head = soup_server_message_get_method (msg) == SOUP_METHOD_HEAD;
+  AlvRange covering;
+  const char *due_text;
+  guint64 due_ms = G_MAXUINT64;
+  gint64 due = G_MAXINT64;
+  guint64 block;
+
+  /* PFSP: answer the held prefix of the asked range, or 503 if its first
+   * byte is not held; a request without Range needs the whole content */
+  if (end > start)
+    {
+      if (!alv_range_set_get_covering (held, start, &covering) ||
+          (!partial && covering.end < end))
+        {
+          if (!waited && partial && !is_head && may_wait (self, urn, start, &block))
+            wait_for_block (self, msg, urn, block, length, start, end);
+          else
+            refuse (self, msg, SOUP_STATUS_SERVICE_UNAVAILABLE);
+          return;
+        }
+      end = MIN (end, covering.end);
+    }
+
+  /* X-Due-In: milliseconds until the requester plays it (untrusted: it
+   * only orders uploads and admits past the rate's slots, never past the
+   * hard cap) */
+  due_text = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                           ALV_HEADER_DUE_IN);
+  if (due_text != NULL && g_ascii_string_to_unsigned (due_text, 10, 0, 3600 * 1000, &due_ms, NULL))
+    due = g_get_monotonic_time () + (gint64) due_ms * 1000;
+  if (!is_head && end > start && self->holders_func != NULL &&
+      self->holders_func (urn, start, self->holders_data) <= RARE_HOLDERS)
+    {
+      due = MIN (due, g_get_monotonic_time () + RARE_DUE_US);
+      due_ms = MIN (due_ms, (guint64) (RARE_DUE_US / 1000));
+    }
+  if (!waited && !is_head && end > start && self->stats.active_uploads >= effective_slots (self) &&
+      (due_ms > URGENT_DUE_MS || self->stats.active_uploads >= self->max_uploads))
+    {
+      g_autofree char *retry = g_strdup_printf ("%u", RETRY_AFTER_SECONDS);
+
+      soup_message_headers_replace (resp, "Retry-After", retry);
+      refuse (self, msg, SOUP_STATUS_SERVICE_UNAVAILABLE);
+      return;
+    }
+
+  self->stats.requests_served++;
+  if (partial)
+    {
+      g_autofree char *cr = alv_http_format_content_range (start, end, length);
+
+      soup_message_headers_replace (resp, "Content-Range", cr);
+      soup_server_message_set_status (msg, SOUP_STATUS_PARTIAL_CONTENT, NULL);
+    }
+  else
+    soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_message_headers_set_encoding (resp, SOUP_ENCODING_CONTENT_LENGTH);
+  soup_message_headers_set_content_length (resp, end - start);
+
+  if (!is_head && end > start)
+    upload_start (self, msg, urn, start, end, due);
+}
+
 static void
 n2r_handler (SoupServer        *soup G_GNUC_UNUSED,
              SoupServerMessage *msg,
@@ -501,12 +725,7 @@ n2r_handler (SoupServer        *soup G_GNUC_UNUSED,
   g_autoptr(AlvRangeSet) held = NULL;
   g_autoptr(GError) error = NULL;
   guint64 length, start, end;
-  AlvRange covering;
-  gboolean is_head = soup_server_message_get_method (msg) == SOUP_METHOD_HEAD;
   gboolean partial;
-  const char *due_text;
-  guint64 due_ms = G_MAXUINT64;
-  gint64 due = G_MAXINT64;
 
   if (g_strcmp0 (path, ALV_N2R_PATH) != 0)
     {
@@ -565,57 +784,7 @@ n2r_handler (SoupServer        *soup G_GNUC_UNUSED,
       partial = FALSE;
     }
 
-  /* PFSP: answer the held prefix of the asked range, or 503 if its first
-   * byte is not held; a request without Range needs the whole content */
-  if (end > start)
-    {
-      if (!alv_range_set_get_covering (held, start, &covering) ||
-          (!partial && covering.end < end))
-        {
-          refuse (self, msg, SOUP_STATUS_SERVICE_UNAVAILABLE);
-          return;
-        }
-      end = MIN (end, covering.end);
-    }
-
-  /* X-Due-In: milliseconds until the requester plays it (untrusted: it
-   * only orders uploads and admits past the rate's slots, never past the
-   * hard cap) */
-  due_text = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
-                                           ALV_HEADER_DUE_IN);
-  if (due_text != NULL && g_ascii_string_to_unsigned (due_text, 10, 0, 3600 * 1000, &due_ms, NULL))
-    due = g_get_monotonic_time () + (gint64) due_ms * 1000;
-  if (!is_head && end > start && self->holders_func != NULL &&
-      self->holders_func (urn, start, self->holders_data) <= RARE_HOLDERS)
-    {
-      due = MIN (due, g_get_monotonic_time () + RARE_DUE_US);
-      due_ms = MIN (due_ms, (guint64) (RARE_DUE_US / 1000));
-    }
-  if (!is_head && end > start && self->stats.active_uploads >= effective_slots (self) &&
-      (due_ms > URGENT_DUE_MS || self->stats.active_uploads >= self->max_uploads))
-    {
-      g_autofree char *retry = g_strdup_printf ("%u", RETRY_AFTER_SECONDS);
-
-      soup_message_headers_replace (resp, "Retry-After", retry);
-      refuse (self, msg, SOUP_STATUS_SERVICE_UNAVAILABLE);
-      return;
-    }
-
-  self->stats.requests_served++;
-  if (partial)
-    {
-      g_autofree char *cr = alv_http_format_content_range (start, end, length);
-
-      soup_message_headers_replace (resp, "Content-Range", cr);
-      soup_server_message_set_status (msg, SOUP_STATUS_PARTIAL_CONTENT, NULL);
-    }
-  else
-    soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_message_headers_set_encoding (resp, SOUP_ENCODING_CONTENT_LENGTH);
-  soup_message_headers_set_content_length (resp, end - start);
-
-  if (!is_head && end > start)
-    upload_start (self, msg, urn, start, end, due);
+  answer_range (self, msg, urn, held, length, start, end, partial, FALSE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -648,6 +817,10 @@ alv_peer_server_dispose (GObject *object)
   g_clear_handle_id (&self->waiting_timer, g_source_remove);
   if (self->waiting != NULL)
     g_ptr_array_set_size (self->waiting, 0);
+  /* the requests waiting for blocks: libsoup drops them as it
+   * disconnects */
+  if (self->waiters != NULL)
+    g_ptr_array_set_size (self->waiters, 0);
   g_clear_object (&self->listener);
   if (self->soup != NULL)
     soup_server_disconnect (self->soup);
@@ -673,6 +846,7 @@ alv_peer_server_finalize (GObject *object)
 
   g_hash_table_unref (self->shared);
   g_ptr_array_unref (self->waiting);
+  g_ptr_array_unref (self->waiters);
 
   G_OBJECT_CLASS (alv_peer_server_parent_class)->finalize (object);
 }
@@ -691,6 +865,7 @@ alv_peer_server_init (AlvPeerServer *self)
 {
   self->shared = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->waiting = g_ptr_array_new_with_free_func ((GDestroyNotify) upload_unref);
+  self->waiters = g_ptr_array_new_with_free_func ((GDestroyNotify) waiter_free);
   self->uploads = g_hash_table_new_full (g_direct_hash, g_direct_equal,
                                          (GDestroyNotify) upload_unref, NULL);
   self->max_uploads = ALV_PEER_SERVER_DEFAULT_MAX_UPLOADS;
@@ -1084,4 +1259,43 @@ alv_peer_server_get_stats (AlvPeerServer      *server,
   g_return_if_fail (stats != NULL);
 
   *stats = server->stats;
+  stats->waiting = server->waiters->len;
+}
+
+/**
+ * alv_peer_server_block_arrived:
+ * @server: a peer server
+ * @urn: the URN a block of which was stored
+ *
+ * Tells the server that a block of @urn was stored (or that what it
+ * pulls from the origin changed): the requests waiting for a block of
+ * it are answered if it is held now, or with `503` if it is no longer
+ * being pulled.
+ */
+void
+alv_peer_server_block_arrived (AlvPeerServer *server,
+                               const char    *urn)
+{
+  g_return_if_fail (ALV_IS_PEER_SERVER (server));
+  g_return_if_fail (urn != NULL);
+
+  for (guint k = 0; k < server->waiters->len; )
+    {
+      Waiter *w = server->waiters->pdata[k];
+      g_autoptr(AlvRangeSet) held = NULL;
+      g_autoptr(AlvRangeSet) pending = NULL;
+
+      if (strcmp (w->urn, urn) != 0)
+        {
+          k++;
+          continue;
+        }
+      held = alv_block_store_get_ranges (server->store, urn);
+      pending = server->pending_func != NULL ? server->pending_func (urn, server->pending_data) : NULL;
+      if ((held == NULL || !alv_range_set_contains_offset (held, w->start)) &&
+          pending != NULL && alv_range_set_contains_offset (pending, w->start))
+        k++;    /* still on its way */
+      else
+        waiter_answer (w);      /* removes it */
+    }
 }

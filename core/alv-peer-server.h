@@ -50,11 +50,36 @@ G_BEGIN_DECLS
 #define ALV_PEER_SERVER_MAX_CONNECTIONS_PER_ADDRESS 64
 
 /**
+ * ALV_PEER_SERVER_WAITERS_PER_BLOCK:
+ *
+ * Requests that may wait at once for one block this peer is pulling from
+ * the origin (doc/peer-protocol.md, "Waiting for a block being pulled").
+ */
+#define ALV_PEER_SERVER_WAITERS_PER_BLOCK 2
+
+/**
+ * ALV_PEER_SERVER_WAITERS_MAX:
+ *
+ * Requests that may wait at once for blocks being pulled, in all.
+ */
+#define ALV_PEER_SERVER_WAITERS_MAX 8
+
+/**
+ * ALV_PEER_SERVER_WAIT_MS:
+ *
+ * The longest a request waits for a block being pulled before it is
+ * answered `503`.
+ */
+#define ALV_PEER_SERVER_WAIT_MS 3000
+
+/**
  * AlvPeerServerStats:
  * @bytes_uploaded: body bytes written to peers
  * @requests_served: requests answered 200 or 206
  * @requests_refused: requests answered with any other status
  * @active_uploads: bodies being sent now (slots in use)
+ * @requests_waited: requests that waited for a block being pulled
+ * @waiting: requests waiting now
  *
  * Counters of an #AlvPeerServer since it was created.
  */
@@ -64,6 +89,8 @@ typedef struct
   guint64 requests_served;
   guint64 requests_refused;
   guint active_uploads;
+  guint64 requests_waited;
+  guint waiting;
 } AlvPeerServerStats;
 
 /**
@@ -155,5 +182,7 @@ void           alv_peer_server_set_rate_limit  (AlvPeerServer        *server,
 guint64        alv_peer_server_get_rate_limit  (AlvPeerServer        *server);
 void           alv_peer_server_get_stats       (AlvPeerServer        *server,
                                                 AlvPeerServerStats   *stats);
+void           alv_peer_server_block_arrived   (AlvPeerServer        *server,
+                                                const char           *urn);
 
 G_END_DECLS

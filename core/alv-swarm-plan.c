@@ -67,6 +67,9 @@
 #define ANNOUNCE_DEFAULT_S      900
 #define ANNOUNCE_FEW_PEERS      4
 #define MIN_WAKE_US             (5 * MS)
+#define MAX_WAITING             2       /* requests waiting at pullers */
+#define WAIT_RETRY_US           (1 * US)         /* after a puller refused one */
+#define LEASE_RUN_DUE_US        (2 * US)         /* a whole run when due this soon */
 #define SOFT_WAKE_US            (100 * MS)
 
 typedef struct
@@ -93,6 +96,7 @@ typedef struct
   gboolean vouched;             /* a gateway answer named it */
   gboolean verified;            /* a block from it passed verification */
   gboolean contacted;           /* polled or asked at least once */
+  gint64 wait_retry_at;         /* no request waits here before */
 } Peer;
 
 /* A source is remembered while an address it gave is in the table (at
@@ -125,6 +129,7 @@ typedef struct
   gint64 last_progress;
   guint64 bytes;
   gboolean bulk;                /* a rarest-first request */
+  gboolean waiting;             /* for a block the peer pulls from the origin */
   gboolean cancelling;
 } Request;
 
@@ -170,6 +175,7 @@ struct _AlvSwarmPlan
   GPtrArray *banned_new;        /* keys banned, not yet reported */
   gint64 usable_at;
   guint n_bulk;                 /* of them, rarest first */
+  guint n_waiting;              /* of them, waiting at a puller */
   guint next_id;
   GArray *queued;               /* actions decided outside a tick */
 
@@ -719,6 +725,41 @@ start_bulk_request (AlvSwarmPlan *self,
   r->bulk = TRUE;
   self->n_bulk++;
   peer->bulk_inflight++;
+}
+
+/* A request for block @index, which @peer pulls from the origin right
+ * now: it waits there until the block lands (the peer bounds how many
+ * wait and for how long) and leaves the puller the moment it does. */
+static void
+start_waiting_request (AlvSwarmPlan *self,
+                       Peer         *peer,
+                       guint         index,
+                       gint64        now)
+{
+  Request *r = start_request (self, peer, index, index, now, "fresh");
+
+  r->waiting = TRUE;
+  self->n_waiting++;
+  r->bulk = TRUE;
+  self->n_bulk++;
+  peer->bulk_inflight++;
+}
+
+/* Whether a request may wait at @p for a block it pulls. */
+static gboolean
+may_wait_at (AlvSwarmPlan *self,
+             Peer         *p,
+             gint64        now)
+{
+  if (p->fetching == NULL || self->n_waiting >= MAX_WAITING ||
+      p->inflight >= peer_depth (self, p))
+    return FALSE;
+  if (now < p->wait_retry_at)
+    {
+      wake_soft (self, p->wait_retry_at);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static guint
@@ -1305,6 +1346,14 @@ alv_swarm_plan_request_ended (AlvSwarmPlan *self,
       self->n_bulk--;
       r->peer->bulk_inflight--;
     }
+  if (r->waiting)
+    {
+      self->n_waiting--;
+      /* refused (the puller has enough waiting, or its pull failed): ask
+       * it for no block it pulls for a while */
+      if (end == ALV_SWARM_END_OK && r->bytes == 0)
+        r->peer->wait_retry_at = now + WAIT_RETRY_US;
+    }
   if (r->peer != NULL)
     {
       r->peer->inflight--;
@@ -1314,7 +1363,9 @@ alv_swarm_plan_request_ended (AlvSwarmPlan *self,
         {
           double rate = r->bytes / secs;
 
-          r->peer->rate = r->peer->rate <= 0 ? rate : 0.7 * r->peer->rate + 0.3 * rate;
+          /* the time a request waited says nothing of the peer's rate */
+          if (!r->waiting)
+            r->peer->rate = r->peer->rate <= 0 ? rate : 0.7 * r->peer->rate + 0.3 * rate;
           r->peer->failures = 0;
           r->peer->busy_count = 0;
         }
@@ -1836,6 +1887,25 @@ plan_urgent (AlvSwarmPlan *self,
     }
 }
 
+/* The last block of the lease to ask for from @first (due at @d): one
+ * block while it is due within NEAR_US, so that each block every
+ * listener is about to want starts from another listener, whose uplink
+ * passes it on at once (doc/swarm.md); the horizon, in runs of the
+ * gateway's length, when it is due so soon that the origin must not
+ * idle between blocks, or further ahead, where long runs leave the
+ * origin free for rescues between them and fewer blocks depend on one
+ * listener staying. */
+static guint
+lease_last (AlvSwarmPlan *self,
+            guint         first,
+            gint64        d,
+            gint64        now)
+{
+  if (d != ALV_SWARM_PLAN_NO_DEADLINE && d - now > LEASE_RUN_DUE_US && d - now <= NEAR_US)
+    return first;
+  return horizon_end (self, first, now);
+}
+
 /* The origin ahead of the window: by lease, by ownership, or alone. */
 static void
 plan_origin (AlvSwarmPlan *self,
@@ -1912,7 +1982,7 @@ plan_origin (AlvSwarmPlan *self,
        * (the first announce asks at once: a gateway that knows no
        * leases ignores the question) */
       if (self->n_leases == 0)
-        ask_lease (self, first, horizon_end (self, first, now), FALSE, now);
+        ask_lease (self, first, lease_last (self, first, d, now), FALSE, now);
       break;
     case MODE_OWNERS:
     case MODE_ALONE:
@@ -1963,6 +2033,7 @@ plan_rarest (AlvSwarmPlan *self,
   g_autoptr(GPtrArray) order = NULL;
   guint from = MIN (self->needed_from, self->n_blocks);
   guint horizon, near;
+  gboolean leased = mode (self, now) == MODE_LEASES;
 
   if (!self->have_tree || from >= self->n_blocks || self->n_bulk >= max_bulk (self) ||
       self->requests->len >= MAX_REQUESTS)
@@ -1973,7 +2044,7 @@ plan_rarest (AlvSwarmPlan *self,
 
     for (i = alv_block_map_first_missing_after (self->taken, from); i < self->n_blocks;
          i = alv_block_map_first_missing_after (self->taken, i + 1))
-      if (self->availability[i] > 0)
+      if (self->availability[i] > 0 || (leased && self->fetching[i] > 0))
         break;
     if (i >= self->n_blocks)
       return;
@@ -2001,6 +2072,25 @@ plan_rarest (AlvSwarmPlan *self,
 
       order->pdata[k - 1] = order->pdata[j];
       order->pdata[j] = tmp;
+    }
+  /* fresh blocks first: a request waits at the puller of a block nobody
+   * holds yet, so that the block has a second holder as soon as it
+   * lands, long before anybody needs it (doc/swarm.md); only where the
+   * origin is leased, pulled one run at a time at its full rate (owners
+   * without leases pull at once and slowly: a request would wait long
+   * for what another peer may hold by then) */
+  for (guint k = 0; leased && k < order->len; k++)
+    {
+      Peer *p = order->pdata[k];
+      guint idx;
+
+      if (self->requests->len >= MAX_REQUESTS || self->n_bulk >= max_bulk (self))
+        break;
+      if (may_wait_at (self, p, now) &&
+          alv_block_map_pick_rarest (self->taken, self->availability, p->fetching,
+                                     from, horizon, self->rand, &idx) &&
+          self->availability[idx] == 0)
+        start_waiting_request (self, p, idx, now);
     }
   for (guint k = 0; k < order->len; k++)
     {

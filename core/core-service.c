@@ -239,7 +239,7 @@ update_statistics (CoreService *self)
 {
   g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
   AlvSwarmStats st = self->done_stats;
-  AlvPeerServerStats ps = { 0, 0, 0, 0 };
+  AlvPeerServerStats ps = { 0, };
 
   collect_swarm_stats (self, &st);
   if (self->peers != NULL)
@@ -276,7 +276,7 @@ static void
 update_rates (CoreService *self)
 {
   AlvSwarmStats st = self->done_stats;
-  AlvPeerServerStats ps = { 0, 0, 0, 0 };
+  AlvPeerServerStats ps = { 0, };
   gint64 now = g_get_monotonic_time ();
   guint64 down, up;
 
@@ -1175,7 +1175,13 @@ on_swarm_block_ready (AlvSwarm *swarm G_GNUC_UNUSED,
                       guint64   contiguous_end G_GNUC_UNUSED,
                       gpointer  user_data)
 {
-  feeder_swarm_poll (user_data);
+  Feeder *f = user_data;
+
+  /* requests waiting at the peer port for a block pulled from the
+   * origin are answered as it lands */
+  if (f->service->peers != NULL)
+    alv_peer_server_block_arrived (f->service->peers, f->urn);
+  feeder_swarm_poll (f);
 }
 
 static void

@@ -683,6 +683,186 @@ test_due (Fixture       *f,
   g_input_stream_close (stream, NULL, NULL);
 }
 
+/* --- waiting for a block being pulled ------------------------------- */
+
+/* What the fixture's peer pulls from the origin (X-Pending-Ranges). */
+static AlvRangeSet *pulling;
+
+static AlvRangeSet *
+pending_cb (const char *urn G_GNUC_UNUSED,
+            gpointer    user_data G_GNUC_UNUSED)
+{
+  return pulling != NULL ? alv_range_set_copy (pulling) : NULL;
+}
+
+typedef struct
+{
+  SoupMessage *msg;
+  GBytes *body;
+  GError *error;
+  gboolean done;
+} AsyncGet;
+
+static void
+async_get_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  AsyncGet *g = user_data;
+
+  g->body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &g->error);
+  g->done = TRUE;
+}
+
+/* Sends a GET of block @block (BS bytes) without waiting for it. */
+static void
+async_get (Fixture      *f,
+           guint         block,
+           GCancellable *cancellable,
+           AsyncGet     *g)
+{
+  g_autofree char *uri = n2r_uri (f, f->urn);
+  g_autofree char *range = g_strdup_printf ("bytes=%u-%u", block * BS, (block + 1) * BS - 1);
+
+  g->msg = soup_message_new ("GET", uri);
+  soup_message_headers_replace (soup_message_get_request_headers (g->msg), "Range", range);
+  soup_session_send_and_read_async (f->session, g->msg, G_PRIORITY_DEFAULT, cancellable,
+                                    async_get_cb, g);
+}
+
+static void
+async_get_clear (AsyncGet *g)
+{
+  g_clear_object (&g->msg);
+  g_clear_pointer (&g->body, g_bytes_unref);
+  g_clear_error (&g->error);
+  g->done = FALSE;
+}
+
+static gboolean
+is_done (gpointer data)
+{
+  return ((AsyncGet *) data)->done;
+}
+
+typedef struct
+{
+  AlvPeerServer *server;
+  guint waiting;
+  AsyncGet *answered;           /* nullable: or this one is answered */
+} WaitingData;
+
+static gboolean
+waiting_is (gpointer data)
+{
+  WaitingData *d = data;
+  AlvPeerServerStats stats;
+
+  alv_peer_server_get_stats (d->server, &stats);
+  return stats.waiting == d->waiting || (d->answered != NULL && d->answered->done);
+}
+
+/* Waits until @n requests wait at the server; fails if @g was answered
+ * instead (a server that does not keep requests for pulled blocks). */
+static void
+wait_waiting (Fixture  *f,
+              guint     n,
+              AsyncGet *g)
+{
+  WaitingData d = { f->server, n, g };
+
+  test_wait_until (waiting_is, &d, WAIT_MS);
+  if (g != NULL && g->done)
+    g_test_message ("answered %u instead of waiting", soup_message_get_status (g->msg));
+  if (g != NULL)
+    g_assert_false (g->done);
+}
+
+static void
+store_block (Fixture *f,
+             guint    block)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) b = g_bytes_new_from_bytes (f->content, (gsize) block * BS, BS);
+
+  g_assert_true (alv_block_store_write_block (f->store, f->urn, block, b, &error));
+  g_assert_no_error (error);
+}
+
+/* A request for a block the peer pulls from the origin right now waits
+ * for it and is answered the moment it lands (not with 503: the block
+ * leaves its first holder at once); at most two wait per block, the
+ * others are refused as before; a pull that ends without the block, a
+ * requester that leaves and ALV_PEER_SERVER_WAIT_MS end a wait. */
+static void
+test_wait_for_pull (Fixture       *f,
+                    gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  AsyncGet a = { 0, }, b = { 0, }, c = { 0, }, d = { 0, }, e = { 0, };
+  AlvPeerServerStats stats;
+
+  /* the fixture holds blocks 0, 1, 2, 5, 6; blocks 3 and 4 are being
+   * pulled */
+  pulling = alv_range_set_new ();
+  alv_range_set_add (pulling, 3 * BS, 5 * BS);
+  alv_peer_server_set_pending_func (f->server, pending_cb, NULL);
+
+  /* block 3: waits, then is served as it lands */
+  async_get (f, 3, NULL, &a);
+  wait_waiting (f, 1, &a);
+  store_block (f, 3);
+  alv_peer_server_block_arrived (f->server, f->urn);
+  test_wait_until (is_done, &a, WAIT_MS);
+  g_assert_no_error (a.error);
+  g_assert_cmpuint (soup_message_get_status (a.msg), ==, 206);
+  assert_body (f, a.body, 3 * BS, BS);
+
+  /* block 4: two wait, the third is refused at once */
+  async_get (f, 4, NULL, &b);
+  wait_waiting (f, 1, &b);
+  async_get (f, 4, NULL, &c);
+  wait_waiting (f, 2, &c);
+  async_get (f, 4, NULL, &d);
+  test_wait_until (is_done, &d, WAIT_MS);
+  g_assert_cmpuint (soup_message_get_status (d.msg), ==, 503);
+  g_assert_null (soup_message_headers_get_one (soup_message_get_response_headers (d.msg),
+                                               "Retry-After"));
+  /* the pull ends without block 4: both are told at once */
+  alv_range_set_clear (pulling);
+  alv_peer_server_block_arrived (f->server, f->urn);
+  test_wait_until (is_done, &b, WAIT_MS);
+  test_wait_until (is_done, &c, WAIT_MS);
+  g_assert_cmpuint (soup_message_get_status (b.msg), ==, 503);
+  g_assert_cmpuint (soup_message_get_status (c.msg), ==, 503);
+
+  /* a requester that leaves stops waiting */
+  alv_range_set_add (pulling, 7 * BS, 8 * BS);
+  async_get (f, 7, cancellable, &e);
+  wait_waiting (f, 1, &e);
+  g_cancellable_cancel (cancellable);
+  wait_waiting (f, 0, NULL);
+
+  /* nothing lands: answered 503 once the wait is up */
+  async_get_clear (&d);
+  async_get (f, 7, NULL, &d);
+  wait_waiting (f, 1, &d);
+  test_wait_until (is_done, &d, ALV_PEER_SERVER_WAIT_MS + WAIT_MS);
+  g_assert_cmpuint (soup_message_get_status (d.msg), ==, 503);
+
+  alv_peer_server_get_stats (f->server, &stats);
+  g_assert_cmpuint (stats.requests_waited, ==, 5);
+  g_assert_cmpuint (stats.waiting, ==, 0);
+  alv_peer_server_set_pending_func (f->server, NULL, NULL);
+  g_clear_pointer (&pulling, alv_range_set_free);
+  test_wait_until (is_done, &e, WAIT_MS);
+  async_get_clear (&a);
+  async_get_clear (&b);
+  async_get_clear (&c);
+  async_get_clear (&d);
+  async_get_clear (&e);
+}
+
 static void
 test_rate_limit (void)
 {
@@ -1092,6 +1272,8 @@ main (int   argc,
               fixture_setup, test_slots, fixture_teardown);
   g_test_add ("/core/peer-server/due", Fixture, GINT_TO_POINTER (TRUE),
               fixture_setup, test_due, fixture_teardown);
+  g_test_add ("/core/peer-server/wait-for-pull", Fixture, GINT_TO_POINTER (FALSE),
+              fixture_setup, test_wait_for_pull, fixture_teardown);
   g_test_add_func ("/core/peer-server/rate-limit", test_rate_limit);
   g_test_add ("/core/peer-server/hostile", Fixture, GINT_TO_POINTER (TRUE),
               fixture_setup, test_hostile, fixture_teardown);

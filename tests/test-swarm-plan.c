@@ -165,6 +165,188 @@ test_plan_lease (void)
     }
 }
 
+/* A plan announcing to a gateway that grants leases, playing from block
+ * 0 at the bitrate (16000 bytes/s: block i is due at 1.024 i s), whose
+ * first announce the gateway answered without a lease. */
+static AlvSwarmPlan *
+leased_plan (void)
+{
+  AlvSwarmPlan *plan = alv_swarm_plan_new (LENGTH, BS, TRUE, 1);
+  g_autoptr(GArray) a0 = NULL;
+
+  alv_swarm_plan_set_tree (plan, TRUE);
+  alv_swarm_plan_set_announcing (plan, TRUE);
+  alv_swarm_plan_set_self_key (plan, "127.0.0.1:7001");
+  alv_swarm_plan_set_playhead (plan, 0, 16000, 0);
+  a0 = tick (plan, 0, NULL);
+  g_assert_nonnull (find_kind (a0, ALV_SWARM_ACTION_ANNOUNCE));
+  alv_swarm_plan_announce_done (plan, TRUE, 900, TRUE, FALSE, 0, 0, 0);
+  return plan;
+}
+
+/* Peer @key, heard from: it holds nothing and pulls blocks
+ * @first..@last from the origin (X-Pending-Ranges). */
+static void
+add_puller (AlvSwarmPlan *plan,
+            const char   *key,
+            guint         first,
+            guint         last)
+{
+  AlvBlockMap *fetching = alv_block_map_new (N_BLOCKS);
+
+  for (guint i = first; i <= last; i++)
+    alv_block_map_set (fetching, i);
+  alv_swarm_plan_add_peer (plan, key, ALV_SWARM_PEER_FROM_GATEWAY, NULL, 0);
+  alv_swarm_plan_peer_info (plan, key, ALV_SWARM_AVAIL_NONE, NULL, fetching, 0);
+}
+
+/* The requests to @key among @actions (the last one in @last_out). */
+static guint
+requests_to (GArray                *actions,
+             const char            *key,
+             const AlvSwarmAction **last_out)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < actions->len; i++)
+    {
+      const AlvSwarmAction *a = &g_array_index (actions, AlvSwarmAction, i);
+
+      if (a->kind == ALV_SWARM_ACTION_REQUEST && g_strcmp0 (a->peer, key) == 0)
+        {
+          n++;
+          if (last_out != NULL)
+            *last_out = a;
+        }
+    }
+  return n;
+}
+
+/* A fresh block is asked of its puller before it holds it: the request
+ * waits there (doc/peer-protocol.md) and the block has a second holder
+ * the moment it lands, not when somebody is about to play it. */
+static void
+test_plan_fresh_waits_at_puller (void)
+{
+  g_autoptr(AlvSwarmPlan) plan = leased_plan ();
+  g_autoptr(GArray) a1 = NULL;
+  const AlvSwarmAction *req = NULL;
+
+  add_puller (plan, "127.0.0.2:7002", 20, 23);
+  a1 = tick (plan, SEC / 10, NULL);
+  g_assert_cmpuint (requests_to (a1, "127.0.0.2:7002", &req), ==, 1);
+  g_assert_cmpuint (req->first, ==, req->last);
+  g_assert_cmpuint (req->first, >=, 20);
+  g_assert_cmpuint (req->first, <=, 23);
+  g_assert_cmpstr (req->reason, ==, "fresh");
+}
+
+/* At most two requests wait at pullers at once; a puller that answers
+ * one with nothing (it has enough waiting, or its pull failed) is asked
+ * for no block it pulls for a second. */
+static void
+test_plan_fresh_bounded (void)
+{
+  g_autoptr(AlvSwarmPlan) plan = leased_plan ();
+  g_autoptr(GArray) a1 = NULL;
+  g_autoptr(GArray) a2 = NULL;
+  g_autoptr(GArray) a3 = NULL;
+  g_autoptr(GArray) a4 = NULL;
+  const char *keys[] = { "127.0.0.2:7002", "127.0.0.3:7003", "127.0.0.4:7004" };
+  const AlvSwarmAction *req[3] = { NULL, NULL, NULL };
+  guint asked = 0, refused = G_MAXUINT, idle = G_MAXUINT, index;
+
+  /* each pulls one block: a puller is asked once at most */
+  for (guint k = 0; k < 3; k++)
+    add_puller (plan, keys[k], 20 + k, 20 + k);
+  a1 = tick (plan, SEC / 10, NULL);
+  for (guint k = 0; k < 3; k++)
+    if (requests_to (a1, keys[k], &req[k]) > 0)
+      {
+        g_assert_cmpstr (req[k]->reason, ==, "fresh");
+        asked++;
+        if (refused == G_MAXUINT)
+          refused = k;
+      }
+    else
+      idle = k;
+  g_assert_cmpuint (asked, ==, 2);
+  g_assert_cmpuint (idle, !=, G_MAXUINT);
+
+  /* one is answered with nothing: the third puller is asked now, the
+   * one that refused is not */
+  alv_swarm_plan_request_ended (plan, req[refused]->request, ALV_SWARM_END_OK, 0, SEC);
+  a2 = tick (plan, SEC, NULL);
+  g_assert_cmpuint (requests_to (a2, keys[refused], NULL), ==, 0);
+  g_assert_cmpuint (requests_to (a2, keys[idle], &req[idle]), ==, 1);
+  g_assert_cmpuint (req[idle]->first, ==, 20 + idle);
+
+  /* the third one's block lands and is passed on: still not the one
+   * that refused, until a second has passed */
+  g_assert_true (alv_swarm_plan_request_block (plan, req[idle]->request, &index));
+  alv_swarm_plan_block_stored (plan, index, TRUE, FALSE, keys[idle]);
+  alv_swarm_plan_request_progress (plan, req[idle]->request, BS, SEC + SEC / 2);
+  alv_swarm_plan_request_ended (plan, req[idle]->request, ALV_SWARM_END_OK, 0, SEC + SEC / 2);
+  a3 = tick (plan, SEC + SEC / 2, NULL);
+  g_assert_cmpuint (requests_to (a3, keys[refused], NULL), ==, 0);
+  a4 = tick (plan, 2 * SEC, NULL);
+  g_assert_cmpuint (requests_to (a4, keys[refused], &req[refused]), ==, 1);
+  g_assert_cmpuint (req[refused]->first, ==, 20 + refused);
+}
+
+/* The lease asked for after an answer without one, when blocks
+ * 0..@held-1 are held: the first block nobody holds or pulls is @held,
+ * due at 1.024 @held s; the ask comes at once or after the refusal's
+ * back-off (about a second). */
+static void
+lease_asked (guint  held,
+             guint *first_out,
+             guint *last_out)
+{
+  g_autoptr(AlvSwarmPlan) plan = leased_plan ();
+  g_autoptr(GArray) a1 = NULL;
+  const AlvSwarmAction *ann;
+
+  for (guint i = 0; i < held; i++)
+    alv_swarm_plan_set_held (plan, i);
+  /* the next ask, a second later (the refusal's back-off) */
+  a1 = tick (plan, 0, NULL);
+  ann = find_kind (a1, ALV_SWARM_ACTION_ANNOUNCE);
+  if (ann == NULL)
+    {
+      g_array_unref (g_steal_pointer (&a1));
+      a1 = tick (plan, 9 * SEC / 8, NULL);
+      ann = find_kind (a1, ALV_SWARM_ACTION_ANNOUNCE);
+    }
+  g_assert_nonnull (ann);
+  g_assert_true (ann->want_lease);
+  g_assert_false (ann->rescue);
+  *first_out = ann->first;
+  *last_out = ann->last;
+}
+
+/* A lease of one block for a block due in 2 to 10 s (each block every
+ * listener is about to want starts from another listener); the horizon
+ * (runs of the gateway's length) sooner and further ahead. */
+static void
+test_plan_lease_length (void)
+{
+  guint first, last;
+
+  lease_asked (6, &first, &last);       /* due in 5 to 6.1 s */
+  g_assert_cmpuint (first, ==, 6);
+  g_assert_cmpuint (last, ==, 6);
+  lease_asked (9, &first, &last);       /* 8.1 to 9.2 s */
+  g_assert_cmpuint (first, ==, 9);
+  g_assert_cmpuint (last, ==, 9);
+  lease_asked (1, &first, &last);       /* 1 s or less */
+  g_assert_cmpuint (first, ==, 1);
+  g_assert_cmpuint (last, >, 1);
+  lease_asked (30, &first, &last);      /* 30 s ahead */
+  g_assert_cmpuint (first, ==, 30);
+  g_assert_cmpuint (last, >, 30);
+}
+
 /* A block that fails verification bans its peer: its other requests are
  * cancelled, it is never asked again, and the block is asked elsewhere. */
 static void
@@ -809,6 +991,38 @@ test_sim_sixteen (gconstpointer data)
   sim_result_clear (&result);
 }
 
+/* The hard case over eight seeds, fair and drop-tail origins: requests
+ * wait at the pullers of fresh blocks, and more listeners play without
+ * a stall (before requests waited and leases near the playhead were a
+ * block long: 38 of 128 with either origin; now 69 and 59), at about
+ * one origin copy. */
+static void
+test_sim_sixteen_fresh (void)
+{
+  guint stall_free[2] = { 0, 0 };
+
+  for (guint model = 0; model < 2; model++)
+    for (guint32 seed = 1; seed <= 8; seed++)
+      {
+        SimConfig config;
+        SimResult result = { 0, };
+
+        sim_config_init (&config);
+        config.n_listeners = 16;
+        config.item_seconds = 90;
+        config.origin_model = model == 0 ? SIM_ORIGIN_FAIR : SIM_ORIGIN_DROPTAIL;
+        config.seed = seed;
+        run (&config, &result);
+        g_assert_cmpuint (result.requests_waited, >, 0);
+        g_assert_cmpfloat (result.origin_copies, <=, 1.1);
+        stall_free[model] += result.stall_free;
+        sim_result_clear (&result);
+      }
+  g_test_message ("stall-free: %u (fair), %u (drop-tail) of 128", stall_free[0], stall_free[1]);
+  g_assert_cmpuint (stall_free[0], >=, 55);
+  g_assert_cmpuint (stall_free[1], >=, 55);
+}
+
 /* The same swarm behind a gateway without origin leases
  * (--origin-leases 0): the listeners hear nothing of leases, fall back to
  * the rendezvous owners and all of them play; the leases are what keeps
@@ -922,6 +1136,9 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/swarm-plan/alone", test_plan_alone);
   g_test_add_func ("/swarm-plan/lease", test_plan_lease);
+  g_test_add_func ("/swarm-plan/lease/length", test_plan_lease_length);
+  g_test_add_func ("/swarm-plan/fresh/waits-at-puller", test_plan_fresh_waits_at_puller);
+  g_test_add_func ("/swarm-plan/fresh/bounded", test_plan_fresh_bounded);
   g_test_add_func ("/swarm-plan/ban", test_plan_ban);
   g_test_add_func ("/swarm-plan/gossip/caps", test_plan_gossip_caps);
   g_test_add_func ("/swarm-plan/gossip/shareable", test_plan_gossip_shareable);
@@ -935,6 +1152,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/swarm-sim/sixteen/fair", GINT_TO_POINTER (SIM_ORIGIN_FAIR), test_sim_sixteen);
   g_test_add_data_func ("/swarm-sim/sixteen/droptail", GINT_TO_POINTER (SIM_ORIGIN_DROPTAIL),
                         test_sim_sixteen);
+  g_test_add_func ("/swarm-sim/sixteen/fresh", test_sim_sixteen_fresh);
   g_test_add_func ("/swarm-sim/without-leases", test_sim_without_leases);
   g_test_add_func ("/swarm-sim/liars", test_sim_liars);
   g_test_add_func ("/swarm-sim/churn", test_sim_churn);

@@ -38,7 +38,11 @@
  *   arriving with every slot busy 503 with it (peer_busy) unless it is
  *   due within 4 s (X-Due-In, from the action's deadline) or its block is
  *   held by at most one other peer the server knows (then it is admitted
- *   up to 4 uploads); otherwise the held prefix of the range.  The uplink
+ *   up to 4 uploads); otherwise the held prefix of the range.  A GET
+ *   whose first block the peer pulls from the origin right now waits
+ *   there (at most 2 per block, 8 in all, 3 s) and is answered as the
+ *   block lands, past the slots (it was admitted when it came), or with
+ *   503 once the pull ended without it or the 3 s are up.  The uplink
  *   goes to the uploads earliest due first (rare blocks first of all,
  *   bulk last, equal shares among equals: sim-net.c's EDF water-filling,
  *   the token bucket's chunks and burst left out).  Every answer, HEADs
@@ -109,6 +113,9 @@
 #define SLOT_RATE               (16 * 1024)    /* ALV_PEER_SERVER_MIN_SLOT_RATE */
 #define MAX_SLOTS               4              /* ALV_PEER_SERVER_DEFAULT_MAX_UPLOADS */
 #define URGENT_DUE_US           (4 * G_USEC_PER_SEC) /* admitted past the slots (URGENT_DUE_MS) */
+#define WAITERS_PER_BLOCK       2              /* ALV_PEER_SERVER_WAITERS_PER_BLOCK */
+#define WAITERS_MAX             8              /* ALV_PEER_SERVER_WAITERS_MAX */
+#define WAIT_MAX_US             (3 * G_USEC_PER_SEC) /* ALV_PEER_SERVER_WAIT_MS */
 #define PLAYER_BUFFER_S         1.0            /* audio held before playing, and resuming */
 #define RARE_HOLDERS            1
 #define RARE_DUE_US             (3 * G_USEC_PER_SEC)     /* RARE_DUE_US of the peer server */
@@ -141,6 +148,7 @@ typedef enum
   EV_ACTIVATE,
   EV_REDRAW,
   EV_SYN,                       /* a SYN to the drop-tail origin is sent */
+  EV_WAIT,                      /* a request waiting at a puller gives up */
 } EventKind;
 
 typedef struct
@@ -157,6 +165,7 @@ typedef enum
 {
   RQ_FREE,
   RQ_CONNECTING,                /* on its way to the source */
+  RQ_WAITING,                   /* at its source, for a block it pulls */
   RQ_ANSWERING,                 /* the answer's headers on their way back */
   RQ_FLOWING,
 } ReqState;
@@ -290,6 +299,7 @@ typedef struct
   gboolean liar;
   gboolean present;
   GArray *uploads;              /* guint Req handles holding a slot */
+  GArray *waits;                /* guint Req handles waiting for a block */
   Conn conns[N_CONNS];
   Swarm **swarms;               /* [n_items] */
   guint8 **store;               /* [n_items], BlockState per block */
@@ -1194,6 +1204,31 @@ gateway_stopped (Sim   *sim,
 /* ------------------------------------------------------------------ */
 /* ending requests                                                     */
 
+static void
+serve_waiters (Sim   *sim,
+               guint  li,
+               guint  item);
+
+/* @r no longer waits at its source (if it did). */
+static void
+unwait (Sim   *sim,
+        Req   *r,
+        guint  h)
+{
+  GArray *waits;
+
+  if (r->state != RQ_WAITING)
+    return;
+  waits = sim->ls[r->source].waits;
+  for (guint k = 0; k < waits->len; k++)
+    if (g_array_index (waits, guint, k) == h)
+      {
+        g_array_remove_index (waits, k);
+        break;
+      }
+  r->state = RQ_ANSWERING;
+}
+
 /* Reports the end of @h to its plan (once) and frees it. */
 static void
 req_end (Sim         *sim,
@@ -1204,7 +1239,10 @@ req_end (Sim         *sim,
   Req *r = req_at (sim, h);
   Swarm *sw = swarm_get (sim, r->owner, r->item, r->sid);
   static const char *names[] = { "ok", "failed", "cancelled" };
+  guint owner, item;
+  gboolean from_origin;
 
+  unwait (sim, r, h);
   stop_flow (sim, r);
   release_slot (sim, r, h);
   conn_release (sim, &sim->ls[r->owner], r->source, r->conn_tracked, keep_conn);
@@ -1220,7 +1258,14 @@ req_end (Sim         *sim,
       alv_swarm_plan_request_ended (sw->plan, r->id, end, 0, sim->now);
       mark_dirty (sim, sw);
     }
+  owner = r->owner;
+  item = r->item;
+  from_origin = r->source == ORIGIN_PEER;
   req_release (sim, h);
+  /* the pull ended: what it did not bring, its waiters wait for no
+   * more */
+  if (from_origin && sim->ls[owner].waits->len > 0)
+    serve_waiters (sim, owner, item);
 }
 
 /* Drops @h without telling anybody (its plan is going away). */
@@ -1230,6 +1275,7 @@ req_drop (Sim   *sim,
 {
   Req *r = req_at (sim, h);
 
+  unwait (sim, r, h);
   stop_flow (sim, r);
   release_slot (sim, r, h);
   conn_release (sim, &sim->ls[r->owner], r->source, r->conn_tracked, FALSE);
@@ -1651,60 +1697,194 @@ flush_dirty (Sim *sim)
 /* ------------------------------------------------------------------ */
 /* requests on their way                                               */
 
+/* Requests waiting at listener @src for block @i of @item. */
+static guint
+waiters_for (Sim   *sim,
+             guint  src,
+             guint  item,
+             guint  i)
+{
+  GArray *waits = sim->ls[src].waits;
+  guint n = 0;
+
+  for (guint k = 0; k < waits->len; k++)
+    {
+      Req *w = req_at (sim, g_array_index (waits, guint, k));
+
+      if (w->item == item && w->first == i)
+        n++;
+    }
+  return n;
+}
+
+/* The source of @h decides its answer: now, as the request arrives
+ * (@arriving), or as a request waiting for a block it pulls hears that
+ * the pull moved on.  Returns FALSE while it waits. */
+static gboolean
+server_answer (Sim      *sim,
+               guint     h,
+               gboolean  arriving)
+{
+  Req *r = req_at (sim, h);
+  Listener *src;
+  Swarm *peer_sw;
+  const AlvBlockMap *have;
+
+  if (r->source == ORIGIN_PEER)
+    {
+      r->answer = ANS_OK;
+      return TRUE;
+    }
+  if (!(src = &sim->ls[r->source])->present)
+    {
+      unwait (sim, r, h);
+      r->answer = ANS_REFUSED;
+      return TRUE;
+    }
+  if ((peer_sw = src->swarms[r->item]) == NULL)
+    {
+      unwait (sim, r, h);
+      r->answer = ANS_NOT_FOUND;
+      return TRUE;
+    }
+  if (arriving)
+    {
+      /* X-Listen-Port: the peer learns its requester */
+      if (alv_swarm_plan_add_peer (peer_sw->plan, sim->ls[r->owner].key,
+                                   ALV_SWARM_PEER_FROM_REQUESTER, NULL, sim->now))
+        mark_dirty (sim, peer_sw);
+    }
+  have = alv_swarm_plan_get_have (peer_sw->plan);
+  g_clear_pointer (&r->avail, alv_block_map_free);
+  g_clear_pointer (&r->pending, alv_block_map_free);
+  r->avail = alv_block_map_copy (have);
+  r->pending = alv_swarm_plan_get_origin_pending (peer_sw->plan);
+  if (!alv_block_map_get (have, r->first))
+    {
+      gboolean pulling = r->pending != NULL && alv_block_map_get (r->pending, r->first);
+
+      if (r->state == RQ_WAITING && pulling)
+        return FALSE;
+      if (arriving && pulling && r->source >= 0 &&
+          waiters_for (sim, (guint) r->source, r->item, r->first) < WAITERS_PER_BLOCK &&
+          src->waits->len < WAITERS_MAX)
+        {
+          r->state = RQ_WAITING;
+          sim->res->requests_waited++;
+          g_array_append_val (src->waits, h);
+          r->gen++;
+          push_event (sim, sim->now + WAIT_MAX_US, EV_WAIT, h, 0, r->gen);
+          trace (sim, (gint) r->owner, "i%u #%u waits at %s for block %u", r->item, r->id,
+                 src->key, r->first);
+          return FALSE;
+        }
+      unwait (sim, r, h);
+      r->answer = ANS_NOT_HELD;
+      return TRUE;
+    }
+  /* a block few others hold is uploaded first (the peer server's
+   * rarity rule) */
+  if (alv_swarm_plan_count_holders (peer_sw->plan, r->first) <= RARE_HOLDERS)
+    r->due = MIN (r->due, sim->now + RARE_DUE_US);
+  /* one that waited was admitted when it came */
+  if (r->state != RQ_WAITING &&
+      (src->uploads->len >= MAX_SLOTS ||
+       (src->uploads->len >= src->slots &&
+        (r->due == ALV_SWARM_PLAN_NO_DEADLINE || r->due - sim->now > URGENT_DUE_US))))
+    {
+      r->answer = ANS_BUSY;
+      return TRUE;
+    }
+  unwait (sim, r, h);
+  {
+    guint last = r->first;
+
+    /* PFSP: the held prefix of the range */
+    while (last < r->last && alv_block_map_get (have, last + 1))
+      last++;
+    r->answer = ANS_OK;
+    r->last = last;       /* told to the plan with the headers */
+    r->has_slot = TRUE;
+    g_array_append_val (src->uploads, h);
+  }
+  return TRUE;
+}
+
+/* The source of @h answers it, unless it waits: the headers go back. */
+static void
+server_reply (Sim      *sim,
+              guint     h,
+              gboolean  arriving)
+{
+  Req *r = req_at (sim, h);
+
+  if (!server_answer (sim, h, arriving))
+    return;
+  r->gen++;
+  push_event (sim, sim->now + pair_one_way (sim, r->owner, r->source),
+              EV_REQ_HEADERS, h, 0, r->gen);
+}
+
 /* The request reaches its source, which decides its answer now. */
 static void
 on_req_server (Sim         *sim,
                const Event *ev)
 {
   Req *r = req_at (sim, ev->a);
-  Listener *src;
-  Swarm *peer_sw;
-  const AlvBlockMap *have;
 
   if (r->gen != ev->gen || r->state != RQ_CONNECTING)
     return;
   r->state = RQ_ANSWERING;
-  if (r->source == ORIGIN_PEER)
-    r->answer = ANS_OK;
-  else if (!(src = &sim->ls[r->source])->present)
-    r->answer = ANS_REFUSED;
-  else if ((peer_sw = src->swarms[r->item]) == NULL)
-    r->answer = ANS_NOT_FOUND;
-  else
-    {
-      /* X-Listen-Port: the peer learns its requester */
-      if (alv_swarm_plan_add_peer (peer_sw->plan, sim->ls[r->owner].key,
-                                   ALV_SWARM_PEER_FROM_REQUESTER, NULL, sim->now))
-        mark_dirty (sim, peer_sw);
-      have = alv_swarm_plan_get_have (peer_sw->plan);
-      r->avail = alv_block_map_copy (have);
-      r->pending = alv_swarm_plan_get_origin_pending (peer_sw->plan);
-      /* a block few others hold is uploaded first (the peer server's
-       * rarity rule) */
-      if (alv_block_map_get (have, r->first) &&
-          alv_swarm_plan_count_holders (peer_sw->plan, r->first) <= RARE_HOLDERS)
-        r->due = MIN (r->due, sim->now + RARE_DUE_US);
-      if (!alv_block_map_get (have, r->first))
-        r->answer = ANS_NOT_HELD;
-      else if (src->uploads->len >= MAX_SLOTS ||
-               (src->uploads->len >= src->slots &&
-                (r->due == ALV_SWARM_PLAN_NO_DEADLINE || r->due - sim->now > URGENT_DUE_US)))
-        r->answer = ANS_BUSY;
-      else
-        {
-          guint last = r->first;
+  server_reply (sim, ev->a, TRUE);
+}
 
-          /* PFSP: the held prefix of the range */
-          while (last < r->last && alv_block_map_get (have, last + 1))
-            last++;
-          r->answer = ANS_OK;
-          r->last = last;       /* told to the plan with the headers */
-          r->has_slot = TRUE;
-          g_array_append_val (src->uploads, ev->a);
+/* A waiting request's source answers it now, if it can (@timeout: it
+ * waited long enough). */
+static void
+wait_resolve (Sim      *sim,
+              guint     h,
+              gboolean  timeout)
+{
+  if (timeout)
+    unwait (sim, req_at (sim, h), h);
+  server_reply (sim, h, FALSE);
+}
+
+static void
+on_wait (Sim         *sim,
+         const Event *ev)
+{
+  Req *r = req_at (sim, ev->a);
+
+  if (r->gen != ev->gen || r->state != RQ_WAITING)
+    return;
+  trace (sim, (gint) r->owner, "i%u #%u waited long enough", r->item, r->id);
+  wait_resolve (sim, ev->a, TRUE);
+}
+
+/* Listener @li stored a block of @item from the origin, or an origin
+ * pull of its ended: the requests waiting there are answered if they
+ * can be. */
+static void
+serve_waiters (Sim   *sim,
+               guint  li,
+               guint  item)
+{
+  Listener *l = &sim->ls[li];
+
+  for (guint k = 0; k < l->waits->len; )
+    {
+      guint h = g_array_index (l->waits, guint, k);
+
+      if (req_at (sim, h)->item == item)
+        {
+          wait_resolve (sim, h, FALSE);
+          if (k < l->waits->len && g_array_index (l->waits, guint, k) == h)
+            k++;        /* still waiting */
         }
+      else
+        k++;
     }
-  push_event (sim, sim->now + pair_one_way (sim, r->owner, r->source),
-              EV_REQ_HEADERS, ev->a, 0, r->gen);
 }
 
 static void
@@ -1830,6 +2010,8 @@ deliver_block (Sim   *sim,
       sim->res->anomalies++;
       trace (sim, (gint) r->owner, "ANOMALY i%u: block %u stored but not held", r->item, i);
     }
+  if (l->waits->len > 0)
+    serve_waiters (sim, r->owner, r->item);
   if (l->p_item == r->item)
     player_check (sim, r->owner);
   return TRUE;
@@ -1896,6 +2078,12 @@ fail_uploads (Sim   *sim,
   while (l->uploads->len > 0)
     {
       guint h = g_array_index (l->uploads, guint, l->uploads->len - 1);
+
+      req_end (sim, h, ALV_SWARM_END_FAILED, FALSE);
+    }
+  while (l->waits->len > 0)
+    {
+      guint h = g_array_index (l->waits, guint, l->waits->len - 1);
 
       req_end (sim, h, ALV_SWARM_END_FAILED, FALSE);
     }
@@ -2422,6 +2610,7 @@ setup_listeners (Sim *sim)
       l->dist = (gint64) (dist_ms * MS);
       l->slots = (guint) CLAMP (l->up / SLOT_RATE, 1, MAX_SLOTS);
       l->uploads = g_array_new (FALSE, FALSE, sizeof (guint));
+      l->waits = g_array_new (FALSE, FALSE, sizeof (guint));
       l->swarms = g_new0 (Swarm *, cfg->n_items);
       l->store = g_new0 (guint8 *, cfg->n_items);
       l->r.index = i;
@@ -2675,6 +2864,9 @@ sim_run (const SimConfig  *config,
         case EV_ACTIVATE:
           on_activate (sim, &ev);
           break;
+        case EV_WAIT:
+          on_wait (sim, &ev);
+          break;
         case EV_SYN:
           on_syn (sim, &ev);
           break;
@@ -2709,6 +2901,7 @@ sim_run (const SimConfig  *config,
       g_free (l->store);
       g_free (l->swarms);
       g_array_unref (l->uploads);
+      g_array_unref (l->waits);
       g_clear_object (&l->saddr);
       g_clear_object (&l->addr);
       g_free (l->key);
@@ -2802,6 +2995,7 @@ sim_result_to_json (const SimConfig *config,
   JINT ("requests_origin", r->requests_origin);
   JINT ("answers_busy", r->answers_busy);
   JINT ("answers_not_held", r->answers_not_held);
+  JINT ("requests_waited", r->requests_waited);
   JINT ("requests_failed", r->requests_failed);
   JINT ("requests_cancelled", r->requests_cancelled);
   JINT ("polls", r->polls);

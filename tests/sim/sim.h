@@ -109,6 +109,7 @@ typedef struct
   guint64 duplicate_blocks;     /* request_block said "not needed" */
   guint64 requests_peer, requests_origin;
   guint64 answers_busy, answers_not_held, answers_not_found;
+  guint64 requests_waited;      /* waited at their source for a block it pulled */
   guint64 requests_failed, requests_cancelled;
   guint64 polls, announces, leases_granted;
   guint64 syn_losses;

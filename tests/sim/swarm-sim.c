@@ -61,9 +61,11 @@ print_table (const SimConfig *cfg,
            "corrupt bytes played", r->corrupt_bytes_played, r->corrupt_blocks_received);
   g_print ("%-34s %" G_GUINT64_FORMAT " to peers, %" G_GUINT64_FORMAT " to the origin; "
            "%" G_GUINT64_FORMAT " busy, %" G_GUINT64_FORMAT " not held, %" G_GUINT64_FORMAT
-           " failed, %" G_GUINT64_FORMAT " cancelled, %" G_GUINT64_FORMAT " duplicate blocks\n",
+           " waited for a pull, %" G_GUINT64_FORMAT " failed, %" G_GUINT64_FORMAT " cancelled, %"
+           G_GUINT64_FORMAT " duplicate blocks\n",
            "requests", r->requests_peer, r->requests_origin, r->answers_busy,
-           r->answers_not_held, r->requests_failed, r->requests_cancelled, r->duplicate_blocks);
+           r->answers_not_held, r->requests_waited, r->requests_failed, r->requests_cancelled,
+           r->duplicate_blocks);
   g_print ("%-34s %" G_GUINT64_FORMAT " polls, %" G_GUINT64_FORMAT " announces, %"
            G_GUINT64_FORMAT " leases granted, %" G_GUINT64_FORMAT " lost SYNs, %"
            G_GUINT64_FORMAT " leaves\n",
