@@ -144,7 +144,8 @@ name_lost_cb (GDBusConnection *connection,
   if (connection == NULL)
     g_message ("no D-Bus connection: the admin interface is not available");
   else
-    g_message ("the D-Bus name %s is not ours (another gateway?)", name);
+    g_message ("the D-Bus name %s is not ours: another gateway has it, or the bus does not "
+               "let this user own it (on the system bus only the user alluvium-gateway may)", name);
 }
 
 GatewayDbus *
