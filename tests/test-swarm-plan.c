@@ -1045,8 +1045,9 @@ test_sim_sixteen (gconstpointer data)
 /* The hard case over eight seeds, fair and drop-tail origins: requests
  * wait at the pullers of fresh blocks, and more listeners play without
  * a stall (before requests waited and leases near the playhead were a
- * block long: 38 of 128 with either origin; now 69 and 59), at about
- * one origin copy. */
+ * block long: 38 of 128 with either origin; then 69 and 59; with moot
+ * requests cancelled and late requests in the order they came, 79 and
+ * 77), at about one origin copy. */
 static void
 test_sim_sixteen_fresh (void)
 {
