@@ -2305,6 +2305,26 @@ plan_stalls (AlvSwarmPlan *self,
     }
 }
 
+/* A peer request whose blocks all came from elsewhere (the loser of an
+ * endgame, a block that waited at its puller and arrived from another
+ * peer first) is cancelled: what is left of it would only take the
+ * peer's uplink, which serves its requests earliest deadline first,
+ * from those who lack the block. */
+static void
+plan_moot (AlvSwarmPlan *self)
+{
+  for (guint k = 0; k < self->requests->len; k++)
+    {
+      Request *r = self->requests->pdata[k];
+      gboolean moot = r->peer != NULL && !r->cancelling && r->next <= r->last;
+
+      for (guint i = r->next; moot && i <= r->last; i++)
+        moot = alv_block_map_get (self->have, i);
+      if (moot)
+        cancel_request (self, r);
+    }
+}
+
 static void
 plan_announce (AlvSwarmPlan *self,
                gint64        now)
@@ -2347,6 +2367,7 @@ alv_swarm_plan_tick (AlvSwarmPlan *self,
 
   was_complete = alv_block_map_is_complete (self->have);
   plan_forget (self, now);
+  plan_moot (self);
   plan_stalls (self, now);
   if (!was_complete && self->active)
     {

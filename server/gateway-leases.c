@@ -15,6 +15,8 @@
 /* how long an asker that was refused keeps the last holder from the
  * next run */
 #define ROTATE_US (2 * G_USEC_PER_SEC)
+/* listeners accused per item, whether they were granted a run or not */
+#define REPORTED_MAX 1024
 
 typedef struct
 {
@@ -367,8 +369,10 @@ gateway_leases_report (GatewayLeases *leases,
   by = g_hash_table_lookup (item->reports, accused);
   if (by == NULL)
     {
-      /* bounded: one set per holder that was granted a run */
-      if (!g_hash_table_contains (item->history, accused))
+      /* bounded: a liar banned before it was granted anything must not
+       * be granted a run later (everyone has banned it, so nobody would
+       * report it again and its run would be lost to all) */
+      if (g_hash_table_size (item->reports) >= REPORTED_MAX)
         return FALSE;
       by = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
       g_hash_table_insert (item->reports, g_strdup (accused), by);

@@ -88,9 +88,10 @@ GArray        *gateway_leases_running (GatewayLeases *leases,
  * (it banned it).  Once GATEWAY_LEASES_REPORTS different listeners said
  * so, @accused is distrusted for @urn: every run it was granted is given
  * back to be pulled again by someone else, and it is granted nothing
- * more.  Only holders that were granted a run can be accused (a liar
- * that pulled nothing cost nothing here).  Returns whether this report
- * tipped the balance. */
+ * more, also when it was reported before it was granted anything (those
+ * who banned it never ask it again, so nobody would report its run).
+ * At most 1024 listeners are accused per URN.  Returns whether this
+ * report tipped the balance. */
 gboolean       gateway_leases_report  (GatewayLeases *leases,
                                        const char    *urn,
                                        const char    *reporter,

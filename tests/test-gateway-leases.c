@@ -211,8 +211,7 @@ test_rotation (void)
 }
 
 /* Two listeners report the holder of runs as a liar: its runs go back,
- * it gets nothing more; one report, or reports of a listener that holds
- * no run, change nothing. */
+ * it gets nothing more; one report changes nothing. */
 static void
 test_report_liar (void)
 {
@@ -237,6 +236,25 @@ test_report_liar (void)
   g_assert_false (gateway_leases_report (l, URN, "liar:1", "a:1", 40 * SEC));
 }
 
+/* A liar that two listeners banned before it was granted anything is
+ * granted nothing later: they will never ask it again, so nobody would
+ * report its run, and the run would be lost to everyone until it
+ * lapsed. */
+static void
+test_report_before_run (void)
+{
+  g_autoptr(GatewayLeases) l = gateway_leases_new (1, RUN_BYTES, 30 * SEC);
+  guint f, t;
+
+  g_assert_true (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
+  g_assert_false (gateway_leases_report (l, URN, "a:1", "liar:1", SEC));
+  g_assert_true (gateway_leases_report (l, URN, "b:1", "liar:1", SEC));
+  g_assert_true (ask (l, "a:1", 4, N_BLOCKS - 1, FALSE, 2 * SEC, &f, &t));
+  gateway_leases_update (l, URN, "a:1", NULL, TRUE, 3 * SEC);     /* a leaves */
+  g_assert_false (ask (l, "liar:1", 0, N_BLOCKS - 1, FALSE, 4 * SEC, &f, &t));
+  g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, 4 * SEC, &f, &t));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -248,5 +266,6 @@ main (int argc, char **argv)
   g_test_add_func ("/gateway/leases/rescue", test_rescue);
   g_test_add_func ("/gateway/leases/rotation", test_rotation);
   g_test_add_func ("/gateway/leases/report-liar", test_report_liar);
+  g_test_add_func ("/gateway/leases/report-before-run", test_report_before_run);
   return g_test_run ();
 }

@@ -391,6 +391,57 @@ test_plan_ban (void)
     }
 }
 
+/* The loser of an endgame is cancelled as soon as the block is held:
+ * left running, it would take the slow peer's uplink (earliest deadline
+ * first) from those who lack the block. */
+static void
+test_plan_moot_cancelled (void)
+{
+  g_autoptr(AlvSwarmPlan) plan = alv_swarm_plan_new (LENGTH, BS, FALSE, 1);
+  g_autoptr(GArray) a1 = NULL;
+  g_autoptr(GArray) a2 = NULL;
+  g_autoptr(GArray) a3 = NULL;
+  const char *keys[] = { "127.0.0.3:7003", "127.0.0.4:7004" };
+  const AlvSwarmAction *slow, *fast, *cancel;
+  guint index;
+
+  alv_swarm_plan_set_tree (plan, TRUE);
+  for (guint k = 0; k < G_N_ELEMENTS (keys); k++)
+    {
+      AlvBlockMap *first = alv_block_map_new (N_BLOCKS);
+
+      alv_block_map_set (first, 0);
+      alv_swarm_plan_add_peer (plan, keys[k], ALV_SWARM_PEER_FROM_GATEWAY, NULL, 0);
+      alv_swarm_plan_peer_info (plan, keys[k], ALV_SWARM_AVAIL_MAP, first, NULL, 0);
+    }
+  /* block 0 is due in a second */
+  alv_swarm_plan_set_playhead (plan, 0, 16000, SEC);
+  a1 = tick (plan, 0, NULL);
+  g_assert_cmpuint (count_kind (a1, ALV_SWARM_ACTION_REQUEST, FALSE), ==, 1);
+  slow = find_kind (a1, ALV_SWARM_ACTION_REQUEST);
+  g_assert_cmpuint (slow->first, ==, 0);
+  g_assert_cmpuint (slow->last, ==, 0);
+
+  /* no byte for 0.6 s, due in 0.4 s: a second request to the other */
+  a2 = tick (plan, 6 * SEC / 10, NULL);
+  g_assert_cmpuint (count_kind (a2, ALV_SWARM_ACTION_REQUEST, FALSE), ==, 1);
+  fast = find_kind (a2, ALV_SWARM_ACTION_REQUEST);
+  g_assert_cmpstr (fast->reason, ==, "endgame");
+  g_assert_cmpstr (fast->peer, !=, slow->peer);
+  g_assert_cmpuint (fast->first, ==, 0);
+
+  /* the second wins: the first is given up at the next tick */
+  g_assert_true (alv_swarm_plan_request_block (plan, fast->request, &index));
+  g_assert_cmpuint (index, ==, 0);
+  alv_swarm_plan_block_stored (plan, 0, TRUE, FALSE, fast->peer);
+  alv_swarm_plan_request_ended (plan, fast->request, ALV_SWARM_END_OK, 0, 7 * SEC / 10);
+  a3 = tick (plan, 7 * SEC / 10, NULL);
+  g_assert_cmpuint (count_kind (a3, ALV_SWARM_ACTION_CANCEL, FALSE), ==, 1);
+  cancel = find_kind (a3, ALV_SWARM_ACTION_CANCEL);
+  g_assert_cmpuint (cancel->request, ==, slow->request);
+  g_assert_cmpstr (cancel->peer, ==, slow->peer);
+}
+
 /* --- whom to believe ---------------------------------------------------- */
 
 /* Polls in @actions to keys starting with @prefix. */
@@ -994,8 +1045,9 @@ test_sim_sixteen (gconstpointer data)
 /* The hard case over eight seeds, fair and drop-tail origins: requests
  * wait at the pullers of fresh blocks, and more listeners play without
  * a stall (before requests waited and leases near the playhead were a
- * block long: 38 of 128 with either origin; now 69 and 59), at about
- * one origin copy. */
+ * block long: 38 of 128 with either origin; then 69 and 59; with moot
+ * requests cancelled and late requests in the order they came, 79 and
+ * 77), at about one origin copy. */
 static void
 test_sim_sixteen_fresh (void)
 {
@@ -1140,6 +1192,7 @@ main (int argc, char **argv)
   g_test_add_func ("/swarm-plan/fresh/waits-at-puller", test_plan_fresh_waits_at_puller);
   g_test_add_func ("/swarm-plan/fresh/bounded", test_plan_fresh_bounded);
   g_test_add_func ("/swarm-plan/ban", test_plan_ban);
+  g_test_add_func ("/swarm-plan/moot-cancelled", test_plan_moot_cancelled);
   g_test_add_func ("/swarm-plan/gossip/caps", test_plan_gossip_caps);
   g_test_add_func ("/swarm-plan/gossip/shareable", test_plan_gossip_shareable);
   g_test_add_func ("/swarm-plan/gossip/backoff", test_plan_gossip_backoff);

@@ -36,7 +36,9 @@
  *   clamp(uplink / ALV_PEER_SERVER_MIN_SLOT_RATE (16 KiB/s), 1, 4); a GET
  *   whose first block is not held gets 503 without Retry-After, one
  *   arriving with every slot busy 503 with it (peer_busy) unless it is
- *   due within 4 s (X-Due-In, from the action's deadline) or its block is
+ *   due within 4 s (X-Due-In: the action's deadline less the time it is
+ *   sent, never below 0, counted from the request's arrival as the peer
+ *   server does, so late requests go in the order they came) or its block is
  *   held by at most one other peer the server knows (then it is admitted
  *   up to 4 uploads); otherwise the held prefix of the range.  A GET
  *   whose first block the peer pulls from the origin right now waits
@@ -196,7 +198,9 @@ typedef struct
   AlvBlockMap *avail, *pending; /* the answer's maps */
   gboolean has_slot;
   gboolean conn_tracked;
-  gint64 due;                   /* X-Due-In, as a time; G_MAXINT64: none */
+  gint64 due;                   /* X-Due-In: ms-accurate µs until due as sent
+                                 * (never below 0), a time once it arrived;
+                                 * G_MAXINT64: none */
   guint syn_tries;              /* SYNs lost so far */
   const char *reason;
 } Req;
@@ -1420,7 +1424,9 @@ exec_request (Sim         *sim,
   r->first = r->next = t->first;
   r->last = t->last;
   r->reason = t->reason;
-  r->due = t->deadline;
+  /* as the daemon sends it: how long until due, never negative */
+  r->due = t->deadline == ALV_SWARM_PLAN_NO_DEADLINE ? ALV_SWARM_PLAN_NO_DEADLINE
+           : MAX (t->deadline - sim->now, 0) / MS * MS;
   r->last_report = sim->now;
   g_array_append_val (sw->requests, h);
   if (t->peer == ORIGIN_PEER)
@@ -1730,6 +1736,11 @@ server_answer (Sim      *sim,
   Swarm *peer_sw;
   const AlvBlockMap *have;
 
+  /* the peer server makes X-Due-In a time as the request arrives: a late
+   * block is due as it arrives, so late requests go in the order they
+   * came */
+  if (arriving && r->due != ALV_SWARM_PLAN_NO_DEADLINE)
+    r->due += sim->now;
   if (r->source == ORIGIN_PEER)
     {
       r->answer = ANS_OK;
