@@ -933,6 +933,16 @@ req_block_end (Sim   *sim,
   return (double) (block_end (sim, i) - block_start (sim, r->first));
 }
 
+/* @seconds from now in µs, rounded up; a flow the water-filling left a
+ * rate of 1e-12 B/s must not overflow the clock into the past */
+static gint64
+delay_us (double seconds)
+{
+  double us = ceil (seconds * US);
+
+  return us < (double) (G_MAXINT64 / 4) ? (gint64) us : G_MAXINT64 / 4;
+}
+
 static void
 schedule_flow (Sim   *sim,
                Req   *r,
@@ -941,15 +951,17 @@ schedule_flow (Sim   *sim,
   double bytes = sim_net_flow_bytes (sim->net, r->flow, sim->now);
   double rate = sim_net_flow_rate (sim->net, r->flow);
   double remaining = req_block_end (sim, r, r->next) - bytes;
-  gint64 when;
+  gint64 when, next_byte;
 
   r->gen++;
   if (rate <= 0)
     return;     /* nothing moves until a rate changes */
-  when = sim->now + (gint64) ceil (MAX (remaining, 0) / rate * US);
+  when = sim->now + delay_us (MAX (remaining, 0) / rate);
   /* progress at least every PROGRESS_US, as bytes trickle in: a slow
-   * flow must not look stalled to the plan */
-  when = MIN (when, MAX (r->last_report + PROGRESS_US, sim->now + 1));
+   * flow must not look stalled to the plan; but never before its next
+   * whole byte (progress is counted in bytes) */
+  next_byte = sim->now + delay_us ((floor (bytes) + 1 - bytes) / rate);
+  when = MIN (when, MAX (r->last_report + PROGRESS_US, MAX (next_byte, sim->now + 1)));
   push_event (sim, when, EV_FLOW, h, 0, r->gen);
 }
 
