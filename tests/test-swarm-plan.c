@@ -1047,7 +1047,8 @@ test_sim_sixteen (gconstpointer data)
  * a stall (before requests waited and leases near the playhead were a
  * block long: 38 of 128 with either origin; then 69 and 59; with moot
  * requests cancelled and late requests in the order they came, 79 and
- * 77), at about one origin copy. */
+ * 77; all with players that started on a second of audio, 108 and 105
+ * with two, as the benchmark's do), at about one origin copy. */
 static void
 test_sim_sixteen_fresh (void)
 {

@@ -71,9 +71,10 @@
  *   peers, weighted by the asker's held map), announce, leases update,
  *   lease request, the leases running (8).
  * - Players: a listener tunes in at a uniform time in the join window, at
- *   the live position; playback starts when a second of audio from there
- *   is held (startup), plays at the bitrate, stalls at a block not held
- *   and resumes when a second from there is held again (set_playhead
+ *   the live position; playback starts when 2 s of audio from there are
+ *   held (startup; --start-buffer), plays at the bitrate, stalls at a
+ *   block not held and resumes when a second from there is held again,
+ *   as bench-swarm.py's player does (set_playhead
  *   again: the deadlines shift).  At the
  *   end of an item's slot a listener still in it stops (the tail it did
  *   not play is "lost") and the next item starts from its beginning (a
@@ -118,7 +119,8 @@
 #define WAITERS_PER_BLOCK       2              /* ALV_PEER_SERVER_WAITERS_PER_BLOCK */
 #define WAITERS_MAX             8              /* ALV_PEER_SERVER_WAITERS_MAX */
 #define WAIT_MAX_US             (3 * G_USEC_PER_SEC) /* ALV_PEER_SERVER_WAIT_MS */
-#define PLAYER_BUFFER_S         1.0            /* audio held before playing, and resuming */
+#define PLAYER_START_S          2.0            /* audio held before playing (bench-swarm.py's START_AUDIO) */
+#define PLAYER_RESUME_S         1.0            /* and before resuming (its RESUME_AUDIO) */
 #define RARE_HOLDERS            1
 #define RARE_DUE_US             (3 * G_USEC_PER_SEC)     /* RARE_DUE_US of the peer server */
 #define PEER_PORT               7000
@@ -1027,16 +1029,17 @@ player_has (Sim   *sim,
   return store != NULL && j < sim->n_blocks && store[j] != BLOCK_ABSENT;
 }
 
-/* Whether a second of audio from the position is held (or the item's
- * end): a player starts, and resumes after a stall, only with that much
- * buffered, as the benchmark's readers and real players do. */
+/* Whether enough audio from the position is held (or the item's end): a
+ * player starts with start_buffer seconds (2 by default) and resumes
+ * after a stall with a second, as the benchmark's readers do. */
 static gboolean
 player_buffered (Sim   *sim,
                  guint  li)
 {
   Listener *l = &sim->ls[li];
   guint8 *store = l->store[l->p_item];
-  double want = MIN (l->p_pos + PLAYER_BUFFER_S * sim->byte_rate, (double) sim->length);
+  double held = l->p_state == P_WAITING ? sim->cfg->start_buffer : PLAYER_RESUME_S;
+  double want = MIN (l->p_pos + held * sim->byte_rate, (double) sim->length);
   guint j = (guint) (l->p_pos / sim->block_size);
 
   if (store == NULL)
@@ -2484,6 +2487,7 @@ sim_config_init (SimConfig *config)
   config->peer_rate = 2;
   config->downlink = 10;
   config->join_window = 20;
+  config->start_buffer = PLAYER_START_S;
   config->lat_min_ms = 5;
   config->lat_max_ms = 40;
   config->max_events = 2000000000;
@@ -2994,6 +2998,7 @@ sim_result_to_json (const SimConfig *config,
                           config->origin_model == SIM_ORIGIN_DROPTAIL ? "droptail" : "fair");
   JNUM ("origin_rate", config->origin_rate);
   JNUM ("join_window", config->join_window);
+  JNUM ("start_buffer", config->start_buffer);
   JNUM ("churn", config->churn);
   JNUM ("liars", config->liars);
   JNUM ("origin_copies", r->origin_copies);

@@ -44,6 +44,7 @@ typedef struct
   guint n_uplinks;              /* 0: every listener at peer_rate */
   double downlink;              /* × bitrate */
   double join_window;           /* s; 0: everybody at t = 0 */
+  double start_buffer;          /* s of audio held before a player starts */
   double churn;                 /* fraction of listeners leaving per minute */
   double liars;                 /* fraction of listeners serving corrupt blocks */
   double lat_min_ms, lat_max_ms;/* one-way distance of a listener */

@@ -41,10 +41,10 @@ print_table (const SimConfig *cfg,
     }
 
   g_print ("scenario: %u listeners, %u item(s) of %.0f s at %u bit/s, blocks of %u B, "
-           "origin %.2gx (%s), join window %.0f s, churn %.2g/min, liars %.2g, seed %u\n",
+           "origin %.2gx (%s), join window %.0f s, start buffer %.2g s, churn %.2g/min, liars %.2g, seed %u\n",
            cfg->n_listeners, cfg->n_items, cfg->item_seconds, cfg->bitrate, cfg->block_size,
            cfg->origin_rate, cfg->origin_model == SIM_ORIGIN_DROPTAIL ? "droptail" : "fair",
-           cfg->join_window, cfg->churn, cfg->liars, cfg->seed);
+           cfg->join_window, cfg->start_buffer, cfg->churn, cfg->liars, cfg->seed);
   g_print ("%-34s %.3f\n", "origin copies per item", r->origin_copies);
   g_print ("%-34s %u/%u\n", "listeners without a stall", r->stall_free, r->n_listeners);
   g_print ("%-34s %u, %.2f s in all\n", "stalls", r->n_stalls, r->stall_seconds);
@@ -95,7 +95,7 @@ main (int   argc,
   double max_wall = -1;
   gboolean progress = FALSE;
   double seconds = -1, origin_rate = -1, peer_rate = -1, downlink = -1, join_window = -1;
-  double churn = -1, liars = -1, lat_min = -1, lat_max = -1;
+  double churn = -1, liars = -1, lat_min = -1, lat_max = -1, start_buffer = -1;
   gboolean verbose = FALSE, trace = FALSE, no_verify = FALSE;
   gboolean ok;
   GOptionEntry entries[] = {
@@ -117,6 +117,8 @@ main (int   argc,
       "Listener downlink, times the bitrate (10)", "X" },
     { "join-window", 0, 0, G_OPTION_ARG_DOUBLE, &join_window,
       "Listeners tune in over this many seconds; 0: all at once (20)", "S" },
+    { "start-buffer", 0, 0, G_OPTION_ARG_DOUBLE, &start_buffer,
+      "Seconds of audio a player holds before it starts (2, as bench-swarm.py's; it resumes after a stall with 1)", "S" },
     { "churn", 0, 0, G_OPTION_ARG_DOUBLE, &churn,
       "Fraction of listeners leaving per minute (0)", "P" },
     { "liars", 0, 0, G_OPTION_ARG_DOUBLE, &liars,
@@ -167,6 +169,7 @@ main (int   argc,
   SET_IF (peer_rate, peer_rate, peer_rate >= 0);
   SET_IF (downlink, downlink, downlink >= 0);
   SET_IF (join_window, join_window, join_window >= 0);
+  SET_IF (start_buffer, start_buffer, start_buffer >= 0);
   SET_IF (churn, churn, churn >= 0);
   SET_IF (liars, liars, liars >= 0);
   SET_IF (lat_min, lat_min_ms, lat_min >= 0);
