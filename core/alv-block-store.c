@@ -1368,8 +1368,9 @@ alv_block_store_flush (AlvBlockStore  *store,
  * state file) if needed, and marks it used.  Errors: %ALV_ERROR_PARSE or
  * %ALV_ERROR_INVALID for a bad URN or block size, %ALV_ERROR_LIMIT for a
  * length over the tree limits, %ALV_ERROR_MISMATCH when the entry exists
- * with another length or block size, an I/O error if the state cannot be
- * written.
+ * with another length, or with another block size while it is in use (an
+ * entry not in use cut into other blocks is emptied and made anew), an
+ * I/O error if the state cannot be written.
  *
  * Returns: %TRUE if the entry exists now
  */
@@ -1409,6 +1410,17 @@ alv_block_store_open_entry (AlvBlockStore  *store,
 
   g_mutex_lock (&store->lock);
   existing = g_hash_table_lookup (store->entries, norm);
+  if (existing != NULL && existing->length == length && existing->block_size != block_size &&
+      existing->pins == 0)
+    {
+      /* the same content cut into other blocks (a gateway that hashed it
+       * again with another --block-size): start over with the new cut
+       * rather than leave the item to the origin */
+      g_message ("Cache: %s was held in blocks of %u bytes, now %u: fetched again",
+                 norm, existing->block_size, block_size);
+      remove_entry_locked (store, existing, TRUE);
+      existing = NULL;
+    }
   if (existing != NULL)
     {
       gboolean same = existing->length == length && existing->block_size == block_size;

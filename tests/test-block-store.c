@@ -301,6 +301,52 @@ test_verified_vs_corrupt (Fixture       *f,
   item_clear (&item);
 }
 
+/* The same content cut into other blocks (a gateway that hashed it again
+ * with another --block-size): an entry not in use is made anew and filled
+ * in the new blocks; one in use keeps its blocks and the caller is told. */
+static void
+test_block_size_changed (Fixture       *f,
+                         gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(AlvBlockStore) store = open_store (f, 0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AlvHashTree) halves = NULL;
+  g_autoptr(GBytes) b0 = NULL, h0 = NULL;
+  Item item = { 0, };
+
+  item_init (&item, 3 * BS, 4);
+  b0 = item_block (&item, 0);
+  g_assert_true (alv_block_store_open_entry (store, item.urn, 3 * BS, BS, &error));
+  g_assert_true (alv_block_store_set_tree (store, item.urn, item.tree, &error));
+  g_assert_true (alv_block_store_write_block (store, item.urn, 0, b0, &error));
+  g_assert_no_error (error);
+  assert_ranges (store, item.urn, "bytes 0-4095");
+
+  /* in use: refused, what it holds is kept */
+  alv_block_store_pin (store, item.urn);
+  g_assert_false (alv_block_store_open_entry (store, item.urn, 3 * BS, BS / 2, &error));
+  g_assert_error (error, ALV_ERROR, ALV_ERROR_MISMATCH);
+  g_clear_error (&error);
+  assert_ranges (store, item.urn, "bytes 0-4095");
+  alv_block_store_unpin (store, item.urn);
+
+  /* not in use: an empty entry in blocks of BS / 2, which takes the
+   * tree cut that way and its blocks */
+  g_assert_true (alv_block_store_open_entry (store, item.urn, 3 * BS, BS / 2, &error));
+  g_assert_no_error (error);
+  assert_ranges (store, item.urn, "");
+  halves = alv_hash_tree_new_for_data (g_bytes_get_data (item.content, NULL), 3 * BS, BS / 2);
+  g_assert_true (alv_block_store_set_tree (store, item.urn, halves, &error));
+  g_assert_no_error (error);
+  h0 = g_bytes_new_from_bytes (item.content, 0, BS / 2);
+  g_assert_true (alv_block_store_write_block (store, item.urn, 0, h0, &error));
+  g_assert_no_error (error);
+  assert_ranges (store, item.urn, "bytes 0-2047");
+  assert_read (store, &item, 0, BS / 2);
+
+  item_clear (&item);
+}
+
 /* Origin data stored before the tree arrives is checked when it does. */
 static void
 test_origin_then_tree (Fixture       *f,
@@ -1003,6 +1049,8 @@ main (int   argc,
 
   g_test_add ("/core/block-store/verified-vs-corrupt", Fixture, NULL,
               fixture_setup, test_verified_vs_corrupt, fixture_teardown);
+  g_test_add ("/core/block-store/block-size-changed", Fixture, NULL,
+              fixture_setup, test_block_size_changed, fixture_teardown);
   g_test_add ("/core/block-store/origin-then-tree", Fixture, NULL,
               fixture_setup, test_origin_then_tree, fixture_teardown);
   g_test_add ("/core/block-store/restart", Fixture, NULL,
