@@ -825,7 +825,7 @@ def main():
                     help="fair: the script's own fair-queued origin; droptail: nginx behind a "
                          "tc drop-tail cap in a private network namespace (needs root and nginx)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--block-size", type=int, default=16384, help="the gateway's block size (its default: 16384)")
+    ap.add_argument("--block-size", type=int, default=8192, help="the gateway's block size (its default: 8192)")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--verbose", action="store_true", help="debug logs of every core (with --keep)")

@@ -98,6 +98,7 @@
 
 #include <gio/gio.h>
 
+#include "alv-hash-tree.h"
 #include "alv-ocn-headers.h"
 #include "alv-ranges.h"
 #include "alv-swarm-plan.h"
@@ -2481,7 +2482,7 @@ sim_config_init (SimConfig *config)
   config->n_items = 1;
   config->item_seconds = 180;
   config->bitrate = 128000;
-  config->block_size = 16384;
+  config->block_size = ALV_HASH_TREE_DEFAULT_BLOCK_SIZE;
   config->origin_rate = 4;
   config->origin_model = SIM_ORIGIN_FAIR;
   config->peer_rate = 2;
