@@ -6,7 +6,9 @@
  * player joins the running stream (so it gets the burst), decodes to raw
  * PCM on its stdout until the server ends the stream, and the test checks
  * its exit status, that it printed no error, how much audio it decoded and
- * the StreamTitle it saw.  Media come from real encoders.  A test whose
+ * the StreamTitle it saw.  A WebM video station is played by ffmpeg, mpv
+ * and VLC, joined in its first item and across the item change, counting
+ * the video frames decoded.  Media come from real encoders.  A test whose
  * player or encoder is missing is skipped.  Every player runs with
  * PR_SET_PDEATHSIG and is killed in teardown, and every wait is bounded.
  */
@@ -14,6 +16,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <unistd.h>
 #include <gst/gst.h>
 
 #include "alv-stream-server.h"
@@ -418,8 +421,25 @@ is_ffmpeg_eof_report (const char *line)
          || g_str_has_suffix (line, "/stream: Input/output error");
 }
 
+/* The Matroska demuxer reports the end of the body too: "Read error at
+ * pos. N" where N is where http.c said the body ended. */
+static gboolean
+is_matroska_eof_report (Fixture    *f,
+                        const char *line)
+{
+  const char *read_error = strstr (line, "Read error at pos. ");
+  const char *eof = strstr (f->err->str, "Stream ends prematurely at ");
+  guint64 at, end;
+
+  if (read_error == NULL || eof == NULL)
+    return FALSE;
+  at = g_ascii_strtoull (read_error + strlen ("Read error at pos. "), NULL, 10);
+  end = g_ascii_strtoull (eof + strlen ("Stream ends prematurely at "), NULL, 10);
+  return at == end;
+}
+
 /* ffmpeg's stderr (printed with -loglevel level+...) has no error or
- * warning line, apart from the end-of-body report when @to_end. */
+ * warning line, apart from the end-of-body reports when @to_end. */
 static void
 assert_no_ffmpeg_errors (Fixture  *f,
                          gboolean  to_end)
@@ -433,7 +453,7 @@ assert_no_ffmpeg_errors (Fixture  *f,
       if (strstr (line, "[error]") == NULL && strstr (line, "[fatal]") == NULL
           && strstr (line, "[panic]") == NULL && strstr (line, "[warning]") == NULL)
         continue;
-      if (to_end && is_ffmpeg_eof_report (line))
+      if (to_end && (is_ffmpeg_eof_report (line) || is_matroska_eof_report (f, line)))
         continue;
       g_test_message ("unexpected: %s", line);
       g_assert_not_reached ();
@@ -629,6 +649,164 @@ test_mpg123 (Fixture       *f,
   assert_decoded_all (f);
 }
 
+/* --- WebM video ------------------------------------------------------ */
+
+#define WEBM_SECONDS 4
+#define WEBM_FPS 25
+
+/* Two 4-s WebM items (VP8 with a keyframe every second, Opus): the player
+ * joins 1.5 s into the first. */
+static gboolean
+setup_webm (Fixture *f)
+{
+  const char *titles[] = { "One", "Two" };
+  int patterns[] = { 0, 18 };
+
+  f->content_type = "video/webm";
+  f->n_items = 2;
+  for (guint i = 0; i < 2; i++)
+    {
+      f->items[i].data = stream_media_webm (WEBM_SECONDS, patterns[i], "opus");
+      if (f->items[i].data == NULL)
+        {
+          g_test_skip ("vp8enc, opusenc or webmmux missing");
+          return FALSE;
+        }
+      f->items[i].title = titles[i];
+      f->items[i].duration_us = WEBM_SECONDS * G_USEC_PER_SEC;
+    }
+  return TRUE;
+}
+
+/* A player that joined on a keyframe Cluster (one a second) and decoded
+ * every frame from there to the end decoded a whole number of seconds of
+ * the first item and all of the second. */
+static void
+assert_webm_frames (guint n_frames)
+{
+  g_test_message ("%u video frames decoded", n_frames);
+  g_assert_cmpuint (n_frames % WEBM_FPS, ==, 0);
+  g_assert_cmpuint (n_frames, >, WEBM_SECONDS * WEBM_FPS);
+  g_assert_cmpuint (n_frames, <=, 2 * WEBM_SECONDS * WEBM_FPS);
+}
+
+/* ffmpeg decodes the video to per-frame checksums (-f framecrc) until the
+ * stream ends: no error, the expected frames, timestamps that never step
+ * back nor jump by more than two frames (one, and the 20 ms by which the
+ * first item's audio outlasts its video, in a time base of 1/25 s). */
+static void
+test_ffmpeg_webm (Fixture       *f,
+                  gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_auto(GStrv) lines = NULL;
+  guint n_frames = 0;
+  guint64 tb_num = 0, tb_den = 0;
+  gint64 prev_ms = -1;
+
+  if (!have_program ("ffmpeg"))
+    {
+      g_test_skip ("ffmpeg is not installed");
+      return;
+    }
+  if (!setup_webm (f))
+    return;
+  add_args (argv, "ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info",
+            "-i", f->uri, "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "framecrc", "pipe:1",
+            NULL);
+  g_ptr_array_add (argv, NULL);
+  f->keep_out = TRUE;
+  play (f, (const char * const *) argv->pdata);
+  assert_clean_exit (f);
+  assert_no_ffmpeg_errors (f, TRUE);
+  lines = g_strsplit (f->out->str, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) fields = NULL;
+      gint64 pts_ms;
+
+      if (g_str_has_prefix (lines[i], "#tb 0: "))
+        {
+          g_auto(GStrv) tb = g_strsplit (lines[i] + strlen ("#tb 0: "), "/", 2);
+
+          g_assert_nonnull (tb[1]);
+          tb_num = g_ascii_strtoull (tb[0], NULL, 10);
+          tb_den = g_ascii_strtoull (tb[1], NULL, 10);
+        }
+      if (lines[i][0] == '#' || lines[i][0] == '\0')
+        continue;
+      /* stream, dts, pts, duration, size, checksum */
+      fields = g_strsplit (lines[i], ",", 6);
+      g_assert_cmpuint (g_strv_length (fields), ==, 6);
+      g_assert_cmpuint (tb_den, >, 0);
+      pts_ms = g_ascii_strtoll (g_strstrip (fields[2]), NULL, 10) * (gint64) tb_num * 1000 / (gint64) tb_den;
+      if (prev_ms >= 0)
+        {
+          g_assert_cmpint (pts_ms, >, prev_ms);
+          g_assert_cmpint (pts_ms - prev_ms, <=, 2 * 1000 / WEBM_FPS);
+        }
+      prev_ms = pts_ms;
+      n_frames++;
+    }
+  assert_webm_frames (n_frames);
+  g_assert_cmpuint (alv_stream_server_get_n_listeners (f->server), ==, 0);
+}
+
+/* mpv (no video or audio output, as fast as it can) plays to the end of
+ * the stream and exits normally, with no demuxer or decoder error.  (It
+ * warns "Packets with incorrect keyframe flag found" because webmmux marks
+ * no Opus block a keyframe; it does so for the file itself too.) */
+static void
+test_mpv_webm (Fixture       *f,
+               gconstpointer  data G_GNUC_UNUSED)
+{
+  const char *argv[] = { "mpv", "--no-config", "--vo=null", "--ao=null", "--untimed",
+                         "--msg-level=all=info", "--term-status-msg=", f->uri, NULL };
+
+  if (!have_program ("mpv"))
+    {
+      g_test_skip ("mpv is not installed");
+      return;
+    }
+  if (!setup_webm (f))
+    return;
+  f->keep_out = TRUE;
+  play (f, argv);
+  g_test_message ("mpv's output:\n%s", f->out->str);
+  assert_clean_exit (f);
+  g_assert_nonnull (strstr (f->out->str, "(End of file)"));
+  g_assert_null (strstr (f->out->str, "[ffmpeg/demuxer]"));
+  g_assert_null (strstr (f->out->str, "Error"));
+}
+
+/* VLC (dummy interface and outputs) plays to the end of the stream and
+ * exits normally. */
+static void
+test_vlc_webm (Fixture       *f,
+               gconstpointer  data G_GNUC_UNUSED)
+{
+  const char *argv[] = { "cvlc", "--intf", "dummy", "--vout", "dummy", "--aout", "dummy",
+                         "--no-video-title-show", "--play-and-exit", f->uri, NULL };
+
+  if (!have_program ("cvlc"))
+    {
+      g_test_skip ("VLC is not installed");
+      return;
+    }
+  if (getuid () == 0)
+    {
+      g_test_skip ("VLC refuses to run as root");
+      return;
+    }
+  if (!setup_webm (f))
+    return;
+  f->keep_out = TRUE;
+  play (f, argv);
+  g_test_message ("VLC's output:\n%s", f->out->str);
+  assert_clean_exit (f);
+  g_assert_null (strstr (f->err->str, "mkv demux error"));
+}
+
 int
 main (int    argc,
       char **argv)
@@ -648,6 +826,9 @@ main (int    argc,
   ADD ("ffprobe-mp3", 0, test_ffprobe);
   ADD ("ffprobe-ogg-chained", PLAY_OGG, test_ffprobe);
   ADD ("mpg123-mp3", 0, test_mpg123);
+  ADD ("ffmpeg-webm", 0, test_ffmpeg_webm);
+  ADD ("mpv-webm", 0, test_mpv_webm);
+  ADD ("vlc-webm", 0, test_vlc_webm);
 #undef ADD
   return g_test_run ();
 }
