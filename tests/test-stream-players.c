@@ -56,6 +56,7 @@ typedef struct
   gsize off;           /* bytes of it pushed */
   gboolean begun;      /* begin_item called for it */
   gint64 lead_us;      /* media time pushed before the player starts */
+  guint connections;   /* GET requests the player makes */
   gboolean lead_pushed; /* the first lead_us are in; now waiting for the player */
   gint64 cur_start_us; /* media time at which it starts */
   gint64 zero_us;      /* monotonic time at which media time 0 was due */
@@ -104,6 +105,7 @@ fixture_setup (Fixture       *f,
   g_assert_nonnull (f->uri);
   f->cancellable = g_cancellable_new ();
   f->lead_us = LEAD_US;
+  f->connections = 1;
   f->out = g_string_new (NULL);
   f->err = g_string_new (NULL);
 }
@@ -318,7 +320,7 @@ play (Fixture            *f,
   g_test_message ("%s printed:\n%s", argv[0], f->err->str);
   g_assert_true (f->all_pushed);
   g_assert_true (f->exited);
-  g_assert_cmpuint (f->added, ==, 1);
+  g_assert_cmpuint (f->added, ==, f->connections);
   g_assert_cmpint (f->pending, ==, 0);
 }
 
@@ -790,14 +792,37 @@ test_mpv_webm (Fixture       *f,
   assert_webm_frames (check_framecrc (f));
 }
 
+static gboolean
+stop_server_cb (gpointer user_data)
+{
+  Fixture *f = user_data;
+
+  alv_stream_server_stop (f->server);
+  return G_SOURCE_REMOVE;
+}
+
+/* Once the stream has ended for the player, the mount closes: VLC
+ * reconnects to an Icecast mount whose body ends, and must find it gone. */
+static void
+close_mount_cb (AlvStreamServer *server G_GNUC_UNUSED,
+                guint            id G_GNUC_UNUSED,
+                gboolean         dropped G_GNUC_UNUSED,
+                Fixture         *f)
+{
+  if (f->all_pushed)
+    g_idle_add_full (G_PRIORITY_HIGH, stop_server_cb, f, NULL);
+}
+
 /* VLC (dummy interface and outputs) plays to the end of the stream and
- * exits normally. */
+ * exits normally, having decoded pictures and no decoder error.  (Its own
+ * Matroska demuxer declines WebM over HTTP, "cannot find any cluster or
+ * chapter", the file itself too; it falls back to libavformat's.) */
 static void
 test_vlc_webm (Fixture       *f,
                gconstpointer  data G_GNUC_UNUSED)
 {
-  const char *argv[] = { "cvlc", "--intf", "dummy", "--vout", "dummy", "--aout", "dummy",
-                         "--no-video-title-show", "--play-and-exit", f->uri, NULL };
+  const char *argv[] = { "cvlc", "--verbose=2", "--intf", "dummy", "--vout", "dummy", "--aout", "dummy",
+                         "--play-and-exit", f->uri, NULL };
 
   if (!have_program ("cvlc"))
     {
@@ -811,11 +836,16 @@ test_vlc_webm (Fixture       *f,
     }
   if (!setup_webm (f))
     return;
+  g_signal_connect (f->server, "listener-removed", G_CALLBACK (close_mount_cb), f);
+  /* VLC's HTTP/1.1 access sees an Icecast answer and hands over to its
+   * ICY access, which asks again, as with any Icecast mount */
+  f->connections = 2;
   f->keep_out = TRUE;
   play (f, argv);
-  g_test_message ("VLC's output:\n%s", f->out->str);
   assert_clean_exit (f);
-  g_assert_null (strstr (f->err->str, "mkv demux error"));
+  g_assert_nonnull (strstr (f->err->str, "Received first picture"));
+  g_assert_nonnull (strstr (f->err->str, "EOF reached"));
+  g_assert_null (strstr (f->err->str, "decoder error"));
 }
 
 int
