@@ -1146,7 +1146,16 @@ feeder_swarm_begin (Feeder *f)
   if (f->bytes_per_sec < 1000)
     f->bytes_per_sec = 1000;
   if (f->position >= START_SLACK && slot > 0)
-    f->guess_offset = (guint64) ((double) f->file_size * f->position / slot);
+    {
+      GTimeSpan from = f->position;
+
+      /* a video item is read from a little before its position (the
+       * keyframe at or before it, feeder_probe()) */
+      if (alv_stream_format_from_content_type (alv_playlist_item_get_media_type (f->item))
+          == ALV_STREAM_FORMAT_MATROSKA)
+        from = MAX (from - KEYFRAME_BACKOFF, 0);
+      f->guess_offset = (guint64) ((double) f->file_size * from / slot);
+    }
   alv_swarm_set_active (f->swarm, TRUE);
   /* what played before the position is nobody's need any more */
   alv_swarm_set_needed_from (f->swarm, f->guess_offset - MIN (f->guess_offset,
