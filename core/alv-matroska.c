@@ -19,9 +19,10 @@
  * Cluster) pass unchanged.  Later files' headers are dropped when their
  * tracks match the stream's; a file whose tracks differ starts a new
  * stream (a HEADER piece flagged new_stream), which the server cannot
- * splice onto the old one.  Blocks are passed whole, so a file cut short
- * leaves whole blocks, and the rest of its last Cluster's declared size is
- * filled with a Void element.
+ * splice onto the old one.  A Cluster goes out once it is complete (up to
+ * HOLD_MAX bytes; a bigger one goes out as it comes, with a size of
+ * "unknown"), so a file cut short leaves whole Clusters: its partial last
+ * one is dropped, and no size on the wire promises bytes that never come.
  */
 #define G_LOG_DOMAIN "alluvium-core"
 
@@ -72,6 +73,9 @@
 #define MAX_CHILD_SIZE (16 * 1024 * 1024)
 /* DATA pieces are gathered up to this size */
 #define DATA_PIECE_SIZE 16384
+/* a Cluster is held until complete up to this size (a GOP of 4 Mbit/s
+ * video for 2 s), then goes out as it comes */
+#define HOLD_MAX (1024 * 1024)
 
 typedef struct
 {
@@ -985,6 +989,13 @@ struct _AlvMatroskaRemuxer
   AlvMatroskaInfo stream; /* ... and what it says */
   AlvMatroskaInfo item;   /* the current file's header */
 
+  GByteArray *held;       /* the current Cluster while it is held */
+  gboolean holding;
+  AlvMatroskaPiece held_piece;
+  gboolean saved_seen[ALV_MATROSKA_MAX_TRACKS]; /* timing before it */
+  guint64 saved_last[ALV_MATROSKA_MAX_TRACKS];
+  guint64 saved_step[ALV_MATROSKA_MAX_TRACKS];
+
   gboolean item_started;  /* the file's first Cluster went out */
   gint64 shift;           /* ticks added to the file's Cluster timecodes */
   guint64 cluster_tc;     /* the current Cluster's timecode on the wire */
@@ -1007,6 +1018,7 @@ alv_matroska_remuxer_new (void)
 
   r->in = g_byte_array_new ();
   r->data = g_byte_array_new ();
+  r->held = g_byte_array_new ();
   g_queue_init (&r->out);
   return r;
 }
@@ -1031,6 +1043,8 @@ alv_matroska_remuxer_reset (AlvMatroskaRemuxer *remuxer)
 
   g_byte_array_set_size (remuxer->in, 0);
   g_byte_array_set_size (remuxer->data, 0);
+  g_byte_array_set_size (remuxer->held, 0);
+  remuxer->holding = FALSE;
   g_queue_clear_full (&remuxer->out, (GDestroyNotify) out_free);
   g_clear_pointer (&remuxer->stream_src, g_bytes_unref);
   remuxer->state = REMUX_HEADER;
@@ -1048,6 +1062,7 @@ alv_matroska_remuxer_free (AlvMatroskaRemuxer *remuxer)
   alv_matroska_remuxer_reset (remuxer);
   g_byte_array_unref (remuxer->in);
   g_byte_array_unref (remuxer->data);
+  g_byte_array_unref (remuxer->held);
   g_free (remuxer);
 }
 
@@ -1083,9 +1098,16 @@ emit_data (AlvMatroskaRemuxer *r,
            const guint8       *p,
            gsize               n)
 {
-  g_byte_array_append (r->data, p, (guint) n);
-  if (r->data->len >= DATA_PIECE_SIZE)
-    flush_data (r);
+  while (n > 0)
+    {
+      gsize take = MIN (n, DATA_PIECE_SIZE - r->data->len);
+
+      g_byte_array_append (r->data, p, (guint) take);
+      p += take;
+      n -= take;
+      if (r->data->len >= DATA_PIECE_SIZE)
+        flush_data (r);
+    }
 }
 
 static void
@@ -1145,40 +1167,54 @@ note_block (AlvMatroskaRemuxer *r,
     }
 }
 
-/* The rest of a Cluster cut short, declared in its size: a Void. */
+/* The held Cluster goes out: its head as a CLUSTER piece (with its size
+ * now known, or "unknown" when @complete is not), the rest as DATA. */
 static void
-pad_cluster (AlvMatroskaRemuxer *r)
+release_cluster (AlvMatroskaRemuxer *r,
+                 gboolean            complete)
 {
-  guint64 left = r->cluster_left;
-  guint8 b[9] = { ID_VOID };
+  GByteArray *size = g_byte_array_sized_new (8);
 
-  if (r->state != REMUX_CLUSTER || left == UNKNOWN_SIZE || left == 0)
+  if (!r->holding)
     return;
-  if (left >= 2 && left <= 128)
-    {
-      b[1] = 0x80 | (guint8) (left - 2);
-      emit_data (r, b, 2);
-      left -= 2;
-    }
-  else if (left > 128)
-    {
-      left -= 9;
-      b[1] = 0x01;
-      for (guint i = 0; i < 7; i++)
-        b[2 + i] = (guint8) (left >> (8 * (6 - i)));
-      emit_data (r, b, 9);
-    }
-  else
-    return; /* one byte cannot be filled: whole children leave none */
-  while (left > 0)
-    {
-      static const guint8 zeros[4096];
-      gsize n = (gsize) MIN (left, (guint64) sizeof zeros);
+  r->holding = FALSE;
+  append_size8 (size, complete ? r->held->len - 12 : UNKNOWN_SIZE);
+  memcpy (r->held->data + 4, size->data, 8);
+  g_byte_array_unref (size);
+  emit (r, g_bytes_new (r->held->data, CLUSTER_HEAD_SIZE), &r->held_piece);
+  emit_data (r, r->held->data + CLUSTER_HEAD_SIZE, r->held->len - CLUSTER_HEAD_SIZE);
+  g_byte_array_set_size (r->held, 0);
+}
 
-      emit_data (r, zeros, n);
-      left -= n;
+/* The held Cluster is cut short or broken: none of it goes out, and the
+ * time runs on from the last block that did. */
+static void
+drop_cluster (AlvMatroskaRemuxer *r)
+{
+  if (!r->holding)
+    return;
+  r->holding = FALSE;
+  r->dropped += r->held->len;
+  g_byte_array_set_size (r->held, 0);
+  memcpy (r->track_seen, r->saved_seen, sizeof r->track_seen);
+  memcpy (r->track_last, r->saved_last, sizeof r->track_last);
+  memcpy (r->track_step, r->saved_step, sizeof r->track_step);
+}
+
+/* Bytes of the current Cluster: held, or out at once past HOLD_MAX. */
+static void
+cluster_data (AlvMatroskaRemuxer *r,
+              const guint8       *p,
+              gsize               n)
+{
+  if (!r->holding)
+    {
+      emit_data (r, p, n);
+      return;
     }
-  r->cluster_left = 0;
+  g_byte_array_append (r->held, p, (guint) n);
+  if (r->held->len > HOLD_MAX)
+    release_cluster (r, FALSE);
 }
 
 /**
@@ -1186,15 +1222,17 @@ pad_cluster (AlvMatroskaRemuxer *r)
  * @remuxer: a remuxer
  *
  * The next bytes are a new file's, from its start.  What is left of the
- * previous one is finished: a Cluster cut short is filled up, a partial
- * block dropped.
+ * previous one is finished: a Cluster of unknown size ends there, one cut
+ * short of its size is dropped (unless it already went out, being large).
  */
 void
 alv_matroska_remuxer_begin_item (AlvMatroskaRemuxer *remuxer)
 {
   g_return_if_fail (remuxer != NULL);
 
-  pad_cluster (remuxer);
+  if (remuxer->state == REMUX_CLUSTER && remuxer->cluster_left == UNKNOWN_SIZE)
+    release_cluster (remuxer, TRUE);
+  drop_cluster (remuxer);
   flush_data (remuxer);
   remuxer->dropped += remuxer->in->len;
   g_byte_array_set_size (remuxer->in, 0);
@@ -1265,13 +1303,19 @@ step_cluster_start (AlvMatroskaRemuxer *r)
   r->cluster_left = c.size == UNKNOWN_SIZE ? UNKNOWN_SIZE
                     : c.size - (c.head_length - c.header_length);
 
-  head = g_byte_array_sized_new (CLUSTER_HEAD_SIZE);
+  /* held until complete; its size is written then */
+  head = r->held;
+  g_byte_array_set_size (head, 0);
   append_id (head, ALV_MATROSKA_ID_CLUSTER);
-  append_size8 (head, r->cluster_left == UNKNOWN_SIZE ? UNKNOWN_SIZE : r->cluster_left + 10);
+  append_size8 (head, UNKNOWN_SIZE);
   append_uint8_element (head, ID_TIMECODE, r->cluster_tc);
   piece.keyframe = c.keyframe;
   piece.timecode = r->cluster_tc;
-  emit (r, g_byte_array_free_to_bytes (head), &piece);
+  r->held_piece = piece;
+  r->holding = TRUE;
+  memcpy (r->saved_seen, r->track_seen, sizeof r->track_seen);
+  memcpy (r->saved_last, r->track_last, sizeof r->track_last);
+  memcpy (r->saved_step, r->track_step, sizeof r->track_step);
   drop (r, c.head_length);
   r->state = REMUX_CLUSTER;
   return TRUE;
@@ -1322,6 +1366,7 @@ step_cluster (AlvMatroskaRemuxer *r)
 
   if (r->cluster_left == 0)
     {
+      release_cluster (r, TRUE);
       r->state = REMUX_SEGMENT;
       return TRUE;
     }
@@ -1330,13 +1375,17 @@ step_cluster (AlvMatroskaRemuxer *r)
     return FALSE;
   if (res == ALV_MATROSKA_PARSE_OK && r->cluster_left == UNKNOWN_SIZE && is_level1 (el.id))
     {
+      release_cluster (r, TRUE);
       r->state = REMUX_SEGMENT;
       return TRUE;
     }
   if (res == ALV_MATROSKA_PARSE_INVALID || el.size == UNKNOWN_SIZE || el.size > MAX_CHILD_SIZE
       || (r->cluster_left != UNKNOWN_SIZE && el.header + el.size > r->cluster_left))
     {
-      pad_cluster (r);
+      /* broken: a Cluster of unknown size ends here, a held one is dropped */
+      if (r->cluster_left == UNKNOWN_SIZE)
+        release_cluster (r, TRUE);
+      drop_cluster (r);
       drop (r, 1);
       r->state = REMUX_RESYNC;
       return TRUE;
@@ -1363,7 +1412,7 @@ step_cluster (AlvMatroskaRemuxer *r)
       /* about the file or the unshifted time: made a Void of the same size */
       r->in->data[0] = ID_VOID;
     }
-  emit_data (r, r->in->data, (gsize) whole);
+  cluster_data (r, r->in->data, (gsize) whole);
   consume (r, (gsize) whole);
   if (r->cluster_left != UNKNOWN_SIZE)
     r->cluster_left -= whole;

@@ -444,9 +444,9 @@ test_remux_join_mid_item (void)
   clusters = check_stream (&out);
   remuxed_clear (&out);
 
-  /* an item cut short in the middle of a block: the Cluster is filled up
-   * and the stream stays walkable; the next item starts where the last
-   * whole block ended */
+  /* an item cut short in the middle of a block: its partial Cluster is
+   * dropped, the stream stays walkable, and the next item starts where the
+   * last Cluster that went out ended */
   items[2] = g_bytes_ref (items[1]);
   for (guint i = 0; i < 3; i++)
     {
@@ -459,6 +459,26 @@ test_remux_join_mid_item (void)
   clusters = check_stream (&out);
   g_assert_cmpuint (out.n_headers, ==, 1);
   g_assert_cmpuint (g_array_index (out.timecodes, guint64, 0), ==, 0);
+  {
+    g_autoptr(GArray) whole = NULL;
+    guint complete = 0;
+
+    d = g_bytes_get_data (items[0], &len);
+    whole = walk_clusters (d, len, header_len (items[0]), &info);
+    for (guint i = 0; i < whole->len; i++)
+      {
+        ClusterAt *at = &g_array_index (whole, ClusterAt, i);
+
+        complete += at->offset + at->cluster.header_length + at->cluster.size <= to[0];
+      }
+    g_assert_cmpuint (complete, >=, 1);
+    g_assert_cmpuint (complete, <, whole->len);
+    g_assert_cmpuint (out.timecodes->len, ==, complete + 10);
+    /* the last whole Cluster's last blocks: video at n s - 40 ms, Opus at
+     * n s (webmmux puts it before the next keyframe), each lasting as long
+     * as the step before it */
+    g_assert_cmpuint (g_array_index (out.timecodes, guint64, complete), ==, 1000 * complete + 20);
+  }
   for (guint i = 1; i < out.timecodes->len; i++)
     g_assert_cmpuint (g_array_index (out.timecodes, guint64, i), >, g_array_index (out.timecodes, guint64, i - 1));
   /* items 1 and 2 are whole: 5.02 s each, back to back */
@@ -642,6 +662,8 @@ test_handmade (void)
         g_assert_cmpint (g_array_index (out.keyframes, gboolean, i), ==, key[i]);
       }
   }
+  /* Clusters of unknown size come out with their size */
+  g_array_unref (check_stream (&out));
   g_assert_cmpint (alv_matroska_parse_info (out.stream->data, out.stream->len, &info), ==, ALV_MATROSKA_PARSE_OK);
   g_assert_cmpint (alv_matroska_find_keyframe (out.stream->data + info.header_length,
                                                out.stream->len - info.header_length, &info, 150000, TRUE, &off),
@@ -664,6 +686,58 @@ test_handmade (void)
   }
 }
 
+/* A Cluster bigger than the remuxer holds goes out as it comes, with a
+ * size of "unknown"; cut short, it simply ends where the next item's first
+ * Cluster starts. */
+static void
+test_big_cluster (void)
+{
+  g_autoptr(GByteArray) file = handmade_header ();
+  g_autoptr(AlvMatroskaRemuxer) remuxer = alv_matroska_remuxer_new ();
+  /* a SimpleBlock of 0x120000 bytes: track 1, timecode 0, keyframe */
+  static const guint8 big_head[] = { 0xA3, 0x10, 0x12, 0x00, 0x00, 0x81, 0x00, 0x00, 0x80 };
+  gsize big = 0x120000 - 4, hlen = file->len, cut;
+  Remuxed out;
+  AlvMatroskaInfo info;
+  AlvMatroskaCluster c;
+
+  put_id (file, ALV_MATROSKA_ID_CLUSTER);
+  g_byte_array_append (file, (const guint8 *) "\x10\x12\x00\x09", 4); /* 0x120009 */
+  put_uint (file, 0xE7, 0);
+  g_byte_array_append (file, big_head, sizeof big_head);
+  g_byte_array_set_size (file, file->len + (guint) big);
+  memset (file->data + file->len - big, 0x55, big);
+  g_assert_cmpuint (file->len - hlen, ==, 4 + 4 + 0x120009);
+  handmade_cluster (file, 80, FALSE);
+
+  remuxed_init (&out);
+  cut = file->len - 10;         /* within the last Cluster (31 bytes) */
+  alv_matroska_remuxer_begin_item (remuxer);
+  alv_matroska_remuxer_push (remuxer, file->data, hlen + 200000);
+  drain (remuxer, &out);
+  /* nothing of the big Cluster yet: it is held */
+  g_assert_cmpuint (out.timecodes->len, ==, 0);
+  alv_matroska_remuxer_push (remuxer, file->data + hlen + 200000, cut - hlen - 200000);
+  drain (remuxer, &out);
+  g_assert_cmpuint (out.timecodes->len, ==, 1);
+  alv_matroska_remuxer_begin_item (remuxer);
+  alv_matroska_remuxer_push (remuxer, file->data, file->len);
+  alv_matroska_remuxer_begin_item (remuxer);
+  drain (remuxer, &out);
+
+  /* the big one twice, of unknown size; the small one once (cut short the
+   * first time) */
+  g_assert_cmpuint (out.timecodes->len, ==, 3);
+  g_assert_cmpint (alv_matroska_parse_info (out.stream->data, out.stream->len, &info), ==, ALV_MATROSKA_PARSE_OK);
+  g_assert_cmpint (alv_matroska_cluster_parse (out.stream->data + info.header_length,
+                                               out.stream->len - info.header_length, &info, &c), ==,
+                   ALV_MATROSKA_PARSE_OK);
+  g_assert_cmpuint (c.size, ==, G_MAXUINT64);
+  g_assert_true (c.keyframe);
+  g_assert_cmpuint (out.stream->len, ==, info.header_length + 2 * (22 + 5 + 0x120000) + (22 + 22));
+  remuxed_clear (&out);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -679,5 +753,6 @@ main (int    argc,
   g_test_add_func ("/matroska/remux/join-mid-item", test_remux_join_mid_item);
   g_test_add_func ("/matroska/remux/incompatible", test_remux_incompatible);
   g_test_add_func ("/matroska/handmade", test_handmade);
+  g_test_add_func ("/matroska/big-cluster", test_big_cluster);
   return g_test_run ();
 }
