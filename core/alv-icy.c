@@ -373,6 +373,12 @@ alv_stream_format_from_content_type (const char *content_type)
     { "audio/opus", ALV_STREAM_FORMAT_OGG },
     { "audio/x-vorbis+ogg", ALV_STREAM_FORMAT_OGG },
     { "audio/vorbis", ALV_STREAM_FORMAT_OGG },
+    { "video/webm", ALV_STREAM_FORMAT_MATROSKA },
+    { "audio/webm", ALV_STREAM_FORMAT_MATROSKA },
+    { "video/x-matroska", ALV_STREAM_FORMAT_MATROSKA },
+    { "audio/x-matroska", ALV_STREAM_FORMAT_MATROSKA },
+    { "video/matroska", ALV_STREAM_FORMAT_MATROSKA },
+    { "audio/matroska", ALV_STREAM_FORMAT_MATROSKA },
   };
   g_autofree char *type = NULL;
   const char *semi;

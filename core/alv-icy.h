@@ -25,6 +25,7 @@ typedef enum
   ALV_STREAM_FORMAT_MP3,   /* frames, icy-metaint */
   ALV_STREAM_FORMAT_AAC,   /* passed through, icy-metaint */
   ALV_STREAM_FORMAT_OGG,   /* pages, header pages, chained links */
+  ALV_STREAM_FORMAT_MATROSKA, /* WebM/Matroska: one live stream, keyframe Clusters */
 } AlvStreamFormat;
 
 typedef enum

@@ -4,8 +4,11 @@
  * raw connections (from AlvListener) because Icecast answers in HTTP/1.0 style
  * with no length and no chunking and ends the body at EOF, which an HTTP
  * server library would not do.  Pushed bytes are cut into chunks that start
- * where a player can start (MP3 frame boundaries, Ogg pages); the newest
- * burst-size bytes of chunks stay in a ring for new listeners.  Every
+ * where a player can start (MP3 frame boundaries, Ogg pages, Matroska
+ * Clusters that start with a keyframe); the newest burst-size bytes of
+ * chunks stay in a ring for new listeners.  WebM/Matroska items are remuxed
+ * into one continuous stream (alv-matroska.h) whose header every listener
+ * gets first.  Every
  * listener has its own queue of chunk references (shared, not copied) with
  * the ICY metadata blocks interleaved, and at most one write in flight; a
  * listener whose queue grows past queue-size is dropped, so nobody ever
@@ -24,6 +27,7 @@
 #include "alv-error.h"
 #include "alv-icy.h"
 #include "alv-listener.h"
+#include "alv-matroska.h"
 #include "alv-mp3.h"
 #include "alv-ogg.h"
 
@@ -42,7 +46,7 @@ typedef struct
   guint64 offset;    /* stream offset of the first byte */
   guint item;        /* sequence number of the item it belongs to */
   gboolean sync;     /* a listener may start here */
-  gboolean link_start; /* first page of an Ogg link (item) */
+  gboolean link_start; /* first page of an Ogg link (item); a Matroska header */
   GRefString *title; /* StreamTitle in effect, nullable */
 } Chunk;
 
@@ -74,6 +78,8 @@ typedef struct
   char *last_title;
   GQueue queue;       /* GBytes */
   gsize queued;
+  gboolean need_header; /* Matroska: the stream header is not queued yet */
+  gboolean wait_sync;   /* Matroska: no chunk is queued until a sync chunk */
   gboolean writing;
   guint n_inflight;
   GOutputVector vecs[MAX_VECS];
@@ -109,6 +115,7 @@ struct _AlvStreamServer
   guint64 offset;        /* stream offset of the next chunk */
   GQueue ring;           /* Chunk* */
   gsize ring_bytes;
+  guint ring_syncs;      /* sync chunks in the ring */
 
   /* MP3 framing */
   GByteArray *pending;
@@ -130,6 +137,11 @@ struct _AlvStreamServer
   guint n_cur_serials;
   struct { guint32 from, to; } remap[ALV_OGG_MAX_STREAMS];
   guint n_remap;
+
+  /* Matroska: one stream made of the items, and its header */
+  AlvMatroskaRemuxer *mkv;
+  GBytes *mkv_header;
+  guint64 mkv_header_offset;
 };
 
 enum
@@ -449,6 +461,8 @@ burst_start (AlvStreamServer *self)
         continue;
       if (self->format == ALV_STREAM_FORMAT_OGG && c->item != self->item)
         continue;
+      if (self->format == ALV_STREAM_FORMAT_MATROSKA && c->offset < self->mkv_header_offset)
+        continue;
       if (end - c->offset <= self->burst_size)
         return link;
       latest_sync = link;
@@ -473,7 +487,16 @@ listener_start_stream (AlvStreamServer *self,
   l->state = LISTENER_STREAMING;
 
   start = burst_start (self);
-  if (self->format == ALV_STREAM_FORMAT_OGG
+  if (self->format == ALV_STREAM_FORMAT_MATROSKA)
+    {
+      /* the stream header, then a Cluster that starts with a keyframe:
+       * from the burst, or else the next one */
+      l->need_header = self->mkv_header == NULL;
+      if (!l->need_header)
+        listener_queue_bytes (l, g_bytes_ref (self->mkv_header));
+      l->wait_sync = start == NULL;
+    }
+  else if (self->format == ALV_STREAM_FORMAT_OGG
       && (start == NULL || !((Chunk *) start->data)->link_start))
     {
       /* a late joiner first gets the current link's header pages */
@@ -673,6 +696,7 @@ emit_chunk (AlvStreamServer *self,
 
   g_queue_push_tail (&self->ring, chunk);
   self->ring_bytes += g_bytes_get_size (bytes);
+  self->ring_syncs += sync;
   while (self->ring.length > 1)
     {
       Chunk *head = g_queue_peek_head (&self->ring);
@@ -680,7 +704,13 @@ emit_chunk (AlvStreamServer *self,
 
       if (self->ring_bytes - head_size < self->burst_size)
         break;
+      /* a video stream keeps its newest keyframe (within reason): a new
+       * listener starts there rather than wait for the next one */
+      if (self->format == ALV_STREAM_FORMAT_MATROSKA && head->sync && self->ring_syncs == 1
+          && self->ring_bytes <= self->queue_size / 2)
+        break;
       self->ring_bytes -= head_size;
+      self->ring_syncs -= head->sync;
       chunk_free (g_queue_pop_head (&self->ring));
     }
 
@@ -690,6 +720,11 @@ emit_chunk (AlvStreamServer *self,
 
       if (l->state != LISTENER_STREAMING)
         continue;
+      if (self->format == ALV_STREAM_FORMAT_MATROSKA && link_start)
+        l->need_header = FALSE;
+      else if (l->need_header || (l->wait_sync && !sync))
+        continue;
+      l->wait_sync = FALSE;
       listener_queue_chunk (l, chunk);
       if (l->queued > self->queue_size)
         {
@@ -808,6 +843,52 @@ push_ogg (AlvStreamServer *self,
       emit_chunk (self, bytes, link_start || (!page.is_header && !(page.flags & ALV_OGG_PAGE_CONTINUED)),
                   link_start);
     }
+}
+
+/* Matroska: the remuxer's pieces as chunks.  A stream header whose tracks
+ * differ from the previous one's cannot be spliced on: the listeners are
+ * closed (as for a change of format) and new ones get the new header. */
+static void
+drain_matroska (AlvStreamServer *self)
+{
+  GBytes *bytes;
+  AlvMatroskaPiece piece;
+
+  while ((bytes = alv_matroska_remuxer_pop (self->mkv, &piece)) != NULL)
+    {
+      switch (piece.kind)
+        {
+        case ALV_MATROSKA_PIECE_HEADER:
+          if (piece.new_stream)
+            {
+              g_debug ("the item's tracks differ from the stream's: closing listeners");
+              alv_stream_server_disconnect_all (self);
+            }
+          g_clear_pointer (&self->mkv_header, g_bytes_unref);
+          self->mkv_header = g_bytes_ref (bytes);
+          self->mkv_header_offset = self->offset;
+          emit_chunk (self, bytes, FALSE, TRUE);
+          break;
+        case ALV_MATROSKA_PIECE_CLUSTER:
+          emit_chunk (self, bytes, piece.keyframe, FALSE);
+          break;
+        case ALV_MATROSKA_PIECE_DATA:
+        default:
+          emit_chunk (self, bytes, FALSE, FALSE);
+          break;
+        }
+    }
+}
+
+static void
+push_matroska (AlvStreamServer *self,
+               GBytes          *data)
+{
+  gsize size;
+  const guint8 *p = g_bytes_get_data (data, &size);
+
+  alv_matroska_remuxer_push (self->mkv, p, size);
+  drain_matroska (self);
 }
 
 /* MP3: chunks of whole frames starting on a frame header (sync points);
@@ -931,6 +1012,9 @@ alv_stream_server_push (AlvStreamServer *server,
     case ALV_STREAM_FORMAT_MP3:
       push_mp3 (server, data);
       break;
+    case ALV_STREAM_FORMAT_MATROSKA:
+      push_matroska (server, data);
+      break;
     case ALV_STREAM_FORMAT_AAC:
     case ALV_STREAM_FORMAT_OTHER:
     default:
@@ -977,9 +1061,11 @@ alv_stream_server_set_title (AlvStreamServer *server,
  * Marks the start of an item: what was pushed before is finished (a
  * trailing partial frame or page is flushed or dropped), the title
  * changes, and an Ogg item becomes a new chained stream (its own header
- * pages, which the item's bytes start with).  The first item fixes the
- * mount's content type unless the content-type property was set; an item
- * of another format closes current listeners (players cannot follow).
+ * pages, which the item's bytes start with).  A WebM/Matroska item's
+ * Clusters continue the stream (its header is dropped when its tracks
+ * match).  The first item fixes the mount's content type unless the
+ * content-type property was set; an item of another format closes current
+ * listeners (players cannot follow).
  */
 void
 alv_stream_server_begin_item (AlvStreamServer *server,
@@ -1003,10 +1089,19 @@ alv_stream_server_begin_item (AlvStreamServer *server,
   server->ogg_link_pending = TRUE;
   g_ptr_array_set_size (server->ogg_headers, 0);
   server->ogg_headers_size = 0;
+  if (server->format == ALV_STREAM_FORMAT_MATROSKA)
+    {
+      /* a Cluster cut short is filled up before the next item's */
+      alv_matroska_remuxer_begin_item (server->mkv);
+      drain_matroska (server);
+    }
 
   format = alv_stream_format_from_content_type (content_type);
   if (server->content_type == NULL || format != server->format)
     {
+      alv_matroska_remuxer_reset (server->mkv);
+      g_clear_pointer (&server->mkv_header, g_bytes_unref);
+      server->mkv_header_offset = server->offset;
       if (server->content_type != NULL)
         {
           g_debug ("format changes to %s: closing listeners", content_type);
@@ -1221,6 +1316,8 @@ alv_stream_server_finalize (GObject *object)
   g_byte_array_unref (self->pending);
   alv_ogg_scanner_free (self->ogg);
   g_ptr_array_unref (self->ogg_headers);
+  alv_matroska_remuxer_free (self->mkv);
+  g_clear_pointer (&self->mkv_header, g_bytes_unref);
   g_clear_pointer (&self->title, g_ref_string_release);
   g_free (self->mount);
   g_free (self->name);
@@ -1401,4 +1498,5 @@ alv_stream_server_init (AlvStreamServer *self)
   self->check_id3 = TRUE;
   self->ogg = alv_ogg_scanner_new ();
   self->ogg_headers = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  self->mkv = alv_matroska_remuxer_new ();
 }

@@ -31,6 +31,8 @@
 #include "alv-dbus.h"
 #include "alv-error.h"
 #include "alv-gateway-client.h"
+#include "alv-icy.h"
+#include "alv-matroska.h"
 #include "alv-memory.h"
 #include "alv-mp3.h"
 #include "alv-ocn-headers.h"
@@ -59,6 +61,11 @@
 #define BACK_TO_BACK (G_USEC_PER_SEC)
 /* below this position an item is played from its start (µs) */
 #define START_SLACK (G_USEC_PER_SEC / 2)
+/* a video item joined mid-way is read from this long before the position
+ * (µs), to find the keyframe Cluster at or before it */
+#define KEYFRAME_BACKOFF (5 * G_USEC_PER_SEC / 2)
+/* the most read of a video item while looking for that keyframe */
+#define MAX_KEYFRAME_SEARCH (8 * 1024 * 1024)
 /* largest read from the block store at once */
 #define STORE_READ (64 * 1024)
 /* the smallest head read from the block store first (more when the
@@ -388,6 +395,7 @@ typedef enum
   FEED_RAW,
   FEED_MP3,
   FEED_OGG,
+  FEED_MATROSKA,
 } FeedKind;
 
 struct _Feeder
@@ -400,6 +408,8 @@ struct _Feeder
   GInputStream *stream;
   GByteArray *buf;            /* head while probing, then pending body bytes */
   FeedKind kind;
+  AlvMatroskaInfo mkv;        /* FEED_MATROSKA: the stream header */
+  guint64 mkv_target;         /* FEED_MATROSKA: the position (µs) to join at */
   guint64 file_size;
   guint64 body_offset;        /* file offset of the body request */
   guint64 skip;               /* body bytes still to drop (Range ignored) */
@@ -498,6 +508,14 @@ feeder_content_type (Feeder *f)
     return "audio/mpeg";
   if (f->kind == FEED_OGG)
     return mt != NULL && g_str_has_prefix (mt, "audio/ogg") ? mt : "application/ogg";
+  if (f->kind == FEED_MATROSKA)
+    {
+      if (alv_stream_format_from_content_type (mt) == ALV_STREAM_FORMAT_MATROSKA)
+        return mt;
+      if (!f->mkv.doc_type_webm)
+        return f->mkv.video_track != 0 ? "video/x-matroska" : "audio/x-matroska";
+      return f->mkv.video_track != 0 ? "video/webm" : "audio/webm";
+    }
   return mt != NULL ? mt : "application/octet-stream";
 }
 
@@ -590,7 +608,8 @@ typedef enum
   PUSH_FAILED,    /* the feeder is gone */
 } PushResult;
 
-/* Pushes what is buffered, from the first sync point on. */
+/* Pushes what is buffered, from the first sync point on: for video, the
+ * keyframe Cluster at or before the position (or the first after it). */
 static PushResult
 feeder_push_buffered (Feeder *f)
 {
@@ -598,8 +617,12 @@ feeder_push_buffered (Feeder *f)
     {
       gsize skip = 0;
       gboolean found = FALSE;
+      gsize max_search = f->kind == FEED_MATROSKA ? MAX_KEYFRAME_SEARCH : MAX_HEAD_SIZE;
 
-      if (f->kind == FEED_MP3)
+      if (f->kind == FEED_MATROSKA)
+        found = alv_matroska_find_keyframe (f->buf->data, f->buf->len, &f->mkv, f->mkv_target,
+                                            FALSE, &skip) == ALV_MATROSKA_PARSE_OK;
+      else if (f->kind == FEED_MP3)
         found = alv_mp3_find_sync (f->buf->data, f->buf->len, FALSE, &skip);
       else if (f->kind == FEED_OGG)
         {
@@ -620,7 +643,7 @@ feeder_push_buffered (Feeder *f)
 
       if (!found)
         {
-          if (f->buf->len > MAX_HEAD_SIZE)
+          if (f->buf->len > max_search)
             {
               feeder_fail (f, _("no sync point in the media"));
               return PUSH_FAILED;
@@ -681,6 +704,16 @@ feeder_schedule_read (Feeder *f)
 static void
 feeder_push_rest (Feeder *f)
 {
+  gsize skip = 0;
+
+  /* the last keyframe Cluster of a video item joined near its end */
+  if (!f->synced && f->kind == FEED_MATROSKA
+      && alv_matroska_find_keyframe (f->buf->data, f->buf->len, &f->mkv, f->mkv_target,
+                                     TRUE, &skip) == ALV_MATROSKA_PARSE_OK)
+    {
+      g_byte_array_remove_range (f->buf, 0, (guint) skip);
+      f->synced = TRUE;
+    }
   if (f->buf->len == 0 || !f->synced)
     return;
   feeder_push (f, f->buf->data, f->buf->len);
@@ -858,6 +891,15 @@ feeder_probe (Feeder *f)
       /* the header pages first: a joiner needs them before any data page */
       feeder_push (f, data, ogg.headers_length);
     }
+  else if (alv_matroska_parse_info (data, len, &f->mkv) == ALV_MATROSKA_PARSE_OK)
+    {
+      f->kind = FEED_MATROSKA;
+      audio_start = f->mkv.header_length;
+      if (f->mkv.duration_us > 0)
+        duration = f->mkv.duration_us;
+      /* the stream header first; the Clusters from a keyframe on */
+      feeder_push (f, data, f->mkv.header_length);
+    }
   else if (alv_mp3_parse_info (data, len, &mp3, NULL))
     {
       guint64 d = alv_mp3_duration_usec (&mp3, size);
@@ -874,10 +916,14 @@ feeder_probe (Feeder *f)
   if (f->bytes_per_sec < 1000)
     f->bytes_per_sec = 1000;
 
+  f->mkv_target = f->position < START_SLACK ? 0 : (guint64) f->position;
   if (f->position < START_SLACK)
     offset = audio_start;
   else if (f->kind == FEED_MP3)
     offset = alv_mp3_time_to_offset (&mp3, size, (guint64) f->position);
+  else if (f->kind == FEED_MATROSKA)
+    offset = audio_start + (guint64) (f->bytes_per_sec * MAX (f->position - KEYFRAME_BACKOFF, 0)
+                                      / G_USEC_PER_SEC);
   else
     offset = audio_start + (guint64) (f->bytes_per_sec * f->position / G_USEC_PER_SEC);
   if (f->file_size != 0 && offset >= f->file_size)
@@ -1047,13 +1093,15 @@ swarm_holds (AlvSwarm *swarm,
 static void feeder_swarm_poll (Feeder *f);
 
 /* Whether the first @len bytes of an item of @file_size cannot be probed
- * yet: an ID3v2 tag or Ogg header pages that go on beyond them. */
+ * yet: an ID3v2 tag, Ogg header pages or a Matroska stream header that go
+ * on beyond them. */
 static gboolean
 head_needs_more (const guint8 *data,
                  gsize         len,
                  guint64       file_size)
 {
   AlvOggInfo ogg;
+  AlvMatroskaInfo mkv;
 
   if (len >= file_size)
     return FALSE;
@@ -1061,6 +1109,8 @@ head_needs_more (const guint8 *data,
     return alv_mp3_id3v2_size (data, len) + 4 * ALV_MP3_MAX_FRAME_SIZE > len;
   if (len >= 4 && memcmp (data, "OggS", 4) == 0)
     return !alv_ogg_parse_info (data, len, &ogg, NULL);
+  if (len >= 4 && memcmp (data, "\x1a\x45\xdf\xa3", 4) == 0)
+    return alv_matroska_parse_info (data, len, &mkv) == ALV_MATROSKA_PARSE_NEED_MORE;
   return FALSE;
 }
 
@@ -1096,7 +1146,16 @@ feeder_swarm_begin (Feeder *f)
   if (f->bytes_per_sec < 1000)
     f->bytes_per_sec = 1000;
   if (f->position >= START_SLACK && slot > 0)
-    f->guess_offset = (guint64) ((double) f->file_size * f->position / slot);
+    {
+      GTimeSpan from = f->position;
+
+      /* a video item is read from a little before its position (the
+       * keyframe at or before it, feeder_probe()) */
+      if (alv_stream_format_from_content_type (alv_playlist_item_get_media_type (f->item))
+          == ALV_STREAM_FORMAT_MATROSKA)
+        from = MAX (from - KEYFRAME_BACKOFF, 0);
+      f->guess_offset = (guint64) ((double) f->file_size * from / slot);
+    }
   alv_swarm_set_active (f->swarm, TRUE);
   /* what played before the position is nobody's need any more */
   alv_swarm_set_needed_from (f->swarm, f->guess_offset - MIN (f->guess_offset,

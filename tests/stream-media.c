@@ -338,3 +338,37 @@ stream_datetime (gint64 unix_us)
 
   return g_date_time_add (s, unix_us % G_USEC_PER_SEC);
 }
+
+/* A WebM file of @seconds of 25 fps VP8 (160x120, test pattern @pattern,
+ * a keyframe every second) and 48 kHz stereo Opus or 44.1 kHz Vorbis
+ * (@audio "opus", "vorbis" or NULL for none); or audio only when
+ * @pattern < 0.  NULL when an encoder is missing: the caller skips. */
+GBytes *
+stream_media_webm (guint       seconds,
+                   int         pattern,
+                   const char *audio)
+{
+  g_autoptr(GString) desc = g_string_new (NULL);
+
+  if (!stream_media_have_elements ("videotestsrc", "vp8enc", "webmmux", "audiotestsrc", NULL)
+      || (g_strcmp0 (audio, "opus") == 0 && !stream_media_have_elements ("opusenc", NULL))
+      || (g_strcmp0 (audio, "vorbis") == 0 && !stream_media_have_elements ("vorbisenc", NULL)))
+    return NULL;
+  g_string_append (desc, "webmmux name=mux");
+  if (pattern >= 0)
+    g_string_append_printf (desc, " videotestsrc num-buffers=%u pattern=%d ! "
+                            "video/x-raw,width=160,height=120,framerate=25/1 ! "
+                            "vp8enc keyframe-max-dist=25 deadline=1 ! queue ! mux.",
+                            seconds * 25, pattern);
+  if (g_strcmp0 (audio, "opus") == 0)
+    g_string_append_printf (desc, " audiotestsrc num-buffers=%u samplesperbuffer=960 ! "
+                            "audio/x-raw,rate=48000,channels=2 ! opusenc ! queue ! mux.",
+                            seconds * 50);
+  else if (g_strcmp0 (audio, "vorbis") == 0)
+    g_string_append_printf (desc, " audiotestsrc num-buffers=%u samplesperbuffer=882 ! "
+                            "audio/x-raw,rate=44100,channels=2 ! vorbisenc ! queue ! mux.",
+                            seconds * 50);
+  /* stream_media_encode appends "! filesink": the muxer's src goes there */
+  g_string_append (desc, " mux.");
+  return encode_or_fail (desc->str);
+}

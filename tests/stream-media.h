@@ -64,4 +64,8 @@ const guint8 *stream_find_bytes      (const guint8      *hay,
 /* Unix microseconds as a UTC GDateTime. */
 GDateTime    *stream_datetime        (gint64             unix_us);
 
+GBytes       *stream_media_webm      (guint              seconds,
+                                      int                pattern,
+                                      const char        *audio);
+
 G_END_DECLS

@@ -13,7 +13,9 @@
  * a wrong byte reaching the stream, that a peer gossiping hundreds of
  * made-up addresses gets neither the listeners to name them nor to
  * knock on more than a few of them, and that a listener keeps playing
- * from its peers when the origin is gone.
+ * from its peers when the origin is gone.  A WebM video station is
+ * swarmed too: its local streams start on a keyframe near the position
+ * playing and carry the origin's blocks byte for byte.
  */
 #define G_LOG_DOMAIN "test-core-swarm"
 #include "config.h"
@@ -28,6 +30,7 @@
 
 #include "alv-dbus.h"
 #include "alv-hash-tree.h"
+#include "alv-matroska.h"
 #include "alv-mp3.h"
 #include "alv-ocn-headers.h"
 #include "alv-playlist.h"
@@ -69,6 +72,8 @@ typedef struct
   SoupSession *session;
 
   GBytes *media[N_ITEMS];
+  const char *ext;           /* the media files' extension */
+  const char *media_type;
   gint64 join_at;
   gint64 slot_start[N_ITEMS];
   gint64 slot_len;
@@ -140,7 +145,7 @@ write_playlist (Fixture    *fx,
                 const char *media_base,
                 const char *urn)
 {
-  const char *names[N_ITEMS] = { "one.mp3", "two.mp3" };
+  const char *names[N_ITEMS] = { "one", "two" };
   g_autoptr(AlvPlaylist) pl = alv_playlist_new ();
   g_autoptr(GError) error = NULL;
   g_autofree char *text = NULL;
@@ -150,7 +155,7 @@ write_playlist (Fixture    *fx,
   alv_playlist_set_title (pl, "Swarm Station");
   for (guint i = 0; i < 2; i++)
     {
-      g_autofree char *url = g_strconcat (media_base, "media/", names[i], NULL);
+      g_autofree char *url = g_strconcat (media_base, "media/", names[i], ".", fx->ext, NULL);
       g_autoptr(AlvPlaylistItem) item = alv_playlist_item_new (url);
       g_autoptr(GDateTime) s = NULL;
       g_autoptr(GDateTime) e = NULL;
@@ -160,7 +165,7 @@ write_playlist (Fixture    *fx,
       e = stream_datetime (fx->slot_start[i] + fx->slot_len);
       alv_playlist_item_set_title (item, item_titles[i]);
       alv_playlist_item_set_creator (item, "white noise");
-      alv_playlist_item_set_media_type (item, "audio/mpeg");
+      alv_playlist_item_set_media_type (item, fx->media_type);
       alv_playlist_item_set_slot (item, s, e);
       if (urn != NULL)
         alv_playlist_item_set_urn (item, urn);
@@ -415,6 +420,8 @@ fixture_setup (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   fx->media[1] = noise_mp3 ();
   g_assert_false (g_bytes_equal (fx->media[0], fx->media[1]));
   fx->slot_len = (gint64) N_FRAMES * 1152 * SEC / 44100;
+  fx->ext = "mp3";
+  fx->media_type = "audio/mpeg";
   fx->join_at = JOIN_AT;
   fx->dir = g_dir_make_tmp ("alluvium-swarm-XXXXXX", &error);
   g_assert_no_error (error);
@@ -437,12 +444,13 @@ skip_without_media (Fixture *fx)
 static void
 station_in_docroot (Fixture *fx, const char *urn)
 {
-  const char *names[2] = { "one.mp3", "two.mp3" };
+  const char *names[2] = { "one", "two" };
   g_autoptr(GError) error = NULL;
 
   for (guint i = 0; i < 2; i++)
     {
-      g_autofree char *path = g_build_filename (fx->docroot, "media", names[i], NULL);
+      g_autofree char *file = g_strconcat (names[i], ".", fx->ext, NULL);
+      g_autofree char *path = g_build_filename (fx->docroot, "media", file, NULL);
 
       g_file_set_contents (path, g_bytes_get_data (fx->media[i], NULL),
                            (gssize) g_bytes_get_size (fx->media[i]), &error);
@@ -1461,6 +1469,174 @@ test_urn_mismatch (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpuint (gateway_status (fx, "announces"), ==, 0);
 }
 
+/* --- a video station ---------------------------------------------------- */
+
+/* each WebM item lasts this long (s); listeners tune in VIDEO_JOIN into
+ * the first */
+#define VIDEO_S 12
+#define VIDEO_JOIN (5 * SEC)
+
+/* What a listener of the video station should have received from the
+ * keyframe Cluster at @cluster of the first item on: the origin's files
+ * remuxed by the same rules (alv-matroska.h) the local stream follows. */
+static GByteArray *
+video_expected (Fixture *fx,
+                gsize    cluster)
+{
+  g_autoptr(AlvMatroskaRemuxer) remuxer = alv_matroska_remuxer_new ();
+  GByteArray *out = g_byte_array_new ();
+  AlvMatroskaInfo info;
+  AlvMatroskaPiece piece;
+  GBytes *bytes;
+  gsize len;
+  const guint8 *d = g_bytes_get_data (fx->media[0], &len);
+
+  g_assert_cmpint (alv_matroska_parse_info (d, len, &info), ==, ALV_MATROSKA_PARSE_OK);
+  alv_matroska_remuxer_begin_item (remuxer);
+  alv_matroska_remuxer_push (remuxer, d, info.header_length);
+  alv_matroska_remuxer_push (remuxer, d + cluster, len - cluster);
+  alv_matroska_remuxer_begin_item (remuxer);
+  d = g_bytes_get_data (fx->media[1], &len);
+  alv_matroska_remuxer_push (remuxer, d, len);
+  alv_matroska_remuxer_begin_item (remuxer);
+  while ((bytes = alv_matroska_remuxer_pop (remuxer, &piece)) != NULL)
+    {
+      g_byte_array_append (out, g_bytes_get_data (bytes, NULL), (guint) g_bytes_get_size (bytes));
+      g_bytes_unref (bytes);
+    }
+  return out;
+}
+
+/* @client's stream: the live header, then the first item's Clusters from
+ * a keyframe on, their blocks the origin's byte for byte, then the second
+ * item's.  Returns the time (µs) of the first item it starts at. */
+static gint64
+check_video_body (Fixture   *fx,
+                  RawClient *client)
+{
+  g_autoptr(GBytes) body = raw_client_body (client);
+  g_autoptr(GByteArray) expected = NULL;
+  AlvMatroskaInfo info, binfo;
+  AlvMatroskaCluster c;
+  gsize len, blen, pos, want;
+  const guint8 *d = g_bytes_get_data (fx->media[0], &len);
+  const guint8 *b = g_bytes_get_data (body, &blen);
+  const guint8 *blocks, *found = NULL;
+
+  g_assert_cmpint (alv_matroska_parse_info (d, len, &info), ==, ALV_MATROSKA_PARSE_OK);
+  g_assert_cmpint (alv_matroska_parse_info (b, blen, &binfo), ==, ALV_MATROSKA_PARSE_OK);
+  g_assert_true (alv_matroska_compatible (&info, d, &binfo, b));
+  g_assert_cmpint (alv_matroska_cluster_parse (b + binfo.header_length, blen - binfo.header_length, &binfo, &c),
+                   ==, ALV_MATROSKA_PARSE_OK);
+  g_assert_true (c.keyframe);
+  /* the first Cluster's blocks are the origin's: find that Cluster */
+  blocks = b + binfo.header_length + c.head_length;
+  g_assert_cmpuint (blen, >, binfo.header_length + c.head_length + 4096);
+  for (pos = info.header_length; pos < len && found == NULL;)
+    {
+      AlvMatroskaCluster oc;
+
+      g_assert_cmpint (alv_matroska_cluster_parse (d + pos, len - pos, &info, &oc), ==, ALV_MATROSKA_PARSE_OK);
+      if (memcmp (d + pos + oc.head_length, blocks, MIN (4096, len - pos - oc.head_length)) == 0)
+        {
+          found = d + pos;
+          g_assert_true (oc.keyframe);
+          g_assert_cmpuint (oc.timecode, ==, c.timecode);
+          break;
+        }
+      pos += oc.header_length + oc.size;
+    }
+  g_assert_nonnull (found);
+  expected = video_expected (fx, pos);
+  want = MIN (blen, expected->len);
+  g_assert_cmpmem (b, want, expected->data, want);
+  return (gint64) alv_matroska_ticks_to_usec (&info, c.timecode);
+}
+
+typedef struct
+{
+  RawClient *clients[2];
+  gsize want;
+} BodiesWait;
+
+static gboolean
+bodies_cond (gpointer data)
+{
+  BodiesWait *w = data;
+
+  return raw_client_has_body (w->clients[0], w->want) && raw_client_has_body (w->clients[1], w->want);
+}
+
+/* Two listeners tune in a WebM station (VP8 noise, a keyframe a second,
+ * Opus) 5 s into its first item, a second apart: each local stream starts
+ * on a keyframe Cluster near the position playing, carries the origin's
+ * blocks byte for byte and runs on into the second item; the second
+ * listener's core gets most of it from the first's. */
+static void
+test_video (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(RawClient) c0 = NULL;
+  g_autoptr(RawClient) c1 = NULL;
+  BodiesWait w = { { NULL, NULL }, 0 };
+  RawClient **clients = w.clients;
+  gint64 expected[2];
+  double rate;
+
+  if (skip_without_media (fx))
+    return;
+  for (guint i = 0; i < N_ITEMS; i++)
+    {
+      g_clear_pointer (&fx->media[i], g_bytes_unref);
+      fx->media[i] = stream_media_webm (VIDEO_S, i == 0 ? 1 : 18, "opus");
+      if (fx->media[i] == NULL)
+        {
+          g_test_skip ("vp8enc, opusenc or webmmux missing");
+          return;
+        }
+    }
+  fx->ext = "webm";
+  fx->media_type = "video/webm";
+  fx->slot_len = VIDEO_S * SEC;
+  fx->join_at = VIDEO_JOIN;
+  station_in_docroot (fx, NULL);
+  rate = byte_rate (fx);
+  for (guint i = 0; i < 2; i++)
+    start_core (fx, i);
+  for (guint i = 0; i < 2; i++)
+    {
+      tune (fx, i);
+      expected[i] = g_get_real_time () - fx->slot_start[0];
+      clients[i] = listen_to (&fx->cores[i]);
+      wait_body (clients[i], 8192, WAIT_MS);
+      if (i == 0)
+        test_run_for (1000);
+    }
+
+  /* read on until each stream is 3 s into the second item */
+  c0 = clients[0];
+  c1 = clients[1];
+  w.want = (gsize) ((double) (fx->slot_start[1] - g_get_real_time ()) / SEC * rate + 3 * rate);
+  test_wait_until (bodies_cond, &w, (guint) ((fx->slot_start[1] - g_get_real_time ()) / 1000) + WAIT_MS);
+
+  for (guint i = 0; i < 2; i++)
+    {
+      gint64 at = check_video_body (fx, clients[i]);
+
+      g_test_message ("listener %u tuned in at %.2f s, its stream starts at %.2f s; "
+                      "from peers %" G_GUINT64_FORMAT ", from the origin %" G_GUINT64_FORMAT, i,
+                      (double) expected[i] / SEC, (double) at / SEC,
+                      core_stat (&fx->cores[i], "bytes-from-peers"),
+                      core_stat (&fx->cores[i], "bytes-from-origin"));
+      /* a keyframe at or shortly before the position (the burst may
+       * reach back one more), never much later */
+      g_assert_cmpint (at, <=, expected[i] + SEC);
+      g_assert_cmpint (at, >=, expected[i] - 4 * SEC);
+      g_assert_cmpuint (core_stat (&fx->cores[i], "blocks-rejected"), ==, 0);
+    }
+  g_assert_cmpuint (core_stat (&fx->cores[1], "bytes-from-peers"), >,
+                    core_stat (&fx->cores[1], "bytes-from-origin"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1471,6 +1647,7 @@ main (int argc, char **argv)
   gst_init (&argc, &argv);
 
   g_test_add ("/core/swarm-daemon/listeners", Fixture, NULL, fixture_setup, test_listeners, fixture_teardown);
+  g_test_add ("/core/swarm-daemon/video", Fixture, NULL, fixture_setup, test_video, fixture_teardown);
   g_test_add ("/core/swarm-daemon/lying-peer", Fixture, NULL, fixture_setup, test_lying_peer, fixture_teardown);
   g_test_add ("/core/swarm-daemon/gossip", Fixture, NULL, fixture_setup, test_gossip, fixture_teardown);
   g_test_add ("/core/swarm-daemon/origin-down", Fixture, NULL, fixture_setup, test_origin_down, fixture_teardown);

@@ -759,7 +759,11 @@ test_icy_strings (void)
   g_assert_cmpint (alv_stream_format_from_content_type ("audio/ogg; codecs=opus"), ==, ALV_STREAM_FORMAT_OGG);
   g_assert_cmpint (alv_stream_format_from_content_type ("application/ogg"), ==, ALV_STREAM_FORMAT_OGG);
   g_assert_cmpint (alv_stream_format_from_content_type ("audio/aacp"), ==, ALV_STREAM_FORMAT_AAC);
-  g_assert_cmpint (alv_stream_format_from_content_type ("audio/webm"), ==, ALV_STREAM_FORMAT_OTHER);
+  g_assert_cmpint (alv_stream_format_from_content_type ("audio/webm"), ==, ALV_STREAM_FORMAT_MATROSKA);
+  g_assert_cmpint (alv_stream_format_from_content_type ("video/webm; codecs=\"vp8, opus\""), ==,
+                   ALV_STREAM_FORMAT_MATROSKA);
+  g_assert_cmpint (alv_stream_format_from_content_type ("video/x-matroska"), ==, ALV_STREAM_FORMAT_MATROSKA);
+  g_assert_cmpint (alv_stream_format_from_content_type ("video/mp4"), ==, ALV_STREAM_FORMAT_OTHER);
   g_assert_cmpint (alv_stream_format_from_content_type (NULL), ==, ALV_STREAM_FORMAT_OTHER);
 }
 

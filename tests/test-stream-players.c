@@ -6,7 +6,9 @@
  * player joins the running stream (so it gets the burst), decodes to raw
  * PCM on its stdout until the server ends the stream, and the test checks
  * its exit status, that it printed no error, how much audio it decoded and
- * the StreamTitle it saw.  Media come from real encoders.  A test whose
+ * the StreamTitle it saw.  A WebM video station is played by ffmpeg, mpv
+ * and VLC, joined in its first item and across the item change, counting
+ * the video frames decoded.  Media come from real encoders.  A test whose
  * player or encoder is missing is skipped.  Every player runs with
  * PR_SET_PDEATHSIG and is killed in teardown, and every wait is bounded.
  */
@@ -14,6 +16,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <unistd.h>
 #include <gst/gst.h>
 
 #include "alv-stream-server.h"
@@ -52,7 +55,9 @@ typedef struct
   guint cur;           /* item being pushed */
   gsize off;           /* bytes of it pushed */
   gboolean begun;      /* begin_item called for it */
-  gboolean lead_pushed; /* the first LEAD_US are in; now waiting for the player */
+  gint64 lead_us;      /* media time pushed before the player starts */
+  guint connections;   /* GET requests the player makes */
+  gboolean lead_pushed; /* the first lead_us are in; now waiting for the player */
   gint64 cur_start_us; /* media time at which it starts */
   gint64 zero_us;      /* monotonic time at which media time 0 was due */
   guint pace_id;
@@ -99,6 +104,8 @@ fixture_setup (Fixture       *f,
   f->uri = alv_stream_server_get_uri (f->server);
   g_assert_nonnull (f->uri);
   f->cancellable = g_cancellable_new ();
+  f->lead_us = LEAD_US;
+  f->connections = 1;
   f->out = g_string_new (NULL);
   f->err = g_string_new (NULL);
 }
@@ -141,7 +148,7 @@ pace_cb (gpointer user_data)
    * to start (a loaded machine) must not miss media beyond the burst */
   if (f->lead_pushed && f->added == 0)
     {
-      f->zero_us = g_get_monotonic_time () - LEAD_US;
+      f->zero_us = g_get_monotonic_time () - f->lead_us;
       return G_SOURCE_CONTINUE;
     }
   media_us = g_get_monotonic_time () - f->zero_us;
@@ -194,11 +201,11 @@ media_duration_us (Fixture *f)
   return total;
 }
 
-/* Pushes the first LEAD_US of media at once and paces the rest. */
+/* Pushes the first lead_us of media at once and paces the rest. */
 static void
 pace_start (Fixture *f)
 {
-  f->zero_us = g_get_monotonic_time () - LEAD_US;
+  f->zero_us = g_get_monotonic_time () - f->lead_us;
   pace_cb (f);
   f->lead_pushed = TRUE;
   f->pace_id = g_timeout_add (PACE_INTERVAL_MS, pace_cb, f);
@@ -300,7 +307,7 @@ played_cond (gpointer data)
   return f->exited && f->all_pushed && f->pending == 0;
 }
 
-/* Feeds the mount, starts @argv once LEAD_US of media are in the burst,
+/* Feeds the mount, starts @argv once lead_us of media are in the burst,
  * and waits (bounded) until the stream has ended and the player has exited
  * and closed its pipes. */
 static void
@@ -313,7 +320,7 @@ play (Fixture            *f,
   g_test_message ("%s printed:\n%s", argv[0], f->err->str);
   g_assert_true (f->all_pushed);
   g_assert_true (f->exited);
-  g_assert_cmpuint (f->added, ==, 1);
+  g_assert_cmpuint (f->added, ==, f->connections);
   g_assert_cmpint (f->pending, ==, 0);
 }
 
@@ -418,8 +425,25 @@ is_ffmpeg_eof_report (const char *line)
          || g_str_has_suffix (line, "/stream: Input/output error");
 }
 
+/* The Matroska demuxer reports the end of the body too: "Read error at
+ * pos. N" where N is where http.c said the body ended. */
+static gboolean
+is_matroska_eof_report (Fixture    *f,
+                        const char *line)
+{
+  const char *read_error = strstr (line, "Read error at pos. ");
+  const char *eof = strstr (f->err->str, "Stream ends prematurely at ");
+  guint64 at, end;
+
+  if (read_error == NULL || eof == NULL)
+    return FALSE;
+  at = g_ascii_strtoull (read_error + strlen ("Read error at pos. "), NULL, 10);
+  end = g_ascii_strtoull (eof + strlen ("Stream ends prematurely at "), NULL, 10);
+  return at == end;
+}
+
 /* ffmpeg's stderr (printed with -loglevel level+...) has no error or
- * warning line, apart from the end-of-body report when @to_end. */
+ * warning line, apart from the end-of-body reports when @to_end. */
 static void
 assert_no_ffmpeg_errors (Fixture  *f,
                          gboolean  to_end)
@@ -433,7 +457,7 @@ assert_no_ffmpeg_errors (Fixture  *f,
       if (strstr (line, "[error]") == NULL && strstr (line, "[fatal]") == NULL
           && strstr (line, "[panic]") == NULL && strstr (line, "[warning]") == NULL)
         continue;
-      if (to_end && is_ffmpeg_eof_report (line))
+      if (to_end && (is_ffmpeg_eof_report (line) || is_matroska_eof_report (f, line)))
         continue;
       g_test_message ("unexpected: %s", line);
       g_assert_not_reached ();
@@ -629,6 +653,201 @@ test_mpg123 (Fixture       *f,
   assert_decoded_all (f);
 }
 
+/* --- WebM video ------------------------------------------------------ */
+
+#define WEBM_SECONDS 4
+#define WEBM_FPS 25
+
+/* Two 4-s WebM items (VP8 with a keyframe every second, Opus): the player
+ * joins 2.5 s into the first, when the burst no longer holds its start. */
+static gboolean
+setup_webm (Fixture *f)
+{
+  const char *titles[] = { "One", "Two" };
+  int patterns[] = { 0, 18 };
+
+  f->content_type = "video/webm";
+  f->lead_us = G_USEC_PER_SEC * 5 / 2;
+  f->n_items = 2;
+  for (guint i = 0; i < 2; i++)
+    {
+      f->items[i].data = stream_media_webm (WEBM_SECONDS, patterns[i], "opus");
+      if (f->items[i].data == NULL)
+        {
+          g_test_skip ("vp8enc, opusenc or webmmux missing");
+          return FALSE;
+        }
+      f->items[i].title = titles[i];
+      f->items[i].duration_us = WEBM_SECONDS * G_USEC_PER_SEC;
+    }
+  return TRUE;
+}
+
+/* A player that joined on a keyframe Cluster (one a second) and decoded
+ * every frame from there to the end decoded a whole number of seconds of
+ * the first item and all of the second. */
+static void
+assert_webm_frames (guint n_frames)
+{
+  g_test_message ("%u video frames decoded", n_frames);
+  g_assert_cmpuint (n_frames % WEBM_FPS, ==, 0);
+  g_assert_cmpuint (n_frames, >, WEBM_SECONDS * WEBM_FPS);
+  g_assert_cmpuint (n_frames, <=, 2 * WEBM_SECONDS * WEBM_FPS);
+}
+
+/* The per-frame checksums (-f framecrc) a player wrote on its stdout:
+ * timestamps that never step back nor jump by more than two frames (one,
+ * and the 20 ms by which the first item's audio outlasts its video, in a
+ * time base of 1/25 s).  Returns how many frames there are. */
+static guint
+check_framecrc (Fixture *f)
+{
+  g_auto(GStrv) lines = g_strsplit (f->out->str, "\n", -1);
+  guint n_frames = 0;
+  guint64 tb_num = 0, tb_den = 0;
+  gint64 prev_ms = -1;
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) fields = NULL;
+      gint64 pts_ms;
+
+      if (g_str_has_prefix (lines[i], "#tb 0: "))
+        {
+          g_auto(GStrv) tb = g_strsplit (lines[i] + strlen ("#tb 0: "), "/", 2);
+
+          g_assert_nonnull (tb[1]);
+          tb_num = g_ascii_strtoull (tb[0], NULL, 10);
+          tb_den = g_ascii_strtoull (tb[1], NULL, 10);
+        }
+      if (lines[i][0] == '#' || lines[i][0] == '\0')
+        continue;
+      /* stream, dts, pts, duration, size, checksum */
+      fields = g_strsplit (lines[i], ",", 6);
+      g_assert_cmpuint (g_strv_length (fields), ==, 6);
+      g_assert_cmpuint (tb_den, >, 0);
+      pts_ms = g_ascii_strtoll (g_strstrip (fields[2]), NULL, 10) * (gint64) tb_num * 1000 / (gint64) tb_den;
+      if (prev_ms >= 0)
+        {
+          g_assert_cmpint (pts_ms, >, prev_ms);
+          g_assert_cmpint (pts_ms - prev_ms, <=, 2 * 1000 / WEBM_FPS);
+        }
+      prev_ms = pts_ms;
+      n_frames++;
+    }
+  return n_frames;
+}
+
+/* ffmpeg decodes the video to per-frame checksums until the stream ends:
+ * no error, the expected frames, continuous timestamps. */
+static void
+test_ffmpeg_webm (Fixture       *f,
+                  gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+
+  if (!have_program ("ffmpeg"))
+    {
+      g_test_skip ("ffmpeg is not installed");
+      return;
+    }
+  if (!setup_webm (f))
+    return;
+  add_args (argv, "ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info",
+            "-i", f->uri, "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "framecrc", "pipe:1",
+            NULL);
+  g_ptr_array_add (argv, NULL);
+  f->keep_out = TRUE;
+  play (f, (const char * const *) argv->pdata);
+  assert_clean_exit (f);
+  assert_no_ffmpeg_errors (f, TRUE);
+  assert_webm_frames (check_framecrc (f));
+  g_assert_cmpuint (alv_stream_server_get_n_listeners (f->server), ==, 0);
+}
+
+/* mpv decodes the video to per-frame checksums (its encoding mode, -o)
+ * until the stream ends: a normal exit, no demuxer or decoder error, the
+ * expected frames (not just the second item's), continuous timestamps.
+ * (It warns "Packets with incorrect keyframe flag found" because webmmux
+ * marks no Opus block a keyframe; it does so for the file itself too.) */
+static void
+test_mpv_webm (Fixture       *f,
+               gconstpointer  data G_GNUC_UNUSED)
+{
+  const char *argv[] = { "mpv", "--no-config", "--msg-level=all=warn", "--no-audio",
+                         "--o=-", "--of=framecrc", "--ovc=rawvideo", f->uri, NULL };
+
+  if (!have_program ("mpv"))
+    {
+      g_test_skip ("mpv is not installed");
+      return;
+    }
+  if (!setup_webm (f))
+    return;
+  f->keep_out = TRUE;
+  play (f, argv);
+  assert_clean_exit (f);
+  g_assert_null (strstr (f->err->str, "[ffmpeg/demuxer]"));
+  g_assert_null (strstr (f->err->str, "[ffmpeg/video]"));
+  assert_webm_frames (check_framecrc (f));
+}
+
+static gboolean
+stop_server_cb (gpointer user_data)
+{
+  Fixture *f = user_data;
+
+  alv_stream_server_stop (f->server);
+  return G_SOURCE_REMOVE;
+}
+
+/* Once the stream has ended for the player, the mount closes: VLC
+ * reconnects to an Icecast mount whose body ends, and must find it gone. */
+static void
+close_mount_cb (AlvStreamServer *server G_GNUC_UNUSED,
+                guint            id G_GNUC_UNUSED,
+                gboolean         dropped G_GNUC_UNUSED,
+                Fixture         *f)
+{
+  if (f->all_pushed)
+    g_idle_add_full (G_PRIORITY_HIGH, stop_server_cb, f, NULL);
+}
+
+/* VLC (dummy interface and outputs) plays to the end of the stream and
+ * exits normally, having decoded pictures and no decoder error.  (Its own
+ * Matroska demuxer declines WebM over HTTP, "cannot find any cluster or
+ * chapter", the file itself too; it falls back to libavformat's.) */
+static void
+test_vlc_webm (Fixture       *f,
+               gconstpointer  data G_GNUC_UNUSED)
+{
+  const char *argv[] = { "cvlc", "--verbose=2", "--intf", "dummy", "--vout", "dummy", "--aout", "dummy",
+                         "--play-and-exit", f->uri, NULL };
+
+  if (!have_program ("cvlc"))
+    {
+      g_test_skip ("VLC is not installed");
+      return;
+    }
+  if (getuid () == 0)
+    {
+      g_test_skip ("VLC refuses to run as root");
+      return;
+    }
+  if (!setup_webm (f))
+    return;
+  g_signal_connect (f->server, "listener-removed", G_CALLBACK (close_mount_cb), f);
+  /* VLC's HTTP/1.1 access sees an Icecast answer and hands over to its
+   * ICY access, which asks again, as with any Icecast mount */
+  f->connections = 2;
+  f->keep_out = TRUE;
+  play (f, argv);
+  assert_clean_exit (f);
+  g_assert_nonnull (strstr (f->err->str, "Received first picture"));
+  g_assert_nonnull (strstr (f->err->str, "EOF reached"));
+  g_assert_null (strstr (f->err->str, "decoder error"));
+}
+
 int
 main (int    argc,
       char **argv)
@@ -648,6 +867,9 @@ main (int    argc,
   ADD ("ffprobe-mp3", 0, test_ffprobe);
   ADD ("ffprobe-ogg-chained", PLAY_OGG, test_ffprobe);
   ADD ("mpg123-mp3", 0, test_mpg123);
+  ADD ("ffmpeg-webm", 0, test_ffmpeg_webm);
+  ADD ("mpv-webm", 0, test_mpv_webm);
+  ADD ("vlc-webm", 0, test_vlc_webm);
 #undef ADD
   return g_test_run ();
 }

@@ -3,8 +3,9 @@
  * Tests of the local Icecast-compatible stream (doc/local-stream.md) with real
  * clients on 127.0.0.1: a raw socket client that sees the exact bytes on the
  * wire, libsoup, and GStreamer pipelines (souphttpsrc ! icydemux ! decodebin,
- * playbin) that decode what the server streams.  Media come from real
- * encoders; a test whose encoder is missing is skipped.
+ * playbin) that decode what the server streams, WebM video stations
+ * included.  Media come from real encoders; a test whose encoder is
+ * missing is skipped.
  */
 #include "config.h"
 
@@ -14,6 +15,7 @@
 
 #include "alv-clock.h"
 #include "alv-icy.h"
+#include "alv-matroska.h"
 #include "alv-mp3.h"
 #include "alv-ogg.h"
 #include "alv-stream-server.h"
@@ -910,6 +912,120 @@ test_ogg_same_serial (Fixture       *f,
     }
 }
 
+/* ---- WebM ------------------------------------------------------------------ */
+
+/* Walks the Clusters of a live WebM body after its header; returns their
+ * timecodes.  Every byte must belong to the header or a Cluster. */
+static GArray *
+body_clusters (const guint8          *b,
+               gsize                  blen,
+               const AlvMatroskaInfo *info,
+               gboolean              *first_keyframe)
+{
+  GArray *timecodes = g_array_new (FALSE, FALSE, sizeof (guint64));
+  gsize pos = info->header_length;
+
+  while (pos < blen)
+    {
+      AlvMatroskaCluster c;
+
+      g_assert_cmpint (alv_matroska_cluster_parse (b + pos, blen - pos, info, &c), ==, ALV_MATROSKA_PARSE_OK);
+      if (timecodes->len == 0)
+        *first_keyframe = c.keyframe;
+      g_array_append_val (timecodes, c.timecode);
+      pos += c.header_length + c.size;
+    }
+  g_assert_cmpuint (pos, ==, blen);
+  return timecodes;
+}
+
+/* Two WebM items, a listener from the start and one that joins in the
+ * middle of the first: both get the live header (a Segment of unknown size,
+ * no Cues or Duration), then Clusters whose time runs on across the item
+ * change; the late one starts on a keyframe Cluster of the burst. */
+static void
+test_webm_late_joiner (Fixture       *f,
+                       gconstpointer  data G_GNUC_UNUSED)
+{
+  GBytes *items[2] = { stream_media_webm (5, 0, "opus"), stream_media_webm (5, 18, "opus") };
+  g_autoptr(RawClient) early = NULL;
+  g_autoptr(RawClient) late = NULL;
+  AlvMatroskaInfo info;
+  gsize len;
+  const guint8 *d;
+
+  if (items[0] == NULL || items[1] == NULL)
+    {
+      g_test_skip ("vp8enc, opusenc or webmmux missing");
+      g_clear_pointer (&items[0], g_bytes_unref);
+      g_clear_pointer (&items[1], g_bytes_unref);
+      return;
+    }
+  d = g_bytes_get_data (items[0], &len);
+  g_assert_cmpint (alv_matroska_parse_info (d, len, &info), ==, ALV_MATROSKA_PARSE_OK);
+
+  early = raw_client_new (f->port, GET_ICY, TRUE);
+  wait_listeners (f, 1);
+  alv_stream_server_begin_item (f->server, "video/webm", "One", NULL);
+  {
+    /* 3.5 s of the first item, then a listener joins */
+    gsize cut = info.header_length + (len - info.header_length) * 7 / 10;
+    g_autoptr(GBytes) start = g_bytes_new_from_bytes (items[0], 0, cut);
+    g_autoptr(GBytes) after = g_bytes_new_from_bytes (items[0], cut, len - cut);
+
+    push_pieces (f->server, start, 4096);
+    late = raw_client_new (f->port, GET_PLAIN, TRUE);
+    wait_listeners (f, 2);
+    push_pieces (f->server, after, 4096);
+  }
+  alv_stream_server_begin_item (f->server, "video/webm", "Two", NULL);
+  push_pieces (f->server, items[1], 3000);
+  alv_stream_server_disconnect_all (f->server);
+  raw_client_wait_eof (early);
+  raw_client_wait_eof (late);
+
+  for (guint i = 0; i < 2; i++)
+    {
+      RawClient *client = i == 0 ? early : late;
+      g_autoptr(GBytes) body = raw_client_body (client);
+      g_autofree char *head = raw_client_head (client);
+      g_autoptr(GArray) timecodes = NULL;
+      AlvMatroskaInfo binfo;
+      gboolean keyframe = FALSE;
+      gsize blen;
+      const guint8 *b = g_bytes_get_data (body, &blen);
+      guint64 first;
+
+      g_assert_nonnull (strstr (head, "Content-Type: video/webm\r\n"));
+      g_assert_null (strstr (head, "icy-metaint"));
+      g_assert_cmpint (alv_matroska_parse_info (b, blen, &binfo), ==, ALV_MATROSKA_PARSE_OK);
+      g_assert_cmpuint (binfo.duration_us, ==, 0);
+      g_assert_true (alv_matroska_compatible (&info, d, &binfo, b));
+      g_assert_nonnull (stream_find_bytes (b, binfo.header_length,
+                                           (const guint8 *) "\x18\x53\x80\x67\x01\xff\xff\xff\xff\xff\xff\xff", 12));
+      g_assert_null (stream_find_bytes (b, binfo.header_length, (const guint8 *) "\x1c\x53\xbb\x6b", 4));
+      timecodes = body_clusters (b, blen, &binfo, &keyframe);
+      g_assert_true (keyframe);
+      first = g_array_index (timecodes, guint64, 0);
+      /* a Cluster a second, time running on across the item change (the
+       * first item's last Opus block ends at 5.02 s) */
+      g_assert_cmpuint (first % 1000, ==, 0);
+      g_assert_cmpuint (timecodes->len, ==, 10 - first / 1000);
+      for (guint k = 0; k < timecodes->len; k++)
+        {
+          guint64 want = first + 1000 * k;
+
+          g_assert_cmpuint (g_array_index (timecodes, guint64, k), ==, want + (want >= 5000 ? 20 : 0));
+        }
+      if (client == early)
+        g_assert_cmpuint (first, ==, 0);
+      else
+        g_assert_cmpuint (first, >, 0);
+    }
+  g_bytes_unref (items[0]);
+  g_bytes_unref (items[1]);
+}
+
 /* ---- GStreamer ------------------------------------------------------------------ */
 
 typedef struct
@@ -917,6 +1033,7 @@ typedef struct
   GMutex lock;
   GstClockTime decoded;  /* sum of decoded buffer durations */
   GPtrArray *titles;
+  GArray *video_pts;     /* GstClockTime of each decoded video frame */
   gboolean eos;
   gboolean error;
   char *error_message;
@@ -1027,6 +1144,7 @@ play_state_init (PlayState *state)
   memset (state, 0, sizeof *state);
   g_mutex_init (&state->lock);
   state->titles = g_ptr_array_new_with_free_func (g_free);
+  state->video_pts = g_array_new (FALSE, FALSE, sizeof (GstClockTime));
 }
 
 static void
@@ -1034,6 +1152,7 @@ play_state_clear (PlayState *state)
 {
   g_mutex_clear (&state->lock);
   g_ptr_array_unref (state->titles);
+  g_array_unref (state->video_pts);
   g_free (state->error_message);
 }
 
@@ -1157,6 +1276,106 @@ test_gst_playbin_ogg_chained (Fixture       *f,
   g_bytes_unref (items[1]);
 }
 
+static void
+video_handoff_cb (GstElement *sink G_GNUC_UNUSED,
+                  GstBuffer  *buffer,
+                  GstPad     *pad G_GNUC_UNUSED,
+                  PlayState  *state)
+{
+  GstClockTime pts = GST_BUFFER_PTS (buffer);
+
+  g_mutex_lock (&state->lock);
+  g_array_append_val (state->video_pts, pts);
+  g_mutex_unlock (&state->lock);
+}
+
+/* playbin joins a WebM station in the middle of its first item (3.5 s of
+ * 5) and plays on across the item change: every video frame from the
+ * keyframe it joins on is decoded, with no error and no gap in the
+ * timestamps (but the 20 ms by which the first item's audio outlasts its
+ * video); the audio too. */
+static void
+test_gst_playbin_webm (Fixture       *f,
+                       gconstpointer  data G_GNUC_UNUSED)
+{
+  GBytes *items[2] = { stream_media_webm (5, 0, "opus"), stream_media_webm (5, 18, "opus") };
+  g_autofree char *uri = alv_stream_server_get_uri (f->server);
+  g_autoptr(GstElement) playbin = NULL;
+  g_autoptr(GstBus) bus = NULL;
+  GstElement *vsink;
+  PlayState state;
+  gsize len = 0, cut;
+  guint watch;
+  GstClockTime first, frame = GST_SECOND / 25;
+  guint expect;
+
+  if (items[0] == NULL || items[1] == NULL || !stream_media_have_elements ("playbin", "souphttpsrc", "vp8dec", NULL))
+    {
+      g_test_skip ("vp8enc, vp8dec, opusenc, webmmux, playbin or souphttpsrc missing");
+      g_clear_pointer (&items[0], g_bytes_unref);
+      g_clear_pointer (&items[1], g_bytes_unref);
+      return;
+    }
+  play_state_init (&state);
+  playbin = gst_element_factory_make ("playbin", NULL);
+  vsink = gst_element_factory_make ("fakesink", NULL);
+  g_object_set (vsink, "sync", FALSE, "signal-handoffs", TRUE, NULL);
+  g_signal_connect (vsink, "handoff", G_CALLBACK (video_handoff_cb), &state);
+  g_object_set (playbin, "uri", uri, "audio-sink", counting_sink (&state), "video-sink", vsink, NULL);
+
+  g_bytes_get_data (items[0], &len);
+  cut = len * 7 / 10;
+  alv_stream_server_begin_item (f->server, "video/webm", "One", NULL);
+  {
+    g_autoptr(GBytes) start = g_bytes_new_from_bytes (items[0], 0, cut);
+
+    push_pieces (f->server, start, 4096);
+  }
+  bus = gst_element_get_bus (playbin);
+  watch = gst_bus_add_watch (bus, bus_cb, &state);
+  gst_element_set_state (playbin, GST_STATE_PLAYING);
+  wait_listeners (f, 1);
+  {
+    g_autoptr(GBytes) after = g_bytes_new_from_bytes (items[0], cut, len - cut);
+
+    push_pieces (f->server, after, 4096);
+  }
+  alv_stream_server_begin_item (f->server, "video/webm", "Two", NULL);
+  push_pieces (f->server, items[1], 4096);
+  alv_stream_server_disconnect_all (f->server);
+  test_wait_until (play_done, &state, 30000);
+  gst_element_set_state (playbin, GST_STATE_NULL);
+  g_source_remove (watch);
+  g_assert_cmpstr (state.error_message, ==, NULL);
+  g_assert_true (state.eos);
+
+  g_assert_cmpuint (state.video_pts->len, >, 0);
+  first = g_array_index (state.video_pts, GstClockTime, 0);
+  g_test_message ("%u video frames from %" GST_TIME_FORMAT, state.video_pts->len, GST_TIME_ARGS (first));
+  /* joined on a keyframe Cluster (one a second) of the first item */
+  g_assert_cmpuint (first % GST_SECOND, ==, 0);
+  g_assert_cmpuint (first, >, 0);
+  g_assert_cmpuint (first, <, 5 * GST_SECOND);
+  expect = (guint) (5 - first / GST_SECOND) * 25 + 125;
+  g_assert_cmpuint (state.video_pts->len, ==, expect);
+  for (guint i = 1; i < state.video_pts->len; i++)
+    {
+      GstClockTime prev = g_array_index (state.video_pts, GstClockTime, i - 1);
+      GstClockTime pts = g_array_index (state.video_pts, GstClockTime, i);
+
+      g_assert_cmpuint (pts, >, prev);
+      g_assert_cmpuint (pts - prev, <=, frame + 20 * GST_MSECOND);
+    }
+  g_assert_cmpuint (g_array_index (state.video_pts, GstClockTime, expect - 1), ==,
+                    10 * GST_SECOND + 20 * GST_MSECOND - frame);
+  /* the audio of the same span, within 5 % */
+  g_assert_cmpuint (state.decoded, >=, (10 * GST_SECOND - first) * 95 / 100);
+  g_assert_cmpuint (state.decoded, <=, (10 * GST_SECOND - first) * 105 / 100);
+  play_state_clear (&state);
+  g_bytes_unref (items[0]);
+  g_bytes_unref (items[1]);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1185,6 +1404,8 @@ main (int    argc,
   ADD ("ogg-chained", test_ogg_chained);
   ADD ("gst/icydemux-mp3", test_gst_icydemux);
   ADD ("gst/playbin-mp3", test_gst_playbin_mp3);
+  ADD ("webm-late-joiner", test_webm_late_joiner);
+  ADD ("gst/playbin-webm", test_gst_playbin_webm);
 #undef ADD
   g_test_add ("/core/stream/ogg-same-serial", Fixture, NULL, fixture_setup,
               test_ogg_same_serial, fixture_teardown);

@@ -34,10 +34,17 @@ the qdisc, nginx and everything else die with the namespace; it needs
 root, nginx, tc and unshare.  Origin bytes are then read from nginx's
 access log (media body bytes) and from the tc class (wire bytes).
 
+With --video the station is a WebM video station instead: 1 Mbit/s items
+(VP8 160x120 noise at about 900 kbit/s CBR with a keyframe every 2 s, and
+Opus at 96 kbit/s), every rate above (origin and listener uplinks, the
+reader's 2 s of start-up buffer) scaled to that bitrate; the local stream
+then serves it as one live WebM stream, listeners joining on keyframes.
+
 Prints a table per scenario, a side-by-side summary, and a JSON summary
 as its last line.  Usage:
 
     tests/bench/bench-swarm.py [--builddir _build] [-n 16] ...
+    tests/bench/bench-swarm.py --video ...                     # 1 Mbit/s WebM
     tests/bench/bench-swarm.py --origin-model droptail ...     # as root
 """
 
@@ -59,8 +66,9 @@ import urllib.parse
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
-BITRATE = 128000                # bits per second of the station
+BITRATE = 128000                # bits per second of the station (--video: 1 Mbit/s)
 BYTE_RATE = BITRATE // 8        # 16000 bytes per second
+VIDEO_BITRATE = 1000000
 START_AUDIO = 2.0               # seconds buffered before playback starts
 RESUME_AUDIO = 1.0              # seconds buffered before playback resumes
 
@@ -113,7 +121,8 @@ class FairShaper:
 class Origin(threading.Thread):
     """Static files of @root over HTTP/1.1, bodies paced by a FairShaper."""
 
-    TYPES = {".rss": "application/x-alluvium", ".mp3": "audio/mpeg", ".ogg": "audio/ogg"}
+    TYPES = {".rss": "application/x-alluvium", ".mp3": "audio/mpeg", ".ogg": "audio/ogg",
+             ".webm": "video/webm"}
 
     def __init__(self, root, port, rate):
         super().__init__(daemon=True)
@@ -260,7 +269,8 @@ class DropTailOrigin:
     Only ever used inside the private network namespace."""
 
     model = "droptail"
-    TYPES = {"rss": "application/x-alluvium", "mp3": "audio/mpeg", "ogg": "audio/ogg"}
+    TYPES = {"rss": "application/x-alluvium", "mp3": "audio/mpeg", "ogg": "audio/ogg",
+             "webm": "video/webm"}
 
     def __init__(self, station, work, rate_x):
         if not in_private_netns():
@@ -429,6 +439,31 @@ def reap(pid, timeout=5.0):
 
 
 # --- the station ------------------------------------------------------------
+
+def make_video_media(directory, n_items, seconds):
+    """WebM items of @seconds: VP8 noise (every frame new, so the encoder
+    spends its whole budget) at about 900 kbit/s CBR, a keyframe every 2 s,
+    and Opus at 96 kbit/s: 1 Mbit/s in all."""
+    os.makedirs(directory, exist_ok=True)
+    paths = []
+    for i in range(n_items):
+        path = os.path.join(directory, f"item{i + 1}.webm")
+        paths.append(path)
+        if os.path.exists(path):
+            continue
+        frames = int(seconds * 25)
+        run(["gst-launch-1.0", "-q", "webmmux", "name=mux",
+             "videotestsrc", "pattern=snow", f"num-buffers={frames}",
+             "!", "video/x-raw,width=160,height=120,framerate=25/1",
+             "!", "vp8enc", "end-usage=cbr", "target-bitrate=900000", "keyframe-max-dist=50",
+             "deadline=1", "cpu-used=8", "!", "queue", "!", "mux.",
+             "audiotestsrc", "wave=pink-noise", f"volume=0.{2 + i}", f"num-buffers={int(seconds * 50)}",
+             "samplesperbuffer=960", "!", "audio/x-raw,rate=48000,channels=2",
+             "!", "opusenc", "bitrate=96000", "!", "queue", "!", "mux.",
+             "mux.", "!", "filesink", f"location={path}.part"], stdout=subprocess.DEVNULL)
+        os.rename(path + ".part", path)
+    return paths
+
 
 def make_media(directory, n_items, seconds, seed):
     """MP3 items of @seconds of filtered noise at 128 kbit/s CBR, titled."""
@@ -825,11 +860,17 @@ def main():
                     help="fair: the script's own fair-queued origin; droptail: nginx behind a "
                          "tc drop-tail cap in a private network namespace (needs root and nginx)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--video", action="store_true",
+                    help="a 1 Mbit/s WebM video station (VP8 + Opus) instead of 128 kbit/s MP3")
     ap.add_argument("--block-size", type=int, default=8192, help="the gateway's block size (its default: 8192)")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--verbose", action="store_true", help="debug logs of every core (with --keep)")
     args = ap.parse_args()
+    if args.video:
+        global BITRATE, BYTE_RATE
+        BITRATE = VIDEO_BITRATE
+        BYTE_RATE = BITRATE // 8
     for tool in ("gst-launch-1.0", "dbus-daemon", "gdbus"):
         if shutil.which(tool) is None:
             sys.exit(f"bench-swarm: {tool} is needed")
@@ -849,10 +890,15 @@ def main():
     try:
         station = os.path.join(root, "station")
         log(f"bench-swarm: making {args.items} items of {args.seconds:g} s in {station}")
-        media = make_media(os.path.join(station, "media"), args.items, args.seconds, args.seed)
+        if args.video:
+            media = make_video_media(os.path.join(station, "media"), args.items, args.seconds)
+        else:
+            media = make_media(os.path.join(station, "media"), args.items, args.seconds, args.seed)
         sizes = [os.path.getsize(m) for m in media]
-        print(f"station: {args.items} items of {args.seconds:g} s at {BITRATE // 1000} kbit/s "
-              f"({sum(sizes)} bytes); {args.n} listeners joining over {args.join_window:g} s "
+        kind = "WebM video (VP8 + Opus)" if args.video else "MP3"
+        print(f"station: {args.items} items of {args.seconds:g} s of {kind} at {BITRATE // 1000} kbit/s "
+              f"(measured {sum(sizes) * 8 / (args.items * args.seconds) / 1000:.0f} kbit/s, "
+              f"{sum(sizes)} bytes); {args.n} listeners joining over {args.join_window:g} s "
               f"(seed {args.seed})")
         if args.origin_model == "droptail":
             cap = (f"nginx, capped by tc on a private loopback (htb {int(args.origin_rate * BITRATE)} bit/s "
@@ -887,7 +933,8 @@ def main():
             cells = (f"{s[key]}/{s['listeners']}" if key == "stall_free" else str(s[key])
                      for s in results)
             print(f"{label:<20}" + "".join(f"{c:>14}" for c in cells))
-        print(json.dumps({"bench": "swarm", "bitrate": BITRATE, "origin_rate_x": args.origin_rate,
+        print(json.dumps({"bench": "swarm", "media": "webm-video" if args.video else "mp3",
+                          "bitrate": BITRATE, "origin_rate_x": args.origin_rate,
                           "peer_rate_x": args.peer_rate, "origin_model": args.origin_model,
                           "rate_limit": ("nginx behind a tc htb cap with a drop-tail bfifo"
                                          if args.origin_model == "droptail" else
