@@ -8,7 +8,8 @@
  * 1 + the count in its mapping header, Speex 2 + extra headers, unknown
  * codecs 1).  A BOS page after data pages starts a new link (a chained
  * stream).  The server keeps the header pages of the current link to give
- * late joiners, who then start on a page boundary.
+ * late joiners, who then start on a page boundary; in a link with Theora
+ * video, on a page where a keyframe packet begins.
  */
 #define G_LOG_DOMAIN "alluvium-core"
 
@@ -174,6 +175,44 @@ alv_ogg_page_set_serial (guint8  *data,
   for (guint i = 0; i < 4; i++)
     data[22 + i] = (guint8) (crc >> (8 * i));
   return TRUE;
+}
+
+/**
+ * alv_ogg_page_has_theora_keyframe:
+ * @data: a whole page of a Theora stream
+ * @page: its fields, from alv_ogg_page_parse()
+ *
+ * Whether a keyframe packet begins on the page (a data packet, first bit
+ * 0, whose second bit, the frame type, is 0 for intra): a decoder given
+ * the header pages and the stream from this page on has a whole picture
+ * to start from.  A packet continued from the page before does not count.
+ *
+ * Returns: %TRUE if a Theora keyframe begins on the page
+ */
+gboolean
+alv_ogg_page_has_theora_keyframe (const guint8     *data,
+                                  const AlvOggPage *page)
+{
+  gboolean begins;
+  gsize body = 0;
+
+  g_return_val_if_fail (data != NULL, FALSE);
+  g_return_val_if_fail (page != NULL, FALSE);
+  g_return_val_if_fail (page->header_length >= 27 && page->length >= page->header_length, FALSE);
+
+  begins = !(page->flags & ALV_OGG_PAGE_CONTINUED);
+  for (gsize i = 27; i < page->header_length; i++)
+    {
+      guint8 lacing = data[i];
+
+      /* an empty packet is a dropped frame, not a keyframe */
+      if (begins && lacing > 0 && page->header_length + body < page->length
+          && (data[page->header_length + body] & 0xc0) == 0)
+        return TRUE;
+      body += lacing;
+      begins = lacing < 255;
+    }
+  return FALSE;
 }
 
 typedef struct
@@ -385,6 +424,8 @@ classify (AlvOggScanner *scanner,
       page->is_header = TRUE;
       stream->seen += page->n_packets;
     }
+  else if (stream != NULL && stream->info.codec == ALV_OGG_CODEC_THEORA)
+    page->keyframe = alv_ogg_page_has_theora_keyframe (data, page);
 }
 
 /**
@@ -473,6 +514,24 @@ alv_ogg_scanner_headers_done (AlvOggScanner *scanner)
 }
 
 /**
+ * alv_ogg_scanner_has_video:
+ * @scanner: a scanner
+ *
+ * Returns: whether the current link has a Theora stream (then only its
+ *   keyframe pages are places to start)
+ */
+gboolean
+alv_ogg_scanner_has_video (AlvOggScanner *scanner)
+{
+  g_return_val_if_fail (scanner != NULL, FALSE);
+
+  for (guint i = 0; i < scanner->n_streams; i++)
+    if (scanner->streams[i].info.codec == ALV_OGG_CODEC_THEORA)
+      return TRUE;
+  return FALSE;
+}
+
+/**
  * alv_ogg_scanner_get_skipped:
  * @scanner: a scanner
  *
@@ -494,7 +553,8 @@ alv_ogg_scanner_get_skipped (AlvOggScanner *scanner)
  *
  * Reads the header pages at the start of an Ogg item and describes its
  * first audio stream (Vorbis, Opus, FLAC or Speex): serial, granule rate
- * and where the header pages end.
+ * and where the header pages end; and its Theora stream if it has one.
+ * A link of Theora alone is described by its video stream (rate 0).
  *
  * Returns: %TRUE on success
  */
@@ -537,6 +597,14 @@ alv_ogg_parse_info (const guint8  *data,
       return FALSE;
     }
   for (guint i = 0; i < scanner->n_streams; i++)
+    if (scanner->streams[i].info.codec == ALV_OGG_CODEC_THEORA)
+      {
+        info->video_codec = ALV_OGG_CODEC_THEORA;
+        info->video_serial = scanner->streams[i].serial;
+        break;
+      }
+  info->headers_length = offset;
+  for (guint i = 0; i < scanner->n_streams; i++)
     {
       const CodecInfo *c = &scanner->streams[i].info;
 
@@ -546,11 +614,17 @@ alv_ogg_parse_info (const guint8  *data,
           info->serial = scanner->streams[i].serial;
           info->rate = c->rate;
           info->preskip = c->preskip;
-          info->headers_length = offset;
           return TRUE;
         }
     }
-  g_set_error (error, ALV_ERROR, ALV_ERROR_UNSUPPORTED, _("No supported audio stream in Ogg headers"));
+  if (info->video_codec != ALV_OGG_CODEC_UNKNOWN)
+    {
+      info->codec = info->video_codec;
+      info->serial = info->video_serial;
+      return TRUE;
+    }
+  memset (info, 0, sizeof *info);
+  g_set_error (error, ALV_ERROR, ALV_ERROR_UNSUPPORTED, _("No supported audio or video stream in Ogg headers"));
   return FALSE;
 }
 
@@ -579,6 +653,28 @@ alv_ogg_granule_to_usec (const AlvOggInfo *info,
     return G_MAXINT64;
   usec = seconds * G_USEC_PER_SEC + (g % info->rate) * G_USEC_PER_SEC / info->rate;
   return (gint64) MIN (usec, (guint64) G_MAXINT64);
+}
+
+/* The first whole, CRC-checked page at or after *@pos (which it moves
+ * there): damaged regions are skipped. */
+static gboolean
+next_page (const guint8 *data,
+           gsize         len,
+           gsize        *pos,
+           AlvOggPage   *page)
+{
+  while (*pos < len)
+    {
+      const guint8 *sync = memchr (data + *pos, 'O', len - *pos);
+
+      if (sync == NULL)
+        return FALSE;
+      *pos = (gsize) (sync - data);
+      if (alv_ogg_page_parse (data + *pos, len - *pos, page) == ALV_OGG_PARSE_OK)
+        return TRUE;
+      (*pos)++;
+    }
+  return FALSE;
 }
 
 /**
@@ -610,6 +706,7 @@ alv_ogg_find_page_at_time (const guint8      *data,
 {
   guint64 target;
   gsize pos;
+  AlvOggPage page;
 
   g_return_val_if_fail (data != NULL || len == 0, FALSE);
   g_return_val_if_fail (info != NULL, FALSE);
@@ -625,28 +722,62 @@ alv_ogg_find_page_at_time (const guint8      *data,
   target = info->preskip + (time_us / G_USEC_PER_SEC) * info->rate
            + (time_us % G_USEC_PER_SEC) * info->rate / G_USEC_PER_SEC;
 
-  pos = MAX (start, info->headers_length);
-  while (pos < len)
-    {
-      const guint8 *sync = memchr (data + pos, 'O', len - pos);
-      AlvOggPage page;
-
-      if (sync == NULL)
-        break;
-      pos = (gsize) (sync - data);
-      if (alv_ogg_page_parse (data + pos, len - pos, &page) != ALV_OGG_PARSE_OK)
-        {
-          pos++;
-          continue;
-        }
-      if (page.serial == info->serial && page.granule >= 0 && (guint64) page.granule >= target
-          && !(page.flags & ALV_OGG_PAGE_BOS))
-        {
-          *offset = pos;
-          return TRUE;
-        }
-      pos += page.length;
-    }
+  for (pos = MAX (start, info->headers_length); next_page (data, len, &pos, &page); pos += page.length)
+    if (page.serial == info->serial && page.granule >= 0 && (guint64) page.granule >= target
+        && !(page.flags & ALV_OGG_PAGE_BOS))
+      {
+        *offset = pos;
+        return TRUE;
+      }
   g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID, _("No Ogg page at the requested time"));
+  return FALSE;
+}
+
+/**
+ * alv_ogg_find_keyframe:
+ * @data: an Ogg item from its first byte, or any window of one
+ * @len: length of @data
+ * @start: where to start looking; pages before @info's headers_length are
+ *   never returned (set it to 0 in @info for a window)
+ * @info: the item's streams, from alv_ogg_parse_info(), with video
+ * @offset: (out): offset in @data of the first page of the video stream
+ *   on which a keyframe begins
+ * @error: return location for a #GError
+ *
+ * Finds where a video item can be joined: push its header pages, then the
+ * bytes from @offset on.  The other streams' pages after @offset are
+ * about as late (a muxer interleaves by time), so sound and picture start
+ * together.  Damaged regions are skipped (resync on a CRC-checked page).
+ *
+ * Returns: %TRUE if such a page lies within @data
+ */
+gboolean
+alv_ogg_find_keyframe (const guint8      *data,
+                       gsize              len,
+                       gsize              start,
+                       const AlvOggInfo  *info,
+                       gsize             *offset,
+                       GError           **error)
+{
+  gsize pos;
+  AlvOggPage page;
+
+  g_return_val_if_fail (data != NULL || len == 0, FALSE);
+  g_return_val_if_fail (info != NULL, FALSE);
+  g_return_val_if_fail (offset != NULL, FALSE);
+
+  if (info->video_codec != ALV_OGG_CODEC_THEORA)
+    {
+      g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID, _("Ogg stream has no video"));
+      return FALSE;
+    }
+  for (pos = MAX (start, info->headers_length); next_page (data, len, &pos, &page); pos += page.length)
+    if (page.serial == info->video_serial && !(page.flags & ALV_OGG_PAGE_BOS)
+        && alv_ogg_page_has_theora_keyframe (data + pos, &page))
+      {
+        *offset = pos;
+        return TRUE;
+      }
+  g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID, _("No Ogg video keyframe"));
   return FALSE;
 }

@@ -51,6 +51,8 @@ typedef enum
  * @n_packets: packets that end on this page
  * @is_header: (scanner only) a BOS page or one carrying codec headers
  * @new_link: (scanner only) the first page of a new chain link
+ * @keyframe: (scanner only) a page of a Theora stream on which a keyframe
+ *   packet begins: where a video player can start
  */
 typedef struct
 {
@@ -63,15 +65,21 @@ typedef struct
   guint n_packets;
   gboolean is_header;
   gboolean new_link;
+  gboolean keyframe;
 } AlvOggPage;
 
 /**
  * AlvOggInfo:
- * @codec: codec of the first logical stream of the link
+ * @codec: codec of the first audio stream of the link, or
+ *   %ALV_OGG_CODEC_THEORA for a link of video alone
  * @serial: its serial number
- * @rate: granule positions per second (sample rate; 48000 for Opus)
+ * @rate: granule positions per second (sample rate; 48000 for Opus; 0 for
+ *   video alone, whose granule positions are not a sample count)
  * @preskip: granules to subtract before converting to time (Opus pre-skip)
  * @headers_length: bytes of header pages at the start of the link
+ * @video_codec: %ALV_OGG_CODEC_THEORA when the link carries video, else
+ *   %ALV_OGG_CODEC_UNKNOWN
+ * @video_serial: the video stream's serial number
  */
 typedef struct
 {
@@ -80,6 +88,8 @@ typedef struct
   guint32 rate;
   guint32 preskip;
   gsize headers_length;
+  AlvOggCodec video_codec;
+  guint32 video_serial;
 } AlvOggInfo;
 
 guint32           alv_ogg_crc32           (const guint8 *data,
@@ -90,6 +100,8 @@ AlvOggParseResult alv_ogg_page_parse      (const guint8 *data,
 gboolean          alv_ogg_page_set_serial (guint8       *data,
                                            gsize         len,
                                            guint32       serial);
+gboolean          alv_ogg_page_has_theora_keyframe (const guint8     *data,
+                                                    const AlvOggPage *page);
 
 typedef struct _AlvOggScanner AlvOggScanner;
 
@@ -102,6 +114,7 @@ void           alv_ogg_scanner_push         (AlvOggScanner *scanner,
 GBytes        *alv_ogg_scanner_pop_page     (AlvOggScanner *scanner,
                                              AlvOggPage    *page);
 gboolean       alv_ogg_scanner_headers_done (AlvOggScanner *scanner);
+gboolean       alv_ogg_scanner_has_video    (AlvOggScanner *scanner);
 guint64        alv_ogg_scanner_get_skipped  (AlvOggScanner *scanner);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AlvOggScanner, alv_ogg_scanner_free)
@@ -117,6 +130,12 @@ gboolean alv_ogg_find_page_at_time (const guint8     *data,
                                     gsize             start,
                                     const AlvOggInfo *info,
                                     guint64           time_us,
+                                    gsize            *offset,
+                                    GError          **error);
+gboolean alv_ogg_find_keyframe     (const guint8     *data,
+                                    gsize             len,
+                                    gsize             start,
+                                    const AlvOggInfo *info,
                                     gsize            *offset,
                                     GError          **error);
 

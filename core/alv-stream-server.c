@@ -808,6 +808,21 @@ remap_serial (AlvStreamServer *self,
   return bytes;
 }
 
+/* Where a late joiner can start (after the link's header pages): a data
+ * page that does not continue a packet; in a link with video, only a
+ * page where a Theora keyframe begins, so that the picture starts whole
+ * (never in the middle of a group of pictures). */
+static gboolean
+ogg_page_is_sync (AlvStreamServer  *self,
+                  const AlvOggPage *page)
+{
+  if (page->is_header)
+    return FALSE;
+  if (alv_ogg_scanner_has_video (self->ogg))
+    return page->keyframe;
+  return !(page->flags & ALV_OGG_PAGE_CONTINUED);
+}
+
 static void
 push_ogg (AlvStreamServer *self,
           GBytes          *data)
@@ -840,8 +855,7 @@ push_ogg (AlvStreamServer *self,
           g_ptr_array_add (self->ogg_headers, g_bytes_ref (bytes));
           self->ogg_headers_size += page.length;
         }
-      emit_chunk (self, bytes, link_start || (!page.is_header && !(page.flags & ALV_OGG_PAGE_CONTINUED)),
-                  link_start);
+      emit_chunk (self, bytes, link_start || ogg_page_is_sync (self, &page), link_start);
     }
 }
 

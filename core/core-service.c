@@ -48,6 +48,10 @@
 #define HEAD_SIZE (64 * 1024)
 /* the largest head accepted when Ogg header pages need more */
 #define MAX_HEAD_SIZE (1024 * 1024)
+/* how far a video item joined mid-way is searched for a keyframe (an Ogg
+ * Theora keyframe page, a WebM keyframe Cluster): a keyframe every few
+ * seconds, a few Mbit/s */
+#define MAX_KEYFRAME_SEARCH (8 * 1024 * 1024)
 /* read size of the item body */
 #define FEED_CHUNK 16384
 /* how far ahead of real time the feeder may push (µs) */
@@ -64,8 +68,6 @@
 /* a video item joined mid-way is read from this long before the position
  * (µs), to find the keyframe Cluster at or before it */
 #define KEYFRAME_BACKOFF (5 * G_USEC_PER_SEC / 2)
-/* the most read of a video item while looking for that keyframe */
-#define MAX_KEYFRAME_SEARCH (8 * 1024 * 1024)
 /* largest read from the block store at once */
 #define STORE_READ (64 * 1024)
 /* the smallest head read from the block store first (more when the
@@ -414,6 +416,8 @@ struct _Feeder
   guint64 body_offset;        /* file offset of the body request */
   guint64 skip;               /* body bytes still to drop (Range ignored) */
   gboolean synced;            /* the body's first sync point was found */
+  AlvOggInfo ogg;             /* FEED_OGG: the item's streams */
+  gboolean need_keyframe;     /* FEED_OGG with video joined mid-way */
   double bytes_per_sec;
   gint64 t0;                  /* monotonic time of the first body push */
   guint64 pushed;             /* body bytes pushed since t0 */
@@ -617,13 +621,23 @@ feeder_push_buffered (Feeder *f)
     {
       gsize skip = 0;
       gboolean found = FALSE;
-      gsize max_search = f->kind == FEED_MATROSKA ? MAX_KEYFRAME_SEARCH : MAX_HEAD_SIZE;
+      gsize limit = f->kind == FEED_MATROSKA ? MAX_KEYFRAME_SEARCH : MAX_HEAD_SIZE;
 
       if (f->kind == FEED_MATROSKA)
         found = alv_matroska_find_keyframe (f->buf->data, f->buf->len, &f->mkv, f->mkv_target,
                                             FALSE, &skip) == ALV_MATROSKA_PARSE_OK;
       else if (f->kind == FEED_MP3)
         found = alv_mp3_find_sync (f->buf->data, f->buf->len, FALSE, &skip);
+      else if (f->kind == FEED_OGG && f->need_keyframe)
+        {
+          /* a video item starts on a keyframe, never mid-GOP; the audio
+           * pages that follow it are about as late */
+          AlvOggInfo window = f->ogg;
+
+          window.headers_length = 0;
+          found = alv_ogg_find_keyframe (f->buf->data, f->buf->len, 0, &window, &skip, NULL);
+          limit = MAX_KEYFRAME_SEARCH;
+        }
       else if (f->kind == FEED_OGG)
         {
           for (gsize i = 0; i + 4 <= f->buf->len && !found; i++)
@@ -643,7 +657,7 @@ feeder_push_buffered (Feeder *f)
 
       if (!found)
         {
-          if (f->buf->len > max_search)
+          if (f->buf->len > limit)
             {
               feeder_fail (f, _("no sync point in the media"));
               return PUSH_FAILED;
@@ -887,6 +901,8 @@ feeder_probe (Feeder *f)
   if (len >= 4 && memcmp (data, "OggS", 4) == 0 && alv_ogg_parse_info (data, len, &ogg, NULL))
     {
       f->kind = FEED_OGG;
+      f->ogg = ogg;
+      f->need_keyframe = ogg.video_codec != ALV_OGG_CODEC_UNKNOWN && f->position >= START_SLACK;
       audio_start = ogg.headers_length;
       /* the header pages first: a joiner needs them before any data page */
       feeder_push (f, data, ogg.headers_length);

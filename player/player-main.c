@@ -34,6 +34,7 @@
 #include "player-state.h"
 #include "player-stations.h"
 #include "player-ui.h"
+#include "player-window.h"
 
 #define MAX_RECONNECTS     6
 #define FIRST_BACKOFF_MS   500
@@ -54,6 +55,7 @@ typedef struct
   guint bus_watch_id;
   PlayerUi *ui;
   PlayerMpris *mpris;
+  PlayerWindow *window;     /* the video window, opened by the first picture */
 
   char *station;            /* playlist URL */
   char *state_text;         /* the status label built from the core's message */
@@ -169,6 +171,15 @@ update_status (Player *self)
     {
       g_variant_lookup (np, "title", "&s", &st.title);
       g_variant_lookup (np, "creator", "&s", &st.creator);
+    }
+  if (self->window != NULL)
+    {
+      g_autofree char *window_title = player_window_format_title (st.station, st.title);
+
+      player_window_set_title (self->window, window_title);
+    }
+  if (np != NULL)
+    {
       if (g_variant_lookup (np, "slot-start", "x", &slot_start) &&
           g_variant_lookup (np, "slot-end", "x", &slot_end) && slot_end > slot_start)
         st.length_us = slot_end - slot_start;
@@ -347,6 +358,33 @@ do_stop (Player *self)
 
 static char *explain_gst_error (const GError *error);
 
+/* From the streaming threads: a video sink asking for a window gets the
+ * player's own (the same one for the player's life). */
+static GstBusSyncReply
+on_bus_sync (GstBus *bus G_GNUC_UNUSED, GstMessage *msg, gpointer user_data)
+{
+  Player *self = user_data;
+
+  if (self->window != NULL && player_window_handle_sync (self->window, msg))
+    return GST_BUS_DROP;
+  return GST_BUS_PASS;
+}
+
+static void
+on_window_closed (gpointer user_data)
+{
+  player_quit (user_data, 0);
+}
+
+/* A video sink with a window of its own (--video-sink) says so when the
+ * user closes it: that is the user quitting, not a playback error. */
+static gboolean
+is_window_closed_error (const GError *error)
+{
+  return g_error_matches (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND)
+         && g_strcmp0 (error->message, "Output window was closed") == 0;
+}
+
 static gboolean
 on_bus_message (GstBus *bus G_GNUC_UNUSED, GstMessage *msg, gpointer user_data)
 {
@@ -431,6 +469,11 @@ on_bus_message (GstBus *bus G_GNUC_UNUSED, GstMessage *msg, gpointer user_data)
         g_autofree char *debug = NULL;
 
         gst_message_parse_error (msg, &error, &debug);
+        if (is_window_closed_error (error))
+          {
+            player_quit (self, 0);
+            break;
+          }
         if (self->missing->len > 0)
           {
             player_ui_error (self->ui, _("Cannot play the station: plugins are missing:"));
@@ -1016,6 +1059,8 @@ player_clear (Player *self)
   if (self->playbin != NULL)
     gst_element_set_state (self->playbin, GST_STATE_NULL);
   g_clear_object (&self->playbin);
+  /* after the sink that drew into it is gone */
+  g_clear_pointer (&self->window, player_window_free);
   g_clear_pointer (&self->mpris, player_mpris_free);
   g_clear_pointer (&self->ui, player_ui_free);
   g_clear_object (&self->core);
@@ -1169,7 +1214,9 @@ main (int argc, char **argv)
       g_object_set (self->playbin, "video-sink", sink, NULL);
     }
   g_object_set (self->playbin, "volume", self->volume, NULL);
+  self->window = player_window_new (on_window_closed, self);
   bus = gst_element_get_bus (self->playbin);
+  gst_bus_set_sync_handler (bus, on_bus_sync, self, NULL);
   self->bus_watch_id = gst_bus_add_watch (bus, on_bus_message, self);
   gst_object_unref (bus);
 

@@ -372,3 +372,109 @@ stream_media_webm (guint       seconds,
   g_string_append (desc, " mux.");
   return encode_or_fail (desc->str);
 }
+
+/* Ogg Theora at 25 frames/s, 320×240, a keyframe every @keyframe_every
+ * frames, with a Vorbis track of the same length when @audio; @pattern is
+ * a videotestsrc pattern (smpte, ball, …) and @title goes into both
+ * comment headers.  NULL when an element is missing: the caller skips. */
+GBytes *
+stream_media_theora (guint       n_frames,
+                     const char *pattern,
+                     const char *title,
+                     guint       keyframe_every,
+                     gboolean    audio)
+{
+  g_autofree char *desc = NULL;
+  g_autofree char *audio_branch = NULL;
+
+  if (!stream_media_have_elements ("videotestsrc", "theoraenc", "oggmux", "taginject", NULL)
+      || (audio && !stream_media_have_elements ("audiotestsrc", "vorbisenc", NULL)))
+    return NULL;
+  if (audio)
+    /* 1024 samples per buffer at 44.1 kHz: as long as the video, rounded up */
+    audio_branch = g_strdup_printf ("audiotestsrc num-buffers=%u samplesperbuffer=1024 ! "
+                                    "audio/x-raw,rate=44100,channels=2 ! "
+                                    "taginject tags=\"title=%s\" ! vorbisenc ! queue ! mux. ",
+                                    (guint) ((guint64) n_frames * 44100 / 25 / 1024 + 1), title);
+  desc = g_strdup_printf ("oggmux name=mux "
+                          "videotestsrc num-buffers=%u pattern=%s ! "
+                          "video/x-raw,width=320,height=240,framerate=25/1 ! "
+                          "taginject tags=\"title=%s\" ! "
+                          "theoraenc keyframe-freq=%u keyframe-force=%u ! queue ! mux. %s mux.",
+                          n_frames, pattern, title, keyframe_every, keyframe_every,
+                          audio_branch != NULL ? audio_branch : "");
+  return encode_or_fail (desc);
+}
+
+static GstPadProbeReturn
+video_count_probe_cb (GstPad          *pad G_GNUC_UNUSED,
+                GstPadProbeInfo *info,
+                gpointer         user_data)
+{
+  StreamVideoCount *vc = user_data;
+
+  g_mutex_lock (&vc->lock);
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER)
+    {
+      GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+      GstClockTime running = gst_segment_to_running_time (&vc->segment, GST_FORMAT_TIME,
+                                                          GST_BUFFER_PTS (buffer));
+
+      GstMapInfo map;
+
+      /* the first byte is the top left pixel's first component (whatever
+       * format playbin chose): white in smpte bars (One), black (Two) */
+      if (gst_buffer_map (buffer, &map, GST_MAP_READ) && map.size > 0)
+        {
+          if (map.data[0] > 160)
+            vc->frames[0]++;
+          else if (map.data[0] < 64)
+            vc->frames[1]++;
+          else
+            vc->other_frames++;
+          gst_buffer_unmap (buffer, &map);
+        }
+      if (GST_CLOCK_TIME_IS_VALID (running) && GST_CLOCK_TIME_IS_VALID (vc->last_running))
+        {
+          if (running < vc->last_running)
+            vc->backwards = TRUE;
+          else
+            vc->max_step = MAX (vc->max_step, running - vc->last_running);
+        }
+      if (GST_CLOCK_TIME_IS_VALID (running))
+        vc->last_running = running;
+    }
+  else
+    {
+      GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+
+      if (GST_EVENT_TYPE (event) == GST_EVENT_SEGMENT)
+        gst_event_copy_segment (event, &vc->segment);
+    }
+  g_mutex_unlock (&vc->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+/* A fakesink (not synchronised) that counts what reaches it into @vc. */
+GstElement *
+stream_video_counting_sink (StreamVideoCount *vc)
+{
+  GstElement *sink = gst_element_factory_make ("fakesink", NULL);
+  g_autoptr(GstPad) pad = gst_element_get_static_pad (sink, "sink");
+
+  memset (vc, 0, sizeof *vc);
+  g_mutex_init (&vc->lock);
+  gst_segment_init (&vc->segment, GST_FORMAT_TIME);
+  vc->last_running = GST_CLOCK_TIME_NONE;
+  g_object_set (sink, "sync", FALSE, NULL);
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+                     video_count_probe_cb, vc, NULL);
+  return sink;
+}
+
+
+void
+stream_video_count_clear (StreamVideoCount *vc)
+{
+  g_mutex_clear (&vc->lock);
+}

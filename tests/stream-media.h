@@ -11,6 +11,7 @@
 
 #include <gio/gio.h>
 #include <libsoup/soup.h>
+#include <gst/gst.h>
 
 G_BEGIN_DECLS
 
@@ -23,6 +24,11 @@ GBytes  *stream_media_vorbis        (guint        n_buffers,
                                      const char  *title,
                                      guint        frequency);
 GBytes  *stream_media_opus          (guint        n_buffers);
+GBytes  *stream_media_theora        (guint        n_frames,
+                                     const char  *pattern,
+                                     const char  *title,
+                                     guint        keyframe_every,
+                                     gboolean     audio);
 
 typedef struct
 {
@@ -67,5 +73,22 @@ GDateTime    *stream_datetime        (gint64             unix_us);
 GBytes       *stream_media_webm      (guint              seconds,
                                       int                pattern,
                                       const char        *audio);
+
+/* Video as a player sees it: decoded frames counted per item (told apart
+ * by their picture), and their running times, which must go on across the
+ * chain link. */
+typedef struct
+{
+  GMutex lock;
+  guint frames[2];        /* decoded frames of "One" and "Two" */
+  guint other_frames;
+  GstSegment segment;
+  GstClockTime last_running;
+  GstClockTime max_step;  /* largest step between consecutive frames */
+  gboolean backwards;
+} StreamVideoCount;
+
+GstElement *stream_video_counting_sink (StreamVideoCount *vc);
+void        stream_video_count_clear   (StreamVideoCount *vc);
 
 G_END_DECLS

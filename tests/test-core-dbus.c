@@ -58,6 +58,7 @@ typedef struct
   char *ogg_playlist;
   char *custom_playlist;  /* a test's own, at /custom.rss */
   GBytes *custom_mp3;     /* a test's own, at /media/custom.mp3 */
+  GBytes *video[2];       /* a test's own, at /media/one.ogv and /media/two.ogv */
   GBytes *ogg;
   guint n_media_requests;
   gboolean media_down;  /* the media answer 503 */
@@ -143,6 +144,13 @@ serve (SoupServer        *server G_GNUC_UNUSED,
       soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
       soup_server_message_set_response (msg, ALV_PLAYLIST_MIME_TYPE, SOUP_MEMORY_COPY,
                                         body, strlen (body));
+      return;
+    }
+  if ((strcmp (path, "/media/one.ogv") == 0 && fx->video[0] != NULL)
+      || (strcmp (path, "/media/two.ogv") == 0 && fx->video[1] != NULL))
+    {
+      fx->n_media_requests++;
+      stream_serve_bytes (msg, fx->video[strcmp (path, "/media/one.ogv") == 0 ? 0 : 1], "video/ogg");
       return;
     }
   if (strcmp (path, "/media/custom.mp3") == 0 && fx->custom_mp3 != NULL)
@@ -379,6 +387,8 @@ fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_free (fx->ogg_playlist);
   g_free (fx->custom_playlist);
   g_clear_pointer (&fx->custom_mp3, g_bytes_unref);
+  g_clear_pointer (&fx->video[0], g_bytes_unref);
+  g_clear_pointer (&fx->video[1], g_bytes_unref);
   g_clear_pointer (&fx->ogg, g_bytes_unref);
   g_free (fx->config_path);
   g_clear_pointer (&fx->mp3, g_bytes_unref);
@@ -1311,6 +1321,115 @@ test_gap (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpuint (fx->n_media_requests, ==, 0);
 }
 
+typedef struct
+{
+  StreamVideoCount *vc;
+  gboolean error;
+  guint want;  /* frames of the second item */
+} VideoWait;
+
+static gboolean
+video_cond (gpointer data)
+{
+  VideoWait *w = data;
+  gboolean done;
+
+  g_mutex_lock (&w->vc->lock);
+  done = w->vc->frames[1] >= w->want;
+  g_mutex_unlock (&w->vc->lock);
+  return done || w->error;
+}
+
+static gboolean
+video_bus_cb (GstBus *bus G_GNUC_UNUSED, GstMessage *msg, gpointer user_data)
+{
+  VideoWait *w = user_data;
+
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR)
+    {
+      g_autoptr(GError) error = NULL;
+
+      gst_message_parse_error (msg, &error, NULL);
+      g_test_message ("pipeline error: %s", error->message);
+      w->error = TRUE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* An Ogg Theora + Vorbis station tuned in 2 s into its first item (12 s:
+ * the daemon pushes 3 s ahead, and a player joins the item being pushed),
+ * then its second: the stream starts on a keyframe (no picture decoded
+ * from a missing reference), and playbin goes on showing pictures after
+ * the item change, with running times that go on. */
+static void
+test_theora (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AlvPlaylist) pl = alv_playlist_new ();
+  g_autofree char *stream_url = NULL;
+  g_autoptr(GstElement) playbin = NULL;
+  g_autoptr(GstBus) bus = NULL;
+  StreamVideoCount vc;
+  VideoWait w = { &vc, FALSE, 100 };
+  gint64 now, start;
+  guint watch;
+
+  if (skip_without_media (fx))
+    return;
+  fx->video[0] = stream_media_theora (300, "smpte", "One", 25, TRUE);
+  fx->video[1] = stream_media_theora (150, "black", "Two", 25, TRUE);
+  if (fx->video[0] == NULL || fx->video[1] == NULL
+      || !stream_media_have_elements ("playbin", "souphttpsrc", "theoradec", NULL))
+    {
+      g_test_skip ("theoraenc, vorbisenc, playbin or souphttpsrc is missing");
+      return;
+    }
+  alv_playlist_set_title (pl, "Video Station");
+  now = g_get_real_time ();
+  start = now - 2 * SEC;
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *url = g_strconcat (fx->base_url, i == 0 ? "/media/one.ogv" : "/media/two.ogv", NULL);
+      g_autoptr(AlvPlaylistItem) item = alv_playlist_item_new (url);
+      gint64 len = (i == 0 ? 12 : 6) * SEC;
+      g_autoptr(GDateTime) s = stream_datetime (start);
+      g_autoptr(GDateTime) e = stream_datetime (start + len);
+
+      start += len;
+
+      alv_playlist_item_set_title (item, i == 0 ? "One" : "Two");
+      alv_playlist_item_set_media_type (item, "video/ogg");
+      alv_playlist_item_set_slot (item, s, e);
+      alv_playlist_add_item (pl, item);
+    }
+  fx->custom_playlist = alv_playlist_to_string (pl, NULL);
+  stream_url = tune (fx, "/custom.rss", &error);
+  g_assert_no_error (error);
+  wait_state (fx, "playing");
+
+  playbin = gst_element_factory_make ("playbin", NULL);
+  g_object_set (playbin, "uri", stream_url,
+                "video-sink", stream_video_counting_sink (&vc),
+                "audio-sink", gst_element_factory_make ("fakesink", NULL),
+                NULL);
+  bus = gst_element_get_bus (playbin);
+  watch = gst_bus_add_watch (bus, video_bus_cb, &w);
+  gst_element_set_state (playbin, GST_STATE_PLAYING);
+  test_wait_until (video_cond, &w, 30000);
+  gst_element_set_state (playbin, GST_STATE_NULL);
+  g_source_remove (watch);
+
+  g_test_message ("video frames: %u of One, %u of Two, %u other; largest step %" GST_TIME_FORMAT,
+                  vc.frames[0], vc.frames[1], vc.other_frames, GST_TIME_ARGS (vc.max_step));
+  g_assert_false (w.error);
+  g_assert_cmpuint (vc.frames[0], >, 0);
+  g_assert_cmpuint (vc.frames[1], >=, w.want);
+  /* not one picture decoded from a reference that was never sent */
+  g_assert_cmpuint (vc.other_frames, ==, 0);
+  g_assert_false (vc.backwards);
+  stream_video_count_clear (&vc);
+}
+
 static void
 test_idle_exit (Fixture *fx, gconstpointer data)
 {
@@ -1407,6 +1526,8 @@ main (int argc, char **argv)
               fixture_setup, test_no_bus, fixture_teardown);
   g_test_add ("/core/daemon/gap", Fixture, GUINT_TO_POINTER (60),
               fixture_setup, test_gap, fixture_teardown);
+  g_test_add ("/core/daemon/theora", Fixture, GUINT_TO_POINTER (60),
+              fixture_setup, test_theora, fixture_teardown);
   g_test_add ("/core/daemon/idle-exit", Fixture, GUINT_TO_POINTER (2),
               fixture_setup, test_idle_exit, fixture_teardown);
 

@@ -329,7 +329,7 @@ test_ogg_info_opus (void)
 static void
 test_ogg_granule_limits (void)
 {
-  AlvOggInfo info = { ALV_OGG_CODEC_VORBIS, 1, 44100, 0, 0 };
+  AlvOggInfo info = { .codec = ALV_OGG_CODEC_VORBIS, .serial = 1, .rate = 44100 };
   gint64 prev = 0;
   static const gint64 granules[] = {
     0, 44100, G_GINT64_CONSTANT (1) << 40, G_GINT64_CONSTANT (1) << 50,
@@ -358,6 +358,108 @@ test_ogg_granule_limits (void)
 }
 
 /* ---- MP3 ------------------------------------------------------------------ */
+
+/* Theora + Vorbis from theoraenc (a keyframe every 25 frames) and oggmux:
+ * the info names both streams, the scanner marks as keyframe pages
+ * exactly the Theora pages where a group of pictures begins (told by the
+ * granule positions: keyframe number << shift | frames since), and the
+ * lookup finds the next of them from anywhere.  Theora alone is described
+ * by its video stream. */
+static void
+test_ogg_theora (void)
+{
+  g_autoptr(GBytes) av = stream_media_theora (150, "smpte", "AV", 25, TRUE);
+  g_autoptr(GBytes) video = stream_media_theora (60, "ball", "V", 25, FALSE);
+  g_autoptr(GBytes) vorbis = stream_media_vorbis (50, "A", 440);
+  g_autoptr(AlvOggScanner) scanner = alv_ogg_scanner_new ();
+  g_autoptr(GArray) keyframes = g_array_new (FALSE, FALSE, sizeof (gsize));
+  g_autoptr(GError) error = NULL;
+  AlvOggInfo info;
+  const guint8 *d;
+  gsize len, pos = 0, offset = 0;
+  guint shift = 0;
+  gint64 last_frame = 0;  /* granule frame count (from 1) of the last Theora page */
+
+  if (av == NULL || video == NULL || vorbis == NULL)
+    {
+      g_test_skip ("theoraenc or vorbisenc missing");
+      return;
+    }
+  d = g_bytes_get_data (av, &len);
+  g_assert_true (alv_ogg_parse_info (d, len, &info, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (info.codec, ==, ALV_OGG_CODEC_VORBIS);
+  g_assert_cmpuint (info.rate, ==, 44100);
+  g_assert_cmpint (info.video_codec, ==, ALV_OGG_CODEC_THEORA);
+  g_assert_cmpuint (info.video_serial, !=, info.serial);
+
+  alv_ogg_scanner_push (scanner, d, len);
+  for (;;)
+    {
+      AlvOggPage page;
+      g_autoptr(GBytes) bytes = alv_ogg_scanner_pop_page (scanner, &page);
+      const guint8 *p;
+
+      if (bytes == NULL)
+        break;
+      p = g_bytes_get_data (bytes, NULL);
+      if ((page.flags & ALV_OGG_PAGE_BOS) && memcmp (p + page.header_length, "\x80theora", 7) == 0)
+        shift = ((p[page.header_length + 40] & 0x03) << 3) | (p[page.header_length + 41] >> 5);
+      g_assert_true (alv_ogg_scanner_has_video (scanner));
+      if (page.serial == info.video_serial && !page.is_header && page.granule > 0)
+        {
+          gint64 key = page.granule >> shift;
+
+          /* a group begins on this page when the page before ended
+           * before its keyframe (oggmux starts a page at each keyframe) */
+          g_assert_cmpint (page.keyframe, ==, key > last_frame);
+          if (page.keyframe)
+            {
+              g_assert_cmpint ((key - 1) % 25, ==, 0);
+              g_array_append_val (keyframes, pos);
+            }
+          last_frame = key + (page.granule & ((1 << shift) - 1));
+        }
+      else
+        g_assert_false (page.keyframe);
+      pos += page.length;
+    }
+  g_assert_cmpuint (pos, ==, len);
+  g_assert_cmpuint (keyframes->len, ==, 6);
+
+  /* from anywhere, the next keyframe page; none after the last */
+  g_assert_true (alv_ogg_find_keyframe (d, len, 0, &info, &offset, &error));
+  g_assert_cmpuint (offset, ==, g_array_index (keyframes, gsize, 0));
+  for (guint i = 1; i < keyframes->len; i++)
+    {
+      gsize prev = g_array_index (keyframes, gsize, i - 1);
+
+      g_assert_true (alv_ogg_find_keyframe (d, len, prev + 1, &info, &offset, &error));
+      g_assert_cmpuint (offset, ==, g_array_index (keyframes, gsize, i));
+    }
+  g_assert_false (alv_ogg_find_keyframe (d, len, g_array_index (keyframes, gsize, 5) + 1,
+                                         &info, &offset, &error));
+  g_assert_error (error, ALV_ERROR, ALV_ERROR_INVALID);
+  g_clear_error (&error);
+
+  /* video alone */
+  d = g_bytes_get_data (video, &len);
+  g_assert_true (alv_ogg_parse_info (d, len, &info, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (info.codec, ==, ALV_OGG_CODEC_THEORA);
+  g_assert_cmpint (info.video_codec, ==, ALV_OGG_CODEC_THEORA);
+  g_assert_cmpuint (info.serial, ==, info.video_serial);
+  g_assert_cmpuint (info.rate, ==, 0);
+  g_assert_true (alv_ogg_find_keyframe (d, len, info.headers_length + 1, &info, &offset, &error));
+  g_assert_cmpuint (offset, >, info.headers_length);
+
+  /* audio alone has no keyframes to find */
+  d = g_bytes_get_data (vorbis, &len);
+  g_assert_true (alv_ogg_parse_info (d, len, &info, &error));
+  g_assert_cmpint (info.video_codec, ==, ALV_OGG_CODEC_UNKNOWN);
+  g_assert_false (alv_ogg_find_keyframe (d, len, 0, &info, &offset, &error));
+  g_assert_error (error, ALV_ERROR, ALV_ERROR_INVALID);
+}
 
 static void
 test_mp3_header (void)
@@ -784,6 +886,7 @@ main (int    argc,
   g_test_add_func ("/core/ogg/info-vorbis", test_ogg_info_vorbis);
   g_test_add_func ("/core/ogg/info-opus", test_ogg_info_opus);
   g_test_add_func ("/core/ogg/granule-limits", test_ogg_granule_limits);
+  g_test_add_func ("/core/ogg/theora", test_ogg_theora);
   g_test_add_func ("/core/mp3/header", test_mp3_header);
   g_test_add_func ("/core/mp3/sync", test_mp3_sync);
   g_test_add_func ("/core/mp3/id3", test_mp3_id3);

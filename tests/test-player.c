@@ -45,6 +45,7 @@ typedef struct
   TestBus *bus;
   GDBusConnection *conn;      /* the test's client connection */
   GBytes *mp3;
+  GBytes *video;              /* Ogg Theora, at /stream-video (a test's own) */
 
   /* the service thread: fake core and HTTP server */
   GThread *thread;
@@ -102,6 +103,13 @@ on_handle_tune (AlvCore1              *object,
 
       g_free (stream_url);
       stream_url = garbage;
+    }
+  if (strstr (playlist_url, "video") != NULL)
+    {
+      char *video = g_strconcat (stream_url, "-video", NULL);
+
+      g_free (stream_url);
+      stream_url = video;
     }
   if (strstr (playlist_url, "invalid") != NULL)
     {
@@ -181,6 +189,36 @@ serve (SoupServer        *server G_GNUC_UNUSED,
   soup_message_body_append_bytes (soup_server_message_get_response_body (msg), fx->mp3);
 }
 
+static void
+serve_video (SoupServer        *server G_GNUC_UNUSED,
+             SoupServerMessage *msg,
+             const char        *path G_GNUC_UNUSED,
+             GHashTable        *query G_GNUC_UNUSED,
+             gpointer           user_data)
+{
+  Fixture *fx = user_data;
+  g_autoptr(GBytes) video = NULL;
+
+  g_mutex_lock (&fx->lock);
+  fx->n_get++;
+  video = fx->video != NULL ? g_bytes_ref (fx->video) : NULL;
+  g_cond_broadcast (&fx->cond);
+  g_mutex_unlock (&fx->lock);
+  if (video == NULL)
+    {
+      soup_server_message_set_status (msg, SOUP_STATUS_NOT_FOUND, NULL);
+      return;
+    }
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_message_headers_set_content_type (soup_server_message_get_response_headers (msg),
+                                         "video/ogg", NULL);
+  /* as the local stream: no length, not seekable, the body ends at EOF */
+  soup_message_headers_set_encoding (soup_server_message_get_response_headers (msg),
+                                     SOUP_ENCODING_EOF);
+  soup_message_body_append_bytes (soup_server_message_get_response_body (msg), video);
+  soup_message_body_complete (soup_server_message_get_response_body (msg));
+}
+
 /* Zeros: nothing any type finder recognises. */
 static void
 serve_garbage (SoupServer        *server G_GNUC_UNUSED,
@@ -232,6 +270,7 @@ service_thread (gpointer data)
   fx->server = test_server_new ();
   soup_server_add_handler (fx->server, "/stream", serve, fx, NULL);
   soup_server_add_handler (fx->server, "/stream-garbage", serve_garbage, fx, NULL);
+  soup_server_add_handler (fx->server, "/stream-video", serve_video, fx, NULL);
   base = test_server_get_url (fx->server);
   g_mutex_lock (&fx->lock);
   fx->stream_url = g_strconcat (base, g_str_has_suffix (base, "/") ? "" : "/", "stream", NULL);
@@ -303,6 +342,7 @@ fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_cond_clear (&fx->cond);
   g_free (fx->stream_url);
   g_free (fx->last_tuned);
+  g_clear_pointer (&fx->video, g_bytes_unref);
   g_bytes_unref (fx->mp3);
 }
 
@@ -340,6 +380,8 @@ skip_without_mp3 (Fixture *fx)
 
 /* TRUE: the player picks its sound output itself (no --audio-sink) */
 static gboolean spawn_with_default_sink;
+/* TRUE: the player shows video in its own window (no --video-sink) */
+static gboolean spawn_with_default_video_sink;
 /* >= 0: the player's stdin (a terminal), instead of a pipe */
 static int spawn_stdin_fd = -1;
 
@@ -360,7 +402,8 @@ player_spawn (const char *const *env, const char *first_arg, ...)
   g_ptr_array_add (argv, player_binary ());
   if (!spawn_with_default_sink)
     g_ptr_array_add (argv, g_strdup ("--audio-sink=fakesink sync=true"));
-  g_ptr_array_add (argv, g_strdup ("--video-sink=fakesink"));
+  if (!spawn_with_default_video_sink)
+    g_ptr_array_add (argv, g_strdup ("--video-sink=fakesink"));
   va_start (ap, first_arg);
   for (const char *a = first_arg; a != NULL; a = va_arg (ap, const char *))
     g_ptr_array_add (argv, g_strdup (a));
@@ -1276,6 +1319,313 @@ test_german (void)
   g_assert_nonnull (strstr (refused->err, "ist keine http- oder https-URL"));
 }
 
+/* ---- the video window, under Xvfb ------------------------------------- */
+
+typedef struct
+{
+  GBytes *out;
+  gboolean done;
+} ToolRun;
+
+static void
+tool_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ToolRun *run = user_data;
+
+  g_subprocess_communicate_finish (G_SUBPROCESS (source), result, &run->out, NULL, NULL);
+  run->done = TRUE;
+}
+
+static gboolean
+tool_done_cond (gpointer data)
+{
+  return ((ToolRun *) data)->done;
+}
+
+/* Runs an X client on @display and waits for it (bounded).  Returns its
+ * exit status (-1 when it had to be killed), its stdout in @out. */
+static int
+run_x_tool (const char *display, GBytes **out, const char *first, ...)
+{
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+  ToolRun run = { NULL, FALSE };
+  va_list ap;
+
+  va_start (ap, first);
+  for (const char *a = first; a != NULL; a = va_arg (ap, const char *))
+    g_ptr_array_add (argv, (gpointer) a);
+  va_end (ap);
+  g_ptr_array_add (argv, NULL);
+  g_subprocess_launcher_setenv (launcher, "DISPLAY", display, TRUE);
+  g_subprocess_launcher_setenv (launcher, "LC_ALL", "C.UTF-8", TRUE);
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_async (proc, NULL, NULL, tool_done_cb, &run);
+  if (!test_wait (tool_done_cond, &run, WAIT_MS))
+    {
+      g_subprocess_force_exit (proc);
+      test_wait_until (tool_done_cond, &run, WAIT_MS);
+    }
+  if (out != NULL)
+    *out = run.out != NULL ? g_bytes_ref (run.out) : g_bytes_new (NULL, 0);
+  g_clear_pointer (&run.out, g_bytes_unref);
+  return g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : -1;
+}
+
+static char *
+bytes_to_string (GBytes *bytes)
+{
+  return g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+}
+
+/* Starts Xvfb on a free display; returns the display name (":N"). */
+static char *
+xvfb_start (GSubprocess **proc)
+{
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_autoptr(GDataInputStream) in = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
+  *proc = g_subprocess_launcher_spawn (launcher, &error, "Xvfb", "-displayfd", "1", "-screen", "0",
+                                       "640x480x24", "-nolisten", "tcp", NULL);
+  g_assert_no_error (error);
+  /* Xvfb writes the display number once it accepts clients (or exits) */
+  in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (*proc));
+  line = g_data_input_stream_read_line (in, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (line);
+  return g_strdup_printf (":%s", g_strstrip (line));
+}
+
+static void
+xvfb_stop (GSubprocess *proc)
+{
+  g_subprocess_force_exit (proc);
+  g_subprocess_wait (proc, NULL, NULL);
+  g_object_unref (proc);
+}
+
+/* The RGB bytes of a binary PPM (P6, maxval 255), and its size. */
+static const guint8 *
+ppm_pixels (GBytes *ppm, int *width, int *height)
+{
+  gsize len;
+  const char *d = g_bytes_get_data (ppm, &len);
+  int maxval = 0, n = 0;
+  g_autofree char *head = g_strndup (d, MIN (len, 64));
+
+  if (len < 2 || sscanf (head, "P6 %d %d %d%n", width, height, &maxval, &n) != 3 || maxval != 255
+      || *width <= 0 || *height <= 0 || len < (gsize) n + 1 + (gsize) *width * (gsize) *height * 3)
+    return NULL;
+  return (const guint8 *) d + n + 1;   /* one whitespace after maxval */
+}
+
+/* Whether @shot (the window) shows @ref (the source frame, RGB) at the
+ * middle of each of the smpte pattern's seven upper bars.  The sink
+ * scales the picture to the window, keeping its aspect ratio, centred. */
+static gboolean
+shows_bars (GBytes *shot, GBytes *ref, int ref_width, int ref_height)
+{
+  int w = 0, h = 0;
+  const guint8 *pixels = ppm_pixels (shot, &w, &h);
+  const guint8 *want = g_bytes_get_data (ref, NULL);
+  double scale;
+  int left, top;
+
+  if (pixels == NULL)
+    return FALSE;
+  scale = MIN ((double) w / ref_width, (double) h / ref_height);
+  left = (int) (w - ref_width * scale) / 2;
+  top = (int) (h - ref_height * scale) / 2;
+  for (int bar = 0; bar < 7; bar++)
+    {
+      int x = (2 * bar + 1) * ref_width / 14, y = ref_height / 4;
+      int sx = left + (int) (x * scale), sy = top + (int) (y * scale);
+      const guint8 *got = pixels + ((gsize) sy * (gsize) w + (gsize) sx) * 3;
+      const guint8 *exp = want + ((gsize) y * (gsize) ref_width + (gsize) x) * 3;
+
+      for (int c = 0; c < 3; c++)
+        if (ABS ((int) got[c] - (int) exp[c]) > 40)
+          return FALSE;
+    }
+  return TRUE;
+}
+
+/* Whether @shot shows a picture of @width × @height (scaled as above)
+ * whose top left corner is black: the ball pattern, not the bars. */
+static gboolean
+shows_black_corner (GBytes *shot, int width, int height)
+{
+  int w = 0, h = 0;
+  const guint8 *pixels = ppm_pixels (shot, &w, &h);
+  double scale;
+  const guint8 *got;
+
+  if (pixels == NULL)
+    return FALSE;
+  scale = MIN ((double) w / width, (double) h / height);
+  got = pixels + ((gsize) ((h - height * scale) / 2 + 4) * (gsize) w
+                  + (gsize) ((w - width * scale) / 2 + 4)) * 3;
+  return got[0] < 40 && got[1] < 40 && got[2] < 40;
+}
+
+/* A video station: the player opens its own window (found by its class),
+ * titled with the item and station, showing the test pattern (compared
+ * with the source frame), the same window through an item change and a
+ * reconnect; closing the window quits the player cleanly. */
+static void
+test_video_window (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  static const char *const tools[] = { "Xvfb", "xdotool", "xprop", "import" };
+  g_autoptr(GBytes) ref = NULL;
+  g_autoptr(GBytes) out = NULL;
+  g_autoptr(Player) p = NULL;
+  g_autofree char *display = NULL;
+  g_autofree char *wid = NULL;
+  g_autofree char *name = NULL;
+  GSubprocess *xvfb = NULL;
+  gboolean shown = FALSE;
+
+  if (skip_without_mp3 (fx))
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (tools); i++)
+    {
+      g_autofree char *path = g_find_program_in_path (tools[i]);
+
+      if (path == NULL)
+        {
+          g_autofree char *why = g_strdup_printf ("%s is not installed (xvfb, xdotool, x11-utils, imagemagick)",
+                                                  tools[i]);
+
+          g_test_skip (why);
+          return;
+        }
+    }
+  {
+    /* two items chained, as the core streams them (3 s and 2 s) */
+    g_autoptr(GBytes) one = stream_media_theora (75, "smpte", "One", 25, TRUE);
+    g_autoptr(GBytes) two = stream_media_theora (50, "ball", "Two", 25, TRUE);
+    g_autoptr(GByteArray) both = g_byte_array_new ();
+
+    if (one == NULL || two == NULL || !stream_media_have_elements ("ximagesink", NULL))
+      {
+        g_test_skip ("no Theora encoder (theoraenc) or ximagesink (gstreamer1.0-x) in GStreamer");
+        return;
+      }
+    g_byte_array_append (both, g_bytes_get_data (one, NULL), (guint) g_bytes_get_size (one));
+    g_byte_array_append (both, g_bytes_get_data (two, NULL), (guint) g_bytes_get_size (two));
+    g_mutex_lock (&fx->lock);
+    fx->video = g_byte_array_free_to_bytes (g_steal_pointer (&both));
+    g_mutex_unlock (&fx->lock);
+  }
+  ref = stream_media_encode ("videotestsrc pattern=smpte num-buffers=1 ! "
+                             "video/x-raw,format=RGB,width=320,height=240", NULL);
+  g_assert_nonnull (ref);
+  g_assert_cmpuint (g_bytes_get_size (ref), ==, 320 * 240 * 3);
+
+  display = xvfb_start (&xvfb);
+  spawn_with_default_video_sink = TRUE;
+  {
+    const char *env[] = { "DISPLAY", display, NULL };
+
+    p = player_spawn (env, "http://127.0.0.1:9/stations/video.rss", NULL);
+  }
+  spawn_with_default_video_sink = FALSE;
+
+  /* its window (xdotool waits for it to appear) */
+  g_assert_cmpint (run_x_tool (display, &out, "xdotool", "search", "--sync", "--classname",
+                               "alluvium-player", NULL), ==, 0);
+  wid = g_strstrip (bytes_to_string (out));
+  g_clear_pointer (&out, g_bytes_unref);
+  g_assert_cmpstr (wid, !=, "");
+  g_assert_null (strchr (wid, '\n'));   /* one window */
+
+  /* titled with what plays */
+  g_assert_cmpint (run_x_tool (display, &out, "xprop", "-id", wid, "_NET_WM_NAME", NULL), ==, 0);
+  name = bytes_to_string (out);
+  g_clear_pointer (&out, g_bytes_unref);
+  g_test_message ("window %s: %s", wid, name);
+  g_assert_nonnull (strstr (name, "Test Tone — Test Station"));
+
+  /* showing the picture: the first shots may come before the first frame */
+  for (guint i = 0; i < 100 && !shown; i++)
+    {
+      if (run_x_tool (display, &out, "import", "-window", wid, "-depth", "8", "ppm:-", NULL) == 0)
+        shown = shows_bars (out, ref, 320, 240);
+      g_clear_pointer (&out, g_bytes_unref);
+    }
+  g_assert_true (shown);
+
+  /* then the second item's picture (a ball on black) in the same window */
+  shown = FALSE;
+  for (guint i = 0; i < 200 && !shown; i++)
+    {
+      if (run_x_tool (display, &out, "import", "-window", wid, "-depth", "8", "ppm:-", NULL) == 0)
+        shown = shows_black_corner (out, 320, 240);
+      g_clear_pointer (&out, g_bytes_unref);
+    }
+  g_assert_true (shown);
+
+  /* the same window, and no other, after both items and a reconnect (the
+   * stream ends here: the player tunes and plays again) */
+  g_assert_true (wait_count (fx, &fx->n_get, 2));
+  g_assert_cmpint (run_x_tool (display, &out, "xdotool", "search", "--classname",
+                               "alluvium-player", NULL), ==, 0);
+  {
+    g_autofree char *again = g_strstrip (bytes_to_string (out));
+
+    g_clear_pointer (&out, g_bytes_unref);
+    g_assert_cmpstr (again, ==, wid);
+  }
+
+  /* closing the window quits the player, with status 0 */
+  g_assert_cmpint (run_x_tool (display, NULL, "xdotool", "windowclose", wid, NULL), ==, 0);
+  g_assert_cmpint (player_wait (p), ==, 0);
+  xvfb_stop (xvfb);
+}
+
+/* An audio station under the same display opens no window. */
+static void
+test_audio_no_window (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(Player) p = NULL;
+  g_autofree char *display = NULL;
+  GSubprocess *xvfb = NULL;
+  g_autofree char *xvfb_path = g_find_program_in_path ("Xvfb");
+  g_autofree char *xdotool_path = g_find_program_in_path ("xdotool");
+
+  if (skip_without_mp3 (fx))
+    return;
+  if (xvfb_path == NULL || xdotool_path == NULL)
+    {
+      g_test_skip ("Xvfb or xdotool is not installed");
+      return;
+    }
+  display = xvfb_start (&xvfb);
+  spawn_with_default_video_sink = TRUE;
+  {
+    const char *env[] = { "DISPLAY", display, NULL };
+
+    p = player_spawn (env, "http://127.0.0.1:9/stations/test.rss", NULL);
+  }
+  spawn_with_default_video_sink = FALSE;
+  g_assert_true (wait_count (fx, &fx->n_get, 1));
+  g_assert_true (mpris_wait_string (fx, "org.mpris.MediaPlayer2.Player", "PlaybackStatus", "Playing"));
+  /* xdotool search says 1 when nothing matches */
+  g_assert_cmpint (run_x_tool (display, NULL, "xdotool", "search", "--classname", "alluvium-player", NULL),
+                   ==, 1);
+  player_stop (p, SIGINT);
+  xvfb_stop (xvfb);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1291,6 +1641,10 @@ main (int argc, char **argv)
   g_test_add ("/player/respawn-core", Fixture, NULL, fixture_setup, test_respawn_core,
               fixture_teardown);
   g_test_add ("/player/join", Fixture, NULL, fixture_setup, test_join, fixture_teardown);
+  g_test_add ("/player/video-window", Fixture, NULL, fixture_setup, test_video_window,
+              fixture_teardown);
+  g_test_add ("/player/audio-no-window", Fixture, NULL, fixture_setup, test_audio_no_window,
+              fixture_teardown);
   g_test_add ("/player/local-file", Fixture, NULL, fixture_setup, test_local_file, fixture_teardown);
   g_test_add ("/player/first-run/no-terminal", Fixture, NULL, fixture_setup,
               test_first_run_no_terminal, fixture_teardown);

@@ -650,6 +650,103 @@ test_build_mixed_formats (Fixture       *fx,
   g_assert_cmpstr (alv_playlist_item_get_creator (item), ==, "MP3 Artist");
 }
 
+/* Encodes @frames frames (25 a second) of a test pattern into @path as Ogg
+ * Theora with a Vorbis track of the same length.  FALSE (skipped) when an
+ * element is missing. */
+static gboolean
+make_theora (const char *path,
+             guint       frames,
+             const char *title)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GstElement) pipeline = NULL;
+  g_autoptr(GstBus) bus = NULL;
+  g_autoptr(GstMessage) msg = NULL;
+  g_autofree char *desc = NULL;
+  static const char * const needed[] = { "videotestsrc", "theoraenc", "vorbisenc", "oggmux",
+                                         "theoradec", "taginject" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (needed); i++)
+    {
+      g_autoptr(GstElementFactory) factory = gst_element_factory_find (needed[i]);
+
+      if (factory == NULL)
+        {
+          g_autofree char *reason = g_strdup_printf ("GStreamer element %s is missing, cannot make "
+                                                     "Ogg Theora test files", needed[i]);
+
+          g_test_skip (reason);
+          return FALSE;
+        }
+    }
+  desc = g_strdup_printf ("oggmux name=mux ! filesink location=\"%s\" "
+                          "videotestsrc num-buffers=%u ! video/x-raw,width=160,height=120,framerate=25/1 ! "
+                          "theoraenc ! queue ! mux. "
+                          "audiotestsrc num-buffers=%u samplesperbuffer=%d ! "
+                          "audio/x-raw,rate=%d,channels=2 ! taginject tags=\"title=\\\"%s\\\"\" ! "
+                          "vorbisenc ! queue ! mux.",
+                          path, frames, frames * 4 / 10, RATE / 10, RATE, title);
+  pipeline = gst_parse_launch (desc, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  bus = gst_element_get_bus (pipeline);
+  msg = gst_bus_timed_pop_filtered (bus, 30 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  g_assert_nonnull (msg);
+  g_assert_cmpint (GST_MESSAGE_TYPE (msg), ==, GST_MESSAGE_EOS);
+  return TRUE;
+}
+
+/* Video items: Ogg Theora + Vorbis is probed as video/ogg with its length
+ * and title; two of them make a station; one with an MP3 is a mix of
+ * formats, refused unless --force. */
+static void
+test_build_video (Fixture       *fx,
+                  gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *one = media_path (fx, "1-clip.ogv");
+  g_autofree char *two = media_path (fx, "2-clip.ogv");
+  g_autofree char *mp3 = media_path (fx, "3-song.mp3");
+  g_autofree char *out = g_build_filename (fx->dir, "video.rss", NULL);
+  g_autofree char *err = NULL;
+  g_autoptr(AlvPlaylist) pl = NULL;
+  AlvPlaylistItem *item;
+  GTimeSpan length;
+  int status;
+
+  if (!make_theora (one, 50, "Clip One") || !make_theora (two, 75, "Clip Two") || !can_encode ("mp3"))
+    return;
+  status = run_tool (NULL, &err, "--base-url", "http://tv.example/", "--start", START,
+                     "--root", fx->media, "-o", out, one, two, NULL);
+  g_assert_cmpint (status, ==, 0);
+  pl = load_playlist (out);
+  g_assert_cmpuint (alv_playlist_get_n_items (pl), ==, 2);
+  item = alv_playlist_get_item (pl, 0);
+  g_assert_cmpstr (alv_playlist_item_get_media_type (item), ==, "video/ogg");
+  g_assert_cmpstr (alv_playlist_item_get_title (item), ==, "Clip One");
+  length = g_date_time_difference (alv_playlist_item_get_end (item), alv_playlist_item_get_start (item));
+  g_assert_cmpint (length, >=, 1900 * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpint (length, <=, 2100 * G_TIME_SPAN_MILLISECOND);
+  item = alv_playlist_get_item (pl, 1);
+  g_assert_cmpstr (alv_playlist_item_get_media_type (item), ==, "video/ogg");
+  g_clear_pointer (&err, g_free);
+
+  make_media (mp3, "mp3", 5, 440, "MP3 Song", NULL);
+  g_unlink (out);
+  status = run_tool (NULL, &err, "--base-url", "http://tv.example/", "--root", fx->media,
+                     "-o", out, one, mp3, NULL);
+  g_assert_cmpint (status, ==, 1);
+  g_assert_nonnull (strstr (err, "mixed stream formats"));
+  g_assert_nonnull (strstr (err, "Theora"));
+  g_assert_nonnull (strstr (err, "video/ogg"));
+  g_assert_nonnull (strstr (err, "--force"));
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+  g_clear_pointer (&err, g_free);
+  status = run_tool (NULL, &err, "--base-url", "http://tv.example/", "--force", "--start", START,
+                     "--root", fx->media, "-o", out, one, mp3, NULL);
+  g_assert_cmpint (status, ==, 0);
+}
+
 static void
 test_build_refusals (Fixture       *fx,
                      gconstpointer  data G_GNUC_UNUSED)
@@ -1319,6 +1416,7 @@ main (int    argc,
   ADD ("/server/playlist/build/stdout-default-start", test_build_stdout_default_start);
   ADD ("/server/playlist/build/repeat-until", test_build_repeat_until);
   ADD ("/server/playlist/build/mixed-formats", test_build_mixed_formats);
+  ADD ("/server/playlist/build/video", test_build_video);
   ADD ("/server/playlist/build/refusals", test_build_refusals);
   ADD ("/server/playlist/consumers/rapper", test_consumers_rapper);
   ADD ("/server/playlist/consumers/feedparser", test_consumers_feedparser);

@@ -743,6 +743,27 @@ body_pages (GBytes *body)
   return offsets;
 }
 
+/* Checks what a late joiner got of @item: the header pages first, byte for
+ * byte, then whole pages of the item from a page boundary to its end.
+ * Returns the offset in @item where those pages start. */
+static gsize
+late_joiner_start (GBytes           *body,
+                   GBytes           *item,
+                   const AlvOggInfo *info)
+{
+  g_autoptr(GArray) pages = body_pages (body);
+  gsize len, blen, rest;
+  const guint8 *d = g_bytes_get_data (item, &len);
+  const guint8 *b = g_bytes_get_data (body, &blen);
+
+  g_assert_cmpuint (blen, >, info->headers_length);
+  g_assert_cmpmem (b, info->headers_length, d, info->headers_length);
+  rest = blen - info->headers_length;
+  g_assert_cmpuint (rest, <, len - info->headers_length);
+  g_assert_cmpmem (b + info->headers_length, rest, d + len - rest, rest);
+  return len - rest;
+}
+
 static void
 test_ogg_late_joiner (Fixture       *f,
                       gconstpointer  data G_GNUC_UNUSED)
@@ -752,7 +773,6 @@ test_ogg_late_joiner (Fixture       *f,
   g_autoptr(RawClient) late = NULL;
   g_autoptr(RawClient) early = NULL;
   g_autoptr(GBytes) body = NULL;
-  g_autoptr(GArray) pages = NULL;
   AlvOggInfo info;
   AlvOggPage page;
   gsize len, blen, rest;
@@ -795,13 +815,7 @@ test_ogg_late_joiner (Fixture       *f,
 
   body = raw_client_body (late);
   b = g_bytes_get_data (body, &blen);
-  pages = body_pages (body);
-  /* the header pages first, byte for byte */
-  g_assert_cmpuint (blen, >, info.headers_length);
-  g_assert_cmpmem (b, info.headers_length, d, info.headers_length);
-  /* then a page boundary of the item, up to its end */
-  rest = blen - info.headers_length;
-  g_assert_cmpmem (b + info.headers_length, rest, d + len - rest, rest);
+  rest = len - late_joiner_start (body, vorbis, &info);
   g_assert_cmpint (alv_ogg_page_parse (b + info.headers_length, rest, &page), ==, ALV_OGG_PARSE_OK);
   g_assert_false (page.flags & (ALV_OGG_PAGE_BOS | ALV_OGG_PAGE_CONTINUED));
   g_assert_cmpint (page.granule, >, 0);
@@ -1376,6 +1390,161 @@ test_gst_playbin_webm (Fixture       *f,
   g_bytes_unref (items[1]);
 }
 
+
+/* ---- Ogg Theora ------------------------------------------------------------------ */
+
+/* Where the Theora page holding frame @frame (0-based) begins in @item,
+ * which a test encoded with a keyframe every @keyframe_every frames and
+ * @frame a multiple of that: the page a joiner there must start with. */
+static gsize
+theora_keyframe_offset (GBytes *item,
+                        guint   frame)
+{
+  gsize len, pos = 0;
+  const guint8 *d = g_bytes_get_data (item, &len);
+  guint32 theora = 0;
+  guint shift = 0;
+
+  while (pos < len)
+    {
+      AlvOggPage page;
+
+      g_assert_cmpint (alv_ogg_page_parse (d + pos, len - pos, &page), ==, ALV_OGG_PARSE_OK);
+      if ((page.flags & ALV_OGG_PAGE_BOS) && memcmp (d + pos + page.header_length, "\x80theora", 7) == 0)
+        {
+          const guint8 *h = d + pos + page.header_length;
+
+          theora = page.serial;
+          shift = ((h[40] & 0x03) << 3) | (h[41] >> 5);
+        }
+      /* Theora 3.2.1 counts frames from 1 in granule positions: the page
+       * that ends the keyframe's group before it ends on frame - 1 + 1 */
+      else if (theora != 0 && page.serial == theora && page.granule > 0
+               && (guint64) (page.granule >> shift) == frame + 1)
+        return pos;
+      pos += page.length;
+    }
+  g_assert_not_reached ();
+}
+
+
+/* A listener joining a Theora + Vorbis item mid-way gets the header pages
+ * of both streams, then the item from a page where a keyframe begins
+ * (never mid-GOP), to its end. */
+static void
+test_ogg_theora_late_joiner (Fixture       *f,
+                             gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) item = stream_media_theora (150, "smpte", "One", 25, TRUE);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RawClient) late = NULL;
+  g_autoptr(GBytes) body = NULL;
+  AlvOggInfo info;
+  gsize len, start;
+  const guint8 *d;
+  gboolean at_keyframe = FALSE;
+
+  if (item == NULL)
+    {
+      g_test_skip ("Theora or Vorbis encoder missing");
+      return;
+    }
+  d = g_bytes_get_data (item, &len);
+  g_assert_true (alv_ogg_parse_info (d, len, &info, &error));
+  g_assert_no_error (error);
+  alv_stream_server_begin_item (f->server, "video/ogg", "One", NULL);
+  push_pieces (f->server, item, 4096);
+  late = raw_client_new (f->port, GET_PLAIN, TRUE);
+  wait_listeners (f, 1);
+  alv_stream_server_disconnect_all (f->server);
+  raw_client_wait_eof (late);
+
+  body = raw_client_body (late);
+  start = late_joiner_start (body, item, &info);
+  for (guint frame = 25; frame < 150; frame += 25)
+    at_keyframe = at_keyframe || start == theora_keyframe_offset (item, frame);
+  g_assert_true (at_keyframe);
+}
+
+/* A Theora + Vorbis station tuned in 2 s into its first item, as the
+ * daemon feeds it (the header pages, then the item from a keyframe page),
+ * then its second item: playbin decodes pictures of both, with running
+ * times that go on across the chain link, and the sound of both. */
+static void
+test_gst_playbin_theora_chained (Fixture       *f,
+                                 gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) one = stream_media_theora (150, "smpte", "One", 25, TRUE);
+  g_autoptr(GBytes) two = stream_media_theora (150, "ball", "Two", 25, TRUE);
+  g_autofree char *uri = alv_stream_server_get_uri (f->server);
+  g_autoptr(GstElement) playbin = NULL;
+  g_autoptr(GstBus) bus = NULL;
+  g_autoptr(GError) error = NULL;
+  AlvOggInfo info;
+  StreamVideoCount vc;
+  PlayState state;
+  gsize join;
+  guint watch;
+
+  if (one == NULL || two == NULL || !stream_media_have_elements ("playbin", "souphttpsrc", "theoradec", NULL))
+    {
+      g_test_skip ("Theora or Vorbis encoder, playbin or souphttpsrc missing");
+      return;
+    }
+  g_assert_true (alv_ogg_parse_info (g_bytes_get_data (one, NULL), g_bytes_get_size (one), &info, &error));
+  g_assert_no_error (error);
+  join = theora_keyframe_offset (one, 50);
+  /* the items go in at once: let the player read them at its pace */
+  g_object_set (f->server, "queue-size", 16 * 1024 * 1024, NULL);
+  g_test_message ("items of %" G_GSIZE_FORMAT " and %" G_GSIZE_FORMAT " bytes",
+                  g_bytes_get_size (one), g_bytes_get_size (two));
+
+  play_state_init (&state);
+  playbin = gst_element_factory_make ("playbin", NULL);
+  g_object_set (playbin, "uri", uri,
+                "audio-sink", counting_sink (&state),
+                "video-sink", stream_video_counting_sink (&vc),
+                NULL);
+  bus = gst_element_get_bus (playbin);
+  watch = gst_bus_add_watch (bus, bus_cb, &state);
+  gst_element_set_state (playbin, GST_STATE_PLAYING);
+  wait_listeners (f, 1);
+  alv_stream_server_begin_item (f->server, "video/ogg", "One", NULL);
+  {
+    g_autoptr(GBytes) headers = g_bytes_new_from_bytes (one, 0, info.headers_length);
+    g_autoptr(GBytes) rest = g_bytes_new_from_bytes (one, join, g_bytes_get_size (one) - join);
+
+    alv_stream_server_push (f->server, headers);
+    push_pieces (f->server, rest, 4096);
+  }
+  alv_stream_server_begin_item (f->server, "video/ogg", "Two", NULL);
+  push_pieces (f->server, two, 4096);
+  alv_stream_server_disconnect_all (f->server);
+  test_wait_until (play_done, &state, 30000);
+  gst_element_set_state (playbin, GST_STATE_NULL);
+  g_source_remove (watch);
+  g_assert_cmpstr (state.error_message, ==, NULL);
+  g_assert_true (state.eos);
+
+  g_test_message ("video frames: %u of One, %u of Two, %u other; largest step %" GST_TIME_FORMAT
+                  "; audio %" GST_TIME_FORMAT, vc.frames[0], vc.frames[1], vc.other_frames,
+                  GST_TIME_ARGS (vc.max_step), GST_TIME_ARGS (state.decoded));
+  /* frames 50 to 149 of One (GStreamer's oggdemux shows none of the
+   * joining page's frames before the last, whose granule position is the
+   * first time it knows: 3 at most here), then all 150 of Two */
+  g_assert_cmpuint (vc.frames[0], >=, 97);
+  g_assert_cmpuint (vc.frames[0], <=, 100);
+  g_assert_cmpuint (vc.frames[1], ==, 150);
+  g_assert_cmpuint (vc.other_frames, ==, 0);
+  g_assert_false (vc.backwards);
+  g_assert_cmpuint (vc.max_step, <=, 200 * GST_MSECOND);
+  /* and the sound of both: 4 s + 6 s, give or take a page */
+  g_assert_cmpuint (state.decoded, >=, 9 * GST_SECOND);
+  g_assert_cmpuint (state.decoded, <=, 11 * GST_SECOND);
+  stream_video_count_clear (&vc);
+  play_state_clear (&state);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1406,6 +1575,8 @@ main (int    argc,
   ADD ("gst/playbin-mp3", test_gst_playbin_mp3);
   ADD ("webm-late-joiner", test_webm_late_joiner);
   ADD ("gst/playbin-webm", test_gst_playbin_webm);
+  ADD ("ogg-theora-late-joiner", test_ogg_theora_late_joiner);
+  ADD ("gst/playbin-theora-chained", test_gst_playbin_theora_chained);
 #undef ADD
   g_test_add ("/core/stream/ogg-same-serial", Fixture, NULL, fixture_setup,
               test_ogg_same_serial, fixture_teardown);

@@ -543,6 +543,14 @@ expected_info (const Scan  *s,
         continue;
       *last = i;
       for (guint j = 0; j < model.n_streams; j++)
+        if (model.streams[j].codec == ALV_OGG_CODEC_THEORA)
+          {
+            want->video_codec = ALV_OGG_CODEC_THEORA;
+            want->video_serial = model.streams[j].serial;
+            break;
+          }
+      want->headers_length = offset;
+      for (guint j = 0; j < model.n_streams; j++)
         {
           const ModelStream *st = &model.streams[j];
 
@@ -552,7 +560,13 @@ expected_info (const Scan  *s,
           want->serial = st->serial;
           want->rate = st->rate;
           want->preskip = st->preskip;
-          want->headers_length = offset;
+          return TRUE;
+        }
+      /* video alone: described by its Theora stream, without a rate */
+      if (want->video_codec == ALV_OGG_CODEC_THEORA)
+        {
+          want->codec = ALV_OGG_CODEC_THEORA;
+          want->serial = want->video_serial;
           return TRUE;
         }
       *code = ALV_ERROR_UNSUPPORTED;
@@ -729,8 +743,10 @@ fuzz_info (const FuzzInput *in)
     }
   CHECK (error == NULL);
   CHECK (info.codec == want.codec && info.serial == want.serial && info.rate == want.rate
-         && info.preskip == want.preskip && info.headers_length == want.headers_length);
-  CHECK (info.rate > 0 && info.headers_length > 0 && info.headers_length <= in->len);
+         && info.preskip == want.preskip && info.headers_length == want.headers_length
+         && info.video_codec == want.video_codec && info.video_serial == want.video_serial);
+  CHECK ((info.rate > 0 || info.codec == ALV_OGG_CODEC_THEORA)
+         && info.headers_length > 0 && info.headers_length <= in->len);
   if (info.codec == ALV_OGG_CODEC_OPUS)
     CHECK (info.rate == 48000);
 
