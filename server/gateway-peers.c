@@ -349,33 +349,64 @@ gateway_peers_announce (GatewayPeers     *peers,
 }
 
 /* Blocks @peer holds that @have lacks. */
-static guint
-useful_blocks (const Peer        *peer,
-               guint              n_blocks,
-               const AlvBlockMap *have)
+guint
+gateway_peers_count_useful (gboolean           complete,
+                            const AlvBlockMap *peer_have,
+                            guint              n_blocks,
+                            const AlvBlockMap *have)
 {
   guint have_n = have ? alv_block_map_count (have) : 0;
   guint n = 0;
 
-  if (peer->complete)
+  if (complete)
     return n_blocks - MIN (have_n, n_blocks);
-  if (peer->have == NULL)
+  if (peer_have == NULL)
     return 0;
-  if (have == NULL || alv_block_map_get_n_blocks (have) != alv_block_map_get_n_blocks (peer->have))
-    return alv_block_map_count (peer->have);
-  for (guint i = alv_block_map_first_set_after (peer->have, 0);
-       i < alv_block_map_get_n_blocks (peer->have);
-       i = alv_block_map_first_set_after (peer->have, i + 1))
+  if (have == NULL || alv_block_map_get_n_blocks (have) != alv_block_map_get_n_blocks (peer_have))
+    return alv_block_map_count (peer_have);
+  for (guint i = alv_block_map_first_set_after (peer_have, 0);
+       i < alv_block_map_get_n_blocks (peer_have);
+       i = alv_block_map_first_set_after (peer_have, i + 1))
     if (!alv_block_map_get (have, i))
       n++;
   return n;
 }
 
-typedef struct
+guint
+gateway_peers_pick_weighted (GRand         *rand,
+                             const guint64 *weights,
+                             guint         *indexes,
+                             guint          n,
+                             guint          max)
 {
-  guint64 weight;
-  Peer *peer;
-} Candidate;
+  g_autofree guint *pool = g_new (guint, MAX (n, 1));
+  guint64 total = 0;
+  guint len = n, n_out = 0;
+
+  for (guint i = 0; i < n; i++)
+    {
+      pool[i] = i;
+      total += weights[i];
+    }
+  /* weighted sampling without replacement: O(max × n), both bounded; a
+   * candidate picked leaves the pool, the pool's last taking its place */
+  while (n_out < max && len > 0)
+    {
+      guint64 r = (guint64) (g_rand_double (rand) * (double) total);
+      guint i;
+
+      for (i = 0; i + 1 < len; i++)
+        {
+          if (r < weights[pool[i]])
+            break;
+          r -= weights[pool[i]];
+        }
+      indexes[n_out++] = pool[i];
+      total -= weights[pool[i]];
+      pool[i] = pool[--len];
+    }
+  return n_out;
+}
 
 GPtrArray *
 gateway_peers_select (GatewayPeers       *peers,
@@ -385,12 +416,14 @@ gateway_peers_select (GatewayPeers       *peers,
                       guint               max)
 {
   GPtrArray *out = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr(GArray) candidates = NULL;
+  g_autoptr(GPtrArray) candidates = NULL;
+  g_autoptr(GArray) weights = NULL;
+  g_autofree guint *indexes = NULL;
+  guint n_picked;
   g_autofree char *self_key = self ? alv_alt_format_address (self) : NULL;
   Swarm *swarm = g_hash_table_lookup (peers->swarms, urn);
   GHashTableIter iter;
   gpointer key, value;
-  guint64 total = 0;
 
   if (swarm == NULL || max == 0)
     return out;
@@ -401,38 +434,26 @@ gateway_peers_select (GatewayPeers       *peers,
       return out;
     }
 
-  candidates = g_array_new (FALSE, FALSE, sizeof (Candidate));
+  candidates = g_ptr_array_new ();
+  weights = g_array_new (FALSE, FALSE, sizeof (guint64));
   g_hash_table_iter_init (&iter, swarm->peers);
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
-      Candidate c;
+      Peer *peer = value;
+      guint64 w;
 
       if (self_key != NULL && strcmp (key, self_key) == 0)
         continue;
-      c.peer = value;
-      c.weight = 1 + (guint64) useful_blocks (c.peer, swarm->n_blocks, have);
-      total += c.weight;
-      g_array_append_val (candidates, c);
+      w = 1 + (guint64) gateway_peers_count_useful (peer->complete, peer->have,
+                                                    swarm->n_blocks, have);
+      g_ptr_array_add (candidates, peer);
+      g_array_append_val (weights, w);
     }
-
-  /* weighted sampling without replacement: O(max × n), both bounded */
-  while (out->len < max && candidates->len > 0)
-    {
-      guint64 r = (guint64) (g_rand_double (peers->rand) * (double) total);
-      guint i;
-
-      for (i = 0; i + 1 < candidates->len; i++)
-        {
-          guint64 w = g_array_index (candidates, Candidate, i).weight;
-
-          if (r < w)
-            break;
-          r -= w;
-        }
-      g_ptr_array_add (out, g_object_ref (g_array_index (candidates, Candidate, i).peer->addr));
-      total -= g_array_index (candidates, Candidate, i).weight;
-      g_array_remove_index_fast (candidates, i);
-    }
+  indexes = g_new (guint, MAX (candidates->len, 1));
+  n_picked = gateway_peers_pick_weighted (peers->rand, (const guint64 *) (void *) weights->data,
+                                          indexes, candidates->len, max);
+  for (guint i = 0; i < n_picked; i++)
+    g_ptr_array_add (out, g_object_ref (((Peer *) candidates->pdata[indexes[i]])->addr));
   return out;
 }
 

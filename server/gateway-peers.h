@@ -61,6 +61,21 @@ GPtrArray          *gateway_peers_select     (GatewayPeers      *peers,
                                               GInetSocketAddress *self,
                                               const AlvBlockMap *have,
                                               guint              max);
+/* The selection rule, also for peer samples from elsewhere (a shared
+ * store): how many blocks a peer holding @peer_have (or everything,
+ * @complete) has that @have (nullable: nothing) lacks ... */
+guint               gateway_peers_count_useful (gboolean           complete,
+                                              const AlvBlockMap *peer_have,
+                                              guint              n_blocks,
+                                              const AlvBlockMap *have);
+/* ... and a weighted random sample without replacement of at most @max
+ * of @n candidates: their positions in @indexes[0..return value), picked
+ * with a chance proportional to @weights (both of @n). */
+guint               gateway_peers_pick_weighted (GRand        *rand,
+                                              const guint64     *weights,
+                                              guint             *indexes,
+                                              guint              n,
+                                              guint              max);
 /* Drops expired entries; returns how many. */
 guint               gateway_peers_expire     (GatewayPeers      *peers);
 guint               gateway_peers_get_n_entries (GatewayPeers   *peers);
