@@ -929,10 +929,10 @@ static void handle_thex_full (GatewayServer     *self,
                               SoupServerMessage *msg,
                               const char        *urn_text,
                               gboolean           may_ask);
-static void handle_announce_full (GatewayServer     *self,
-                                  SoupServerMessage *msg,
-                                  GHashTable        *query,
-                                  gboolean           may_ask);
+static gboolean handle_announce_full (GatewayServer     *self,
+                                      SoupServerMessage *msg,
+                                      GHashTable        *query,
+                                      gboolean           may_ask);
 
 static void
 tree_for_request_cb (gboolean     ok G_GNUC_UNUSED,
@@ -949,12 +949,12 @@ tree_for_request_cb (gboolean     ok G_GNUC_UNUSED,
     }
   if (tree != NULL)
     gateway_store_add_tree (p->self->store, p->urn, tree);
-  /* again, from the local store now, without asking a second time */
-  if (p->form != NULL)
-    handle_announce_full (p->self, p->msg, p->form, FALSE);
-  else
+  /* again, from the local store now, without asking a second time (an
+   * announce then goes on to the shared peers, and answers from there) */
+  if (p->form == NULL)
     handle_thex_full (p->self, p->msg, p->urn, FALSE);
-  soup_server_message_unpause (p->msg);
+  if (p->form == NULL || !handle_announce_full (p->self, p->msg, p->form, FALSE))
+    soup_server_message_unpause (p->msg);
   pending_free (p);
 }
 
@@ -1340,10 +1340,11 @@ handle_announce (GatewayServer     *self,
                  SoupServerMessage *msg,
                  GHashTable        *query)
 {
-  handle_announce_full (self, msg, query, TRUE);
+  (void) handle_announce_full (self, msg, query, TRUE);
 }
 
-static void
+/* Returns TRUE when the answer comes later (the request is paused). */
+static gboolean
 handle_announce_full (GatewayServer     *self,
                       SoupServerMessage *msg,
                       GHashTable        *query,
@@ -1383,54 +1384,54 @@ handle_announce_full (GatewayServer     *self,
   if (address == NULL)
     {
       refuse (self, msg, SOUP_STATUS_BAD_REQUEST, _("cannot tell the peer's address"));
-      return;
+      return FALSE;
     }
   text = g_hash_table_lookup (form, "urn");
   if (text == NULL || (urn = alv_content_urn_normalize (text, &error)) == NULL)
     {
       refuse (self, msg, SOUP_STATUS_BAD_REQUEST,
               error ? error->message : _("missing urn parameter"));
-      return;
+      return FALSE;
     }
   tree = gateway_store_get_tree (self->store, urn);
   if (tree == NULL && may_ask && tree_for_request (self, msg, urn, form))
-    return;
+    return TRUE;
   if (tree == NULL)
     {
       refuse (self, msg, SOUP_STATUS_NOT_FOUND,
               _("unknown URN: resolve a URL of this content first"));
-      return;
+      return FALSE;
     }
   text = g_hash_table_lookup (form, "port");
   if (text == NULL || !g_ascii_string_to_unsigned (text, 10, 1, 65535, &port, NULL))
     {
       refuse (self, msg, SOUP_STATUS_BAD_REQUEST, _("port must be a number from 1 to 65535"));
-      return;
+      return FALSE;
     }
   if (!parse_event (g_hash_table_lookup (form, "event"), &event))
     {
       refuse (self, msg, SOUP_STATUS_BAD_REQUEST,
               _("event must be started, completed, stopped or update"));
-      return;
+      return FALSE;
     }
   text = g_hash_table_lookup (form, "numwant");
   if (text != NULL && !g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT32, &numwant, NULL))
     {
       refuse (self, msg, SOUP_STATUS_BAD_REQUEST, _("numwant must be a number"));
-      return;
+      return FALSE;
     }
   numwant = MIN (numwant, self->config.max_peers);
   if (!parse_have (form, tree, &have, &error))
     {
       refuse (self, msg, SOUP_STATUS_BAD_REQUEST, error->message);
-      return;
+      return FALSE;
     }
   text = g_hash_table_lookup (form, "lease");
   if (text != NULL && !parse_block_run (text, &want_first, &want_last))
     {
       refuse (self, msg, SOUP_STATUS_BAD_REQUEST,
               _("lease must be a run of blocks FIRST-LAST"));
-      return;
+      return FALSE;
     }
   want_lease = text != NULL && event != GATEWAY_PEER_EVENT_STOPPED;
   bad = g_hash_table_lookup (form, "bad");
@@ -1448,7 +1449,7 @@ handle_announce_full (GatewayServer     *self,
     {
       refuse (self, msg, STATUS_TOO_MANY_REQUESTS,
               _("too many peer entries from this address"));
-      return;
+      return FALSE;
     }
 
   announce_leases (self, msg, urn, tree, self_addr, have, bad,
@@ -1469,12 +1470,13 @@ handle_announce_full (GatewayServer     *self,
   if (peers == NULL
       && announce_shared (self, msg, urn, n_blocks, self_addr, event, have,
                           event == GATEWAY_PEER_EVENT_STOPPED ? 0 : (guint) numwant))
-    return;
+    return TRUE;
   if (peers == NULL)
     peers = gateway_peers_select (self->peers, urn, self_addr,
                                   event == GATEWAY_PEER_EVENT_COMPLETED ? NULL : have,
                                   event == GATEWAY_PEER_EVENT_STOPPED ? 0 : (guint) numwant);
   answer_peers (self, msg, peers);
+  return FALSE;
 }
 
 static void
@@ -1507,7 +1509,8 @@ handle_status (GatewayServer     *self,
     {
       GatewayRedis *redis = gateway_shared_get_redis (self->shared);
 
-      g_string_append_printf (body, "store: %s\n", gateway_redis_get_name (redis));
+      g_string_append_printf (body, "store: %s\nstore-up: %d\n", gateway_redis_get_name (redis),
+                              gateway_redis_is_up (redis) ? 1 : 0);
       if (gateway_redis_is_up (redis))
         g_string_append (body, "store-state: up\n");
       else

@@ -864,6 +864,57 @@ test_spawn_http_server (const char  *root,
   return proc;
 }
 
+/**
+ * test_spawn_redis:
+ * @dir: a scratch directory: its socket goes there, as `redis.sock`
+ * @timeout_ms: how long to wait for it to be ready
+ * @socket_path: (out): the path of its unix socket
+ *
+ * Starts `redis-server` on a unix socket in @dir only (no TCP port), with
+ * no persistence (`--save '' --appendonly no`), dying with the test;
+ * waits for the line saying it is ready to accept connections.  Starting it again on
+ * the same @dir after stopping it gives an empty Redis on the same path.
+ *
+ * Returns: (transfer full) (nullable): the process, or %NULL when there
+ *   is no redis-server (skip the test)
+ */
+GSubprocess *
+test_spawn_redis (const char  *dir,
+                  guint        timeout_ms,
+                  char       **socket_path)
+{
+  g_autofree char *server = g_find_program_in_path ("redis-server");
+  g_autofree char *sock = g_build_filename (dir, "redis.sock", NULL);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GError) error = NULL;
+  GSubprocess *proc;
+
+  if (server == NULL)
+    return NULL;
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
+  proc = g_subprocess_launcher_spawn (launcher, &error, server, "--port", "0",
+                                      "--unixsocket", sock, "--unixsocketperm", "700",
+                                      "--save", "", "--appendonly", "no", "--dir", dir, NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
+  for (guint i = 0; i < 200; i++)
+    {
+      g_autofree char *line = test_read_line (out, timeout_ms);
+
+      g_assert_nonnull (line);
+      /* "Ready to accept connections", or "… ready to accept connections
+       * at PATH" with a unix socket alone */
+      if (strstr (line, "eady to accept connections") != NULL)
+        {
+          *socket_path = g_steal_pointer (&sock);
+          return proc;
+        }
+    }
+  g_assert_not_reached ();
+  return NULL;
+}
+
 /* --- files ----------------------------------------------------------- */
 
 /**

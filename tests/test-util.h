@@ -197,6 +197,10 @@ GSubprocess *test_spawn_http_server (const char  *root,
                                      guint        timeout_ms,
                                      char       **url);
 
+GSubprocess *test_spawn_redis       (const char  *dir,
+                                     guint        timeout_ms,
+                                     char       **socket_path);
+
 /* --- files ----------------------------------------------------------- */
 
 void test_remove_tree (const char *path);
