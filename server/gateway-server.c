@@ -165,10 +165,16 @@ log_request (SoupServerMessage *msg,
              guint              status,
              const char        *note)
 {
-  GUri *uri = soup_server_message_get_uri (msg);
-  const char *client = soup_server_message_get_remote_host (msg);
-  g_autofree char *status_text = status ? g_strdup_printf ("%u", status) : g_strdup ("-");
+  GUri *uri;
+  const char *client;
+  g_autofree char *status_text = NULL;
 
+  /* the hot path: nothing is formatted unless --verbose will show it */
+  if (g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN))
+    return;
+  uri = soup_server_message_get_uri (msg);
+  client = soup_server_message_get_remote_host (msg);
+  status_text = status ? g_strdup_printf ("%u", status) : g_strdup ("-");
   if (client == NULL)
     client = "?";
   g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_DEBUG,
@@ -213,9 +219,9 @@ client_address (GatewayServer     *self,
   if (!G_IS_INET_SOCKET_ADDRESS (remote))
     return NULL;
   address = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote));
-  ip = g_inet_address_to_string (address);
-  if (self->config.trusted_proxies != NULL
-      && g_strv_contains ((const char * const *) self->config.trusted_proxies, ip))
+  if (self->config.trusted_proxies != NULL)
+    ip = g_inet_address_to_string (address);
+  if (ip != NULL && g_strv_contains ((const char * const *) self->config.trusted_proxies, ip))
     {
       const char *xff = soup_message_headers_get_list (soup_server_message_get_request_headers (msg),
                                                        "X-Forwarded-For");

@@ -10,8 +10,8 @@
  * The peer keys expire as a whole one TTL after the last announce; an
  * announce also drops a bounded batch of expired members, and samples
  * skip the expired ones, so nothing ever walks every peer.  Announces,
- * unlocking and extending run as Lua scripts: one round trip each, and
- * atomic.  Records read back are checked (a tree against its URN): Redis
+ * unlocking and extending run as Lua scripts (loaded once per connection,
+ * then called by their SHA-1): one round trip each, and atomic.  Records read back are checked (a tree against its URN): Redis
  * is trusted to be ours, not to be uncorrupted.
  */
 #define G_LOG_DOMAIN "alluvium-gateway"
@@ -29,6 +29,10 @@ struct _GatewayShared
 {
   GatewayRedis *redis;
   char *id;                     /* this gateway's lock value */
+  char *announce_sha;           /* SHA-1 of the scripts, for EVALSHA */
+  char *lock_sha;
+  GatewayRedisStateFunc state_func;
+  gpointer user_data;
 };
 
 /* KEYS: peers, have.  ARGV: member, holdings, ttl ms, max per URN,
@@ -73,6 +77,39 @@ static const char lock_script[] =
   "if ARGV[2] == '0' then return redis.call('DEL', KEYS[1]) end\n"
   "return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n";
 
+static gboolean command (GatewayShared         *shared,
+                         GatewayRedisReplyFunc  func,
+                         gpointer               user_data,
+                         guint                  argc,
+                         const char           **argv,
+                         const size_t          *lens);
+
+/* Loads the scripts into a Redis that may not have them (a new
+ * connection, a restarted Redis, a SCRIPT FLUSH): the commands after
+ * these on the connection find them. */
+static void
+load_scripts (GatewayShared *shared)
+{
+  const char *announce[] = { "SCRIPT", "LOAD", announce_script };
+  const char *lock[] = { "SCRIPT", "LOAD", lock_script };
+
+  command (shared, NULL, NULL, G_N_ELEMENTS (announce), announce, NULL);
+  command (shared, NULL, NULL, G_N_ELEMENTS (lock), lock, NULL);
+}
+
+static void
+state_cb (GatewayRedis *redis,
+          gboolean      up,
+          gpointer      user_data)
+{
+  GatewayShared *shared = user_data;
+
+  if (up)
+    load_scripts (shared);
+  if (shared->state_func != NULL)
+    shared->state_func (redis, up, shared->user_data);
+}
+
 GatewayShared *
 gateway_shared_new (const GatewayRedisAddress *address,
                     GatewayRedisStateFunc      state_func,
@@ -81,7 +118,11 @@ gateway_shared_new (const GatewayRedisAddress *address,
   GatewayShared *shared = g_new0 (GatewayShared, 1);
 
   shared->id = g_uuid_string_random ();
-  shared->redis = gateway_redis_new (address, state_func, user_data);
+  shared->announce_sha = g_compute_checksum_for_string (G_CHECKSUM_SHA1, announce_script, -1);
+  shared->lock_sha = g_compute_checksum_for_string (G_CHECKSUM_SHA1, lock_script, -1);
+  shared->state_func = state_func;
+  shared->user_data = user_data;
+  shared->redis = gateway_redis_new (address, state_cb, shared);
   return shared;
 }
 
@@ -92,6 +133,8 @@ gateway_shared_free (GatewayShared *shared)
     return;
   gateway_redis_free (shared->redis);
   g_free (shared->id);
+  g_free (shared->announce_sha);
+  g_free (shared->lock_sha);
   g_free (shared);
 }
 
@@ -304,7 +347,7 @@ lock_script_run (GatewayShared *shared,
                  const char    *ttl)
 {
   g_autofree char *key = g_strconcat (PREFIX "lock:", url, NULL);
-  const char *argv[] = { "EVAL", lock_script, "1", key, shared->id, ttl };
+  const char *argv[] = { "EVALSHA", shared->lock_sha, "1", key, shared->id, ttl };
 
   command (shared, NULL, NULL, G_N_ELEMENTS (argv), argv, NULL);
 }
@@ -385,6 +428,7 @@ shared_peer_free (GatewaySharedPeer *peer)
 
 typedef struct
 {
+  GatewayShared *shared;
   GatewaySharedPeersFunc func;
   gpointer user_data;
   guint n_blocks;
@@ -399,7 +443,12 @@ peers_reply_cb (redisReply *reply,
   gboolean ok = reply != NULL && reply->type == REDIS_REPLY_ARRAY;
 
   if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
-    g_message ("Redis refused an announce: %.*s", (int) MIN (reply->len, 200), reply->str);
+    {
+      g_message ("Redis refused an announce: %.*s", (int) MIN (reply->len, 200), reply->str);
+      /* somebody flushed the scripts: the next announce has them */
+      if (g_str_has_prefix (reply->str, "NOSCRIPT"))
+        load_scripts (call->shared);
+    }
   for (size_t i = 0; ok && i + 1 < reply->elements; i += 2)
     {
       redisReply *member = reply->element[i];
@@ -436,7 +485,7 @@ gateway_shared_announce (GatewayShared         *shared,
   char peers_key[256], have_key[256], ttl[24], max[16], n[16];
   g_autoptr(GBytes) holds = gateway_shared_encode_have (complete, have);
   const char *argv[] = {
-    "EVAL", announce_script, "2", peers_key, have_key,
+    "EVALSHA", shared->announce_sha, "2", peers_key, have_key,
     key, g_bytes_get_data (holds, NULL), ttl, max, stopped ? "1" : "0", n,
   };
   size_t lens[G_N_ELEMENTS (argv)] = { 0, };
@@ -453,6 +502,7 @@ gateway_shared_announce (GatewayShared         *shared,
   if (lens[6] == 0)
     argv[6] = "";
   call = g_new (PeersCall, 1);
+  call->shared = shared;
   call->func = func;
   call->user_data = user_data;
   call->n_blocks = n_blocks;
