@@ -40,6 +40,7 @@ struct _GatewayRedis
   guint backoff_ms;
   guint retry_id;
   guint watchdog_id;
+  guint connect_timeout_id;     /* while connecting */
   guint n_pending;
   gint64 last_progress;         /* monotonic µs: last reply, or first pending */
   gboolean freeing;
@@ -165,6 +166,7 @@ went_down (GatewayRedis *redis,
   redis->up = FALSE;
   redis->n_pending = 0;
   g_clear_handle_id (&redis->watchdog_id, g_source_remove);
+  g_clear_handle_id (&redis->connect_timeout_id, g_source_remove);
   if (why != NULL)
     {
       g_free (redis->error);
@@ -220,6 +222,26 @@ watchdog_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* A Redis that accepts (its kernel does, even when it is stopped) but
+ * does not answer the first command is given up on, as a hung one is. */
+static gboolean
+connect_timeout_cb (gpointer user_data)
+{
+  GatewayRedis *redis = user_data;
+  redisAsyncContext *ac = redis->ac;
+  g_autofree char *why = g_strdup_printf (_("no answer for %u ms"), REPLY_TIMEOUT_MS);
+
+  redis->connect_timeout_id = 0;
+  if (ac != NULL)
+    {
+      ac->data = NULL;
+      redis->ac = NULL;
+      redisAsyncFree (ac);
+    }
+  went_down (redis, why);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 selected_cb (redisAsyncContext *ac,
              void              *r,
@@ -239,6 +261,7 @@ selected_cb (redisAsyncContext *ac,
     }
   redis->up = TRUE;
   redis->backoff_ms = 0;
+  g_clear_handle_id (&redis->connect_timeout_id, g_source_remove);
   redis->last_progress = g_get_monotonic_time ();
   g_clear_pointer (&redis->error, g_free);
   g_message (_("connected to Redis at %s"), redis->name);
@@ -292,6 +315,7 @@ connect_to (GatewayRedis *redis,
     }
   ac->data = redis;
   redis->ac = ac;
+  redis->connect_timeout_id = g_timeout_add (REPLY_TIMEOUT_MS, connect_timeout_cb, redis);
   gateway_redis_source_attach (ac);
   redisAsyncSetDisconnectCallback (ac, disconnect_cb);
   redisAsyncSetConnectCallback (ac, connect_cb);
@@ -394,6 +418,7 @@ gateway_redis_free (GatewayRedis *redis)
     }
   g_clear_handle_id (&redis->retry_id, g_source_remove);
   g_clear_handle_id (&redis->watchdog_id, g_source_remove);
+  g_clear_handle_id (&redis->connect_timeout_id, g_source_remove);
   gateway_redis_address_clear (&redis->address);
   g_free (redis->name);
   g_free (redis->error);

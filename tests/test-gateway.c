@@ -1979,6 +1979,24 @@ start_pair (Fixture    *fx,
   return TRUE;
 }
 
+/* start_pair() with @content at @path of the origin, resolved at A. */
+static gboolean
+start_pair_resolved (Fixture    *fx,
+                     const char *path,
+                     GBytes     *content,
+                     const char *option)
+{
+  g_autofree char *media = origin_media (fx, path);
+  g_auto(Response) r = { 0, };
+
+  origin_put (fx, path, content);
+  if (!start_pair (fx, option, NULL))
+    return FALSE;
+  resolve_final (fx, &r, media);
+  check_resolved (fx, &r, content, NULL);
+  return TRUE;
+}
+
 /* The milliseconds before @key expires in the test's Redis (-1: never,
  * -2: no such key). */
 static gint64
@@ -2005,16 +2023,8 @@ test_redis_shared (Fixture      *fx,
   g_autofree char *urn = urn_for (content);
   g_autoptr(GPtrArray) peers = NULL;
 
-  origin_put (fx, "/shared.ogg", content);
-  if (!start_pair (fx, NULL, NULL))
+  if (!start_pair_resolved (fx, "/shared.ogg", content, NULL))
     return;
-
-  {
-    g_auto(Response) r = { 0, };
-
-    resolve_final (fx, &r, media);
-    check_resolved (fx, &r, content, NULL);
-  }
   g_assert_cmpuint (fx->origin_bodies, ==, 1);
   swap_gateways (fx);
   {
@@ -2091,15 +2101,8 @@ test_redis_restart (Fixture      *fx,
   g_autoptr(GPtrArray) peers = NULL;
   Response rs[40] = { { 0, } };
 
-  origin_put (fx, "/restart.ogg", content);
-  if (!start_pair (fx, NULL, NULL))
+  if (!start_pair_resolved (fx, "/restart.ogg", content, NULL))
     return;
-  {
-    g_auto(Response) r = { 0, };
-
-    resolve_final (fx, &r, media);
-    check_resolved (fx, &r, content, NULL);
-  }
   g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7001", "event", "completed", NULL),
                     ==, SOUP_STATUS_OK);
   swap_gateways (fx);
@@ -2157,6 +2160,31 @@ test_redis_restart (Fixture      *fx,
   g_assert_cmpuint (fx->origin_bodies, ==, 1);
 }
 
+/* A Redis that answers nothing (stopped): the requests waiting on it are
+ * answered from the gateway's memory once it gives up on Redis, and it
+ * comes back when Redis does. */
+static void
+test_redis_hung (Fixture      *fx,
+                 gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 26);
+  g_autofree char *media = origin_media (fx, "/hung.ogg");
+  g_autofree char *urn = urn_for (content);
+  g_autoptr(GPtrArray) peers = NULL;
+
+  if (!start_pair_resolved (fx, "/hung.ogg", content, NULL))
+    return;
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7001", "event", "completed", NULL),
+                    ==, SOUP_STATUS_OK);
+  g_subprocess_send_signal (fx->redis, SIGSTOP);
+  g_assert_cmpuint (announce (fx, &peers, "urn", urn, "port", "7002", NULL), ==, SOUP_STATUS_OK);
+  g_assert_true (has_port (peers, 7001));
+  wait_log (fx->log, "lost Redis");
+  g_subprocess_send_signal (fx->redis, SIGCONT);
+  wait_log (fx->log, "connected to Redis");
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "store-up"), ==, 1);
+}
+
 /* Peer entries expire with --peer-ttl (Redis TTLs, no scan), a stopped
  * peer is gone for every gateway, and records do not stay forever. */
 static void
@@ -2172,15 +2200,8 @@ test_redis_expiry (Fixture      *fx,
   g_autoptr(GPtrArray) peers = NULL;
   gint64 ttl;
 
-  origin_put (fx, "/expiry.ogg", content);
-  if (!start_pair (fx, "--peer-ttl=60", NULL))
+  if (!start_pair_resolved (fx, "/expiry.ogg", content, "--peer-ttl=60"))
     return;
-  {
-    g_auto(Response) r = { 0, };
-
-    resolve_final (fx, &r, media);
-    g_assert_cmpuint (r.status, ==, SOUP_STATUS_OK);
-  }
   g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7001", "event", "completed", NULL),
                     ==, SOUP_STATUS_OK);
   ttl = redis_pttl (fx, peers_key);
@@ -2259,6 +2280,7 @@ main (int    argc,
   ADD ("/server/gateway/redis/shared", test_redis_shared);
   ADD ("/server/gateway/redis/single-fetch", test_redis_single_fetch);
   ADD ("/server/gateway/redis/restart", test_redis_restart);
+  ADD ("/server/gateway/redis/hung", test_redis_hung);
   ADD ("/server/gateway/redis/expiry", test_redis_expiry);
   ADD ("/server/gateway/redis/stale-lock", test_redis_stale_lock);
 #undef ADD
