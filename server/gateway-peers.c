@@ -23,6 +23,9 @@
 
 #include "alv-ocn-headers.h"
 
+/* Candidates counted on the stack when picking (more: on the heap). */
+#define SMALL_SAMPLE 256
+
 typedef struct _Swarm Swarm;
 
 typedef struct
@@ -379,7 +382,10 @@ gateway_peers_pick_weighted (GRand         *rand,
                              guint          n,
                              guint          max)
 {
-  g_autofree guint *pool = g_new (guint, MAX (n, 1));
+  /* no allocation for the usual few candidates */
+  guint small[SMALL_SAMPLE];
+  g_autofree guint *large = n > SMALL_SAMPLE ? g_new (guint, n) : NULL;
+  guint *pool = large != NULL ? large : small;
   guint64 total = 0;
   guint len = n, n_out = 0;
 
@@ -418,7 +424,9 @@ gateway_peers_select (GatewayPeers       *peers,
   GPtrArray *out = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GPtrArray) candidates = NULL;
   g_autoptr(GArray) weights = NULL;
-  g_autofree guint *indexes = NULL;
+  guint small[SMALL_SAMPLE];
+  g_autofree guint *large = NULL;
+  guint *indexes;
   guint n_picked;
   g_autofree char *self_key = self ? alv_alt_format_address (self) : NULL;
   Swarm *swarm = g_hash_table_lookup (peers->swarms, urn);
@@ -449,7 +457,9 @@ gateway_peers_select (GatewayPeers       *peers,
       g_ptr_array_add (candidates, peer);
       g_array_append_val (weights, w);
     }
-  indexes = g_new (guint, MAX (candidates->len, 1));
+  if (candidates->len > SMALL_SAMPLE)
+    large = g_new (guint, candidates->len);
+  indexes = large != NULL ? large : small;
   n_picked = gateway_peers_pick_weighted (peers->rand, (const guint64 *) (void *) weights->data,
                                           indexes, candidates->len, max);
   for (guint i = 0; i < n_picked; i++)

@@ -40,6 +40,7 @@
 #define MAX_HEADERS 100
 #define MAX_FORM_BODY 65536
 #define MAX_RATE_CLIENTS 100000
+#define SMALL_SAMPLE 256        /* shared peers weighed on the stack */
 /* RFC 6585 codes libsoup 3.2 has no names for */
 #define STATUS_TOO_MANY_REQUESTS 429
 #define STATUS_HEADERS_TOO_LARGE 431
@@ -1273,9 +1274,21 @@ announce_shared_cb (gboolean   ok,
     peers = gateway_peers_select (self->peers, p->urn, p->peer, p->have, p->numwant);
   else
     {
-      g_autofree guint64 *weights = g_new (guint64, MAX (sample->len, 1));
-      g_autofree guint *picked = g_new (guint, MAX (sample->len, 1));
+      /* samples are of 4 × numwant + 1: on the stack unless numwant is
+       * far above the default */
+      guint64 small_weights[SMALL_SAMPLE];
+      guint small_picked[SMALL_SAMPLE];
+      g_autofree guint64 *large_weights = NULL;
+      g_autofree guint *large_picked = NULL;
+      guint64 *weights = small_weights;
+      guint *picked = small_picked;
       guint n;
+
+      if (sample->len > SMALL_SAMPLE)
+        {
+          weights = large_weights = g_new (guint64, sample->len);
+          picked = large_picked = g_new (guint, sample->len);
+        }
 
       for (guint i = 0; i < sample->len; i++)
         {
