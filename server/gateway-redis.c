@@ -26,6 +26,9 @@
 #define BACKOFF_MAX_MS 5000
 #define REPLY_TIMEOUT_MS 2000
 #define WATCHDOG_MS 500
+/* No answer the gateway asks for has more elements (a sample of peers is
+ * at most 2 × 1000); hiredis 1 can refuse larger ones before allocating. */
+#define MAX_REPLY_ELEMENTS 4096
 
 struct _GatewayRedis
 {
@@ -315,6 +318,9 @@ connect_to (GatewayRedis *redis,
     }
   ac->data = redis;
   redis->ac = ac;
+#if HIREDIS_MAJOR >= 1
+  ac->c.reader->maxelements = MAX_REPLY_ELEMENTS;
+#endif
   redis->connect_timeout_id = g_timeout_add (REPLY_TIMEOUT_MS, connect_timeout_cb, redis);
   gateway_redis_source_attach (ac);
   redisAsyncSetDisconnectCallback (ac, disconnect_cb);

@@ -23,7 +23,10 @@
 #include "alv-ocn-headers.h"
 
 #define PREFIX "alluvium:"
-#define EXPIRE_BATCH "64"
+/* members an announce drops at most, expired ones and, separately, those
+ * over the per-URN limit (a limit lowered since, another gateway's
+ * higher one): later announces drop the rest */
+#define TRIM_BATCH "64"
 
 struct _GatewayShared
 {
@@ -41,13 +44,13 @@ static const char announce_script[] =
   "local t = redis.call('TIME')\n"
   "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
   "local ttl = tonumber(ARGV[3])\n"
-  "local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - ttl, 'LIMIT', 0, " EXPIRE_BATCH ")\n"
+  "local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - ttl, 'LIMIT', 0, " TRIM_BATCH ")\n"
   "for _, m in ipairs(old) do redis.call('ZREM', KEYS[1], m); redis.call('HDEL', KEYS[2], m) end\n"
   "if ARGV[5] == '1' then\n"
   "  redis.call('ZREM', KEYS[1], ARGV[1]); redis.call('HDEL', KEYS[2], ARGV[1])\n"
   "else\n"
   "  redis.call('ZADD', KEYS[1], now, ARGV[1]); redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])\n"
-  "  local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])\n"
+  "  local over = math.min(redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4]), " TRIM_BATCH ")\n"
   "  if over > 0 then\n"
   "    local gone = redis.call('ZPOPMIN', KEYS[1], over)\n"
   "    for i = 1, #gone, 2 do redis.call('HDEL', KEYS[2], gone[i]) end\n"
@@ -209,6 +212,23 @@ get_record (GatewayShared        *shared,
   return TRUE;
 }
 
+/* A GET answers a string or nil; anything else (an error, a key of
+ * another type) is a failure, as no answer is. */
+static gboolean
+get_reply_ok (const redisReply *reply,
+              const char       *name)
+{
+  if (reply == NULL)
+    return FALSE;
+  if (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_NIL)
+    return TRUE;
+  if (reply->type == REDIS_REPLY_ERROR)
+    g_message ("Redis refused a read of %s: %.*s", name, (int) MIN (reply->len, 200), reply->str);
+  else
+    g_message ("Redis answered a read of %s with a reply of type %d", name, reply->type);
+  return FALSE;
+}
+
 static void
 entry_reply_cb (redisReply *reply,
                 gpointer    user_data)
@@ -226,8 +246,7 @@ entry_reply_cb (redisReply *reply,
       if (entry == NULL)
         g_message ("ignoring a malformed entry of %s in Redis: %s", call->name, error->message);
     }
-  func (reply != NULL && reply->type != REDIS_REPLY_ERROR, g_steal_pointer (&entry),
-        call->user_data);
+  func (get_reply_ok (reply, call->name), g_steal_pointer (&entry), call->user_data);
   get_call_free (call);
 }
 
@@ -257,8 +276,7 @@ tree_reply_cb (redisReply *reply,
       if (tree == NULL)
         g_message ("ignoring a malformed tree of %s in Redis: %s", call->name, error->message);
     }
-  func (reply != NULL && reply->type != REDIS_REPLY_ERROR, g_steal_pointer (&tree),
-        call->user_data);
+  func (get_reply_ok (reply, call->name), g_steal_pointer (&tree), call->user_data);
   get_call_free (call);
 }
 
@@ -312,10 +330,13 @@ lock_reply_cb (redisReply *reply,
                gpointer    user_data)
 {
   LockCall *call = user_data;
-  gboolean ok = reply != NULL && reply->type != REDIS_REPLY_ERROR;
+  /* SET NX answers OK when it set the key, nil when it was there;
+   * anything else is a failure, not someone else's lock */
+  gboolean acquired = reply != NULL && reply->type == REDIS_REPLY_STATUS
+                      && reply->len == 2 && memcmp (reply->str, "OK", 2) == 0;
+  gboolean ok = acquired || (reply != NULL && reply->type == REDIS_REPLY_NIL);
 
-  /* SET NX answers OK when it set the key, nil when it was there */
-  call->func (ok, ok && reply->type == REDIS_REPLY_STATUS, call->user_data);
+  call->func (ok, acquired, call->user_data);
   g_free (call);
 }
 
@@ -432,6 +453,7 @@ typedef struct
   GatewaySharedPeersFunc func;
   gpointer user_data;
   guint n_blocks;
+  guint sample;
 } PeersCall;
 
 static void
@@ -441,6 +463,9 @@ peers_reply_cb (redisReply *reply,
   PeersCall *call = user_data;
   g_autoptr(GPtrArray) peers = g_ptr_array_new_with_free_func ((GDestroyNotify) shared_peer_free);
   gboolean ok = reply != NULL && reply->type == REDIS_REPLY_ARRAY;
+  /* the script answers pairs, at most the sample asked for: a longer
+   * array (a buggy or foreign Redis) costs no more than that */
+  size_t n = ok ? MIN (reply->elements, 2 * (size_t) call->sample) : 0;
 
   if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
     {
@@ -449,13 +474,14 @@ peers_reply_cb (redisReply *reply,
       if (g_str_has_prefix (reply->str, "NOSCRIPT"))
         load_scripts (call->shared);
     }
-  for (size_t i = 0; ok && i + 1 < reply->elements; i += 2)
+  for (size_t i = 0; i + 1 < n; i += 2)
     {
       redisReply *member = reply->element[i];
       redisReply *holds = reply->element[i + 1];
       GatewaySharedPeer *peer;
 
-      if (member->type != REDIS_REPLY_STRING || holds->type != REDIS_REPLY_STRING)
+      if (member == NULL || holds == NULL
+          || member->type != REDIS_REPLY_STRING || holds->type != REDIS_REPLY_STRING)
         continue;
       peer = g_new0 (GatewaySharedPeer, 1);
       if (!gateway_shared_decode_have (holds->str, holds->len, call->n_blocks,
@@ -497,6 +523,7 @@ gateway_shared_announce (GatewayShared         *shared,
     return FALSE;
   g_snprintf (ttl, sizeof ttl, "%" G_GUINT64_FORMAT, (guint64) MAX (ttl_s, 1) * 1000);
   g_snprintf (max, sizeof max, "%u", MAX (max_per_urn, 1));
+  sample = MIN (sample, GATEWAY_SHARED_MAX_SAMPLE);
   g_snprintf (n, sizeof n, "%u", sample);
   lens[6] = g_bytes_get_size (holds);
   if (lens[6] == 0)
@@ -506,6 +533,7 @@ gateway_shared_announce (GatewayShared         *shared,
   call->func = func;
   call->user_data = user_data;
   call->n_blocks = n_blocks;
+  call->sample = sample;
   if (!command (shared, peers_reply_cb, call, G_N_ELEMENTS (argv), argv, lens))
     {
       g_free (call);

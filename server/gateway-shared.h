@@ -87,10 +87,15 @@ typedef struct
 typedef void (*GatewaySharedPeersFunc) (gboolean   ok,
                                         GPtrArray *peers,
                                         gpointer   user_data);
+/* The most peers an announce reads: Redis's Lua unpacks at most some
+ * 8000 values, and each is work while Redis serves nobody else. */
+#define GATEWAY_SHARED_MAX_SAMPLE 1000
+
 /* Records @key ("ip:port") for @urn (or removes it, @stopped), drops up
- * to 64 expired entries and, over @max_per_urn, those announced least
- * recently; answers a random sample of at most @sample others.  One
- * round trip; reads @sample entries, however many the URN has. */
+ * to 64 expired entries and up to 64 of those over @max_per_urn,
+ * announced least recently; answers a random sample of at most @sample
+ * (at most GATEWAY_SHARED_MAX_SAMPLE) others.  One round trip; bounded
+ * work, however many peers the URN has. */
 gboolean gateway_shared_announce  (GatewayShared         *shared,
                                    const char            *urn,
                                    const char            *key,

@@ -2255,6 +2255,47 @@ test_redis_stale_lock (Fixture      *fx,
   g_assert_cmpuint (fx->origin_requests, ==, 1);
 }
 
+/* A URN with more peers in Redis than its Lua unpacks at once (some
+ * 8000), and an announce wanting many: the sample the gateway reads stays
+ * bounded, and the answer still comes from Redis's peers. */
+static void
+test_redis_large_sample (Fixture      *fx,
+                         gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 27);
+  g_autofree char *media = origin_media (fx, "/crowd.ogg");
+  g_autofree char *urn = urn_for (content);
+  g_autofree char *peers_key = g_strconcat ("alluvium:peers:", urn, NULL);
+  const char *seed[] = {
+    "redis-cli", "-s", NULL, "EVAL",
+    "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 "
+    "for i = 1, 9000 do redis.call('ZADD', KEYS[1], now, '127.0.0.1:' .. (10000 + i)) end "
+    "return redis.call('ZCARD', KEYS[1])",
+    "1", peers_key, NULL
+  };
+  g_autoptr(GPtrArray) peers = NULL;
+  g_autofree char *out = NULL;
+  int status = -1;
+
+  origin_put (fx, "/crowd.ogg", content);
+  if (!start_pair (fx, "--max-peers=3000", "--max-peers-per-urn=20000"))
+    return;
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, media);
+    check_resolved (fx, &r, content, NULL);
+  }
+  seed[2] = fx->redis_sock;
+  out = test_run_tool (seed, NULL, NULL, &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpint (g_ascii_strtoll (out, NULL, 10), ==, 9000);
+  g_assert_cmpuint (announce (fx, &peers, "urn", urn, "port", "7001", "numwant", "3000", NULL),
+                    ==, SOUP_STATUS_OK);
+  g_assert_cmpuint (peers->len, >, 0);
+  g_assert_cmpuint (g_inet_socket_address_get_port (peers->pdata[0]), >, 10000);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -2283,6 +2324,7 @@ main (int    argc,
   ADD ("/server/gateway/redis/hung", test_redis_hung);
   ADD ("/server/gateway/redis/expiry", test_redis_expiry);
   ADD ("/server/gateway/redis/stale-lock", test_redis_stale_lock);
+  ADD ("/server/gateway/redis/large-sample", test_redis_large_sample);
 #undef ADD
   g_test_add_func ("/server/gateway/flood/idle", test_flood_idle);
   g_test_add_func ("/server/gateway/flood/emfile", test_flood_emfile);
