@@ -413,6 +413,12 @@ gateway_redis_free (GatewayRedis *redis)
       g_cancellable_cancel (redis->resolving);
       g_clear_object (&redis->resolving);
     }
+  /* what is queued (an unlock, a last write) goes out if the socket
+   * takes it now, without waiting: a gateway that stops does not leave
+   * its locks behind for their TTL.  A write error frees the context
+   * (disconnect_cb clears redis->ac). */
+  if (redis->up && redis->ac != NULL)
+    redisAsyncHandleWrite (redis->ac);
   if (redis->ac != NULL)
     {
       redisAsyncContext *ac = redis->ac;

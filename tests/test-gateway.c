@@ -2255,6 +2255,30 @@ test_redis_stale_lock (Fixture      *fx,
   g_assert_cmpuint (fx->origin_requests, ==, 1);
 }
 
+/* A gateway stopped cleanly while hashing drops the URL's lock at once:
+ * the other gateway need not wait for it to expire. */
+static void
+test_redis_stop_unlocks (Fixture      *fx,
+                         gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (100000, 28);
+  g_autofree char *media = origin_media (fx, "/stopped.ogg");
+  g_autofree char *lock_key = g_strconcat ("alluvium:lock:", media, NULL);
+
+  origin_put (fx, "/stopped.ogg", content)->stuck = TRUE;
+  if (!start_pair (fx, "--resolve-wait=100", NULL))
+    return;
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve (fx, &r, media);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_ACCEPTED);
+  }
+  g_assert_cmpint (redis_pttl (fx, lock_key), >, 0);
+  stop_gateway (fx, SIGTERM);
+  g_assert_cmpint (redis_pttl (fx, lock_key), ==, -2);
+}
+
 /* A URN with more peers in Redis than its Lua unpacks at once (some
  * 8000), and an announce wanting many: the sample the gateway reads stays
  * bounded, and the answer still comes from Redis's peers. */
@@ -2324,6 +2348,7 @@ main (int    argc,
   ADD ("/server/gateway/redis/hung", test_redis_hung);
   ADD ("/server/gateway/redis/expiry", test_redis_expiry);
   ADD ("/server/gateway/redis/stale-lock", test_redis_stale_lock);
+  ADD ("/server/gateway/redis/stop-unlocks", test_redis_stop_unlocks);
   ADD ("/server/gateway/redis/large-sample", test_redis_large_sample);
 #undef ADD
   g_test_add_func ("/server/gateway/flood/idle", test_flood_idle);
