@@ -352,8 +352,8 @@ gateway_peers_announce (GatewayPeers     *peers,
 }
 
 /* Blocks @peer holds that @have lacks. */
-guint
-gateway_peers_count_useful (gboolean           complete,
+static guint
+count_useful (gboolean           complete,
                             const AlvBlockMap *peer_have,
                             guint              n_blocks,
                             const AlvBlockMap *have)
@@ -375,12 +375,15 @@ gateway_peers_count_useful (gboolean           complete,
   return n;
 }
 
-guint
-gateway_peers_pick_weighted (GRand         *rand,
-                             const guint64 *weights,
-                             guint         *indexes,
-                             guint          n,
-                             guint          max)
+/* A weighted random sample without replacement of at most @max of @n
+ * candidates: their positions in @indexes[0..return value), picked with a
+ * chance proportional to @weights (both of @n). */
+static guint
+pick_weighted (GRand         *rand,
+               const guint64 *weights,
+               guint         *indexes,
+               guint          n,
+               guint          max)
 {
   /* no allocation for the usual few candidates */
   guint small[SMALL_SAMPLE];
@@ -452,18 +455,79 @@ gateway_peers_select (GatewayPeers       *peers,
 
       if (self_key != NULL && strcmp (key, self_key) == 0)
         continue;
-      w = 1 + (guint64) gateway_peers_count_useful (peer->complete, peer->have,
-                                                    swarm->n_blocks, have);
+      w = 1 + (guint64) count_useful (peer->complete, peer->have, swarm->n_blocks, have);
       g_ptr_array_add (candidates, peer);
       g_array_append_val (weights, w);
     }
   if (candidates->len > SMALL_SAMPLE)
     large = g_new (guint, candidates->len);
   indexes = large != NULL ? large : small;
-  n_picked = gateway_peers_pick_weighted (peers->rand, (const guint64 *) (void *) weights->data,
-                                          indexes, candidates->len, max);
+  n_picked = pick_weighted (peers->rand, (const guint64 *) (void *) weights->data,
+                            indexes, candidates->len, max);
   for (guint i = 0; i < n_picked; i++)
     g_ptr_array_add (out, g_object_ref (((Peer *) candidates->pdata[indexes[i]])->addr));
+  return out;
+}
+
+/* "ip:port" or "[ip6]:port" (alv_alt_format_address()'s form) */
+static GInetSocketAddress *
+parse_peer_key (const char *key)
+{
+  const char *colon = strrchr (key, ':');
+  g_autofree char *host = NULL;
+  g_autoptr(GInetAddress) inet = NULL;
+  guint64 port;
+
+  if (colon == NULL || !g_ascii_string_to_unsigned (colon + 1, 10, 1, 65535, &port, NULL))
+    return NULL;
+  if (key[0] == '[' && colon > key + 1 && colon[-1] == ']')
+    host = g_strndup (key + 1, colon - key - 2);
+  else
+    host = g_strndup (key, colon - key);
+  inet = g_inet_address_new_from_string (host);
+  if (inet == NULL)
+    return NULL;
+  return G_INET_SOCKET_ADDRESS (g_inet_socket_address_new (inet, (guint16) port));
+}
+
+GPtrArray *
+gateway_peers_choose (GatewayPeers      *peers,
+                      GPtrArray         *candidates,
+                      guint              n_blocks,
+                      const AlvBlockMap *have,
+                      guint              max)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_object_unref);
+  /* samples are of 4 × numwant + 1: on the stack unless numwant is far
+   * above the default */
+  guint64 small_weights[SMALL_SAMPLE];
+  guint small_picked[SMALL_SAMPLE];
+  g_autofree guint64 *large_weights = NULL;
+  g_autofree guint *large_picked = NULL;
+  guint64 *weights = small_weights;
+  guint *picked = small_picked;
+  guint n;
+
+  if (candidates->len > SMALL_SAMPLE)
+    {
+      weights = large_weights = g_new (guint64, candidates->len);
+      picked = large_picked = g_new (guint, candidates->len);
+    }
+  for (guint i = 0; i < candidates->len; i++)
+    {
+      const GatewayPeerCandidate *c = candidates->pdata[i];
+
+      weights[i] = 1 + (guint64) count_useful (c->complete, c->have, n_blocks, have);
+    }
+  n = pick_weighted (peers->rand, weights, picked, candidates->len, max);
+  for (guint i = 0; i < n; i++)
+    {
+      const GatewayPeerCandidate *c = candidates->pdata[picked[i]];
+      GInetSocketAddress *addr = parse_peer_key (c->key);
+
+      if (addr != NULL)
+        g_ptr_array_add (out, addr);
+    }
   return out;
 }
 

@@ -61,20 +61,23 @@ GPtrArray          *gateway_peers_select     (GatewayPeers      *peers,
                                               GInetSocketAddress *self,
                                               const AlvBlockMap *have,
                                               guint              max);
-/* The selection rule, also for peer samples from elsewhere (a shared
- * store): how many blocks a peer holding @peer_have (or everything,
- * @complete) has that @have (nullable: nothing) lacks ... */
-guint               gateway_peers_count_useful (gboolean           complete,
-                                              const AlvBlockMap *peer_have,
+/* A peer known elsewhere (a shared store's sample): "ip:port" or
+ * "[ip6]:port", and what it holds. */
+typedef struct
+{
+  char *key;
+  gboolean complete;
+  AlvBlockMap *have;            /* nullable: nothing known */
+} GatewayPeerCandidate;
+
+/* gateway_peers_select()'s rule applied to @candidates (of
+ * #GatewayPeerCandidate) of a content of @n_blocks: up to @max
+ * #GInetSocketAddress, favouring those holding blocks @have (nullable:
+ * nothing) lacks; a candidate whose key is not an address is left out. */
+GPtrArray          *gateway_peers_choose     (GatewayPeers      *peers,
+                                              GPtrArray         *candidates,
                                               guint              n_blocks,
-                                              const AlvBlockMap *have);
-/* ... and a weighted random sample without replacement of at most @max
- * of @n candidates: their positions in @indexes[0..return value), picked
- * with a chance proportional to @weights (both of @n). */
-guint               gateway_peers_pick_weighted (GRand        *rand,
-                                              const guint64     *weights,
-                                              guint             *indexes,
-                                              guint              n,
+                                              const AlvBlockMap *have,
                                               guint              max);
 /* Drops expired entries; returns how many. */
 guint               gateway_peers_expire     (GatewayPeers      *peers);

@@ -40,7 +40,6 @@
 #define MAX_HEADERS 100
 #define MAX_FORM_BODY 65536
 #define MAX_RATE_CLIENTS 100000
-#define SMALL_SAMPLE 256        /* shared peers weighed on the stack */
 /* RFC 6585 codes libsoup 3.2 has no names for */
 #define STATUS_TOO_MANY_REQUESTS 429
 #define STATUS_HEADERS_TOO_LARGE 431
@@ -98,7 +97,6 @@ struct _GatewayServer
   GatewayShared *shared;        /* --store redis://…, or NULL */
   guint lock_ttl_ms;
   gboolean closing;
-  GRand *rand;                  /* samples of shared peers */
 };
 
 /* ------------------------------------------------------------------ */
@@ -1235,27 +1233,6 @@ answer_peers (GatewayServer     *self,
   log_request (msg, SOUP_STATUS_OK, NULL);
 }
 
-/* "ip:port" or "[ip6]:port" (alv_alt_format_address()'s form) */
-static GInetSocketAddress *
-parse_peer_key (const char *key)
-{
-  const char *colon = strrchr (key, ':');
-  g_autofree char *host = NULL;
-  g_autoptr(GInetAddress) inet = NULL;
-  guint64 port;
-
-  if (colon == NULL || !g_ascii_string_to_unsigned (colon + 1, 10, 1, 65535, &port, NULL))
-    return NULL;
-  if (key[0] == '[' && colon > key + 1 && colon[-1] == ']')
-    host = g_strndup (key + 1, colon - key - 2);
-  else
-    host = g_strndup (key, colon - key);
-  inet = g_inet_address_new_from_string (host);
-  if (inet == NULL)
-    return NULL;
-  return G_INET_SOCKET_ADDRESS (g_inet_socket_address_new (inet, (guint16) port));
-}
-
 static void
 announce_shared_cb (gboolean   ok,
                     GPtrArray *sample,
@@ -1273,41 +1250,7 @@ announce_shared_cb (gboolean   ok,
   if (!ok)
     peers = gateway_peers_select (self->peers, p->urn, p->peer, p->have, p->numwant);
   else
-    {
-      /* samples are of 4 × numwant + 1: on the stack unless numwant is
-       * far above the default */
-      guint64 small_weights[SMALL_SAMPLE];
-      guint small_picked[SMALL_SAMPLE];
-      g_autofree guint64 *large_weights = NULL;
-      g_autofree guint *large_picked = NULL;
-      guint64 *weights = small_weights;
-      guint *picked = small_picked;
-      guint n;
-
-      if (sample->len > SMALL_SAMPLE)
-        {
-          weights = large_weights = g_new (guint64, sample->len);
-          picked = large_picked = g_new (guint, sample->len);
-        }
-
-      for (guint i = 0; i < sample->len; i++)
-        {
-          const GatewaySharedPeer *c = sample->pdata[i];
-
-          weights[i] = 1 + (guint64) gateway_peers_count_useful (c->complete, c->have,
-                                                                 p->n_blocks, p->have);
-        }
-      n = gateway_peers_pick_weighted (self->rand, weights, picked, sample->len, p->numwant);
-      peers = g_ptr_array_new_with_free_func (g_object_unref);
-      for (guint i = 0; i < n; i++)
-        {
-          const GatewaySharedPeer *c = sample->pdata[picked[i]];
-          GInetSocketAddress *addr = parse_peer_key (c->key);
-
-          if (addr != NULL)
-            g_ptr_array_add (peers, addr);
-        }
-    }
+    peers = gateway_peers_choose (self->peers, sample, p->n_blocks, p->have, p->numwant);
   answer_peers (self, p->msg, peers);
   soup_server_message_unpause (p->msg);
   pending_free (p);
@@ -1826,7 +1769,6 @@ gateway_server_new (const GatewayConfig *config,
    * lock every third of this: a gateway killed mid-hash holds the URL
    * back this long at most */
   self->lock_ttl_ms = MAX (2 * config->fetch_timeout, 2) * 1000;
-  self->rand = g_rand_new ();
 
   self->sessions = gateway_fetch_sessions_new (agent, config->fetch_timeout);
   /* raw paths: libsoup would decode the request path, and the docroot's
@@ -1996,7 +1938,6 @@ gateway_server_free (GatewayServer *self)
   g_free (self->url);
   g_free (self->bound_url);
   g_clear_pointer (&self->refused, g_hash_table_unref);
-  g_clear_pointer (&self->rand, g_rand_free);
   gateway_config_clear (&self->config);
   g_free (self);
 }

@@ -440,7 +440,7 @@ gateway_shared_decode_have (const void   *data,
 }
 
 static void
-shared_peer_free (GatewaySharedPeer *peer)
+shared_peer_free (GatewayPeerCandidate *peer)
 {
   g_free (peer->key);
   g_clear_pointer (&peer->have, alv_block_map_free);
@@ -478,12 +478,12 @@ peers_reply_cb (redisReply *reply,
     {
       redisReply *member = reply->element[i];
       redisReply *holds = reply->element[i + 1];
-      GatewaySharedPeer *peer;
+      GatewayPeerCandidate *peer;
 
       if (member == NULL || holds == NULL
           || member->type != REDIS_REPLY_STRING || holds->type != REDIS_REPLY_STRING)
         continue;
-      peer = g_new0 (GatewaySharedPeer, 1);
+      peer = g_new0 (GatewayPeerCandidate, 1);
       if (!gateway_shared_decode_have (holds->str, holds->len, call->n_blocks,
                                        &peer->complete, &peer->have))
         peer->have = NULL;

@@ -15,6 +15,7 @@
 
 #include "alv-hash-tree.h"
 #include "alv-ranges.h"
+#include "gateway-peers.h"
 #include "gateway-redis.h"
 #include "gateway-store.h"
 
@@ -74,15 +75,7 @@ void     gateway_shared_lock_extend (GatewayShared       *shared,
 void     gateway_shared_unlock    (GatewayShared         *shared,
                                    const char            *url);
 
-/* One peer of a sample: "ip:port" and what it holds. */
-typedef struct
-{
-  char *key;
-  gboolean complete;
-  AlvBlockMap *have;            /* nullable: nothing known */
-} GatewaySharedPeer;
-
-/* @peers: GatewaySharedPeer, at most the sample asked for, expired ones
+/* @peers: #GatewayPeerCandidate, at most the sample asked for, expired ones
  * and the announcer left out. */
 typedef void (*GatewaySharedPeersFunc) (gboolean   ok,
                                         GPtrArray *peers,
