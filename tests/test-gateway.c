@@ -2255,6 +2255,64 @@ test_redis_stale_lock (Fixture      *fx,
   g_assert_cmpuint (fx->origin_requests, ==, 1);
 }
 
+static void
+cancelled_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Response *r = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInputStream) in = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+
+  g_assert_null (in);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  r->done = TRUE;
+}
+
+/* Clients that leave while their resolve and announce wait on a hung
+ * Redis: when the gateway gives up on Redis it answers nobody, frees
+ * what they held, and goes on serving. */
+static void
+test_redis_client_gone (Fixture      *fx,
+                        gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 29);
+  g_autoptr(GBytes) other = make_content (ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 30);
+  g_autofree char *media = origin_media (fx, "/left.ogg");
+  g_autofree char *other_media = origin_media (fx, "/unasked.ogg");
+  g_autofree char *urn = urn_for (content);
+  g_autofree char *announce_at = NULL;
+  g_autofree char *resolve_at = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  Response rs[2] = { { 0, } };
+
+  origin_put (fx, "/unasked.ogg", other);
+  if (!start_pair_resolved (fx, "/left.ogg", content, NULL))
+    return;
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7001", "event", "completed", NULL),
+                    ==, SOUP_STATUS_OK);
+  g_subprocess_send_signal (fx->redis, SIGSTOP);
+  announce_at = g_strdup_printf ("%sannounce?urn=%s&port=7002", fx->url, urn);
+  resolve_at = resolve_url (fx, other_media);
+  for (guint i = 0; i < G_N_ELEMENTS (rs); i++)
+    {
+      g_autoptr(SoupMessage) msg = soup_message_new ("GET", i ? resolve_at : announce_at);
+
+      soup_session_send_async (fx->session, msg, G_PRIORITY_DEFAULT, cancellable,
+                               cancelled_cb, &rs[i]);
+    }
+  /* answered at once (no Redis): the two requests are in by then */
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "store-up"), ==, 1);
+  g_cancellable_cancel (cancellable);
+  for (guint i = 0; i < G_N_ELEMENTS (rs); i++)
+    wait_response (&rs[i]);
+  wait_log (fx->log, "lost Redis");
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "store-up"), ==, 0);
+  g_subprocess_send_signal (fx->redis, SIGCONT);
+  wait_log (fx->log, "connected to Redis");
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7003", NULL), ==, SOUP_STATUS_OK);
+}
+
 /* A gateway stopped cleanly while hashing drops the URL's lock at once:
  * the other gateway need not wait for it to expire. */
 static void
@@ -2348,6 +2406,7 @@ main (int    argc,
   ADD ("/server/gateway/redis/hung", test_redis_hung);
   ADD ("/server/gateway/redis/expiry", test_redis_expiry);
   ADD ("/server/gateway/redis/stale-lock", test_redis_stale_lock);
+  ADD ("/server/gateway/redis/client-gone", test_redis_client_gone);
   ADD ("/server/gateway/redis/stop-unlocks", test_redis_stop_unlocks);
   ADD ("/server/gateway/redis/large-sample", test_redis_large_sample);
 #undef ADD
