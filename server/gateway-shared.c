@@ -245,6 +245,13 @@ entry_reply_cb (redisReply *reply,
       entry = gateway_entry_new_from_bytes (bytes, &error);
       if (entry == NULL)
         g_message ("ignoring a malformed entry of %s in Redis: %s", call->name, error->message);
+      /* the record of another URL (a corrupt or hand-edited key) would be
+       * answered, and kept, for this one */
+      else if (g_strcmp0 (entry->url, call->name) != 0)
+        {
+          g_message ("ignoring the entry of %s in Redis: it is that of %s", call->name, entry->url);
+          g_clear_pointer (&entry, gateway_entry_free);
+        }
     }
   func (get_reply_ok (reply, call->name), g_steal_pointer (&entry), call->user_data);
   get_call_free (call);

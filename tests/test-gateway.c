@@ -2315,6 +2315,37 @@ test_redis_client_gone (Fixture      *fx,
   g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7003", NULL), ==, SOUP_STATUS_OK);
 }
 
+/* An entry in Redis under a URL that is not its own (a corrupt or
+ * hand-edited key) is not answered for that URL: the gateway fetches it. */
+static void
+test_redis_wrong_entry (Fixture      *fx,
+                        gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 31);
+  g_autoptr(GBytes) other = make_content (ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 32);
+  g_autofree char *media = origin_media (fx, "/own.ogg");
+  g_autofree char *other_media = origin_media (fx, "/other.ogg");
+  g_autofree char *key = g_strconcat ("alluvium:entry:", media, NULL);
+  g_autofree char *other_key = g_strconcat ("alluvium:entry:", other_media, NULL);
+  const char *copy[] = {
+    "redis-cli", "-s", NULL, "EVAL",
+    "return redis.call('SET', KEYS[2], redis.call('GET', KEYS[1]))", "2", key, other_key, NULL
+  };
+  g_autofree char *out = NULL;
+  int status = -1;
+  g_auto(Response) r = { 0, };
+
+  origin_put (fx, "/other.ogg", other);
+  if (!start_pair_resolved (fx, "/own.ogg", content, NULL))
+    return;
+  copy[2] = fx->redis_sock;
+  out = test_run_tool (copy, NULL, NULL, &status);
+  g_assert_cmpint (status, ==, 0);
+  swap_gateways (fx);
+  resolve_final (fx, &r, other_media);
+  check_resolved (fx, &r, other, NULL);
+}
+
 /* A gateway stopped cleanly while hashing drops the URL's lock at once:
  * the other gateway need not wait for it to expire. */
 static void
@@ -2410,6 +2441,7 @@ main (int    argc,
   ADD ("/server/gateway/redis/stale-lock", test_redis_stale_lock);
   ADD ("/server/gateway/redis/client-gone", test_redis_client_gone);
   ADD ("/server/gateway/redis/stop-unlocks", test_redis_stop_unlocks);
+  ADD ("/server/gateway/redis/wrong-entry", test_redis_wrong_entry);
   ADD ("/server/gateway/redis/large-sample", test_redis_large_sample);
 #undef ADD
   g_test_add_func ("/server/gateway/flood/idle", test_flood_idle);
