@@ -759,7 +759,8 @@ resolve_lock_cb (gboolean ok,
 
   if (pending_is_over (p))
     {
-      if (acquired && self->shared != NULL && !self->closing)
+      /* also while the gateway stops: the unlock goes out as it closes */
+      if (acquired && self->shared != NULL)
         gateway_shared_unlock (self->shared, p->target.url);
       pending_free (p);
       return;
