@@ -1997,17 +1997,40 @@ start_pair_resolved (Fixture    *fx,
   return TRUE;
 }
 
+/* Runs redis-cli with @first and the arguments after it on the test's
+ * Redis; returns its output. */
+G_GNUC_NULL_TERMINATED
+static char *
+redis_cli (Fixture    *fx,
+           const char *first,
+           ...)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  int status = -1;
+  char *out;
+  va_list args;
+
+  g_ptr_array_add (argv, (gpointer) "redis-cli");
+  g_ptr_array_add (argv, (gpointer) "-s");
+  g_ptr_array_add (argv, fx->redis_sock);
+  va_start (args, first);
+  for (const char *arg = first; arg != NULL; arg = va_arg (args, const char *))
+    g_ptr_array_add (argv, (gpointer) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+  out = test_run_tool ((const char * const *) argv->pdata, NULL, NULL, &status);
+  g_assert_cmpint (status, ==, 0);
+  return out;
+}
+
 /* The milliseconds before @key expires in the test's Redis (-1: never,
  * -2: no such key). */
 static gint64
 redis_pttl (Fixture    *fx,
             const char *key)
 {
-  const char *argv[] = { "redis-cli", "-s", fx->redis_sock, "PTTL", key, NULL };
-  int status = -1;
-  g_autofree char *out = test_run_tool (argv, NULL, NULL, &status);
+  g_autofree char *out = redis_cli (fx, "PTTL", key, NULL);
 
-  g_assert_cmpint (status, ==, 0);
   return g_ascii_strtoll (out, NULL, 10);
 }
 
@@ -2327,20 +2350,14 @@ test_redis_wrong_entry (Fixture      *fx,
   g_autofree char *other_media = origin_media (fx, "/other.ogg");
   g_autofree char *key = g_strconcat ("alluvium:entry:", media, NULL);
   g_autofree char *other_key = g_strconcat ("alluvium:entry:", other_media, NULL);
-  const char *copy[] = {
-    "redis-cli", "-s", NULL, "EVAL",
-    "return redis.call('SET', KEYS[2], redis.call('GET', KEYS[1]))", "2", key, other_key, NULL
-  };
   g_autofree char *out = NULL;
-  int status = -1;
   g_auto(Response) r = { 0, };
 
   origin_put (fx, "/other.ogg", other);
   if (!start_pair_resolved (fx, "/own.ogg", content, NULL))
     return;
-  copy[2] = fx->redis_sock;
-  out = test_run_tool (copy, NULL, NULL, &status);
-  g_assert_cmpint (status, ==, 0);
+  out = redis_cli (fx, "EVAL", "return redis.call('SET', KEYS[2], redis.call('GET', KEYS[1]))",
+                   "2", key, other_key, NULL);
   swap_gateways (fx);
   resolve_final (fx, &r, other_media);
   check_resolved (fx, &r, other, NULL);
@@ -2381,16 +2398,8 @@ test_redis_large_sample (Fixture      *fx,
   g_autofree char *media = origin_media (fx, "/crowd.ogg");
   g_autofree char *urn = urn_for (content);
   g_autofree char *peers_key = g_strconcat ("alluvium:peers:", urn, NULL);
-  const char *seed[] = {
-    "redis-cli", "-s", NULL, "EVAL",
-    "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 "
-    "for i = 1, 9000 do redis.call('ZADD', KEYS[1], now, '127.0.0.1:' .. (10000 + i)) end "
-    "return redis.call('ZCARD', KEYS[1])",
-    "1", peers_key, NULL
-  };
   g_autoptr(GPtrArray) peers = NULL;
   g_autofree char *out = NULL;
-  int status = -1;
 
   origin_put (fx, "/crowd.ogg", content);
   if (!start_pair (fx, "--max-peers=3000", "--max-peers-per-urn=20000"))
@@ -2401,9 +2410,11 @@ test_redis_large_sample (Fixture      *fx,
     resolve_final (fx, &r, media);
     check_resolved (fx, &r, content, NULL);
   }
-  seed[2] = fx->redis_sock;
-  out = test_run_tool (seed, NULL, NULL, &status);
-  g_assert_cmpint (status, ==, 0);
+  out = redis_cli (fx, "EVAL",
+                   "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 "
+                   "for i = 1, 9000 do redis.call('ZADD', KEYS[1], now, '127.0.0.1:' .. (10000 + i)) end "
+                   "return redis.call('ZCARD', KEYS[1])",
+                   "1", peers_key, NULL);
   g_assert_cmpint (g_ascii_strtoll (out, NULL, 10), ==, 9000);
   g_assert_cmpuint (announce (fx, &peers, "urn", urn, "port", "7001", "numwant", "3000", NULL),
                     ==, SOUP_STATUS_OK);
