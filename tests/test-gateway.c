@@ -2199,11 +2199,11 @@ test_redis_hung (Fixture      *fx,
     return;
   g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7001", "event", "completed", NULL),
                     ==, SOUP_STATUS_OK);
-  g_subprocess_send_signal (fx->redis, SIGSTOP);
+  test_subprocess_signal (fx->redis, SIGSTOP);
   g_assert_cmpuint (announce (fx, &peers, "urn", urn, "port", "7002", NULL), ==, SOUP_STATUS_OK);
   g_assert_true (has_port (peers, 7001));
   wait_log (fx->log, "lost Redis");
-  g_subprocess_send_signal (fx->redis, SIGCONT);
+  test_subprocess_signal (fx->redis, SIGCONT);
   wait_log (fx->log, "connected to Redis");
   g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "store-up"), ==, 1);
 }
@@ -2316,7 +2316,7 @@ test_redis_client_gone (Fixture      *fx,
     return;
   g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7001", "event", "completed", NULL),
                     ==, SOUP_STATUS_OK);
-  g_subprocess_send_signal (fx->redis, SIGSTOP);
+  test_subprocess_signal (fx->redis, SIGSTOP);
   announce_at = g_strdup_printf ("%sannounce?urn=%s&port=7002", fx->url, urn);
   resolve_at = resolve_url (fx, other_media);
   for (guint i = 0; i < G_N_ELEMENTS (rs); i++)
@@ -2333,7 +2333,7 @@ test_redis_client_gone (Fixture      *fx,
     wait_response (&rs[i]);
   wait_log (fx->log, "lost Redis");
   g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "store-up"), ==, 0);
-  g_subprocess_send_signal (fx->redis, SIGCONT);
+  test_subprocess_signal (fx->redis, SIGCONT);
   wait_log (fx->log, "connected to Redis");
   g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7003", NULL), ==, SOUP_STATUS_OK);
 }

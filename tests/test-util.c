@@ -268,6 +268,26 @@ test_subprocess_wait (GSubprocess *proc,
 }
 
 /**
+ * test_subprocess_signal:
+ * @proc: a running child process
+ * @signum: the signal, as SIGSTOP
+ *
+ * Sends @signum to @proc before it returns: g_subprocess_send_signal()
+ * only queues the kill() for GLib's worker thread, so a request sent
+ * right after it may reach the process first.  After a SIGSTOP sent
+ * here the process runs nothing more until SIGCONT.
+ */
+void
+test_subprocess_signal (GSubprocess *proc,
+                        int          signum)
+{
+  const char *id = g_subprocess_get_identifier (proc);
+
+  g_assert_nonnull (id);
+  g_assert_cmpint (kill ((pid_t) g_ascii_strtoll (id, NULL, 10), signum), ==, 0);
+}
+
+/**
  * test_subprocess_stop:
  * @proc: a child process
  * @signum: the signal to send, as SIGTERM

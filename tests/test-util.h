@@ -104,6 +104,8 @@ void test_wait_for_name_full (const char      *domain,
 void         test_die_with_parent      (gpointer            user_data);
 gboolean     test_subprocess_wait      (GSubprocess        *proc,
                                         guint               timeout_ms);
+void         test_subprocess_signal    (GSubprocess        *proc,
+                                        int                 signum);
 gboolean     test_subprocess_stop      (GSubprocess        *proc,
                                         int                 signum,
                                         guint               timeout_ms);
