@@ -69,6 +69,7 @@ server_gateway_main (int    argc,
   g_autofree char *docroot = NULL;
   g_autofree char *base_url = NULL;
   g_autofree char *state_dir = NULL;
+  g_autofree char *store = NULL;
   g_autofree char *ready_file = NULL;
   g_autofree char *dbus_bus = NULL;
   g_auto(GStrv) origins = NULL;
@@ -92,6 +93,9 @@ server_gateway_main (int    argc,
       N_("Fetch and hash media under URL (repeatable)"), N_("URL") },
     { "state-dir", 's', 0, G_OPTION_ARG_FILENAME, &state_dir,
       N_("Keep URL→URN entries and trees in DIR (default: memory only)"), N_("DIR") },
+    { "store", 0, 0, G_OPTION_ARG_STRING, &store,
+      N_("Share entries, trees and peers with other gateways in Redis: redis://HOST:PORT[/DB] "
+         "or unix:/PATH (default: embedded, this gateway's own)"), N_("STORE") },
     { "allow-private", 0, 0, G_OPTION_ARG_NONE, &allow_private,
       N_("Allow fetching from private, loopback and link-local addresses"), NULL },
     { "trusted-proxy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &proxies,
@@ -228,6 +232,7 @@ server_gateway_main (int    argc,
   config.base_url = g_steal_pointer (&base_url);
   config.origins = g_steal_pointer (&origins);
   config.state_dir = g_steal_pointer (&state_dir);
+  config.store = g_steal_pointer (&store);
   config.trusted_proxies = g_steal_pointer (&proxies);
   config.allow_private = allow_private;
   if (dbus_bus != NULL && g_strcmp0 (dbus_bus, "session") != 0 && g_strcmp0 (dbus_bus, "system") != 0)

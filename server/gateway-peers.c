@@ -23,6 +23,9 @@
 
 #include "alv-ocn-headers.h"
 
+/* Candidates counted on the stack when picking (more: on the heap). */
+#define SMALL_SAMPLE 256
+
 typedef struct _Swarm Swarm;
 
 typedef struct
@@ -350,32 +353,69 @@ gateway_peers_announce (GatewayPeers     *peers,
 
 /* Blocks @peer holds that @have lacks. */
 static guint
-useful_blocks (const Peer        *peer,
-               guint              n_blocks,
-               const AlvBlockMap *have)
+count_useful (gboolean           complete,
+                            const AlvBlockMap *peer_have,
+                            guint              n_blocks,
+                            const AlvBlockMap *have)
 {
   guint have_n = have ? alv_block_map_count (have) : 0;
   guint n = 0;
 
-  if (peer->complete)
+  if (complete)
     return n_blocks - MIN (have_n, n_blocks);
-  if (peer->have == NULL)
+  if (peer_have == NULL)
     return 0;
-  if (have == NULL || alv_block_map_get_n_blocks (have) != alv_block_map_get_n_blocks (peer->have))
-    return alv_block_map_count (peer->have);
-  for (guint i = alv_block_map_first_set_after (peer->have, 0);
-       i < alv_block_map_get_n_blocks (peer->have);
-       i = alv_block_map_first_set_after (peer->have, i + 1))
+  if (have == NULL || alv_block_map_get_n_blocks (have) != alv_block_map_get_n_blocks (peer_have))
+    return alv_block_map_count (peer_have);
+  for (guint i = alv_block_map_first_set_after (peer_have, 0);
+       i < alv_block_map_get_n_blocks (peer_have);
+       i = alv_block_map_first_set_after (peer_have, i + 1))
     if (!alv_block_map_get (have, i))
       n++;
   return n;
 }
 
-typedef struct
+/* A weighted random sample without replacement of at most @max of @n
+ * candidates: their positions in @indexes[0..return value), picked with a
+ * chance proportional to @weights (both of @n). */
+static guint
+pick_weighted (GRand         *rand,
+               const guint64 *weights,
+               guint         *indexes,
+               guint          n,
+               guint          max)
 {
-  guint64 weight;
-  Peer *peer;
-} Candidate;
+  /* no allocation for the usual few candidates */
+  guint small[SMALL_SAMPLE];
+  g_autofree guint *large = n > SMALL_SAMPLE ? g_new (guint, n) : NULL;
+  guint *pool = large != NULL ? large : small;
+  guint64 total = 0;
+  guint len = n, n_out = 0;
+
+  for (guint i = 0; i < n; i++)
+    {
+      pool[i] = i;
+      total += weights[i];
+    }
+  /* weighted sampling without replacement: O(max × n), both bounded; a
+   * candidate picked leaves the pool, the pool's last taking its place */
+  while (n_out < max && len > 0)
+    {
+      guint64 r = (guint64) (g_rand_double (rand) * (double) total);
+      guint i;
+
+      for (i = 0; i + 1 < len; i++)
+        {
+          if (r < weights[pool[i]])
+            break;
+          r -= weights[pool[i]];
+        }
+      indexes[n_out++] = pool[i];
+      total -= weights[pool[i]];
+      pool[i] = pool[--len];
+    }
+  return n_out;
+}
 
 GPtrArray *
 gateway_peers_select (GatewayPeers       *peers,
@@ -385,12 +425,16 @@ gateway_peers_select (GatewayPeers       *peers,
                       guint               max)
 {
   GPtrArray *out = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr(GArray) candidates = NULL;
+  g_autoptr(GPtrArray) candidates = NULL;
+  g_autoptr(GArray) weights = NULL;
+  guint small[SMALL_SAMPLE];
+  g_autofree guint *large = NULL;
+  guint *indexes;
+  guint n_picked;
   g_autofree char *self_key = self ? alv_alt_format_address (self) : NULL;
   Swarm *swarm = g_hash_table_lookup (peers->swarms, urn);
   GHashTableIter iter;
   gpointer key, value;
-  guint64 total = 0;
 
   if (swarm == NULL || max == 0)
     return out;
@@ -401,37 +445,88 @@ gateway_peers_select (GatewayPeers       *peers,
       return out;
     }
 
-  candidates = g_array_new (FALSE, FALSE, sizeof (Candidate));
+  candidates = g_ptr_array_new ();
+  weights = g_array_new (FALSE, FALSE, sizeof (guint64));
   g_hash_table_iter_init (&iter, swarm->peers);
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
-      Candidate c;
+      Peer *peer = value;
+      guint64 w;
 
       if (self_key != NULL && strcmp (key, self_key) == 0)
         continue;
-      c.peer = value;
-      c.weight = 1 + (guint64) useful_blocks (c.peer, swarm->n_blocks, have);
-      total += c.weight;
-      g_array_append_val (candidates, c);
+      w = 1 + (guint64) count_useful (peer->complete, peer->have, swarm->n_blocks, have);
+      g_ptr_array_add (candidates, peer);
+      g_array_append_val (weights, w);
     }
+  if (candidates->len > SMALL_SAMPLE)
+    large = g_new (guint, candidates->len);
+  indexes = large != NULL ? large : small;
+  n_picked = pick_weighted (peers->rand, (const guint64 *) (void *) weights->data,
+                            indexes, candidates->len, max);
+  for (guint i = 0; i < n_picked; i++)
+    g_ptr_array_add (out, g_object_ref (((Peer *) candidates->pdata[indexes[i]])->addr));
+  return out;
+}
 
-  /* weighted sampling without replacement: O(max × n), both bounded */
-  while (out->len < max && candidates->len > 0)
+/* "ip:port" or "[ip6]:port" (alv_alt_format_address()'s form) */
+static GInetSocketAddress *
+parse_peer_key (const char *key)
+{
+  const char *colon = strrchr (key, ':');
+  g_autofree char *host = NULL;
+  g_autoptr(GInetAddress) inet = NULL;
+  guint64 port;
+
+  if (colon == NULL || !g_ascii_string_to_unsigned (colon + 1, 10, 1, 65535, &port, NULL))
+    return NULL;
+  if (key[0] == '[' && colon > key + 1 && colon[-1] == ']')
+    host = g_strndup (key + 1, colon - key - 2);
+  else
+    host = g_strndup (key, colon - key);
+  inet = g_inet_address_new_from_string (host);
+  if (inet == NULL)
+    return NULL;
+  return G_INET_SOCKET_ADDRESS (g_inet_socket_address_new (inet, (guint16) port));
+}
+
+GPtrArray *
+gateway_peers_choose (GatewayPeers      *peers,
+                      GPtrArray         *candidates,
+                      guint              n_blocks,
+                      const AlvBlockMap *have,
+                      guint              max)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_object_unref);
+  /* samples are of 4 × numwant + 1: on the stack unless numwant is far
+   * above the default */
+  guint64 small_weights[SMALL_SAMPLE];
+  guint small_picked[SMALL_SAMPLE];
+  g_autofree guint64 *large_weights = NULL;
+  g_autofree guint *large_picked = NULL;
+  guint64 *weights = small_weights;
+  guint *picked = small_picked;
+  guint n;
+
+  if (candidates->len > SMALL_SAMPLE)
     {
-      guint64 r = (guint64) (g_rand_double (peers->rand) * (double) total);
-      guint i;
+      weights = large_weights = g_new (guint64, candidates->len);
+      picked = large_picked = g_new (guint, candidates->len);
+    }
+  for (guint i = 0; i < candidates->len; i++)
+    {
+      const GatewayPeerCandidate *c = candidates->pdata[i];
 
-      for (i = 0; i + 1 < candidates->len; i++)
-        {
-          guint64 w = g_array_index (candidates, Candidate, i).weight;
+      weights[i] = 1 + (guint64) count_useful (c->complete, c->have, n_blocks, have);
+    }
+  n = pick_weighted (peers->rand, weights, picked, candidates->len, max);
+  for (guint i = 0; i < n; i++)
+    {
+      const GatewayPeerCandidate *c = candidates->pdata[picked[i]];
+      GInetSocketAddress *addr = parse_peer_key (c->key);
 
-          if (r < w)
-            break;
-          r -= w;
-        }
-      g_ptr_array_add (out, g_object_ref (g_array_index (candidates, Candidate, i).peer->addr));
-      total -= g_array_index (candidates, Candidate, i).weight;
-      g_array_remove_index_fast (candidates, i);
+      if (addr != NULL)
+        g_ptr_array_add (out, addr);
     }
   return out;
 }

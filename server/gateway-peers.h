@@ -61,6 +61,24 @@ GPtrArray          *gateway_peers_select     (GatewayPeers      *peers,
                                               GInetSocketAddress *self,
                                               const AlvBlockMap *have,
                                               guint              max);
+/* A peer known elsewhere (a shared store's sample): "ip:port" or
+ * "[ip6]:port", and what it holds. */
+typedef struct
+{
+  char *key;
+  gboolean complete;
+  AlvBlockMap *have;            /* nullable: nothing known */
+} GatewayPeerCandidate;
+
+/* gateway_peers_select()'s rule applied to @candidates (of
+ * #GatewayPeerCandidate) of a content of @n_blocks: up to @max
+ * #GInetSocketAddress, favouring those holding blocks @have (nullable:
+ * nothing) lacks; a candidate whose key is not an address is left out. */
+GPtrArray          *gateway_peers_choose     (GatewayPeers      *peers,
+                                              GPtrArray         *candidates,
+                                              guint              n_blocks,
+                                              const AlvBlockMap *have,
+                                              guint              max);
 /* Drops expired entries; returns how many. */
 guint               gateway_peers_expire     (GatewayPeers      *peers);
 guint               gateway_peers_get_n_entries (GatewayPeers   *peers);

@@ -29,6 +29,8 @@
 #include "gateway-leases.h"
 #include "gateway-origins.h"
 #include "gateway-peers.h"
+#include "gateway-redis.h"
+#include "gateway-shared.h"
 #include "gateway-static.h"
 #include "gateway-store.h"
 
@@ -63,6 +65,8 @@ struct _Job
   char *url;
   GatewayFetch *fetch;
   GPtrArray *waiters;           /* Waiter */
+  gboolean locked;              /* holds the URL's lock in the shared store */
+  guint extend_id;              /* keeps that lock while hashing */
 };
 
 typedef struct
@@ -90,6 +94,9 @@ struct _GatewayServer
   GHashTable *jobs;             /* url → Job */
   GHashTable *buckets;          /* client ip → Bucket */
   guint sweep_id;
+  GatewayShared *shared;        /* --store redis://…, or NULL */
+  guint lock_ttl_ms;
+  gboolean closing;
 };
 
 /* ------------------------------------------------------------------ */
@@ -130,6 +137,7 @@ gateway_config_clear (GatewayConfig *config)
   g_free (config->base_url);
   g_strfreev (config->origins);
   g_free (config->state_dir);
+  g_free (config->store);
   g_strfreev (config->trusted_proxies);
   memset (config, 0, sizeof *config);
 }
@@ -144,6 +152,7 @@ config_copy (GatewayConfig       *dst,
   dst->base_url = g_strdup (src->base_url);
   dst->origins = g_strdupv (src->origins);
   dst->state_dir = g_strdup (src->state_dir);
+  dst->store = g_strdup (src->store);
   dst->trusted_proxies = g_strdupv (src->trusted_proxies);
 }
 
@@ -155,10 +164,16 @@ log_request (SoupServerMessage *msg,
              guint              status,
              const char        *note)
 {
-  GUri *uri = soup_server_message_get_uri (msg);
-  const char *client = soup_server_message_get_remote_host (msg);
-  g_autofree char *status_text = status ? g_strdup_printf ("%u", status) : g_strdup ("-");
+  GUri *uri;
+  const char *client;
+  g_autofree char *status_text = NULL;
 
+  /* the hot path: nothing is formatted unless --verbose will show it */
+  if (g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN))
+    return;
+  uri = soup_server_message_get_uri (msg);
+  client = soup_server_message_get_remote_host (msg);
+  status_text = status ? g_strdup_printf ("%u", status) : g_strdup ("-");
   if (client == NULL)
     client = "?";
   g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_DEBUG,
@@ -203,9 +218,9 @@ client_address (GatewayServer     *self,
   if (!G_IS_INET_SOCKET_ADDRESS (remote))
     return NULL;
   address = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote));
-  ip = g_inet_address_to_string (address);
-  if (self->config.trusted_proxies != NULL
-      && g_strv_contains ((const char * const *) self->config.trusted_proxies, ip))
+  if (self->config.trusted_proxies != NULL)
+    ip = g_inet_address_to_string (address);
+  if (ip != NULL && g_strv_contains ((const char * const *) self->config.trusted_proxies, ip))
     {
       const char *xff = soup_message_headers_get_list (soup_server_message_get_request_headers (msg),
                                                        "X-Forwarded-For");
@@ -453,6 +468,9 @@ waiter_free (Waiter *waiter)
 static void
 job_free (Job *job)
 {
+  g_clear_handle_id (&job->extend_id, g_source_remove);
+  if (job->locked && job->self->shared != NULL)
+    gateway_shared_unlock (job->self->shared, job->url);
   g_ptr_array_unref (job->waiters);
   g_free (job->url);
   g_free (job);
@@ -504,6 +522,10 @@ fetch_done_cb (GatewayFetch       *fetch G_GNUC_UNUSED,
       self->stats.revalidations++;
       /* records the check time and any new validators */
       gateway_store_put (self->store, result->entry, NULL);
+      /* a docroot file is checked on every resolve: only what changes
+       * goes to the shared store */
+      if (self->shared != NULL && result->entry->file_id == NULL)
+        gateway_shared_put (self->shared, result->entry, NULL);
     }
   else if (result->ok)
     {
@@ -512,6 +534,8 @@ fetch_done_cb (GatewayFetch       *fetch G_GNUC_UNUSED,
       else
         self->stats.fetches++;
       gateway_store_put (self->store, result->entry, result->tree);
+      if (self->shared != NULL)
+        gateway_shared_put (self->shared, result->entry, result->tree);
       g_info ("%s is %s (%" G_GUINT64_FORMAT " bytes)", job->url, result->entry->urn,
               result->entry->length);
     }
@@ -539,21 +563,43 @@ fetch_done_cb (GatewayFetch       *fetch G_GNUC_UNUSED,
   job_free (job);
 }
 
+static gboolean
+extend_lock_cb (gpointer user_data)
+{
+  Job *job = user_data;
+
+  if (job->self->shared != NULL)
+    gateway_shared_lock_extend (job->self->shared, job->url, job->self->lock_ttl_ms);
+  return G_SOURCE_CONTINUE;
+}
+
+/* @previous: what a conditional fetch may keep (nullable: the local
+ * store's entry) */
 static Job *
-start_job (GatewayServer *self,
-           const Target  *target)
+start_job_full (GatewayServer      *self,
+                const Target       *target,
+                const GatewayEntry *previous,
+                gboolean            locked)
 {
   Job *job = g_hash_table_lookup (self->jobs, target->url);
-  const GatewayEntry *previous = gateway_store_lookup (self->store, target->url);
   GatewayFetchLimits limits = {
     self->config.block_size, self->config.max_media_size, self->config.allow_private
   };
 
   if (job != NULL)
-    return job;
+    {
+      if (locked && self->shared != NULL)
+        gateway_shared_unlock (self->shared, target->url);
+      return job;
+    }
+  if (previous == NULL)
+    previous = gateway_store_lookup (self->store, target->url);
   job = g_new0 (Job, 1);
   job->self = self;
   job->url = g_strdup (target->url);
+  job->locked = locked;
+  if (locked)
+    job->extend_id = g_timeout_add (MAX (self->lock_ttl_ms / 3, 1), extend_lock_cb, job);
   job->waiters = g_ptr_array_new_with_free_func ((GDestroyNotify) waiter_free);
   g_hash_table_insert (self->jobs, job->url, job);
   if (target->kind == TARGET_DOCROOT)
@@ -565,10 +611,19 @@ start_job (GatewayServer *self,
   return job;
 }
 
+static Job *
+start_job (GatewayServer *self,
+           const Target  *target)
+{
+  return start_job_full (self, target, NULL, FALSE);
+}
+
+/* @msg is paused, unless @paused says it is already */
 static void
-add_waiter (GatewayServer     *self,
-            Job               *job,
-            SoupServerMessage *msg)
+add_waiter_full (GatewayServer     *self,
+                 Job               *job,
+                 SoupServerMessage *msg,
+                 gboolean           paused)
 {
   Waiter *waiter = g_new0 (Waiter, 1);
 
@@ -577,7 +632,16 @@ add_waiter (GatewayServer     *self,
   g_signal_connect (msg, "finished", G_CALLBACK (waiter_finished_cb), waiter);
   waiter->timeout_id = g_timeout_add (self->config.resolve_wait_ms, waiter_timeout_cb, waiter);
   g_ptr_array_add (job->waiters, waiter);
-  soup_server_message_pause (msg);
+  if (!paused)
+    soup_server_message_pause (msg);
+}
+
+static void
+add_waiter (GatewayServer     *self,
+            Job               *job,
+            SoupServerMessage *msg)
+{
+  add_waiter_full (self, job, msg, FALSE);
 }
 
 static gboolean
@@ -603,6 +667,227 @@ gateway_server_prepare (GatewayServer *self,
   if (entry != NULL && target.kind == TARGET_ORIGIN && entry_is_fresh (self, entry))
     return TRUE;
   start_job (self, &target);
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* The shared store (--store redis://…)                                */
+
+/* A request paused while the shared store is asked.  The client may go
+ * meanwhile (@gone); the gateway may be closing (then pending calls come
+ * back failed, and nothing new starts). */
+typedef struct
+{
+  GatewayServer *self;
+  SoupServerMessage *msg;
+  gulong finished_id;
+  gboolean gone;
+  Target target;
+  GatewayEntry *entry;          /* the shared store's, for resolves */
+  GHashTable *form;             /* for announces */
+  char *urn;
+  GInetSocketAddress *peer;
+  AlvBlockMap *have;
+  guint n_blocks;
+  guint numwant;
+} Pending;
+
+static void
+pending_finished_cb (SoupServerMessage *msg G_GNUC_UNUSED,
+                     Pending           *p)
+{
+  p->gone = TRUE;
+}
+
+static Pending *
+pending_new (GatewayServer     *self,
+             SoupServerMessage *msg)
+{
+  Pending *p = g_new0 (Pending, 1);
+
+  p->self = self;
+  p->msg = g_object_ref (msg);
+  p->finished_id = g_signal_connect (msg, "finished", G_CALLBACK (pending_finished_cb), p);
+  return p;
+}
+
+static void
+pending_free (Pending *p)
+{
+  g_signal_handler_disconnect (p->msg, p->finished_id);
+  g_object_unref (p->msg);
+  target_clear (&p->target);
+  g_clear_pointer (&p->entry, gateway_entry_free);
+  g_clear_pointer (&p->form, g_hash_table_unref);
+  g_free (p->urn);
+  g_clear_object (&p->peer);
+  g_clear_pointer (&p->have, alv_block_map_free);
+  g_free (p);
+}
+
+/* TRUE when @p's request needs no more work (answered, or gone). */
+static gboolean
+pending_is_over (Pending *p)
+{
+  if (p->gone)
+    return TRUE;
+  if (p->self->closing)
+    {
+      refuse (p->self, p->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, _("the gateway is stopping"));
+      soup_server_message_unpause (p->msg);
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/* The shared store failed us midway: do what a lone gateway does. */
+static void
+resolve_alone (Pending *p)
+{
+  add_waiter_full (p->self, start_job (p->self, &p->target), p->msg, TRUE);
+  pending_free (p);
+}
+
+static void
+resolve_lock_cb (gboolean ok,
+                 gboolean acquired,
+                 gpointer user_data)
+{
+  Pending *p = user_data;
+  GatewayServer *self = p->self;
+  const GatewayEntry *stale;
+
+  if (pending_is_over (p))
+    {
+      /* also while the gateway stops: the unlock goes out as it closes */
+      if (acquired && self->shared != NULL)
+        gateway_shared_unlock (self->shared, p->target.url);
+      pending_free (p);
+      return;
+    }
+  if (!ok)
+    {
+      resolve_alone (p);
+      return;
+    }
+  if (acquired || g_hash_table_contains (self->jobs, p->target.url))
+    {
+      add_waiter_full (self, start_job_full (self, &p->target, p->entry, acquired),
+                       p->msg, TRUE);
+      pending_free (p);
+      return;
+    }
+  /* another gateway is hashing it: what we know meanwhile, or 202 */
+  stale = p->entry != NULL ? p->entry : gateway_store_lookup (self->store, p->target.url);
+  if (stale != NULL && gateway_store_get_tree (self->store, stale->urn) != NULL)
+    answer_entry (self, p->msg, stale);
+  else
+    answer_accepted (self, p->msg, p->target.url);
+  soup_server_message_unpause (p->msg);
+  pending_free (p);
+}
+
+static void
+resolve_lock (Pending *p)
+{
+  if (!gateway_shared_lock (p->self->shared, p->target.url, p->self->lock_ttl_ms,
+                            resolve_lock_cb, p))
+    resolve_alone (p);
+}
+
+static void
+resolve_tree_cb (gboolean     ok G_GNUC_UNUSED,
+                 AlvHashTree *tree,
+                 gpointer     user_data)
+{
+  g_autoptr(AlvHashTree) owned = tree;
+  Pending *p = user_data;
+  GatewayServer *self = p->self;
+
+  if (pending_is_over (p))
+    {
+      pending_free (p);
+      return;
+    }
+  if (tree == NULL)
+    {
+      /* an entry without its tree is no entry */
+      g_clear_pointer (&p->entry, gateway_entry_free);
+      resolve_lock (p);
+      return;
+    }
+  gateway_store_put (self->store, p->entry, tree);
+  self->stats.resolves_immediate++;
+  answer_entry (self, p->msg, p->entry);
+  soup_server_message_unpause (p->msg);
+  pending_free (p);
+}
+
+static gboolean entry_is_fresh (GatewayServer      *self,
+                                const GatewayEntry *entry);
+
+static void
+resolve_entry_cb (gboolean      ok,
+                  GatewayEntry *entry,
+                  gpointer      user_data)
+{
+  Pending *p = user_data;
+  GatewayServer *self = p->self;
+
+  p->entry = entry;
+  if (pending_is_over (p))
+    {
+      pending_free (p);
+      return;
+    }
+  if (!ok)
+    {
+      resolve_alone (p);
+      return;
+    }
+  if (entry != NULL && entry_is_fresh (self, entry))
+    {
+      AlvHashTree *tree = gateway_store_get_tree (self->store, entry->urn);
+
+      if (tree != NULL)
+        {
+          resolve_tree_cb (TRUE, alv_hash_tree_ref (tree), p);
+          return;
+        }
+      if (!gateway_shared_get_tree (self->shared, entry->urn, resolve_tree_cb, p))
+        resolve_alone (p);
+      return;
+    }
+  if (g_hash_table_contains (self->jobs, p->target.url))
+    {
+      resolve_lock_cb (TRUE, FALSE, p);
+      return;
+    }
+  resolve_lock (p);
+}
+
+/* Resolves @target through the shared store: its entry when fresh, else
+ * the URL's lock and a job, else (another gateway hashes it) 202.  FALSE
+ * when the store is down: the caller goes on alone. */
+static gboolean
+resolve_shared (GatewayServer     *self,
+                SoupServerMessage *msg,
+                const Target      *target)
+{
+  Pending *p;
+
+  if (self->shared == NULL || !gateway_shared_is_up (self->shared))
+    return FALSE;
+  p = pending_new (self, msg);
+  p->target.kind = target->kind;
+  p->target.url = g_strdup (target->url);
+  p->target.rel = g_strdup (target->rel);
+  if (!gateway_shared_get_entry (self->shared, target->url, resolve_entry_cb, p))
+    {
+      pending_free (p);
+      return FALSE;
+    }
+  soup_server_message_pause (msg);
   return TRUE;
 }
 
@@ -638,13 +923,84 @@ handle_resolve (GatewayServer     *self,
       answer_entry (self, msg, entry);
       return;
     }
+  /* a docroot file is this gateway's to check; an origin URL may have
+   * been hashed by another gateway */
+  if (target.kind == TARGET_ORIGIN && !g_hash_table_contains (self->jobs, target.url)
+      && resolve_shared (self, msg, &target))
+    return;
   add_waiter (self, start_job (self, &target), msg);
+}
+
+static void handle_thex_full (GatewayServer     *self,
+                              SoupServerMessage *msg,
+                              const char        *urn_text,
+                              gboolean           may_ask);
+static gboolean handle_announce_full (GatewayServer     *self,
+                                      SoupServerMessage *msg,
+                                      GHashTable        *query,
+                                      gboolean           may_ask);
+
+static void
+tree_for_request_cb (gboolean     ok G_GNUC_UNUSED,
+                     AlvHashTree *tree,
+                     gpointer     user_data)
+{
+  g_autoptr(AlvHashTree) owned = tree;
+  Pending *p = user_data;
+
+  if (pending_is_over (p))
+    {
+      pending_free (p);
+      return;
+    }
+  if (tree != NULL)
+    gateway_store_add_tree (p->self->store, p->urn, tree);
+  /* again, from the local store now, without asking a second time (an
+   * announce then goes on to the shared peers, and answers from there) */
+  if (p->form == NULL)
+    handle_thex_full (p->self, p->msg, p->urn, FALSE);
+  if (p->form == NULL || !handle_announce_full (p->self, p->msg, p->form, FALSE))
+    soup_server_message_unpause (p->msg);
+  pending_free (p);
+}
+
+/* Asks the shared store for the tree of @urn that the request (a thex
+ * or, with @form, an announce) needs; FALSE when it is down. */
+static gboolean
+tree_for_request (GatewayServer     *self,
+                  SoupServerMessage *msg,
+                  const char        *urn,
+                  GHashTable        *form)
+{
+  Pending *p;
+
+  if (self->shared == NULL || !gateway_shared_is_up (self->shared))
+    return FALSE;
+  p = pending_new (self, msg);
+  p->urn = g_strdup (urn);
+  p->form = form ? g_hash_table_ref (form) : NULL;
+  if (!gateway_shared_get_tree (self->shared, urn, tree_for_request_cb, p))
+    {
+      pending_free (p);
+      return FALSE;
+    }
+  soup_server_message_pause (msg);
+  return TRUE;
 }
 
 static void
 handle_thex (GatewayServer     *self,
              SoupServerMessage *msg,
              const char        *urn_text)
+{
+  handle_thex_full (self, msg, urn_text, TRUE);
+}
+
+static void
+handle_thex_full (GatewayServer     *self,
+                  SoupServerMessage *msg,
+                  const char        *urn_text,
+                  gboolean           may_ask)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *unescaped = g_uri_unescape_string (urn_text, NULL);
@@ -665,6 +1021,8 @@ handle_thex (GatewayServer     *self,
       return;
     }
   tree = gateway_store_get_tree (self->store, urn);
+  if (tree == NULL && may_ask && tree_for_request (self, msg, urn, NULL))
+    return;
   if (tree == NULL)
     {
       refuse (self, msg, SOUP_STATUS_NOT_FOUND, _("no tree is known for this URN"));
@@ -851,10 +1209,109 @@ announce_leases (GatewayServer      *self,
     soup_message_headers_replace (resp, ALV_HEADER_ORIGIN_PULLS, pulls->str);
 }
 
+/* The peers part of an announce answer: its lines and X-Alt. */
+static void
+answer_peers (GatewayServer     *self,
+              SoupServerMessage *msg,
+              GPtrArray         *peers)
+{
+  g_autoptr(GString) body = g_string_sized_new (32 * peers->len + 1);
+  g_autofree char *alt = alv_alt_format (peers, self->config.max_peers);
+
+  for (guint i = 0; i < peers->len; i++)
+    {
+      g_autofree char *entry = alv_alt_format_address (peers->pdata[i]);
+
+      g_string_append (body, entry);
+      g_string_append_c (body, '\n');
+    }
+  if (alt != NULL)
+    soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                  ALV_HEADER_ALT, alt);
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
+                                    body->str, body->len);
+  log_request (msg, SOUP_STATUS_OK, NULL);
+}
+
+static void
+announce_shared_cb (gboolean   ok,
+                    GPtrArray *sample,
+                    gpointer   user_data)
+{
+  Pending *p = user_data;
+  GatewayServer *self = p->self;
+  g_autoptr(GPtrArray) peers = NULL;
+
+  if (pending_is_over (p))
+    {
+      pending_free (p);
+      return;
+    }
+  if (!ok)
+    peers = gateway_peers_select (self->peers, p->urn, p->peer, p->have, p->numwant);
+  else
+    peers = gateway_peers_choose (self->peers, sample, p->n_blocks, p->have, p->numwant);
+  answer_peers (self, p->msg, peers);
+  soup_server_message_unpause (p->msg);
+  pending_free (p);
+}
+
+/* Records the announce in the shared store and answers with a sample of
+ * its peers (favouring, as the local table does, those holding what the
+ * asker lacks); FALSE when the store is down. */
+static gboolean
+announce_shared (GatewayServer      *self,
+                 SoupServerMessage  *msg,
+                 const char         *urn,
+                 guint               n_blocks,
+                 GInetSocketAddress *peer,
+                 GatewayPeerEvent    event,
+                 const AlvBlockMap  *have,
+                 guint               numwant)
+{
+  g_autofree char *key = NULL;
+  gboolean stopped = event == GATEWAY_PEER_EVENT_STOPPED;
+  Pending *p;
+  /* a sample of four times the peers wanted leaves the weighting some
+   * choice while reading a bounded number of entries */
+  guint sample = stopped ? 0 : MIN (self->config.max_peers_per_urn, numwant * 4 + 1);
+
+  if (self->shared == NULL || !gateway_shared_is_up (self->shared))
+    return FALSE;
+  key = alv_alt_format_address (peer);
+  p = pending_new (self, msg);
+  p->urn = g_strdup (urn);
+  p->peer = g_object_ref (peer);
+  p->have = event == GATEWAY_PEER_EVENT_COMPLETED || have == NULL ? NULL : alv_block_map_copy (have);
+  p->n_blocks = n_blocks;
+  p->numwant = stopped ? 0 : numwant;
+  if (!gateway_shared_announce (self->shared, urn, key, n_blocks,
+                                event == GATEWAY_PEER_EVENT_COMPLETED, have, stopped,
+                                self->config.peer_ttl, self->config.max_peers_per_urn,
+                                sample, announce_shared_cb, p))
+    {
+      pending_free (p);
+      return FALSE;
+    }
+  soup_server_message_pause (msg);
+  return TRUE;
+}
+
 static void
 handle_announce (GatewayServer     *self,
                  SoupServerMessage *msg,
                  GHashTable        *query)
+{
+  (void) handle_announce_full (self, msg, query, TRUE);
+}
+
+/* Returns TRUE when the answer comes later (the request is paused). */
+static gboolean
+handle_announce_full (GatewayServer     *self,
+                      SoupServerMessage *msg,
+                      GHashTable        *query,
+                      gboolean           may_ask)
 {
   g_autoptr(GHashTable) form = NULL;
   g_autoptr(GError) error = NULL;
@@ -863,9 +1320,8 @@ handle_announce (GatewayServer     *self,
   g_autoptr(GInetSocketAddress) self_addr = NULL;
   g_autoptr(AlvBlockMap) have = NULL;
   g_autoptr(GPtrArray) peers = NULL;
-  g_autoptr(GString) body = g_string_new (NULL);
-  g_autofree char *alt = NULL;
-  g_autofree char *interval = NULL;
+  char interval[16];
+  guint n_blocks;
   const char *text;
   SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
   GatewayPeerEvent event;
@@ -875,7 +1331,8 @@ handle_announce (GatewayServer     *self,
   gboolean want_lease = FALSE;
   const char *bad;
 
-  self->stats.announces++;
+  if (may_ask)
+    self->stats.announces++;
   if (soup_server_message_get_method (msg) == SOUP_METHOD_POST)
     {
       SoupMessageBody *req_body = soup_server_message_get_request_body (msg);
@@ -890,68 +1347,72 @@ handle_announce (GatewayServer     *self,
   if (address == NULL)
     {
       refuse (self, msg, SOUP_STATUS_BAD_REQUEST, _("cannot tell the peer's address"));
-      return;
+      return FALSE;
     }
   text = g_hash_table_lookup (form, "urn");
   if (text == NULL || (urn = alv_content_urn_normalize (text, &error)) == NULL)
     {
       refuse (self, msg, SOUP_STATUS_BAD_REQUEST,
               error ? error->message : _("missing urn parameter"));
-      return;
+      return FALSE;
     }
   tree = gateway_store_get_tree (self->store, urn);
+  if (tree == NULL && may_ask && tree_for_request (self, msg, urn, form))
+    return TRUE;
   if (tree == NULL)
     {
       refuse (self, msg, SOUP_STATUS_NOT_FOUND,
               _("unknown URN: resolve a URL of this content first"));
-      return;
+      return FALSE;
     }
   text = g_hash_table_lookup (form, "port");
   if (text == NULL || !g_ascii_string_to_unsigned (text, 10, 1, 65535, &port, NULL))
     {
       refuse (self, msg, SOUP_STATUS_BAD_REQUEST, _("port must be a number from 1 to 65535"));
-      return;
+      return FALSE;
     }
   if (!parse_event (g_hash_table_lookup (form, "event"), &event))
     {
       refuse (self, msg, SOUP_STATUS_BAD_REQUEST,
               _("event must be started, completed, stopped or update"));
-      return;
+      return FALSE;
     }
   text = g_hash_table_lookup (form, "numwant");
   if (text != NULL && !g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT32, &numwant, NULL))
     {
       refuse (self, msg, SOUP_STATUS_BAD_REQUEST, _("numwant must be a number"));
-      return;
+      return FALSE;
     }
   numwant = MIN (numwant, self->config.max_peers);
   if (!parse_have (form, tree, &have, &error))
     {
       refuse (self, msg, SOUP_STATUS_BAD_REQUEST, error->message);
-      return;
+      return FALSE;
     }
   text = g_hash_table_lookup (form, "lease");
   if (text != NULL && !parse_block_run (text, &want_first, &want_last))
     {
       refuse (self, msg, SOUP_STATUS_BAD_REQUEST,
               _("lease must be a run of blocks FIRST-LAST"));
-      return;
+      return FALSE;
     }
   want_lease = text != NULL && event != GATEWAY_PEER_EVENT_STOPPED;
   bad = g_hash_table_lookup (form, "bad");
 
   self_addr = G_INET_SOCKET_ADDRESS (g_inet_socket_address_new (address, (guint16) port));
-  peers = gateway_peers_select (self->peers, urn, self_addr,
-                                event == GATEWAY_PEER_EVENT_COMPLETED ? NULL : have,
-                                event == GATEWAY_PEER_EVENT_STOPPED ? 0 : (guint) numwant);
-  if (gateway_peers_announce (self->peers, urn,
-                              (guint) MIN (alv_hash_tree_get_n_blocks (tree), G_MAXUINT),
-                              address, (guint16) port, event,
+  n_blocks = (guint) MIN (alv_hash_tree_get_n_blocks (tree), G_MAXUINT);
+  if (self->shared == NULL || !gateway_shared_is_up (self->shared))
+    peers = gateway_peers_select (self->peers, urn, self_addr,
+                                  event == GATEWAY_PEER_EVENT_COMPLETED ? NULL : have,
+                                  event == GATEWAY_PEER_EVENT_STOPPED ? 0 : (guint) numwant);
+  /* the local table too, with a shared store: its per-address limit, and
+   * what this gateway answers from while the store is down */
+  if (gateway_peers_announce (self->peers, urn, n_blocks, address, (guint16) port, event,
                               have ? alv_block_map_copy (have) : NULL) != GATEWAY_PEERS_OK)
     {
       refuse (self, msg, STATUS_TOO_MANY_REQUESTS,
               _("too many peer entries from this address"));
-      return;
+      return FALSE;
     }
 
   announce_leases (self, msg, urn, tree, self_addr, have, bad,
@@ -959,15 +1420,7 @@ handle_announce (GatewayServer     *self,
                    g_strcmp0 (g_hash_table_lookup (form, "rescue"), "1") == 0,
                    want_first, want_last);
 
-  alt = alv_alt_format (peers, self->config.max_peers);
-  interval = g_strdup_printf ("%u", MAX (gateway_peers_get_ttl (self->peers) / 2, 1));
-  for (guint i = 0; i < peers->len; i++)
-    {
-      g_autofree char *entry = alv_alt_format_address (peers->pdata[i]);
-
-      g_string_append_printf (body, "%s\n", entry);
-    }
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  g_snprintf (interval, sizeof interval, "%u", MAX (gateway_peers_get_ttl (self->peers) / 2, 1));
   soup_message_headers_replace (resp, ALV_HEADER_CONTENT_URN, urn);
   soup_message_headers_replace (resp, "X-Announce-Interval", interval);
   {
@@ -977,11 +1430,16 @@ handle_announce (GatewayServer     *self,
     soup_message_headers_replace (resp, "X-Observed-Address", observed);
   }
   soup_message_headers_replace (resp, "Cache-Control", "no-store");
-  if (alt != NULL)
-    soup_message_headers_replace (resp, ALV_HEADER_ALT, alt);
-  soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
-                                    body->str, body->len);
-  log_request (msg, SOUP_STATUS_OK, NULL);
+  if (peers == NULL
+      && announce_shared (self, msg, urn, n_blocks, self_addr, event, have,
+                          event == GATEWAY_PEER_EVENT_STOPPED ? 0 : (guint) numwant))
+    return TRUE;
+  if (peers == NULL)
+    peers = gateway_peers_select (self->peers, urn, self_addr,
+                                  event == GATEWAY_PEER_EVENT_COMPLETED ? NULL : have,
+                                  event == GATEWAY_PEER_EVENT_STOPPED ? 0 : (guint) numwant);
+  answer_peers (self, msg, peers);
+  return FALSE;
 }
 
 static void
@@ -1008,6 +1466,20 @@ handle_status (GatewayServer     *self,
                           s->fetches, s->revalidations, s->bytes_fetched, s->files_hashed,
                           s->announces, s->refusals, s->bytes_served, s->leases,
                           gateway_peers_get_max_entries (self->peers), s->peers_evicted);
+  if (self->shared == NULL)
+    g_string_append (body, "store: embedded\n");
+  else
+    {
+      GatewayRedis *redis = gateway_shared_get_redis (self->shared);
+
+      g_string_append_printf (body, "store: %s\nstore-up: %d\n", gateway_redis_get_name (redis),
+                              gateway_redis_is_up (redis) ? 1 : 0);
+      if (gateway_redis_is_up (redis))
+        g_string_append (body, "store-state: up\n");
+      else
+        g_string_append_printf (body, "store-state: degraded (%s): resolve from this gateway's "
+                                "cache, peers from its memory\n", gateway_redis_get_error (redis));
+    }
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                 "Cache-Control", "no-store");
@@ -1282,6 +1754,22 @@ gateway_server_new (const GatewayConfig *config,
   self->store = gateway_store_new (config->state_dir, error);
   if (self->store == NULL)
     return NULL;
+  if (config->store != NULL && strcmp (config->store, "embedded") != 0)
+    {
+      GatewayRedisAddress address;
+
+      if (!gateway_redis_address_parse (config->store, &address, error))
+        {
+          g_prefix_error (error, "--store: ");
+          return NULL;
+        }
+      self->shared = gateway_shared_new (&address, NULL, NULL);
+      gateway_redis_address_clear (&address);
+    }
+  /* a job makes progress at least every --fetch-timeout, and extends its
+   * lock every third of this: a gateway killed mid-hash holds the URL
+   * back this long at most */
+  self->lock_ttl_ms = MAX (2 * config->fetch_timeout, 2) * 1000;
 
   self->sessions = gateway_fetch_sessions_new (agent, config->fetch_timeout);
   /* raw paths: libsoup would decode the request path, and the docroot's
@@ -1417,6 +1905,9 @@ gateway_server_free (GatewayServer *self)
 {
   if (self == NULL)
     return;
+  /* what waits on the shared store is answered (503) now, and nothing
+   * new starts */
+  self->closing = TRUE;
   /* answer the waiters while their connections are still there */
   if (self->jobs != NULL)
     {
@@ -1429,7 +1920,9 @@ gateway_server_free (GatewayServer *self)
       while (g_hash_table_size (self->jobs) > 0)
         g_main_context_iteration (NULL, TRUE);
       g_hash_table_unref (self->jobs);
+      self->jobs = NULL;
     }
+  g_clear_pointer (&self->shared, gateway_shared_free);
   g_clear_object (&self->listener);
   if (self->server != NULL)
     soup_server_disconnect (self->server);

@@ -19,6 +19,7 @@ typedef struct
   char *base_url;               /* public URL of the docroot (nullable) */
   char **origins;               /* URL prefixes that may be fetched */
   char *state_dir;              /* nullable: memory only */
+  char *store;                  /* nullable or "embedded"; or a Redis address */
   char **trusted_proxies;       /* IPs whose X-Forwarded-For is believed */
   gboolean allow_private;
   guint64 max_media_size;

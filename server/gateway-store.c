@@ -154,16 +154,13 @@ key_string_or_null (GKeyFile   *kf,
 }
 
 static GatewayEntry *
-entry_from_file (const char *path,
-                 GError    **error)
+entry_from_key_file (GKeyFile *kf,
+                     GError  **error)
 {
-  g_autoptr(GKeyFile) kf = g_key_file_new ();
   g_autoptr(GatewayEntry) entry = g_new0 (GatewayEntry, 1);
   g_autoptr(GError) local_error = NULL;
   guint64 block_size = 0;
 
-  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, error))
-    return NULL;
   entry->url = g_key_file_get_string (kf, ENTRY_GROUP, "url", error);
   if (entry->url == NULL)
     return NULL;
@@ -196,6 +193,84 @@ entry_from_file (const char *path,
   entry->last_modified = key_string_or_null (kf, "last-modified");
   entry->file_id = key_string_or_null (kf, "file-id");
   return g_steal_pointer (&entry);
+}
+
+static GatewayEntry *
+entry_from_file (const char *path,
+                 GError    **error)
+{
+  g_autoptr(GKeyFile) kf = g_key_file_new ();
+
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, error))
+    return NULL;
+  return entry_from_key_file (kf, error);
+}
+
+GBytes *
+gateway_entry_to_bytes (const GatewayEntry *entry)
+{
+  return entry_to_bytes (entry);
+}
+
+GatewayEntry *
+gateway_entry_new_from_bytes (GBytes  *bytes,
+                              GError **error)
+{
+  g_autoptr(GKeyFile) kf = g_key_file_new ();
+  gsize len;
+  const char *data = g_bytes_get_data (bytes, &len);
+
+  if (len > MAX_STATE_FILE || !g_key_file_load_from_data (kf, data, len, G_KEY_FILE_NONE, error))
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "entry too large");
+      return NULL;
+    }
+  return entry_from_key_file (kf, error);
+}
+
+/* "LENGTH BLOCK-SIZE\n" and the THEX serialization: what a tree needs to
+ * be read back without its entry. */
+GBytes *
+gateway_tree_to_bytes (AlvHashTree *tree)
+{
+  g_autoptr(GBytes) raw = alv_hash_tree_serialize (tree);
+  g_autoptr(GByteArray) out = g_byte_array_new ();
+  g_autofree char *head = g_strdup_printf ("%" G_GUINT64_FORMAT " %u\n",
+                                           alv_hash_tree_get_length (tree),
+                                           alv_hash_tree_get_block_size (tree));
+
+  g_byte_array_append (out, (const guint8 *) head, strlen (head));
+  g_byte_array_append (out, g_bytes_get_data (raw, NULL), g_bytes_get_size (raw));
+  return g_byte_array_free_to_bytes (g_steal_pointer (&out));
+}
+
+AlvHashTree *
+gateway_tree_new_from_bytes (const char *urn,
+                             GBytes     *bytes,
+                             GError    **error)
+{
+  gsize len;
+  const char *data = g_bytes_get_data (bytes, &len);
+  const char *nl = len > 0 ? memchr (data, '\n', MIN (len, 64)) : NULL;
+  g_autofree char *head = nl ? g_strndup (data, nl - data) : NULL;
+  g_auto(GStrv) parts = head ? g_strsplit (head, " ", 3) : NULL;
+  g_autoptr(GBytes) raw = NULL;
+  guint64 length, block_size;
+  guint8 root[ALV_HASH_SIZE];
+
+  if (parts == NULL || g_strv_length (parts) != 2
+      || !g_ascii_string_to_unsigned (parts[0], 10, 0, G_MAXUINT64, &length, NULL)
+      || !g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXUINT, &block_size, NULL)
+      || !alv_hash_tree_block_size_is_valid ((guint) block_size))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "malformed tree record");
+      return NULL;
+    }
+  if (!alv_urn_parse (urn, root, error))
+    return NULL;
+  raw = g_bytes_new_from_bytes (bytes, nl + 1 - data, len - (gsize) (nl + 1 - data));
+  return alv_hash_tree_new_from_serialized (raw, length, (guint) block_size, root, error);
 }
 
 static AlvHashTree *
@@ -379,6 +454,15 @@ gateway_store_put (GatewayStore       *store,
       g_hash_table_add (store->trees_on_disk, g_strdup (entry->urn));
     }
   queue_write (store, entry_path (store, entry->url), entry_to_bytes (copy));
+}
+
+void
+gateway_store_add_tree (GatewayStore *store,
+                        const char   *urn,
+                        AlvHashTree  *tree)
+{
+  if (!g_hash_table_contains (store->trees, urn))
+    g_hash_table_insert (store->trees, g_strdup (urn), alv_hash_tree_ref (tree));
 }
 
 void

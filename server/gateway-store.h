@@ -50,12 +50,28 @@ AlvHashTree        *gateway_store_get_tree   (GatewayStore       *store,
 void                gateway_store_put        (GatewayStore       *store,
                                               const GatewayEntry *entry,
                                               AlvHashTree        *tree);
+/* Keeps @tree (ref'd) in memory only: a tree learned from another
+ * gateway, for /thex and /announce. */
+void                gateway_store_add_tree   (GatewayStore       *store,
+                                              const char         *urn,
+                                              AlvHashTree        *tree);
 /* Records a successful revalidation of @url at @checked. */
 void                gateway_store_touch      (GatewayStore       *store,
                                               const char         *url,
                                               gint64              checked);
 guint               gateway_store_get_n_entries (GatewayStore    *store);
 guint               gateway_store_get_n_trees   (GatewayStore    *store);
+
+/* The record formats, also what goes to a shared store: an entry as a
+ * key file, a tree with its length and block size (checked against the
+ * URN when read back). */
+GBytes             *gateway_entry_to_bytes   (const GatewayEntry *entry);
+GatewayEntry       *gateway_entry_new_from_bytes (GBytes         *bytes,
+                                              GError            **error);
+GBytes             *gateway_tree_to_bytes    (AlvHashTree        *tree);
+AlvHashTree        *gateway_tree_new_from_bytes (const char      *urn,
+                                              GBytes             *bytes,
+                                              GError            **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GatewayEntry, gateway_entry_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GatewayStore, gateway_store_free)

@@ -3,7 +3,8 @@
  * Unit tests of the gateway's peer table (server/gateway-peers.c): the
  * caps per URN, per address and over all URNs, which entry makes room
  * (the one announced least recently, of the URN or of the table), expiry
- * by the TTL, and that URNs without entries leave the table.  Plain state
+ * by the TTL, that URNs without entries leave the table, and the choice
+ * among peers sampled elsewhere (a shared store).  Plain state
  * on an injected clock: no sockets, no waiting.
  */
 #include "config.h"
@@ -250,6 +251,50 @@ test_expiry (void)
   g_assert_cmpuint (gateway_peers_get_n_evicted (peers), ==, 0);
 }
 
+/* A sample from elsewhere (a shared store): keys that are not addresses
+ * are left out, at most @max come back, and a peer holding what the asker
+ * lacks is favoured over one holding nothing. */
+static void
+test_choose (void)
+{
+  Fixture fx;
+  g_autoptr(GatewayPeers) peers = new_peers (&fx, 10, 10, 100);
+  g_autoptr(GPtrArray) sample = g_ptr_array_new_with_free_func (g_free);
+  const char *keys[] = { "127.0.0.1:7001", "[::1]:7002", "bogus", "10.0.0.1:0", "[::1:7003" };
+  guint n_full = 0;
+
+  for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
+    {
+      GatewayPeerCandidate *c = g_new0 (GatewayPeerCandidate, 1);
+
+      c->key = (char *) keys[i];
+      c->complete = i == 0;
+      g_ptr_array_add (sample, c);
+    }
+  {
+    g_autoptr(GPtrArray) out = gateway_peers_choose (peers, sample, 100, NULL, 10);
+
+    g_assert_cmpuint (out->len, ==, 2);
+  }
+  /* one of the two valid ones: the complete one weighs 101, the other 1 */
+  g_ptr_array_set_size (sample, 2);
+  for (guint i = 0; i < 100; i++)
+    {
+      g_autoptr(GPtrArray) out = gateway_peers_choose (peers, sample, 100, NULL, 1);
+
+      g_assert_cmpuint (out->len, ==, 1);
+      if (g_inet_socket_address_get_port (out->pdata[0]) == 7001)
+        n_full++;
+    }
+  g_assert_cmpuint (n_full, >, 80);
+  {
+    g_autoptr(GPtrArray) empty = g_ptr_array_new ();
+    g_autoptr(GPtrArray) out = gateway_peers_choose (peers, empty, 100, NULL, 10);
+
+    g_assert_cmpuint (out->len, ==, 0);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -259,6 +304,7 @@ main (int argc, char **argv)
   g_test_add_func ("/server/gateway-peers/urn-cap", test_urn_cap);
   g_test_add_func ("/server/gateway-peers/address-cap", test_address_cap);
   g_test_add_func ("/server/gateway-peers/expiry", test_expiry);
+  g_test_add_func ("/server/gateway-peers/choose", test_choose);
 
   return g_test_run ();
 }

@@ -35,6 +35,7 @@ typedef struct
   GBytes *body;
   char *etag;
   guint delay_ms;               /* hold the answer this long */
+  gboolean stuck;               /* hold it until the test ends */
   gboolean chunked;             /* no Content-Length */
 } OriginFile;
 
@@ -53,6 +54,16 @@ typedef struct
   GSubprocess *gateway;
   char *url;                    /* gateway base URL, with '/' */
   guint file_serial;
+  GPtrArray *held;              /* origin answers held (stuck files) */
+  /* several gateways on one Redis: the second gateway (swap_gateways()
+   * makes it the one requests go to), their logs, and Redis */
+  GDataInputStream *log;
+  GSubprocess *gateway_b;
+  char *url_b;
+  GDataInputStream *log_b;
+  GSubprocess *redis;
+  char *redis_dir;
+  char *redis_sock;
 } Fixture;
 
 /* --- helpers: misc -------------------------------------------------- */
@@ -139,7 +150,12 @@ origin_cb (SoupServer        *server G_GNUC_UNUSED,
   soup_server_message_set_response (msg, "audio/ogg", SOUP_MEMORY_COPY,
                                     g_bytes_get_data (file->body, NULL),
                                     g_bytes_get_size (file->body));
-  if (file->delay_ms > 0)
+  if (file->stuck)
+    {
+      soup_server_message_pause (msg);
+      g_ptr_array_add (fx->held, g_object_ref (msg));
+    }
+  else if (file->delay_ms > 0)
     {
       soup_server_message_pause (msg);
       g_timeout_add (file->delay_ms, origin_release_cb, g_object_ref (msg));
@@ -412,17 +428,34 @@ fixture_setup (Fixture      *fx,
 
   fx->session = soup_session_new_with_options ("max-conns-per-host", 64, "max-conns", 64,
                                                "proxy-resolver", NULL, NULL);
+  fx->held = g_ptr_array_new_with_free_func (g_object_unref);
 }
+
+static void swap_gateways (Fixture *fx);
 
 static void
 fixture_teardown (Fixture      *fx,
                   gconstpointer data G_GNUC_UNUSED)
 {
+  if (fx->gateway_b != NULL)
+    {
+      swap_gateways (fx);
+      stop_gateway (fx, SIGTERM);
+      swap_gateways (fx);
+    }
   stop_gateway (fx, SIGTERM);
+  g_clear_object (&fx->log);
+  g_clear_object (&fx->log_b);
+  if (fx->redis != NULL)
+    g_assert_true (test_subprocess_stop (fx->redis, SIGTERM, WAIT_MS));
+  g_clear_object (&fx->redis);
+  g_free (fx->redis_sock);
+  g_free (fx->redis_dir);
   soup_session_abort (fx->session);
   g_clear_object (&fx->session);
   soup_server_disconnect (fx->origin);
   g_clear_object (&fx->origin);
+  g_ptr_array_unref (fx->held);
   g_hash_table_unref (fx->files);
   test_remove_tree (fx->dir);
   g_free (fx->dir);
@@ -1848,6 +1881,547 @@ test_flood_silent (void)
   g_assert_true (test_subprocess_stop (gateway, SIGTERM, WAIT_MS));
 }
 
+/* --- several gateways on one Redis ----------------------------------- */
+
+static void
+swap_gateways (Fixture *fx)
+{
+  GSubprocess *gateway = fx->gateway;
+  char *url = fx->url;
+  GDataInputStream *log = fx->log;
+
+  fx->gateway = fx->gateway_b;
+  fx->url = fx->url_b;
+  fx->log = fx->log_b;
+  fx->gateway_b = gateway;
+  fx->url_b = url;
+  fx->log_b = log;
+}
+
+/* Reads @log until a line holding @what. */
+static void
+wait_log (GDataInputStream *log,
+          const char       *what)
+{
+  for (guint i = 0; i < 1000; i++)
+    {
+      g_autofree char *line = test_read_line (log, WAIT_MS);
+
+      g_assert_nonnull (line);
+      g_test_message ("gateway: %s", line);
+      if (strstr (line, what) != NULL)
+        return;
+    }
+  g_assert_not_reached ();
+}
+
+/* Starts Redis in the test's directory; FALSE (the test is skipped) when
+ * there is no redis-server. */
+static gboolean
+start_redis (Fixture *fx)
+{
+  if (fx->redis_dir == NULL)
+    {
+      fx->redis_dir = g_build_filename (fx->dir, "redis", NULL);
+      g_mkdir (fx->redis_dir, 0700);
+    }
+  g_clear_pointer (&fx->redis_sock, g_free);
+  fx->redis = test_spawn_redis (fx->redis_dir, WAIT_MS, &fx->redis_sock);
+  if (fx->redis == NULL)
+    {
+      g_test_skip ("redis-server is not installed (Debian: redis-server)");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Starts a gateway on the test's Redis and origin (as the current one,
+ * after swap_gateways() the second one), and waits until it is connected
+ * to Redis. */
+G_GNUC_NULL_TERMINATED
+static void
+start_shared_gateway (Fixture    *fx,
+                      ...)
+{
+  g_autoptr(GPtrArray) extra = g_ptr_array_new_with_free_func (g_free);
+  const char *arg;
+  va_list args;
+
+  g_assert_null (fx->gateway);
+  g_ptr_array_add (extra, g_strconcat ("--store=unix:", fx->redis_sock, NULL));
+  g_ptr_array_add (extra, g_strconcat ("--origin=", fx->origin_url, NULL));
+  g_ptr_array_add (extra, g_strdup ("--allow-private"));
+  va_start (args, fx);
+  for (arg = va_arg (args, const char *); arg != NULL; arg = va_arg (args, const char *))
+    g_ptr_array_add (extra, g_strdup (arg));
+  va_end (args);
+  g_ptr_array_add (extra, NULL);
+  fx->gateway = test_spawn_gateway_full ((const char * const *) extra->pdata, 0,
+                                         G_SUBPROCESS_FLAGS_STDERR_PIPE, WAIT_MS, &fx->url);
+  fx->log = g_data_input_stream_new (g_subprocess_get_stderr_pipe (fx->gateway));
+  wait_log (fx->log, "connected to Redis");
+}
+
+/* Redis and two gateways on it, A current and B after swap_gateways(),
+ * each with the options given (nullable); FALSE when the test is
+ * skipped. */
+static gboolean
+start_pair (Fixture    *fx,
+            const char *option1,
+            const char *option2)
+{
+  if (!start_redis (fx))
+    return FALSE;
+  start_shared_gateway (fx, option1, option2, NULL);
+  swap_gateways (fx);
+  start_shared_gateway (fx, option1, option2, NULL);
+  swap_gateways (fx);
+  return TRUE;
+}
+
+/* start_pair() with @content at @path of the origin, resolved at A. */
+static gboolean
+start_pair_resolved (Fixture    *fx,
+                     const char *path,
+                     GBytes     *content,
+                     const char *option)
+{
+  g_autofree char *media = origin_media (fx, path);
+  g_auto(Response) r = { 0, };
+
+  origin_put (fx, path, content);
+  if (!start_pair (fx, option, NULL))
+    return FALSE;
+  resolve_final (fx, &r, media);
+  check_resolved (fx, &r, content, NULL);
+  return TRUE;
+}
+
+/* Runs redis-cli with @first and the arguments after it on the test's
+ * Redis; returns its output. */
+G_GNUC_NULL_TERMINATED
+static char *
+redis_cli (Fixture    *fx,
+           const char *first,
+           ...)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  int status = -1;
+  char *out;
+  va_list args;
+
+  g_ptr_array_add (argv, (gpointer) "redis-cli");
+  g_ptr_array_add (argv, (gpointer) "-s");
+  g_ptr_array_add (argv, fx->redis_sock);
+  va_start (args, first);
+  for (const char *arg = first; arg != NULL; arg = va_arg (args, const char *))
+    g_ptr_array_add (argv, (gpointer) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+  out = test_run_tool ((const char * const *) argv->pdata, NULL, NULL, &status);
+  g_assert_cmpint (status, ==, 0);
+  return out;
+}
+
+/* The milliseconds before @key expires in the test's Redis (-1: never,
+ * -2: no such key). */
+static gint64
+redis_pttl (Fixture    *fx,
+            const char *key)
+{
+  g_autofree char *out = redis_cli (fx, "PTTL", key, NULL);
+
+  return g_ascii_strtoll (out, NULL, 10);
+}
+
+/* A URL hashed at A resolves at B at once, without a fetch; a peer
+ * announced at A is in B's answers and the other way round; B serves the
+ * tree. */
+static void
+test_redis_shared (Fixture      *fx,
+                   gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (4 * ALV_HASH_TREE_DEFAULT_BLOCK_SIZE - 100, 21);
+  g_autofree char *media = origin_media (fx, "/shared.ogg");
+  g_autofree char *urn = urn_for (content);
+  g_autoptr(GPtrArray) peers = NULL;
+
+  if (!start_pair_resolved (fx, "/shared.ogg", content, NULL))
+    return;
+  g_assert_cmpuint (fx->origin_bodies, ==, 1);
+  swap_gateways (fx);
+  {
+    g_auto(Response) r = { 0, };
+
+    /* at once: no 202, and no request at the origin */
+    resolve (fx, &r, media);
+    check_resolved (fx, &r, content, NULL);
+  }
+  g_assert_cmpuint (fx->origin_requests, ==, 1);
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7001", "event", "completed", NULL),
+                    ==, SOUP_STATUS_OK);
+  swap_gateways (fx);
+  g_assert_cmpuint (announce (fx, &peers, "urn", urn, "port", "7002", "event", "started", NULL),
+                    ==, SOUP_STATUS_OK);
+  g_assert_true (has_port (peers, 7001));
+  g_clear_pointer (&peers, g_ptr_array_unref);
+  swap_gateways (fx);
+  g_assert_cmpuint (announce (fx, &peers, "urn", urn, "port", "7001", NULL), ==, SOUP_STATUS_OK);
+  g_assert_true (has_port (peers, 7002));
+  g_assert_false (has_port (peers, 7001));
+}
+
+/* First resolves of one URL at two gateways at once: one fetch. */
+static void
+test_redis_single_fetch (Fixture      *fx,
+                         gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (300000, 22);
+  g_autofree char *media = origin_media (fx, "/first.ogg");
+  Response rs[2] = { { 0, } };
+
+  origin_put (fx, "/first.ogg", content)->delay_ms = 500;
+  if (!start_pair (fx, "--resolve-wait=10000", "--retry-after=1"))
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (rs); i++)
+    {
+      g_autofree char *url = resolve_url (fx, media);
+      g_autoptr(SoupMessage) msg = soup_message_new ("GET", url);
+
+      send_async (fx, msg, &rs[i]);
+      swap_gateways (fx);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (rs); i++)
+    {
+      wait_response (&rs[i]);
+      g_assert_true (rs[i].status == SOUP_STATUS_OK || rs[i].status == SOUP_STATUS_ACCEPTED);
+      response_clear (&rs[i]);
+    }
+  for (guint i = 0; i < 2; i++)
+    {
+      g_auto(Response) r = { 0, };
+
+      resolve_final (fx, &r, media);
+      check_resolved (fx, &r, content, NULL);
+      swap_gateways (fx);
+    }
+  g_assert_cmpuint (fx->origin_bodies, ==, 1);
+  g_assert_cmpuint (fx->origin_requests, ==, 1);
+}
+
+/* Redis killed under load, then started again: every answer comes (from
+ * the gateway's own memory meanwhile), /status says so, and sharing
+ * resumes once both gateways are back on it. */
+static void
+test_redis_restart (Fixture      *fx,
+                    gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (2 * ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 23);
+  g_autofree char *media = origin_media (fx, "/restart.ogg");
+  g_autofree char *urn = urn_for (content);
+  g_autofree char *resolve_at = NULL;
+  g_autofree char *announce_at = NULL;
+  g_autoptr(GPtrArray) peers = NULL;
+  Response rs[40] = { { 0, } };
+
+  if (!start_pair_resolved (fx, "/restart.ogg", content, NULL))
+    return;
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7001", "event", "completed", NULL),
+                    ==, SOUP_STATUS_OK);
+  swap_gateways (fx);
+  {
+    g_auto(Response) r = { 0, };
+
+    /* B learns it from Redis, and keeps it when Redis forgets */
+    resolve (fx, &r, media);
+    check_resolved (fx, &r, content, NULL);
+  }
+  swap_gateways (fx);
+
+  /* load in flight while Redis dies */
+  resolve_at = resolve_url (fx, media);
+  announce_at = g_strdup_printf ("%sannounce?urn=%s&port=7002", fx->url, urn);
+  for (guint i = 0; i < G_N_ELEMENTS (rs); i++)
+    {
+      g_autoptr(SoupMessage) msg = soup_message_new ("GET", i % 2 ? resolve_at : announce_at);
+
+      send_async (fx, msg, &rs[i]);
+      if (i == G_N_ELEMENTS (rs) / 4)
+        {
+          g_assert_true (test_subprocess_stop (fx->redis, SIGKILL, WAIT_MS));
+          g_clear_object (&fx->redis);
+        }
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (rs); i++)
+    {
+      wait_response (&rs[i]);
+      g_assert_cmpuint (rs[i].status, ==, SOUP_STATUS_OK);
+      response_clear (&rs[i]);
+    }
+  wait_log (fx->log, "lost Redis");
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "store-up"), ==, 0);
+  {
+    g_auto(Response) r = { 0, };
+
+    /* the URL from the gateway's cache, peers from its memory */
+    resolve (fx, &r, media);
+    check_resolved (fx, &r, content, NULL);
+  }
+  g_assert_cmpuint (announce (fx, &peers, "urn", urn, "port", "7003", NULL), ==, SOUP_STATUS_OK);
+  g_assert_true (has_port (peers, 7001));
+  g_clear_pointer (&peers, g_ptr_array_unref);
+
+  /* an empty Redis on the same socket: both come back to it */
+  g_assert_true (start_redis (fx));
+  wait_log (fx->log, "connected to Redis");
+  wait_log (fx->log_b, "connected to Redis");
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "store-up"), ==, 1);
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7004", NULL), ==, SOUP_STATUS_OK);
+  swap_gateways (fx);
+  g_assert_cmpuint (announce (fx, &peers, "urn", urn, "port", "7005", NULL), ==, SOUP_STATUS_OK);
+  g_assert_true (has_port (peers, 7004));
+  g_assert_cmpuint (fx->origin_bodies, ==, 1);
+}
+
+/* A Redis that answers nothing (stopped): the requests waiting on it are
+ * answered from the gateway's memory once it gives up on Redis, and it
+ * comes back when Redis does. */
+static void
+test_redis_hung (Fixture      *fx,
+                 gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 26);
+  g_autofree char *media = origin_media (fx, "/hung.ogg");
+  g_autofree char *urn = urn_for (content);
+  g_autoptr(GPtrArray) peers = NULL;
+
+  if (!start_pair_resolved (fx, "/hung.ogg", content, NULL))
+    return;
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7001", "event", "completed", NULL),
+                    ==, SOUP_STATUS_OK);
+  test_subprocess_signal (fx->redis, SIGSTOP);
+  g_assert_cmpuint (announce (fx, &peers, "urn", urn, "port", "7002", NULL), ==, SOUP_STATUS_OK);
+  g_assert_true (has_port (peers, 7001));
+  wait_log (fx->log, "lost Redis");
+  test_subprocess_signal (fx->redis, SIGCONT);
+  wait_log (fx->log, "connected to Redis");
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "store-up"), ==, 1);
+}
+
+/* Peer entries expire with --peer-ttl (Redis TTLs, no scan), a stopped
+ * peer is gone for every gateway, and records do not stay forever. */
+static void
+test_redis_expiry (Fixture      *fx,
+                   gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 24);
+  g_autofree char *media = origin_media (fx, "/expiry.ogg");
+  g_autofree char *urn = urn_for (content);
+  g_autofree char *peers_key = g_strconcat ("alluvium:peers:", urn, NULL);
+  g_autofree char *have_key = g_strconcat ("alluvium:have:", urn, NULL);
+  g_autofree char *entry_key = g_strconcat ("alluvium:entry:", media, NULL);
+  g_autoptr(GPtrArray) peers = NULL;
+  gint64 ttl;
+
+  if (!start_pair_resolved (fx, "/expiry.ogg", content, "--peer-ttl=60"))
+    return;
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7001", "event", "completed", NULL),
+                    ==, SOUP_STATUS_OK);
+  ttl = redis_pttl (fx, peers_key);
+  g_assert_cmpint (ttl, >, 0);
+  g_assert_cmpint (ttl, <=, 60000);
+  ttl = redis_pttl (fx, have_key);
+  g_assert_cmpint (ttl, >, 0);
+  g_assert_cmpint (ttl, <=, 60000);
+  g_assert_cmpint (redis_pttl (fx, entry_key), >, 60000);
+
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7001", "event", "stopped", NULL),
+                    ==, SOUP_STATUS_OK);
+  swap_gateways (fx);
+  g_assert_cmpuint (announce (fx, &peers, "urn", urn, "port", "7002", NULL), ==, SOUP_STATUS_OK);
+  g_assert_false (has_port (peers, 7001));
+}
+
+/* A gateway killed while hashing leaves the URL's lock to expire within
+ * its TTL (2 × --fetch-timeout); meanwhile the other answers 202 and does
+ * not fetch. */
+static void
+test_redis_stale_lock (Fixture      *fx,
+                       gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (100000, 25);
+  g_autofree char *media = origin_media (fx, "/stuck.ogg");
+  g_autofree char *lock_key = g_strconcat ("alluvium:lock:", media, NULL);
+  gint64 ttl;
+
+  origin_put (fx, "/stuck.ogg", content)->stuck = TRUE;
+  if (!start_pair (fx, "--resolve-wait=100", "--fetch-timeout=5"))
+    return;
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve (fx, &r, media);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_ACCEPTED);
+  }
+  g_assert_cmpuint (fx->origin_requests, ==, 1);
+  stop_gateway (fx, SIGKILL);
+  ttl = redis_pttl (fx, lock_key);
+  g_assert_cmpint (ttl, >, 0);
+  g_assert_cmpint (ttl, <=, 10000);
+  swap_gateways (fx);
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve (fx, &r, media);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_ACCEPTED);
+  }
+  g_assert_cmpuint (fx->origin_requests, ==, 1);
+}
+
+static void
+cancelled_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Response *r = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInputStream) in = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+
+  /* cancelled; or answered already, on a machine slow enough that the
+   * gateway gave up on Redis first */
+  if (in == NULL)
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  r->done = TRUE;
+}
+
+/* Clients that leave while their resolve and announce wait on a hung
+ * Redis: when the gateway gives up on Redis it answers nobody, frees
+ * what they held, and goes on serving. */
+static void
+test_redis_client_gone (Fixture      *fx,
+                        gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 29);
+  g_autoptr(GBytes) other = make_content (ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 30);
+  g_autofree char *media = origin_media (fx, "/left.ogg");
+  g_autofree char *other_media = origin_media (fx, "/unasked.ogg");
+  g_autofree char *urn = urn_for (content);
+  g_autofree char *announce_at = NULL;
+  g_autofree char *resolve_at = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  Response rs[2] = { { 0, } };
+
+  origin_put (fx, "/unasked.ogg", other);
+  if (!start_pair_resolved (fx, "/left.ogg", content, NULL))
+    return;
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7001", "event", "completed", NULL),
+                    ==, SOUP_STATUS_OK);
+  test_subprocess_signal (fx->redis, SIGSTOP);
+  announce_at = g_strdup_printf ("%sannounce?urn=%s&port=7002", fx->url, urn);
+  resolve_at = resolve_url (fx, other_media);
+  for (guint i = 0; i < G_N_ELEMENTS (rs); i++)
+    {
+      g_autoptr(SoupMessage) msg = soup_message_new ("GET", i ? resolve_at : announce_at);
+
+      soup_session_send_async (fx->session, msg, G_PRIORITY_DEFAULT, cancellable,
+                               cancelled_cb, &rs[i]);
+    }
+  /* answered at once (no Redis): the two requests are in by then */
+  (void) test_gateway_status (fx->session, fx->url, "announces");
+  g_cancellable_cancel (cancellable);
+  for (guint i = 0; i < G_N_ELEMENTS (rs); i++)
+    wait_response (&rs[i]);
+  wait_log (fx->log, "lost Redis");
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "store-up"), ==, 0);
+  test_subprocess_signal (fx->redis, SIGCONT);
+  wait_log (fx->log, "connected to Redis");
+  g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7003", NULL), ==, SOUP_STATUS_OK);
+}
+
+/* An entry in Redis under a URL that is not its own (a corrupt or
+ * hand-edited key) is not answered for that URL: the gateway fetches it. */
+static void
+test_redis_wrong_entry (Fixture      *fx,
+                        gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 31);
+  g_autoptr(GBytes) other = make_content (ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 32);
+  g_autofree char *media = origin_media (fx, "/own.ogg");
+  g_autofree char *other_media = origin_media (fx, "/other.ogg");
+  g_autofree char *key = g_strconcat ("alluvium:entry:", media, NULL);
+  g_autofree char *other_key = g_strconcat ("alluvium:entry:", other_media, NULL);
+  g_autofree char *out = NULL;
+  g_auto(Response) r = { 0, };
+
+  origin_put (fx, "/other.ogg", other);
+  if (!start_pair_resolved (fx, "/own.ogg", content, NULL))
+    return;
+  out = redis_cli (fx, "EVAL", "return redis.call('SET', KEYS[2], redis.call('GET', KEYS[1]))",
+                   "2", key, other_key, NULL);
+  swap_gateways (fx);
+  resolve_final (fx, &r, other_media);
+  check_resolved (fx, &r, other, NULL);
+}
+
+/* A gateway stopped cleanly while hashing drops the URL's lock at once:
+ * the other gateway need not wait for it to expire. */
+static void
+test_redis_stop_unlocks (Fixture      *fx,
+                         gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (100000, 28);
+  g_autofree char *media = origin_media (fx, "/stopped.ogg");
+  g_autofree char *lock_key = g_strconcat ("alluvium:lock:", media, NULL);
+
+  origin_put (fx, "/stopped.ogg", content)->stuck = TRUE;
+  if (!start_pair (fx, "--resolve-wait=100", NULL))
+    return;
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve (fx, &r, media);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_ACCEPTED);
+  }
+  g_assert_cmpint (redis_pttl (fx, lock_key), >, 0);
+  stop_gateway (fx, SIGTERM);
+  g_assert_cmpint (redis_pttl (fx, lock_key), ==, -2);
+}
+
+/* A URN with more peers in Redis than its Lua unpacks at once (some
+ * 8000), and an announce wanting many: the sample the gateway reads stays
+ * bounded, and the answer still comes from Redis's peers. */
+static void
+test_redis_large_sample (Fixture      *fx,
+                         gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 27);
+  g_autofree char *media = origin_media (fx, "/crowd.ogg");
+  g_autofree char *urn = urn_for (content);
+  g_autofree char *peers_key = g_strconcat ("alluvium:peers:", urn, NULL);
+  g_autoptr(GPtrArray) peers = NULL;
+  g_autofree char *out = NULL;
+
+  origin_put (fx, "/crowd.ogg", content);
+  if (!start_pair (fx, "--max-peers=3000", "--max-peers-per-urn=20000"))
+    return;
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, media);
+    check_resolved (fx, &r, content, NULL);
+  }
+  out = redis_cli (fx, "EVAL",
+                   "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 "
+                   "for i = 1, 9000 do redis.call('ZADD', KEYS[1], now, '127.0.0.1:' .. (10000 + i)) end "
+                   "return redis.call('ZCARD', KEYS[1])",
+                   "1", peers_key, NULL);
+  g_assert_cmpint (g_ascii_strtoll (out, NULL, 10), ==, 9000);
+  g_assert_cmpuint (announce (fx, &peers, "urn", urn, "port", "7001", "numwant", "3000", NULL),
+                    ==, SOUP_STATUS_OK);
+  g_assert_cmpuint (peers->len, >, 0);
+  g_assert_cmpuint (g_inet_socket_address_get_port (peers->pdata[0]), >, 10000);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1870,6 +2444,16 @@ main (int    argc,
   ADD ("/server/gateway/origin-escapes/nginx", test_origin_escapes_nginx);
   ADD ("/server/gateway/origin-escapes/python", test_origin_escapes_python);
   ADD ("/server/gateway/dbus", test_dbus);
+  ADD ("/server/gateway/redis/shared", test_redis_shared);
+  ADD ("/server/gateway/redis/single-fetch", test_redis_single_fetch);
+  ADD ("/server/gateway/redis/restart", test_redis_restart);
+  ADD ("/server/gateway/redis/hung", test_redis_hung);
+  ADD ("/server/gateway/redis/expiry", test_redis_expiry);
+  ADD ("/server/gateway/redis/stale-lock", test_redis_stale_lock);
+  ADD ("/server/gateway/redis/client-gone", test_redis_client_gone);
+  ADD ("/server/gateway/redis/stop-unlocks", test_redis_stop_unlocks);
+  ADD ("/server/gateway/redis/wrong-entry", test_redis_wrong_entry);
+  ADD ("/server/gateway/redis/large-sample", test_redis_large_sample);
 #undef ADD
   g_test_add_func ("/server/gateway/flood/idle", test_flood_idle);
   g_test_add_func ("/server/gateway/flood/emfile", test_flood_emfile);

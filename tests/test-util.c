@@ -268,6 +268,26 @@ test_subprocess_wait (GSubprocess *proc,
 }
 
 /**
+ * test_subprocess_signal:
+ * @proc: a running child process
+ * @signum: the signal, as SIGSTOP
+ *
+ * Sends @signum to @proc before it returns: g_subprocess_send_signal()
+ * only queues the kill() for GLib's worker thread, so a request sent
+ * right after it may reach the process first.  After a SIGSTOP sent
+ * here the process runs nothing more until SIGCONT.
+ */
+void
+test_subprocess_signal (GSubprocess *proc,
+                        int          signum)
+{
+  const char *id = g_subprocess_get_identifier (proc);
+
+  g_assert_nonnull (id);
+  g_assert_cmpint (kill ((pid_t) g_ascii_strtoll (id, NULL, 10), signum), ==, 0);
+}
+
+/**
  * test_subprocess_stop:
  * @proc: a child process
  * @signum: the signal to send, as SIGTERM
@@ -862,6 +882,57 @@ test_spawn_http_server (const char  *root,
   g_assert_cmpuint (port, >, 0);
   *url = g_strdup_printf ("http://127.0.0.1:%u/", port);
   return proc;
+}
+
+/**
+ * test_spawn_redis:
+ * @dir: a scratch directory: its socket goes there, as `redis.sock`
+ * @timeout_ms: how long to wait for it to be ready
+ * @socket_path: (out): the path of its unix socket
+ *
+ * Starts `redis-server` on a unix socket in @dir only (no TCP port), with
+ * no persistence (`--save '' --appendonly no`), dying with the test;
+ * waits for the line saying it is ready to accept connections.  Starting it again on
+ * the same @dir after stopping it gives an empty Redis on the same path.
+ *
+ * Returns: (transfer full) (nullable): the process, or %NULL when there
+ *   is no redis-server (skip the test)
+ */
+GSubprocess *
+test_spawn_redis (const char  *dir,
+                  guint        timeout_ms,
+                  char       **socket_path)
+{
+  g_autofree char *server = g_find_program_in_path ("redis-server");
+  g_autofree char *sock = g_build_filename (dir, "redis.sock", NULL);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GError) error = NULL;
+  GSubprocess *proc;
+
+  if (server == NULL)
+    return NULL;
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
+  proc = g_subprocess_launcher_spawn (launcher, &error, server, "--port", "0",
+                                      "--unixsocket", sock, "--unixsocketperm", "700",
+                                      "--save", "", "--appendonly", "no", "--dir", dir, NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
+  for (guint i = 0; i < 200; i++)
+    {
+      g_autofree char *line = test_read_line (out, timeout_ms);
+
+      g_assert_nonnull (line);
+      /* "Ready to accept connections", or "… ready to accept connections
+       * at PATH" with a unix socket alone */
+      if (strstr (line, "eady to accept connections") != NULL)
+        {
+          *socket_path = g_steal_pointer (&sock);
+          return proc;
+        }
+    }
+  g_assert_not_reached ();
+  return NULL;
 }
 
 /* --- files ----------------------------------------------------------- */

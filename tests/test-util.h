@@ -104,6 +104,8 @@ void test_wait_for_name_full (const char      *domain,
 void         test_die_with_parent      (gpointer            user_data);
 gboolean     test_subprocess_wait      (GSubprocess        *proc,
                                         guint               timeout_ms);
+void         test_subprocess_signal    (GSubprocess        *proc,
+                                        int                 signum);
 gboolean     test_subprocess_stop      (GSubprocess        *proc,
                                         int                 signum,
                                         guint               timeout_ms);
@@ -196,6 +198,10 @@ GSubprocess *test_spawn_http_server (const char  *root,
                                      const char  *log_path,
                                      guint        timeout_ms,
                                      char       **url);
+
+GSubprocess *test_spawn_redis       (const char  *dir,
+                                     guint        timeout_ms,
+                                     char       **socket_path);
 
 /* --- files ----------------------------------------------------------- */
 
