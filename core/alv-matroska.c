@@ -76,6 +76,10 @@
 /* a Cluster is held until complete up to this size (a GOP of 4 Mbit/s
  * video for 2 s), then goes out as it comes */
 #define HOLD_MAX (1024 * 1024)
+/* Cluster timecodes are taken up to this many ticks (ages at any scale):
+ * a file's larger ones are clamped, so that shifting them, adding a
+ * block's relative time and a track's step all stay within a gint64 */
+#define MAX_TIMECODE (G_MAXINT64 / 4)
 
 typedef struct
 {
@@ -998,7 +1002,7 @@ struct _AlvMatroskaRemuxer
 
   gboolean item_started;  /* the file's first Cluster went out */
   gint64 shift;           /* ticks added to the file's Cluster timecodes */
-  guint64 cluster_tc;     /* the current Cluster's timecode on the wire */
+  guint64 cluster_tc;     /* the current Cluster's timecode on the wire, <= MAX_TIMECODE */
   gboolean have_end;
   guint64 end_tc;         /* where the next file's time starts */
   gboolean track_seen[ALV_MATROSKA_MAX_TRACKS];
@@ -1284,6 +1288,7 @@ step_cluster_start (AlvMatroskaRemuxer *r)
   AlvMatroskaParseResult res = alv_matroska_cluster_parse (r->in->data, r->in->len, &r->item, &c);
   GByteArray *head;
   gint64 tc;
+  guint64 file_tc;
 
   if (res == ALV_MATROSKA_PARSE_NEED_MORE)
     return FALSE;
@@ -1293,13 +1298,15 @@ step_cluster_start (AlvMatroskaRemuxer *r)
       r->state = REMUX_RESYNC;
       return TRUE;
     }
+  file_tc = MIN (c.timecode, (guint64) MAX_TIMECODE);
   if (!r->item_started)
     {
-      r->shift = r->have_end ? (gint64) r->end_tc - (gint64) c.timecode : 0;
+      /* end_tc <= 2 * (MAX_TIMECODE + G_MAXINT16): no overflow */
+      r->shift = r->have_end ? (gint64) r->end_tc - (gint64) file_tc : 0;
       r->item_started = TRUE;
     }
-  tc = (gint64) c.timecode + r->shift;
-  r->cluster_tc = tc < 0 ? 0 : (guint64) tc;
+  tc = (gint64) file_tc + r->shift;
+  r->cluster_tc = (guint64) CLAMP (tc, 0, MAX_TIMECODE);
   r->cluster_left = c.size == UNKNOWN_SIZE ? UNKNOWN_SIZE
                     : c.size - (c.head_length - c.header_length);
 

@@ -602,11 +602,27 @@ handmade_cluster (GByteArray *b,
   put_element (b, 0xA0, group->data, group->len);
 }
 
+/* The whole @file as two items in a row, in one shot each. */
+static void
+remux_twice (GByteArray *file,
+             Remuxed    *out)
+{
+  g_autoptr(AlvMatroskaRemuxer) remuxer = alv_matroska_remuxer_new ();
+
+  remuxed_init (out);
+  for (guint i = 0; i < 2; i++)
+    {
+      alv_matroska_remuxer_begin_item (remuxer);
+      alv_matroska_remuxer_push (remuxer, file->data, file->len);
+    }
+  alv_matroska_remuxer_begin_item (remuxer);
+  drain (remuxer, out);
+}
+
 static void
 test_handmade (void)
 {
   g_autoptr(GByteArray) file = handmade_header ();
-  g_autoptr(AlvMatroskaRemuxer) remuxer = alv_matroska_remuxer_new ();
   AlvMatroskaInfo info;
   AlvMatroskaCluster c;
   gsize hlen, c1, c2, c3, off = 0;
@@ -642,14 +658,7 @@ test_handmade (void)
 
   /* remuxed twice: Clusters stay of unknown size, time runs on by the
    * last video step (40 ms) */
-  remuxed_init (&out);
-  for (guint i = 0; i < 2; i++)
-    {
-      alv_matroska_remuxer_begin_item (remuxer);
-      alv_matroska_remuxer_push (remuxer, file->data, file->len);
-    }
-  alv_matroska_remuxer_begin_item (remuxer);
-  drain (remuxer, &out);
+  remux_twice (file, &out);
   g_assert_cmpuint (out.n_headers, ==, 1);
   g_assert_cmpuint (out.timecodes->len, ==, 6);
   {
@@ -738,6 +747,48 @@ test_big_cluster (void)
   remuxed_clear (&out);
 }
 
+/* A Cluster of unknown size with an 8-byte @timecode: a keyframe of the
+ * video track, then an audio block 32767 ticks after the Cluster's start. */
+static void
+huge_cluster (GByteArray *b,
+              guint64     timecode)
+{
+  static const guint8 video[] = { 0x81, 0x00, 0x00, 0x80, 'v' };
+  static const guint8 audio[] = { 0x82, 0x7f, 0xff, 0x80, 'a' };
+  guint8 tc[8];
+
+  for (guint i = 0; i < 8; i++)
+    tc[i] = (guint8) (timecode >> (8 * (7 - i)));
+  put_id (b, ALV_MATROSKA_ID_CLUSTER);
+  g_byte_array_append (b, (const guint8 *) "\xff", 1);
+  put_element (b, 0xE7, tc, sizeof tc);
+  put_element (b, 0xA3, video, sizeof video);
+  put_element (b, 0xA3, audio, sizeof audio);
+}
+
+/* Timecodes beyond any real file (up to 2^64 - 1 ticks) are clamped: time
+ * on the wire never runs backwards, within an item or across items, and no
+ * sum overflows (UBSan would tell). */
+static void
+test_remux_huge_timecodes (void)
+{
+  g_autoptr(GByteArray) file = handmade_header ();
+  Remuxed out;
+
+  huge_cluster (file, G_GUINT64_CONSTANT (0x7ffffffffffffff0));
+  huge_cluster (file, G_GUINT64_CONSTANT (0xfffffffffffffff0));
+  huge_cluster (file, G_MAXUINT64);
+  remux_twice (file, &out);
+  g_assert_cmpuint (out.n_headers, ==, 1);
+  g_assert_cmpuint (out.timecodes->len, ==, 6);
+  for (guint i = 1; i < out.timecodes->len; i++)
+    g_assert_cmpuint (g_array_index (out.timecodes, guint64, i), >=,
+                      g_array_index (out.timecodes, guint64, i - 1));
+  g_assert_cmpuint (g_array_index (out.timecodes, guint64, 0), >=, G_MAXINT64 / 8);
+  g_assert_cmpuint (g_array_index (out.timecodes, guint64, 5), <=, G_MAXINT64);
+  remuxed_clear (&out);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -754,5 +805,6 @@ main (int    argc,
   g_test_add_func ("/matroska/remux/incompatible", test_remux_incompatible);
   g_test_add_func ("/matroska/handmade", test_handmade);
   g_test_add_func ("/matroska/big-cluster", test_big_cluster);
+  g_test_add_func ("/matroska/remux/huge-timecodes", test_remux_huge_timecodes);
   return g_test_run ();
 }
