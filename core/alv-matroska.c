@@ -980,7 +980,8 @@ typedef struct
 
 struct _AlvMatroskaRemuxer
 {
-  GByteArray *in;
+  GByteArray *in;         /* input from in_pos on is not consumed yet */
+  gsize in_pos;
   GQueue out;             /* Out* */
   GByteArray *data;       /* DATA bytes gathered for the next piece */
   RemuxState state;
@@ -1046,6 +1047,7 @@ alv_matroska_remuxer_reset (AlvMatroskaRemuxer *remuxer)
   g_return_if_fail (remuxer != NULL);
 
   g_byte_array_set_size (remuxer->in, 0);
+  remuxer->in_pos = 0;
   g_byte_array_set_size (remuxer->data, 0);
   g_byte_array_set_size (remuxer->held, 0);
   remuxer->holding = FALSE;
@@ -1114,11 +1116,32 @@ emit_data (AlvMatroskaRemuxer *r,
     }
 }
 
+/* The input not consumed yet. */
+static guint8 *
+in_data (AlvMatroskaRemuxer *r)
+{
+  return r->in->data + r->in_pos;
+}
+
+static gsize
+in_len (AlvMatroskaRemuxer *r)
+{
+  return r->in->len - r->in_pos;
+}
+
+/* Moves past @n bytes of input; they are removed from the buffer once per
+ * push (alv_matroska_remuxer_push()), not once per element, which would
+ * move the rest of a large push for every small element in it. */
 static void
 consume (AlvMatroskaRemuxer *r,
          gsize               n)
 {
-  g_byte_array_remove_range (r->in, 0, (guint) n);
+  r->in_pos += n;
+  if (r->in_pos == r->in->len)
+    {
+      g_byte_array_set_size (r->in, 0);
+      r->in_pos = 0;
+    }
 }
 
 static void
@@ -1238,8 +1261,9 @@ alv_matroska_remuxer_begin_item (AlvMatroskaRemuxer *remuxer)
     release_cluster (remuxer, TRUE);
   drop_cluster (remuxer);
   flush_data (remuxer);
-  remuxer->dropped += remuxer->in->len;
+  remuxer->dropped += in_len (remuxer);
   g_byte_array_set_size (remuxer->in, 0);
+  remuxer->in_pos = 0;
   finish_timing (remuxer);
   remuxer->state = REMUX_HEADER;
 }
@@ -1247,7 +1271,7 @@ alv_matroska_remuxer_begin_item (AlvMatroskaRemuxer *remuxer)
 static gboolean
 step_header (AlvMatroskaRemuxer *r)
 {
-  AlvMatroskaParseResult res = alv_matroska_parse_info (r->in->data, r->in->len, &r->item);
+  AlvMatroskaParseResult res = alv_matroska_parse_info (in_data (r), in_len (r), &r->item);
   const guint8 *src;
 
   if (res == ALV_MATROSKA_PARSE_NEED_MORE)
@@ -1260,13 +1284,13 @@ step_header (AlvMatroskaRemuxer *r)
       return TRUE;
     }
   src = r->stream_src != NULL ? g_bytes_get_data (r->stream_src, NULL) : NULL;
-  if (!r->have_stream || !alv_matroska_compatible (&r->stream, src, &r->item, r->in->data))
+  if (!r->have_stream || !alv_matroska_compatible (&r->stream, src, &r->item, in_data (r)))
     {
       AlvMatroskaPiece piece = { .kind = ALV_MATROSKA_PIECE_HEADER, .new_stream = r->have_stream };
 
-      emit (r, alv_matroska_live_header (r->in->data, &r->item), &piece);
+      emit (r, alv_matroska_live_header (in_data (r), &r->item), &piece);
       g_clear_pointer (&r->stream_src, g_bytes_unref);
-      r->stream_src = g_bytes_new (r->in->data, r->item.header_length);
+      r->stream_src = g_bytes_new (in_data (r), r->item.header_length);
       r->stream = r->item;
       r->have_stream = TRUE;
       r->have_end = FALSE;
@@ -1285,7 +1309,7 @@ step_cluster_start (AlvMatroskaRemuxer *r)
 {
   AlvMatroskaCluster c;
   AlvMatroskaPiece piece = { .kind = ALV_MATROSKA_PIECE_CLUSTER };
-  AlvMatroskaParseResult res = alv_matroska_cluster_parse (r->in->data, r->in->len, &r->item, &c);
+  AlvMatroskaParseResult res = alv_matroska_cluster_parse (in_data (r), in_len (r), &r->item, &c);
   GByteArray *head;
   gint64 tc;
   guint64 file_tc;
@@ -1332,7 +1356,7 @@ static gboolean
 step_segment (AlvMatroskaRemuxer *r)
 {
   Element el;
-  AlvMatroskaParseResult res = element_parse (r->in->data, r->in->len, &el);
+  AlvMatroskaParseResult res = element_parse (in_data (r), in_len (r), &el);
 
   if (res == ALV_MATROSKA_PARSE_NEED_MORE)
     return FALSE;
@@ -1368,7 +1392,7 @@ step_cluster (AlvMatroskaRemuxer *r)
 {
   Element el;
   AlvMatroskaParseResult res;
-  gsize avail = r->in->len;
+  gsize avail = in_len (r);
   guint64 whole;
 
   if (r->cluster_left == 0)
@@ -1377,7 +1401,7 @@ step_cluster (AlvMatroskaRemuxer *r)
       r->state = REMUX_SEGMENT;
       return TRUE;
     }
-  res = element_parse (r->in->data, avail, &el);
+  res = element_parse (in_data (r), avail, &el);
   if (res == ALV_MATROSKA_PARSE_NEED_MORE)
     return FALSE;
   if (res == ALV_MATROSKA_PARSE_OK && r->cluster_left == UNKNOWN_SIZE && is_level1 (el.id))
@@ -1403,7 +1427,7 @@ step_cluster (AlvMatroskaRemuxer *r)
 
   if (el.id == ID_SIMPLE_BLOCK || el.id == ID_BLOCK_GROUP)
     {
-      const guint8 *body = r->in->data + el.header;
+      const guint8 *body = in_data (r) + el.header;
       guint64 track;
       gint16 rel;
       guint8 flags;
@@ -1417,9 +1441,9 @@ step_cluster (AlvMatroskaRemuxer *r)
   if (el.id == ID_TIMECODE || el.id == ID_POSITION || el.id == ID_PREV_SIZE || el.id == ID_CRC32)
     {
       /* about the file or the unshifted time: made a Void of the same size */
-      r->in->data[0] = ID_VOID;
+      in_data (r)[0] = ID_VOID;
     }
-  cluster_data (r, r->in->data, (gsize) whole);
+  cluster_data (r, in_data (r), (gsize) whole);
   consume (r, (gsize) whole);
   if (r->cluster_left != UNKNOWN_SIZE)
     r->cluster_left -= whole;
@@ -1431,8 +1455,8 @@ step_resync (AlvMatroskaRemuxer *r)
 {
   static const guint8 cluster[4] = { 0x1F, 0x43, 0xB6, 0x75 };
   static const guint8 ebml[4] = { 0x1A, 0x45, 0xDF, 0xA3 };
-  const guint8 *d = r->in->data;
-  gsize len = r->in->len;
+  const guint8 *d = in_data (r);
+  gsize len = in_len (r);
 
   for (gsize i = 0; i + 4 <= len; i++)
     {
@@ -1499,6 +1523,11 @@ alv_matroska_remuxer_push (AlvMatroskaRemuxer *remuxer,
       r->dropped += len;
       return;
     }
+  if (r->in_pos > 0)
+    {
+      g_byte_array_remove_range (r->in, 0, (guint) r->in_pos);
+      r->in_pos = 0;
+    }
   g_byte_array_append (r->in, data, (guint) len);
   while (progress)
     {
@@ -1520,12 +1549,12 @@ alv_matroska_remuxer_push (AlvMatroskaRemuxer *remuxer,
         default:
           if (r->skip == UNKNOWN_SIZE)
             {
-              drop (r, r->in->len);
+              drop (r, in_len (r));
               progress = FALSE;
               break;
             }
           {
-            gsize n = (gsize) MIN (r->skip, (guint64) r->in->len);
+            gsize n = (gsize) MIN (r->skip, (guint64) in_len (r));
 
             drop (r, n);
             r->skip -= n;

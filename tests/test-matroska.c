@@ -789,6 +789,43 @@ test_remux_huge_timecodes (void)
   remuxed_clear (&out);
 }
 
+/* A Cluster of 2 million tiny elements pushed in one go goes through in
+ * time linear in its size: consuming an element does not move the rest of
+ * the push (which took minutes for these 4 MB). */
+static void
+test_remux_many_small_elements (void)
+{
+  g_autoptr(GByteArray) file = handmade_header ();
+  g_autoptr(AlvMatroskaRemuxer) remuxer = alv_matroska_remuxer_new ();
+  static const guint8 video[] = { 0x81, 0x00, 0x00, 0x80, 'v' };
+  gsize voids_at, n_voids = 2000000;
+  Remuxed out;
+  AlvMatroskaInfo info;
+
+  put_id (file, ALV_MATROSKA_ID_CLUSTER);
+  g_byte_array_append (file, (const guint8 *) "\xff", 1);
+  put_uint (file, 0xE7, 0);
+  put_element (file, 0xA3, video, sizeof video);
+  voids_at = file->len;
+  g_byte_array_set_size (file, file->len + 2 * (guint) n_voids);
+  for (gsize i = voids_at; i < file->len; i += 2)
+    memcpy (file->data + i, "\xec\x80", 2);
+
+  remuxed_init (&out);
+  alv_matroska_remuxer_begin_item (remuxer);
+  alv_matroska_remuxer_push (remuxer, file->data, file->len);
+  alv_matroska_remuxer_begin_item (remuxer);
+  drain (remuxer, &out);
+  g_assert_cmpint (alv_matroska_parse_info (out.stream->data, out.stream->len, &info), ==, ALV_MATROSKA_PARSE_OK);
+  g_assert_cmpuint (out.timecodes->len, ==, 1);
+  /* the Cluster's head is replaced, everything after it passes */
+  g_assert_cmpuint (out.stream->len, ==, info.header_length + 22 + (file->len - voids_at) + 3 + sizeof video);
+  g_assert_cmpmem (out.stream->data + out.stream->len - 2, 2, "\xec\x80", 2);
+  /* the Cluster's ID, size and Timecode */
+  g_assert_cmpuint (alv_matroska_remuxer_get_dropped (remuxer), ==, 4 + 1 + 4);
+  remuxed_clear (&out);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -806,5 +843,6 @@ main (int    argc,
   g_test_add_func ("/matroska/handmade", test_handmade);
   g_test_add_func ("/matroska/big-cluster", test_big_cluster);
   g_test_add_func ("/matroska/remux/huge-timecodes", test_remux_huge_timecodes);
+  g_test_add_func ("/matroska/remux/many-small-elements", test_remux_many_small_elements);
   return g_test_run ();
 }
