@@ -71,6 +71,9 @@
 #define CLUSTER_HEAD_SIZE (4 + 8 + 2 + 8)
 /* whole blocks are passed on; a bigger one is refused as corrupt */
 #define MAX_CHILD_SIZE (16 * 1024 * 1024)
+/* children of a Cluster read to find its first video block (80 s of
+ * 20 ms audio blocks) */
+#define MAX_LOOKAHEAD_CHILDREN 4096
 /* DATA pieces are gathered up to this size */
 #define DATA_PIECE_SIZE 16384
 /* a Cluster is held until complete up to this size (a GOP of 4 Mbit/s
@@ -749,37 +752,25 @@ is_block (guint32 id)
   return id == ID_SIMPLE_BLOCK || id == ID_BLOCK_GROUP || id == ID_ENCRYPTED_BLOCK;
 }
 
-/**
- * alv_matroska_cluster_parse:
- * @data: bytes that may start with a Cluster
- * @len: how many there are
- * @info: the stream header of the file
- * @cluster: (out caller-allocates): the Cluster's head on success
- *
- * Reads a Cluster's head: its Timecode (which must come before its first
- * block), where its first block starts, and whether a player can start on
- * it: its first block of the video track is a keyframe (a SimpleBlock with
- * the keyframe flag, a BlockGroup without ReferenceBlock); without a video
- * track, every Cluster qualifies.  A Cluster whose video block is not found
- * within ALV_MATROSKA_MAX_LOOKAHEAD bytes does not.
- *
- * Returns: %ALV_MATROSKA_PARSE_OK, %ALV_MATROSKA_PARSE_NEED_MORE or
- *   %ALV_MATROSKA_PARSE_INVALID
- */
-AlvMatroskaParseResult
-alv_matroska_cluster_parse (const guint8          *data,
-                            gsize                  len,
-                            const AlvMatroskaInfo *info,
-                            AlvMatroskaCluster    *cluster)
+/* alv_matroska_cluster_parse(), telling in @stop where its walk over the
+ * Cluster's children stopped: the start of the child it decided on,
+ * failed on or could not read whole (at most @len).  Whatever the result,
+ * no Cluster starts between @data and @stop in a well-formed file, so a
+ * search need not look there again. */
+static AlvMatroskaParseResult
+cluster_walk (const guint8          *data,
+              gsize                  len,
+              const AlvMatroskaInfo *info,
+              AlvMatroskaCluster    *cluster,
+              gsize                 *stop)
 {
   Element el;
   AlvMatroskaParseResult r;
   guint64 end, pos;
   gboolean have_tc = FALSE, have_head = FALSE;
+  guint n_children = 0;
 
-  g_return_val_if_fail (data != NULL || len == 0, ALV_MATROSKA_PARSE_INVALID);
-  g_return_val_if_fail (info != NULL && cluster != NULL, ALV_MATROSKA_PARSE_INVALID);
-
+  *stop = 0;
   r = element_parse (data, len, &el);
   if (r != ALV_MATROSKA_PARSE_OK)
     return r;
@@ -796,7 +787,9 @@ alv_matroska_cluster_parse (const guint8          *data,
       const guint8 *body;
       gboolean ended = pos >= end;
 
-      if (!ended && pos > ALV_MATROSKA_MAX_LOOKAHEAD)
+      if (pos <= len)
+        *stop = (gsize) pos;
+      if (!ended && (pos > ALV_MATROSKA_MAX_LOOKAHEAD || ++n_children > MAX_LOOKAHEAD_CHILDREN))
         {
           /* no video block near the start: not a place to start */
           if (!have_tc || !have_head)
@@ -886,6 +879,38 @@ alv_matroska_cluster_parse (const guint8          *data,
 }
 
 /**
+ * alv_matroska_cluster_parse:
+ * @data: bytes that may start with a Cluster
+ * @len: how many there are
+ * @info: the stream header of the file
+ * @cluster: (out caller-allocates): the Cluster's head on success
+ *
+ * Reads a Cluster's head: its Timecode (which must come before its first
+ * block), where its first block starts, and whether a player can start on
+ * it: its first block of the video track is a keyframe (a SimpleBlock with
+ * the keyframe flag, a BlockGroup without ReferenceBlock); without a video
+ * track, every Cluster qualifies.  A Cluster whose video block is not found
+ * within ALV_MATROSKA_MAX_LOOKAHEAD bytes (and its first 4096 children)
+ * does not.
+ *
+ * Returns: %ALV_MATROSKA_PARSE_OK, %ALV_MATROSKA_PARSE_NEED_MORE or
+ *   %ALV_MATROSKA_PARSE_INVALID
+ */
+AlvMatroskaParseResult
+alv_matroska_cluster_parse (const guint8          *data,
+                            gsize                  len,
+                            const AlvMatroskaInfo *info,
+                            AlvMatroskaCluster    *cluster)
+{
+  gsize stop;
+
+  g_return_val_if_fail (data != NULL || len == 0, ALV_MATROSKA_PARSE_INVALID);
+  g_return_val_if_fail (info != NULL && cluster != NULL, ALV_MATROSKA_PARSE_INVALID);
+
+  return cluster_walk (data, len, info, cluster, &stop);
+}
+
+/**
  * alv_matroska_find_keyframe:
  * @data: bytes from somewhere inside a file's Segment
  * @len: how many there are
@@ -914,7 +939,7 @@ alv_matroska_find_keyframe (const guint8          *data,
 {
   static const guint8 magic[4] = { 0x1F, 0x43, 0xB6, 0x75 };
   gboolean have_best = FALSE;
-  gsize best = 0;
+  gsize best = 0, stop;
   guint64 pos = 0;
 
   g_return_val_if_fail (data != NULL || len == 0, ALV_MATROSKA_PARSE_INVALID);
@@ -931,12 +956,14 @@ alv_matroska_find_keyframe (const guint8          *data,
           pos++;
           continue;
         }
-      r = alv_matroska_cluster_parse (data + pos, len - (gsize) pos, info, &c);
+      r = cluster_walk (data + pos, len - (gsize) pos, info, &c, &stop);
       if (r == ALV_MATROSKA_PARSE_NEED_MORE && !at_end)
         break;
+      /* not a Cluster (Cluster IDs in block data, damage): go on from
+       * where its walk stopped, so that no byte is walked twice */
       if (r != ALV_MATROSKA_PARSE_OK)
         {
-          pos++;
+          pos += MAX (stop, 1);
           continue;
         }
       t = alv_matroska_ticks_to_usec (info, c.timecode);
@@ -950,8 +977,9 @@ alv_matroska_find_keyframe (const guint8          *data,
           have_best = TRUE;
           best = (gsize) pos;
         }
-      /* the next Cluster follows this one; past an unknown size, search */
-      pos += c.size == UNKNOWN_SIZE ? c.head_length : c.header_length + c.size;
+      /* the next Cluster follows this one; past an unknown size, search
+       * from the child it was decided on */
+      pos += c.size == UNKNOWN_SIZE ? MAX (c.head_length, stop) : c.header_length + c.size;
     }
   if (at_end && have_best)
     {
@@ -1458,17 +1486,20 @@ step_resync (AlvMatroskaRemuxer *r)
   const guint8 *d = in_data (r);
   gsize len = in_len (r);
 
-  for (gsize i = 0; i + 4 <= len; i++)
+  for (gsize i = 0, next = 1; i + 4 <= len; i = next, next = i + 1)
     {
       AlvMatroskaParseResult res;
 
       if (memcmp (d + i, cluster, 4) == 0)
         {
           AlvMatroskaCluster c;
+          gsize stop;
 
           if (!r->have_stream)
             continue;
-          res = alv_matroska_cluster_parse (d + i, len - i, &r->item, &c);
+          /* as in alv_matroska_find_keyframe(), no byte walked twice */
+          res = cluster_walk (d + i, len - i, &r->item, &c, &stop);
+          next = i + MAX (stop, 1);
           if (res == ALV_MATROSKA_PARSE_INVALID)
             continue;
           drop (r, i);

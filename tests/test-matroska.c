@@ -826,6 +826,74 @@ test_remux_many_small_elements (void)
   remuxed_clear (&out);
 }
 
+/* Cluster IDs nested in what follows a Cluster ID, 300000 deep: in Voids
+ * (a head that never reaches a block) or in audio blocks (a Cluster whose
+ * video block never comes), then a byte no element starts with.  Each
+ * such Cluster ID is walked only as far as the one before it was: finding
+ * the real Cluster after them, by a keyframe lookup or by the remuxer
+ * resynchronising, takes time linear in their size (it took hours). */
+static void
+test_nested_cluster_ids (void)
+{
+  static const guint8 fake_head[] = { 0x1f, 0x43, 0xb6, 0x75, 0xff, 0xe7, 0x81, 0x00 };
+  AlvMatroskaInfo info;
+  gsize n_fakes = 300000;
+
+  for (guint pattern = 0; pattern < 2; pattern++)
+    {
+      g_autoptr(GByteArray) file = handmade_header ();
+      g_autoptr(GByteArray) junk = g_byte_array_new ();
+      g_autoptr(AlvMatroskaRemuxer) remuxer = alv_matroska_remuxer_new ();
+      gsize real, off = 0;
+      Remuxed out;
+
+      g_assert_cmpint (alv_matroska_parse_info (file->data, file->len, &info), ==, ALV_MATROSKA_PARSE_NEED_MORE);
+      /* a first Cluster, so that the remuxer has a stream to resync in */
+      handmade_cluster (file, 0, FALSE);
+      g_byte_array_append (file, (const guint8 *) "\x00", 1);
+      if (pattern == 1)
+        g_byte_array_append (file, fake_head, sizeof fake_head);
+      for (gsize i = 0; i < n_fakes; i++)
+        {
+          if (pattern == 0)
+            put_element (junk, 0xEC, fake_head, sizeof fake_head);
+          else
+            {
+              guint8 block[4 + sizeof fake_head] = { 0x82, 0x00, 0x00, 0x80 };
+
+              memcpy (block + 4, fake_head, sizeof fake_head);
+              put_element (junk, 0xA3, block, sizeof block);
+            }
+        }
+      g_byte_array_append (file, junk->data, junk->len);
+      g_byte_array_append (file, (const guint8 *) "\x00", 1);
+      real = file->len;
+      handmade_cluster (file, 200, FALSE);
+
+      g_assert_cmpint (alv_matroska_parse_info (file->data, file->len, &info), ==, ALV_MATROSKA_PARSE_OK);
+      g_assert_cmpint (alv_matroska_find_keyframe (file->data + real - junk->len - 1, file->len - real + junk->len + 1,
+                                                   &info, 300000, TRUE, &off), ==, ALV_MATROSKA_PARSE_OK);
+      g_assert_cmpuint (off, ==, junk->len + 1);
+
+      remuxed_init (&out);
+      alv_matroska_remuxer_begin_item (remuxer);
+      for (gsize pos = 0; pos < file->len; pos += 65536)
+        {
+          alv_matroska_remuxer_push (remuxer, file->data + pos, MIN (65536, file->len - pos));
+          drain (remuxer, &out);
+        }
+      alv_matroska_remuxer_begin_item (remuxer);
+      drain (remuxer, &out);
+      /* the first Cluster, (for blocks) the Cluster they make, which is
+       * no place to start, and the real one after the junk */
+      g_assert_cmpuint (out.timecodes->len, ==, pattern == 0 ? 2 : 3);
+      g_assert_false (pattern == 1 && g_array_index (out.keyframes, gboolean, 1));
+      g_assert_true (g_array_index (out.keyframes, gboolean, out.keyframes->len - 1));
+      g_assert_cmpuint (g_array_index (out.timecodes, guint64, out.timecodes->len - 1), >, 0);
+      remuxed_clear (&out);
+    }
+}
+
 int
 main (int    argc,
       char **argv)
@@ -844,5 +912,6 @@ main (int    argc,
   g_test_add_func ("/matroska/big-cluster", test_big_cluster);
   g_test_add_func ("/matroska/remux/huge-timecodes", test_remux_huge_timecodes);
   g_test_add_func ("/matroska/remux/many-small-elements", test_remux_many_small_elements);
+  g_test_add_func ("/matroska/nested-cluster-ids", test_nested_cluster_ids);
   return g_test_run ();
 }
