@@ -71,11 +71,18 @@
 #define CLUSTER_HEAD_SIZE (4 + 8 + 2 + 8)
 /* whole blocks are passed on; a bigger one is refused as corrupt */
 #define MAX_CHILD_SIZE (16 * 1024 * 1024)
+/* children of a Cluster read to find its first video block (80 s of
+ * 20 ms audio blocks) */
+#define MAX_LOOKAHEAD_CHILDREN 4096
 /* DATA pieces are gathered up to this size */
 #define DATA_PIECE_SIZE 16384
 /* a Cluster is held until complete up to this size (a GOP of 4 Mbit/s
  * video for 2 s), then goes out as it comes */
 #define HOLD_MAX (1024 * 1024)
+/* Cluster timecodes are taken up to this many ticks (ages at any scale):
+ * a file's larger ones are clamped, so that shifting them, adding a
+ * block's relative time and a track's step all stay within a gint64 */
+#define MAX_TIMECODE (G_MAXINT64 / 4)
 
 typedef struct
 {
@@ -745,37 +752,25 @@ is_block (guint32 id)
   return id == ID_SIMPLE_BLOCK || id == ID_BLOCK_GROUP || id == ID_ENCRYPTED_BLOCK;
 }
 
-/**
- * alv_matroska_cluster_parse:
- * @data: bytes that may start with a Cluster
- * @len: how many there are
- * @info: the stream header of the file
- * @cluster: (out caller-allocates): the Cluster's head on success
- *
- * Reads a Cluster's head: its Timecode (which must come before its first
- * block), where its first block starts, and whether a player can start on
- * it: its first block of the video track is a keyframe (a SimpleBlock with
- * the keyframe flag, a BlockGroup without ReferenceBlock); without a video
- * track, every Cluster qualifies.  A Cluster whose video block is not found
- * within ALV_MATROSKA_MAX_LOOKAHEAD bytes does not.
- *
- * Returns: %ALV_MATROSKA_PARSE_OK, %ALV_MATROSKA_PARSE_NEED_MORE or
- *   %ALV_MATROSKA_PARSE_INVALID
- */
-AlvMatroskaParseResult
-alv_matroska_cluster_parse (const guint8          *data,
-                            gsize                  len,
-                            const AlvMatroskaInfo *info,
-                            AlvMatroskaCluster    *cluster)
+/* alv_matroska_cluster_parse(), telling in @stop where its walk over the
+ * Cluster's children stopped: the start of the child it decided on,
+ * failed on or could not read whole (at most @len).  Whatever the result,
+ * no Cluster starts between @data and @stop in a well-formed file, so a
+ * search need not look there again. */
+static AlvMatroskaParseResult
+cluster_walk (const guint8          *data,
+              gsize                  len,
+              const AlvMatroskaInfo *info,
+              AlvMatroskaCluster    *cluster,
+              gsize                 *stop)
 {
   Element el;
   AlvMatroskaParseResult r;
   guint64 end, pos;
   gboolean have_tc = FALSE, have_head = FALSE;
+  guint n_children = 0;
 
-  g_return_val_if_fail (data != NULL || len == 0, ALV_MATROSKA_PARSE_INVALID);
-  g_return_val_if_fail (info != NULL && cluster != NULL, ALV_MATROSKA_PARSE_INVALID);
-
+  *stop = 0;
   r = element_parse (data, len, &el);
   if (r != ALV_MATROSKA_PARSE_OK)
     return r;
@@ -792,7 +787,9 @@ alv_matroska_cluster_parse (const guint8          *data,
       const guint8 *body;
       gboolean ended = pos >= end;
 
-      if (!ended && pos > ALV_MATROSKA_MAX_LOOKAHEAD)
+      if (pos <= len)
+        *stop = (gsize) pos;
+      if (!ended && (pos > ALV_MATROSKA_MAX_LOOKAHEAD || ++n_children > MAX_LOOKAHEAD_CHILDREN))
         {
           /* no video block near the start: not a place to start */
           if (!have_tc || !have_head)
@@ -882,6 +879,38 @@ alv_matroska_cluster_parse (const guint8          *data,
 }
 
 /**
+ * alv_matroska_cluster_parse:
+ * @data: bytes that may start with a Cluster
+ * @len: how many there are
+ * @info: the stream header of the file
+ * @cluster: (out caller-allocates): the Cluster's head on success
+ *
+ * Reads a Cluster's head: its Timecode (which must come before its first
+ * block), where its first block starts, and whether a player can start on
+ * it: its first block of the video track is a keyframe (a SimpleBlock with
+ * the keyframe flag, a BlockGroup without ReferenceBlock); without a video
+ * track, every Cluster qualifies.  A Cluster whose video block is not found
+ * within ALV_MATROSKA_MAX_LOOKAHEAD bytes (and its first 4096 children)
+ * does not.
+ *
+ * Returns: %ALV_MATROSKA_PARSE_OK, %ALV_MATROSKA_PARSE_NEED_MORE or
+ *   %ALV_MATROSKA_PARSE_INVALID
+ */
+AlvMatroskaParseResult
+alv_matroska_cluster_parse (const guint8          *data,
+                            gsize                  len,
+                            const AlvMatroskaInfo *info,
+                            AlvMatroskaCluster    *cluster)
+{
+  gsize stop;
+
+  g_return_val_if_fail (data != NULL || len == 0, ALV_MATROSKA_PARSE_INVALID);
+  g_return_val_if_fail (info != NULL && cluster != NULL, ALV_MATROSKA_PARSE_INVALID);
+
+  return cluster_walk (data, len, info, cluster, &stop);
+}
+
+/**
  * alv_matroska_find_keyframe:
  * @data: bytes from somewhere inside a file's Segment
  * @len: how many there are
@@ -910,7 +939,7 @@ alv_matroska_find_keyframe (const guint8          *data,
 {
   static const guint8 magic[4] = { 0x1F, 0x43, 0xB6, 0x75 };
   gboolean have_best = FALSE;
-  gsize best = 0;
+  gsize best = 0, stop;
   guint64 pos = 0;
 
   g_return_val_if_fail (data != NULL || len == 0, ALV_MATROSKA_PARSE_INVALID);
@@ -927,12 +956,14 @@ alv_matroska_find_keyframe (const guint8          *data,
           pos++;
           continue;
         }
-      r = alv_matroska_cluster_parse (data + pos, len - (gsize) pos, info, &c);
+      r = cluster_walk (data + pos, len - (gsize) pos, info, &c, &stop);
       if (r == ALV_MATROSKA_PARSE_NEED_MORE && !at_end)
         break;
+      /* not a Cluster (Cluster IDs in block data, damage): go on from
+       * where its walk stopped, so that no byte is walked twice */
       if (r != ALV_MATROSKA_PARSE_OK)
         {
-          pos++;
+          pos += MAX (stop, 1);
           continue;
         }
       t = alv_matroska_ticks_to_usec (info, c.timecode);
@@ -946,8 +977,9 @@ alv_matroska_find_keyframe (const guint8          *data,
           have_best = TRUE;
           best = (gsize) pos;
         }
-      /* the next Cluster follows this one; past an unknown size, search */
-      pos += c.size == UNKNOWN_SIZE ? c.head_length : c.header_length + c.size;
+      /* the next Cluster follows this one; past an unknown size, search
+       * from the child it was decided on */
+      pos += c.size == UNKNOWN_SIZE ? MAX (c.head_length, stop) : c.header_length + c.size;
     }
   if (at_end && have_best)
     {
@@ -976,7 +1008,8 @@ typedef struct
 
 struct _AlvMatroskaRemuxer
 {
-  GByteArray *in;
+  GByteArray *in;         /* input from in_pos on is not consumed yet */
+  gsize in_pos;
   GQueue out;             /* Out* */
   GByteArray *data;       /* DATA bytes gathered for the next piece */
   RemuxState state;
@@ -998,7 +1031,7 @@ struct _AlvMatroskaRemuxer
 
   gboolean item_started;  /* the file's first Cluster went out */
   gint64 shift;           /* ticks added to the file's Cluster timecodes */
-  guint64 cluster_tc;     /* the current Cluster's timecode on the wire */
+  guint64 cluster_tc;     /* the current Cluster's timecode on the wire, <= MAX_TIMECODE */
   gboolean have_end;
   guint64 end_tc;         /* where the next file's time starts */
   gboolean track_seen[ALV_MATROSKA_MAX_TRACKS];
@@ -1042,6 +1075,7 @@ alv_matroska_remuxer_reset (AlvMatroskaRemuxer *remuxer)
   g_return_if_fail (remuxer != NULL);
 
   g_byte_array_set_size (remuxer->in, 0);
+  remuxer->in_pos = 0;
   g_byte_array_set_size (remuxer->data, 0);
   g_byte_array_set_size (remuxer->held, 0);
   remuxer->holding = FALSE;
@@ -1110,11 +1144,32 @@ emit_data (AlvMatroskaRemuxer *r,
     }
 }
 
+/* The input not consumed yet. */
+static guint8 *
+in_data (AlvMatroskaRemuxer *r)
+{
+  return r->in->data + r->in_pos;
+}
+
+static gsize
+in_len (AlvMatroskaRemuxer *r)
+{
+  return r->in->len - r->in_pos;
+}
+
+/* Moves past @n bytes of input; they are removed from the buffer once per
+ * push (alv_matroska_remuxer_push()), not once per element, which would
+ * move the rest of a large push for every small element in it. */
 static void
 consume (AlvMatroskaRemuxer *r,
          gsize               n)
 {
-  g_byte_array_remove_range (r->in, 0, (guint) n);
+  r->in_pos += n;
+  if (r->in_pos == r->in->len)
+    {
+      g_byte_array_set_size (r->in, 0);
+      r->in_pos = 0;
+    }
 }
 
 static void
@@ -1234,8 +1289,9 @@ alv_matroska_remuxer_begin_item (AlvMatroskaRemuxer *remuxer)
     release_cluster (remuxer, TRUE);
   drop_cluster (remuxer);
   flush_data (remuxer);
-  remuxer->dropped += remuxer->in->len;
+  remuxer->dropped += in_len (remuxer);
   g_byte_array_set_size (remuxer->in, 0);
+  remuxer->in_pos = 0;
   finish_timing (remuxer);
   remuxer->state = REMUX_HEADER;
 }
@@ -1243,7 +1299,7 @@ alv_matroska_remuxer_begin_item (AlvMatroskaRemuxer *remuxer)
 static gboolean
 step_header (AlvMatroskaRemuxer *r)
 {
-  AlvMatroskaParseResult res = alv_matroska_parse_info (r->in->data, r->in->len, &r->item);
+  AlvMatroskaParseResult res = alv_matroska_parse_info (in_data (r), in_len (r), &r->item);
   const guint8 *src;
 
   if (res == ALV_MATROSKA_PARSE_NEED_MORE)
@@ -1256,13 +1312,13 @@ step_header (AlvMatroskaRemuxer *r)
       return TRUE;
     }
   src = r->stream_src != NULL ? g_bytes_get_data (r->stream_src, NULL) : NULL;
-  if (!r->have_stream || !alv_matroska_compatible (&r->stream, src, &r->item, r->in->data))
+  if (!r->have_stream || !alv_matroska_compatible (&r->stream, src, &r->item, in_data (r)))
     {
       AlvMatroskaPiece piece = { .kind = ALV_MATROSKA_PIECE_HEADER, .new_stream = r->have_stream };
 
-      emit (r, alv_matroska_live_header (r->in->data, &r->item), &piece);
+      emit (r, alv_matroska_live_header (in_data (r), &r->item), &piece);
       g_clear_pointer (&r->stream_src, g_bytes_unref);
-      r->stream_src = g_bytes_new (r->in->data, r->item.header_length);
+      r->stream_src = g_bytes_new (in_data (r), r->item.header_length);
       r->stream = r->item;
       r->have_stream = TRUE;
       r->have_end = FALSE;
@@ -1281,9 +1337,10 @@ step_cluster_start (AlvMatroskaRemuxer *r)
 {
   AlvMatroskaCluster c;
   AlvMatroskaPiece piece = { .kind = ALV_MATROSKA_PIECE_CLUSTER };
-  AlvMatroskaParseResult res = alv_matroska_cluster_parse (r->in->data, r->in->len, &r->item, &c);
+  AlvMatroskaParseResult res = alv_matroska_cluster_parse (in_data (r), in_len (r), &r->item, &c);
   GByteArray *head;
   gint64 tc;
+  guint64 file_tc;
 
   if (res == ALV_MATROSKA_PARSE_NEED_MORE)
     return FALSE;
@@ -1293,13 +1350,15 @@ step_cluster_start (AlvMatroskaRemuxer *r)
       r->state = REMUX_RESYNC;
       return TRUE;
     }
+  file_tc = MIN (c.timecode, (guint64) MAX_TIMECODE);
   if (!r->item_started)
     {
-      r->shift = r->have_end ? (gint64) r->end_tc - (gint64) c.timecode : 0;
+      /* end_tc <= 2 * (MAX_TIMECODE + G_MAXINT16): no overflow */
+      r->shift = r->have_end ? (gint64) r->end_tc - (gint64) file_tc : 0;
       r->item_started = TRUE;
     }
-  tc = (gint64) c.timecode + r->shift;
-  r->cluster_tc = tc < 0 ? 0 : (guint64) tc;
+  tc = (gint64) file_tc + r->shift;
+  r->cluster_tc = (guint64) CLAMP (tc, 0, MAX_TIMECODE);
   r->cluster_left = c.size == UNKNOWN_SIZE ? UNKNOWN_SIZE
                     : c.size - (c.head_length - c.header_length);
 
@@ -1325,7 +1384,7 @@ static gboolean
 step_segment (AlvMatroskaRemuxer *r)
 {
   Element el;
-  AlvMatroskaParseResult res = element_parse (r->in->data, r->in->len, &el);
+  AlvMatroskaParseResult res = element_parse (in_data (r), in_len (r), &el);
 
   if (res == ALV_MATROSKA_PARSE_NEED_MORE)
     return FALSE;
@@ -1361,7 +1420,7 @@ step_cluster (AlvMatroskaRemuxer *r)
 {
   Element el;
   AlvMatroskaParseResult res;
-  gsize avail = r->in->len;
+  gsize avail = in_len (r);
   guint64 whole;
 
   if (r->cluster_left == 0)
@@ -1370,7 +1429,7 @@ step_cluster (AlvMatroskaRemuxer *r)
       r->state = REMUX_SEGMENT;
       return TRUE;
     }
-  res = element_parse (r->in->data, avail, &el);
+  res = element_parse (in_data (r), avail, &el);
   if (res == ALV_MATROSKA_PARSE_NEED_MORE)
     return FALSE;
   if (res == ALV_MATROSKA_PARSE_OK && r->cluster_left == UNKNOWN_SIZE && is_level1 (el.id))
@@ -1396,7 +1455,7 @@ step_cluster (AlvMatroskaRemuxer *r)
 
   if (el.id == ID_SIMPLE_BLOCK || el.id == ID_BLOCK_GROUP)
     {
-      const guint8 *body = r->in->data + el.header;
+      const guint8 *body = in_data (r) + el.header;
       guint64 track;
       gint16 rel;
       guint8 flags;
@@ -1410,9 +1469,9 @@ step_cluster (AlvMatroskaRemuxer *r)
   if (el.id == ID_TIMECODE || el.id == ID_POSITION || el.id == ID_PREV_SIZE || el.id == ID_CRC32)
     {
       /* about the file or the unshifted time: made a Void of the same size */
-      r->in->data[0] = ID_VOID;
+      in_data (r)[0] = ID_VOID;
     }
-  cluster_data (r, r->in->data, (gsize) whole);
+  cluster_data (r, in_data (r), (gsize) whole);
   consume (r, (gsize) whole);
   if (r->cluster_left != UNKNOWN_SIZE)
     r->cluster_left -= whole;
@@ -1424,20 +1483,23 @@ step_resync (AlvMatroskaRemuxer *r)
 {
   static const guint8 cluster[4] = { 0x1F, 0x43, 0xB6, 0x75 };
   static const guint8 ebml[4] = { 0x1A, 0x45, 0xDF, 0xA3 };
-  const guint8 *d = r->in->data;
-  gsize len = r->in->len;
+  const guint8 *d = in_data (r);
+  gsize len = in_len (r);
 
-  for (gsize i = 0; i + 4 <= len; i++)
+  for (gsize i = 0, next = 1; i + 4 <= len; i = next, next = i + 1)
     {
       AlvMatroskaParseResult res;
 
       if (memcmp (d + i, cluster, 4) == 0)
         {
           AlvMatroskaCluster c;
+          gsize stop;
 
           if (!r->have_stream)
             continue;
-          res = alv_matroska_cluster_parse (d + i, len - i, &r->item, &c);
+          /* as in alv_matroska_find_keyframe(), no byte walked twice */
+          res = cluster_walk (d + i, len - i, &r->item, &c, &stop);
+          next = i + MAX (stop, 1);
           if (res == ALV_MATROSKA_PARSE_INVALID)
             continue;
           drop (r, i);
@@ -1492,6 +1554,11 @@ alv_matroska_remuxer_push (AlvMatroskaRemuxer *remuxer,
       r->dropped += len;
       return;
     }
+  if (r->in_pos > 0)
+    {
+      g_byte_array_remove_range (r->in, 0, (guint) r->in_pos);
+      r->in_pos = 0;
+    }
   g_byte_array_append (r->in, data, (guint) len);
   while (progress)
     {
@@ -1513,12 +1580,12 @@ alv_matroska_remuxer_push (AlvMatroskaRemuxer *remuxer,
         default:
           if (r->skip == UNKNOWN_SIZE)
             {
-              drop (r, r->in->len);
+              drop (r, in_len (r));
               progress = FALSE;
               break;
             }
           {
-            gsize n = (gsize) MIN (r->skip, (guint64) r->in->len);
+            gsize n = (gsize) MIN (r->skip, (guint64) in_len (r));
 
             drop (r, n);
             r->skip -= n;

@@ -602,11 +602,27 @@ handmade_cluster (GByteArray *b,
   put_element (b, 0xA0, group->data, group->len);
 }
 
+/* The whole @file as two items in a row, in one shot each. */
+static void
+remux_twice (GByteArray *file,
+             Remuxed    *out)
+{
+  g_autoptr(AlvMatroskaRemuxer) remuxer = alv_matroska_remuxer_new ();
+
+  remuxed_init (out);
+  for (guint i = 0; i < 2; i++)
+    {
+      alv_matroska_remuxer_begin_item (remuxer);
+      alv_matroska_remuxer_push (remuxer, file->data, file->len);
+    }
+  alv_matroska_remuxer_begin_item (remuxer);
+  drain (remuxer, out);
+}
+
 static void
 test_handmade (void)
 {
   g_autoptr(GByteArray) file = handmade_header ();
-  g_autoptr(AlvMatroskaRemuxer) remuxer = alv_matroska_remuxer_new ();
   AlvMatroskaInfo info;
   AlvMatroskaCluster c;
   gsize hlen, c1, c2, c3, off = 0;
@@ -642,14 +658,7 @@ test_handmade (void)
 
   /* remuxed twice: Clusters stay of unknown size, time runs on by the
    * last video step (40 ms) */
-  remuxed_init (&out);
-  for (guint i = 0; i < 2; i++)
-    {
-      alv_matroska_remuxer_begin_item (remuxer);
-      alv_matroska_remuxer_push (remuxer, file->data, file->len);
-    }
-  alv_matroska_remuxer_begin_item (remuxer);
-  drain (remuxer, &out);
+  remux_twice (file, &out);
   g_assert_cmpuint (out.n_headers, ==, 1);
   g_assert_cmpuint (out.timecodes->len, ==, 6);
   {
@@ -738,6 +747,153 @@ test_big_cluster (void)
   remuxed_clear (&out);
 }
 
+/* A Cluster of unknown size with an 8-byte @timecode: a keyframe of the
+ * video track, then an audio block 32767 ticks after the Cluster's start. */
+static void
+huge_cluster (GByteArray *b,
+              guint64     timecode)
+{
+  static const guint8 video[] = { 0x81, 0x00, 0x00, 0x80, 'v' };
+  static const guint8 audio[] = { 0x82, 0x7f, 0xff, 0x80, 'a' };
+  guint8 tc[8];
+
+  for (guint i = 0; i < 8; i++)
+    tc[i] = (guint8) (timecode >> (8 * (7 - i)));
+  put_id (b, ALV_MATROSKA_ID_CLUSTER);
+  g_byte_array_append (b, (const guint8 *) "\xff", 1);
+  put_element (b, 0xE7, tc, sizeof tc);
+  put_element (b, 0xA3, video, sizeof video);
+  put_element (b, 0xA3, audio, sizeof audio);
+}
+
+/* Timecodes beyond any real file (up to 2^64 - 1 ticks) are clamped: time
+ * on the wire never runs backwards, within an item or across items, and no
+ * sum overflows (UBSan would tell). */
+static void
+test_remux_huge_timecodes (void)
+{
+  g_autoptr(GByteArray) file = handmade_header ();
+  Remuxed out;
+
+  huge_cluster (file, G_GUINT64_CONSTANT (0x7ffffffffffffff0));
+  huge_cluster (file, G_GUINT64_CONSTANT (0xfffffffffffffff0));
+  huge_cluster (file, G_MAXUINT64);
+  remux_twice (file, &out);
+  g_assert_cmpuint (out.n_headers, ==, 1);
+  g_assert_cmpuint (out.timecodes->len, ==, 6);
+  for (guint i = 1; i < out.timecodes->len; i++)
+    g_assert_cmpuint (g_array_index (out.timecodes, guint64, i), >=,
+                      g_array_index (out.timecodes, guint64, i - 1));
+  g_assert_cmpuint (g_array_index (out.timecodes, guint64, 0), >=, G_MAXINT64 / 8);
+  g_assert_cmpuint (g_array_index (out.timecodes, guint64, 5), <=, G_MAXINT64);
+  remuxed_clear (&out);
+}
+
+/* A Cluster of 2 million tiny elements pushed in one go goes through in
+ * time linear in its size: consuming an element does not move the rest of
+ * the push (which took minutes for these 4 MB). */
+static void
+test_remux_many_small_elements (void)
+{
+  g_autoptr(GByteArray) file = handmade_header ();
+  g_autoptr(AlvMatroskaRemuxer) remuxer = alv_matroska_remuxer_new ();
+  static const guint8 video[] = { 0x81, 0x00, 0x00, 0x80, 'v' };
+  gsize voids_at, n_voids = 2000000;
+  Remuxed out;
+  AlvMatroskaInfo info;
+
+  put_id (file, ALV_MATROSKA_ID_CLUSTER);
+  g_byte_array_append (file, (const guint8 *) "\xff", 1);
+  put_uint (file, 0xE7, 0);
+  put_element (file, 0xA3, video, sizeof video);
+  voids_at = file->len;
+  g_byte_array_set_size (file, file->len + 2 * (guint) n_voids);
+  for (gsize i = voids_at; i < file->len; i += 2)
+    memcpy (file->data + i, "\xec\x80", 2);
+
+  remuxed_init (&out);
+  alv_matroska_remuxer_begin_item (remuxer);
+  alv_matroska_remuxer_push (remuxer, file->data, file->len);
+  alv_matroska_remuxer_begin_item (remuxer);
+  drain (remuxer, &out);
+  g_assert_cmpint (alv_matroska_parse_info (out.stream->data, out.stream->len, &info), ==, ALV_MATROSKA_PARSE_OK);
+  g_assert_cmpuint (out.timecodes->len, ==, 1);
+  /* the Cluster's head is replaced, everything after it passes */
+  g_assert_cmpuint (out.stream->len, ==, info.header_length + 22 + (file->len - voids_at) + 3 + sizeof video);
+  g_assert_cmpmem (out.stream->data + out.stream->len - 2, 2, "\xec\x80", 2);
+  /* the Cluster's ID, size and Timecode */
+  g_assert_cmpuint (alv_matroska_remuxer_get_dropped (remuxer), ==, 4 + 1 + 4);
+  remuxed_clear (&out);
+}
+
+/* Cluster IDs nested in what follows a Cluster ID, 300000 deep: in Voids
+ * (a head that never reaches a block) or in audio blocks (a Cluster whose
+ * video block never comes), then a byte no element starts with.  Each
+ * such Cluster ID is walked only as far as the one before it was: finding
+ * the real Cluster after them, by a keyframe lookup or by the remuxer
+ * resynchronising, takes time linear in their size (it took hours). */
+static void
+test_nested_cluster_ids (void)
+{
+  static const guint8 fake_head[] = { 0x1f, 0x43, 0xb6, 0x75, 0xff, 0xe7, 0x81, 0x00 };
+  AlvMatroskaInfo info;
+  gsize n_fakes = 300000;
+
+  for (guint pattern = 0; pattern < 2; pattern++)
+    {
+      g_autoptr(GByteArray) file = handmade_header ();
+      g_autoptr(GByteArray) junk = g_byte_array_new ();
+      g_autoptr(AlvMatroskaRemuxer) remuxer = alv_matroska_remuxer_new ();
+      gsize real, off = 0;
+      Remuxed out;
+
+      g_assert_cmpint (alv_matroska_parse_info (file->data, file->len, &info), ==, ALV_MATROSKA_PARSE_NEED_MORE);
+      /* a first Cluster, so that the remuxer has a stream to resync in */
+      handmade_cluster (file, 0, FALSE);
+      g_byte_array_append (file, (const guint8 *) "\x00", 1);
+      if (pattern == 1)
+        g_byte_array_append (file, fake_head, sizeof fake_head);
+      for (gsize i = 0; i < n_fakes; i++)
+        {
+          if (pattern == 0)
+            put_element (junk, 0xEC, fake_head, sizeof fake_head);
+          else
+            {
+              guint8 block[4 + sizeof fake_head] = { 0x82, 0x00, 0x00, 0x80 };
+
+              memcpy (block + 4, fake_head, sizeof fake_head);
+              put_element (junk, 0xA3, block, sizeof block);
+            }
+        }
+      g_byte_array_append (file, junk->data, junk->len);
+      g_byte_array_append (file, (const guint8 *) "\x00", 1);
+      real = file->len;
+      handmade_cluster (file, 200, FALSE);
+
+      g_assert_cmpint (alv_matroska_parse_info (file->data, file->len, &info), ==, ALV_MATROSKA_PARSE_OK);
+      g_assert_cmpint (alv_matroska_find_keyframe (file->data + real - junk->len - 1, file->len - real + junk->len + 1,
+                                                   &info, 300000, TRUE, &off), ==, ALV_MATROSKA_PARSE_OK);
+      g_assert_cmpuint (off, ==, junk->len + 1);
+
+      remuxed_init (&out);
+      alv_matroska_remuxer_begin_item (remuxer);
+      for (gsize pos = 0; pos < file->len; pos += 65536)
+        {
+          alv_matroska_remuxer_push (remuxer, file->data + pos, MIN (65536, file->len - pos));
+          drain (remuxer, &out);
+        }
+      alv_matroska_remuxer_begin_item (remuxer);
+      drain (remuxer, &out);
+      /* the first Cluster, (for blocks) the Cluster they make, which is
+       * no place to start, and the real one after the junk */
+      g_assert_cmpuint (out.timecodes->len, ==, pattern == 0 ? 2 : 3);
+      g_assert_false (pattern == 1 && g_array_index (out.keyframes, gboolean, 1));
+      g_assert_true (g_array_index (out.keyframes, gboolean, out.keyframes->len - 1));
+      g_assert_cmpuint (g_array_index (out.timecodes, guint64, out.timecodes->len - 1), >, 0);
+      remuxed_clear (&out);
+    }
+}
+
 int
 main (int    argc,
       char **argv)
@@ -754,5 +910,8 @@ main (int    argc,
   g_test_add_func ("/matroska/remux/incompatible", test_remux_incompatible);
   g_test_add_func ("/matroska/handmade", test_handmade);
   g_test_add_func ("/matroska/big-cluster", test_big_cluster);
+  g_test_add_func ("/matroska/remux/huge-timecodes", test_remux_huge_timecodes);
+  g_test_add_func ("/matroska/remux/many-small-elements", test_remux_many_small_elements);
+  g_test_add_func ("/matroska/nested-cluster-ids", test_nested_cluster_ids);
   return g_test_run ();
 }
