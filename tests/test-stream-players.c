@@ -829,6 +829,9 @@ test_vlc_webm (Fixture       *f,
       g_test_skip ("VLC is not installed");
       return;
     }
+  /* (run as nobody through setpriv, this passed alone but not always in
+   * a loaded sanitizer build: VLC reconnects when the stream ends, and the
+   * test's closing of the mount raced a third connection) */
   if (getuid () == 0)
     {
       g_test_skip ("VLC refuses to run as root");
