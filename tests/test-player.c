@@ -454,8 +454,10 @@ player_wait (Player *p)
   if (!test_wait (player_done_cond, p, WAIT_MS))
     {
       g_test_message ("the player did not exit within %d ms: killed", WAIT_MS);
+      test_subprocess_backtrace (p->proc);
       g_subprocess_force_exit (p->proc);
       test_wait_until (player_done_cond, p, WAIT_MS);
+      g_test_message ("player stdout:\n%s\nplayer stderr:\n%s", p->out, p->err);
       return -1;
     }
   g_test_message ("player stdout:\n%s\nplayer stderr:\n%s", p->out, p->err);

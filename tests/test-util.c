@@ -288,6 +288,40 @@ test_subprocess_signal (GSubprocess *proc,
 }
 
 /**
+ * test_subprocess_backtrace:
+ * @proc: a running child process
+ *
+ * Logs (g_test_message) where every thread of @proc is, as gdb sees it:
+ * for a process that hangs, before it is killed.  Does nothing but say so
+ * without gdb; gdb is given 60 s.
+ */
+void
+test_subprocess_backtrace (GSubprocess *proc)
+{
+  g_autofree char *gdb = g_find_program_in_path ("gdb");
+  g_autofree char *out = NULL;
+  g_autofree char *pid = NULL;
+  const char *id = g_subprocess_get_identifier (proc);
+
+  if (id == NULL)
+    return;
+  if (gdb == NULL)
+    {
+      g_test_message ("process %s hangs (no gdb here to show where)", id);
+      return;
+    }
+  pid = g_strdup (id);
+  {
+    const char *argv[] = { "timeout", "60", gdb, "-batch", "-nx", "-p", pid,
+                           "-ex", "thread apply all bt", NULL };
+
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                  NULL, NULL, &out, NULL, NULL, NULL);
+  }
+  g_test_message ("process %s hangs; its threads:\n%s", id, out != NULL ? out : "(gdb said nothing)");
+}
+
+/**
  * test_subprocess_stop:
  * @proc: a child process
  * @signum: the signal to send, as SIGTERM
@@ -306,6 +340,7 @@ test_subprocess_stop (GSubprocess *proc,
   g_subprocess_send_signal (proc, signum);
   if (test_subprocess_wait (proc, timeout_ms))
     return TRUE;
+  test_subprocess_backtrace (proc);
   g_subprocess_force_exit (proc);
   g_subprocess_wait (proc, NULL, NULL);
   return FALSE;

@@ -106,6 +106,7 @@ gboolean     test_subprocess_wait      (GSubprocess        *proc,
                                         guint               timeout_ms);
 void         test_subprocess_signal    (GSubprocess        *proc,
                                         int                 signum);
+void         test_subprocess_backtrace (GSubprocess        *proc);
 gboolean     test_subprocess_stop      (GSubprocess        *proc,
                                         int                 signum,
                                         guint               timeout_ms);
