@@ -2317,7 +2317,8 @@ on_join (Sim         *sim,
   l->joined_at = sim->now;
   l->r.joins++;
   sim->res->joins++;
-  offset = (sim->now - slot_start (sim, item)) / (double) US * sim->byte_rate;
+  offset = ((sim->now - slot_start (sim, item)) / (double) US - sim->cfg->tune_behind) * sim->byte_rate;
+  offset = MAX (offset, 0);
   trace (sim, (gint) ev->a, "joins, item %u at %.0f", item, offset);
   memset (l->conns, 0, sizeof (l->conns));
   for (guint k = 0; k < N_CONNS; k++)
@@ -2489,6 +2490,7 @@ sim_config_init (SimConfig *config)
   config->downlink = 10;
   config->join_window = 20;
   config->start_buffer = PLAYER_START_S;
+  config->tune_behind = 0;
   config->lat_min_ms = 5;
   config->lat_max_ms = 40;
   config->max_events = 2000000000;
@@ -3000,6 +3002,7 @@ sim_result_to_json (const SimConfig *config,
   JNUM ("origin_rate", config->origin_rate);
   JNUM ("join_window", config->join_window);
   JNUM ("start_buffer", config->start_buffer);
+  JNUM ("tune_behind", config->tune_behind);
   JNUM ("churn", config->churn);
   JNUM ("liars", config->liars);
   JNUM ("origin_copies", r->origin_copies);

@@ -45,6 +45,7 @@ typedef struct
   double downlink;              /* × bitrate */
   double join_window;           /* s; 0: everybody at t = 0 */
   double start_buffer;          /* s of audio held before a player starts */
+  double tune_behind;           /* s behind the live position a listener tunes in at */
   double churn;                 /* fraction of listeners leaving per minute */
   double liars;                 /* fraction of listeners serving corrupt blocks */
   double lat_min_ms, lat_max_ms;/* one-way distance of a listener */

@@ -95,7 +95,7 @@ main (int   argc,
   double max_wall = -1;
   gboolean progress = FALSE;
   double seconds = -1, origin_rate = -1, peer_rate = -1, downlink = -1, join_window = -1;
-  double churn = -1, liars = -1, lat_min = -1, lat_max = -1, start_buffer = -1;
+  double churn = -1, liars = -1, lat_min = -1, lat_max = -1, start_buffer = -1, tune_behind = -1;
   gboolean verbose = FALSE, trace = FALSE, no_verify = FALSE;
   gboolean ok;
   GOptionEntry entries[] = {
@@ -119,6 +119,8 @@ main (int   argc,
       "Listeners tune in over this many seconds; 0: all at once (20)", "S" },
     { "start-buffer", 0, 0, G_OPTION_ARG_DOUBLE, &start_buffer,
       "Seconds of audio a player holds before it starts (2, as bench-swarm.py's; it resumes after a stall with 1)", "S" },
+    { "tune-behind", 0, 0, G_OPTION_ARG_DOUBLE, &tune_behind,
+      "A listener tunes in this many seconds behind the live position, never before the item's start (0)", "S" },
     { "churn", 0, 0, G_OPTION_ARG_DOUBLE, &churn,
       "Fraction of listeners leaving per minute (0)", "P" },
     { "liars", 0, 0, G_OPTION_ARG_DOUBLE, &liars,
@@ -170,6 +172,7 @@ main (int   argc,
   SET_IF (downlink, downlink, downlink >= 0);
   SET_IF (join_window, join_window, join_window >= 0);
   SET_IF (start_buffer, start_buffer, start_buffer >= 0);
+  SET_IF (tune_behind, tune_behind, tune_behind >= 0);
   SET_IF (churn, churn, churn >= 0);
   SET_IF (liars, liars, liars >= 0);
   SET_IF (lat_min, lat_min_ms, lat_min >= 0);
