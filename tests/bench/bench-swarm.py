@@ -566,9 +566,10 @@ class Reader(threading.Thread):
 
 def playback(arrivals, t_tune, t_end):
     """Simulates a player on the arrival log: returns startup delay to the
-    first byte and to 2 s of audio, and the stalls (count, seconds)."""
+    first byte and to 2 s of audio, the stalls (count, seconds) and when
+    each stall began (seconds after t_tune)."""
     if not arrivals:
-        return None, None, 0, 0.0
+        return None, None, 0, 0.0, []
     first = arrivals[0][0] - t_tune
     step = 0.05
     received = 0
@@ -580,6 +581,7 @@ def playback(arrivals, t_tune, t_end):
     stalls = 0
     stalled = 0.0
     stall_from = None
+    stall_times = []
     while t < t_end:
         while idx < len(arrivals) and arrivals[idx][0] <= t:
             received += arrivals[idx][1]
@@ -602,10 +604,11 @@ def playback(arrivals, t_tune, t_end):
                 playing = False
                 stalls += 1
                 stall_from = t
+                stall_times.append(t - t_tune)
         t += step
     if not playing and started is not None and stall_from is not None:
         stalled += t_end - stall_from
-    return first, started, stalls, stalled
+    return first, started, stalls, stalled, stall_times
 
 
 class Listener:
@@ -779,7 +782,7 @@ def scenario(name, args, root, media, sizes, swarm):
 
     rows = []
     for li in listeners:
-        first, startup, stalls, stalled = playback(li.reader.arrivals, li.t_tune, end - 2)
+        first, startup, stalls, stalled, stall_times = playback(li.reader.arrivals, li.t_tune, end - 2)
         rows.append({
             "listener": li.index,
             "tune_at": round(li.t_tune - t0, 2),
@@ -787,6 +790,9 @@ def scenario(name, args, root, media, sizes, swarm):
             "startup_s": None if startup is None else round(startup, 3),
             "stalls": stalls,
             "stall_s": round(stalled, 2),
+            # when each stall began, seconds after the first item's slot
+            # start (item changes are at multiples of --seconds)
+            "stall_at": [round(li.t_tune + s - start, 1) for s in stall_times],
             "from_origin": li.stats.get("bytes-from-origin", 0),
             "from_peers": li.stats.get("bytes-from-peers", 0),
             "uploaded": li.stats.get("bytes-uploaded", 0),
@@ -842,6 +848,7 @@ def print_rows(name, rows):
         print(f"{r['listener']:>3} {r['tune_at']:>6.1f} {fb:>9} {st:>8} {r['stalls']:>6} "
               f"{r['stall_s']:>8.1f} {r['from_origin'] / 1000:>10.0f} {r['from_peers'] / 1000:>9.0f} "
               f"{r['uploaded'] / 1000:>8.0f} {r['vm_hwm_kib'] / 1024:>8.1f} {r['cpu_s']:>6.1f}"
+              + (f"  stalls at {', '.join(f'{s:g}' for s in r['stall_at'])} s" if r["stall_at"] else "")
               + (f"  error: {r['error']}" if r["error"] else ""))
 
 
