@@ -1708,9 +1708,7 @@ ask_lease (AlvSwarmPlan *self,
 }
 
 /* The last block due within the horizon (the whole item without
- * deadlines), never past a block nobody here needs: an item's head,
- * fetched before a listener tunes in mid-item, is followed by what
- * played before the position, which an origin run must not carry. */
+ * deadlines). */
 static guint
 horizon_end (AlvSwarmPlan *self,
              guint         from,
@@ -1723,8 +1721,6 @@ horizon_end (AlvSwarmPlan *self,
       gint64 d = alv_swarm_plan_get_deadline (self, last + 1);
 
       if (d != ALV_SWARM_PLAN_NO_DEADLINE && d - now > HORIZON_US)
-        break;
-      if (d == ALV_SWARM_PLAN_NO_DEADLINE && last + 1 < self->needed_from)
         break;
       last++;
     }

@@ -348,57 +348,6 @@ test_plan_lease_length (void)
   g_assert_cmpuint (last, >, 30);
 }
 
-/* Deadlines of a listener tuning in at block 18 (as core-service.c's
- * feeder sets them while an item starts): the head (blocks 0-1) and the
- * position's two blocks due at once, nothing else yet. */
-static gint64
-mid_item_deadline (guint    index,
-                   gpointer user_data G_GNUC_UNUSED)
-{
-  if (index < 2)
-    return 0;
-  if (index == 18 || index == 19)
-    return (gint64) (index - 18) * BS * SEC / 16000;
-  return ALV_SWARM_PLAN_NO_DEADLINE;
-}
-
-/* Tuning in mid-item, alone: the leases asked for carry the head and the
- * position, never the blocks between them (what played before the
- * position, which nobody here will play: the first listener's origin
- * time went on them, and its position came seconds late). */
-static void
-test_plan_lease_mid_item (void)
-{
-  g_autoptr(AlvSwarmPlan) plan = alv_swarm_plan_new (LENGTH, BS, TRUE, 1);
-  gboolean head = FALSE, position = FALSE;
-  gint64 now = 0;
-
-  alv_swarm_plan_set_tree (plan, TRUE);
-  alv_swarm_plan_set_announcing (plan, TRUE);
-  alv_swarm_plan_set_self_key (plan, "127.0.0.1:7001");
-  alv_swarm_plan_set_needed_from (plan, 17 * BS);
-  alv_swarm_plan_set_deadline_func (plan, mid_item_deadline, NULL);
-  for (guint round = 0; round < 4 && !(head && position); round++)
-    {
-      g_autoptr(GArray) a = tick (plan, now, NULL);
-      const AlvSwarmAction *ann = find_kind (a, ALV_SWARM_ACTION_ANNOUNCE);
-
-      g_assert_nonnull (ann);
-      g_assert_true (ann->want_lease);
-      g_test_message ("lease asked: %u-%u", ann->first, ann->last);
-      g_assert_true (ann->last < 2 || ann->first >= 17);
-      head = head || ann->first == 0;
-      position = position || (ann->first <= 18 && ann->last >= 18);
-      /* granted as asked and pulled at once */
-      alv_swarm_plan_announce_done (plan, TRUE, 900, TRUE, TRUE, ann->first, ann->last, now);
-      for (guint i = ann->first; i <= ann->last; i++)
-        alv_swarm_plan_set_held (plan, i);
-      now += SEC / 10;
-    }
-  g_assert_true (head);
-  g_assert_true (position);
-}
-
 /* A block that fails verification bans its peer: its other requests are
  * cancelled, it is never asked again, and the block is asked elsewhere. */
 static void
@@ -1251,7 +1200,6 @@ main (int argc, char **argv)
   g_test_add_func ("/swarm-plan/alone", test_plan_alone);
   g_test_add_func ("/swarm-plan/lease", test_plan_lease);
   g_test_add_func ("/swarm-plan/lease/length", test_plan_lease_length);
-  g_test_add_func ("/swarm-plan/lease/mid-item", test_plan_lease_mid_item);
   g_test_add_func ("/swarm-plan/fresh/waits-at-puller", test_plan_fresh_waits_at_puller);
   g_test_add_func ("/swarm-plan/fresh/bounded", test_plan_fresh_bounded);
   g_test_add_func ("/swarm-plan/ban", test_plan_ban);
