@@ -1159,6 +1159,7 @@ announce_leases (GatewayServer      *self,
                  const char         *bad,
                  gboolean            stopped,
                  gboolean            want,
+                 gboolean            unreachable,
                  gboolean            rescue,
                  guint               first,
                  guint               last)
@@ -1187,9 +1188,15 @@ announce_leases (GatewayServer      *self,
         }
     }
   gateway_leases_update (self->leases, urn, key, have, stopped, now);
-  if (want && gateway_leases_request (self->leases, urn, n_blocks,
-                                      alv_hash_tree_get_block_size (tree), key, first, last,
-                                      rescue, now, &granted_first, &granted_last))
+  /* others cannot copy from a puller they cannot reach: its runs are
+   * private (gateway-leases.h) */
+  if (want && unreachable && !rescue
+      ? gateway_leases_request_private (self->leases, urn, n_blocks,
+                                        alv_hash_tree_get_block_size (tree), key, first, last,
+                                        now, &granted_first, &granted_last)
+      : want && gateway_leases_request (self->leases, urn, n_blocks,
+                                        alv_hash_tree_get_block_size (tree), key, first, last,
+                                        rescue, now, &granted_first, &granted_last))
     {
       g_autofree char *value = g_strdup_printf ("%u-%u", granted_first, granted_last);
 
@@ -1409,9 +1416,6 @@ handle_announce_full (GatewayServer     *self,
   /* connect back to the observed address only, never one the peer names */
   if (self->reach != NULL && event != GATEWAY_PEER_EVENT_STOPPED)
     reachable = gateway_reach_check_observe (self->reach, address, (guint16) port);
-  /* others would wait on a puller they cannot reach: no lease for it */
-  if (reachable == ALV_REACHABLE_NO)
-    want_lease = FALSE;
   n_blocks = (guint) MIN (alv_hash_tree_get_n_blocks (tree), G_MAXUINT);
   if (self->shared == NULL || !gateway_shared_is_up (self->shared))
     peers = gateway_peers_select (self->peers, urn, self_addr,
@@ -1429,6 +1433,7 @@ handle_announce_full (GatewayServer     *self,
 
   announce_leases (self, msg, urn, tree, self_addr, have, bad,
                    event == GATEWAY_PEER_EVENT_STOPPED, want_lease,
+                   reachable == ALV_REACHABLE_NO,
                    g_strcmp0 (g_hash_table_lookup (form, "rescue"), "1") == 0,
                    want_first, want_last);
 

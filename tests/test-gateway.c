@@ -1031,12 +1031,14 @@ announce (Fixture   *fx,
 }
 
 /* Announces; returns the answer's X-Reachable (NULL: none) and in
- * @lease_out (nullable) its X-Origin-Lease. */
+ * @lease_out and @pulls_out (nullable) its X-Origin-Lease and
+ * X-Origin-Pulls (NULL: none). */
 G_GNUC_NULL_TERMINATED
 static char *
 announce_reach (Fixture    *fx,
                 GPtrArray **peers_out,
                 char      **lease_out,
+                char      **pulls_out,
                 const char *first,
                 ...)
 {
@@ -1048,6 +1050,8 @@ announce_reach (Fixture    *fx,
   va_end (args);
   if (lease_out != NULL)
     *lease_out = g_strdup (header (&r, ALV_HEADER_ORIGIN_LEASE));
+  if (pulls_out != NULL)
+    *pulls_out = g_strdup (header (&r, ALV_HEADER_ORIGIN_PULLS));
   return g_strdup (header (&r, ALV_HEADER_REACHABLE));
 }
 
@@ -1549,7 +1553,8 @@ wait_connect_backs (Fixture *fx,
  * client names another, which is never contacted): a peer whose port
  * accepts is answered reachable, one whose port is closed unreachable
  * (unknown until the check ended); the unreachable one is not listed to
- * other askers and is granted no origin lease, the reachable one is. */
+ * other askers, and its origin lease is private: the same run is granted
+ * to the reachable one after it, and others are told only of that one. */
 static void
 test_reachable (Fixture      *fx,
                 gconstpointer data G_GNUC_UNUSED)
@@ -1599,9 +1604,9 @@ test_reachable (Fixture      *fx,
 
   /* unknown until the checks end; both hold everything */
   {
-    g_autofree char *a = announce_reach (fx, NULL, NULL, "urn", urn, "port", open_port,
+    g_autofree char *a = announce_reach (fx, NULL, NULL, NULL, "urn", urn, "port", open_port,
                                          "event", "completed", NULL);
-    g_autofree char *b = announce_reach (fx, NULL, NULL, "urn", urn, "port", closed_port,
+    g_autofree char *b = announce_reach (fx, NULL, NULL, NULL, "urn", urn, "port", closed_port,
                                          "event", "completed", NULL);
 
     g_assert_cmpstr (a, ==, "unknown");
@@ -1613,25 +1618,33 @@ test_reachable (Fixture      *fx,
   {
     g_autofree char *lease_closed = NULL;
     g_autofree char *lease_open = NULL;
-    g_autofree char *b = announce_reach (fx, NULL, &lease_closed, "urn", urn, "port", closed_port,
-                                         "lease", "0-3", NULL);
-    g_autofree char *a = announce_reach (fx, NULL, &lease_open, "urn", urn, "port", open_port,
-                                         "lease", "0-3", NULL);
+    g_autofree char *pulls = NULL;
+    g_autofree char *b = announce_reach (fx, NULL, &lease_closed, NULL, "urn", urn,
+                                         "port", closed_port, "lease", "0-3", NULL);
+    g_autofree char *a = announce_reach (fx, NULL, &lease_open, &pulls, "urn", urn,
+                                         "port", open_port, "lease", "0-3", NULL);
 
     g_assert_cmpstr (a, ==, "yes");
     g_assert_cmpstr (b, ==, "no");
-    /* nobody could copy from an unreachable puller */
-    g_assert_cmpstr (lease_closed, ==, "none");
-    g_assert_cmpstr (lease_open, !=, "none");
+    /* nobody could copy from the unreachable puller: the run is granted
+     * again (one lease at a time otherwise), and it is named to nobody */
+    g_assert_cmpstr (lease_closed, ==, "0-3");
+    g_assert_cmpstr (lease_open, ==, "0-3");
+    g_assert_null (pulls);
   }
   /* another asker is told of the reachable one only, every time */
   for (guint i = 0; i < 10; i++)
     {
       g_autoptr(GPtrArray) peers = NULL;
-      g_autofree char *c = announce_reach (fx, &peers, NULL, "urn", urn, "port", "1001", NULL);
+      g_autofree char *pulls = NULL;
+      g_autofree char *c = announce_reach (fx, &peers, NULL, &pulls, "urn", urn, "port", "1001",
+                                           NULL);
 
       g_assert_true (has_port (peers, p_open));
       g_assert_false (has_port (peers, p_closed));
+      g_assert_nonnull (pulls);
+      g_assert_nonnull (strstr (pulls, open_port));
+      g_assert_null (strstr (pulls, closed_port));
     }
   /* one check per address:port for the TTL: none more came */
   test_wait_until (uint_is_set, &incoming, WAIT_MS);
