@@ -1413,9 +1413,6 @@ handle_announce_full (GatewayServer     *self,
   bad = g_hash_table_lookup (form, "bad");
 
   self_addr = G_INET_SOCKET_ADDRESS (g_inet_socket_address_new (address, (guint16) port));
-  /* connect back to the observed address only, never one the peer names */
-  if (self->reach != NULL && event != GATEWAY_PEER_EVENT_STOPPED)
-    reachable = gateway_reach_check_observe (self->reach, address, (guint16) port);
   n_blocks = (guint) MIN (alv_hash_tree_get_n_blocks (tree), G_MAXUINT);
   if (self->shared == NULL || !gateway_shared_is_up (self->shared))
     peers = gateway_peers_select (self->peers, urn, self_addr,
@@ -1430,6 +1427,10 @@ handle_announce_full (GatewayServer     *self,
               _("too many peer entries from this address"));
       return FALSE;
     }
+  /* connect back to the observed address only, never one the peer names
+   * (a refused announce starts no check) */
+  if (self->reach != NULL && event != GATEWAY_PEER_EVENT_STOPPED)
+    reachable = gateway_reach_check_observe (self->reach, address, (guint16) port);
 
   announce_leases (self, msg, urn, tree, self_addr, have, bad,
                    event == GATEWAY_PEER_EVENT_STOPPED, want_lease,
