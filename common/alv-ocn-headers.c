@@ -321,6 +321,46 @@ alv_origin_lease_parse (const char *value,
 }
 
 /**
+ * alv_reachable_to_string:
+ * @reachable: what is known of a peer port
+ *
+ * Returns: the `X-Reachable` value: `yes`, `no` or `unknown`
+ */
+const char *
+alv_reachable_to_string (AlvReachable reachable)
+{
+  switch (reachable)
+    {
+    case ALV_REACHABLE_YES:
+      return "yes";
+    case ALV_REACHABLE_NO:
+      return "no";
+    case ALV_REACHABLE_UNKNOWN:
+    default:
+      return "unknown";
+    }
+}
+
+/**
+ * alv_reachable_parse:
+ * @value: (nullable): the value of an `X-Reachable` header
+ *
+ * Returns: what it says; %ALV_REACHABLE_UNKNOWN for `unknown`, a missing
+ *   header or anything else
+ */
+AlvReachable
+alv_reachable_parse (const char *value)
+{
+  g_autofree char *v = value != NULL ? g_strstrip (g_ascii_strdown (value, -1)) : NULL;
+
+  if (g_strcmp0 (v, "yes") == 0)
+    return ALV_REACHABLE_YES;
+  if (g_strcmp0 (v, "no") == 0)
+    return ALV_REACHABLE_NO;
+  return ALV_REACHABLE_UNKNOWN;
+}
+
+/**
  * alv_alt_format_address:
  * @addr: an address
  *

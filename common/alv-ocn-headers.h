@@ -31,6 +31,9 @@ G_BEGIN_DECLS
  * `ip:port FIRST-LAST, …` (doc/gateway-protocol.md) */
 #define ALV_HEADER_ORIGIN_LEASE      "X-Origin-Lease"
 #define ALV_HEADER_ORIGIN_PULLS      "X-Origin-Pulls"
+/* announce answers: could the gateway connect back to the announced
+ * port at the observed address?  "yes", "no" or "unknown" */
+#define ALV_HEADER_REACHABLE         "X-Reachable"
 
 /**
  * ALV_ORIGIN_PULLS_MAX:
@@ -112,6 +115,26 @@ gboolean    alv_origin_lease_parse     (const char     *value,
                                         guint           n_blocks,
                                         guint          *first,
                                         guint          *last);
+
+/**
+ * AlvReachable:
+ * @ALV_REACHABLE_UNKNOWN: not checked (yet), or not said
+ * @ALV_REACHABLE_YES: the gateway connected back to the peer port
+ * @ALV_REACHABLE_NO: it could not: peers cannot reach that peer
+ *
+ * What `X-Reachable` says of an announcing peer's port.
+ */
+typedef enum
+{
+  ALV_REACHABLE_UNKNOWN,
+  ALV_REACHABLE_YES,
+  ALV_REACHABLE_NO,
+} AlvReachable;
+
+/* X-Reachable: `yes`, `no` or `unknown`; anything else (or NULL) reads as
+ * unknown. */
+const char *alv_reachable_to_string    (AlvReachable    reachable);
+AlvReachable alv_reachable_parse       (const char     *value);
 
 /* X-Content-URN: a comma-separated list of URNs; returns the
  * `urn:tree:sha256:` one, normalised (lower-case prefix, upper-case base32). */

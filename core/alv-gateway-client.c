@@ -858,6 +858,24 @@ alv_gateway_client_announce_finish (AlvGatewayClient  *client,
   return peers;
 }
 
+AlvReachable
+alv_gateway_client_announce_get_reach (AlvGatewayClient *client,
+                                       GAsyncResult     *result)
+{
+  Request *r;
+  const char *value;
+
+  g_return_val_if_fail (ALV_IS_GATEWAY_CLIENT (client), ALV_REACHABLE_UNKNOWN);
+  g_return_val_if_fail (g_task_is_valid (result, client), ALV_REACHABLE_UNKNOWN);
+
+  r = g_task_get_task_data (G_TASK (result));
+  if (r == NULL || r->msg == NULL)
+    return ALV_REACHABLE_UNKNOWN;
+  value = soup_message_headers_get_one (soup_message_get_response_headers (r->msg),
+                                        ALV_HEADER_REACHABLE);
+  return alv_reachable_parse (value);
+}
+
 gboolean
 alv_gateway_client_announce_get_lease (AlvGatewayClient *client,
                                        GAsyncResult     *result,

@@ -619,7 +619,10 @@ add_listen_port (AlvSwarm    *self,
 {
   g_autofree char *port = NULL;
 
-  if (self->peer_port == 0)
+  /* a listener the gateway cannot reach only pulls: naming its port
+   * would have the peer try to connect back, and wait, in vain
+   * (doc/peer-protocol.md) */
+  if (self->peer_port == 0 || self->stats.peer_port_reach == ALV_REACHABLE_NO)
     return;
   port = g_strdup_printf ("%u", self->peer_port);
   soup_message_headers_replace (soup_message_get_request_headers (msg), ALV_HEADER_LISTEN_PORT, port);
@@ -790,6 +793,14 @@ announce_cb (GObject      *source,
       self->self_key = g_steal_pointer (&observed);
       alv_swarm_plan_set_self_key (self->plan, self->self_key);
     }
+  {
+    AlvReachable reach = alv_gateway_client_announce_get_reach (gateway, result);
+
+    if (reach != self->stats.peer_port_reach)
+      g_debug ("[%u] peer port reachable: %s", self->peer_port, alv_reachable_to_string (reach));
+    self->stats.peer_port_reach = reach;
+    self->stats.peer_port_reach_time = now;
+  }
   for (guint i = 0; i < peers->len; i++)
     learn_peer (self, peers->pdata[i], ALV_SWARM_PEER_FROM_GATEWAY, NULL);
   known = alv_gateway_client_announce_get_lease (gateway, result, self->n_blocks,

@@ -53,6 +53,8 @@ G_BEGIN_DECLS
  * @peers_banned: peers banned for sending a bad block
  * @origin_requests: Range requests sent to the origin
  * @requests_in_flight: requests running now
+ * @peer_port_reach: what the gateway said last of the peer port
+ * @peer_port_reach_time: when (monotonic µs; 0: it never said)
  */
 typedef struct
 {
@@ -67,6 +69,8 @@ typedef struct
   guint peers_banned;
   guint64 origin_requests;
   guint requests_in_flight;
+  AlvReachable peer_port_reach;
+  gint64 peer_port_reach_time;
 } AlvSwarmStats;
 
 #define ALV_TYPE_SWARM (alv_swarm_get_type ())

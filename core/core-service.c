@@ -263,6 +263,8 @@ update_statistics (CoreService *self)
   g_variant_builder_add (&b, "{sv}", "download-rate", g_variant_new_uint64 ((guint64) self->rate_down));
   g_variant_builder_add (&b, "{sv}", "upload-rate", g_variant_new_uint64 ((guint64) self->rate_up));
   g_variant_builder_add (&b, "{sv}", "peers-uploading-to", g_variant_new_uint32 (ps.active_uploads));
+  g_variant_builder_add (&b, "{sv}", "peer-port-reachable",
+                         g_variant_new_string (alv_reachable_to_string (st.peer_port_reach)));
   /* the item playing, as a BitTorrent client shows a torrent */
   if (playing_swarm (self) != NULL)
     {
@@ -1544,6 +1546,12 @@ add_stats (AlvSwarmStats       *total,
   total->blocks_verified += s->blocks_verified;
   total->blocks_rejected += s->blocks_rejected;
   total->peers_connected += s->peers_connected;
+  /* the gateway's latest word on the peer port, whichever item it was */
+  if (s->peer_port_reach_time > total->peer_port_reach_time)
+    {
+      total->peer_port_reach = s->peer_port_reach;
+      total->peer_port_reach_time = s->peer_port_reach_time;
+    }
 }
 
 static void

@@ -79,6 +79,7 @@ server_gateway_main (int    argc,
   gint64 max_entries = -1;
   gint64 per_urn = -1, per_addr = -1, ttl = -1, revalidate = -1, wait = -1, retry = -1;
   gint64 block = -1, timeout = -1, max_conns = -1, conns_per_addr = -1, idle = -1;
+  gint64 connect_back = -1;
   guint sig_int, sig_term;
   const GOptionEntry entries[] = {
     { "address", 'a', 0, G_OPTION_ARG_STRING, &address,
@@ -131,6 +132,9 @@ server_gateway_main (int    argc,
       N_("Give up on a silent origin after SECONDS (default 30)"), N_("SECONDS") },
     { "origin-leases", 0, 0, G_OPTION_ARG_INT64, &leases,
       N_("Origin pulls granted at once per item (default 1; 0 = none)"), N_("N") },
+    { "connect-back-timeout", 0, 0, G_OPTION_ARG_INT64, &connect_back,
+      N_("Check that announced peer ports accept connections, giving up after MS "
+         "(default 2000; 0 = no checks)"), N_("MS") },
     { "max-connections", 0, 0, G_OPTION_ARG_INT64, &max_conns,
       N_("Hold at most N client connections at once (default: as many as two fifths of "
          "the descriptor limit allow)"), N_("N") },
@@ -192,6 +196,7 @@ server_gateway_main (int    argc,
       { block, &config.block_size, "--block-size" },
       { timeout, &config.fetch_timeout, "--fetch-timeout" },
       { leases, &config.origin_leases, "--origin-leases" },
+      { connect_back, &config.connect_back_ms, "--connect-back-timeout" },
       { max_conns, &config.max_connections, "--max-connections" },
       { conns_per_addr, &config.max_connections_per_address, "--max-connections-per-address" },
       { idle, &config.idle_timeout, "--idle-timeout" },

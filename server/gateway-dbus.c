@@ -111,6 +111,9 @@ get_property (GDBusConnection *connection G_GNUC_UNUSED,
       g_variant_builder_add (&b, "{st}", "entries", (guint64) gateway_server_get_n_entries (dbus->server));
       g_variant_builder_add (&b, "{st}", "peers", (guint64) gateway_server_get_n_peers (dbus->server));
       g_variant_builder_add (&b, "{st}", "peers-evicted", s->peers_evicted);
+      g_variant_builder_add (&b, "{st}", "reachable", s->reachable);
+      g_variant_builder_add (&b, "{st}", "unreachable", s->unreachable);
+      g_variant_builder_add (&b, "{st}", "reach-dropped", s->reach_dropped);
       g_variant_builder_add (&b, "{st}", "jobs", (guint64) gateway_server_get_n_jobs (dbus->server));
       return g_variant_builder_end (&b);
     }

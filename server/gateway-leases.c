@@ -15,6 +15,9 @@
 /* how long an asker that was refused keeps the last holder from the
  * next run */
 #define ROTATE_US (2 * G_USEC_PER_SEC)
+/* a private run is granted only when no reachable listener asked for a
+ * run this long (they pull the item: the unreachable copy from them) */
+#define PRIVATE_QUIET_US (5 * G_USEC_PER_SEC)
 /* listeners accused per item, whether they were granted a run or not */
 #define REPORTED_MAX 1024
 
@@ -24,6 +27,7 @@ typedef struct
   guint first, last;
   gint64 granted;
   gboolean rescue;
+  gboolean private_run;         /* its holder is unreachable: named to nobody */
   AlvBlockMap *reported;        /* what the holder last said it holds */
 } Lease;
 
@@ -43,6 +47,8 @@ typedef struct
   GHashTable *reports;          /* accused holder → set of reporters */
   GHashTable *distrusted;       /* holders reported by enough listeners */
   char *last_holder;            /* of the last run granted */
+  gboolean regular_asked;       /* a reachable listener asked for a run ... */
+  gint64 regular_asked_at;      /* ... last then */
   char *waiting;                /* the last asker refused ... */
   gint64 waiting_since;         /* ... and when */
 } Item;
@@ -138,7 +144,7 @@ end_lease (Item     *item,
 {
   Lease *l = item->running->pdata[k];
 
-  if (!trusted && !l->rescue)
+  if (!trusted && !l->rescue && !l->private_run)
     for (guint i = l->first; i <= l->last; i++)
       if (l->reported == NULL || !alv_block_map_get (l->reported, i))
         alv_block_map_clear (item->granted, i);
@@ -207,6 +213,113 @@ gateway_leases_update (GatewayLeases     *leases,
     }
 }
 
+/* The run from block @i on (not granted) to @last: at most run_bytes,
+ * of blocks nobody was granted. */
+static void
+fresh_run (GatewayLeases *leases,
+           Item          *item,
+           guint          block_size,
+           guint          i,
+           guint          last,
+           guint         *first_out,
+           guint         *last_out)
+{
+  guint run = MAX (leases->run_bytes / block_size, 1u);
+
+  *first_out = i;
+  while (i + 1 <= last && i + 1 - *first_out < run && !alv_block_map_get (item->granted, i + 1))
+    i++;
+  *last_out = i;
+}
+
+static void
+add_lease (Item       *item,
+           const char *holder,
+           guint       first,
+           guint       last,
+           gint64      now,
+           gboolean    rescue,
+           gboolean    private_run)
+{
+  Lease *l = g_new0 (Lease, 1);
+
+  l->holder = g_strdup (holder);
+  l->first = first;
+  l->last = last;
+  l->granted = now;
+  l->rescue = rescue;
+  l->private_run = private_run;
+  g_ptr_array_add (item->running, l);
+}
+
+/* The item a request from @holder for @first..@last (clamped to the
+ * item) is about, its expired leases ended; NULL when nothing can be
+ * granted: leases off, a bad request, a distrusted holder. */
+static Item *
+item_for_request (GatewayLeases *leases,
+                  const char    *urn,
+                  guint          n_blocks,
+                  guint          block_size,
+                  const char    *holder,
+                  guint          first,
+                  guint         *last,
+                  gint64         now)
+{
+  Item *item;
+
+  if (leases->max_running == 0 || block_size == 0 || first > *last || first >= n_blocks)
+    return NULL;
+  *last = MIN (*last, n_blocks - 1);
+  item = get_item (leases, urn, n_blocks);
+  if (item == NULL)
+    return NULL;
+  expire (leases, item, now);
+  if (g_hash_table_contains (item->distrusted, holder))
+    return NULL;
+  return item;
+}
+
+gboolean
+gateway_leases_request_private (GatewayLeases *leases,
+                                const char    *urn,
+                                guint          n_blocks,
+                                guint          block_size,
+                                const char    *holder,
+                                guint          first,
+                                guint          last,
+                                gint64         now,
+                                guint         *first_out,
+                                guint         *last_out)
+{
+  Item *item;
+  guint i;
+
+  g_return_val_if_fail (leases != NULL && urn != NULL && holder != NULL, FALSE);
+  g_return_val_if_fail (first_out != NULL && last_out != NULL, FALSE);
+
+  item = item_for_request (leases, urn, n_blocks, block_size, holder, first, &last, now);
+  if (item == NULL)
+    return FALSE;
+  for (guint k = item->running->len; k > 0; k--)
+    {
+      Lease *mine = item->running->pdata[k - 1];
+
+      if (g_strcmp0 (mine->holder, holder) == 0 && mine->private_run)
+        end_lease (item, k - 1, FALSE);
+    }
+  for (guint k = 0; k < item->running->len; k++)
+    if (((Lease *) item->running->pdata[k])->private_run)
+      return FALSE;
+  if (item->regular_asked && now - item->regular_asked_at < PRIVATE_QUIET_US)
+    return FALSE;
+  i = alv_block_map_first_missing_after (item->granted, first);
+  if (i > last)
+    return FALSE;
+  fresh_run (leases, item, block_size, i, last, first_out, last_out);
+  add_lease (item, holder, *first_out, *last_out, now, FALSE, TRUE);
+  return TRUE;
+}
+
 gboolean
 gateway_leases_request (GatewayLeases *leases,
                         const char    *urn,
@@ -221,22 +334,21 @@ gateway_leases_request (GatewayLeases *leases,
                         guint         *last_out)
 {
   Item *item;
-  guint running = 0, run;
+  guint running = 0;
   gboolean rescuing = FALSE;
   Lease *l;
 
   g_return_val_if_fail (leases != NULL && urn != NULL && holder != NULL, FALSE);
   g_return_val_if_fail (first_out != NULL && last_out != NULL, FALSE);
 
-  if (leases->max_running == 0 || block_size == 0 || first > last || first >= n_blocks)
-    return FALSE;
-  last = MIN (last, n_blocks - 1);
-  item = get_item (leases, urn, n_blocks);
+  item = item_for_request (leases, urn, n_blocks, block_size, holder, first, &last, now);
   if (item == NULL)
     return FALSE;
-  expire (leases, item, now);
-  if (g_hash_table_contains (item->distrusted, holder))
-    return FALSE;
+  if (!rescue)
+    {
+      item->regular_asked = TRUE;
+      item->regular_asked_at = now;
+    }
   /* a holder asks only once it is done with what it had: what it does
    * not report held (in this very announce) goes back, so a holder that
    * asks and never pulls keeps nothing from the others */
@@ -245,12 +357,14 @@ gateway_leases_request (GatewayLeases *leases,
       Lease *mine = item->running->pdata[k - 1];
 
       /* a rescue is asked beside a run, not instead of it */
-      if (g_strcmp0 (mine->holder, holder) == 0 && mine->rescue == rescue)
+      if (g_strcmp0 (mine->holder, holder) == 0 && mine->rescue == rescue && !mine->private_run)
         end_lease (item, k - 1, FALSE);
     }
   for (guint k = 0; k < item->running->len; k++)
     {
       l = item->running->pdata[k];
+      if (l->private_run)
+        continue;
       if (l->rescue)
         rescuing = TRUE;
       else
@@ -289,11 +403,7 @@ gateway_leases_request (GatewayLeases *leases,
             }
           return FALSE;
         }
-      run = MAX (leases->run_bytes / block_size, 1u);
-      *first_out = i;
-      while (i + 1 <= last && i + 1 - *first_out < run && !alv_block_map_get (item->granted, i + 1))
-        i++;
-      *last_out = i;
+      fresh_run (leases, item, block_size, i, last, first_out, last_out);
       for (i = *first_out; i <= *last_out; i++)
         alv_block_map_set (item->granted, i);
       item->blocks_granted += *last_out - *first_out + 1;
@@ -313,13 +423,7 @@ gateway_leases_request (GatewayLeases *leases,
       if (g_strcmp0 (holder, item->waiting) == 0)
         g_clear_pointer (&item->waiting, g_free);
     }
-  l = g_new0 (Lease, 1);
-  l->holder = g_strdup (holder);
-  l->first = *first_out;
-  l->last = *last_out;
-  l->granted = now;
-  l->rescue = rescue;
-  g_ptr_array_add (item->running, l);
+  add_lease (item, holder, *first_out, *last_out, now, rescue, FALSE);
   return TRUE;
 }
 
@@ -343,6 +447,8 @@ gateway_leases_running (GatewayLeases *leases,
       Lease *l = item->running->pdata[k];
       GatewayLease v = { l->holder, l->first, l->last };
 
+      if (l->private_run)
+        continue;
       g_array_append_val (item->view, v);
     }
   return item->view;

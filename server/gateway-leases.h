@@ -77,6 +77,27 @@ gboolean       gateway_leases_request (GatewayLeases *leases,
                                        guint         *first_out,
                                        guint         *last_out);
 
+/* The same for a @holder nobody can connect to (the gateway's
+ * connect-back check failed): nobody could copy its run, so the run is
+ * private: its blocks stay to be granted to others, it is not among
+ * gateway_leases_running(), and it takes no place of max_running.  It
+ * is granted only while no reachable listener asked for a run (with
+ * gateway_leases_request()) in the last 5 s, one at a time per @urn, of
+ * blocks nobody was granted yet: while reachable listeners pull the
+ * item, the unreachable copy from them (and ask for rescues when late).
+ * So a listener alone, or among unreachable ones only, still gets the
+ * item, at a cost to the origin of at most one more stream per item. */
+gboolean       gateway_leases_request_private (GatewayLeases *leases,
+                                               const char    *urn,
+                                               guint          n_blocks,
+                                               guint          block_size,
+                                               const char    *holder,
+                                               guint          first,
+                                               guint          last,
+                                               gint64         now,
+                                               guint         *first_out,
+                                               guint         *last_out);
+
 /* The leases running for @urn (at most @max), as #GatewayLease; valid
  * until the next call. */
 GArray        *gateway_leases_running (GatewayLeases *leases,

@@ -12,7 +12,8 @@
  * Selection is a weighted random sample without replacement, with weight
  * 1 + the number of blocks the peer holds that the asker lacks, so useful
  * peers come first on average while every peer keeps a chance (load
- * spreads over seeds).
+ * spreads over seeds).  A peer the source function (the gateway's
+ * connect-back result) says cannot be reached is never a candidate.
  */
 #define G_LOG_DOMAIN "alluvium-gateway"
 #define G_LOG_USE_STRUCTURED 1
@@ -62,6 +63,8 @@ struct _GatewayPeers
   GRand *rand;
   GatewayPeersClock clock;
   gpointer clock_data;
+  GatewayPeersSourceFunc is_source;
+  gpointer is_source_data;
 };
 
 static gint64
@@ -131,6 +134,23 @@ guint
 gateway_peers_get_ttl (GatewayPeers *peers)
 {
   return peers->ttl;
+}
+
+void
+gateway_peers_set_source_func (GatewayPeers          *peers,
+                               GatewayPeersSourceFunc func,
+                               gpointer               user_data)
+{
+  peers->is_source = func;
+  peers->is_source_data = user_data;
+}
+
+/* May @key be listed to others? */
+static gboolean
+may_list (GatewayPeers *peers,
+          const char   *key)
+{
+  return peers->is_source == NULL || peers->is_source (key, peers->is_source_data);
 }
 
 static guint
@@ -453,7 +473,7 @@ gateway_peers_select (GatewayPeers       *peers,
       Peer *peer = value;
       guint64 w;
 
-      if (self_key != NULL && strcmp (key, self_key) == 0)
+      if ((self_key != NULL && strcmp (key, self_key) == 0) || !may_list (peers, key))
         continue;
       w = 1 + (guint64) count_useful (peer->complete, peer->have, swarm->n_blocks, have);
       g_ptr_array_add (candidates, peer);
@@ -506,6 +526,7 @@ gateway_peers_choose (GatewayPeers      *peers,
   g_autofree guint *large_picked = NULL;
   guint64 *weights = small_weights;
   guint *picked = small_picked;
+  g_autoptr(GPtrArray) listed = NULL;
   guint n;
 
   if (candidates->len > SMALL_SAMPLE)
@@ -513,16 +534,20 @@ gateway_peers_choose (GatewayPeers      *peers,
       weights = large_weights = g_new (guint64, candidates->len);
       picked = large_picked = g_new (guint, candidates->len);
     }
+  listed = g_ptr_array_sized_new (candidates->len);
   for (guint i = 0; i < candidates->len; i++)
     {
       const GatewayPeerCandidate *c = candidates->pdata[i];
 
-      weights[i] = 1 + (guint64) count_useful (c->complete, c->have, n_blocks, have);
+      if (!may_list (peers, c->key))
+        continue;
+      weights[listed->len] = 1 + (guint64) count_useful (c->complete, c->have, n_blocks, have);
+      g_ptr_array_add (listed, candidates->pdata[i]);
     }
-  n = pick_weighted (peers->rand, weights, picked, candidates->len, max);
+  n = pick_weighted (peers->rand, weights, picked, listed->len, max);
   for (guint i = 0; i < n; i++)
     {
-      const GatewayPeerCandidate *c = candidates->pdata[picked[i]];
+      const GatewayPeerCandidate *c = listed->pdata[picked[i]];
       GInetSocketAddress *addr = parse_peer_key (c->key);
 
       if (addr != NULL)

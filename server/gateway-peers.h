@@ -95,6 +95,17 @@ typedef gint64 (*GatewayPeersClock) (gpointer user_data);
 void                gateway_peers_set_clock  (GatewayPeers      *peers,
                                               GatewayPeersClock  clock,
                                               gpointer           user_data);
+/* Whether the peer "ip:port" may be listed to others as a source: the
+ * gateway's connect-back result (gateway-reach.c), so that a peer known
+ * unreachable is never listed (it still downloads); unknown counts as
+ * reachable.  Applies to gateway_peers_select() and _choose(). */
+typedef gboolean (*GatewayPeersSourceFunc) (const char *key,
+                                            gpointer    user_data);
+
+/* Without one (the default) every peer may be listed. */
+void                gateway_peers_set_source_func (GatewayPeers          *peers,
+                                                   GatewayPeersSourceFunc func,
+                                                   gpointer               user_data);
 /* For tests: a fixed random seed. */
 void                gateway_peers_set_seed   (GatewayPeers      *peers,
                                               guint32            seed);

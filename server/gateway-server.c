@@ -29,6 +29,7 @@
 #include "gateway-leases.h"
 #include "gateway-origins.h"
 #include "gateway-peers.h"
+#include "gateway-reach-check.h"
 #include "gateway-redis.h"
 #include "gateway-shared.h"
 #include "gateway-static.h"
@@ -95,6 +96,7 @@ struct _GatewayServer
   GHashTable *buckets;          /* client ip → Bucket */
   guint sweep_id;
   GatewayShared *shared;        /* --store redis://…, or NULL */
+  GatewayReachCheck *reach;     /* connect-back checks, NULL: none */
   guint lock_ttl_ms;
   gboolean closing;
 };
@@ -127,6 +129,7 @@ gateway_config_init (GatewayConfig *config)
   config->max_connections = 0;
   config->max_connections_per_address = 256;
   config->idle_timeout = 30;
+  config->connect_back_ms = 2000;
 }
 
 void
@@ -1156,6 +1159,7 @@ announce_leases (GatewayServer      *self,
                  const char         *bad,
                  gboolean            stopped,
                  gboolean            want,
+                 gboolean            unreachable,
                  gboolean            rescue,
                  guint               first,
                  guint               last)
@@ -1184,9 +1188,15 @@ announce_leases (GatewayServer      *self,
         }
     }
   gateway_leases_update (self->leases, urn, key, have, stopped, now);
-  if (want && gateway_leases_request (self->leases, urn, n_blocks,
-                                      alv_hash_tree_get_block_size (tree), key, first, last,
-                                      rescue, now, &granted_first, &granted_last))
+  /* others cannot copy from a puller they cannot reach: its runs are
+   * private (gateway-leases.h) */
+  if (want && unreachable && !rescue
+      ? gateway_leases_request_private (self->leases, urn, n_blocks,
+                                        alv_hash_tree_get_block_size (tree), key, first, last,
+                                        now, &granted_first, &granted_last)
+      : want && gateway_leases_request (self->leases, urn, n_blocks,
+                                        alv_hash_tree_get_block_size (tree), key, first, last,
+                                        rescue, now, &granted_first, &granted_last))
     {
       g_autofree char *value = g_strdup_printf ("%u-%u", granted_first, granted_last);
 
@@ -1200,7 +1210,9 @@ announce_leases (GatewayServer      *self,
     {
       const GatewayLease *l = &g_array_index (running, GatewayLease, k);
 
-      if (g_strcmp0 (l->holder, key) == 0)
+      if (g_strcmp0 (l->holder, key) == 0
+          || (self->reach != NULL
+              && gateway_reach_check_lookup (self->reach, l->holder) == ALV_REACHABLE_NO))
         continue;
       g_string_append_printf (pulls, "%s%s %u-%u", pulls->len > 0 ? ", " : "",
                               l->holder, l->first, l->last);
@@ -1330,6 +1342,7 @@ handle_announce_full (GatewayServer     *self,
   guint want_first = 0, want_last = 0;
   gboolean want_lease = FALSE;
   const char *bad;
+  AlvReachable reachable = ALV_REACHABLE_UNKNOWN;
 
   if (may_ask)
     self->stats.announces++;
@@ -1414,15 +1427,21 @@ handle_announce_full (GatewayServer     *self,
               _("too many peer entries from this address"));
       return FALSE;
     }
+  /* connect back to the observed address only, never one the peer names
+   * (a refused announce starts no check) */
+  if (self->reach != NULL && event != GATEWAY_PEER_EVENT_STOPPED)
+    reachable = gateway_reach_check_observe (self->reach, address, (guint16) port);
 
   announce_leases (self, msg, urn, tree, self_addr, have, bad,
                    event == GATEWAY_PEER_EVENT_STOPPED, want_lease,
+                   reachable == ALV_REACHABLE_NO,
                    g_strcmp0 (g_hash_table_lookup (form, "rescue"), "1") == 0,
                    want_first, want_last);
 
   g_snprintf (interval, sizeof interval, "%u", MAX (gateway_peers_get_ttl (self->peers) / 2, 1));
   soup_message_headers_replace (resp, ALV_HEADER_CONTENT_URN, urn);
   soup_message_headers_replace (resp, "X-Announce-Interval", interval);
+  soup_message_headers_replace (resp, ALV_HEADER_REACHABLE, alv_reachable_to_string (reachable));
   {
     /* how the others know this peer: it cannot tell itself behind NAT */
     g_autofree char *observed = alv_alt_format_address (self_addr);
@@ -1457,7 +1476,9 @@ handle_status (GatewayServer     *self,
                           "bytes-fetched: %" G_GUINT64_FORMAT "\nfiles-hashed: %" G_GUINT64_FORMAT "\n"
                           "announces: %" G_GUINT64_FORMAT "\nrefusals: %" G_GUINT64_FORMAT "\n"
                           "bytes-served: %" G_GUINT64_FORMAT "\nleases: %" G_GUINT64_FORMAT "\n"
-                          "peers-max: %u\npeers-evicted: %" G_GUINT64_FORMAT "\n",
+                          "peers-max: %u\npeers-evicted: %" G_GUINT64_FORMAT "\n"
+                          "reachable: %" G_GUINT64_FORMAT "\nunreachable: %" G_GUINT64_FORMAT "\n"
+                          "reach-dropped: %" G_GUINT64_FORMAT "\n",
                           gateway_store_get_n_entries (self->store),
                           gateway_store_get_n_trees (self->store),
                           gateway_peers_get_n_entries (self->peers),
@@ -1465,7 +1486,8 @@ handle_status (GatewayServer     *self,
                           s->requests, s->resolves, s->resolves_immediate, s->accepted,
                           s->fetches, s->revalidations, s->bytes_fetched, s->files_hashed,
                           s->announces, s->refusals, s->bytes_served, s->leases,
-                          gateway_peers_get_max_entries (self->peers), s->peers_evicted);
+                          gateway_peers_get_max_entries (self->peers), s->peers_evicted,
+                          s->reachable, s->unreachable, s->reach_dropped);
   if (self->shared == NULL)
     g_string_append (body, "store: embedded\n");
   else
@@ -1674,6 +1696,17 @@ early_cb (SoupServer        *server G_GNUC_UNUSED,
     }
 }
 
+/* A peer known unreachable is never listed as a source (unknown is
+ * listed: new peers are not held back until their check ends). */
+static gboolean
+may_list_peer (const char *key,
+               gpointer    user_data)
+{
+  GatewayServer *self = user_data;
+
+  return gateway_reach_check_lookup (self->reach, key) != ALV_REACHABLE_NO;
+}
+
 static gboolean
 sweep_cb (gpointer user_data)
 {
@@ -1683,6 +1716,8 @@ sweep_cb (gpointer user_data)
   gint64 now = g_get_monotonic_time ();
 
   gateway_peers_expire (self->peers);
+  if (self->reach != NULL)
+    gateway_reach_check_expire (self->reach);
   /* a bucket idle long enough to be full again carries no state */
   g_hash_table_iter_init (&iter, self->buckets);
   while (g_hash_table_iter_next (&iter, NULL, &value))
@@ -1717,6 +1752,16 @@ gateway_server_new (const GatewayConfig *config,
                                    config->max_peer_entries);
   self->leases = gateway_leases_new (config->origin_leases, GATEWAY_LEASES_RUN_BYTES,
                                      GATEWAY_LEASES_TTL_US);
+  if (config->connect_back_ms > 0)
+    {
+      self->reach = gateway_reach_check_new (gateway_reach_new (GATEWAY_REACH_TTL_S,
+                                                                GATEWAY_REACH_MAX_RUNNING,
+                                                                GATEWAY_REACH_MAX_QUEUED,
+                                                                GATEWAY_REACH_PER_ADDRESS,
+                                                                GATEWAY_REACH_MAX_RESULTS),
+                                             config->connect_back_ms);
+      gateway_peers_set_source_func (self->peers, may_list_peer, self);
+    }
 
   if (!alv_hash_tree_block_size_is_valid (config->block_size))
     {
@@ -1879,6 +1924,14 @@ gateway_server_get_stats (GatewayServer *self)
   if (self->docroot != NULL)
     self->stats.bytes_served = gateway_docroot_get_bytes_served (self->docroot);
   self->stats.peers_evicted = gateway_peers_get_n_evicted (self->peers);
+  if (self->reach != NULL)
+    {
+      GatewayReach *reach = gateway_reach_check_get_policy (self->reach);
+
+      self->stats.reachable = gateway_reach_get_n_results (reach, TRUE);
+      self->stats.unreachable = gateway_reach_get_n_results (reach, FALSE);
+      self->stats.reach_dropped = gateway_reach_get_n_dropped (reach);
+    }
   return &self->stats;
 }
 
@@ -1930,6 +1983,7 @@ gateway_server_free (GatewayServer *self)
   g_clear_object (&self->server);
   g_clear_pointer (&self->sessions, gateway_fetch_sessions_free);
   g_clear_pointer (&self->store, gateway_store_free);
+  g_clear_pointer (&self->reach, gateway_reach_check_free);
   g_clear_pointer (&self->peers, gateway_peers_free);
   g_clear_pointer (&self->leases, gateway_leases_free);
   g_clear_pointer (&self->docroot, gateway_docroot_free);

@@ -41,6 +41,7 @@ typedef struct
   guint max_connections;        /* open at once, 0: 40 % of the descriptor limit */
   guint max_connections_per_address;
   guint idle_timeout;           /* seconds a client may stay silent */
+  guint connect_back_ms;        /* timeout of a reachability check, 0: none */
 } GatewayConfig;
 
 /* Counters, for /status and the D-Bus admin interface. */
@@ -59,6 +60,9 @@ typedef struct
   guint64 leases;               /* origin leases granted */
   guint64 refusals;             /* 4xx/5xx answers of our own */
   guint64 peers_evicted;        /* peer entries dropped to make room */
+  guint64 reachable;            /* connect-back checks that connected */
+  guint64 unreachable;          /* and that did not */
+  guint64 reach_dropped;        /* checks not made: too many waiting */
 } GatewayStats;
 
 typedef struct _GatewayServer GatewayServer;

@@ -456,7 +456,12 @@ station_in_docroot (Fixture *fx, const char *urn)
                            (gssize) g_bytes_get_size (fx->media[i]), &error);
       g_assert_no_error (error);
     }
-  start_gateway (fx, NULL);
+  {
+    /* the cores listen on loopback: the gateway connects back to them */
+    const char *extra[] = { "--connect-back-timeout=2000", NULL };
+
+    start_gateway (fx, extra);
+  }
   write_playlist (fx, fx->gateway_url, urn);
 }
 
@@ -726,6 +731,18 @@ all_cond (gpointer data)
  * next item without a break; a decoder sees both titles; the origin sends
  * well under a copy per listener, and the later listeners get data from
  * their peers. */
+/* The core's Statistics say the gateway could connect back to its peer
+ * port. */
+static gboolean
+reachable_cond (gpointer data)
+{
+  g_autoptr(GVariant) stats = alv_core1_dup_statistics (((Core *) data)->proxy);
+  const char *value = NULL;
+
+  return g_variant_lookup (stats, "peer-port-reachable", "&s", &value) &&
+         g_strcmp0 (value, "yes") == 0;
+}
+
 static void
 test_listeners (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
@@ -811,6 +828,11 @@ test_listeners (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpuint (served, <, 2 * total);
   g_assert_cmpuint (peers, >, total / 2);
   g_assert_cmpuint (verified, >, 0);
+  /* the gateway checked each one's peer port, and each one was told */
+  for (guint i = 0; i < MAX_CORES; i++)
+    test_wait_until (reachable_cond, &fx->cores[i], WAIT_MS);
+  g_assert_cmpuint (gateway_status (fx, "reachable"), >=, MAX_CORES);
+  g_assert_cmpuint (gateway_status (fx, "unreachable"), ==, 0);
 }
 
 /* Answers as a peer holding all of item one: HEAD, one range (206, its

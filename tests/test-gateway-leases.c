@@ -255,6 +255,45 @@ test_report_before_run (void)
   g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, 4 * SEC, &f, &t));
 }
 
+/* An unreachable holder's run is private: the same blocks go to the next
+ * asker, it is not among the runs named, it takes no place of the
+ * running ones, and one runs at a time; none while reachable listeners
+ * ask for runs; it pulls only blocks nobody was granted (those others
+ * pull, it copies). */
+static void
+test_private (void)
+{
+  g_autoptr(GatewayLeases) l = new_leases ();
+  guint f = 99, t = 99;
+
+  g_assert_true (gateway_leases_request_private (l, URN, N_BLOCKS, BS, "nat:1", 0, N_BLOCKS - 1,
+                                                 0, &f, &t));
+  g_assert_cmpuint (f, ==, 0);
+  g_assert_cmpuint (t, ==, 3);
+  g_assert_cmpuint (gateway_leases_running (l, URN, 8, 0)->len, ==, 0);
+  /* one private run at a time */
+  g_assert_false (gateway_leases_request_private (l, URN, N_BLOCKS, BS, "nat:2", 0, N_BLOCKS - 1,
+                                                  0, &f, &t));
+  /* the blocks and both places are still there for the reachable */
+  g_assert_true (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
+  g_assert_cmpuint (f, ==, 0);
+  g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
+  g_assert_cmpuint (f, ==, 4);
+  g_assert_cmpuint (gateway_leases_running (l, URN, 8, 0)->len, ==, 2);
+  /* while the reachable ask, nothing private; 5 s after, the holder's
+   * next run is the next fresh one, 8-11 */
+  g_assert_false (gateway_leases_request_private (l, URN, N_BLOCKS, BS, "nat:1", 0, N_BLOCKS - 1,
+                                                  4 * SEC, &f, &t));
+  g_assert_true (gateway_leases_request_private (l, URN, N_BLOCKS, BS, "nat:1", 0, N_BLOCKS - 1,
+                                                 5 * SEC, &f, &t));
+  g_assert_cmpuint (f, ==, 8);
+  g_assert_cmpuint (t, ==, 11);
+  /* what others were granted is not pulled again */
+  g_assert_false (gateway_leases_request_private (l, URN, N_BLOCKS, BS, "nat:1", 0, 7, 6 * SEC,
+                                                  &f, &t));
+  g_assert_cmpuint (gateway_leases_get_blocks_granted (l, URN), ==, 8);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -267,5 +306,6 @@ main (int argc, char **argv)
   g_test_add_func ("/gateway/leases/rotation", test_rotation);
   g_test_add_func ("/gateway/leases/report-liar", test_report_liar);
   g_test_add_func ("/gateway/leases/report-before-run", test_report_before_run);
+  g_test_add_func ("/gateway/leases/private", test_private);
   return g_test_run ();
 }

@@ -295,6 +295,59 @@ test_choose (void)
   }
 }
 
+/* The source function: a port above 8000 stands for a peer the
+ * gateway could not connect back to. */
+static gboolean
+reachable_key (const char *key,
+               gpointer    user_data)
+{
+  guint *n_asked = user_data;
+
+  (*n_asked)++;
+  return !g_str_has_suffix (key, ":8001") && !g_str_has_suffix (key, ":8002");
+}
+
+/* A peer known unreachable is never listed, from the table or from a
+ * shared sample, even when it alone holds what the asker lacks; the
+ * others still are. */
+static void
+test_unreachable (void)
+{
+  Fixture fx;
+  g_autoptr(GatewayPeers) peers = new_peers (&fx, 100, 100, 100);
+  g_autoptr(GPtrArray) sample = g_ptr_array_new_with_free_func (g_free);
+  const char *keys[] = { "127.0.0.1:8001", "127.0.0.1:7001", "[::1]:8002" };
+  guint n_asked = 0;
+
+  g_assert_cmpint (announce (&fx, peers, 0, "127.0.0.1", 8001, GATEWAY_PEER_EVENT_COMPLETED), ==,
+                   GATEWAY_PEERS_OK);
+  g_assert_cmpint (announce (&fx, peers, 0, "127.0.0.1", 8002, GATEWAY_PEER_EVENT_COMPLETED), ==,
+                   GATEWAY_PEERS_OK);
+  g_assert_cmpint (announce (&fx, peers, 0, "127.0.0.1", 7001, GATEWAY_PEER_EVENT_STARTED), ==,
+                   GATEWAY_PEERS_OK);
+  assert_ports (peers, 0, "7001 8001 8002");
+  gateway_peers_set_source_func (peers, reachable_key, &n_asked);
+  for (guint i = 0; i < 20; i++)
+    assert_ports (peers, 0, "7001");
+  g_assert_cmpuint (n_asked, >, 0);
+
+  for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
+    {
+      GatewayPeerCandidate *c = g_new0 (GatewayPeerCandidate, 1);
+
+      c->key = (char *) keys[i];
+      c->complete = i != 1;
+      g_ptr_array_add (sample, c);
+    }
+  for (guint i = 0; i < 20; i++)
+    {
+      g_autoptr(GPtrArray) out = gateway_peers_choose (peers, sample, 100, NULL, 10);
+
+      g_assert_cmpuint (out->len, ==, 1);
+      g_assert_cmpuint (g_inet_socket_address_get_port (out->pdata[0]), ==, 7001);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -305,6 +358,7 @@ main (int argc, char **argv)
   g_test_add_func ("/server/gateway-peers/address-cap", test_address_cap);
   g_test_add_func ("/server/gateway-peers/expiry", test_expiry);
   g_test_add_func ("/server/gateway-peers/choose", test_choose);
+  g_test_add_func ("/server/gateway-peers/unreachable", test_unreachable);
 
   return g_test_run ();
 }

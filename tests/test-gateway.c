@@ -973,22 +973,20 @@ test_restart (Fixture      *fx,
   g_assert_cmpuint (fx->origin_bodies, ==, 2);
 }
 
-/* Announces; returns the status and the peers answered. */
-G_GNUC_NULL_TERMINATED
+/* Announces with name/value pairs @args; returns the status, the peers
+ * answered and, in @r, the answer. */
 static guint
-announce (Fixture   *fx,
-          GPtrArray **peers_out,
-          const char *first,
-          ...)
+announce_va (Fixture    *fx,
+             Response   *r,
+             GPtrArray **peers_out,
+             const char *first,
+             va_list     args)
 {
   g_autoptr(GString) url = g_string_new (fx->url);
-  g_auto(Response) r = { 0, };
   const char *name;
-  va_list args;
   gboolean sep = FALSE;
 
   g_string_append (url, "announce?");
-  va_start (args, first);
   for (name = first; name != NULL; name = va_arg (args, const char *))
     {
       const char *value = va_arg (args, const char *);
@@ -1000,19 +998,61 @@ announce (Fixture   *fx,
       g_string_append_c (url, '=');
       g_string_append_uri_escaped (url, value, NULL, FALSE);
     }
-  va_end (args);
-  request (fx, &r, "GET", url->str, "X-Forwarded-For", "203.0.113.9", NULL);
+  request (fx, r, "GET", url->str, "X-Forwarded-For", "203.0.113.9", NULL);
   if (peers_out != NULL)
     {
-      const char *alt = header (&r, "X-Alt");
+      const char *alt = header (r, "X-Alt");
       g_autoptr(GError) error = NULL;
 
       *peers_out = alv_alt_parse (alt ? alt : "", 64, &error);
       g_assert_no_error (error);
     }
-  if (r.status == SOUP_STATUS_OK)
-    g_assert_nonnull (header (&r, "X-Announce-Interval"));
-  return r.status;
+  if (r->status == SOUP_STATUS_OK)
+    g_assert_nonnull (header (r, "X-Announce-Interval"));
+  return r->status;
+}
+
+/* Announces; returns the status and the peers answered. */
+G_GNUC_NULL_TERMINATED
+static guint
+announce (Fixture   *fx,
+          GPtrArray **peers_out,
+          const char *first,
+          ...)
+{
+  g_auto(Response) r = { 0, };
+  va_list args;
+  guint status;
+
+  va_start (args, first);
+  status = announce_va (fx, &r, peers_out, first, args);
+  va_end (args);
+  return status;
+}
+
+/* Announces; returns the answer's X-Reachable (NULL: none) and in
+ * @lease_out and @pulls_out (nullable) its X-Origin-Lease and
+ * X-Origin-Pulls (NULL: none). */
+G_GNUC_NULL_TERMINATED
+static char *
+announce_reach (Fixture    *fx,
+                GPtrArray **peers_out,
+                char      **lease_out,
+                char      **pulls_out,
+                const char *first,
+                ...)
+{
+  g_auto(Response) r = { 0, };
+  va_list args;
+
+  va_start (args, first);
+  g_assert_cmpuint (announce_va (fx, &r, peers_out, first, args), ==, SOUP_STATUS_OK);
+  va_end (args);
+  if (lease_out != NULL)
+    *lease_out = g_strdup (header (&r, ALV_HEADER_ORIGIN_LEASE));
+  if (pulls_out != NULL)
+    *pulls_out = g_strdup (header (&r, ALV_HEADER_ORIGIN_PULLS));
+  return g_strdup (header (&r, ALV_HEADER_REACHABLE));
 }
 
 static gboolean
@@ -1485,6 +1525,132 @@ static const char *const origin_escapes[] = {
   "media/x.mp3%00/..%2f..%2fsecret.mp3",
   "media/sub/..%2f..%2fsecret.mp3",
 };
+
+/* --- reachability (connect-back) ---------------------------------- */
+
+static gboolean
+uint_is_set (gpointer data)
+{
+  return *(guint *) data > 0;
+}
+
+/* Waits until the gateway's /status counts @n connect-back checks ended
+ * (each status request is answered at once; the loop is bounded in
+ * time). */
+static void
+wait_connect_backs (Fixture *fx,
+                    guint64  n)
+{
+  gint64 end = g_get_monotonic_time () + WAIT_TIMEOUT;
+
+  while (test_gateway_status (fx->session, fx->url, "reachable")
+         + test_gateway_status (fx->session, fx->url, "unreachable") < n)
+    g_assert_cmpint (g_get_monotonic_time (), <, end);
+}
+
+/* The gateway connects back to the port a peer announces, at the address
+ * the announce came from (127.0.0.1; the X-Forwarded-For of an untrusted
+ * client names another, which is never contacted): a peer whose port
+ * accepts is answered reachable, one whose port is closed unreachable
+ * (unknown until the check ended); the unreachable one is not listed to
+ * other askers, and its origin lease is private: the same run is granted
+ * to the reachable one after it, and others are told only of that one. */
+static void
+test_reachable (Fixture      *fx,
+                gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (4 * ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 16);
+  g_autofree char *urn = urn_for (content);
+  g_autofree char *media_url = NULL;
+  g_autoptr(GSocketService) service = g_socket_service_new ();
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GSocket) closed = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *open_port = NULL;
+  g_autofree char *closed_port = NULL;
+  const char *extra[] = { "--docroot", fx->docroot, "--connect-back-timeout=2000", NULL };
+  guint incoming = 0;
+  guint16 p_open, p_closed;
+
+  /* a port that accepts, and one bound without listening: refused */
+  g_socket_listener_add_address (G_SOCKET_LISTENER (service), any, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error);
+  g_assert_no_error (error);
+  g_signal_connect (service, "incoming", G_CALLBACK (count_incoming_cb), &incoming);
+  g_socket_service_start (service);
+  p_open = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  closed = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (closed, any, FALSE, &error));
+  g_assert_no_error (error);
+  g_clear_object (&bound);
+  bound = g_socket_get_local_address (closed, &error);
+  g_assert_no_error (error);
+  p_closed = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  open_port = g_strdup_printf ("%u", p_open);
+  closed_port = g_strdup_printf ("%u", p_closed);
+
+  write_doc (fx, "r.ogg", content);
+  fx->gateway = test_spawn_gateway (extra, WAIT_MS, &fx->url);
+  media_url = g_strconcat (fx->url, "r.ogg", NULL);
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, media_url);
+    check_resolved (fx, &r, content, "audio/ogg");
+  }
+
+  /* unknown until the checks end; both hold everything */
+  {
+    g_autofree char *a = announce_reach (fx, NULL, NULL, NULL, "urn", urn, "port", open_port,
+                                         "event", "completed", NULL);
+    g_autofree char *b = announce_reach (fx, NULL, NULL, NULL, "urn", urn, "port", closed_port,
+                                         "event", "completed", NULL);
+
+    g_assert_cmpstr (a, ==, "unknown");
+    g_assert_cmpstr (b, ==, "unknown");
+  }
+  wait_connect_backs (fx, 2);
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "reachable"), ==, 1);
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "unreachable"), ==, 1);
+  {
+    g_autofree char *lease_closed = NULL;
+    g_autofree char *lease_open = NULL;
+    g_autofree char *pulls = NULL;
+    g_autofree char *b = announce_reach (fx, NULL, &lease_closed, NULL, "urn", urn,
+                                         "port", closed_port, "lease", "0-3", NULL);
+    g_autofree char *a = announce_reach (fx, NULL, &lease_open, &pulls, "urn", urn,
+                                         "port", open_port, "lease", "0-3", NULL);
+
+    g_assert_cmpstr (a, ==, "yes");
+    g_assert_cmpstr (b, ==, "no");
+    /* nobody could copy from the unreachable puller: the run is granted
+     * again (one lease at a time otherwise), and it is named to nobody */
+    g_assert_cmpstr (lease_closed, ==, "0-3");
+    g_assert_cmpstr (lease_open, ==, "0-3");
+    g_assert_null (pulls);
+  }
+  /* another asker is told of the reachable one only, every time */
+  for (guint i = 0; i < 10; i++)
+    {
+      g_autoptr(GPtrArray) peers = NULL;
+      g_autofree char *pulls = NULL;
+      g_autofree char *c = announce_reach (fx, &peers, NULL, &pulls, "urn", urn, "port", "1001",
+                                           NULL);
+
+      g_assert_true (has_port (peers, p_open));
+      g_assert_false (has_port (peers, p_closed));
+      g_assert_nonnull (pulls);
+      g_assert_nonnull (strstr (pulls, open_port));
+      g_assert_null (strstr (pulls, closed_port));
+    }
+  /* one check per address:port for the TTL: none more came */
+  test_wait_until (uint_is_set, &incoming, WAIT_MS);
+  g_assert_cmpuint (incoming, ==, 1);
+  g_socket_service_stop (service);
+}
 
 /* A real gateway with --origin http://127.0.0.1:PORT/media/ in front of
  * a real web server serving media/x.mp3 and, beside media/, secret.mp3:
@@ -2442,6 +2608,7 @@ main (int    argc,
   ADD ("/server/gateway/peer-cap", test_peer_cap);
   ADD ("/server/gateway/refusals", test_refusals);
   ADD ("/server/gateway/private-name", test_private_name);
+  ADD ("/server/gateway/reachable", test_reachable);
   ADD ("/server/gateway/origin-escapes/nginx", test_origin_escapes_nginx);
   ADD ("/server/gateway/origin-escapes/python", test_origin_escapes_python);
   ADD ("/server/gateway/dbus", test_dbus);

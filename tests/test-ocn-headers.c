@@ -415,6 +415,19 @@ test_origin_leases (void)
   g_assert_false (alv_origin_lease_parse ("4-", 40, &first, &last));
 }
 
+/* X-Reachable: yes, no, unknown; anything else is unknown. */
+static void
+test_reachable (void)
+{
+  g_assert_cmpint (alv_reachable_parse ("yes"), ==, ALV_REACHABLE_YES);
+  g_assert_cmpint (alv_reachable_parse (" No "), ==, ALV_REACHABLE_NO);
+  g_assert_cmpint (alv_reachable_parse ("unknown"), ==, ALV_REACHABLE_UNKNOWN);
+  g_assert_cmpint (alv_reachable_parse ("maybe"), ==, ALV_REACHABLE_UNKNOWN);
+  g_assert_cmpint (alv_reachable_parse (NULL), ==, ALV_REACHABLE_UNKNOWN);
+  for (AlvReachable r = ALV_REACHABLE_UNKNOWN; r <= ALV_REACHABLE_NO; r++)
+    g_assert_cmpint (alv_reachable_parse (alv_reachable_to_string (r)), ==, r);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -429,6 +442,7 @@ main (int    argc,
   g_test_add_func ("/common/ocn-headers/thex-uri", test_thex_uri);
   g_test_add_func ("/common/ocn-headers/n2r", test_n2r);
   g_test_add_func ("/common/ocn-headers/origin-leases", test_origin_leases);
+  g_test_add_func ("/common/ocn-headers/reachable", test_reachable);
 
   return g_test_run ();
 }

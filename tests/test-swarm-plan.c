@@ -1170,6 +1170,46 @@ test_sim_churn (void)
   sim_result_clear (&result);
 }
 
+/* Half the listeners sit behind NAT: nobody can connect to them.  The
+ * gateway lists them to nobody and names their (private) origin pulls to
+ * nobody, and they do not
+ * name their port to the peers they ask, so not one request or poll goes
+ * to them and they upload nothing; they and the others still play, the
+ * reachable half's uplink (3x each) carrying everyone. */
+static void
+test_sim_unreachable (void)
+{
+  SimConfig config;
+  SimResult result = { 0, };
+  guint n_unreachable = 0;
+
+  sim_config_init (&config);
+  config.n_listeners = 12;
+  config.item_seconds = 60;
+  config.unreachable = 0.5;
+  config.peer_rate = 3;
+  config.seed = 1;
+  run (&config, &result);
+  g_assert_cmpuint (result.n_unreachable, ==, 6);
+  g_assert_cmpuint (result.requests_unreachable, ==, 0);
+  for (guint i = 0; i < result.listeners->len; i++)
+    {
+      const SimListenerResult *l = &g_array_index (result.listeners, SimListenerResult, i);
+
+      if (!l->unreachable)
+        continue;
+      n_unreachable++;
+      g_assert_cmpuint (l->bytes_uploaded, ==, 0);
+      g_assert_cmpfloat (l->played_seconds, >, 0);
+    }
+  g_assert_cmpuint (n_unreachable, ==, 6);
+  g_assert_cmpuint (result.bytes_from_peers, >, 0);
+  /* 1.09 copies, continuity 0.997 when written */
+  g_assert_cmpfloat (result.origin_copies, <=, 1.3);
+  g_assert_cmpfloat (result.continuity, >=, 0.98);
+  sim_result_clear (&result);
+}
+
 /* The simulator is deterministic: the same seed, the same run. */
 static void
 test_sim_deterministic (void)
@@ -1220,6 +1260,7 @@ main (int argc, char **argv)
   g_test_add_func ("/swarm-sim/without-leases", test_sim_without_leases);
   g_test_add_func ("/swarm-sim/liars", test_sim_liars);
   g_test_add_func ("/swarm-sim/churn", test_sim_churn);
+  g_test_add_func ("/swarm-sim/unreachable", test_sim_unreachable);
   g_test_add_func ("/swarm-sim/deterministic", test_sim_deterministic);
   return g_test_run ();
 }

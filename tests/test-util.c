@@ -419,7 +419,8 @@ test_subprocess_read_line (GSubprocess *proc,
  * @timeout_ms: how long to wait for it to listen
  * @url: (out): the gateway's base URL (ending in '/')
  *
- * Starts the built `alluvium-server gateway --port=0 --rate-limit=0`
+ * Starts the built `alluvium-server gateway --port=0 --rate-limit=0
+ * --connect-back-timeout=0`
  * plus @extra, dying with the test, without G_DEBUG (its warnings are for
  * its log) and with GIO's dummy proxy resolver; waits for its
  * "listening on URL" line.
@@ -478,6 +479,9 @@ test_spawn_gateway_full (const char * const  *extra,
   g_ptr_array_add (argv, g_strdup ("gateway"));
   g_ptr_array_add (argv, g_strdup ("--port=0"));
   g_ptr_array_add (argv, g_strdup ("--rate-limit=0"));
+  /* tests announce made-up peers (and addresses through X-Forwarded-For):
+   * no connect-back to them unless a test asks (a later option wins) */
+  g_ptr_array_add (argv, g_strdup ("--connect-back-timeout=0"));
   for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
     g_ptr_array_add (argv, g_strdup (extra[i]));
   g_ptr_array_add (argv, NULL);

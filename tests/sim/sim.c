@@ -82,6 +82,15 @@
  *   the start of the current one, inactive with deadlines at its slot,
  *   and is made active when the current item is held from the playhead on
  *   or its slot is 30 s away (what the daemon does).
+ * - Listeners behind NAT (unreachable): a fraction of listeners accepts
+ *   no connection.  The gateway knows them as the real one does after
+ *   its connect-back check: gateway_peers' source function lists them to
+ *   nobody, and their origin leases are private (gateway-leases.h: the
+ *   blocks stay to be granted to others, nobody is told); they do not name their
+ *   port to the peers they ask (no X-Listen-Port), so nobody learns of
+ *   them.  A request or poll sent to one all the same (none should be:
+ *   counted) fails after the planner's stall time, as a connect into a
+ *   NAT that drops the SYN would.
  * - Churn: a present listener leaves after an exponential time; its flows
  *   fail for their downloaders (request_ended FAILED), requests and polls
  *   that reach it while away are refused; it comes back 5-30 s later with
@@ -135,6 +144,7 @@
 #define REJOIN_MAX_US           (30 * US)
 #define ACTIVATE_BEFORE_US      (30 * US)
 #define MAX_TICKS_PER_INSTANT   1000
+#define CONNECT_TIMEOUT_US      (4 * US)       /* the planner's PEER_STALL_US */
 
 typedef enum
 {
@@ -304,6 +314,7 @@ typedef struct
   gint64 dist;                  /* one-way µs */
   guint slots;
   gboolean liar;
+  gboolean unreachable;         /* accepts no connection (behind NAT) */
   gboolean present;
   GArray *uploads;              /* guint Req handles holding a slot */
   GArray *waits;                /* guint Req handles waiting for a block */
@@ -1209,6 +1220,18 @@ gateway_clock (gpointer user_data)
   return sim->now;
 }
 
+/* The gateway's rule after its connect-back checks: a listener nobody
+ * can connect to is listed to nobody. */
+static gboolean
+gateway_may_list (const char *key,
+                  gpointer    user_data)
+{
+  Sim *sim = user_data;
+  gint li = key_to_index (sim, key);
+
+  return li < 0 || !sim->ls[li].unreachable;
+}
+
 static void
 gateway_stopped (Sim   *sim,
                  guint  li,
@@ -1451,6 +1474,17 @@ exec_request (Sim         *sim,
     sim->res->requests_peer++;
 
   reused = conn_acquire (sim, l, t->peer, &r->conn_tracked);
+  if (t->peer >= 0 && sim->ls[t->peer].unreachable)
+    {
+      /* the SYN is dropped at its router: the connect times out */
+      sim->res->requests_unreachable++;
+      trace (sim, (gint) sw->listener, "i%u #%u REQUEST %s %u-%u: unreachable", sw->item,
+             r->id, peer_name (sim, t->peer), t->first, t->last);
+      r->state = RQ_ANSWERING;
+      r->answer = ANS_REFUSED;
+      push_event (sim, sim->now + CONNECT_TIMEOUT_US, EV_REQ_HEADERS, h, 0, r->gen);
+      return;
+    }
   if (!reused)
     {
       setup = 2 * pair_one_way (sim, sw->listener, t->peer);
@@ -1552,6 +1586,15 @@ exec_poll (Sim        *sim,
   sim->res->polls++;
   if (!conn_acquire (sim, l, t->peer, &p->conn_tracked))
     setup = 2 * pair_one_way (sim, sw->listener, t->peer);
+  if (sim->ls[t->peer].unreachable)
+    {
+      sim->res->requests_unreachable++;
+      trace (sim, (gint) sw->listener, "i%u POLL %s: unreachable", sw->item,
+             peer_name (sim, t->peer));
+      p->answer = ANS_REFUSED;
+      push_event (sim, sim->now + CONNECT_TIMEOUT_US, EV_POLL_ANSWER, h, 0, p->gen);
+      return;
+    }
   trace (sim, (gint) sw->listener, "i%u POLL %s", sw->item, peer_name (sim, t->peer));
   push_event (sim, sim->now + setup + pair_one_way (sim, sw->listener, t->peer),
               EV_POLL_SERVER, h, 0, p->gen);
@@ -1776,8 +1819,10 @@ server_answer (Sim      *sim,
     }
   if (arriving)
     {
-      /* X-Listen-Port: the peer learns its requester */
-      if (alv_swarm_plan_add_peer (peer_sw->plan, sim->ls[r->owner].key,
+      /* X-Listen-Port: the peer learns its requester (one the gateway
+       * found unreachable does not name its port) */
+      if (!sim->ls[r->owner].unreachable
+          && alv_swarm_plan_add_peer (peer_sw->plan, sim->ls[r->owner].key,
                                    ALV_SWARM_PEER_FROM_REQUESTER, NULL, sim->now))
         mark_dirty (sim, peer_sw);
     }
@@ -2136,8 +2181,9 @@ on_poll_server (Sim         *sim,
     p->answer = ANS_NOT_FOUND;
   else
     {
-      if (alv_swarm_plan_add_peer (peer_sw->plan, sim->ls[p->owner].key,
-                                   ALV_SWARM_PEER_FROM_REQUESTER, NULL, sim->now))
+      if (!sim->ls[p->owner].unreachable
+          && alv_swarm_plan_add_peer (peer_sw->plan, sim->ls[p->owner].key,
+                                      ALV_SWARM_PEER_FROM_REQUESTER, NULL, sim->now))
         mark_dirty (sim, peer_sw);
       p->answer = ANS_OK;
       p->avail = alv_block_map_copy (alv_swarm_plan_get_have (peer_sw->plan));
@@ -2222,7 +2268,13 @@ on_ann_gateway (Sim         *sim,
     if (gateway_leases_report (sim->gw_leases, urn, l->key, sim->ls[a->bad[k]].key, sim->now))
       trace (sim, (gint) a->owner, "i%u gateway: %s is distrusted", a->item, sim->ls[a->bad[k]].key);
   gateway_leases_update (sim->gw_leases, urn, l->key, have, FALSE, sim->now);
-  if (a->want_lease)
+  /* nobody could copy from an unreachable puller: its runs are private
+   * (gateway-leases.h) */
+  if (a->want_lease && l->unreachable && !a->rescue)
+    a->granted = gateway_leases_request_private (sim->gw_leases, urn, sim->n_blocks,
+                                                 sim->block_size, l->key, a->first, a->last,
+                                                 sim->now, &a->lease_first, &a->lease_last);
+  else if (a->want_lease)
     a->granted = gateway_leases_request (sim->gw_leases, urn, sim->n_blocks, sim->block_size,
                                          l->key, a->first, a->last, a->rescue, sim->now,
                                          &a->lease_first, &a->lease_last);
@@ -2232,7 +2284,7 @@ on_ann_gateway (Sim         *sim,
       const GatewayLease *gl = &g_array_index (running, GatewayLease, k);
       gint holder = key_to_index (sim, gl->holder);
 
-      if (holder < 0 || (guint) holder == a->owner)
+      if (holder < 0 || (guint) holder == a->owner || sim->ls[holder].unreachable)
         continue;
       a->pulls[a->n_pulls].holder = (guint) holder;
       a->pulls[a->n_pulls].first = gl->first;
@@ -2563,8 +2615,9 @@ check_config (const SimConfig  *cfg,
   else if (!(cfg->peer_rate >= 0) || !(cfg->downlink > 0))
     bad = "the peers' rates must be positive";
   else if (!(cfg->join_window >= 0) || !(cfg->churn >= 0) ||
-           !(cfg->liars >= 0 && cfg->liars <= 1))
-    bad = "the join window, churn and liars must be >= 0 (liars <= 1)";
+           !(cfg->liars >= 0 && cfg->liars <= 1) ||
+           !(cfg->unreachable >= 0 && cfg->unreachable <= 1))
+    bad = "the join window, churn, liars and unreachable must be >= 0 (liars, unreachable <= 1)";
   else if (!(cfg->lat_min_ms >= 0) || !(cfg->lat_max_ms >= cfg->lat_min_ms))
     bad = "latencies: 0 <= lat-min <= lat-max";
   else if ((double) cfg->item_seconds * cfg->bitrate / 8 / cfg->block_size >= G_MAXUINT / 4)
@@ -2659,6 +2712,28 @@ setup_listeners (Sim *sim)
         sim->ls[perm[k]].r.liar = TRUE;
       }
   }
+  if (cfg->unreachable > 0)
+    {
+      /* an order of their own, so that the other draws stay as they were */
+      g_autoptr(GRand) rand = g_rand_new_with_seed (mix32 (cfg->seed, 4));
+      guint n_unreachable = (guint) floor (cfg->unreachable * n + 0.5);
+
+      for (guint i = 0; i < n; i++)
+        perm[i] = i;
+      for (guint i = n; i > 1; i--)
+        {
+          guint j = g_rand_int_range (rand, 0, (gint32) i);
+          guint tmp = perm[i - 1];
+
+          perm[i - 1] = perm[j];
+          perm[j] = tmp;
+        }
+      for (guint k = 0; k < n_unreachable && k < n; k++)
+        {
+          sim->ls[perm[k]].unreachable = TRUE;
+          sim->ls[perm[k]].r.unreachable = TRUE;
+        }
+    }
   for (guint i = 0; i < n; i++)
     {
       gint64 when = cfg->join_window > 0
@@ -2722,6 +2797,12 @@ finish (Sim *sim)
       l->r.bytes_from_origin = (guint64) (l->origin_bytes + 0.5);
       if (l->r.joins > 0 && l->r.stalls == 0)
         res->stall_free++;
+      if (l->unreachable)
+        {
+          res->n_unreachable++;
+          if (l->r.joins > 0 && l->r.stalls == 0)
+            res->stall_free_unreachable++;
+        }
       res->n_stalls += l->r.stalls;
       res->stall_seconds += l->r.stall_seconds;
       res->lost_seconds += l->r.lost_seconds;
@@ -2789,6 +2870,7 @@ sim_run (const SimConfig  *config,
                                      GATEWAY_PER_ADDRESS, GATEWAY_PEERS_MAX_ENTRIES);
   gateway_peers_set_clock (sim->gw_peers, gateway_clock, sim);
   gateway_peers_set_seed (sim->gw_peers, mix32 (config->seed, 3));
+  gateway_peers_set_source_func (sim->gw_peers, gateway_may_list, sim);
   sim->gw_leases = gateway_leases_new (config->origin_leases, config->lease_bytes,
                                        GATEWAY_LEASES_TTL_US);
   sim->urns = g_new0 (char *, config->n_items + 1);
@@ -3005,8 +3087,11 @@ sim_result_to_json (const SimConfig *config,
   JNUM ("tune_behind", config->tune_behind);
   JNUM ("churn", config->churn);
   JNUM ("liars", config->liars);
+  JNUM ("unreachable", config->unreachable);
   JNUM ("origin_copies", r->origin_copies);
   JINT ("stall_free", r->stall_free);
+  JINT ("n_unreachable", r->n_unreachable);
+  JINT ("stall_free_unreachable", r->stall_free_unreachable);
   JINT ("stalls", r->n_stalls);
   JNUM ("stall_seconds", r->stall_seconds);
   JINT ("startups", r->startups);
@@ -3034,6 +3119,7 @@ sim_result_to_json (const SimConfig *config,
   JINT ("announces", r->announces);
   JINT ("leases_granted", r->leases_granted);
   JINT ("syn_losses", r->syn_losses);
+  JINT ("requests_unreachable", r->requests_unreachable);
   JINT ("leaves", r->leaves);
   JINT ("anomalies", r->anomalies);
   JINT ("events", r->events);

@@ -48,6 +48,9 @@ typedef struct
   double tune_behind;           /* s behind the live position a listener tunes in at */
   double churn;                 /* fraction of listeners leaving per minute */
   double liars;                 /* fraction of listeners serving corrupt blocks */
+  double unreachable;           /* fraction of listeners nobody can connect to
+                                 * (behind NAT): the gateway knows them so,
+                                 * as after its connect-back check */
   double lat_min_ms, lat_max_ms;/* one-way distance of a listener */
   guint64 max_events;
   double max_wall_seconds;      /* abort after this much wall time (0: never);
@@ -66,6 +69,7 @@ typedef struct
 {
   guint index;
   gboolean liar;
+  gboolean unreachable;
   double uplink, downlink;      /* bytes/s */
   double distance_ms;
   guint joins;
@@ -94,6 +98,8 @@ typedef struct
   double origin_copies;         /* origin body bytes / (item bytes × items) */
   guint64 origin_bytes;
   guint stall_free;             /* listeners without any stall */
+  guint n_unreachable;          /* listeners nobody can connect to */
+  guint stall_free_unreachable; /* of those, without any stall */
   guint n_stalls;
   double stall_seconds;
   guint startups;               /* tune-ins (rejoins included) */
@@ -115,6 +121,8 @@ typedef struct
   guint64 requests_failed, requests_cancelled;
   guint64 polls, announces, leases_granted;
   guint64 syn_losses;
+  guint64 requests_unreachable; /* requests and polls sent to a listener
+                                 * nobody can connect to (they time out) */
   guint64 joins, leaves;
   guint64 anomalies;            /* the planner said something impossible */
   guint64 events;

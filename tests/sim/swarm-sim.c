@@ -41,12 +41,17 @@ print_table (const SimConfig *cfg,
     }
 
   g_print ("scenario: %u listeners, %u item(s) of %.0f s at %u bit/s, blocks of %u B, "
-           "origin %.2gx (%s), join window %.0f s, start buffer %.2g s, churn %.2g/min, liars %.2g, seed %u\n",
+           "origin %.2gx (%s), join window %.0f s, start buffer %.2g s, churn %.2g/min, liars %.2g, "
+           "unreachable %.2g, seed %u\n",
            cfg->n_listeners, cfg->n_items, cfg->item_seconds, cfg->bitrate, cfg->block_size,
            cfg->origin_rate, cfg->origin_model == SIM_ORIGIN_DROPTAIL ? "droptail" : "fair",
-           cfg->join_window, cfg->start_buffer, cfg->churn, cfg->liars, cfg->seed);
+           cfg->join_window, cfg->start_buffer, cfg->churn, cfg->liars, cfg->unreachable, cfg->seed);
   g_print ("%-34s %.3f\n", "origin copies per item", r->origin_copies);
   g_print ("%-34s %u/%u\n", "listeners without a stall", r->stall_free, r->n_listeners);
+  if (r->n_unreachable > 0)
+    g_print ("%-34s %u/%u without a stall; %" G_GUINT64_FORMAT " requests and polls sent to them\n",
+             "unreachable listeners", r->stall_free_unreachable, r->n_unreachable,
+             r->requests_unreachable);
   g_print ("%-34s %u, %.2f s in all\n", "stalls", r->n_stalls, r->stall_seconds);
   g_print ("%-34s p50 %.3f s, p95 %.3f s, max %.3f s (%u tune-ins, %u never started)\n",
            "startup", r->startup_p50, r->startup_p95, r->startup_max, r->startups,
@@ -96,6 +101,7 @@ main (int   argc,
   gboolean progress = FALSE;
   double seconds = -1, origin_rate = -1, peer_rate = -1, downlink = -1, join_window = -1;
   double churn = -1, liars = -1, lat_min = -1, lat_max = -1, start_buffer = -1, tune_behind = -1;
+  double unreachable = -1;
   gboolean verbose = FALSE, trace = FALSE, no_verify = FALSE;
   gboolean ok;
   GOptionEntry entries[] = {
@@ -125,6 +131,8 @@ main (int   argc,
       "Fraction of listeners leaving per minute (0)", "P" },
     { "liars", 0, 0, G_OPTION_ARG_DOUBLE, &liars,
       "Fraction of listeners serving corrupt blocks (0)", "F" },
+    { "unreachable", 0, 0, G_OPTION_ARG_DOUBLE, &unreachable,
+      "Fraction of listeners that accept no connection (behind NAT; 0)", "F" },
     { "lat-min", 0, 0, G_OPTION_ARG_DOUBLE, &lat_min,
       "Smallest one-way distance of a listener, ms (5)", "MS" },
     { "lat-max", 0, 0, G_OPTION_ARG_DOUBLE, &lat_max,
@@ -175,6 +183,7 @@ main (int   argc,
   SET_IF (tune_behind, tune_behind, tune_behind >= 0);
   SET_IF (churn, churn, churn >= 0);
   SET_IF (liars, liars, liars >= 0);
+  SET_IF (unreachable, unreachable, unreachable >= 0);
   SET_IF (lat_min, lat_min_ms, lat_min >= 0);
   SET_IF (lat_max, lat_max_ms, lat_max >= 0);
   SET_IF ((guint64) max_events, max_events, max_events >= 0);
