@@ -42,7 +42,7 @@ void               gateway_reach_free     (GatewayReach  *reach);
  * queue or @observed's share of it is full (then the check is dropped:
  * the next announce asks again).  There is no way to name another
  * address: a check's target is @observed:@port. */
-AlvReachable  gateway_reach_observe  (GatewayReach  *reach,
+AlvReachable       gateway_reach_observe  (GatewayReach  *reach,
                                            GInetAddress  *observed,
                                            guint16        port,
                                            gint64         now);
@@ -57,7 +57,7 @@ void               gateway_reach_done     (GatewayReach       *reach,
                                            gint64              now);
 /* What is known of @key ("ip:port", alv_alt_format_address()'s form) at
  * @now, checking nothing. */
-AlvReachable  gateway_reach_lookup   (GatewayReach  *reach,
+AlvReachable       gateway_reach_lookup   (GatewayReach  *reach,
                                            const char    *key,
                                            gint64         now);
 /* Drops results older than the TTL; returns how many. */
