@@ -130,10 +130,6 @@ GPtrArray            *alv_gateway_client_announce_finish (AlvGatewayClient  *cli
  * leases at all (X-Origin-Lease present), whether it granted one (in
  * @first/@last), and in @pulls (nullable) the leases running for others
  * (#AlvOriginPull). */
-/* After a successful _finish: whether the gateway could connect back to
- * the peer port (X-Reachable). */
-AlvReachable      alv_gateway_client_announce_get_reach (AlvGatewayClient *client,
-                                                       GAsyncResult         *result);
 gboolean              alv_gateway_client_announce_get_lease (AlvGatewayClient *client,
                                                        GAsyncResult         *result,
                                                        guint                 n_blocks,
@@ -141,5 +137,9 @@ gboolean              alv_gateway_client_announce_get_lease (AlvGatewayClient *c
                                                        guint                *first,
                                                        guint                *last,
                                                        GArray              **pulls);
+/* After a successful _finish: whether the gateway could connect back to
+ * the peer port (X-Reachable). */
+AlvReachable          alv_gateway_client_announce_get_reach (AlvGatewayClient *client,
+                                                       GAsyncResult         *result);
 
 G_END_DECLS
