@@ -462,7 +462,10 @@ player_wait (Player *p)
     }
   g_test_message ("player stdout:\n%s\nplayer stderr:\n%s", p->out, p->err);
   if (!g_subprocess_get_if_exited (p->proc))
-    return -1;
+    {
+      g_test_message ("the player was killed by signal %d", g_subprocess_get_term_sig (p->proc));
+      return -1;
+    }
   return g_subprocess_get_exit_status (p->proc);
 }
 
