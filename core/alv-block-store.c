@@ -47,6 +47,19 @@
 
 #define B32_LEN ALV_OCN_URN_B32_LENGTH
 
+/* Each entry keeps the blocks it verified last (written or read), up to
+ * RECENT_BYTES and RECENT_MAX blocks: the local stream and the peers
+ * that upload from it read what arrived moments ago, in 4 KiB pieces, and
+ * those reads then need neither the disk, nor the hash, nor a thread. */
+#define RECENT_MAX 32
+#define RECENT_BYTES (512u * 1024)
+
+typedef struct
+{
+  guint index;
+  GBytes *bytes;                 /* the whole block, verified */
+} Recent;
+
 typedef struct
 {
   char *urn;                     /* normalised, the table key */
@@ -65,6 +78,8 @@ typedef struct
   gint64 last_used;
   guint dirty;
   gboolean removed;
+  Recent recent[RECENT_MAX];     /* oldest first */
+  guint n_recent;
 
   GMutex state_lock;             /* serialises state-file writes */
 } Entry;
@@ -97,11 +112,14 @@ G_DEFINE_FINAL_TYPE (AlvBlockStore, alv_block_store, G_TYPE_OBJECT)
 /* ------------------------------------------------------------------ */
 /* entries                                                             */
 
+static void recent_clear (Entry *e);
+
 static void
 entry_clear (gpointer data)
 {
   Entry *e = data;
 
+  recent_clear (e);
   g_free (e->urn);
   g_free (e->b32);
   g_clear_pointer (&e->held, alv_block_map_free);
@@ -184,6 +202,107 @@ touch_locked (AlvBlockStore *self,
 }
 
 /* Validates and normalises a URN given by the caller. */
+/* --- the recently verified blocks (store lock held) ---------------- */
+
+static guint
+recent_capacity (Entry *e)
+{
+  return CLAMP (RECENT_BYTES / MAX (e->block_size, 1u), 1u, RECENT_MAX);
+}
+
+static void
+recent_clear (Entry *e)
+{
+  for (guint i = 0; i < e->n_recent; i++)
+    g_bytes_unref (e->recent[i].bytes);
+  e->n_recent = 0;
+}
+
+static void
+recent_remove_at (Entry *e,
+                  guint  i)
+{
+  g_bytes_unref (e->recent[i].bytes);
+  memmove (&e->recent[i], &e->recent[i + 1], (e->n_recent - i - 1) * sizeof e->recent[0]);
+  e->n_recent--;
+}
+
+static gint
+recent_find (Entry *e,
+             guint  index)
+{
+  for (guint i = e->n_recent; i-- > 0;)
+    if (e->recent[i].index == index)
+      return (gint) i;
+  return -1;
+}
+
+static void
+recent_remove (Entry *e,
+               guint  index)
+{
+  gint i = recent_find (e, index);
+
+  if (i >= 0)
+    recent_remove_at (e, (guint) i);
+}
+
+/* Keeps a copy of verified block @index of @e (a copy: @data may be a
+ * slice that holds a much larger buffer alive), as the newest. */
+static void
+recent_add (Entry        *e,
+            guint         index,
+            const guint8 *data,
+            gsize         len)
+{
+  recent_remove (e, index);
+  if (e->n_recent >= recent_capacity (e))
+    recent_remove_at (e, 0);
+  e->recent[e->n_recent].index = index;
+  e->recent[e->n_recent].bytes = g_bytes_new (data, len);
+  e->n_recent++;
+}
+
+/* [@offset, @offset + @len) from the recent blocks alone, or %NULL when
+ * one of its blocks is not among them.  @len > 0. */
+static GBytes *
+recent_read (Entry   *e,
+             guint64  offset,
+             gsize    len)
+{
+  guint first = (guint) (offset / e->block_size);
+  guint last = (guint) ((offset + len - 1) / e->block_size);
+  g_autofree guint8 *buf = NULL;
+  gsize done = 0;
+
+  if (first == last)
+    {
+      gint i = recent_find (e, first);
+
+      if (i < 0)
+        return NULL;
+      return g_bytes_new_from_bytes (e->recent[i].bytes,
+                                     offset - (guint64) first * e->block_size, len);
+    }
+  for (guint index = first; index <= last; index++)
+    if (recent_find (e, index) < 0)
+      return NULL;
+  buf = g_malloc (len);
+  for (guint index = first; index <= last; index++)
+    {
+      gsize size;
+      const guint8 *block = g_bytes_get_data (e->recent[recent_find (e, index)].bytes, &size);
+      guint64 block_start = (guint64) index * e->block_size;
+      guint64 from = MAX (offset, block_start);
+      guint64 to = MIN (offset + len, block_start + size);
+
+      memcpy (buf + done, block + (from - block_start), to - from);
+      done += to - from;
+    }
+  g_assert (done == len);
+  return g_bytes_new_take (g_steal_pointer (&buf), len);
+}
+
 static char *
 normalize_urn (const char *urn,
                guint8     *root,
@@ -657,6 +776,7 @@ drop_corrupt_block (AlvBlockStore *self,
 
   g_mutex_lock (&self->lock);
   was_held = !e->removed && alv_block_map_get (e->held, index);
+  recent_remove (e, index);
   if (was_held)
     {
       alv_block_map_clear (e->held, index);
@@ -675,6 +795,30 @@ drop_corrupt_block (AlvBlockStore *self,
   /* whoever reads on after this read's result no longer counts the block
    * as held */
   queue_event (self, SIGNAL_BLOCK_DROPPED, e->urn, index);
+}
+
+/* Whether every block of [@offset, @offset + @len) is held (touching
+ * @e if so); when they are and the recent blocks have them all, the span
+ * from those in *@recent (else *@recent is left %NULL).  @len > 0. */
+static gboolean
+span_held (AlvBlockStore  *self,
+           Entry          *e,
+           guint64         offset,
+           gsize           len,
+           GBytes        **recent)
+{
+  gboolean held = TRUE;
+
+  g_mutex_lock (&self->lock);
+  for (guint64 i = offset / e->block_size; held && i <= (offset + len - 1) / e->block_size; i++)
+    held = alv_block_map_get (e->held, (guint) i);
+  if (held)
+    {
+      touch_locked (self, e);
+      *recent = recent_read (e, offset, len);
+    }
+  g_mutex_unlock (&self->lock);
+  return held;
 }
 
 /* Reads the whole blocks that hold [@offset, @offset + @len) and checks
@@ -719,6 +863,18 @@ read_span_verified (AlvBlockStore *self,
         first_bad = index;
       drop_corrupt_block (self, e, index);
     }
+  if (bad == 0)
+    {
+      g_mutex_lock (&self->lock);
+      for (guint64 pos = start; pos < end && !e->removed; pos += e->block_size)
+        {
+          guint index = (guint) (pos / e->block_size);
+
+          if (alv_block_map_get (e->held, index))
+            recent_add (e, index, data + (pos - start), MIN ((guint64) e->block_size, end - pos));
+        }
+      g_mutex_unlock (&self->lock);
+    }
   if (bad > 0)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_MISMATCH,
@@ -740,6 +896,7 @@ remove_entry_locked (AlvBlockStore *self,
 
   self->size -= MIN (self->size, entry_cost_locked (e));
   e->removed = TRUE;
+  recent_clear (e);
   g_hash_table_remove (self->entries, e->urn);
   unlink_entry_files (self, e);
 
@@ -1910,6 +2067,8 @@ store_block (AlvBlockStore  *store,
       alv_block_map_set (e->held, (guint) index);
       e->held_bytes += len;
       e->dirty++;
+      if (tree != NULL)
+        recent_add (e, (guint) index, bytes, len);
       flush = e->dirty >= STATE_FLUSH_EVERY || alv_block_map_is_complete (e->held);
     }
   g_mutex_unlock (&store->lock);
@@ -1999,9 +2158,11 @@ alv_block_store_write_origin (AlvBlockStore  *store,
  * @length: number of bytes, at most %ALV_BLOCK_STORE_MAX_READ
  * @error: return location for a #GError
  *
- * Reads held content.  Every block the span touches must be held, and is
- * checked against the tree again as it is read (data on disk can change
- * after it was verified); a block that fails is dropped (see
+ * Reads held content.  Every block the span touches must be held.  The
+ * blocks an entry verified last (written or read, up to 512 KiB) are read
+ * from memory, as they were verified; any other block is read from the
+ * disk and checked against the tree again (data on disk can change after
+ * it was verified), and a block that fails is dropped (see
  * #AlvBlockStore::block-dropped).
  * Errors: %ALV_ERROR_INVALID for no entry, a span outside the content or
  * not held; %ALV_ERROR_MISMATCH when a block failed its hash;
@@ -2019,7 +2180,7 @@ alv_block_store_read (AlvBlockStore  *store,
                       GError        **error)
 {
   g_autoptr(Entry) e = NULL;
-  gboolean held = TRUE;
+  g_autoptr(GBytes) recent = NULL;
 
   g_return_val_if_fail (ALV_IS_BLOCK_STORE (store), NULL);
   g_return_val_if_fail (urn != NULL, NULL);
@@ -2044,21 +2205,36 @@ alv_block_store_read (AlvBlockStore  *store,
   if (length == 0)
     return g_bytes_new (NULL, 0);
 
-  g_mutex_lock (&store->lock);
-  for (guint64 i = offset / e->block_size;
-       held && i <= (offset + length - 1) / e->block_size; i++)
-    held = alv_block_map_get (e->held, (guint) i);
-  if (held)
-    touch_locked (store, e);
-  g_mutex_unlock (&store->lock);
-  if (!held)
+  if (!span_held (store, e, offset, length, &recent))
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
                    _("Bytes %" PRIu64 "+%zu"
                      " of %s are not held"), offset, length, e->urn);
       return NULL;
     }
+  if (recent != NULL)
+    return g_steal_pointer (&recent);
   return read_span_verified (store, e, offset, length, error);
+}
+
+/* alv_block_store_read() when it needs neither the disk nor a hash: the
+ * span, held and all of it among the recent blocks; else %NULL (errors
+ * included, for the blocking read to report). */
+static GBytes *
+read_recent (AlvBlockStore *store,
+             const char    *urn,
+             guint64        offset,
+             gsize          length)
+{
+  g_autoptr(Entry) e = lookup_entry (store, urn);
+  GBytes *recent = NULL;
+
+  if (e == NULL || length == 0 || length > ALV_BLOCK_STORE_MAX_READ
+      || offset > e->length || length > e->length - offset)
+    return NULL;
+  if (!span_held (store, e, offset, length, &recent))
+    return NULL;
+  return recent;
 }
 
 /**
@@ -2438,7 +2614,9 @@ alv_block_store_set_tree_finish (AlvBlockStore  *store,
  * @callback: called when done
  * @user_data: data for @callback
  *
- * alv_block_store_read() in a thread.
+ * alv_block_store_read() in a thread, or at once when the span is among
+ * the blocks verified last (the callback still runs from the main
+ * context, after this returns).
  */
 void
 alv_block_store_read_async (AlvBlockStore       *store,
@@ -2449,11 +2627,22 @@ alv_block_store_read_async (AlvBlockStore       *store,
                             GAsyncReadyCallback  callback,
                             gpointer             user_data)
 {
+  GBytes *recent;
   Op *op;
 
   g_return_if_fail (ALV_IS_BLOCK_STORE (store));
   g_return_if_fail (urn != NULL);
 
+  recent = read_recent (store, urn, offset, length);
+  if (recent != NULL)
+    {
+      g_autoptr(GTask) task = g_task_new (store, cancellable, callback, user_data);
+
+      /* GTask calls back from the main context, never from in here */
+      g_task_set_source_tag (task, alv_block_store_read_async);
+      g_task_return_pointer (task, recent, (GDestroyNotify) g_bytes_unref);
+      return;
+    }
   op = op_new (OP_READ, urn);
   op->position = offset;
   op->length = length;

@@ -966,6 +966,24 @@ test_async (Fixture       *f,
   item_clear (&item);
 }
 
+/* flips one bit of @item's byte @offset in the data file */
+static void
+flip_on_disk (Fixture *f,
+              Item    *item,
+              guint64  offset)
+{
+  g_autofree char *path = item_path (f, item, ".data");
+  guint8 byte;
+  int fd;
+
+  fd = g_open (path, O_RDWR, 0);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (pread (fd, &byte, 1, (off_t) offset), ==, 1);
+  byte ^= 0x01;
+  g_assert_cmpint (pwrite (fd, &byte, 1, (off_t) offset), ==, 1);
+  g_assert_no_errno (close (fd));
+}
+
 /* A held block that changes on disk after it was verified (a failing
  * disk, another program) is caught when read: the read fails, the block
  * is no longer held, "block-dropped" says so, and the other blocks still
@@ -988,25 +1006,20 @@ test_changed_on_disk (Fixture       *f,
   g_autoptr(AlvBlockStore) store = open_store (f, 0);
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) got = NULL;
-  g_autofree char *path = NULL;
   Item item = { 0 };
   gint dropped = -1;
-  guint8 byte;
-  int fd;
 
   item_init (&item, 10 * BS + 100, 7);
   open_with_tree (store, &item);
   write_all (store, &item);
   g_assert_true (alv_block_store_flush (store, &error));
+  /* the store keeps the blocks it verified last in memory (see
+   * test_recent); a restarted one reads from the disk */
+  g_clear_object (&store);
+  store = open_store (f, 0);
 
   /* one bit of block 3 flips on disk */
-  path = item_path (f, &item, ".data");
-  fd = g_open (path, O_RDWR, 0);
-  g_assert_cmpint (fd, >=, 0);
-  g_assert_cmpint (pread (fd, &byte, 1, 3 * BS + 10), ==, 1);
-  byte ^= 0x01;
-  g_assert_cmpint (pwrite (fd, &byte, 1, 3 * BS + 10), ==, 1);
-  g_assert_no_errno (close (fd));
+  flip_on_disk (f, &item, 3 * BS + 10);
 
   /* a span touching block 3, even by one byte, is refused */
   got = alv_block_store_read (store, item.urn, 2 * BS, BS + 1, &error);
@@ -1041,6 +1054,92 @@ test_changed_on_disk (Fixture       *f,
   item_clear (&item);
 }
 
+typedef struct
+{
+  gboolean returned;    /* read_async() had returned when the callback ran */
+  gboolean called;
+  GBytes *bytes;
+} RecentRead;
+
+static void
+recent_read_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  RecentRead *r = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (r->returned);
+  r->bytes = alv_block_store_read_finish (ALV_BLOCK_STORE (source), result, &error);
+  g_assert_no_error (error);
+  r->called = TRUE;
+}
+
+/* The blocks verified last are read from memory, as they were verified: a
+ * change on disk does not reach them (the disk is not read), while an
+ * older block, no longer among them, is read from the disk and checked
+ * again.  At 4 KiB blocks the store keeps 32 of them per entry. */
+static void
+test_recent (Fixture       *f,
+             gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(AlvBlockStore) store = open_store (f, 0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) got = NULL;
+  RecentRead r = { 0, };
+  Item item = { 0 };
+
+  item_init (&item, 40 * BS, 11);
+  open_with_tree (store, &item);
+  write_all (store, &item);
+  flip_on_disk (f, &item, 0 * BS + 7);
+  flip_on_disk (f, &item, 39 * BS + 7);
+  flip_on_disk (f, &item, 20 * BS + 7);
+
+  /* the last written: within a block, across blocks, the short tail */
+  assert_read (store, &item, 39 * BS, BS);
+  assert_read (store, &item, 39 * BS + 5, 10);
+  assert_read (store, &item, 19 * BS + 100, 2 * BS);
+  assert_read (store, &item, 8 * BS + 1, 31 * BS);
+  g_assert_true (alv_block_store_has_block (store, item.urn, 39));
+
+  /* without a thread, and still never calling back from inside */
+  alv_block_store_read_async (store, item.urn, 39 * BS, 16, NULL, recent_read_cb, &r);
+  r.returned = TRUE;
+  for (guint i = 0; i < 100 && !r.called; i++)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_true (r.called);
+  {
+    g_autoptr(GBytes) expected = g_bytes_new_from_bytes (item.content, 39 * BS, 16);
+
+    g_assert_true (g_bytes_equal (r.bytes, expected));
+  }
+  g_clear_pointer (&r.bytes, g_bytes_unref);
+
+  /* block 0 was pushed out by the 32 after it: read from disk, caught */
+  got = alv_block_store_read (store, item.urn, 0, 16, &error);
+  g_assert_error (error, ALV_ERROR, ALV_ERROR_MISMATCH);
+  g_assert_null (got);
+  g_assert_false (alv_block_store_has_block (store, item.urn, 0));
+  g_clear_error (&error);
+
+  /* a restarted store checks every block on disk: 39 and 20 are gone */
+  g_clear_object (&store);
+  store = open_store (f, 0);
+  g_assert_false (alv_block_store_has_block (store, item.urn, 39));
+  g_assert_false (alv_block_store_has_block (store, item.urn, 20));
+  assert_read (store, &item, 38 * BS, BS);
+
+  /* a block read from the disk and verified is among the recent ones:
+   * a change on disk after that read no longer matters */
+  assert_read (store, &item, 37 * BS, BS);
+  flip_on_disk (f, &item, 37 * BS + 9);
+  assert_read (store, &item, 37 * BS, BS);
+
+  g_clear_object (&store);
+  item_clear (&item);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1049,6 +1148,8 @@ main (int   argc,
 
   g_test_add ("/core/block-store/verified-vs-corrupt", Fixture, NULL,
               fixture_setup, test_verified_vs_corrupt, fixture_teardown);
+  g_test_add ("/core/block-store/recent", Fixture, NULL,
+              fixture_setup, test_recent, fixture_teardown);
   g_test_add ("/core/block-store/block-size-changed", Fixture, NULL,
               fixture_setup, test_block_size_changed, fixture_teardown);
   g_test_add ("/core/block-store/origin-then-tree", Fixture, NULL,
