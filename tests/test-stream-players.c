@@ -299,17 +299,21 @@ player_spawn (Fixture            *f,
   g_subprocess_wait_async (f->proc, f->cancellable, wait_cb, f);
 }
 
+/* The stream has ended, the player has exited and closed its pipes, and
+ * the server has noticed it leave: a player that stops before the end
+ * (ffmpeg -t) is noticed when a write to it fails, which can come after
+ * its exit (a write in flight as the stream ends, on a loaded machine). */
 static gboolean
 played_cond (gpointer data)
 {
   Fixture *f = data;
 
-  return f->exited && f->all_pushed && f->pending == 0;
+  return f->exited && f->all_pushed && f->pending == 0
+         && alv_stream_server_get_n_listeners (f->server) == 0;
 }
 
 /* Feeds the mount, starts @argv once lead_us of media are in the burst,
- * and waits (bounded) until the stream has ended and the player has exited
- * and closed its pipes. */
+ * and waits (bounded) until played_cond(). */
 static void
 play (Fixture            *f,
       const char * const *argv)
