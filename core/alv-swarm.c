@@ -46,6 +46,7 @@ struct _Request
   GInputStream *stream;
   GByteArray *buf;
   GCancellable *cancellable;
+  gint64 started;               /* µs, monotonic */
   gboolean ended;
 };
 
@@ -242,6 +243,13 @@ request_end (Request     *r,
   r->ended = TRUE;
   if (end == ALV_SWARM_END_FAILED && g_cancellable_is_cancelled (r->cancellable))
     end = ALV_SWARM_END_CANCELLED;
+  g_debug ("[%u] %.8s %s: blocks %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT
+           " ended (%s, status %u) after %" G_GINT64_FORMAT " ms with %" G_GUINT64_FORMAT
+           " blocks", self->peer_port, self->urn + strlen (ALV_URN_PREFIX),
+           source_name (r), r->first, r->last,
+           end == ALV_SWARM_END_OK ? "ok" : end == ALV_SWARM_END_FAILED ? "failed" : "cancelled",
+           r->msg != NULL ? soup_message_get_status (r->msg) : 0,
+           (now_us () - r->started) / 1000, r->next - r->first);
   alv_swarm_plan_request_ended (self->plan, r->id, end, extra_backoff_us, now_us ());
   g_ptr_array_remove_fast (self->requests, r);
   if (!g_cancellable_is_cancelled (r->cancellable))
@@ -663,6 +671,7 @@ start_request (AlvSwarm             *self,
   r->last = a->last;
   r->buf = g_byte_array_new ();
   r->cancellable = g_cancellable_new ();
+  r->started = now_us ();
   range = g_strdup_printf ("bytes=%" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT,
                            block_offset (self, r->first),
                            block_offset (self, r->last) + block_len (self, r->last) - 1);
