@@ -71,8 +71,10 @@
 /* largest read from the block store at once */
 #define STORE_READ (64 * 1024)
 /* the smallest head read from the block store first (more when the
- * headers turn out longer, up to MAX_HEAD_SIZE) */
-#define MIN_HEAD_SIZE (16 * 1024)
+ * headers turn out longer, up to MAX_HEAD_SIZE): one block of the
+ * gateway's default size, so a listener tuning in waits for one block of
+ * head beside the blocks at its position, not two */
+#define MIN_HEAD_SIZE (8 * 1024)
 /* a prefetched item's swarm fetches once the item playing is held, or
  * this long (µs) before its slot, whichever comes first */
 #define PREFETCH_LEAD (30 * G_USEC_PER_SEC)
