@@ -71,7 +71,10 @@
  *   peers, weighted by the asker's held map), announce, leases update,
  *   lease request, the leases running (8).
  * - Players: a listener tunes in at a uniform time in the join window, at
- *   the live position; playback starts when 2 s of audio from there are
+ *   the live position; like the core, it needs the item's head first (one
+ *   8 KiB block, --head-bytes: the core reads the offset of the position
+ *   from it) and asks for it and the blocks at the position at once;
+ *   playback starts when the head and 2 s of audio from the position are
  *   held (startup; --start-buffer), plays at the bitrate, stalls at a
  *   block not held and resumes when a second from there is held again,
  *   as bench-swarm.py's player does (set_playhead
@@ -130,6 +133,7 @@
 #define WAITERS_MAX             8              /* ALV_PEER_SERVER_WAITERS_MAX */
 #define WAIT_MAX_US             (3 * G_USEC_PER_SEC) /* ALV_PEER_SERVER_WAIT_MS */
 #define PLAYER_START_S          2.0            /* audio held before playing (bench-swarm.py's START_AUDIO) */
+#define HEAD_BYTES              8192           /* core-service.c: MIN_HEAD_SIZE */
 #define PLAYER_RESUME_S         1.0            /* and before resuming (its RESUME_AUDIO) */
 #define RARE_HOLDERS            1
 #define RARE_DUE_US             (3 * G_USEC_PER_SEC)     /* RARE_DUE_US of the peer server */
@@ -287,6 +291,10 @@ typedef struct
   gint64 tick_instant;
   guint ticks_here;
   GArray *requests;             /* guint Req handles */
+  /* tuning in: the head is awaited (start_deadline) */
+  gboolean head_pending;
+  double start_offset;
+  gint64 start_due;
 } Swarm;
 
 typedef enum
@@ -1041,6 +1049,51 @@ player_has (Sim   *sim,
   return store != NULL && j < sim->n_blocks && store[j] != BLOCK_ABSENT;
 }
 
+/* Whether the first head_bytes of the item are held. */
+static gboolean
+head_held (Sim          *sim,
+           const guint8 *store)
+{
+  for (guint j = 0; j < sim->n_blocks && (guint64) j * sim->block_size < sim->cfg->head_bytes; j++)
+    if (store == NULL || store[j] == BLOCK_ABSENT)
+      return FALSE;
+  return TRUE;
+}
+
+/* Deadlines while a listener tuning in waits for the head, as the core's
+ * feeder_start_deadline() gives them: the head at once, the blocks
+ * around the position from then on (the position is a guess until the
+ * head tells the offset, exact here), nothing else. */
+static gint64
+start_deadline (guint    i,
+                gpointer user_data)
+{
+  Swarm *sw = user_data;
+  Sim *sim = sw->sim;
+  double off = block_start (sim, i);
+
+  if (off < sim->cfg->head_bytes)
+    return sw->start_due;
+  if (sw->start_offset > 0 && off + sim->block_size > sw->start_offset
+      && off < sw->start_offset + 2.0 * sim->block_size)
+    return sw->start_due + (gint64) (MAX (off - sw->start_offset, 0) * US / sim->byte_rate);
+  return ALV_SWARM_PLAN_NO_DEADLINE;
+}
+
+/* The head of @sw's item is held now: the offset is known, deadlines
+ * follow the position from now (feeder_start_body()). */
+static void
+swarm_head_arrived (Sim   *sim,
+                    Swarm *sw)
+{
+  sw->head_pending = FALSE;
+  alv_swarm_plan_set_deadline_func (sw->plan, NULL, NULL);
+  alv_swarm_plan_set_playhead (sw->plan, (guint64) sw->start_offset, (guint64) sim->byte_rate,
+                               sim->now);
+  trace (sim, (gint) sw->listener, "i%u head held", sw->item);
+  mark_dirty (sim, sw);
+}
+
 /* Whether enough audio from the position is held (or the item's end): a
  * player starts with start_buffer seconds (2 by default) and resumes
  * after a stall with a second, as the benchmark's readers do. */
@@ -1059,6 +1112,9 @@ player_buffered (Sim   *sim,
   for (; j < sim->n_blocks && (double) j * sim->block_size < want; j++)
     if (store[j] == BLOCK_ABSENT)
       return FALSE;
+  /* a listener tuning in starts once the head told it the offset */
+  if (l->p_state == P_WAITING && !head_held (sim, store))
+    return FALSE;
   return TRUE;
 }
 
@@ -1362,7 +1418,16 @@ swarm_create (Sim      *sim,
       alv_swarm_plan_set_held (sw->plan, i);
   if (active)
     {
-      alv_swarm_plan_set_playhead (sw->plan, (guint64) offset, (guint64) sim->byte_rate, sim->now);
+      sw->start_offset = offset;
+      sw->start_due = sim->now;
+      if (!head_held (sim, store))
+        {
+          /* the head first, with what the player buffers (start_deadline) */
+          sw->head_pending = TRUE;
+          alv_swarm_plan_set_deadline_func (sw->plan, start_deadline, sw);
+        }
+      else
+        alv_swarm_plan_set_playhead (sw->plan, (guint64) offset, (guint64) sim->byte_rate, sim->now);
       alv_swarm_plan_set_needed_from (sw->plan, (guint64) offset);
       alv_swarm_plan_set_active (sw->plan, TRUE, sim->now);
     }
@@ -2084,6 +2149,8 @@ deliver_block (Sim   *sim,
     }
   if (l->waits->len > 0)
     serve_waiters (sim, r->owner, r->item);
+  if (sw->head_pending && head_held (sim, store))
+    swarm_head_arrived (sim, sw);
   if (l->p_item == r->item)
     player_check (sim, r->owner);
   return TRUE;
@@ -2543,6 +2610,7 @@ sim_config_init (SimConfig *config)
   config->join_window = 20;
   config->start_buffer = PLAYER_START_S;
   config->tune_behind = 0;
+  config->head_bytes = HEAD_BYTES;
   config->lat_min_ms = 5;
   config->lat_max_ms = 40;
   config->max_events = 2000000000;
@@ -3085,6 +3153,7 @@ sim_result_to_json (const SimConfig *config,
   JNUM ("join_window", config->join_window);
   JNUM ("start_buffer", config->start_buffer);
   JNUM ("tune_behind", config->tune_behind);
+  JINT ("head_bytes", config->head_bytes);
   JNUM ("churn", config->churn);
   JNUM ("liars", config->liars);
   JNUM ("unreachable", config->unreachable);

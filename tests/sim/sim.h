@@ -46,6 +46,8 @@ typedef struct
   double join_window;           /* s; 0: everybody at t = 0 */
   double start_buffer;          /* s of audio held before a player starts */
   double tune_behind;           /* s behind the live position a listener tunes in at */
+  guint head_bytes;             /* the item's head a listener tuning in needs
+                                 * first (the core's first head read); 0: none */
   double churn;                 /* fraction of listeners leaving per minute */
   double liars;                 /* fraction of listeners serving corrupt blocks */
   double unreachable;           /* fraction of listeners nobody can connect to

@@ -102,6 +102,7 @@ main (int   argc,
   double seconds = -1, origin_rate = -1, peer_rate = -1, downlink = -1, join_window = -1;
   double churn = -1, liars = -1, lat_min = -1, lat_max = -1, start_buffer = -1, tune_behind = -1;
   double unreachable = -1;
+  gint head_bytes = -1;
   gboolean verbose = FALSE, trace = FALSE, no_verify = FALSE;
   gboolean ok;
   GOptionEntry entries[] = {
@@ -127,6 +128,8 @@ main (int   argc,
       "Seconds of audio a player holds before it starts (2, as bench-swarm.py's; it resumes after a stall with 1)", "S" },
     { "tune-behind", 0, 0, G_OPTION_ARG_DOUBLE, &tune_behind,
       "A listener tunes in this many seconds behind the live position, never before the item's start (0)", "S" },
+    { "head-bytes", 0, 0, G_OPTION_ARG_INT, &head_bytes,
+      "Bytes of the item's head a listener tuning in needs before it can start, as the core (8192; 0: none)", "B" },
     { "churn", 0, 0, G_OPTION_ARG_DOUBLE, &churn,
       "Fraction of listeners leaving per minute (0)", "P" },
     { "liars", 0, 0, G_OPTION_ARG_DOUBLE, &liars,
@@ -181,6 +184,7 @@ main (int   argc,
   SET_IF (join_window, join_window, join_window >= 0);
   SET_IF (start_buffer, start_buffer, start_buffer >= 0);
   SET_IF (tune_behind, tune_behind, tune_behind >= 0);
+  SET_IF ((guint) head_bytes, head_bytes, head_bytes >= 0);
   SET_IF (churn, churn, churn >= 0);
   SET_IF (liars, liars, liars >= 0);
   SET_IF (unreachable, unreachable, unreachable >= 0);
