@@ -94,6 +94,37 @@ new_session (void)
                                         NULL);
 }
 
+/* The peer port, serving f->store and sharing f->urn. */
+static void
+serve (Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->server = alv_peer_server_new (f->store);
+  g_assert_true (alv_peer_server_listen (f->server, "127.0.0.1", 0, &error));
+  g_assert_no_error (error);
+  f->port = alv_peer_server_get_port (f->server);
+  g_assert_cmpuint (f->port, >, 0);
+  alv_peer_server_share (f->server, f->urn);
+}
+
+/* The store and the peer port again, as after the daemon restarted: a
+ * store keeps the blocks it verified last in memory, a new one reads
+ * every block from disk. */
+static void
+restart (Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (alv_block_store_flush (f->store, &error));
+  g_assert_no_error (error);
+  g_clear_object (&f->server);
+  g_clear_object (&f->store);
+  f->store = alv_block_store_new (f->dir, 0, NULL, &error);
+  g_assert_no_error (error);
+  serve (f);
+}
+
 static void
 fixture_setup (Fixture       *f,
                gconstpointer  data)
@@ -115,12 +146,7 @@ fixture_setup (Fixture       *f,
   else
     add_item (f->store, f->content, f->tree, f->urn, some, G_N_ELEMENTS (some));
 
-  f->server = alv_peer_server_new (f->store);
-  g_assert_true (alv_peer_server_listen (f->server, "127.0.0.1", 0, &error));
-  g_assert_no_error (error);
-  f->port = alv_peer_server_get_port (f->server);
-  g_assert_cmpuint (f->port, >, 0);
-  alv_peer_server_share (f->server, f->urn);
+  serve (f);
   f->session = new_session ();
 }
 
@@ -1171,7 +1197,7 @@ test_changed_on_disk (Fixture       *f,
                       gconstpointer  data G_GNUC_UNUSED)
 {
   g_autoptr(SoupMessage) msg = NULL;
-  g_autofree char *uri = n2r_uri (f, f->urn);
+  g_autofree char *uri = NULL;
   g_autofree char *b32 = NULL;
   g_autofree char *name = NULL;
   g_autofree char *path = NULL;
@@ -1182,6 +1208,8 @@ test_changed_on_disk (Fixture       *f,
   guint8 byte;
   int fd;
 
+  restart (f);
+  uri = n2r_uri (f, f->urn);
   g_signal_connect (f->store, "block-dropped", G_CALLBACK (dropped_cb), &dropped);
   g_assert_true (alv_urn_parse (f->urn, root, NULL));
   b32 = alv_base32_encode (root, ALV_HASH_SIZE);
