@@ -73,6 +73,7 @@ struct _AlvListener
 
   SoupServer *soup;
   GSocket *placeholder_peer;       /* the silent end of libsoup's listener */
+  gboolean close_each;             /* every answer closes its connection */
   AlvListenerAcceptFunc func;
   gpointer func_data;
 };
@@ -327,6 +328,20 @@ header_timer_disarm_cb (SoupServerMessage *msg,
   g_object_set_data (G_OBJECT (msg), HEADER_TIMER_KEY, NULL);
 }
 
+/* Whether this libsoup keeps, for the server's lifetime, every kept-alive
+ * connection whose client closes it between two requests: its socket
+ * stays open, half closed, and nothing reads from it again.  libsoup 3.2
+ * does (fixed in 3.3.0, GNOME/libsoup commit d20c6601): a peer port
+ * whose peers come and go held 700 such sockets after two minutes, and a
+ * gateway would run out of descriptors.  With such a libsoup every answer
+ * says "Connection: close": a new connection per request, which the
+ * server closes itself. */
+gboolean
+alv_listener_soup_leaks_idle (void)
+{
+  return soup_get_major_version () == 3 && soup_get_minor_version () < 3;
+}
+
 /* A connection waits for a request: the first one, or the next one on a
  * kept-alive connection.  Its headers must arrive within the deadline. */
 static void
@@ -338,6 +353,9 @@ request_started_cb (SoupServer        *server G_GNUC_UNUSED,
   GSocket *socket = conn != NULL ? conn->socket : soup_server_message_get_socket (msg);
   HeaderTimer *timer;
 
+  if (self->close_each)
+    soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                  "Connection", "close");
   if (socket == NULL)
     return;
   g_object_set_data_full (G_OBJECT (msg), SOCKET_KEY, g_object_ref (socket), g_object_unref);
@@ -386,7 +404,9 @@ alv_listener_get_message_socket (SoupServerMessage *msg)
  * @error: return location for a #GError
  *
  * Hands every admitted connection to @server, and gives each request's
- * headers the configured deadline.
+ * headers the configured deadline.  With a libsoup that leaks kept-alive
+ * connections closed by their clients (alv_listener_soup_leaks_idle()),
+ * every answer closes its connection.
  *
  * Returns: %TRUE, or %FALSE if the server could not be set up
  */
@@ -427,6 +447,7 @@ alv_listener_serve_soup (AlvListener  *listener,
   if (!soup_server_listen_socket (server, placeholder, 0, error))
     return FALSE;
   listener->soup = g_object_ref (server);
+  listener->close_each = alv_listener_soup_leaks_idle ();
   g_signal_connect (server, "request-started", G_CALLBACK (request_started_cb), listener);
   return TRUE;
 }

@@ -79,6 +79,10 @@ guint        alv_listener_get_max_connections (AlvListener          *listener);
 guint64      alv_listener_get_n_refused    (AlvListener             *listener);
 
 GSocket     *alv_listener_get_message_socket (SoupServerMessage     *msg);
+/* Whether the libsoup in use keeps every kept-alive connection whose
+ * client closes it between requests (3.2 does): then a served listener
+ * closes each connection after its answer. */
+gboolean     alv_listener_soup_leaks_idle  (void);
 
 guint64      alv_raise_fd_limit            (void);
 guint64      alv_get_fd_limit              (void);
