@@ -1051,7 +1051,9 @@ test_sim_sixteen (gconstpointer data)
  * 77; all with players that started on a second of audio, 108 and 105
  * with two, as the benchmark's do), at about one origin copy.  That was
  * with blocks of 16 KiB; the gateway's 8 KiB blocks, each passed on
- * after half the time, give 123 and 123 (doc/swarm.md). */
+ * after half the time, give 123 and 123 (doc/swarm.md); with the head
+ * each listener tuning in fetches first, as the core does, 125 and 114
+ * (16 KiB blocks: 93 and 98). */
 static void
 test_sim_sixteen_fresh (void)
 {
@@ -1081,7 +1083,7 @@ test_sim_sixteen_fresh (void)
                   stall_free[0][0], stall_free[1][0], stall_free[0][1], stall_free[1][1]);
   for (guint model = 0; model < 2; model++)
     {
-      g_assert_cmpuint (stall_free[model][0], >=, 118);
+      g_assert_cmpuint (stall_free[model][0], >=, 110);
       g_assert_cmpuint (stall_free[model][0], >, stall_free[model][1] + 8);
     }
 }
