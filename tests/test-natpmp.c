@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The pure parts of port mapping: NAT-PMP packets built and parsed
+ * (malformed, truncated, of the wrong opcode, every result code), the
+ * epoch rule, the default gateway read from route tables, the resend and
+ * renewal schedules and the `nat` setting.  No sockets, no clock.
+ */
+#include "config.h"
+
+#include <string.h>
+#include <glib.h>
+#include <gio/gio.h>
+
+#include "alv-nat-policy.h"
+#include "alv-natpmp.h"
+
+static void
+test_build_requests (void)
+{
+  guint8 buf[ALV_NATPMP_REQUEST_MAX];
+  static const guint8 want_map[] = { 0, 2, 0, 0, 0x1a, 0xe1, 0x1a, 0xe2, 0, 0, 0x1c, 0x20 };
+  static const guint8 want_remove[] = { 0, 2, 0, 0, 0x1a, 0xe1, 0, 0, 0, 0, 0, 0 };
+
+  g_assert_cmpuint (alv_natpmp_build_external_address (buf), ==, 2);
+  g_assert_cmpuint (buf[0], ==, 0);
+  g_assert_cmpuint (buf[1], ==, 0);
+
+  /* TCP 6881 → suggested 6882 for 7200 s */
+  g_assert_cmpuint (alv_natpmp_build_map (buf, ALV_NATPMP_OP_MAP_TCP, 6881, 6882, 7200), ==, 12);
+  g_assert_cmpmem (buf, 12, want_map, sizeof want_map);
+  /* removal: lifetime 0, suggested port 0 (RFC 6886 3.4) */
+  g_assert_cmpuint (alv_natpmp_build_map (buf, ALV_NATPMP_OP_MAP_TCP, 6881, 0, 0), ==, 12);
+  g_assert_cmpmem (buf, 12, want_remove, sizeof want_remove);
+  g_assert_cmpuint (alv_natpmp_build_map (buf, ALV_NATPMP_OP_MAP_UDP, 1, 1, 1), ==, 12);
+  g_assert_cmpuint (buf[1], ==, 1);
+}
+
+static void
+test_parse_address (void)
+{
+  static const guint8 reply[] = { 0, 128, 0, 0, 0, 0, 0x01, 0x00, 203, 0, 113, 7 };
+  guint8 padded[16] = { 0, };
+  g_autoptr(GError) error = NULL;
+  AlvNatpmpReply r;
+
+  g_assert_true (alv_natpmp_parse_reply (reply, sizeof reply, &r, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (r.opcode, ==, ALV_NATPMP_OP_EXTERNAL_ADDRESS);
+  g_assert_cmpuint (r.epoch, ==, 256);
+  g_assert_cmpuint (r.external_address[0], ==, 203);
+  g_assert_cmpuint (r.external_address[3], ==, 7);
+  /* trailing padding is ignored */
+  memcpy (padded, reply, sizeof reply);
+  g_assert_true (alv_natpmp_parse_reply (padded, sizeof padded, &r, &error));
+  g_assert_no_error (error);
+  /* every truncation is refused */
+  for (gsize len = 0; len < sizeof reply; len++)
+    {
+      g_assert_false (alv_natpmp_parse_reply (reply, len, &r, &error));
+      g_assert_error (error, ALV_NATPMP_ERROR, ALV_NATPMP_ERROR_MALFORMED);
+      g_clear_error (&error);
+    }
+}
+
+static void
+test_parse_map (void)
+{
+  static const guint8 reply[] = { 0, 130, 0, 0, 0, 0, 0, 9,
+                                  0x1a, 0xe1, 0x9c, 0x40, 0, 0, 0x0e, 0x10 };
+  static const guint8 removed[] = { 0, 130, 0, 0, 0, 0, 0, 9,
+                                    0x1a, 0xe1, 0, 0, 0, 0, 0, 0 };
+  g_autoptr(GError) error = NULL;
+  AlvNatpmpReply r;
+
+  g_assert_true (alv_natpmp_parse_reply (reply, sizeof reply, &r, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (r.opcode, ==, ALV_NATPMP_OP_MAP_TCP);
+  g_assert_cmpuint (r.epoch, ==, 9);
+  g_assert_cmpuint (r.internal_port, ==, 6881);
+  g_assert_cmpuint (r.external_port, ==, 40000);
+  g_assert_cmpuint (r.lifetime, ==, 3600);
+  g_assert_true (alv_natpmp_check_map_reply (&r, ALV_NATPMP_OP_MAP_TCP, 6881, &error));
+  g_assert_no_error (error);
+  /* an answer for another port or protocol is not ours */
+  g_assert_false (alv_natpmp_check_map_reply (&r, ALV_NATPMP_OP_MAP_TCP, 6882, &error));
+  g_assert_error (error, ALV_NATPMP_ERROR, ALV_NATPMP_ERROR_UNEXPECTED);
+  g_clear_error (&error);
+  g_assert_false (alv_natpmp_check_map_reply (&r, ALV_NATPMP_OP_MAP_UDP, 6881, &error));
+  g_assert_error (error, ALV_NATPMP_ERROR, ALV_NATPMP_ERROR_UNEXPECTED);
+  g_clear_error (&error);
+
+  g_assert_true (alv_natpmp_parse_reply (removed, sizeof removed, &r, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (r.lifetime, ==, 0);
+  g_assert_cmpuint (r.external_port, ==, 0);
+
+  for (gsize len = 0; len < sizeof reply; len++)
+    {
+      g_assert_false (alv_natpmp_parse_reply (reply, len, &r, &error));
+      g_assert_error (error, ALV_NATPMP_ERROR, ALV_NATPMP_ERROR_MALFORMED);
+      g_clear_error (&error);
+    }
+}
+
+/* Packets that are no reply at all. */
+static void
+test_parse_malformed (void)
+{
+  static const struct { const char *what; guint8 data[16]; } cases[] = {
+    { "version 1", { 1, 130, 0, 0, 0, 0, 0, 9, 0x1a, 0xe1, 0x9c, 0x40, 0, 0, 0x0e, 0x10 } },
+    { "PCP version 2", { 2, 130, 0, 0, 0, 0, 0, 9, 0x1a, 0xe1, 0x9c, 0x40, 0, 0, 0x0e, 0x10 } },
+    { "a request", { 0, 2, 0, 0, 0, 0, 0, 9, 0x1a, 0xe1, 0x9c, 0x40, 0, 0, 0x0e, 0x10 } },
+    { "unknown opcode", { 0, 131, 0, 0, 0, 0, 0, 9, 0x1a, 0xe1, 0x9c, 0x40, 0, 0, 0x0e, 0x10 } },
+    { "reply bit only", { 0, 255, 0, 0, 0, 0, 0, 9, 0x1a, 0xe1, 0x9c, 0x40, 0, 0, 0x0e, 0x10 } },
+    { "port without lifetime", { 0, 130, 0, 0, 0, 0, 0, 9, 0x1a, 0xe1, 0x9c, 0x40, 0, 0, 0, 0 } },
+    { "lifetime without port", { 0, 130, 0, 0, 0, 0, 0, 9, 0x1a, 0xe1, 0, 0, 0, 0, 0x0e, 0x10 } },
+    { "internal port 0", { 0, 130, 0, 0, 0, 0, 0, 9, 0, 0, 0x9c, 0x40, 0, 0, 0x0e, 0x10 } },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      AlvNatpmpReply r;
+
+      g_test_message ("%s", cases[i].what);
+      g_assert_false (alv_natpmp_parse_reply (cases[i].data, sizeof cases[i].data, &r, &error));
+      g_assert_error (error, ALV_NATPMP_ERROR, ALV_NATPMP_ERROR_MALFORMED);
+    }
+  /* random bytes: never a crash, never a read past the end */
+  for (guint seed = 0; seed < 2000; seed++)
+    {
+      g_autoptr(GRand) rand = g_rand_new_with_seed (seed);
+      gsize len = g_rand_int_range (rand, 0, 20);
+      g_autofree guint8 *data = g_malloc (MAX (len, 1));
+      AlvNatpmpReply r;
+      GError *error = NULL;
+
+      for (gsize j = 0; j < len; j++)
+        data[j] = (guint8) g_rand_int (rand);
+      if (g_rand_boolean (rand) && len > 1)
+        data[0] = 0;
+      if (!alv_natpmp_parse_reply (data, len, &r, &error))
+        {
+          g_assert_nonnull (error);
+          g_clear_error (&error);
+        }
+    }
+}
+
+/* Every result code of RFC 6886 becomes an error of its own, with a
+ * sentence; the epoch and opcode are still given. */
+static void
+test_parse_result_codes (void)
+{
+  for (guint code = 1; code <= 7; code++)
+    {
+      guint8 reply[16] = { 0, 130, 0, (guint8) code, 0, 0, 0, 5,
+                           0x1a, 0xe1, 0, 0, 0, 0, 0, 0 };
+      g_autoptr(GError) error = NULL;
+      AlvNatpmpReply r;
+
+      g_assert_false (alv_natpmp_parse_reply (reply, sizeof reply, &r, &error));
+      g_assert_nonnull (error);
+      g_assert_true (error->domain == ALV_NATPMP_ERROR);
+      g_assert_cmpint (error->code, ==, code <= 5 ? (int) code : ALV_NATPMP_ERROR_UNKNOWN_RESULT);
+      g_assert_cmpuint (strlen (error->message), >, 10);
+      g_assert_cmpint (r.opcode, ==, ALV_NATPMP_OP_MAP_TCP);
+      g_assert_cmpuint (r.epoch, ==, 5);
+      /* an error reply may be cut after its epoch */
+      g_clear_error (&error);
+      g_assert_false (alv_natpmp_parse_reply (reply, 8, &r, &error));
+      g_assert_true (error->domain == ALV_NATPMP_ERROR && error->code != ALV_NATPMP_ERROR_MALFORMED);
+    }
+}
+
+static void
+test_epoch (void)
+{
+  /* time goes on alike: no reset */
+  g_assert_false (alv_natpmp_epoch_was_reset (1000, 50, 1100, 150));
+  /* the router's clock 1/8 slow, and 2 s of slack */
+  g_assert_false (alv_natpmp_epoch_was_reset (1000, 50, 1000 + 875 - 2, 1050));
+  g_assert_true (alv_natpmp_epoch_was_reset (1000, 50, 1000 + 875 - 3, 1050));
+  /* went backwards: rebooted */
+  g_assert_true (alv_natpmp_epoch_was_reset (1000, 50, 10, 60));
+  /* the same second twice */
+  g_assert_false (alv_natpmp_epoch_was_reset (1000, 50, 1000, 50));
+  /* our clock going backwards does not make a reset */
+  g_assert_false (alv_natpmp_epoch_was_reset (1000, 50, 1000, 40));
+}
+
+static void
+test_default_gateway (void)
+{
+  static const char table[] =
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+    "eth0\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
+    "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+    "wlan0\t00000000\t0101A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0\n";
+  static const char lower_metric_second[] =
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+    "eth0\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
+    "wlan0\t00000000\t0101A8C0\t0003\t0\t0\t20\t00000000\t0\t0\t0\n";
+  static const char *const none[] = {
+    /* no default route */
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+    "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n",
+    /* a default route that is down */
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+    "eth0\t00000000\t010200C0\t0002\t0\t0\t0\t00000000\t0\t0\t0\n",
+    /* a default route through no gateway (a point-to-point link) */
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+    "tun0\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0\n",
+    /* garbage fields, short lines */
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+    "eth0\t0000000G\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+    "eth0\t00000000\t010200C0\t0003\t0\t0\t-1\t00000000\t0\t0\t0\n"
+    "eth0\t00000000\t1010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+    "eth0\t00000000\t010200C0\n"
+    "\n",
+    /* only the header */
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n",
+  };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *gw = NULL;
+  g_autofree char *gw2 = NULL;
+  guint32 probe = 1;
+
+  if (*(guint8 *) &probe != 1)
+    {
+      g_test_skip ("the sample tables are those of a little-endian machine");
+      return;
+    }
+  gw = alv_nat_parse_default_gateway (table, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (gw, ==, "192.0.2.1");
+  gw2 = alv_nat_parse_default_gateway (lower_metric_second, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (gw2, ==, "192.168.1.1");
+  for (guint i = 0; i < G_N_ELEMENTS (none); i++)
+    {
+      g_assert_null (alv_nat_parse_default_gateway (none[i], &error));
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+      g_clear_error (&error);
+    }
+  g_assert_null (alv_nat_parse_default_gateway ("", &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_assert_null (alv_nat_parse_default_gateway ("<html>not a route table</html>", &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+}
+
+static void
+test_router (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *addr = NULL;
+  guint16 port = 0;
+  static const char *const bad[] = { "", "router.local", "::1", "[::1]:5351", "1.2.3.4:0",
+                                     "1.2.3.4:70000", "1.2.3", "1.2.3.4:x" };
+
+  g_assert_true (alv_nat_parse_router ("192.168.1.1", ALV_NATPMP_SERVER_PORT, &addr, &port, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (addr, ==, "192.168.1.1");
+  g_assert_cmpuint (port, ==, 5351);
+  g_clear_pointer (&addr, g_free);
+  g_assert_true (alv_nat_parse_router ("127.0.0.1:40123", ALV_NATPMP_SERVER_PORT, &addr, &port, &error));
+  g_assert_cmpstr (addr, ==, "127.0.0.1");
+  g_assert_cmpuint (port, ==, 40123);
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *a = NULL;
+
+      g_test_message ("%s", bad[i]);
+      g_assert_false (alv_nat_parse_router (bad[i], ALV_NATPMP_SERVER_PORT, &a, &port, &error));
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+      g_clear_error (&error);
+    }
+  g_assert_false (alv_nat_parse_router (NULL, ALV_NATPMP_SERVER_PORT, &addr, &port, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+}
+
+static void
+test_schedule (void)
+{
+  guint64 total = 0;
+
+  /* 250 ms, doubling, 9 sends: the last wait is 64 s (RFC 6886 3.1) */
+  g_assert_cmpuint (alv_nat_retry_delay_ms (0, ALV_NAT_MAX_SENDS), ==, 0);
+  g_assert_cmpuint (alv_nat_retry_delay_ms (1, ALV_NAT_MAX_SENDS), ==, 250);
+  g_assert_cmpuint (alv_nat_retry_delay_ms (2, ALV_NAT_MAX_SENDS), ==, 500);
+  g_assert_cmpuint (alv_nat_retry_delay_ms (9, ALV_NAT_MAX_SENDS), ==, 64000);
+  g_assert_cmpuint (alv_nat_retry_delay_ms (10, ALV_NAT_MAX_SENDS), ==, 0);
+  for (guint i = 1; i <= ALV_NAT_RELEASE_SENDS; i++)
+    total += alv_nat_retry_delay_ms (i, ALV_NAT_RELEASE_SENDS);
+  /* the removal at exit is bounded to under two seconds */
+  g_assert_cmpuint (total, <, 2000);
+  g_assert_cmpuint (alv_nat_retry_delay_ms (4, ALV_NAT_RELEASE_SENDS), ==, 0);
+  /* never shifts out of range */
+  g_assert_cmpuint (alv_nat_retry_delay_ms (40, 100), ==, 0);
+
+  /* renewal at half the lifetime, never sooner than 500 ms */
+  g_assert_cmpuint (alv_nat_renew_delay_ms (7200), ==, 3600000);
+  g_assert_cmpuint (alv_nat_renew_delay_ms (2), ==, 1000);
+  g_assert_cmpuint (alv_nat_renew_delay_ms (1), ==, 500);
+  g_assert_cmpuint (alv_nat_renew_delay_ms (0), ==, 500);
+  g_assert_cmpuint (alv_nat_renew_delay_ms (G_MAXUINT32), ==, (guint64) G_MAXUINT32 * 500);
+}
+
+static void
+test_setting (void)
+{
+  AlvNatSetting s = ALV_NAT_OFF;
+  static const char *const names[] = { "off", "auto", "upnp", "natpmp" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_assert_true (alv_nat_setting_parse (names[i], &s));
+      g_assert_cmpstr (alv_nat_setting_to_string (s), ==, names[i]);
+    }
+  g_assert_true (alv_nat_setting_parse ("UPnP", &s));
+  g_assert_cmpint (s, ==, ALV_NAT_UPNP);
+  g_assert_false (alv_nat_setting_parse ("yes", &s));
+  g_assert_false (alv_nat_setting_parse ("", &s));
+  g_assert_false (alv_nat_setting_parse (NULL, &s));
+
+  g_assert_true (alv_nat_setting_tries (ALV_NAT_AUTO, ALV_PORT_MAPPING_NATPMP));
+  g_assert_true (alv_nat_setting_tries (ALV_NAT_AUTO, ALV_PORT_MAPPING_UPNP));
+  g_assert_false (alv_nat_setting_tries (ALV_NAT_NATPMP, ALV_PORT_MAPPING_UPNP));
+  g_assert_true (alv_nat_setting_tries (ALV_NAT_NATPMP, ALV_PORT_MAPPING_NATPMP));
+  g_assert_false (alv_nat_setting_tries (ALV_NAT_UPNP, ALV_PORT_MAPPING_NATPMP));
+  for (guint m = ALV_PORT_MAPPING_NONE; m <= ALV_PORT_MAPPING_UPNP; m++)
+    g_assert_false (alv_nat_setting_tries (ALV_NAT_OFF, (AlvPortMapping) m));
+
+  g_assert_cmpstr (alv_port_mapping_to_string (ALV_PORT_MAPPING_NONE), ==, "none");
+  g_assert_cmpstr (alv_port_mapping_to_string (ALV_PORT_MAPPING_NATPMP), ==, "natpmp");
+  g_assert_cmpstr (alv_port_mapping_to_string (ALV_PORT_MAPPING_PCP), ==, "pcp");
+  g_assert_cmpstr (alv_port_mapping_to_string (ALV_PORT_MAPPING_UPNP), ==, "upnp");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/natpmp/build", test_build_requests);
+  g_test_add_func ("/natpmp/parse/address", test_parse_address);
+  g_test_add_func ("/natpmp/parse/map", test_parse_map);
+  g_test_add_func ("/natpmp/parse/malformed", test_parse_malformed);
+  g_test_add_func ("/natpmp/parse/result-codes", test_parse_result_codes);
+  g_test_add_func ("/natpmp/epoch", test_epoch);
+  g_test_add_func ("/nat/default-gateway", test_default_gateway);
+  g_test_add_func ("/nat/router", test_router);
+  g_test_add_func ("/nat/schedule", test_schedule);
+  g_test_add_func ("/nat/setting", test_setting);
+  return g_test_run ();
+}
