@@ -560,6 +560,9 @@ test_spawn_core_full (const char         *bus_address,
   g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS", bus_address, TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", cache_home, TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config_home, TRUE);
+  /* no test asks a real router to map a port: off unless the core.conf
+   * a test writes says nat=… */
+  g_subprocess_launcher_setenv (launcher, "ALLUVIUM_CORE_NAT", "off", FALSE);
   if (!fatal_warnings)
     g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
   g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
