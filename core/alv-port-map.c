@@ -750,6 +750,14 @@ alv_port_map_release_async (AlvPortMap          *map,
   map->release_task = g_object_ref (task);
   map->release_pending = 1;    /* until both methods are asked */
   g_clear_handle_id (&map->renew_id, g_source_remove);
+  /* no longer announced from here on */
+  if (map->mapping != ALV_PORT_MAPPING_NONE)
+    {
+      map->mapping = ALV_PORT_MAPPING_NONE;
+      map->external_port = 0;
+      g_clear_pointer (&map->external_address, g_free);
+      g_signal_emit (map, signals[SIGNAL_CHANGED], 0);
+    }
   if (map->socket != NULL && (map->pmp_mapped || map->phase == PMP_MAPPING))
     {
       map->release_pending++;
@@ -762,13 +770,6 @@ alv_port_map_release_async (AlvPortMap          *map,
   if (map->release_task != NULL)
     map->release_timeout_id = g_timeout_add (UPNP_RELEASE_WAIT_MS, on_release_timeout, map);
 #endif
-  if (map->mapping != ALV_PORT_MAPPING_NONE)
-    {
-      map->mapping = ALV_PORT_MAPPING_NONE;
-      map->external_port = 0;
-      g_clear_pointer (&map->external_address, g_free);
-      g_signal_emit (map, signals[SIGNAL_CHANGED], 0);
-    }
   release_step_done (map);
 }
 

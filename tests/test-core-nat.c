@@ -8,11 +8,22 @@
  * and removes it (lifetime 0) when it stops.  A responder that answers
  * garbage, or nothing, leaves the core running and reporting no mapping
  * while it resends on the RFC's schedule.
+ *
+ * As root (CI), a home network behind a real router: network namespaces
+ * "home", "nat" (nftables masquerade and miniupnpd, NAT-PMP and UPnP
+ * IGD) and "internet", joined by veth pairs; nothing in them is connected
+ * to the host's network.  The core, in "home", finds the router as its
+ * default gateway, maps its peer port (with NAT-PMP, with UPnP, and with
+ * both tried at once), a peer in "internet" reaches the peer port through
+ * the router's public address, and the mapping is gone from the router's
+ * ruleset once the core stopped.  Without root (or without ip, nft or
+ * miniupnpd) these tests skip and say why.
  */
 #define G_LOG_DOMAIN "test-core-nat"
 #include "config.h"
 
 #include <signal.h>
+#include <unistd.h>
 #include <string.h>
 
 #include <glib/gstdio.h>
@@ -27,6 +38,88 @@
 #define EXTERNAL_ADDRESS "203.0.113.7"
 #define EXTERNAL_PORT 40000
 #define SHORT_LIFETIME 2
+
+/* the core under test, on a private bus */
+typedef struct
+{
+  TestBus *bus;
+  GDBusConnection *conn;
+  AlvCore1 *proxy;
+  GSubprocess *core;
+} Daemon;
+
+/* Starts the core with "[core]\n@conf" as its core.conf, in @netns (NULL:
+ * this one), its homes under @dir. */
+static void
+daemon_start (Daemon     *d,
+              const char *dir,
+              const char *conf,
+              const char *netns)
+{
+  const char *args[] = { "--no-idle-exit", g_test_verbose () ? "--verbose" : NULL, NULL };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *cache = g_build_filename (dir, "cache", NULL);
+  g_autofree char *config = g_build_filename (dir, "config", NULL);
+  g_autofree char *alluvium = g_build_filename (config, "alluvium", NULL);
+  g_autofree char *conf_path = g_build_filename (alluvium, "core.conf", NULL);
+  g_autofree char *text = g_strconcat ("[core]\nidle-timeout=0\n", conf, NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (cache, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (alluvium, 0700), ==, 0);
+  g_file_set_contents (conf_path, text, -1, &error);
+  g_assert_no_error (error);
+  d->bus = test_bus_up (NULL);
+  d->conn = g_dbus_connection_new_for_address_sync (
+    test_bus_get_address (d->bus),
+    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+    NULL, NULL, &error);
+  g_assert_no_error (error);
+  if (netns != NULL)
+    d->core = test_spawn_core_in_netns (netns, test_bus_get_address (d->bus), cache, config, args);
+  else
+    d->core = test_spawn_core (test_bus_get_address (d->bus), cache, config, TRUE, args);
+  test_wait_for_name (d->conn, ALV_CORE_BUS_NAME, TRUE, WAIT_MS);
+  d->proxy = alv_core1_proxy_new_sync (d->conn, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
+                                       ALV_CORE_BUS_NAME, ALV_CORE_OBJECT_PATH, NULL, &error);
+  g_assert_no_error (error);
+}
+
+/* Stops the core as a user does (SIGTERM) and checks it exited cleanly. */
+static void
+daemon_stop (Daemon *d)
+{
+  g_assert_true (test_subprocess_stop (d->core, SIGTERM, WAIT_MS));
+  g_assert_true (g_subprocess_get_if_exited (d->core));
+  g_assert_cmpint (g_subprocess_get_exit_status (d->core), ==, 0);
+  g_clear_object (&d->core);
+}
+
+static void
+daemon_clear (Daemon *d)
+{
+  if (d->core != NULL)
+    test_subprocess_stop (d->core, SIGKILL, WAIT_MS);
+  g_clear_object (&d->core);
+  g_clear_object (&d->proxy);
+  if (d->conn != NULL)
+    g_dbus_connection_close_sync (d->conn, NULL, NULL);
+  g_clear_object (&d->conn);
+  if (d->bus != NULL)
+    test_bus_down (d->bus);
+  d->bus = NULL;
+}
+
+static const char *
+statistic (Daemon     *d,
+           const char *key)
+{
+  GVariant *stats = alv_core1_get_statistics (d->proxy);
+  const char *value = NULL;
+
+  if (stats == NULL || !g_variant_lookup (stats, key, "&s", &value))
+    return NULL;
+  return value;
+}
 
 typedef enum
 {
@@ -53,10 +146,7 @@ typedef struct
   guint address_requests;
   guint other_requests;
 
-  TestBus *bus;
-  GDBusConnection *conn;
-  AlvCore1 *proxy;
-  GSubprocess *core;
+  Daemon d;
   char *dir;
 } Fixture;
 
@@ -190,15 +280,7 @@ static void
 fixture_teardown (Fixture       *fx,
                   gconstpointer  data G_GNUC_UNUSED)
 {
-  if (fx->core != NULL)
-    test_subprocess_stop (fx->core, SIGKILL, WAIT_MS);
-  g_clear_object (&fx->core);
-  g_clear_object (&fx->proxy);
-  if (fx->conn != NULL)
-    g_dbus_connection_close_sync (fx->conn, NULL, NULL);
-  g_clear_object (&fx->conn);
-  if (fx->bus != NULL)
-    test_bus_down (fx->bus);
+  daemon_clear (&fx->d);
   g_source_destroy (fx->source);
   g_source_unref (fx->source);
   g_clear_object (&fx->socket);
@@ -211,43 +293,10 @@ fixture_teardown (Fixture       *fx,
 static void
 start_core (Fixture *fx)
 {
-  const char *args[] = { "--no-idle-exit", g_test_verbose () ? "--verbose" : NULL, NULL };
-  g_autoptr(GError) error = NULL;
-  g_autofree char *cache = g_build_filename (fx->dir, "cache", NULL);
-  g_autofree char *config = g_build_filename (fx->dir, "config", NULL);
-  g_autofree char *alluvium = g_build_filename (config, "alluvium", NULL);
-  g_autofree char *conf_path = g_build_filename (alluvium, "core.conf", NULL);
-  g_autofree char *conf = g_strdup_printf ("[core]\nidle-timeout=0\npeer-address=127.0.0.1\n"
-                                           "nat=natpmp\nnat-gateway=127.0.0.1:%u\n", fx->port);
+  g_autofree char *conf = g_strdup_printf ("peer-address=127.0.0.1\nnat=natpmp\n"
+                                           "nat-gateway=127.0.0.1:%u\n", fx->port);
 
-  g_assert_cmpint (g_mkdir_with_parents (cache, 0700), ==, 0);
-  g_assert_cmpint (g_mkdir_with_parents (alluvium, 0700), ==, 0);
-  g_file_set_contents (conf_path, conf, -1, &error);
-  g_assert_no_error (error);
-
-  fx->bus = test_bus_up (NULL);
-  fx->conn = g_dbus_connection_new_for_address_sync (
-    test_bus_get_address (fx->bus),
-    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-    NULL, NULL, &error);
-  g_assert_no_error (error);
-  fx->core = test_spawn_core (test_bus_get_address (fx->bus), cache, config, TRUE, args);
-  test_wait_for_name (fx->conn, ALV_CORE_BUS_NAME, TRUE, WAIT_MS);
-  fx->proxy = alv_core1_proxy_new_sync (fx->conn, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
-                                        ALV_CORE_BUS_NAME, ALV_CORE_OBJECT_PATH, NULL, &error);
-  g_assert_no_error (error);
-}
-
-static const char *
-statistic (Fixture    *fx,
-           const char *key)
-{
-  GVariant *stats = alv_core1_get_statistics (fx->proxy);
-  const char *value = NULL;
-
-  if (stats == NULL || !g_variant_lookup (stats, key, "&s", &value))
-    return NULL;
-  return value;
+  daemon_start (&fx->d, fx->dir, conf, NULL);
 }
 
 typedef struct
@@ -269,8 +318,8 @@ mapped (gpointer data)
 {
   Fixture *fx = data;
 
-  return g_strcmp0 (statistic (fx, "peer-port-mapping"), "natpmp") == 0 &&
-         g_strcmp0 (statistic (fx, "peer-port-external"), EXTERNAL_ADDRESS ":40000") == 0;
+  return g_strcmp0 (statistic (&fx->d, "peer-port-mapping"), "natpmp") == 0 &&
+         g_strcmp0 (statistic (&fx->d, "peer-port-external"), EXTERNAL_ADDRESS ":40000") == 0;
 }
 
 static gboolean
@@ -287,7 +336,7 @@ removal_seen (gpointer data)
 static gboolean
 has_statistics (gpointer data)
 {
-  return statistic (data, "peer-port-mapping") != NULL;
+  return statistic (&((Fixture *) data)->d, "peer-port-mapping") != NULL;
 }
 
 /* Mapped, reported, renewed at half the lifetime, removed at exit. */
@@ -317,9 +366,7 @@ test_map_renew_remove (Fixture       *fx,
   g_assert_true (mapped (fx));
 
   /* stopping removes it */
-  g_assert_true (test_subprocess_stop (fx->core, SIGTERM, WAIT_MS));
-  g_assert_true (g_subprocess_get_if_exited (fx->core));
-  g_assert_cmpint (g_subprocess_get_exit_status (fx->core), ==, 0);
+  daemon_stop (&fx->d);
   g_assert_true (removal_seen (fx));
   {
     const MapRequest *last = &g_array_index (fx->maps, MapRequest, fx->maps->len - 1);
@@ -328,7 +375,6 @@ test_map_renew_remove (Fixture       *fx,
     g_assert_cmpuint (last->suggested_port, ==, 0);
     g_assert_cmpuint (last->lifetime, ==, 0);
   }
-  g_clear_object (&fx->core);
 }
 
 /* Garbage, or silence, from the router: the core resends on the RFC's
@@ -343,8 +389,8 @@ test_no_mapping (Fixture       *fx,
   /* resent after 250 ms and 500 ms: the answers were no answer */
   test_wait_until (maps_at_least, &three, WAIT_MS);
   test_wait_until (has_statistics, fx, WAIT_MS);
-  g_assert_cmpstr (statistic (fx, "peer-port-mapping"), ==, "none");
-  g_assert_cmpstr (statistic (fx, "peer-port-external"), ==, "");
+  g_assert_cmpstr (statistic (&fx->d, "peer-port-mapping"), ==, "none");
+  g_assert_cmpstr (statistic (&fx->d, "peer-port-external"), ==, "");
   for (guint i = 0; i < fx->maps->len; i++)
     g_assert_cmpuint (g_array_index (fx->maps, MapRequest, i).lifetime, ==, 7200);
   /* it still serves its bus (a Stop with nothing tuned is refused) */
@@ -352,19 +398,398 @@ test_no_mapping (Fixture       *fx,
     g_autoptr(GError) error = NULL;
     GQuark domain = ALV_CORE_ERROR;   /* registers the D-Bus error names */
 
-    g_assert_false (alv_core1_call_stop_sync (fx->proxy, NULL, &error));
+    g_assert_false (alv_core1_call_stop_sync (fx->d.proxy, NULL, &error));
     g_assert_error (error, domain, ALV_CORE_ERROR_NOT_TUNED);
   }
   /* and exits promptly: the removal it sends is bounded */
-  g_assert_true (test_subprocess_stop (fx->core, SIGTERM, WAIT_MS));
-  g_assert_true (g_subprocess_get_if_exited (fx->core));
-  g_assert_cmpint (g_subprocess_get_exit_status (fx->core), ==, 0);
-  g_clear_object (&fx->core);
+  daemon_stop (&fx->d);
+}
+
+/* --- a home network behind a real router (root) ------------------------ */
+
+/* the router's public side; the namespaces reach nothing else, so any
+ * address will do, as long as miniupnpd does not take it for a private
+ * one (it refuses to map behind those) */
+#define PUBLIC_ADDRESS "11.22.33.1"
+#define PEER_ADDRESS "11.22.33.2"
+
+typedef struct
+{
+  char *home, *nat, *inet;          /* namespace names */
+  GSubprocess *reaper;               /* deletes the namespaces when we end */
+  char *dir;
+  GSubprocess *miniupnpd;
+  GDataInputStream *miniupnpd_log;
+  GPtrArray *log_lines;
+  gboolean log_done;
+  Daemon d;
+  gboolean skipped;
+} Netns;
+
+/* Runs a short command; returns whether it exited with 0. */
+static gboolean
+run (const char * const *argv)
+{
+  g_autofree char *out = NULL;
+  int status = -1;
+
+  out = test_run_tool (argv, NULL, NULL, &status);
+  return status == 0;
+}
+
+static gboolean
+run_in (const char         *netns,
+        const char * const *argv)
+{
+  g_autoptr(GPtrArray) full = g_ptr_array_new ();
+
+  g_ptr_array_add (full, (gpointer) "ip");
+  g_ptr_array_add (full, (gpointer) "netns");
+  g_ptr_array_add (full, (gpointer) "exec");
+  g_ptr_array_add (full, (gpointer) netns);
+  for (guint i = 0; argv[i] != NULL; i++)
+    g_ptr_array_add (full, (gpointer) argv[i]);
+  g_ptr_array_add (full, NULL);
+  return run ((const char * const *) full->pdata);
+}
+
+static void
+on_log_line (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  Netns *ns = user_data;
+  char *line = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (source), result, NULL, NULL);
+
+  if (line == NULL)
+    {
+      ns->log_done = TRUE;
+      return;
+    }
+  g_ptr_array_add (ns->log_lines, line);
+  g_data_input_stream_read_line_async (G_DATA_INPUT_STREAM (source), G_PRIORITY_DEFAULT, NULL,
+                                       on_log_line, ns);
+}
+
+static const char *
+find_tool (const char *name)
+{
+  static char path[64];
+  g_autofree char *found = g_find_program_in_path (name);
+
+  if (found != NULL)
+    return name;
+  g_snprintf (path, sizeof path, "/usr/sbin/%s", name);
+  return g_file_test (path, G_FILE_TEST_IS_EXECUTABLE) ? path : NULL;
+}
+
+static void
+netns_setup (Netns         *ns,
+             gconstpointer  data G_GNUC_UNUSED)
+{
+  static const char *const tools[][2] = {
+    { "ip", "iproute2" }, { "nft", "nftables" }, { "miniupnpd", "miniupnpd-nftables" },
+  };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *conf = NULL;
+  g_autofree char *conf_path = NULL;
+  g_autofree char *pid_path = NULL;
+  g_autofree char *nft_path = NULL;
+  const char *miniupnpd = NULL;
+  char **names[3];
+
+  ns->log_lines = g_ptr_array_new_with_free_func (g_free);
+  if (getuid () != 0)
+    {
+      g_test_skip ("needs root to create network namespaces (CI runs it as root)");
+      ns->skipped = TRUE;
+      return;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (tools); i++)
+    if (find_tool (tools[i][0]) == NULL)
+      {
+        g_autofree char *why = g_strdup_printf ("%s is not installed (Debian: %s; scripts/setup)",
+                                                tools[i][0], tools[i][1]);
+        g_test_skip (why);
+        ns->skipped = TRUE;
+        return;
+      }
+  miniupnpd = find_tool ("miniupnpd");
+  ns->home = g_strdup_printf ("alv-%d-home", (int) getpid ());
+  ns->nat = g_strdup_printf ("alv-%d-nat", (int) getpid ());
+  ns->inet = g_strdup_printf ("alv-%d-inet", (int) getpid ());
+  names[0] = &ns->home;
+  names[1] = &ns->nat;
+  names[2] = &ns->inet;
+  /* A failed assertion aborts before the teardown: a shell that waits
+   * for its stdin to close, which happens however this process ends,
+   * deletes the namespaces (and with them the veth pairs). */
+  {
+    g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE);
+    const char *argv[] = { "sh", "-c",
+                           "read _; for n in \"$@\"; do ip netns delete \"$n\" 2>/dev/null; done",
+                           "sh", ns->home, ns->nat, ns->inet, NULL };
+
+    ns->reaper = g_subprocess_launcher_spawnv (launcher, argv, &error);
+    g_assert_no_error (error);
+  }
+  for (guint i = 0; i < 3; i++)
+    {
+      const char *add[] = { "ip", "netns", "add", *names[i], NULL };
+      const char *lo[] = { "ip", "link", "set", "lo", "up", NULL };
+
+      if (!run (add))
+        {
+          g_test_skip ("cannot create a network namespace here (a container without CAP_SYS_ADMIN?)");
+          ns->skipped = TRUE;
+          return;
+        }
+      g_assert_true (run_in (*names[i], lo));
+    }
+  ns->dir = g_dir_make_tmp ("test-core-nat-netns-XXXXXX", &error);
+  g_assert_no_error (error);
+  {
+    /* home eth0 192.168.77.2 — lan0 192.168.77.1 [nat] wan0 11.22.33.1 — inet eth0 11.22.33.2 */
+    const char *home_link[] = { "ip", "link", "add", "lan0", "netns", ns->nat, "type", "veth",
+                                "peer", "name", "eth0", "netns", ns->home, NULL };
+    const char *inet_link[] = { "ip", "link", "add", "wan0", "netns", ns->nat, "type", "veth",
+                                "peer", "name", "eth0", "netns", ns->inet, NULL };
+    const char *home_addr[] = { "ip", "address", "add", "192.168.77.2/24", "dev", "eth0", NULL };
+    const char *lan_addr[] = { "ip", "address", "add", "192.168.77.1/24", "dev", "lan0", NULL };
+    const char *wan_addr[] = { "ip", "address", "add", PUBLIC_ADDRESS "/24", "dev", "wan0", NULL };
+    const char *inet_addr[] = { "ip", "address", "add", PEER_ADDRESS "/24", "dev", "eth0", NULL };
+    const char *eth0_up[] = { "ip", "link", "set", "eth0", "up", NULL };
+    const char *lan_up[] = { "ip", "link", "set", "lan0", "up", NULL };
+    const char *wan_up[] = { "ip", "link", "set", "wan0", "up", NULL };
+    const char *route[] = { "ip", "route", "add", "default", "via", "192.168.77.1", NULL };
+    const char *forward[] = { "sysctl", "-qw", "net.ipv4.ip_forward=1", NULL };
+
+    g_assert_true (run (home_link));
+    g_assert_true (run (inet_link));
+    g_assert_true (run_in (ns->home, home_addr));
+    g_assert_true (run_in (ns->home, eth0_up));
+    g_assert_true (run_in (ns->home, route));
+    g_assert_true (run_in (ns->nat, lan_addr));
+    g_assert_true (run_in (ns->nat, wan_addr));
+    g_assert_true (run_in (ns->nat, lan_up));
+    g_assert_true (run_in (ns->nat, wan_up));
+    g_assert_true (run_in (ns->nat, forward));
+    g_assert_true (run_in (ns->inet, inet_addr));
+    g_assert_true (run_in (ns->inet, eth0_up));
+  }
+  /* the router: masquerade out of wan0, and the chains miniupnpd fills
+   * (its defaults: table inet filter, chains miniupnpd,
+   * prerouting_miniupnpd, postrouting_miniupnpd) */
+  nft_path = g_build_filename (ns->dir, "router.nft", NULL);
+  g_file_set_contents (nft_path,
+                       "table ip alvnat {\n"
+                       "  chain postrouting { type nat hook postrouting priority 100; policy accept;"
+                       " oifname \"wan0\" masquerade; }\n"
+                       "}\n"
+                       "table inet filter {\n"
+                       "  chain forward { type filter hook forward priority 0; policy accept;"
+                       " jump miniupnpd; }\n"
+                       "  chain miniupnpd { }\n"
+                       "  chain prerouting { type nat hook prerouting priority -100; policy accept;"
+                       " jump prerouting_miniupnpd; }\n"
+                       "  chain postrouting { type nat hook postrouting priority 100; policy accept;"
+                       " jump postrouting_miniupnpd; }\n"
+                       "  chain prerouting_miniupnpd { }\n"
+                       "  chain postrouting_miniupnpd { }\n"
+                       "}\n", -1, &error);
+  g_assert_no_error (error);
+  {
+    const char *nft[] = { find_tool ("nft"), "-f", nft_path, NULL };
+
+    g_assert_true (run_in (ns->nat, nft));
+  }
+  conf = g_strdup_printf ("ext_ifname=wan0\n"
+                          "listening_ip=lan0\n"
+                          "http_port=0\n"
+                          "enable_natpmp=yes\n"
+                          "enable_upnp=yes\n"
+                          "secure_mode=yes\n"
+                          "system_uptime=yes\n"
+                          "uuid=3e1f8f2a-5f2b-4c1e-9a43-7d6a4e0c1b11\n"
+                          "allow 1024-65535 192.168.77.0/24 1024-65535\n"
+                          "deny 0-65535 0.0.0.0/0 0-65535\n");
+  conf_path = g_build_filename (ns->dir, "miniupnpd.conf", NULL);
+  pid_path = g_build_filename (ns->dir, "miniupnpd.pid", NULL);
+  g_file_set_contents (conf_path, conf, -1, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr(GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
+    const char *argv[] = { "ip", "netns", "exec", ns->nat, miniupnpd, "-d", "-f", conf_path,
+                           "-P", pid_path, NULL };
+
+    g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
+    ns->miniupnpd = g_subprocess_launcher_spawnv (launcher, argv, &error);
+    g_assert_no_error (error);
+    ns->miniupnpd_log = g_data_input_stream_new (g_subprocess_get_stdout_pipe (ns->miniupnpd));
+    g_data_input_stream_read_line_async (ns->miniupnpd_log, G_PRIORITY_DEFAULT, NULL, on_log_line, ns);
+  }
+}
+
+static gboolean
+log_done_cond (gpointer data)
+{
+  return ((Netns *) data)->log_done;
+}
+
+typedef struct
+{
+  Netns *ns;
+  char *needle;
+} LogWait;
+
+static gboolean
+log_has (gpointer data)
+{
+  LogWait *w = data;
+
+  for (guint i = 0; i < w->ns->log_lines->len; i++)
+    if (strstr (w->ns->log_lines->pdata[i], w->needle) != NULL)
+      return TRUE;
+  return FALSE;
+}
+
+static void
+netns_teardown (Netns         *ns,
+                gconstpointer  data G_GNUC_UNUSED)
+{
+  daemon_clear (&ns->d);
+  if (ns->miniupnpd != NULL)
+    {
+      test_subprocess_stop (ns->miniupnpd, SIGTERM, WAIT_MS);
+      /* its output to the end, so that the reader lets go of the stream */
+      test_wait (log_done_cond, ns, WAIT_MS);
+    }
+  g_clear_object (&ns->miniupnpd_log);
+  g_clear_object (&ns->miniupnpd);
+  /* the reaper deletes the namespaces, and the veth ends inside them */
+  if (ns->reaper != NULL)
+    {
+      g_output_stream_close (g_subprocess_get_stdin_pipe (ns->reaper), NULL, NULL);
+      g_assert_true (test_subprocess_wait (ns->reaper, WAIT_MS));
+      g_clear_object (&ns->reaper);
+    }
+  if (ns->dir != NULL)
+    test_remove_tree (ns->dir);
+  g_free (ns->dir);
+  g_free (ns->home);
+  g_free (ns->nat);
+  g_free (ns->inet);
+  g_ptr_array_unref (ns->log_lines);
+}
+
+static gboolean
+netns_mapped (gpointer data)
+{
+  Netns *ns = data;
+  const char *external = statistic (&ns->d, "peer-port-external");
+
+  return external != NULL && g_str_has_prefix (external, PUBLIC_ADDRESS ":");
+}
+
+/* The router's forwarding rules (the chain miniupnpd fills). */
+static char *
+router_rules (Netns *ns)
+{
+  const char *argv[] = { "ip", "netns", "exec", ns->nat, find_tool ("nft"), "list", "chain",
+                         "inet", "filter", "prerouting_miniupnpd", NULL };
+  int status = -1;
+  char *out = test_run_tool (argv, NULL, NULL, &status);
+
+  g_assert_cmpint (status, ==, 0);
+  return out;
+}
+
+/* Mapped by the real router, reached from the Internet side, removed. */
+static void
+test_netns (Netns         *ns,
+            gconstpointer  data)
+{
+  const char *nat = data;
+  const char *python = g_getenv ("PYTHON3") != NULL && *g_getenv ("PYTHON3") ? g_getenv ("PYTHON3") : "python3";
+  /* a peer's request to the peer port, from "internet": its status line */
+  const char *script =
+    "import socket, sys\n"
+    "s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)\n"
+    "s.sendall(b'GET /uri-res/N2R?urn:tree:sha256:AAAA HTTP/1.1\\r\\nHost: peer\\r\\n"
+    "Connection: close\\r\\n\\r\\n')\n"
+    "data = b''\n"
+    "while b'\\r\\n' not in data:\n"
+    "    chunk = s.recv(4096)\n"
+    "    if not chunk:\n"
+    "        break\n"
+    "    data += chunk\n"
+    "print(data.split(b'\\r\\n')[0].decode())\n";
+  g_autofree char *mapping = NULL;
+  g_autofree char *port = NULL;
+  g_autofree char *dport = NULL;
+  g_autofree char *rules = NULL;
+  g_autofree char *answer = NULL;
+  g_autofree char *after = NULL;
+  LogWait removed = { ns, NULL };
+  int status = -1;
+
+  if (ns->skipped)
+    return;
+#ifndef HAVE_GUPNP_IGD
+  if (g_str_equal (nat, "upnp"))
+    {
+      g_test_skip ("built without GUPnP-IGD (--with-upnp)");
+      return;
+    }
+#endif
+  {
+    /* the bus is a socket path: seen from every network namespace */
+    g_autofree char *conf = g_strdup_printf ("nat=%s\n", nat);
+
+    daemon_start (&ns->d, ns->dir, conf, ns->home);
+  }
+  test_wait_until (netns_mapped, ns, WAIT_MS);
+  mapping = g_strdup (statistic (&ns->d, "peer-port-mapping"));
+  port = g_strdup (statistic (&ns->d, "peer-port-external") + strlen (PUBLIC_ADDRESS ":"));
+  g_test_message ("mapped with %s to %s:%s", mapping, PUBLIC_ADDRESS, port);
+  if (g_str_equal (nat, "auto"))
+    g_assert_true (g_str_equal (mapping, "natpmp") || g_str_equal (mapping, "upnp"));
+  else
+    g_assert_cmpstr (mapping, ==, nat);
+
+  /* the router forwards the port ... */
+  dport = g_strdup_printf ("dport %s ", port);
+  rules = router_rules (ns);
+  g_assert_nonnull (strstr (rules, dport));
+  /* ... and a peer on the Internet side reaches the core through it (the
+   * peer port refuses the made-up URN: an answer of the core's own) */
+  {
+    const char *argv[] = { "ip", "netns", "exec", ns->inet, python, "-c", script, PUBLIC_ADDRESS,
+                           port, NULL };
+
+    answer = test_run_tool (argv, NULL, NULL, &status);
+  }
+  g_assert_cmpint (status, ==, 0);
+  g_assert_true (g_str_has_prefix (answer, "HTTP/1.1 400"));
+
+  /* stopping the core removes the mapping from the router */
+  daemon_stop (&ns->d);
+  removed.needle = g_str_equal (mapping, "natpmp")
+                   ? g_strdup_printf ("NAT-PMP TCP port %s mapping removed", port)
+                   : g_strdup_printf ("removing redirect rule port %s TCP", port);
+  test_wait_until (log_has, &removed, WAIT_MS);
+  g_free (removed.needle);
+  after = router_rules (ns);
+  g_assert_null (strstr (after, dport));
 }
 
 int
 main (int argc, char **argv)
 {
+  /* the isolated XDG dirs hold no GSettings schemas: GIO's proxy
+   * resolver must not look for them (in the core, which inherits this) */
+  g_setenv ("GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
   g_test_add ("/core/nat/natpmp/map-renew-remove", Fixture, GINT_TO_POINTER (RESPOND_MAP),
               fixture_setup, test_map_renew_remove, fixture_teardown);
@@ -372,5 +797,8 @@ main (int argc, char **argv)
               fixture_setup, test_no_mapping, fixture_teardown);
   g_test_add ("/core/nat/natpmp/silent", Fixture, GINT_TO_POINTER (RESPOND_NOTHING),
               fixture_setup, test_no_mapping, fixture_teardown);
+  g_test_add ("/core/nat/netns/natpmp", Netns, "natpmp", netns_setup, test_netns, netns_teardown);
+  g_test_add ("/core/nat/netns/upnp", Netns, "upnp", netns_setup, test_netns, netns_teardown);
+  g_test_add ("/core/nat/netns/auto", Netns, "auto", netns_setup, test_netns, netns_teardown);
   return g_test_run ();
 }
