@@ -18,7 +18,7 @@ typedef enum
   ALV_NAT_OFF,
   ALV_NAT_AUTO,
   ALV_NAT_UPNP,
-  ALV_NAT_NATPMP,
+  ALV_NAT_NATPMP,       /* PCP, or NAT-PMP when the router speaks only that */
 } AlvNatSetting;
 
 /* how the peer port is mapped (the Statistics' peer-port-mapping) */
@@ -32,6 +32,10 @@ typedef enum
 
 /* sends of one NAT-PMP request before it is given up (RFC 6886: 9) */
 #define ALV_NAT_MAX_SENDS 9
+/* sends of a PCP request before a router that does not answer is asked
+ * with NAT-PMP instead (one that answers "unsupported version" is at
+ * once) */
+#define ALV_NAT_PCP_SENDS 2
 /* sends of the removal at exit: the daemon does not wait a minute */
 #define ALV_NAT_RELEASE_SENDS 3
 

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <glib/gi18n-lib.h>
 
+#include "alv-wire.h"
+
 #define REPLY_BIT 0x80
 #define EXTERNAL_ADDRESS_REPLY_LEN 12
 #define MAP_REPLY_LEN 16
@@ -22,31 +24,9 @@
 
 G_DEFINE_QUARK (alv-natpmp-error-quark, alv_natpmp_error)
 
-static void
-put16 (guint8 *p, guint16 v)
-{
-  p[0] = (guint8) (v >> 8);
-  p[1] = (guint8) v;
-}
 
-static void
-put32 (guint8 *p, guint32 v)
-{
-  put16 (p, (guint16) (v >> 16));
-  put16 (p + 2, (guint16) v);
-}
 
-static guint16
-get16 (const guint8 *p)
-{
-  return (guint16) ((p[0] << 8) | p[1]);
-}
 
-static guint32
-get32 (const guint8 *p)
-{
-  return ((guint32) get16 (p) << 16) | get16 (p + 2);
-}
 
 gsize
 alv_natpmp_build_external_address (guint8 buf[ALV_NATPMP_REQUEST_MAX])
@@ -68,10 +48,10 @@ alv_natpmp_build_map (guint8          buf[ALV_NATPMP_REQUEST_MAX],
 
   buf[0] = 0;
   buf[1] = (guint8) opcode;
-  put16 (buf + 2, 0);
-  put16 (buf + 4, internal_port);
-  put16 (buf + 6, suggested_external);
-  put32 (buf + 8, lifetime);
+  alv_wire_put16 (buf + 2, 0);
+  alv_wire_put16 (buf + 4, internal_port);
+  alv_wire_put16 (buf + 6, suggested_external);
+  alv_wire_put32 (buf + 8, lifetime);
   return 12;
 }
 
@@ -143,8 +123,8 @@ alv_natpmp_parse_reply (const guint8   *data,
       return FALSE;
     }
   reply->opcode = (AlvNatpmpOpcode) (op & ~REPLY_BIT);
-  result = get16 (data + 2);
-  reply->epoch = get32 (data + 4);
+  result = alv_wire_get16 (data + 2);
+  reply->epoch = alv_wire_get32 (data + 4);
   if (result != 0)
     {
       set_result_error (result, error);
@@ -167,9 +147,9 @@ alv_natpmp_parse_reply (const guint8   *data,
                    _("A NAT-PMP mapping reply of %" G_GSIZE_FORMAT " bytes is too short"), len);
       return FALSE;
     }
-  reply->internal_port = get16 (data + 8);
-  reply->external_port = get16 (data + 10);
-  reply->lifetime = get32 (data + 12);
+  reply->internal_port = alv_wire_get16 (data + 8);
+  reply->external_port = alv_wire_get16 (data + 10);
+  reply->lifetime = alv_wire_get32 (data + 12);
   /* a mapping that lasts has a port; a removal has neither */
   if ((reply->lifetime == 0) != (reply->external_port == 0) || reply->internal_port == 0)
     {

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Port mapping's sockets and timers.  NAT-PMP: one UDP socket, a source
- * on the main context for the replies, a timer for the resends (the
- * schedule and the packets are alv-nat-policy.c's and alv-natpmp.c's),
- * another for the renewal.  UPnP: a GUPnPSimpleIgd, which finds the
+ * Port mapping's sockets and timers.  PCP, falling back to NAT-PMP: one
+ * UDP socket connected to the router, a source on the main context for
+ * the replies, a timer for the resends (the schedule and the packets are
+ * alv-nat-policy.c's, alv-pcp.c's and alv-natpmp.c's), another for the
+ * renewal.  UPnP: a GUPnPSimpleIgd, which finds the
  * router by SSDP and renews the mapping itself; dropping it removes the
  * mapping, and its finalisation says the removal is done.
  */
@@ -12,9 +13,11 @@
 
 #include "alv-port-map.h"
 
+#include <string.h>
 #include <glib/gi18n-lib.h>
 
 #include "alv-natpmp.h"
+#include "alv-pcp.h"
 
 #ifdef HAVE_GUPNP_IGD
 #include <libgupnp-igd/gupnp-simple-igd.h>
@@ -59,6 +62,10 @@ struct _AlvPortMap
   guint retry_id;
   guint renew_id;
   gboolean pmp_mapped;             /* the router holds our mapping */
+  gboolean pcp;                    /* speaking PCP (until the router shows it
+                                    * speaks only NAT-PMP) */
+  guint8 nonce[ALV_PCP_NONCE_SIZE];
+  guint8 client[4];                /* our address towards the router */
   guint16 pmp_external_port;
   char *pmp_address;
   gboolean have_epoch;
@@ -143,7 +150,7 @@ set_mapping (AlvPortMap     *self,
   g_free (self->external_address);
   self->external_address = g_strdup (address);
   /* the first to succeed wins: the others stop (and undo what they did) */
-  if (method != ALV_PORT_MAPPING_NATPMP && self->phase != PMP_IDLE)
+  if (method == ALV_PORT_MAPPING_UPNP && self->phase != PMP_IDLE)
     pmp_stop (self, TRUE);
 #ifdef HAVE_GUPNP_IGD
   if (method != ALV_PORT_MAPPING_UPNP)
@@ -162,13 +169,28 @@ pmp_send_datagram (AlvPortMap   *self,
 {
   g_autoptr(GError) error = NULL;
 
-  if (g_socket_send_to (self->socket, G_SOCKET_ADDRESS (self->server), (const char *) buf, len,
-                        NULL, &error) < 0)
+  if (g_socket_send (self->socket, (const char *) buf, len, NULL, &error) < 0)
     {
       g_debug ("NAT-PMP: cannot send: %s", error->message);
       return FALSE;
     }
   return TRUE;
+}
+
+static AlvPortMapping
+pmp_method (AlvPortMap *self)
+{
+  return self->pcp ? ALV_PORT_MAPPING_PCP : ALV_PORT_MAPPING_NATPMP;
+}
+
+/* The removal of our mapping, in the protocol that made it. */
+static gsize
+pmp_build_removal (AlvPortMap *self,
+                   guint8      buf[ALV_PCP_MAP_SIZE])
+{
+  if (self->pcp)
+    return alv_pcp_build_map (buf, self->nonce, self->client, self->local_port, 0, 0);
+  return alv_natpmp_build_map (buf, ALV_NATPMP_OP_MAP_TCP, self->local_port, 0, 0);
 }
 
 /* Gives up the request in flight: the router does not answer, or said
@@ -188,7 +210,17 @@ pmp_give_up (AlvPortMap *self)
       return;
     }
   self->pmp_mapped = FALSE;
-  set_mapping (self, ALV_PORT_MAPPING_NATPMP, NULL, 0);
+  set_mapping (self, pmp_method (self), NULL, 0);
+}
+
+static void pmp_request (AlvPortMap *self, PmpPhase phase, guint max_sends);
+
+static void
+pmp_fall_back (AlvPortMap *self)
+{
+  g_debug ("PCP: no PCP from the router; NAT-PMP then");
+  self->pcp = FALSE;
+  pmp_request (self, PMP_MAPPING, ALV_NAT_MAX_SENDS);
 }
 
 static gboolean
@@ -197,6 +229,14 @@ on_pmp_retry (gpointer user_data)
   AlvPortMap *self = user_data;
 
   self->retry_id = 0;
+  /* no answer to PCP: perhaps a router that drops what it does not
+   * understand; NAT-PMP then */
+  if (self->pcp && self->phase == PMP_MAPPING && !self->pmp_mapped &&
+      self->sends >= ALV_NAT_PCP_SENDS)
+    {
+      pmp_fall_back (self);
+      return G_SOURCE_REMOVE;
+    }
   if (self->sends >= self->max_sends)
     {
       if (self->phase == PMP_MAPPING)
@@ -213,12 +253,16 @@ on_pmp_retry (gpointer user_data)
 static void
 pmp_send (AlvPortMap *self)
 {
-  guint8 buf[ALV_NATPMP_REQUEST_MAX];
+  guint8 buf[ALV_PCP_MAP_SIZE];
   gsize len;
+  guint16 suggested = self->pmp_external_port != 0 ? self->pmp_external_port : self->local_port;
 
   g_clear_handle_id (&self->retry_id, g_source_remove);
   if (self->phase == PMP_RELEASING)
-    len = alv_natpmp_build_map (buf, ALV_NATPMP_OP_MAP_TCP, self->local_port, 0, 0);
+    len = pmp_build_removal (self, buf);
+  else if (self->pcp)
+    len = alv_pcp_build_map (buf, self->nonce, self->client, self->local_port, suggested,
+                             ALV_NATPMP_DEFAULT_LIFETIME);
   else
     {
       if (self->pmp_address == NULL)
@@ -227,9 +271,7 @@ pmp_send (AlvPortMap *self)
 
           pmp_send_datagram (self, buf, alen);
         }
-      len = alv_natpmp_build_map (buf, ALV_NATPMP_OP_MAP_TCP, self->local_port,
-                                  self->pmp_external_port != 0 ? self->pmp_external_port
-                                                               : self->local_port,
+      len = alv_natpmp_build_map (buf, ALV_NATPMP_OP_MAP_TCP, self->local_port, suggested,
                                   ALV_NATPMP_DEFAULT_LIFETIME);
     }
   pmp_send_datagram (self, buf, len);
@@ -274,12 +316,13 @@ pmp_got_address (AlvPortMap           *self,
   g_free (self->pmp_address);
   self->pmp_address = g_steal_pointer (&address);
   if (self->phase == PMP_MAPPED)
-    set_mapping (self, ALV_PORT_MAPPING_NATPMP, self->pmp_address, self->pmp_external_port);
+    set_mapping (self, pmp_method (self), self->pmp_address, self->pmp_external_port);
 }
 
 static void
-pmp_got_mapping (AlvPortMap           *self,
-                 const AlvNatpmpReply *reply)
+pmp_got_mapping (AlvPortMap *self,
+                 guint32     lifetime,
+                 guint16     external_port)
 {
   if (self->phase == PMP_RELEASING)
     {
@@ -291,20 +334,84 @@ pmp_got_mapping (AlvPortMap           *self,
       release_step_done (self);
       return;
     }
-  if (self->phase != PMP_MAPPING || reply->lifetime == 0)
+  if (self->phase != PMP_MAPPING || lifetime == 0)
     return;
   g_clear_handle_id (&self->retry_id, g_source_remove);
   self->phase = PMP_MAPPED;
   self->pmp_mapped = TRUE;
-  self->pmp_external_port = reply->external_port;
-  g_debug ("NAT-PMP: port %u mapped to %u for %u s", self->local_port, reply->external_port,
-           reply->lifetime);
+  self->pmp_external_port = external_port;
+  g_debug ("%s: port %u mapped to %u for %u s", self->pcp ? "PCP" : "NAT-PMP", self->local_port,
+           external_port, lifetime);
   g_clear_handle_id (&self->renew_id, g_source_remove);
   self->renew_id = g_timeout_add_full (G_PRIORITY_DEFAULT,
-                                       (guint) MIN (alv_nat_renew_delay_ms (reply->lifetime),
+                                       (guint) MIN (alv_nat_renew_delay_ms (lifetime),
                                                     G_MAXUINT),
                                        on_pmp_renew, self, NULL);
-  set_mapping (self, ALV_PORT_MAPPING_NATPMP, self->pmp_address, reply->external_port);
+  set_mapping (self, pmp_method (self), self->pmp_address, external_port);
+}
+
+/* Notes the router's epoch; FALSE when it says the router lost its
+ * mappings, which are then asked for again. */
+static gboolean
+pmp_check_epoch (AlvPortMap *self,
+                 guint32     epoch)
+{
+  gint64 now = now_s ();
+
+  if (self->have_epoch && alv_natpmp_epoch_was_reset (self->epoch, self->epoch_time, epoch, now) &&
+      self->phase == PMP_MAPPED)
+    {
+      g_message ("the router lost its port mappings (epoch %u after %u); mapping again",
+                 epoch, self->epoch);
+      self->have_epoch = FALSE;
+      g_clear_handle_id (&self->renew_id, g_source_remove);
+      pmp_request (self, PMP_MAPPING, ALV_NAT_MAX_SENDS);
+      return FALSE;
+    }
+  self->have_epoch = TRUE;
+  self->epoch = epoch;
+  self->epoch_time = now;
+  return TRUE;
+}
+
+static void
+pcp_handle_reply (AlvPortMap   *self,
+                  const guint8 *data,
+                  gsize         len)
+{
+  g_autoptr(GError) error = NULL;
+  AlvPcpMapReply reply;
+
+  if (!alv_pcp_parse_map_reply (data, len, self->nonce, self->local_port, &reply, &error))
+    {
+      if (g_error_matches (error, ALV_PCP_ERROR, ALV_PCP_ERROR_MALFORMED) ||
+          g_error_matches (error, ALV_PCP_ERROR, ALV_PCP_ERROR_UNEXPECTED))
+        g_debug ("PCP: ignoring a packet from the router: %s", error->message);
+      else if (self->phase == PMP_MAPPING && !self->pmp_mapped &&
+               g_error_matches (error, ALV_PCP_ERROR, ALV_PCP_ERROR_UNSUPPORTED_VERSION))
+        pmp_fall_back (self);
+      else if (self->phase == PMP_MAPPING)
+        {
+          g_message ("cannot map the peer port with PCP: %s", error->message);
+          pmp_give_up (self);
+        }
+      else
+        g_debug ("PCP: %s", error->message);
+      return;
+    }
+  if (!pmp_check_epoch (self, reply.epoch))
+    return;
+  if (reply.lifetime > 0)
+    {
+      g_autofree char *address = g_strdup_printf ("%u.%u.%u.%u", reply.external_address[0],
+                                                  reply.external_address[1],
+                                                  reply.external_address[2],
+                                                  reply.external_address[3]);
+
+      g_free (self->pmp_address);
+      self->pmp_address = g_steal_pointer (&address);
+    }
+  pmp_got_mapping (self, reply.lifetime, reply.external_port);
 }
 
 static void
@@ -314,7 +421,6 @@ pmp_handle_reply (AlvPortMap   *self,
 {
   g_autoptr(GError) error = NULL;
   AlvNatpmpReply reply;
-  gint64 now = now_s ();
 
   if (!alv_natpmp_parse_reply (data, len, &reply, &error))
     {
@@ -333,19 +439,8 @@ pmp_handle_reply (AlvPortMap   *self,
         g_debug ("NAT-PMP: %s", error->message);
       return;
     }
-  if (self->have_epoch && alv_natpmp_epoch_was_reset (self->epoch, self->epoch_time, reply.epoch, now) &&
-      self->phase == PMP_MAPPED)
-    {
-      g_message ("the router lost its port mappings (NAT-PMP epoch %u after %u); mapping again",
-                 reply.epoch, self->epoch);
-      self->have_epoch = FALSE;
-      g_clear_handle_id (&self->renew_id, g_source_remove);
-      pmp_request (self, PMP_MAPPING, ALV_NAT_MAX_SENDS);
-      return;
-    }
-  self->have_epoch = TRUE;
-  self->epoch = reply.epoch;
-  self->epoch_time = now;
+  if (!pmp_check_epoch (self, reply.epoch))
+    return;
   if (reply.opcode == ALV_NATPMP_OP_EXTERNAL_ADDRESS)
     {
       pmp_got_address (self, &reply);
@@ -356,7 +451,7 @@ pmp_handle_reply (AlvPortMap   *self,
       g_debug ("NAT-PMP: %s", error->message);
       return;
     }
-  pmp_got_mapping (self, &reply);
+  pmp_got_mapping (self, reply.lifetime, reply.external_port);
 }
 
 static gboolean
@@ -370,25 +465,24 @@ on_pmp_readable (GSocket      *socket,
   for (guint i = 0; i < 16; i++)
     {
       g_autoptr(GError) error = NULL;
-      g_autoptr(GSocketAddress) from = NULL;
-      guint8 buf[64];
-      gssize n = g_socket_receive_from (socket, &from, (char *) buf, sizeof buf, NULL, &error);
-      GInetSocketAddress *sender;
+      guint8 buf[1100];
+      /* connected: the kernel passes only the router's datagrams (RFC
+       * 6886 3.1, RFC 6887 8.3) */
+      gssize n = g_socket_receive (socket, (char *) buf, sizeof buf, NULL, &error);
 
       if (n < 0)
         {
-          if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-            g_debug ("NAT-PMP: %s", error->message);
-          break;
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            break;
+          /* an ICMP port unreachable of an earlier send: nobody listens
+           * there; the resends go on as for silence */
+          g_debug ("NAT-PMP: %s", error->message);
+          continue;
         }
-      /* only the router we asked (RFC 6886 3.1) */
-      sender = G_IS_INET_SOCKET_ADDRESS (from) ? G_INET_SOCKET_ADDRESS (from) : NULL;
-      if (sender == NULL ||
-          g_inet_socket_address_get_port (sender) != g_inet_socket_address_get_port (self->server) ||
-          !g_inet_address_equal (g_inet_socket_address_get_address (sender),
-                                 g_inet_socket_address_get_address (self->server)))
-        continue;
-      pmp_handle_reply (self, buf, (gsize) n);
+      if (self->pcp)
+        pcp_handle_reply (self, buf, (gsize) n);
+      else
+        pmp_handle_reply (self, buf, (gsize) n);
     }
   return G_SOURCE_CONTINUE;
 }
@@ -399,7 +493,7 @@ pmp_open (AlvPortMap *self,
           guint16     port,
           GError    **error)
 {
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new_from_string ("0.0.0.0", 0);
+  g_autoptr(GSocketAddress) local = NULL;
 
   self->server = G_INET_SOCKET_ADDRESS (g_inet_socket_address_new_from_string (router, port));
   if (self->server == NULL)
@@ -413,8 +507,21 @@ pmp_open (AlvPortMap *self,
   if (self->socket == NULL)
     return FALSE;
   g_socket_set_blocking (self->socket, FALSE);
-  if (!g_socket_bind (self->socket, any, FALSE, error))
+  if (!g_socket_connect (self->socket, G_SOCKET_ADDRESS (self->server), NULL, error))
     return FALSE;
+  local = g_socket_get_local_address (self->socket, error);
+  if (local == NULL)
+    return FALSE;
+  memcpy (self->client,
+          g_inet_address_to_bytes (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (local))),
+          4);
+  for (guint i = 0; i < ALV_PCP_NONCE_SIZE; i += 4)
+    {
+      guint32 r = g_random_int ();
+
+      memcpy (self->nonce + i, &r, 4);
+    }
+  self->pcp = TRUE;
   self->socket_source = g_socket_create_source (self->socket, G_IO_IN, NULL);
   g_source_set_callback (self->socket_source, G_SOURCE_FUNC (on_pmp_readable), self, NULL);
   g_source_set_name (self->socket_source, "AlvPortMap NAT-PMP");
@@ -432,8 +539,8 @@ pmp_stop (AlvPortMap *self,
   g_clear_handle_id (&self->renew_id, g_source_remove);
   if (remove && self->socket != NULL && (self->pmp_mapped || self->sends > 0))
     {
-      guint8 buf[ALV_NATPMP_REQUEST_MAX];
-      gsize len = alv_natpmp_build_map (buf, ALV_NATPMP_OP_MAP_TCP, self->local_port, 0, 0);
+      guint8 buf[ALV_PCP_MAP_SIZE];
+      gsize len = pmp_build_removal (self, buf);
 
       pmp_send_datagram (self, buf, len);
     }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The peer port mapped in the home router, so that peers on the Internet
- * can reach a listener behind NAT: NAT-PMP (RFC 6886) over a UDP socket
- * to the default gateway, and UPnP IGD through GUPnP-IGD when built with
- * it; which are tried is the `nat` setting, the first to succeed wins.
+ * can reach a listener behind NAT: PCP (RFC 6887), or NAT-PMP (RFC 6886)
+ * when the router speaks only that, over a UDP socket to the default
+ * gateway, and UPnP IGD through GUPnP-IGD when built with it; which are tried is the `nat` setting, the first to succeed wins.
  * A mapping is renewed at half its lifetime and removed by
  * alv_port_map_release_async() when the daemon exits.
  *
@@ -25,7 +25,7 @@ G_DECLARE_FINAL_TYPE (AlvPortMap, alv_port_map, ALV, PORT_MAP, GObject)
 /* Maps TCP @local_port, as @setting says, once started. */
 AlvPortMap     *alv_port_map_new               (AlvNatSetting         setting,
                                                 guint16               local_port);
-/* Asks @address:@port instead of the default gateway (core.conf's
+/* Asks @address:@port (PCP, NAT-PMP) instead of the default gateway (core.conf's
  * nat-gateway; the tests' own responder).  Before alv_port_map_start(). */
 void            alv_port_map_set_router        (AlvPortMap           *map,
                                                 const char           *address,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The real `alluvium-core` maps its peer port with NAT-PMP, against a
- * tiny NAT-PMP responder written here (UDP on 127.0.0.1, named to the
+ * The real `alluvium-core` maps its peer port with PCP or NAT-PMP, against
+ * a tiny PCP and NAT-PMP responder written here (UDP on 127.0.0.1, named to the
  * core by core.conf's nat-gateway, the key that exists for this): the
  * requests are what RFC 6886 says, the core reports the mapping in its
  * Statistics, renews it at half a short lifetime the responder grants,
@@ -13,8 +13,9 @@
  * "home", "nat" (nftables masquerade and miniupnpd, NAT-PMP and UPnP
  * IGD) and "internet", joined by veth pairs; nothing in them is connected
  * to the host's network.  The core, in "home", finds the router as its
- * default gateway, maps its peer port (with NAT-PMP, with UPnP, and with
- * both tried at once), a peer in "internet" reaches the peer port through
+ * default gateway, maps its peer port (with PCP, which miniupnpd speaks
+ * and the core tries before NAT-PMP, with UPnP, and with both tried at
+ * once), a peer in "internet" reaches the peer port through
  * the router's public address, and the mapping is gone from the router's
  * ruleset once the core stopped.  Without root (or without ip, nft or
  * miniupnpd) these tests skip and say why.
@@ -30,6 +31,7 @@
 #include <gio/gio.h>
 
 #include "alv-dbus.h"
+#include "alv-wire.h"
 #include "test-bus.h"
 #include "test-util.h"
 
@@ -123,7 +125,9 @@ statistic (Daemon     *d,
 
 typedef enum
 {
-  RESPOND_MAP,        /* grant every mapping */
+  RESPOND_MAP,        /* grant every NAT-PMP mapping; to PCP, "unsupported
+                       * version", as a router that speaks only NAT-PMP */
+  RESPOND_PCP,        /* grant every PCP mapping */
   RESPOND_GARBAGE,    /* answer with packets that are no valid answer */
   RESPOND_NOTHING,
 } RespondMode;
@@ -134,6 +138,8 @@ typedef struct
   guint16 internal_port;
   guint16 suggested_port;
   guint32 lifetime;
+  guint8 nonce[12];   /* PCP */
+  guint8 client[4];   /* PCP: the address the core says it has */
 } MapRequest;
 
 typedef struct
@@ -142,7 +148,8 @@ typedef struct
   GSocket *socket;
   GSource *source;
   guint16 port;
-  GArray *maps;                 /* MapRequest */
+  GArray *maps;                 /* MapRequest: NAT-PMP */
+  GArray *pcp_maps;             /* MapRequest: PCP */
   guint address_requests;
   guint other_requests;
 
@@ -150,19 +157,7 @@ typedef struct
   char *dir;
 } Fixture;
 
-static void
-put16 (guint8 *p, guint v)
-{
-  p[0] = (guint8) (v >> 8);
-  p[1] = (guint8) v;
-}
 
-static void
-put32 (guint8 *p, guint32 v)
-{
-  put16 (p, v >> 16);
-  put16 (p + 2, v & 0xffff);
-}
 
 static void
 reply (Fixture       *fx,
@@ -189,15 +184,55 @@ reply_garbage (Fixture        *fx,
   p[0] = 2;
   reply (fx, to, p, sizeof p);
   p[0] = 0;
-  put16 (p + 8, req->internal_port + 1);
-  put16 (p + 10, EXTERNAL_PORT);
-  put32 (p + 12, 3600);
+  alv_wire_put16 (p + 8, req->internal_port + 1);
+  alv_wire_put16 (p + 10, EXTERNAL_PORT);
+  alv_wire_put32 (p + 12, 3600);
   reply (fx, to, p, sizeof p);
   p[1] = 129;                   /* UDP, not the TCP asked for */
-  put16 (p + 8, req->internal_port);
+  alv_wire_put16 (p + 8, req->internal_port);
   reply (fx, to, p, sizeof p);
   p[1] = 2;                     /* a request, not a reply */
   reply (fx, to, p, sizeof p);
+}
+
+
+/* A PCP MAP request (RFC 6887 section 11.1). */
+static void
+answer_pcp (Fixture        *fx,
+            GSocketAddress *from,
+            const guint8   *req)
+{
+  MapRequest m = { 0, };
+  guint8 out[60] = { 0, };
+
+  m.lifetime = alv_wire_get32 (req + 4);
+  memcpy (m.client, req + 20, 4);
+  memcpy (m.nonce, req + 24, 12);
+  m.internal_port = (guint16) ((req[40] << 8) | req[41]);
+  m.suggested_port = (guint16) ((req[42] << 8) | req[43]);
+  g_test_message ("responder: PCP map %u (suggested %u) for %u s", m.internal_port,
+                  m.suggested_port, m.lifetime);
+  g_array_append_val (fx->pcp_maps, m);
+  if (fx->mode == RESPOND_MAP)
+    {
+      /* a NAT-PMP server: version 0, opcode | 128, "unsupported version" */
+      guint8 refusal[8] = { 0, 129, 0, 1, 0, 0, 0, 7 };
+
+      reply (fx, from, refusal, sizeof refusal);
+      return;
+    }
+  if (fx->mode != RESPOND_PCP)
+    return;
+  out[0] = 2;
+  out[1] = 0x81;
+  alv_wire_put32 (out + 4, m.lifetime > 0 ? SHORT_LIFETIME : 0);
+  alv_wire_put32 (out + 8, 1000 + fx->pcp_maps->len);
+  memcpy (out + 24, req + 24, 36);
+  alv_wire_put16 (out + 42, m.lifetime > 0 ? EXTERNAL_PORT : 0);
+  out[54] = 0xff;
+  out[55] = 0xff;
+  out[56] = 203; out[57] = 0; out[58] = 113; out[59] = 7;
+  reply (fx, from, out, sizeof out);
 }
 
 static gboolean
@@ -215,13 +250,18 @@ on_request (GSocket      *socket,
 
   if (n < 0)
     return G_SOURCE_CONTINUE;
+  if (n == 60 && buf[0] == 2 && buf[1] == 1)
+    {
+      answer_pcp (fx, from, buf);
+      return G_SOURCE_CONTINUE;
+    }
   if (n == 2 && buf[0] == 0 && buf[1] == 0)
     {
       fx->address_requests++;
       if (fx->mode != RESPOND_MAP)
         return G_SOURCE_CONTINUE;
       out[1] = 128;
-      put32 (out + 4, 1000 + fx->maps->len);
+      alv_wire_put32 (out + 4, 1000 + fx->maps->len);
       out[8] = 203; out[9] = 0; out[10] = 113; out[11] = 7;
       reply (fx, from, out, 12);
       return G_SOURCE_CONTINUE;
@@ -242,10 +282,10 @@ on_request (GSocket      *socket,
   if (fx->mode != RESPOND_MAP)
     return G_SOURCE_CONTINUE;
   out[1] = 130;
-  put32 (out + 4, 1000 + fx->maps->len);
-  put16 (out + 8, req.internal_port);
-  put16 (out + 10, req.lifetime > 0 ? EXTERNAL_PORT : 0);
-  put32 (out + 12, req.lifetime > 0 ? SHORT_LIFETIME : 0);
+  alv_wire_put32 (out + 4, 1000 + fx->maps->len);
+  alv_wire_put16 (out + 8, req.internal_port);
+  alv_wire_put16 (out + 10, req.lifetime > 0 ? EXTERNAL_PORT : 0);
+  alv_wire_put32 (out + 12, req.lifetime > 0 ? SHORT_LIFETIME : 0);
   reply (fx, from, out, 16);
   return G_SOURCE_CONTINUE;
 }
@@ -260,6 +300,7 @@ fixture_setup (Fixture       *fx,
 
   fx->mode = GPOINTER_TO_INT (data);
   fx->maps = g_array_new (FALSE, TRUE, sizeof (MapRequest));
+  fx->pcp_maps = g_array_new (FALSE, TRUE, sizeof (MapRequest));
   fx->socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
                              G_SOCKET_PROTOCOL_UDP, &error);
   g_assert_no_error (error);
@@ -285,6 +326,7 @@ fixture_teardown (Fixture       *fx,
   g_source_unref (fx->source);
   g_clear_object (&fx->socket);
   g_array_unref (fx->maps);
+  g_array_unref (fx->pcp_maps);
   test_remove_tree (fx->dir);
   g_free (fx->dir);
 }
@@ -356,6 +398,8 @@ test_map_renew_remove (Fixture       *fx,
   g_assert_cmpuint (first.lifetime, ==, 7200);
   g_assert_cmpuint (fx->address_requests, >=, 1);
   g_assert_cmpuint (fx->other_requests, ==, 0);
+  /* PCP first; the "unsupported version" had it fall back to NAT-PMP */
+  g_assert_cmpuint (fx->pcp_maps->len, >=, 1);
 
   /* the responder granted 2 s: the renewal comes after about one */
   test_wait_until (maps_at_least, &two, WAIT_MS);
@@ -375,6 +419,55 @@ test_map_renew_remove (Fixture       *fx,
     g_assert_cmpuint (last->suggested_port, ==, 0);
     g_assert_cmpuint (last->lifetime, ==, 0);
   }
+}
+
+static gboolean
+pcp_mapped (gpointer data)
+{
+  Fixture *fx = data;
+
+  return g_strcmp0 (statistic (&fx->d, "peer-port-mapping"), "pcp") == 0 &&
+         g_strcmp0 (statistic (&fx->d, "peer-port-external"), EXTERNAL_ADDRESS ":40000") == 0;
+}
+
+static gboolean
+pcp_maps_at_least (gpointer data)
+{
+  Count *c = data;
+
+  return c->fx->pcp_maps->len >= c->n;
+}
+
+/* A router that speaks PCP: mapped with PCP alone, renewed with the same
+ * nonce, removed with it. */
+static void
+test_pcp (Fixture       *fx,
+          gconstpointer  data G_GNUC_UNUSED)
+{
+  Count two = { fx, 2 };
+  MapRequest first, renewal, last;
+
+  start_core (fx);
+  test_wait_until (pcp_mapped, fx, WAIT_MS);
+  first = g_array_index (fx->pcp_maps, MapRequest, 0);
+  g_assert_cmpuint (first.internal_port, >, 0);
+  g_assert_cmpuint (first.suggested_port, ==, first.internal_port);
+  g_assert_cmpuint (first.lifetime, ==, 7200);
+  /* the address it sends from */
+  g_assert_cmpuint (first.client[0], ==, 127);
+  test_wait_until (pcp_maps_at_least, &two, WAIT_MS);
+  renewal = g_array_index (fx->pcp_maps, MapRequest, 1);
+  g_assert_cmpmem (renewal.nonce, 12, first.nonce, 12);
+  g_assert_cmpuint (renewal.suggested_port, ==, EXTERNAL_PORT);
+  g_assert_cmpuint (renewal.lifetime, ==, 7200);
+  daemon_stop (&fx->d);
+  last = g_array_index (fx->pcp_maps, MapRequest, fx->pcp_maps->len - 1);
+  g_assert_cmpuint (last.lifetime, ==, 0);
+  g_assert_cmpuint (last.internal_port, ==, first.internal_port);
+  g_assert_cmpmem (last.nonce, 12, first.nonce, 12);
+  /* NAT-PMP was never needed */
+  g_assert_cmpuint (fx->maps->len, ==, 0);
+  g_assert_cmpuint (fx->address_requests, ==, 0);
 }
 
 /* Garbage, or silence, from the router: the core resends on the RFC's
@@ -753,10 +846,11 @@ test_netns (Netns         *ns,
   mapping = g_strdup (statistic (&ns->d, "peer-port-mapping"));
   port = g_strdup (statistic (&ns->d, "peer-port-external") + strlen (PUBLIC_ADDRESS ":"));
   g_test_message ("mapped with %s to %s:%s", mapping, PUBLIC_ADDRESS, port);
+  /* miniupnpd speaks PCP, which the core tries before NAT-PMP */
   if (g_str_equal (nat, "auto"))
-    g_assert_true (g_str_equal (mapping, "natpmp") || g_str_equal (mapping, "upnp"));
+    g_assert_true (g_str_equal (mapping, "pcp") || g_str_equal (mapping, "upnp"));
   else
-    g_assert_cmpstr (mapping, ==, nat);
+    g_assert_cmpstr (mapping, ==, g_str_equal (nat, "natpmp") ? "pcp" : nat);
 
   /* the router forwards the port ... */
   dport = g_strdup_printf ("dport %s ", port);
@@ -775,9 +869,13 @@ test_netns (Netns         *ns,
 
   /* stopping the core removes the mapping from the router */
   daemon_stop (&ns->d);
-  removed.needle = g_str_equal (mapping, "natpmp")
-                   ? g_strdup_printf ("NAT-PMP TCP port %s mapping removed", port)
-                   : g_strdup_printf ("removing redirect rule port %s TCP", port);
+  /* what miniupnpd says when it removed it */
+  if (g_str_equal (mapping, "pcp"))
+    removed.needle = g_strdup_printf ("PCP: TCP port %s mapping removed", port);
+  else if (g_str_equal (mapping, "natpmp"))
+    removed.needle = g_strdup_printf ("NAT-PMP TCP port %s mapping removed", port);
+  else
+    removed.needle = g_strdup_printf ("removing redirect rule port %s TCP", port);
   test_wait_until (log_has, &removed, WAIT_MS);
   g_free (removed.needle);
   after = router_rules (ns);
@@ -793,6 +891,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
   g_test_add ("/core/nat/natpmp/map-renew-remove", Fixture, GINT_TO_POINTER (RESPOND_MAP),
               fixture_setup, test_map_renew_remove, fixture_teardown);
+  g_test_add ("/core/nat/pcp/map-renew-remove", Fixture, GINT_TO_POINTER (RESPOND_PCP),
+              fixture_setup, test_pcp, fixture_teardown);
   g_test_add ("/core/nat/natpmp/garbage", Fixture, GINT_TO_POINTER (RESPOND_GARBAGE),
               fixture_setup, test_no_mapping, fixture_teardown);
   g_test_add ("/core/nat/natpmp/silent", Fixture, GINT_TO_POINTER (RESPOND_NOTHING),

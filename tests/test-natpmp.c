@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The pure parts of port mapping: NAT-PMP packets built and parsed
- * (malformed, truncated, of the wrong opcode, every result code), the
+ * The pure parts of port mapping: NAT-PMP and PCP packets built and
+ * parsed (malformed, truncated, of the wrong opcode or nonce, every result
+ * code, a NAT-PMP router's answer to PCP), the
  * epoch rule, the default gateway read from route tables, the resend and
  * renewal schedules and the `nat` setting.  No sockets, no clock.
  */
@@ -13,6 +14,7 @@
 
 #include "alv-nat-policy.h"
 #include "alv-natpmp.h"
+#include "alv-pcp.h"
 
 static void
 test_build_requests (void)
@@ -338,6 +340,178 @@ test_setting (void)
   g_assert_cmpstr (alv_port_mapping_to_string (ALV_PORT_MAPPING_UPNP), ==, "upnp");
 }
 
+static const guint8 nonce[12] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+static const guint8 client[4] = { 192, 168, 1, 20 };
+
+/* A router's successful answer to the MAP request in @req. */
+static void
+pcp_answer (guint8       out[ALV_PCP_MAP_SIZE],
+            const guint8 req[ALV_PCP_MAP_SIZE])
+{
+  memset (out, 0, ALV_PCP_MAP_SIZE);
+  out[0] = 2;
+  out[1] = 0x81;
+  out[7] = 0x78;                        /* lifetime 120 */
+  out[11] = 42;                         /* epoch 42 */
+  memcpy (out + 24, req + 24, 36);
+  out[42] = 0x9c;                       /* port 40000 */
+  out[43] = 0x40;
+  out[54] = out[55] = 0xff;
+  out[56] = 203; out[57] = 0; out[58] = 113; out[59] = 7;
+}
+
+static void
+test_pcp_build (void)
+{
+  guint8 buf[ALV_PCP_MAP_SIZE];
+  static const guint8 header[24] = { 2, 1, 0, 0, 0, 0, 0x1c, 0x20,
+                                     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 168, 1, 20 };
+  static const guint8 map[36] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 6, 0, 0, 0,
+                                  0x1a, 0xe1, 0x1a, 0xe1,
+                                  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0 };
+
+  g_assert_cmpuint (alv_pcp_build_map (buf, nonce, client, 6881, 6881, 7200), ==, 60);
+  g_assert_cmpmem (buf, 24, header, sizeof header);
+  g_assert_cmpmem (buf + 24, 36, map, sizeof map);
+  /* removal: lifetime 0, no port suggested, the same nonce */
+  alv_pcp_build_map (buf, nonce, client, 6881, 40000, 0);
+  g_assert_cmpuint (buf[4] | buf[5] | buf[6] | buf[7], ==, 0);
+  g_assert_cmpuint (buf[24 + 18] | buf[24 + 19], ==, 0);
+  g_assert_cmpmem (buf + 24, 12, nonce, 12);
+}
+
+static void
+test_pcp_parse (void)
+{
+  guint8 req[ALV_PCP_MAP_SIZE];
+  guint8 ok[ALV_PCP_MAP_SIZE];
+  guint8 bad[ALV_PCP_MAP_SIZE + 4];
+  guint8 other_nonce[12];
+  g_autoptr(GError) error = NULL;
+  AlvPcpMapReply r;
+
+  alv_pcp_build_map (req, nonce, client, 6881, 6881, 7200);
+  pcp_answer (ok, req);
+  g_assert_true (alv_pcp_parse_map_reply (ok, sizeof ok, nonce, 6881, &r, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (r.lifetime, ==, 120);
+  g_assert_cmpuint (r.epoch, ==, 42);
+  g_assert_cmpuint (r.internal_port, ==, 6881);
+  g_assert_cmpuint (r.external_port, ==, 40000);
+  g_assert_cmpuint (r.external_address[0], ==, 203);
+  g_assert_cmpuint (r.external_address[3], ==, 7);
+  /* options after the MAP data are allowed (and ignored) */
+  memcpy (bad, ok, sizeof ok);
+  memset (bad + 60, 0, 4);
+  g_assert_true (alv_pcp_parse_map_reply (bad, sizeof bad, nonce, 6881, &r, &error));
+  g_assert_no_error (error);
+
+  /* every truncation */
+  for (gsize len = 0; len < sizeof ok; len++)
+    {
+      g_assert_false (alv_pcp_parse_map_reply (ok, len, nonce, 6881, &r, &error));
+      g_assert_error (error, ALV_PCP_ERROR, ALV_PCP_ERROR_MALFORMED);
+      g_clear_error (&error);
+    }
+  /* not ours: another nonce, port or protocol */
+  memcpy (other_nonce, nonce, 12);
+  other_nonce[11] ^= 1;
+  g_assert_false (alv_pcp_parse_map_reply (ok, sizeof ok, other_nonce, 6881, &r, &error));
+  g_assert_error (error, ALV_PCP_ERROR, ALV_PCP_ERROR_UNEXPECTED);
+  g_clear_error (&error);
+  g_assert_false (alv_pcp_parse_map_reply (ok, sizeof ok, nonce, 6882, &r, &error));
+  g_assert_error (error, ALV_PCP_ERROR, ALV_PCP_ERROR_UNEXPECTED);
+  g_clear_error (&error);
+  memcpy (bad, ok, sizeof ok);
+  bad[36] = 17;                         /* UDP */
+  g_assert_false (alv_pcp_parse_map_reply (bad, sizeof ok, nonce, 6881, &r, &error));
+  g_assert_error (error, ALV_PCP_ERROR, ALV_PCP_ERROR_UNEXPECTED);
+  g_clear_error (&error);
+  /* malformed: a request, another opcode, an odd length, an IPv6 or
+   * missing public address */
+  {
+    static const struct { guint offset; guint8 value; } edits[] = {
+      { 1, 0x01 }, { 1, 0x82 }, { 0, 3 }, { 0, 0 }, { 54, 0 }, { 43, 0 },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (edits); i++)
+      {
+        memcpy (bad, ok, sizeof ok);
+        bad[edits[i].offset] = edits[i].value;
+        if (edits[i].offset == 43)
+          bad[42] = 0;
+        g_test_message ("byte %u = %u", edits[i].offset, edits[i].value);
+        g_assert_false (alv_pcp_parse_map_reply (bad, sizeof ok, nonce, 6881, &r, &error));
+        g_assert_error (error, ALV_PCP_ERROR, ALV_PCP_ERROR_MALFORMED);
+        g_clear_error (&error);
+      }
+    g_assert_false (alv_pcp_parse_map_reply (ok, sizeof ok - 2, nonce, 6881, &r, &error));
+    g_assert_error (error, ALV_PCP_ERROR, ALV_PCP_ERROR_MALFORMED);
+    g_clear_error (&error);
+  }
+  /* a removal confirmed: lifetime 0, no address needed */
+  memcpy (bad, ok, sizeof ok);
+  memset (bad + 4, 0, 4);
+  memset (bad + 42, 0, 18);
+  g_assert_true (alv_pcp_parse_map_reply (bad, sizeof ok, nonce, 6881, &r, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (r.lifetime, ==, 0);
+}
+
+/* Every result code, and a NAT-PMP router's refusal of version 2. */
+static void
+test_pcp_result_codes (void)
+{
+  guint8 req[ALV_PCP_MAP_SIZE];
+  guint8 out[ALV_PCP_MAP_SIZE];
+  static const guint8 natpmp_refusal[8] = { 0, 129, 0, 1, 0, 0, 0, 7 };
+  static const guint8 natpmp_other[8] = { 0, 129, 0, 2, 0, 0, 0, 7 };
+  static const guint8 pcp_v1_refusal[4] = { 1, 0x81, 0, 1 };
+  g_autoptr(GError) error = NULL;
+  AlvPcpMapReply r;
+
+  alv_pcp_build_map (req, nonce, client, 6881, 6881, 7200);
+  for (guint code = 1; code <= 14; code++)
+    {
+      pcp_answer (out, req);
+      out[3] = (guint8) code;
+      g_assert_false (alv_pcp_parse_map_reply (out, sizeof out, nonce, 6881, &r, &error));
+      g_assert_true (error->domain == ALV_PCP_ERROR);
+      g_assert_cmpint (error->code, ==, code <= 13 ? (int) code : ALV_PCP_ERROR_UNKNOWN_RESULT);
+      g_assert_cmpuint (strlen (error->message), >, 10);
+      g_clear_error (&error);
+    }
+  g_assert_false (alv_pcp_parse_map_reply (natpmp_refusal, sizeof natpmp_refusal, nonce, 6881, &r, &error));
+  g_assert_error (error, ALV_PCP_ERROR, ALV_PCP_ERROR_UNSUPPORTED_VERSION);
+  g_clear_error (&error);
+  g_assert_false (alv_pcp_parse_map_reply (pcp_v1_refusal, sizeof pcp_v1_refusal, nonce, 6881, &r, &error));
+  g_assert_error (error, ALV_PCP_ERROR, ALV_PCP_ERROR_UNSUPPORTED_VERSION);
+  g_clear_error (&error);
+  g_assert_false (alv_pcp_parse_map_reply (natpmp_other, sizeof natpmp_other, nonce, 6881, &r, &error));
+  g_assert_error (error, ALV_PCP_ERROR, ALV_PCP_ERROR_MALFORMED);
+  g_clear_error (&error);
+  /* random bytes: never a crash, never a read past the end */
+  for (guint seed = 0; seed < 2000; seed++)
+    {
+      g_autoptr(GRand) rand = g_rand_new_with_seed (seed);
+      gsize len = g_rand_int_range (rand, 0, 70);
+      g_autofree guint8 *data = g_malloc (MAX (len, 1));
+
+      for (gsize j = 0; j < len; j++)
+        data[j] = (guint8) g_rand_int (rand);
+      if (len > 2)
+        {
+          data[0] = 2;
+          data[1] = 0x81;
+        }
+      if (!alv_pcp_parse_map_reply (data, len, nonce, 6881, &r, &error))
+        {
+          g_assert_nonnull (error);
+          g_clear_error (&error);
+        }
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -348,6 +522,9 @@ main (int argc, char **argv)
   g_test_add_func ("/natpmp/parse/malformed", test_parse_malformed);
   g_test_add_func ("/natpmp/parse/result-codes", test_parse_result_codes);
   g_test_add_func ("/natpmp/epoch", test_epoch);
+  g_test_add_func ("/pcp/build", test_pcp_build);
+  g_test_add_func ("/pcp/parse", test_pcp_parse);
+  g_test_add_func ("/pcp/result-codes", test_pcp_result_codes);
   g_test_add_func ("/nat/default-gateway", test_default_gateway);
   g_test_add_func ("/nat/router", test_router);
   g_test_add_func ("/nat/schedule", test_schedule);
