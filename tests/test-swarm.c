@@ -1189,6 +1189,7 @@ test_swarm_listen_port (Fixture       *fx,
   swarm_for (fx, l, client, NULL, 41);
   alv_swarm_set_listen_port (l->swarm, 40000);
   peer = g_inet_socket_address_new_from_string ("127.0.0.1", g_uri_get_port (uris->data));
+  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
   alv_swarm_add_peer (l->swarm, G_INET_SOCKET_ADDRESS (peer));
   alv_swarm_start (l->swarm);
   g_assert_true (wait_for (ports_seen_cond, &seen, WAIT_SECONDS));
