@@ -25,8 +25,9 @@
 
 /* the UPnP mapping's lease (s); GUPnP-IGD renews it at half */
 #define UPNP_LEASE 3600
-/* the longest wait for the router to confirm a UPnP removal (ms) */
-#define UPNP_RELEASE_WAIT_MS 2000
+/* the longest wait for the routers to confirm the removal (ms): the
+ * NAT-PMP resends are over by then (alv_nat_retry_delay_ms()) */
+#define RELEASE_WAIT_MS 2000
 #define MAPPING_DESCRIPTION "Alluvium peer port"
 
 typedef enum
@@ -240,7 +241,7 @@ on_pmp_retry (gpointer user_data)
   if (self->sends >= self->max_sends)
     {
       if (self->phase == PMP_MAPPING)
-        g_message ("no NAT-PMP answer from %s after %u tries",
+        g_message ("no PCP or NAT-PMP answer from %s after %u tries",
                    self->router != NULL ? self->router : "the router", self->sends);
       pmp_give_up (self);
       return G_SOURCE_REMOVE;
@@ -315,7 +316,7 @@ pmp_got_address (AlvPortMap           *self,
     return;
   g_free (self->pmp_address);
   self->pmp_address = g_steal_pointer (&address);
-  if (self->phase == PMP_MAPPED)
+  if (self->pmp_mapped)
     set_mapping (self, pmp_method (self), self->pmp_address, self->pmp_external_port);
 }
 
@@ -874,9 +875,9 @@ alv_port_map_release_async (AlvPortMap          *map,
     pmp_stop (map, FALSE);
 #ifdef HAVE_GUPNP_IGD
   upnp_release (map);
-  if (map->release_task != NULL)
-    map->release_timeout_id = g_timeout_add (UPNP_RELEASE_WAIT_MS, on_release_timeout, map);
 #endif
+  /* however the routers behave, the daemon exits soon */
+  map->release_timeout_id = g_timeout_add (RELEASE_WAIT_MS, on_release_timeout, map);
   release_step_done (map);
 }
 

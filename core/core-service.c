@@ -35,6 +35,7 @@
 #include "alv-matroska.h"
 #include "alv-memory.h"
 #include "alv-mp3.h"
+#include "alv-natpmp.h"
 #include "alv-ocn-headers.h"
 #include "alv-ogg.h"
 #include "alv-ranges.h"
@@ -203,7 +204,7 @@ core_config_load (CoreConfig *config,
       g_autofree char *addr = NULL;
       guint16 port;
 
-      if (!alv_nat_parse_router (gw, 5351, &addr, &port, &local))
+      if (!alv_nat_parse_router (gw, ALV_NATPMP_SERVER_PORT, &addr, &port, &local))
         {
           g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                        _("%s: “nat-gateway”: %s"), path, local->message);
@@ -1798,7 +1799,7 @@ start_port_map (CoreService *self)
       guint16 port;
 
       /* checked when the configuration was read */
-      if (alv_nat_parse_router (self->config.nat_gateway, 5351, &addr, &port, &error))
+      if (alv_nat_parse_router (self->config.nat_gateway, ALV_NATPMP_SERVER_PORT, &addr, &port, &error))
         alv_port_map_set_router (self->port_map, addr, port);
     }
   g_signal_connect (self->port_map, "changed", G_CALLBACK (on_port_map_changed), self);
