@@ -1227,10 +1227,15 @@ alv_swarm_set_listen_port (AlvSwarm *swarm,
   if (port == swarm->listen_port)
     return;
   swarm->listen_port = port;
-  /* the gateway learns it at the next announce; the reachability it said
-   * was of the old port */
+  /* the reachability the gateway said was of the old port: it checks
+   * the new one when told, at once */
   if (swarm->stats.peer_port_reach == ALV_REACHABLE_NO)
     swarm->stats.peer_port_reach = ALV_REACHABLE_UNKNOWN;
+  if (swarm->running && swarm->announced_started)
+    {
+      alv_swarm_plan_announce_soon (swarm->plan);
+      kick (swarm);
+    }
 }
 
 void

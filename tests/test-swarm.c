@@ -1164,6 +1164,15 @@ ports_seen_cond (gpointer data)
   return seen->announced->len > 0 && seen->named->len > 0;
 }
 
+static gboolean
+announced_40001 (gpointer data)
+{
+  PortsSeen *seen = data;
+
+  return seen->announced->len > 0 &&
+         g_str_equal (seen->announced->pdata[seen->announced->len - 1], "40001");
+}
+
 /* With a port mapping, the swarm announces the router's side of it and
  * names it to peers, not the local peer port. */
 static void
@@ -1197,6 +1206,10 @@ test_swarm_listen_port (Fixture       *fx,
     g_assert_cmpstr (seen.announced->pdata[i], ==, "40000");
   for (guint i = 0; i < seen.named->len; i++)
     g_assert_cmpstr (seen.named->pdata[i], ==, "40000");
+  /* the router maps another port: the next announce names it (how soon
+   * is the plan's: /swarm-plan/announce-soon) */
+  alv_swarm_set_listen_port (l->swarm, 40001);
+  g_assert_true (wait_for (announced_40001, &seen, WAIT_SECONDS));
   alv_swarm_stop (l->swarm);
   g_assert_true (wait_for (nothing_running, fx, WAIT_SECONDS));
   soup_server_disconnect (fake);
