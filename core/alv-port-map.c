@@ -298,7 +298,7 @@ on_pmp_renew (gpointer user_data)
   AlvPortMap *self = user_data;
 
   self->renew_id = 0;
-  g_debug ("NAT-PMP: renewing the mapping of port %u", self->local_port);
+  g_debug ("%s: renewing the mapping of port %u", self->pcp ? "PCP" : "NAT-PMP", self->local_port);
   pmp_request (self, PMP_MAPPING, ALV_NAT_MAX_SENDS);
   return G_SOURCE_REMOVE;
 }
@@ -327,7 +327,8 @@ pmp_got_mapping (AlvPortMap *self,
 {
   if (self->phase == PMP_RELEASING)
     {
-      g_debug ("NAT-PMP: the mapping of port %u is removed", self->local_port);
+      g_debug ("%s: the mapping of port %u is removed", self->pcp ? "PCP" : "NAT-PMP",
+               self->local_port);
       g_clear_handle_id (&self->retry_id, g_source_remove);
       self->phase = PMP_IDLE;
       self->pmp_mapped = FALSE;
