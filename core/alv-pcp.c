@@ -140,15 +140,16 @@ alv_pcp_parse_map_reply (const guint8   *data,
     return malformed (error, _("not an answer to MAP"));
   if (len > MAX_MESSAGE || len % 4 != 0)
     return malformed (error, _("its length is not that of a PCP message"));
-  if (data[3] != 0)
+  /* only "unsupported version" may come without the request's fields
+   * (RFC 6887 section 9); every other answer, an error too, copies them
+   * (section 7.2), so that it can be told from a stale or spoofed one */
+  if (data[3] == ALV_PCP_ERROR_UNSUPPORTED_VERSION)
     {
       set_result_error (data[3], error);
       return FALSE;
     }
   if (len < ALV_PCP_MAP_SIZE)
     return malformed (error, _("too short"));
-  reply->lifetime = alv_wire_get32 (data + 4);
-  reply->epoch = alv_wire_get32 (data + 8);
   map = data + HEADER_SIZE;
   if (memcmp (map, nonce, ALV_PCP_NONCE_SIZE) != 0 || map[12] != PROTOCOL_TCP ||
       alv_wire_get16 (map + 16) != internal_port)
@@ -158,6 +159,13 @@ alv_pcp_parse_map_reply (const guint8   *data,
                    alv_wire_get16 (map + 16));
       return FALSE;
     }
+  if (data[3] != 0)
+    {
+      set_result_error (data[3], error);
+      return FALSE;
+    }
+  reply->lifetime = alv_wire_get32 (data + 4);
+  reply->epoch = alv_wire_get32 (data + 8);
   reply->internal_port = internal_port;
   reply->external_port = alv_wire_get16 (map + 18);
   if (reply->lifetime > 0 && (reply->external_port == 0 || !is_mapped (map + 20)))

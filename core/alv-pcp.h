@@ -73,8 +73,10 @@ gsize    alv_pcp_build_map       (guint8        buf[ALV_PCP_MAP_SIZE],
 /* Parses the router's answer to a MAP request made with @nonce for TCP
  * @internal_port.  A NAT-PMP server's "unsupported version" (it does not
  * speak PCP) and the router's own failures set the result code's error;
- * anything else that is not that answer sets %ALV_PCP_ERROR_MALFORMED or
- * %ALV_PCP_ERROR_UNEXPECTED (another nonce, protocol or port: ignore it). */
+ * a failure other than "unsupported version" counts only in a whole MAP
+ * reply that copies the request's nonce, protocol and port.  Anything
+ * else sets %ALV_PCP_ERROR_MALFORMED or %ALV_PCP_ERROR_UNEXPECTED
+ * (another nonce, protocol or port: ignore it). */
 gboolean alv_pcp_parse_map_reply (const guint8   *data,
                                   gsize           len,
                                   const guint8    nonce[ALV_PCP_NONCE_SIZE],

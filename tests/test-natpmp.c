@@ -458,7 +458,8 @@ test_pcp_parse (void)
   g_assert_cmpuint (r.lifetime, ==, 0);
 }
 
-/* Every result code, and a NAT-PMP router's refusal of version 2. */
+/* Every result code, and a NAT-PMP router's refusal of version 2; an
+ * error that does not copy the request is ignored. */
 static void
 test_pcp_result_codes (void)
 {
@@ -467,6 +468,8 @@ test_pcp_result_codes (void)
   static const guint8 natpmp_refusal[8] = { 0, 129, 0, 1, 0, 0, 0, 7 };
   static const guint8 natpmp_other[8] = { 0, 129, 0, 2, 0, 0, 0, 7 };
   static const guint8 pcp_v1_refusal[4] = { 1, 0x81, 0, 1 };
+  static const guint8 pcp_v2_refusal[4] = { 2, 0x81, 0, 1 };
+  static const guint8 bare_refusal[4] = { 2, 0x81, 0, 2 };
   g_autoptr(GError) error = NULL;
   AlvPcpMapReply r;
 
@@ -490,6 +493,29 @@ test_pcp_result_codes (void)
   g_assert_false (alv_pcp_parse_map_reply (natpmp_other, sizeof natpmp_other, nonce, 6881, &r, &error));
   g_assert_error (error, ALV_PCP_ERROR, ALV_PCP_ERROR_MALFORMED);
   g_clear_error (&error);
+  /* only "unsupported version" may be a bare header */
+  g_assert_false (alv_pcp_parse_map_reply (pcp_v2_refusal, sizeof pcp_v2_refusal, nonce, 6881, &r, &error));
+  g_assert_error (error, ALV_PCP_ERROR, ALV_PCP_ERROR_UNSUPPORTED_VERSION);
+  g_clear_error (&error);
+  /* any other error without the request's fields is no answer to us */
+  g_assert_false (alv_pcp_parse_map_reply (bare_refusal, sizeof bare_refusal, nonce, 6881, &r, &error));
+  g_assert_error (error, ALV_PCP_ERROR, ALV_PCP_ERROR_MALFORMED);
+  g_clear_error (&error);
+  /* a stale or spoofed error: another nonce, port or protocol */
+  {
+    static const guint offsets[] = { 24 + 11, 24 + 12, 24 + 17 };
+
+    for (guint i = 0; i < G_N_ELEMENTS (offsets); i++)
+      {
+        pcp_answer (out, req);
+        out[3] = ALV_PCP_ERROR_NOT_AUTHORIZED;
+        out[offsets[i]] ^= 1;
+        g_test_message ("byte %u changed", offsets[i]);
+        g_assert_false (alv_pcp_parse_map_reply (out, sizeof out, nonce, 6881, &r, &error));
+        g_assert_error (error, ALV_PCP_ERROR, ALV_PCP_ERROR_UNEXPECTED);
+        g_clear_error (&error);
+      }
+  }
   /* random bytes: never a crash, never a read past the end */
   for (guint seed = 0; seed < 2000; seed++)
     {
