@@ -327,6 +327,16 @@ pmp_got_mapping (AlvPortMap *self,
 {
   if (self->phase == PMP_RELEASING)
     {
+      /* only a removal (lifetime 0; for NAT-PMP also external port 0,
+       * which alv_natpmp_parse_reply() checked) confirms the removal: a
+       * grant is a late answer to the mapping request (the resends go
+       * on) */
+      if (lifetime != 0)
+        {
+          g_debug ("%s: ignoring a grant of port %u while removing its mapping",
+                   self->pcp ? "PCP" : "NAT-PMP", self->local_port);
+          return;
+        }
       g_debug ("%s: the mapping of port %u is removed", self->pcp ? "PCP" : "NAT-PMP",
                self->local_port);
       g_clear_handle_id (&self->retry_id, g_source_remove);

@@ -128,6 +128,8 @@ typedef enum
   RESPOND_MAP,        /* grant every NAT-PMP mapping; to PCP, "unsupported
                        * version", as a router that speaks only NAT-PMP */
   RESPOND_PCP,        /* grant every PCP mapping */
+  RESPOND_PCP_STALE,  /* the same, but answer the first removal with a
+                       * late grant (a stale answer to the map request) */
   RESPOND_GARBAGE,    /* answer with packets that are no valid answer */
   RESPOND_NOTHING,
 } RespondMode;
@@ -152,6 +154,7 @@ typedef struct
   GArray *pcp_maps;             /* MapRequest: PCP */
   guint address_requests;
   guint other_requests;
+  gboolean stale_sent;          /* RESPOND_PCP_STALE */
 
   Daemon d;
   char *dir;
@@ -221,8 +224,13 @@ answer_pcp (Fixture        *fx,
       reply (fx, from, refusal, sizeof refusal);
       return;
     }
-  if (fx->mode != RESPOND_PCP)
+  if (fx->mode != RESPOND_PCP && fx->mode != RESPOND_PCP_STALE)
     return;
+  if (fx->mode == RESPOND_PCP_STALE && m.lifetime == 0 && !fx->stale_sent)
+    {
+      fx->stale_sent = TRUE;
+      m.lifetime = 7200;
+    }
   out[0] = 2;
   out[1] = 0x81;
   alv_wire_put32 (out + 4, m.lifetime > 0 ? SHORT_LIFETIME : 0);
@@ -468,6 +476,31 @@ test_pcp (Fixture       *fx,
   /* NAT-PMP was never needed */
   g_assert_cmpuint (fx->maps->len, ==, 0);
   g_assert_cmpuint (fx->address_requests, ==, 0);
+}
+
+static guint
+pcp_removals (Fixture *fx)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < fx->pcp_maps->len; i++)
+    if (g_array_index (fx->pcp_maps, MapRequest, i).lifetime == 0)
+      n++;
+  return n;
+}
+
+/* A late grant while the core removes its mapping at exit is no
+ * confirmation of the removal: it asks again until the router says
+ * lifetime 0. */
+static void
+test_pcp_stale_release (Fixture       *fx,
+                        gconstpointer  data G_GNUC_UNUSED)
+{
+  start_core (fx);
+  test_wait_until (pcp_mapped, fx, WAIT_MS);
+  daemon_stop (&fx->d);
+  g_assert_true (fx->stale_sent);
+  g_assert_cmpuint (pcp_removals (fx), >=, 2);
 }
 
 /* Garbage, or silence, from the router: the core resends on the RFC's
@@ -893,6 +926,8 @@ main (int argc, char **argv)
               fixture_setup, test_map_renew_remove, fixture_teardown);
   g_test_add ("/core/nat/pcp/map-renew-remove", Fixture, GINT_TO_POINTER (RESPOND_PCP),
               fixture_setup, test_pcp, fixture_teardown);
+  g_test_add ("/core/nat/pcp/stale-release", Fixture, GINT_TO_POINTER (RESPOND_PCP_STALE),
+              fixture_setup, test_pcp_stale_release, fixture_teardown);
   g_test_add ("/core/nat/natpmp/garbage", Fixture, GINT_TO_POINTER (RESPOND_GARBAGE),
               fixture_setup, test_no_mapping, fixture_teardown);
   g_test_add ("/core/nat/natpmp/silent", Fixture, GINT_TO_POINTER (RESPOND_NOTHING),
