@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Port mapping's rules: the setting's names, the methods it tries, the
- * default gateway read from the kernel's route table, the RFC 6886
- * schedule of resends and renewals.
+ * default gateway read from the kernel's route table, which external
+ * addresses are public, the RFC 6886 schedule of resends and renewals.
  */
 #define G_LOG_DOMAIN "alluvium-core"
 #include "config.h"
@@ -190,6 +190,37 @@ alv_nat_parse_router (const char *text,
     }
   *address = g_inet_address_to_string (ip);
   *port = g_network_address_get_port (G_NETWORK_ADDRESS (parsed));
+  return TRUE;
+}
+
+gboolean
+alv_nat_external_address_usable (const char *address)
+{
+  /* prefix and length of the ranges peers cannot reach */
+  static const struct { guint32 prefix; guint bits; } unusable[] = {
+    { 0x00000000, 8 },          /* 0.0.0.0/8 */
+    { 0x0a000000, 8 },          /* 10.0.0.0/8 */
+    { 0x64400000, 10 },         /* 100.64.0.0/10 */
+    { 0x7f000000, 8 },          /* 127.0.0.0/8 */
+    { 0xa9fe0000, 16 },         /* 169.254.0.0/16 */
+    { 0xac100000, 12 },         /* 172.16.0.0/12 */
+    { 0xc0a80000, 16 },         /* 192.168.0.0/16 */
+    { 0xe0000000, 3 },          /* multicast, reserved, broadcast */
+  };
+  g_autoptr(GInetAddress) inet = NULL;
+  const guint8 *b;
+  guint32 a;
+
+  if (address == NULL)
+    return FALSE;
+  inet = g_inet_address_new_from_string (address);
+  if (inet == NULL || g_inet_address_get_family (inet) != G_SOCKET_FAMILY_IPV4)
+    return FALSE;
+  b = g_inet_address_to_bytes (inet);
+  a = ((guint32) b[0] << 24) | ((guint32) b[1] << 16) | ((guint32) b[2] << 8) | b[3];
+  for (guint i = 0; i < G_N_ELEMENTS (unusable); i++)
+    if ((a >> (32 - unusable[i].bits)) == (unusable[i].prefix >> (32 - unusable[i].bits)))
+      return FALSE;
   return TRUE;
 }
 

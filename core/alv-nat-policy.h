@@ -3,8 +3,9 @@
  * The decisions of port mapping, apart from its sockets and timers
  * (alv-port-map.c): which methods the `nat` setting tries, what the
  * Statistics call the method that won, where the default gateway is
- * (from the text of /proc/net/route), when a request is sent again and
- * when a mapping is renewed.  Pure: no sockets, no clock.
+ * (from the text of /proc/net/route), whether the router's external
+ * address is public, when a request is sent again and when a mapping is
+ * renewed.  Pure: no sockets, no clock.
  */
 #pragma once
 
@@ -62,6 +63,13 @@ gboolean    alv_nat_parse_router       (const char     *text,
                                         char          **address,
                                         guint16        *port,
                                         GError        **error);
+/* Whether @address (dotted IPv4), the router's external address, is one
+ * peers can reach: not private (10/8, 172.16/12, 192.168/16), shared
+ * (100.64/10, carrier-grade NAT), loopback, link-local, "this network"
+ * (0/8), multicast, reserved or broadcast (224/3).  A router whose
+ * external address is one of those is itself behind another NAT, and a
+ * mapping on it does not make the peer port reachable. */
+gboolean    alv_nat_external_address_usable (const char *address);
 /* How long (ms) to wait for an answer after the @sends-th send (1 is the
  * first) of a request: 250 ms, doubling (RFC 6886 3.1); 0 once @max_sends
  * went unanswered. */

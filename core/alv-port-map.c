@@ -52,6 +52,7 @@ struct _AlvPortMap
   AlvPortMapping mapping;
   char *external_address;          /* NULL: not known */
   guint16 external_port;
+  char *refused_address;           /* the last one not public (logged) */
 
   /* NAT-PMP */
   GSocket *socket;
@@ -140,6 +141,21 @@ set_mapping (AlvPortMap     *self,
     }
   if (self->mapping != ALV_PORT_MAPPING_NONE && self->mapping != method)
     return;
+  /* NULL: NAT-PMP's address request not answered yet */
+  if (address != NULL && !alv_nat_external_address_usable (address))
+    {
+      if (g_strcmp0 (address, self->refused_address) != 0)
+        {
+          g_message ("the router's external address %s is not public: it is itself behind "
+                     "another NAT; the peer port is not mapped (%s)", address,
+                     alv_port_mapping_to_string (method));
+          g_free (self->refused_address);
+          self->refused_address = g_strdup (address);
+        }
+      if (self->mapping == method)
+        set_mapping (self, method, NULL, 0);
+      return;
+    }
   if (self->mapping == method && self->external_port == port &&
       g_strcmp0 (self->external_address, address) == 0)
     return;
@@ -703,6 +719,7 @@ alv_port_map_finalize (GObject *object)
 
   g_free (self->router);
   g_free (self->external_address);
+  g_free (self->refused_address);
   g_free (self->pmp_address);
 #ifdef HAVE_GUPNP_IGD
   g_free (self->local_ip);

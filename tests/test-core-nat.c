@@ -130,6 +130,8 @@ typedef enum
   RESPOND_PCP,        /* grant every PCP mapping */
   RESPOND_PCP_STALE,  /* the same, but answer the first removal with a
                        * late grant (a stale answer to the map request) */
+  RESPOND_PCP_SHARED, /* grant every PCP mapping on a shared address
+                       * (100.64/10: a router behind carrier-grade NAT) */
   RESPOND_GARBAGE,    /* answer with packets that are no valid answer */
   RESPOND_NOTHING,
 } RespondMode;
@@ -224,7 +226,7 @@ answer_pcp (Fixture        *fx,
       reply (fx, from, refusal, sizeof refusal);
       return;
     }
-  if (fx->mode != RESPOND_PCP && fx->mode != RESPOND_PCP_STALE)
+  if (fx->mode != RESPOND_PCP && fx->mode != RESPOND_PCP_STALE && fx->mode != RESPOND_PCP_SHARED)
     return;
   if (fx->mode == RESPOND_PCP_STALE && m.lifetime == 0 && !fx->stale_sent)
     {
@@ -240,6 +242,10 @@ answer_pcp (Fixture        *fx,
   out[54] = 0xff;
   out[55] = 0xff;
   out[56] = 203; out[57] = 0; out[58] = 113; out[59] = 7;
+  if (fx->mode == RESPOND_PCP_SHARED)
+    {
+      out[56] = 100; out[57] = 64;
+    }
   reply (fx, from, out, sizeof out);
 }
 
@@ -503,6 +509,28 @@ test_pcp_stale_release (Fixture       *fx,
   g_assert_cmpuint (pcp_removals (fx), >=, 2);
 }
 
+static void
+assert_not_mapped (Fixture *fx)
+{
+  g_assert_cmpstr (statistic (&fx->d, "peer-port-mapping"), ==, "none");
+  g_assert_cmpstr (statistic (&fx->d, "peer-port-external"), ==, "");
+}
+
+/* A router whose own external address is not public: no mapping is
+ * reported (nor announced). */
+static void
+test_pcp_shared_address (Fixture       *fx,
+                         gconstpointer  data G_GNUC_UNUSED)
+{
+  Count two = { fx, 2 };
+
+  start_core (fx);
+  /* the renewal is asked for once the grant was handled */
+  test_wait_until (pcp_maps_at_least, &two, WAIT_MS);
+  assert_not_mapped (fx);
+  daemon_stop (&fx->d);
+}
+
 /* Garbage, or silence, from the router: the core resends on the RFC's
  * schedule, keeps serving its bus and reports no mapping. */
 static void
@@ -515,8 +543,7 @@ test_no_mapping (Fixture       *fx,
   /* resent after 250 ms and 500 ms: the answers were no answer */
   test_wait_until (maps_at_least, &three, WAIT_MS);
   test_wait_until (has_statistics, fx, WAIT_MS);
-  g_assert_cmpstr (statistic (&fx->d, "peer-port-mapping"), ==, "none");
-  g_assert_cmpstr (statistic (&fx->d, "peer-port-external"), ==, "");
+  assert_not_mapped (fx);
   for (guint i = 0; i < fx->maps->len; i++)
     g_assert_cmpuint (g_array_index (fx->maps, MapRequest, i).lifetime, ==, 7200);
   /* it still serves its bus (a Stop with nothing tuned is refused) */
@@ -928,6 +955,8 @@ main (int argc, char **argv)
               fixture_setup, test_pcp, fixture_teardown);
   g_test_add ("/core/nat/pcp/stale-release", Fixture, GINT_TO_POINTER (RESPOND_PCP_STALE),
               fixture_setup, test_pcp_stale_release, fixture_teardown);
+  g_test_add ("/core/nat/pcp/shared-address", Fixture, GINT_TO_POINTER (RESPOND_PCP_SHARED),
+              fixture_setup, test_pcp_shared_address, fixture_teardown);
   g_test_add ("/core/nat/natpmp/garbage", Fixture, GINT_TO_POINTER (RESPOND_GARBAGE),
               fixture_setup, test_no_mapping, fixture_teardown);
   g_test_add ("/core/nat/natpmp/silent", Fixture, GINT_TO_POINTER (RESPOND_NOTHING),

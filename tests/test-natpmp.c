@@ -340,6 +340,36 @@ test_setting (void)
   g_assert_cmpstr (alv_port_mapping_to_string (ALV_PORT_MAPPING_UPNP), ==, "upnp");
 }
 
+/* Only a public external address makes a mapping worth announcing. */
+static void
+test_external_address (void)
+{
+  static const char *const usable[] = {
+    "203.0.113.7", "198.51.100.1", "192.0.2.1", "11.22.33.1", "8.8.8.8", "1.0.0.1",
+    "9.255.255.255", "11.0.0.0", "100.63.255.255", "100.128.0.0", "126.255.255.255",
+    "128.0.0.1", "169.253.255.255", "169.255.0.0", "172.15.255.255", "172.32.0.0",
+    "192.167.255.255", "192.169.0.0", "223.255.255.255",
+  };
+  static const char *const unusable[] = {
+    "0.0.0.0", "0.1.2.3", "10.0.0.1", "10.255.255.255", "100.64.0.1", "100.127.255.255",
+    "127.0.0.1", "127.255.255.254", "169.254.1.1", "172.16.0.1", "172.31.255.255",
+    "192.168.0.1", "192.168.255.255", "224.0.0.1", "239.255.255.250", "240.0.0.1",
+    "255.255.255.255", "::1", "2001:db8::1", "", "not an address", "203.0.113",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (usable); i++)
+    {
+      g_test_message ("%s", usable[i]);
+      g_assert_true (alv_nat_external_address_usable (usable[i]));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (unusable); i++)
+    {
+      g_test_message ("%s", unusable[i]);
+      g_assert_false (alv_nat_external_address_usable (unusable[i]));
+    }
+  g_assert_false (alv_nat_external_address_usable (NULL));
+}
+
 static const guint8 nonce[12] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
 static const guint8 client[4] = { 192, 168, 1, 20 };
 
@@ -555,5 +585,6 @@ main (int argc, char **argv)
   g_test_add_func ("/nat/router", test_router);
   g_test_add_func ("/nat/schedule", test_schedule);
   g_test_add_func ("/nat/setting", test_setting);
+  g_test_add_func ("/nat/external-address", test_external_address);
   return g_test_run ();
 }
