@@ -2488,6 +2488,9 @@ core_service_release_async (CoreService         *service,
       g_task_return_boolean (task, TRUE);
       return;
     }
+  /* the swarms keep the mapped port: they announce it once more when
+   * they stop, rather than the internal one during the removal */
+  g_signal_handlers_disconnect_by_data (service->port_map, service);
   alv_port_map_release_async (service->port_map, NULL, release_cb, g_steal_pointer (&task));
 }
 
