@@ -636,6 +636,31 @@ find_tool (const char *name)
   return g_file_test (path, G_FILE_TEST_IS_EXECUTABLE) ? path : NULL;
 }
 
+typedef struct
+{
+  Netns *ns;
+  char *needle;
+} LogWait;
+
+static gboolean
+log_has (gpointer data)
+{
+  LogWait *w = data;
+
+  for (guint i = 0; i < w->ns->log_lines->len; i++)
+    if (strstr (w->ns->log_lines->pdata[i], w->needle) != NULL)
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+log_has_or_done (gpointer data)
+{
+  LogWait *w = data;
+
+  return log_has (w) || w->ns->log_done;
+}
+
 static void
 netns_setup (Netns         *ns,
              gconstpointer  data G_GNUC_UNUSED)
@@ -782,29 +807,19 @@ netns_setup (Netns         *ns,
     ns->miniupnpd_log = g_data_input_stream_new (g_subprocess_get_stdout_pipe (ns->miniupnpd));
     g_data_input_stream_read_line_async (ns->miniupnpd_log, G_PRIORITY_DEFAULT, NULL, on_log_line, ns);
   }
+  /* the core asks the router at once: the router must listen by then */
+  {
+    LogWait listening = { ns, (char *) "Listening for NAT-PMP/PCP traffic on port 5351" };
+
+    test_wait_until (log_has_or_done, &listening, WAIT_MS);
+    g_assert_true (log_has (&listening));
+  }
 }
 
 static gboolean
 log_done_cond (gpointer data)
 {
   return ((Netns *) data)->log_done;
-}
-
-typedef struct
-{
-  Netns *ns;
-  char *needle;
-} LogWait;
-
-static gboolean
-log_has (gpointer data)
-{
-  LogWait *w = data;
-
-  for (guint i = 0; i < w->ns->log_lines->len; i++)
-    if (strstr (w->ns->log_lines->pdata[i], w->needle) != NULL)
-      return TRUE;
-  return FALSE;
 }
 
 static void
