@@ -15,6 +15,7 @@
 
 #include <string.h>
 #include <glib/gi18n-lib.h>
+#include <gnutls/crypto.h>
 
 #include "alv-natpmp.h"
 #include "alv-pcp.h"
@@ -543,11 +544,13 @@ pmp_open (AlvPortMap *self,
   memcpy (self->client,
           g_inet_address_to_bytes (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (local))),
           4);
-  for (guint i = 0; i < ALV_PCP_NONCE_SIZE; i += 4)
+  /* unguessable, so that nobody else on the network can answer for the
+   * router (RFC 6887 section 11.1) */
+  if (gnutls_rnd (GNUTLS_RND_NONCE, self->nonce, sizeof self->nonce) != 0)
     {
-      guint32 r = g_random_int ();
-
-      memcpy (self->nonce + i, &r, 4);
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                           _("No random numbers for the PCP nonce"));
+      return FALSE;
     }
   self->pcp = TRUE;
   self->socket_source = g_socket_create_source (self->socket, G_IO_IN, NULL);
