@@ -167,15 +167,6 @@ format_time (gint64 us)
 }
 
 /**
- * player_ui_format_status:
- * @status: what to show
- * @with_position: whether to include what changes every second (the
- *   running time into the item, active peers, rates): on a terminal,
- *   not in a log
- *
- * Returns: (transfer full): the status as one line of text
- */
-/**
  * player_ui_format_sharing:
  * @reachable: (nullable): the core's peer-port-reachable
  * @mapping: (nullable): the core's peer-port-mapping
@@ -209,6 +200,15 @@ player_ui_format_sharing (const char *reachable,
   return NULL;
 }
 
+/**
+ * player_ui_format_status:
+ * @status: what to show
+ * @with_position: whether to include what changes every second (the
+ *   running time into the item, active peers, rates): on a terminal,
+ *   not in a log
+ *
+ * Returns: (transfer full): the status as one line of text
+ */
 char *
 player_ui_format_status (const PlayerUiStatus *status, gboolean with_position)
 {
