@@ -24,10 +24,6 @@
 
 G_DEFINE_QUARK (alv-natpmp-error-quark, alv_natpmp_error)
 
-
-
-
-
 gsize
 alv_natpmp_build_external_address (guint8 buf[ALV_NATPMP_REQUEST_MAX])
 {

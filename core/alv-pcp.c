@@ -25,9 +25,6 @@
 
 G_DEFINE_QUARK (alv-pcp-error-quark, alv_pcp_error)
 
-
-
-
 /* ::ffff:a.b.c.d */
 static void
 put_mapped (guint8       *p,

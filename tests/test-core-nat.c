@@ -163,8 +163,6 @@ typedef struct
   char *dir;
 } Fixture;
 
-
-
 static void
 reply (Fixture       *fx,
        GSocketAddress *to,
@@ -200,7 +198,6 @@ reply_garbage (Fixture        *fx,
   p[1] = 2;                     /* a request, not a reply */
   reply (fx, to, p, sizeof p);
 }
-
 
 /* A PCP MAP request (RFC 6887 section 11.1). */
 static void
