@@ -234,7 +234,8 @@ alv_nat_retry_delay_ms (guint sends,
 }
 
 guint64
-alv_nat_renew_delay_ms (guint32 lifetime)
+alv_nat_renew_delay_ms (guint32 lifetime,
+                        guint64 floor_ms)
 {
-  return MAX ((guint64) lifetime * 1000 / 2, 500);
+  return MAX ((guint64) lifetime * 1000 / 2, MAX (floor_ms, 500));
 }

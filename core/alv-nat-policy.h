@@ -39,6 +39,8 @@ typedef enum
 #define ALV_NAT_PCP_SENDS 2
 /* sends of the removal at exit: the daemon does not wait a minute */
 #define ALV_NAT_RELEASE_SENDS 3
+/* the soonest a mapping is renewed (ms) */
+#define ALV_NAT_RENEW_FLOOR_MS 60000
 
 gboolean    alv_nat_setting_parse      (const char     *text,
                                         AlvNatSetting  *setting);
@@ -76,7 +78,10 @@ gboolean    alv_nat_external_address_usable (const char *address);
 guint       alv_nat_retry_delay_ms     (guint           sends,
                                         guint           max_sends);
 /* When (ms after it was granted) a mapping of @lifetime seconds is asked
- * for again: at half its life (RFC 6886 3.3), at least 500 ms. */
-guint64     alv_nat_renew_delay_ms     (guint32         lifetime);
+ * for again: at half its life (RFC 6886 3.3), not sooner than @floor_ms
+ * (%ALV_NAT_RENEW_FLOOR_MS: a router granting seconds is not asked every
+ * few; tests pass less), and never sooner than 500 ms. */
+guint64     alv_nat_renew_delay_ms     (guint32         lifetime,
+                                        guint64         floor_ms);
 
 G_END_DECLS

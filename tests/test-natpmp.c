@@ -301,12 +301,17 @@ test_schedule (void)
   /* never shifts out of range */
   g_assert_cmpuint (alv_nat_retry_delay_ms (40, 100), ==, 0);
 
-  /* renewal at half the lifetime, never sooner than 500 ms */
-  g_assert_cmpuint (alv_nat_renew_delay_ms (7200), ==, 3600000);
-  g_assert_cmpuint (alv_nat_renew_delay_ms (2), ==, 1000);
-  g_assert_cmpuint (alv_nat_renew_delay_ms (1), ==, 500);
-  g_assert_cmpuint (alv_nat_renew_delay_ms (0), ==, 500);
-  g_assert_cmpuint (alv_nat_renew_delay_ms (G_MAXUINT32), ==, (guint64) G_MAXUINT32 * 500);
+  /* renewal at half the lifetime, not sooner than the floor (a minute),
+   * never sooner than 500 ms */
+  g_assert_cmpuint (alv_nat_renew_delay_ms (7200, ALV_NAT_RENEW_FLOOR_MS), ==, 3600000);
+  g_assert_cmpuint (alv_nat_renew_delay_ms (120, ALV_NAT_RENEW_FLOOR_MS), ==, 60000);
+  g_assert_cmpuint (alv_nat_renew_delay_ms (2, ALV_NAT_RENEW_FLOOR_MS), ==, 60000);
+  g_assert_cmpuint (alv_nat_renew_delay_ms (0, ALV_NAT_RENEW_FLOOR_MS), ==, 60000);
+  g_assert_cmpuint (ALV_NAT_RENEW_FLOOR_MS, ==, 60000);
+  g_assert_cmpuint (alv_nat_renew_delay_ms (2, 0), ==, 1000);
+  g_assert_cmpuint (alv_nat_renew_delay_ms (1, 0), ==, 500);
+  g_assert_cmpuint (alv_nat_renew_delay_ms (0, 0), ==, 500);
+  g_assert_cmpuint (alv_nat_renew_delay_ms (G_MAXUINT32, 0), ==, (guint64) G_MAXUINT32 * 500);
 }
 
 static void
