@@ -237,5 +237,11 @@ guint64
 alv_nat_renew_delay_ms (guint32 lifetime,
                         guint64 floor_ms)
 {
-  return MAX ((guint64) lifetime * 1000 / 2, MAX (floor_ms, 500));
+  guint64 half = (guint64) lifetime * 1000 / 2;
+  guint64 late = (guint64) lifetime * 1000 * 3 / 4;
+
+  if (half >= floor_ms)
+    return MAX (half, 500);
+  /* a short grant: as late as the floor allows, but well before it ends */
+  return MAX (MIN (floor_ms, late), 500);
 }

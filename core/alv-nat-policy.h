@@ -78,9 +78,11 @@ gboolean    alv_nat_external_address_usable (const char *address);
 guint       alv_nat_retry_delay_ms     (guint           sends,
                                         guint           max_sends);
 /* When (ms after it was granted) a mapping of @lifetime seconds is asked
- * for again: at half its life (RFC 6886 3.3), not sooner than @floor_ms
- * (%ALV_NAT_RENEW_FLOOR_MS: a router granting seconds is not asked every
- * few; tests pass less), and never sooner than 500 ms. */
+ * for again: at half its life (RFC 6886 3.3); a shorter grant than twice
+ * @floor_ms (%ALV_NAT_RENEW_FLOOR_MS) is renewed at @floor_ms or at three
+ * quarters of its life, whichever comes first (never after it lapses, and
+ * a router granting seconds is not asked every few of them); never sooner
+ * than 500 ms. */
 guint64     alv_nat_renew_delay_ms     (guint32         lifetime,
                                         guint64         floor_ms);
 

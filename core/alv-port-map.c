@@ -71,7 +71,6 @@ struct _AlvPortMap
   guint8 client[4];                /* our address towards the router */
   guint16 pmp_external_port;
   char *pmp_address;
-  guint renew_floor_ms;
   gboolean have_epoch;
   guint32 epoch;
   gint64 epoch_time;               /* monotonic s */
@@ -375,7 +374,7 @@ pmp_got_mapping (AlvPortMap *self,
   g_clear_handle_id (&self->renew_id, g_source_remove);
   self->renew_id = g_timeout_add_full (G_PRIORITY_DEFAULT,
                                        (guint) MIN (alv_nat_renew_delay_ms (lifetime,
-                                                                            self->renew_floor_ms),
+                                                                            ALV_NAT_RENEW_FLOOR_MS),
                                                     G_MAXUINT),
                                        on_pmp_renew, self, NULL);
   set_mapping (self, pmp_method (self), self->pmp_address, external_port);
@@ -749,7 +748,6 @@ static void
 alv_port_map_init (AlvPortMap *self)
 {
   self->router_port = ALV_NATPMP_SERVER_PORT;
-  self->renew_floor_ms = ALV_NAT_RENEW_FLOOR_MS;
 }
 
 AlvPortMap *
@@ -799,14 +797,6 @@ find_router (AlvPortMap *self)
   if (router == NULL)
     g_message ("cannot map the peer port: %s", error->message);
   return router;
-}
-
-void
-alv_port_map_set_renew_floor (AlvPortMap *map,
-                              guint       floor_ms)
-{
-  g_return_if_fail (ALV_IS_PORT_MAP (map));
-  map->renew_floor_ms = floor_ms;
 }
 
 void

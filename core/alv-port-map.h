@@ -30,10 +30,6 @@ AlvPortMap     *alv_port_map_new               (AlvNatSetting         setting,
 void            alv_port_map_set_router        (AlvPortMap           *map,
                                                 const char           *address,
                                                 guint16               port);
-/* The soonest (ms) a PCP or NAT-PMP mapping is renewed
- * (%ALV_NAT_RENEW_FLOOR_MS unless tests say less). */
-void            alv_port_map_set_renew_floor   (AlvPortMap           *map,
-                                                guint                 floor_ms);
 void            alv_port_map_start             (AlvPortMap           *map);
 AlvPortMapping  alv_port_map_get_mapping       (AlvPortMap           *map);
 /* The public port peers reach us on; 0 while there is no mapping. */

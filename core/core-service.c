@@ -97,15 +97,6 @@ core_config_init (CoreConfig *config)
    * off, so that no test ever asks a real router */
   if (!alv_nat_setting_parse (g_getenv ("ALLUVIUM_CORE_NAT"), &config->nat))
     config->nat = ALV_NAT_AUTO;
-  /* the tests' responder grants seconds, and they wait for the renewal */
-  {
-    const char *floor = g_getenv ("ALLUVIUM_CORE_NAT_RENEW_FLOOR_MS");
-    guint64 ms;
-
-    config->nat_renew_floor_ms = ALV_NAT_RENEW_FLOOR_MS;
-    if (floor != NULL && g_ascii_string_to_unsigned (floor, 10, 0, ALV_NAT_RENEW_FLOOR_MS, &ms, NULL))
-      config->nat_renew_floor_ms = (guint) ms;
-  }
 }
 
 void
@@ -1811,7 +1802,6 @@ start_port_map (CoreService *self)
       if (alv_nat_parse_router (self->config.nat_gateway, ALV_NATPMP_SERVER_PORT, &addr, &port, &error))
         alv_port_map_set_router (self->port_map, addr, port);
     }
-  alv_port_map_set_renew_floor (self->port_map, self->config.nat_renew_floor_ms);
   g_signal_connect (self->port_map, "changed", G_CALLBACK (on_port_map_changed), self);
   alv_port_map_start (self->port_map);
 }

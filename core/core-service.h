@@ -30,7 +30,6 @@ typedef struct
   guint peer_connections_per_address;
   AlvNatSetting nat;      /* how the peer port is mapped in the router */
   char *nat_gateway;      /* the NAT-PMP router ("ADDRESS[:PORT]"), NULL: the default gateway */
-  guint nat_renew_floor_ms; /* the soonest a mapping is renewed */
 } CoreConfig;
 
 void     core_config_init  (CoreConfig  *config);

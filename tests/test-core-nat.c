@@ -980,7 +980,6 @@ main (int argc, char **argv)
   g_setenv ("GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
   /* the responder grants 2 s: the core renews after 1 s, not a minute */
-  g_setenv ("ALLUVIUM_CORE_NAT_RENEW_FLOOR_MS", "0", TRUE);
   g_test_add ("/core/nat/natpmp/map-renew-remove", Fixture, GINT_TO_POINTER (RESPOND_MAP),
               fixture_setup, test_map_renew_remove, fixture_teardown);
   g_test_add ("/core/nat/pcp/map-renew-remove", Fixture, GINT_TO_POINTER (RESPOND_PCP),

@@ -305,8 +305,13 @@ test_schedule (void)
    * never sooner than 500 ms */
   g_assert_cmpuint (alv_nat_renew_delay_ms (7200, ALV_NAT_RENEW_FLOOR_MS), ==, 3600000);
   g_assert_cmpuint (alv_nat_renew_delay_ms (120, ALV_NAT_RENEW_FLOOR_MS), ==, 60000);
-  g_assert_cmpuint (alv_nat_renew_delay_ms (2, ALV_NAT_RENEW_FLOOR_MS), ==, 60000);
-  g_assert_cmpuint (alv_nat_renew_delay_ms (0, ALV_NAT_RENEW_FLOOR_MS), ==, 60000);
+  /* a short grant: at the floor, or three quarters into its life */
+  g_assert_cmpuint (alv_nat_renew_delay_ms (100, ALV_NAT_RENEW_FLOOR_MS), ==, 60000);
+  g_assert_cmpuint (alv_nat_renew_delay_ms (60, ALV_NAT_RENEW_FLOOR_MS), ==, 45000);
+  g_assert_cmpuint (alv_nat_renew_delay_ms (2, ALV_NAT_RENEW_FLOOR_MS), ==, 1500);
+  g_assert_cmpuint (alv_nat_renew_delay_ms (0, ALV_NAT_RENEW_FLOOR_MS), ==, 500);
+  for (guint32 lifetime = 1; lifetime < 200; lifetime++)
+    g_assert_cmpuint (alv_nat_renew_delay_ms (lifetime, ALV_NAT_RENEW_FLOOR_MS), <, lifetime * 1000);
   g_assert_cmpuint (ALV_NAT_RENEW_FLOOR_MS, ==, 60000);
   g_assert_cmpuint (alv_nat_renew_delay_ms (2, 0), ==, 1000);
   g_assert_cmpuint (alv_nat_renew_delay_ms (1, 0), ==, 500);
