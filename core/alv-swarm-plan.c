@@ -889,6 +889,13 @@ alv_swarm_plan_set_announcing (AlvSwarmPlan *self,
 }
 
 void
+alv_swarm_plan_announce_soon (AlvSwarmPlan *self)
+{
+  if (self->announcing)
+    self->announce_now = TRUE;
+}
+
+void
 alv_swarm_plan_set_self_key (AlvSwarmPlan *self,
                              const char   *key)
 {

@@ -173,6 +173,9 @@ void          alv_swarm_plan_set_urn        (AlvSwarmPlan *plan,
  * from the origin whatever no peer it knows of holds. */
 void          alv_swarm_plan_set_announcing (AlvSwarmPlan *plan,
                                              gboolean      announcing);
+/* Announces at the next tick rather than at the interval's end: what
+ * the gateway knows of this listener changed (its port was mapped). */
+void          alv_swarm_plan_announce_soon  (AlvSwarmPlan *plan);
 /* Its own ip:port as the gateway told it (X-Observed-Address). */
 void          alv_swarm_plan_set_self_key   (AlvSwarmPlan *plan,
                                              const char   *key);

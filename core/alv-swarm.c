@@ -72,6 +72,7 @@ struct _AlvSwarm
   AlvGatewayClient *gateway;
   char *thex_uri;
   guint16 peer_port;
+  guint16 listen_port;             /* announced; 0: peer_port */
 
   GPtrArray *requests;          /* Request, in flight */
   char *self_key;
@@ -620,6 +621,14 @@ send_cb (GObject      *source,
   request_read (r);
 }
 
+/* The port peers reach us on: the router's side of a mapping, or the
+ * peer port. */
+static guint16
+announced_port (AlvSwarm *self)
+{
+  return self->listen_port != 0 ? self->listen_port : self->peer_port;
+}
+
 /* Tells a peer where this one listens, so it learns of us at once. */
 static void
 add_listen_port (AlvSwarm    *self,
@@ -632,7 +641,7 @@ add_listen_port (AlvSwarm    *self,
    * (doc/peer-protocol.md) */
   if (self->peer_port == 0 || self->stats.peer_port_reach == ALV_REACHABLE_NO)
     return;
-  port = g_strdup_printf ("%u", self->peer_port);
+  port = g_strdup_printf ("%u", announced_port (self));
   soup_message_headers_replace (soup_message_get_request_headers (msg), ALV_HEADER_LISTEN_PORT, port);
 }
 
@@ -860,7 +869,7 @@ announce (AlvSwarm             *self,
       g_ptr_array_add (banned, NULL);
       bad = g_strjoinv (",", (char **) banned->pdata);
     }
-  alv_gateway_client_announce_async (self->gateway, self->urn, self->peer_port, event, held,
+  alv_gateway_client_announce_async (self->gateway, self->urn, announced_port (self), event, held,
                                      ANNOUNCE_NUMWANT, a->want_lease ? &lease : NULL, bad,
                                      self->cancellable, announce_cb, g_object_ref (self));
 }
@@ -1219,6 +1228,26 @@ alv_swarm_set_gateway (AlvSwarm         *swarm,
 }
 
 void
+alv_swarm_set_listen_port (AlvSwarm *swarm,
+                           guint16   port)
+{
+  g_return_if_fail (ALV_IS_SWARM (swarm));
+
+  if (port == swarm->listen_port)
+    return;
+  swarm->listen_port = port;
+  /* the reachability the gateway said was of the old port: it checks
+   * the new one when told, at once */
+  if (swarm->stats.peer_port_reach == ALV_REACHABLE_NO)
+    swarm->stats.peer_port_reach = ALV_REACHABLE_UNKNOWN;
+  if (swarm->running && swarm->announced_started)
+    {
+      alv_swarm_plan_announce_soon (swarm->plan);
+      kick (swarm);
+    }
+}
+
+void
 alv_swarm_add_peer (AlvSwarm           *swarm,
                     GInetSocketAddress *address)
 {
@@ -1388,7 +1417,7 @@ alv_swarm_stop (AlvSwarm *swarm)
   g_return_if_fail (ALV_IS_SWARM (swarm));
 
   if (swarm->running && swarm->gateway != NULL && swarm->peer_port != 0 && swarm->announced_started)
-    alv_gateway_client_announce_async (swarm->gateway, swarm->urn, swarm->peer_port,
+    alv_gateway_client_announce_async (swarm->gateway, swarm->urn, announced_port (swarm),
                                        ALV_ANNOUNCE_STOPPED, NULL, 0, NULL, NULL, NULL, NULL, NULL);
   swarm->running = FALSE;
   if (swarm->tick_source != NULL)

@@ -109,6 +109,10 @@ void           alv_swarm_set_gateway         (AlvSwarm             *swarm,
                                               AlvGatewayClient     *gateway,
                                               const char           *thex_uri,
                                               guint16               peer_port);
+/* The port announced to the gateway and named to peers (X-Listen-Port):
+ * the router's side of a port mapping; 0 (the default): the peer port. */
+void           alv_swarm_set_listen_port     (AlvSwarm             *swarm,
+                                              guint16               port);
 void           alv_swarm_set_tree            (AlvSwarm             *swarm,
                                               AlvHashTree          *tree);
 gboolean       alv_swarm_has_tree            (AlvSwarm             *swarm);

@@ -80,6 +80,17 @@ on_signal (gpointer user_data)
 }
 
 static void
+on_released (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  gboolean *done = user_data;
+
+  core_service_release_finish (CORE_SERVICE (source), result);
+  *done = TRUE;
+}
+
+static void
 on_idle_exit (CoreService *service G_GNUC_UNUSED,
               gpointer     user_data)
 {
@@ -206,6 +217,15 @@ main (int argc, char **argv)
 
   g_main_loop_run (d.loop);
 
+  /* the router forgets the peer port's mapping (bounded: the release
+   * gives up after a few seconds) */
+  {
+    gboolean released = FALSE;
+
+    core_service_release_async (d.service, on_released, &released);
+    while (!released)
+      g_main_context_iteration (NULL, TRUE);
+  }
   g_source_remove (sigterm_id);
   g_source_remove (sigint_id);
   g_bus_unown_name (owner_id);

@@ -35,10 +35,12 @@
 #include "alv-matroska.h"
 #include "alv-memory.h"
 #include "alv-mp3.h"
+#include "alv-natpmp.h"
 #include "alv-ocn-headers.h"
 #include "alv-ogg.h"
 #include "alv-ranges.h"
 #include "alv-peer-server.h"
+#include "alv-port-map.h"
 #include "alv-schedule.h"
 #include "alv-stream-server.h"
 #include "alv-swarm.h"
@@ -92,6 +94,11 @@ core_config_init (CoreConfig *config)
   config->idle_timeout = CORE_DEFAULT_IDLE_TIMEOUT;
   config->peer_address = g_strdup ("0.0.0.0");
   config->peer_connections_per_address = ALV_PEER_SERVER_MAX_CONNECTIONS_PER_ADDRESS;
+  config->nat = ALV_NAT_AUTO;
+  /* the default when core.conf says nothing: the test suite sets it to
+   * off, so that no test ever asks a real router */
+  if (!alv_nat_setting_parse (g_getenv ("ALLUVIUM_CORE_NAT"), &config->nat))
+    config->nat = ALV_NAT_AUTO;
 }
 
 void
@@ -99,6 +106,7 @@ core_config_clear (CoreConfig *config)
 {
   g_clear_pointer (&config->gateway, g_free);
   g_clear_pointer (&config->peer_address, g_free);
+  g_clear_pointer (&config->nat_gateway, g_free);
 }
 
 char *
@@ -181,6 +189,32 @@ core_config_load (CoreConfig *config,
       g_free (config->peer_address);
       config->peer_address = g_steal_pointer (&addr);
     }
+  if (g_key_file_has_key (kf, "core", "nat", NULL))
+    {
+      g_autofree char *nat = g_key_file_get_string (kf, "core", "nat", NULL);
+
+      if (!alv_nat_setting_parse (nat, &config->nat))
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       _("%s: “nat” must be auto, upnp, natpmp or off"), path);
+          return FALSE;
+        }
+    }
+  if (g_key_file_has_key (kf, "core", "nat-gateway", NULL))
+    {
+      g_autofree char *gw = g_key_file_get_string (kf, "core", "nat-gateway", NULL);
+      g_autofree char *addr = NULL;
+      guint16 port;
+
+      if (!alv_nat_parse_router (gw, ALV_NATPMP_SERVER_PORT, &addr, &port, &local))
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       _("%s: “nat-gateway”: %s"), path, local->message);
+          return FALSE;
+        }
+      g_free (config->nat_gateway);
+      config->nat_gateway = g_steal_pointer (&gw);
+    }
   return TRUE;
 }
 
@@ -222,6 +256,7 @@ struct _CoreService
   AlvGatewayClient *gateway;
   AlvBlockStore *store;            /* NULL until opened */
   AlvPeerServer *peers;            /* NULL if it could not listen */
+  AlvPortMap *port_map;            /* the peer port in the router; NULL: not listening */
   GCancellable *cancellable;       /* the store's opening */
   gboolean store_opening;
   GPtrArray *shared;               /* Shared: recent items still shared */
@@ -244,6 +279,7 @@ static void feeder_free (Feeder *feeder);
 
 static void collect_swarm_stats (CoreService *self, AlvSwarmStats *total);
 static AlvSwarm *playing_swarm (CoreService *self);
+static guint16 announced_port (CoreService *self);
 
 static void
 update_statistics (CoreService *self)
@@ -267,6 +303,16 @@ update_statistics (CoreService *self)
   g_variant_builder_add (&b, "{sv}", "peers-uploading-to", g_variant_new_uint32 (ps.active_uploads));
   g_variant_builder_add (&b, "{sv}", "peer-port-reachable",
                          g_variant_new_string (alv_reachable_to_string (st.peer_port_reach)));
+  {
+    g_autofree char *external = self->port_map != NULL ? alv_port_map_dup_external (self->port_map) : NULL;
+
+    g_variant_builder_add (&b, "{sv}", "peer-port-mapping",
+                           g_variant_new_string (alv_port_mapping_to_string (
+                             self->port_map != NULL ? alv_port_map_get_mapping (self->port_map)
+                                                    : ALV_PORT_MAPPING_NONE)));
+    g_variant_builder_add (&b, "{sv}", "peer-port-external",
+                           g_variant_new_string (external != NULL ? external : ""));
+  }
   /* the item playing, as a BitTorrent client shows a torrent */
   if (playing_swarm (self) != NULL)
     {
@@ -1372,6 +1418,7 @@ feeder_swarm_setup (Feeder                     *f,
         }
       alv_swarm_set_gateway (swarm, self->gateway, res->thex_uri,
                              self->peers != NULL ? alv_peer_server_get_port (self->peers) : 0);
+      alv_swarm_set_listen_port (swarm, announced_port (self));
       alv_block_store_pin (self->store, res->urn);
       if (self->peers != NULL)
         alv_peer_server_share (self->peers, res->urn);
@@ -1713,6 +1760,54 @@ collect_swarm_stats (CoreService   *self,
     }
 }
 
+/* The port peers are told to reach us on: the router's side of the
+ * mapping when there is one, else the peer port itself. */
+static guint16
+announced_port (CoreService *self)
+{
+  guint16 external = self->port_map != NULL ? alv_port_map_get_external_port (self->port_map) : 0;
+
+  if (self->peers == NULL)
+    return 0;
+  return external != 0 ? external : alv_peer_server_get_port (self->peers);
+}
+
+static void
+on_port_map_changed (AlvPortMap  *map G_GNUC_UNUSED,
+                     CoreService *self)
+{
+  guint16 port = announced_port (self);
+
+  if (self->feeder != NULL && self->feeder->swarm != NULL)
+    alv_swarm_set_listen_port (self->feeder->swarm, port);
+  if (self->next_feeder != NULL && self->next_feeder->swarm != NULL)
+    alv_swarm_set_listen_port (self->next_feeder->swarm, port);
+  for (guint i = 0; self->shared != NULL && i < self->shared->len; i++)
+    alv_swarm_set_listen_port (((Shared *) g_ptr_array_index (self->shared, i))->swarm, port);
+  update_statistics (self);
+}
+
+static void
+start_port_map (CoreService *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (self->config.nat == ALV_NAT_OFF)
+    return;
+  self->port_map = alv_port_map_new (self->config.nat, alv_peer_server_get_port (self->peers));
+  if (self->config.nat_gateway != NULL)
+    {
+      g_autofree char *addr = NULL;
+      guint16 port;
+
+      /* checked when the configuration was read */
+      if (alv_nat_parse_router (self->config.nat_gateway, ALV_NATPMP_SERVER_PORT, &addr, &port, &error))
+        alv_port_map_set_router (self->port_map, addr, port);
+    }
+  g_signal_connect (self->port_map, "changed", G_CALLBACK (on_port_map_changed), self);
+  alv_port_map_start (self->port_map);
+}
+
 static gboolean
 on_stats_timer (gpointer user_data)
 {
@@ -1755,7 +1850,10 @@ store_open_cb (GObject      *source G_GNUC_UNUSED,
           g_clear_object (&self->peers);
         }
       else
-        g_debug ("peer port %u", alv_peer_server_get_port (self->peers));
+        {
+          g_debug ("peer port %u", alv_peer_server_get_port (self->peers));
+          start_port_map (self);
+        }
     }
   feeder_resume_store (self->feeder);
   feeder_resume_store (self->next_feeder);
@@ -2254,6 +2352,11 @@ core_service_dispose (GObject *object)
       alv_peer_server_disconnect (self->peers);
       g_clear_object (&self->peers);
     }
+  if (self->port_map != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->port_map, self);
+      g_clear_object (&self->port_map);
+    }
   g_clear_object (&self->store);
   g_clear_object (&self->gateway);
   g_clear_object (&self->cancellable);
@@ -2303,6 +2406,7 @@ core_service_new (const CoreConfig *config)
   self->config = *config;
   self->config.gateway = g_strdup (config->gateway);
   self->config.peer_address = g_strdup (config->peer_address != NULL ? config->peer_address : "0.0.0.0");
+  self->config.nat_gateway = g_strdup (config->nat_gateway);
   self->session = soup_session_new_with_options ("timeout", 30,
                                                  "user-agent", PACKAGE_NAME "/" PACKAGE_VERSION " ",
                                                  NULL);
@@ -2355,4 +2459,47 @@ core_service_unexport (CoreService *service)
     return;
   g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (service->skeleton));
   g_clear_object (&service->connection);
+}
+
+static void
+release_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!alv_port_map_release_finish (ALV_PORT_MAP (source), result, &error))
+    g_debug ("the mapping of the peer port was not removed: %s", error->message);
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+core_service_release_async (CoreService         *service,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (CORE_IS_SERVICE (service));
+
+  task = g_task_new (service, NULL, callback, user_data);
+  g_task_set_source_tag (task, core_service_release_async);
+  if (service->port_map == NULL)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  /* the swarms keep the mapped port: they announce it once more when
+   * they stop, rather than the internal one during the removal */
+  g_signal_handlers_disconnect_by_data (service->port_map, service);
+  alv_port_map_release_async (service->port_map, NULL, release_cb, g_steal_pointer (&task));
+}
+
+void
+core_service_release_finish (CoreService  *service,
+                             GAsyncResult *result)
+{
+  g_return_if_fail (g_task_is_valid (result, service));
+  g_task_propagate_boolean (G_TASK (result), NULL);
 }

@@ -9,6 +9,8 @@
 
 #include <gio/gio.h>
 
+#include "alv-nat-policy.h"
+
 G_BEGIN_DECLS
 
 /* seconds without a station before an activated daemon exits */
@@ -26,6 +28,8 @@ typedef struct
   char *gateway;          /* gateway base URL, CORE_GATEWAY_NONE, or NULL: the station's own */
   char *peer_address;     /* IP address the peer port listens on */
   guint peer_connections_per_address;
+  AlvNatSetting nat;      /* how the peer port is mapped in the router */
+  char *nat_gateway;      /* the NAT-PMP router ("ADDRESS[:PORT]"), NULL: the default gateway */
 } CoreConfig;
 
 void     core_config_init  (CoreConfig  *config);
@@ -43,5 +47,12 @@ gboolean     core_service_export   (CoreService      *service,
                                     GDBusConnection  *connection,
                                     GError          **error);
 void         core_service_unexport (CoreService      *service);
+/* Removes the peer port's mapping from the router (bounded: a few
+ * seconds at most), before the daemon exits. */
+void         core_service_release_async  (CoreService         *service,
+                                          GAsyncReadyCallback  callback,
+                                          gpointer             user_data);
+void         core_service_release_finish (CoreService         *service,
+                                          GAsyncResult        *result);
 
 G_END_DECLS

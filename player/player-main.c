@@ -206,6 +206,8 @@ update_status (Player *self)
           g_variant_lookup (stats, "bytes-from-peers", "t", &from_peers);
           g_variant_lookup (stats, "bytes-from-origin", "t", &from_origin);
         }
+      g_variant_lookup (stats, "peer-port-reachable", "&s", &st.reachable);
+      g_variant_lookup (stats, "peer-port-mapping", "&s", &st.mapping);
       if (g_variant_lookup (stats, "download-rate", "t", &down) &&
           g_variant_lookup (stats, "upload-rate", "t", &up))
         {

@@ -167,6 +167,40 @@ format_time (gint64 us)
 }
 
 /**
+ * player_ui_format_sharing:
+ * @reachable: (nullable): the core's peer-port-reachable
+ * @mapping: (nullable): the core's peer-port-mapping
+ *
+ * Whether this listener shares with others, as the status line says it:
+ * not when the gateway could not reach its peer port; yes, and how, when
+ * the router mapped the port or the gateway reached it.
+ *
+ * Returns: (transfer full) (nullable): the text, or %NULL while nothing
+ *   is known
+ */
+char *
+player_ui_format_sharing (const char *reachable,
+                          const char *mapping)
+{
+  const char *how = NULL;
+
+  if (g_strcmp0 (mapping, "upnp") == 0)
+    how = "UPnP";
+  else if (g_strcmp0 (mapping, "natpmp") == 0)
+    how = "NAT-PMP";
+  else if (g_strcmp0 (mapping, "pcp") == 0)
+    how = "PCP";
+  if (g_strcmp0 (reachable, "no") == 0)
+    return g_strdup (_("sharing: no — peers cannot reach you"));
+  if (how != NULL)
+    /* TRANSLATORS: %s is how the router forwards the port: UPnP, NAT-PMP or PCP */
+    return g_strdup_printf (_("sharing: yes (%s)"), how);
+  if (g_strcmp0 (reachable, "yes") == 0)
+    return g_strdup (_("sharing: yes"));
+  return NULL;
+}
+
+/**
  * player_ui_format_status:
  * @status: what to show
  * @with_position: whether to include what changes every second (the
@@ -231,6 +265,12 @@ player_ui_format_status (const PlayerUiStatus *status, gboolean with_position)
   if (status->peer_share >= 0)
     /* TRANSLATORS: share of the item's bytes that came from peers; keep the %% */
     g_string_append_printf (line, _(", %d%% from peers"), (int) (status->peer_share * 100 + 0.5));
+  {
+    g_autofree char *sharing = player_ui_format_sharing (status->reachable, status->mapping);
+
+    if (sharing != NULL)
+      g_string_append_printf (line, " | %s", sharing);
+  }
   /* TRANSLATORS: output volume; keep the %% */
   g_string_append_printf (line, _(" | volume %d%%"), (int) (status->volume * 100 + 0.5));
   return g_string_free (line, FALSE);

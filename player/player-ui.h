@@ -23,6 +23,10 @@ G_BEGIN_DECLS
  * @peers: peers connected
  * @peer_share: share of bytes from peers in 0..1, or -1 when unknown
  * @volume: output volume in 0..1
+ * @reachable: the core's peer-port-reachable ("yes", "no", "unknown"), or
+ *   %NULL
+ * @mapping: the core's peer-port-mapping ("upnp", "natpmp", "pcp",
+ *   "none"), or %NULL
  *
  * What the status line shows.
  */
@@ -41,6 +45,8 @@ typedef struct
   gint64 up_rate;
   double peer_share;         /* of the item's bytes; < 0: none yet */
   double volume;
+  const char *reachable;
+  const char *mapping;
 } PlayerUiStatus;
 
 typedef struct _PlayerUi PlayerUi;
@@ -61,6 +67,8 @@ void      player_ui_error      (PlayerUi              *ui,
                                 ...) G_GNUC_PRINTF (2, 3);
 char     *player_ui_format_status (const PlayerUiStatus *status,
                                    gboolean              with_position);
+char     *player_ui_format_sharing (const char          *reachable,
+                                    const char          *mapping);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PlayerUi, player_ui_free)
 

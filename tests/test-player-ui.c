@@ -82,6 +82,39 @@ test_unknown (void)
   g_assert_cmpstr (line, ==, "(no item) | Buffering…, buffering 40% | 0 peers | volume 100%");
 }
 
+/* Whether the listener shares: the gateway's verdict first, then the
+ * router's mapping. */
+static void
+test_sharing (void)
+{
+  static const struct { const char *reachable, *mapping, *text; } cases[] = {
+    { "yes", "upnp", "sharing: yes (UPnP)" },
+    { "unknown", "upnp", "sharing: yes (UPnP)" },
+    { "unknown", "natpmp", "sharing: yes (NAT-PMP)" },
+    { NULL, "pcp", "sharing: yes (PCP)" },
+    { "yes", "none", "sharing: yes" },
+    { "yes", NULL, "sharing: yes" },
+    { "no", "none", "sharing: no — peers cannot reach you" },
+    { "no", "upnp", "sharing: no — peers cannot reach you" },
+    { "unknown", "none", NULL },
+    { NULL, NULL, NULL },
+  };
+  PlayerUiStatus st = busy_status ();
+  g_autofree char *line = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *text = player_ui_format_sharing (cases[i].reachable, cases[i].mapping);
+
+      g_assert_cmpstr (text, ==, cases[i].text);
+    }
+  st.reachable = "yes";
+  st.mapping = "upnp";
+  line = player_ui_format_status (&st, FALSE);
+  g_assert_cmpstr (line, ==, "Radio Example | Morning Tones by The Larks | Playing | 5 peers"
+                             ", 75% from peers | sharing: yes (UPnP) | volume 50%");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -92,5 +125,6 @@ main (int argc, char **argv)
   g_test_add_func ("/player/ui/terminal", test_terminal);
   g_test_add_func ("/player/ui/log", test_log);
   g_test_add_func ("/player/ui/unknown", test_unknown);
+  g_test_add_func ("/player/ui/sharing", test_sharing);
   return g_test_run ();
 }

@@ -411,6 +411,8 @@ player_spawn (const char *const *env, const char *first_arg, ...)
   g_ptr_array_add (argv, NULL);
 
   g_subprocess_launcher_setenv (launcher, "XDG_STATE_HOME", g_get_user_state_dir (), TRUE);
+  /* the core it starts asks no real router to map its port */
+  g_subprocess_launcher_setenv (launcher, "ALLUVIUM_CORE_NAT", "off", FALSE);
   g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", g_get_user_config_dir (), TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", g_get_user_cache_dir (), TRUE);
   /* the isolated XDG_DATA_DIRS hold no GSettings schemas, which the

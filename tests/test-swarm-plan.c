@@ -166,6 +166,33 @@ test_plan_lease (void)
     }
 }
 
+/* A listener whose port was just mapped (its announced port changed)
+ * announces at the next tick, not at the end of the interval. */
+static void
+test_plan_announce_soon (void)
+{
+  g_autoptr(AlvSwarmPlan) plan = alv_swarm_plan_new (LENGTH, BS, TRUE, 1);
+  g_autoptr(GArray) a0 = NULL;
+  g_autoptr(GArray) a1 = NULL;
+  g_autoptr(GArray) a2 = NULL;
+  gint64 wake;
+
+  alv_swarm_plan_set_tree (plan, TRUE);
+  alv_swarm_plan_set_announcing (plan, TRUE);
+  /* complete: no quick re-announce to find peers */
+  for (guint i = 0; i < N_BLOCKS; i++)
+    alv_swarm_plan_block_stored (plan, i, TRUE, FALSE, NULL);
+  a0 = tick (plan, 0, NULL);
+  g_assert_nonnull (find_kind (a0, ALV_SWARM_ACTION_ANNOUNCE));
+  alv_swarm_plan_announce_done (plan, TRUE, 900, TRUE, FALSE, 0, 0, SEC);
+  a1 = tick (plan, 2 * SEC, &wake);
+  g_assert_null (find_kind (a1, ALV_SWARM_ACTION_ANNOUNCE));
+  g_assert_cmpint (wake, >=, 900 * SEC);
+  alv_swarm_plan_announce_soon (plan);
+  a2 = tick (plan, 3 * SEC, NULL);
+  g_assert_nonnull (find_kind (a2, ALV_SWARM_ACTION_ANNOUNCE));
+}
+
 /* A plan announcing to a gateway that grants leases, playing from block
  * 0 at the bitrate (16000 bytes/s: block i is due at 1.024 i s), whose
  * first announce the gateway answered without a lease. */
@@ -1241,6 +1268,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/swarm-plan/alone", test_plan_alone);
   g_test_add_func ("/swarm-plan/lease", test_plan_lease);
+  g_test_add_func ("/swarm-plan/announce-soon", test_plan_announce_soon);
   g_test_add_func ("/swarm-plan/lease/length", test_plan_lease_length);
   g_test_add_func ("/swarm-plan/fresh/waits-at-puller", test_plan_fresh_waits_at_puller);
   g_test_add_func ("/swarm-plan/fresh/bounded", test_plan_fresh_bounded);

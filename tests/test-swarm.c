@@ -1119,6 +1119,104 @@ test_swarm_stop (Fixture       *fx,
   assert_content (fx, l);
 }
 
+/* --- the port announced: a mapping's external port ------------------- */
+
+typedef struct
+{
+  GPtrArray *announced;        /* "port" of each announce */
+  GPtrArray *named;            /* X-Listen-Port of each peer request */
+} PortsSeen;
+
+/* A gateway that names itself as the one peer, and that peer, which has
+ * nothing: both note the port the swarm says it listens on. */
+static void
+ports_seen_cb (SoupServer        *server G_GNUC_UNUSED,
+               SoupServerMessage *msg,
+               const char        *path,
+               GHashTable        *query G_GNUC_UNUSED,
+               gpointer           user_data)
+{
+  PortsSeen *seen = user_data;
+  SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
+
+  if (g_strcmp0 (path, "/announce") == 0)
+    {
+      SoupMessageBody *body = soup_server_message_get_request_body (msg);
+      g_autoptr(GBytes) bytes = soup_message_body_flatten (body);
+      g_autofree char *form = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+      g_autoptr(GHashTable) fields = soup_form_decode (form);
+      const char *port = g_hash_table_lookup (fields, "port");
+
+      g_ptr_array_add (seen->announced, g_strdup (port != NULL ? port : "(none)"));
+      soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+      return;
+    }
+  if (soup_message_headers_get_one (req, ALV_HEADER_LISTEN_PORT) != NULL)
+    g_ptr_array_add (seen->named, g_strdup (soup_message_headers_get_one (req, ALV_HEADER_LISTEN_PORT)));
+  soup_server_message_set_status (msg, SOUP_STATUS_NOT_FOUND, NULL);
+}
+
+static gboolean
+ports_seen_cond (gpointer data)
+{
+  PortsSeen *seen = data;
+
+  return seen->announced->len > 0 && seen->named->len > 0;
+}
+
+static gboolean
+announced_40001 (gpointer data)
+{
+  PortsSeen *seen = data;
+
+  return seen->announced->len > 0 &&
+         g_str_equal (seen->announced->pdata[seen->announced->len - 1], "40001");
+}
+
+/* With a port mapping, the swarm announces the router's side of it and
+ * names it to peers, not the local peer port. */
+static void
+test_swarm_listen_port (Fixture       *fx,
+                        gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(SoupServer) fake = soup_server_new (NULL, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSList) uris = NULL;
+  g_autoptr(AlvGatewayClient) client = NULL;
+  g_autoptr(GSocketAddress) peer = NULL;
+  g_autofree char *base = NULL;
+  PortsSeen seen = { g_ptr_array_new_with_free_func (g_free), g_ptr_array_new_with_free_func (g_free) };
+  Listener *l = add_listener (fx);
+
+  soup_server_add_handler (fake, NULL, ports_seen_cb, &seen, NULL);
+  g_assert_true (soup_server_listen_local (fake, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error));
+  g_assert_no_error (error);
+  uris = soup_server_get_uris (fake);
+  base = g_uri_to_string (uris->data);
+  client = alv_gateway_client_new (NULL, base, &error);
+  g_assert_no_error (error);
+  swarm_for (fx, l, client, NULL, 41);
+  alv_swarm_set_listen_port (l->swarm, 40000);
+  peer = g_inet_socket_address_new_from_string ("127.0.0.1", g_uri_get_port (uris->data));
+  g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
+  alv_swarm_add_peer (l->swarm, G_INET_SOCKET_ADDRESS (peer));
+  alv_swarm_start (l->swarm);
+  g_assert_true (wait_for (ports_seen_cond, &seen, WAIT_SECONDS));
+  for (guint i = 0; i < seen.announced->len; i++)
+    g_assert_cmpstr (seen.announced->pdata[i], ==, "40000");
+  for (guint i = 0; i < seen.named->len; i++)
+    g_assert_cmpstr (seen.named->pdata[i], ==, "40000");
+  /* the router maps another port: the next announce names it (how soon
+   * is the plan's: /swarm-plan/announce-soon) */
+  alv_swarm_set_listen_port (l->swarm, 40001);
+  g_assert_true (wait_for (announced_40001, &seen, WAIT_SECONDS));
+  alv_swarm_stop (l->swarm);
+  g_assert_true (wait_for (nothing_running, fx, WAIT_SECONDS));
+  soup_server_disconnect (fake);
+  g_ptr_array_unref (seen.announced);
+  g_ptr_array_unref (seen.named);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1136,6 +1234,8 @@ main (int    argc,
               fixture_setup, test_swarm_playhead, fixture_teardown);
   g_test_add ("/core/swarm/no-tree", Fixture, NULL,
               fixture_setup, test_swarm_no_tree, fixture_teardown);
+  g_test_add ("/core/swarm/listen-port", Fixture, NULL,
+              fixture_setup, test_swarm_listen_port, fixture_teardown);
   g_test_add ("/core/swarm/stop", Fixture, NULL,
               fixture_setup, test_swarm_stop, fixture_teardown);
   g_test_add ("/core/swarm/lying-peer", Fixture, NULL,

@@ -526,6 +526,47 @@ test_spawn_core (const char         *bus_address,
                                G_SUBPROCESS_FLAGS_NONE);
 }
 
+/* The core, run through "ip netns exec @netns" when @netns is not NULL. */
+static GSubprocess *
+spawn_core (const char         *netns,
+            const char         *bus_address,
+            const char         *cache_home,
+            const char         *config_home,
+            gboolean            fatal_warnings,
+            const char * const *args,
+            GSubprocessFlags    flags)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
+  g_autoptr(GError) error = NULL;
+  GSubprocess *proc;
+
+  if (netns != NULL)
+    {
+      g_ptr_array_add (argv, g_strdup ("ip"));
+      g_ptr_array_add (argv, g_strdup ("netns"));
+      g_ptr_array_add (argv, g_strdup ("exec"));
+      g_ptr_array_add (argv, g_strdup (netns));
+    }
+  g_ptr_array_add (argv, g_test_build_filename (G_TEST_BUILT, "..", "core", "alluvium-core", NULL));
+  for (guint i = 0; args != NULL && args[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (args[i]));
+  g_ptr_array_add (argv, NULL);
+
+  g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS", bus_address, TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", cache_home, TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config_home, TRUE);
+  /* no test asks a real router to map a port: off unless the core.conf
+   * a test writes says nat=… */
+  g_subprocess_launcher_setenv (launcher, "ALLUVIUM_CORE_NAT", "off", FALSE);
+  if (!fatal_warnings)
+    g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  return proc;
+}
+
 /**
  * test_spawn_core_full:
  * @bus_address: the session bus it is to use
@@ -547,25 +588,33 @@ test_spawn_core_full (const char         *bus_address,
                       const char * const *args,
                       GSubprocessFlags    flags)
 {
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
-  g_autoptr(GError) error = NULL;
-  GSubprocess *proc;
+  return spawn_core (NULL, bus_address, cache_home, config_home, fatal_warnings, args, flags);
+}
 
-  g_ptr_array_add (argv, g_test_build_filename (G_TEST_BUILT, "..", "core", "alluvium-core", NULL));
-  for (guint i = 0; args != NULL && args[i] != NULL; i++)
-    g_ptr_array_add (argv, g_strdup (args[i]));
-  g_ptr_array_add (argv, NULL);
-
-  g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS", bus_address, TRUE);
-  g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", cache_home, TRUE);
-  g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config_home, TRUE);
-  if (!fatal_warnings)
-    g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
-  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
-  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
-  g_assert_no_error (error);
-  return proc;
+/**
+ * test_spawn_core_in_netns:
+ * @netns: a network namespace (`ip netns`)
+ * @bus_address: the session bus it is to use (a socket path: an abstract
+ *   socket is not seen from another network namespace)
+ * @cache_home: its XDG_CACHE_HOME
+ * @config_home: its XDG_CONFIG_HOME
+ * @args: (nullable): its options, %NULL-terminated
+ *
+ * Starts the built `alluvium-core` as test_spawn_core() does, inside
+ * @netns (`ip netns exec`, which becomes the core: the process's PID is
+ * the core's).  Needs root.
+ *
+ * Returns: (transfer full): the daemon process
+ */
+GSubprocess *
+test_spawn_core_in_netns (const char         *netns,
+                          const char         *bus_address,
+                          const char         *cache_home,
+                          const char         *config_home,
+                          const char * const *args)
+{
+  return spawn_core (netns, bus_address, cache_home, config_home, TRUE, args,
+                     G_SUBPROCESS_FLAGS_NONE);
 }
 
 /**

@@ -133,6 +133,11 @@ GSubprocess *test_spawn_core_full      (const char         *bus_address,
                                         gboolean            fatal_warnings,
                                         const char * const *args,
                                         GSubprocessFlags    flags);
+GSubprocess *test_spawn_core_in_netns  (const char         *netns,
+                                        const char         *bus_address,
+                                        const char         *cache_home,
+                                        const char         *config_home,
+                                        const char * const *args);
 char        *test_run_tool             (const char * const *argv,
                                         const char * const *env,
                                         char              **err_out,
