@@ -99,7 +99,7 @@ def main():
                    XDG_CONFIG_HOME=os.path.join(tmp, "config"), XDG_CACHE_HOME=os.path.join(tmp, "cache"))
         os.makedirs(os.path.join(tmp, "config", "alluvium"))
         with open(os.path.join(tmp, "config", "alluvium", "core.conf"), "w") as f:
-            f.write("[core]\nidle-timeout=0\npeer-address=127.0.0.1\n")
+            f.write("[core]\nidle-timeout=0\npeer-address=127.0.0.1\nnat=off\n")
         core_log = open(os.path.join(tmp, "core.log"), "w")
         c = subprocess.Popen([core], env=env, stdout=core_log, stderr=core_log)
         procs.append(c)

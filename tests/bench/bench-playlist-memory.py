@@ -123,7 +123,7 @@ def main():
                    XDG_CACHE_HOME=os.path.join(tmp, "cache"))
         os.makedirs(os.path.join(tmp, "config", "alluvium"))
         with open(os.path.join(tmp, "config", "alluvium", "core.conf"), "w") as f:
-            f.write("[core]\nidle-timeout=0\ngateway=none\npeer-address=127.0.0.1\n")
+            f.write("[core]\nidle-timeout=0\ngateway=none\npeer-address=127.0.0.1\nnat=off\n")
         c = subprocess.Popen([core], env=env, stdout=subprocess.DEVNULL,
                              stderr=open(os.path.join(tmp, "core.log"), "w"))
         for _ in range(100):

@@ -622,7 +622,7 @@ class Listener:
         # port's cap per client address (a household behind one NAT) would
         # count the whole swarm as one client
         with open(os.path.join(cfg, "core.conf"), "w") as f:
-            f.write("[core]\nidle-timeout=0\npeer-address=127.0.0.1\n"
+            f.write("[core]\nidle-timeout=0\npeer-address=127.0.0.1\nnat=off\n"
                     "peer-connections-per-address=4096\n"
                     f"upload-limit={upload_limit}\ngateway={gateway}\n")
         out = subprocess.run(["dbus-daemon", "--session", "--fork", "--print-address=1",
