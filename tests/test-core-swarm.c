@@ -900,23 +900,62 @@ serve_liar (SoupServer        *server G_GNUC_UNUSED,
     fx->liar_requests++;
 }
 
+/* Asks until @ask holds, every 50 ms for at most WAIT_MS: for what a
+ * process tells nobody when it changes (the gateway's peer table, a
+ * core's X-Alt, a resolve answered 202 while the gateway hashes), so
+ * there is no event to wait on.  Fails the test, naming
+ * @what, when time runs out. */
+static void
+ask_until_full (Fixture    *fx,
+                gboolean  (*ask) (Fixture *fx, gpointer data),
+                gpointer    data,
+                const char *what,
+                int         line)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) WAIT_MS * 1000;
+
+  while (!ask (fx, data))
+    {
+      if (g_get_monotonic_time () >= deadline)
+        {
+          g_autofree char *msg = g_strdup_printf ("timed out after %u ms asking until %s", WAIT_MS, what);
+
+          g_assertion_message (G_LOG_DOMAIN, __FILE__, line, G_STRFUNC, msg);
+        }
+      test_run_for (50);
+    }
+}
+#define ask_until(fx, ask, data) ask_until_full ((fx), (ask), (data), #ask, __LINE__)
+
+typedef struct
+{
+  const char *url;
+  SoupMessageHeaders *headers;
+} ResolveWait;
+
+/* The gateway has resolved: it answers 202 with Retry-After while it
+ * hashes the file. */
+static gboolean
+resolved_cond (Fixture *fx, gpointer data)
+{
+  ResolveWait *w = data;
+
+  g_clear_pointer (&w->headers, soup_message_headers_unref);
+  return http_get (fx, w->url, NULL, &w->headers) == 200;
+}
+
 /* Resolves item one at the gateway into fx->urn. */
 static void
 resolve_item_one (Fixture *fx)
 {
-  g_autoptr(SoupMessageHeaders) headers = NULL;
   g_autofree char *media = g_strconcat (fx->gateway_url, "media/one.mp3", NULL);
   g_autofree char *escaped = g_uri_escape_string (media, NULL, FALSE);
   g_autofree char *resolve = g_strconcat (fx->gateway_url, "resolve?url=", escaped, NULL);
+  ResolveWait w = { resolve, NULL };
 
-  for (guint tries = 0; tries < 100; tries++)
-    {
-      g_clear_pointer (&headers, soup_message_headers_unref);
-      if (http_get (fx, resolve, NULL, &headers) == 200)
-        break;
-      g_usleep (100 * 1000);
-    }
-  fx->urn = g_strdup (soup_message_headers_get_one (headers, "X-Content-URN"));
+  ask_until (fx, resolved_cond, &w);
+  fx->urn = g_strdup (soup_message_headers_get_one (w.headers, "X-Content-URN"));
+  soup_message_headers_unref (w.headers);
   g_assert_nonnull (fx->urn);
 }
 
@@ -1150,32 +1189,6 @@ core_names_cond (Fixture *fx, gpointer data)
   w->alt = core_alt (fx, w->port);
   return names_port (w->alt, w->named);
 }
-
-/* Asks until @ask holds, every 50 ms for at most WAIT_MS: for what a
- * process tells nobody when it changes (the gateway's peer table, a
- * core's X-Alt), so there is no event to wait on.  Fails the test, naming
- * @what, when time runs out. */
-static void
-ask_until_full (Fixture    *fx,
-                gboolean  (*ask) (Fixture *fx, gpointer data),
-                gpointer    data,
-                const char *what,
-                int         line)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64) WAIT_MS * 1000;
-
-  while (!ask (fx, data))
-    {
-      if (g_get_monotonic_time () >= deadline)
-        {
-          g_autofree char *msg = g_strdup_printf ("timed out after %u ms asking until %s", WAIT_MS, what);
-
-          g_assertion_message (G_LOG_DOMAIN, __FILE__, line, G_STRFUNC, msg);
-        }
-      test_run_for (50);
-    }
-}
-#define ask_until(fx, ask, data) ask_until_full ((fx), (ask), (data), #ask, __LINE__)
 
 /* One peer, registered at the gateway, serves item one well and names 250
  * made-up addresses in every answer (listeners of the test's, counting
