@@ -61,6 +61,7 @@ typedef struct
   GSubprocess *proc;
   AlvCore1 *proxy;
   char *stream_url;
+  guint n_statistics;        /* Statistics updates the proxy has had */
 } Core;
 
 typedef struct
@@ -238,6 +239,12 @@ gateway_status (Fixture *fx, const char *key)
 /* --- cores ------------------------------------------------------------ */
 
 static void
+on_statistics (GObject *proxy G_GNUC_UNUSED, GParamSpec *pspec G_GNUC_UNUSED, gpointer user_data)
+{
+  ((Core *) user_data)->n_statistics++;
+}
+
+static void
 start_core (Fixture *fx, guint i)
 {
   Core *c = &fx->cores[i];
@@ -271,6 +278,7 @@ start_core (Fixture *fx, guint i)
   c->proxy = alv_core1_proxy_new_sync (c->conn, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
                                        ALV_CORE_BUS_NAME, ALV_CORE_OBJECT_PATH, NULL, &error);
   g_assert_no_error (error);
+  g_signal_connect (c->proxy, "notify::statistics", G_CALLBACK (on_statistics), c);
   owner = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (c->proxy));
   g_assert_nonnull (owner);
 }
@@ -528,9 +536,50 @@ byte_rate (Fixture *fx)
   return (double) g_bytes_get_size (fx->media[0]) * SEC / fx->slot_len;
 }
 
+/* How many bytes @a and @b have in common from their start. */
+static gsize
+common_prefix (const guint8 *a, const guint8 *b, gsize len)
+{
+  gsize n = 0;
+
+  while (n < len && a[n] == b[n])
+    n++;
+  return n;
+}
+
+/* Fails the test: @client's body leaves item @i at byte @at of the body;
+ * says where what follows is found, if anywhere in the items. */
+static void
+body_mismatch (Fixture *fx, const guint8 *bytes, gsize len, guint i, gsize offset, gsize at, int line)
+{
+  g_autoptr(GString) msg = g_string_new (NULL);
+  gsize probe = MIN ((gsize) 1024, len - at);
+
+  g_string_append_printf (msg, "the stream is item %u (\"%s\") from its byte %" G_GSIZE_FORMAT
+                          " for %" G_GSIZE_FORMAT " bytes, then neither that item nor the next one's start;",
+                          i, item_titles[i], offset, at);
+  for (guint k = 0; k < N_ITEMS; k++)
+    {
+      gsize len_item;
+      const guint8 *item = g_bytes_get_data (fx->media[k], &len_item);
+      const guint8 *found = stream_find_bytes (item, len_item, bytes + at, probe);
+
+      if (found != NULL)
+        g_string_append_printf (msg, " what follows is item %u from its byte %" G_GSIZE_FORMAT ";",
+                                k, (gsize) (found - item));
+    }
+  g_string_truncate (msg, msg->len - 1);
+  g_assertion_message (G_LOG_DOMAIN, __FILE__, line, G_STRFUNC, msg->str);
+}
+
 /* Checks that @client's body is one of the items @first to @last from
- * some offset, then (if it is that long) the whole next item from its
- * start; returns the offset into the item it starts in. */
+ * some offset, then (if it is that long) the next item from its start;
+ * returns the offset into the item it starts in.  The next item follows
+ * at the end of the one before (seamless), or earlier when the stream
+ * fell behind (a stall on a loaded machine): a listener that fell behind
+ * catches up at the end of the slot (doc/swarm.md), so the item it was
+ * behind in is cut short.  Either way every byte is the origin's, in
+ * order. */
 static gsize
 check_body_from (Fixture *fx, RawClient *client, guint first, guint last)
 {
@@ -539,7 +588,10 @@ check_body_from (Fixture *fx, RawClient *client, guint first, guint last)
   const guint8 *bytes = g_bytes_get_data (body, &len);
   const guint8 *item = NULL;
   const guint8 *found = NULL;
-  gsize offset, rest;
+  gsize offset, rest, same, cut;
+  gsize len_next;
+  const guint8 *next;
+  gsize more;
   guint i;
 
   g_assert_cmpuint (len, >=, 4096);
@@ -563,21 +615,28 @@ check_body_from (Fixture *fx, RawClient *client, guint first, guint last)
     g_test_message ("the stream starts in item %u (\"%s\")", i, item_titles[i]);
   offset = (gsize) (found - item);
   rest = len_item - offset;
-  g_assert_cmpmem (bytes, MIN (len, rest), found, MIN (len, rest));
-  if (len > rest)
+  same = common_prefix (bytes, found, MIN (len, rest));
+  if (same == len)
+    return offset;
+  /* the next item follows from its first frame (these files have no ID3
+   * tag); nothing follows the last one.  Where the stream left the item
+   * early, the next item's first bytes (a frame header like the one
+   * the item had there) may match the item's for a few bytes: the cut is
+   * at most that far before the first difference. */
+  if (i + 1 >= N_ITEMS)
+    body_mismatch (fx, bytes, len, i, offset, same, __LINE__);
+  next = g_bytes_get_data (fx->media[i + 1], &len_next);
+  for (cut = same + 1; cut-- > 0 && same - cut <= 64;)
     {
-      /* seamless: the next item follows in the same response, from its
-       * first frame (these files have no ID3 tag); nothing follows the
-       * last one */
-      gsize len_next;
-      const guint8 *next;
-      gsize more;
-
-      g_assert_cmpuint (i + 1, <, N_ITEMS);
-      next = g_bytes_get_data (fx->media[i + 1], &len_next);
-      more = MIN (len - rest, len_next);
-      g_assert_cmpmem (bytes + rest, more, next, more);
+      more = MIN (len - cut, len_next);
+      if (memcmp (bytes + cut, next, more) == 0)
+        break;
     }
+  if (cut == G_MAXSIZE || same - cut > 64)
+    body_mismatch (fx, bytes, len, i, offset, same, __LINE__);
+  if (cut < rest)
+    g_test_message ("the stream left item %u (\"%s\") %" G_GSIZE_FORMAT " bytes before its end "
+                    "for the start of the next: it had fallen behind", i, item_titles[i], rest - cut);
   return offset;
 }
 
@@ -900,23 +959,62 @@ serve_liar (SoupServer        *server G_GNUC_UNUSED,
     fx->liar_requests++;
 }
 
+/* Asks until @ask holds, every 50 ms for at most WAIT_MS: for what a
+ * process tells nobody when it changes (the gateway's peer table, a
+ * core's X-Alt, a resolve answered 202 while the gateway hashes), so
+ * there is no event to wait on.  Fails the test, naming
+ * @what, when time runs out. */
+static void
+ask_until_full (Fixture    *fx,
+                gboolean  (*ask) (Fixture *fx, gpointer data),
+                gpointer    data,
+                const char *what,
+                int         line)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) WAIT_MS * 1000;
+
+  while (!ask (fx, data))
+    {
+      if (g_get_monotonic_time () >= deadline)
+        {
+          g_autofree char *msg = g_strdup_printf ("timed out after %u ms asking until %s", WAIT_MS, what);
+
+          g_assertion_message (G_LOG_DOMAIN, __FILE__, line, G_STRFUNC, msg);
+        }
+      test_run_for (50);
+    }
+}
+#define ask_until(fx, ask, data) ask_until_full ((fx), (ask), (data), #ask, __LINE__)
+
+typedef struct
+{
+  const char *url;
+  SoupMessageHeaders *headers;
+} ResolveWait;
+
+/* The gateway has resolved: it answers 202 with Retry-After while it
+ * hashes the file. */
+static gboolean
+resolved_cond (Fixture *fx, gpointer data)
+{
+  ResolveWait *w = data;
+
+  g_clear_pointer (&w->headers, soup_message_headers_unref);
+  return http_get (fx, w->url, NULL, &w->headers) == 200;
+}
+
 /* Resolves item one at the gateway into fx->urn. */
 static void
 resolve_item_one (Fixture *fx)
 {
-  g_autoptr(SoupMessageHeaders) headers = NULL;
   g_autofree char *media = g_strconcat (fx->gateway_url, "media/one.mp3", NULL);
   g_autofree char *escaped = g_uri_escape_string (media, NULL, FALSE);
   g_autofree char *resolve = g_strconcat (fx->gateway_url, "resolve?url=", escaped, NULL);
+  ResolveWait w = { resolve, NULL };
 
-  for (guint tries = 0; tries < 100; tries++)
-    {
-      g_clear_pointer (&headers, soup_message_headers_unref);
-      if (http_get (fx, resolve, NULL, &headers) == 200)
-        break;
-      g_usleep (100 * 1000);
-    }
-  fx->urn = g_strdup (soup_message_headers_get_one (headers, "X-Content-URN"));
+  ask_until (fx, resolved_cond, &w);
+  fx->urn = g_strdup (soup_message_headers_get_one (w.headers, "X-Content-URN"));
+  soup_message_headers_unref (w.headers);
   g_assert_nonnull (fx->urn);
 }
 
@@ -1151,32 +1249,6 @@ core_names_cond (Fixture *fx, gpointer data)
   return names_port (w->alt, w->named);
 }
 
-/* Asks until @ask holds, every 50 ms for at most WAIT_MS: for what a
- * process tells nobody when it changes (the gateway's peer table, a
- * core's X-Alt), so there is no event to wait on.  Fails the test, naming
- * @what, when time runs out. */
-static void
-ask_until_full (Fixture    *fx,
-                gboolean  (*ask) (Fixture *fx, gpointer data),
-                gpointer    data,
-                const char *what,
-                int         line)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64) WAIT_MS * 1000;
-
-  while (!ask (fx, data))
-    {
-      if (g_get_monotonic_time () >= deadline)
-        {
-          g_autofree char *msg = g_strdup_printf ("timed out after %u ms asking until %s", WAIT_MS, what);
-
-          g_assertion_message (G_LOG_DOMAIN, __FILE__, line, G_STRFUNC, msg);
-        }
-      test_run_for (50);
-    }
-}
-#define ask_until(fx, ask, data) ask_until_full ((fx), (ask), (data), #ask, __LINE__)
-
 /* One peer, registered at the gateway, serves item one well and names 250
  * made-up addresses in every answer (listeners of the test's, counting
  * connections).  Two honest listeners fetch from it: neither names a
@@ -1245,6 +1317,53 @@ test_gossip (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpuint (fx->fake_connections, <=, bound);
 }
 
+/* Statistics published after the n_statistics'th say that @c holds
+ * every block of the item it plays. */
+typedef struct
+{
+  Core *c;
+  guint after;
+} HeldWait;
+
+static gboolean
+fresh_item_held_cond (gpointer data)
+{
+  HeldWait *w = data;
+  g_autoptr(GVariant) stats = NULL;
+  guint64 held = 0, blocks = 0;
+
+  if (w->c->n_statistics <= w->after)
+    return FALSE;
+  stats = alv_core1_dup_statistics (w->c->proxy);
+  return g_variant_lookup (stats, "item-blocks-held", "t", &held)
+         && g_variant_lookup (stats, "item-blocks", "t", &blocks)
+         && blocks > 0 && held == blocks;
+}
+
+/* Waits until @c holds the whole item it plays, and returns that item.
+ * The Statistics that say so must be about the item NowPlaying names
+ * before and after them: when the item changes in between, the wait
+ * begins again with the next one. */
+static guint
+wait_item_held (Core *c)
+{
+  guint before = now_playing (c, NULL);
+
+  for (;;)
+    {
+      HeldWait w = { c, c->n_statistics };
+      guint after;
+
+      test_wait_until (fresh_item_held_cond, &w, WAIT_MS);
+      after = now_playing (c, NULL);
+      if (after == before)
+        return after;
+      g_assert_cmpuint (after, >, before);   /* so at most N_ITEMS rounds */
+      g_test_message ("the first listener is in item %u (\"%s\") now", after, item_titles[after]);
+      before = after;
+    }
+}
+
 /* The media live on a separate origin; once the first listener holds the
  * item it plays, the origin goes down: a second listener plays on from its
  * peer.  Which item each listener plays is the daemons' NowPlaying: on a
@@ -1252,13 +1371,11 @@ test_gossip (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 static void
 test_origin_down (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
-  static const char * const fetched[] = { "bytes-from-origin", "bytes-from-peers", NULL };
   static const char * const from_peers[] = { "bytes-from-peers", NULL };
   g_autoptr(RawClient) first = NULL;
   g_autoptr(RawClient) second = NULL;
   g_autofree char *origin_opt = NULL;
   guint first_from, first_to, second_from, second_to, tuned, playing;
-  guint64 held = 0;
   double rate = byte_rate (fx);
   StatWait sw;
 
@@ -1280,23 +1397,11 @@ test_origin_down (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   first = listen_from (fx, &fx->cores[0], &first_from, &first_to);
   wait_body (first, 8192, WAIT_MS);
   /* the first listener fetches the whole item it plays (it shares what it
-   * holds); if the next one has begun by then, that one as well */
-  playing = tuned;
-  for (;;)
-    {
-      guint now;
-
-      held += g_bytes_get_size (fx->media[playing]);
-      sw = (StatWait) { &fx->cores[0], fetched, held };
-      test_wait (stat_cond, &sw, WAIT_MS);
-      g_assert_cmpuint (core_stat (&fx->cores[0], "bytes-from-origin"), >=, held);
-      now = now_playing (&fx->cores[0], NULL);
-      if (now == playing)
-        break;
-      g_assert_cmpuint (now, ==, playing + 1);
-      g_test_message ("the first listener is in item %u (\"%s\") now", now, item_titles[now]);
-      playing = now;
-    }
+   * holds); if the next one has begun by then (a loaded machine), it
+   * leaves the rest of the first and fetches the next one */
+  playing = wait_item_held (&fx->cores[0]);
+  g_assert_cmpuint (playing, >=, tuned);
+  g_assert_cmpuint (core_stat (&fx->cores[0], "bytes-from-origin"), >, 0);
 
   fx->origin_down = TRUE;
   fx->origin_bytes = 0;

@@ -6,9 +6,10 @@
  * this process that counts the bytes it serves (and can ignore Range or go
  * down), and several listeners, each an AlvSwarm with its own block store
  * and AlvPeerServer.  Every listener must end with the exact bytes of the
- * item; the origin must serve well under one copy per listener; a lying
- * peer must be banned.  A fake gateway serves garbage to the client.  No
- * assertion depends on timing; waits have generous limits.
+ * item (how many copies the origin serves is the swarm simulator's to
+ * assert, tests/test-swarm-plan.c); a lying peer must be banned.  A fake gateway serves garbage to the client.  No
+ * assertion depends on timing: a download is waited for as long as it
+ * makes progress (see wait_download()).
  */
 #define G_LOG_DOMAIN "test-swarm"
 #include "config.h"
@@ -34,7 +35,13 @@
 #define ITEM_PATH "/media/item.bin"
 #define ITEM_SIZE (3 * 1024 * 1024 + 12345)
 #define BLOCK_SIZE 65536
-#define WAIT_SECONDS 40
+/* a wait for something that must come promptly */
+#define WAIT_MS 40000
+/* how long a download may go without any listener gaining a block (more
+ * than a lease's life, GATEWAY_LEASES_TTL_US) before the test calls it
+ * stuck, and how long it may take at most */
+#define STALL_MS 60000
+#define DOWNLOAD_MAX_MS 240000
 #define N_LISTENERS 4
 #define PLAY_RATE (512 * 1024)
 
@@ -69,60 +76,6 @@ typedef struct
   char *gateway_url;
   GPtrArray *listeners;
 } Fixture;
-
-/* --- helpers -------------------------------------------------------- */
-
-static void
-remove_tree (const char *path)
-{
-  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-      const char *name;
-
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          remove_tree (child);
-        }
-    }
-  g_remove (path);
-}
-
-static gboolean
-flag_cb (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-typedef gboolean (*CondFunc) (gpointer data);
-
-/* Runs the main context until @cond holds; FALSE after @seconds. */
-static gboolean
-wait_for (CondFunc cond,
-          gpointer data,
-          guint    seconds)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add_seconds (seconds, flag_cb, &timed_out);
-
-  while (!cond (data) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  return !timed_out;
-}
-
-static void
-run_for (guint ms)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (ms, flag_cb, &done);
-  while (!done)
-    g_main_context_iteration (NULL, TRUE);
-}
 
 /* --- the origin ----------------------------------------------------- */
 
@@ -283,15 +236,15 @@ fixture_teardown (Fixture       *fx,
   for (guint i = 0; i < fx->listeners->len; i++)
     alv_swarm_stop (((Listener *) fx->listeners->pdata[i])->swarm);
   /* let cancelled requests unwind before the objects go */
-  wait_for (nothing_running, fx, 10);
-  run_for (50);
+  test_wait (nothing_running, fx, 10000);
+  test_run_pending ();
   g_clear_pointer (&fx->listeners, g_ptr_array_unref);
   if (fx->origin != NULL)
     soup_server_disconnect (fx->origin);
   g_clear_object (&fx->origin);
   stop_gateway (fx);
-  run_for (20);
-  remove_tree (fx->dir);
+  test_run_pending ();
+  test_remove_tree (fx->dir);
   g_free (fx->dir);
   g_free (fx->origin_base);
   g_free (fx->item_url);
@@ -375,6 +328,82 @@ all_complete (gpointer data)
   return TRUE;
 }
 
+static guint64
+blocks_held_total (Fixture *fx)
+{
+  guint64 held = 0;
+
+  for (guint i = 0; i < fx->listeners->len; i++)
+    {
+      AlvSwarmStats stats;
+
+      alv_swarm_get_stats (((Listener *) fx->listeners->pdata[i])->swarm, &stats);
+      held += stats.blocks_held;
+    }
+  return held;
+}
+
+typedef struct
+{
+  Fixture *fx;
+  TestCondition done;
+  gpointer data;
+  guint64 held;
+} DownloadWait;
+
+static gboolean
+done_or_moved (gpointer data)
+{
+  DownloadWait *w = data;
+
+  return w->done (w->data) || blocks_held_total (w->fx) != w->held;
+}
+
+/* Runs the main context until @done holds, while the listeners download.
+ * How long that takes is the machine's (its load, ASan) and the swarm's
+ * (leases are granted a run at a time): no time is asserted, only that the
+ * download does not stop.  Fails, naming @what and what each listener
+ * holds, when no listener gains (or loses) a block for STALL_MS, or after
+ * DOWNLOAD_MAX_MS. */
+static void
+wait_download_full (Fixture       *fx,
+                    TestCondition  done,
+                    gpointer       data,
+                    const char    *what,
+                    int            line)
+{
+  DownloadWait w = { fx, done, data, 0 };
+  gint64 deadline = g_get_monotonic_time () + (gint64) DOWNLOAD_MAX_MS * 1000;
+
+  while (!done (data))
+    {
+      g_autoptr(GString) msg = NULL;
+      gboolean moved;
+
+      w.held = blocks_held_total (fx);
+      moved = test_wait (done_or_moved, &w, STALL_MS);
+      if (moved && g_get_monotonic_time () < deadline)
+        continue;
+      msg = g_string_new (NULL);
+      g_string_append_printf (msg, "%s waiting for %s:",
+                              moved ? "timed out after " G_STRINGIFY (DOWNLOAD_MAX_MS) " ms"
+                                    : "no block for " G_STRINGIFY (STALL_MS) " ms",
+                              what);
+      for (guint i = 0; i < fx->listeners->len; i++)
+        {
+          AlvSwarmStats stats;
+
+          alv_swarm_get_stats (((Listener *) fx->listeners->pdata[i])->swarm, &stats);
+          g_string_append_printf (msg, " listener %u holds %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
+                                  " blocks, %u requests in flight;",
+                                  i, stats.blocks_held, stats.n_blocks, stats.requests_in_flight);
+        }
+      g_string_truncate (msg, msg->len - 1);
+      g_assertion_message (G_LOG_DOMAIN, __FILE__, line, G_STRFUNC, msg->str);
+    }
+}
+#define wait_download(fx, done, data) wait_download_full ((fx), (done), (data), #done, __LINE__)
+
 static void
 assert_content (Fixture  *fx,
                 Listener *l)
@@ -429,7 +458,7 @@ resolve (AlvGatewayClient  *client,
   AlvGatewayResolution *res;
 
   alv_gateway_client_resolve_async (client, url, NULL, async_cb, &w);
-  g_assert_true (wait_for (async_done, &w, 30));
+  test_wait_until (async_done, &w, 30000);
   res = alv_gateway_client_resolve_finish (client, w.result, error);
   g_object_unref (w.result);
   return res;
@@ -447,7 +476,7 @@ fetch_tree (AlvGatewayClient  *client,
   AlvHashTree *tree;
 
   alv_gateway_client_fetch_tree_async (client, uri, urn, length, block_size, NULL, async_cb, &w);
-  g_assert_true (wait_for (async_done, &w, 30));
+  test_wait_until (async_done, &w, 30000);
   tree = alv_gateway_client_fetch_tree_finish (client, w.result, error);
   g_object_unref (w.result);
   return tree;
@@ -465,7 +494,7 @@ announce (AlvGatewayClient  *client,
   GPtrArray *peers;
 
   alv_gateway_client_announce_async (client, urn, port, event, NULL, 0, NULL, NULL, NULL, async_cb, &w);
-  g_assert_true (wait_for (async_done, &w, 30));
+  test_wait_until (async_done, &w, 30000);
   peers = alv_gateway_client_announce_finish (client, w.result, interval, NULL, error);
   g_object_unref (w.result);
   return peers;
@@ -735,7 +764,7 @@ test_swarm_listeners (Fixture       *fx,
   for (guint i = 0; i < N_LISTENERS; i++)
     alv_swarm_start (((Listener *) fx->listeners->pdata[i])->swarm);
 
-  g_assert_true (wait_for (all_complete, fx, WAIT_SECONDS));
+  wait_download (fx, all_complete, fx);
   for (guint i = 0; i < N_LISTENERS; i++)
     {
       Listener *l = fx->listeners->pdata[i];
@@ -820,7 +849,7 @@ test_swarm_liar (Fixture       *fx,
   swarm_for (fx, l, NULL, NULL, 7);
   alv_swarm_add_peer (l->swarm, addr);
   alv_swarm_start (l->swarm);
-  g_assert_true (wait_for (all_complete, fx, WAIT_SECONDS));
+  wait_download (fx, all_complete, fx);
   assert_content (fx, l);
   alv_swarm_get_stats (l->swarm, &stats);
   g_assert_cmpuint (stats.blocks_rejected, >=, 1);
@@ -857,7 +886,7 @@ test_swarm_origin_200 (Fixture       *fx,
   /* start in the middle, so the first answer must be read up to there */
   alv_swarm_set_playhead (l->swarm, start, 256 * 1024);
   alv_swarm_start (l->swarm);
-  g_assert_true (wait_for (first_to_end, fx, WAIT_SECONDS));
+  wait_download (fx, first_to_end, fx);
 
   /* everything from the playhead on is held and byte-exact; what lies
    * behind the playhead is never needed, so it is not fetched */
@@ -885,7 +914,7 @@ test_swarm_origin_down (Fixture       *fx,
   seed = add_listener (fx);
   swarm_for (fx, seed, NULL, NULL, 21);
   alv_swarm_start (seed->swarm);
-  g_assert_true (wait_for (all_complete, fx, WAIT_SECONDS));
+  wait_download (fx, all_complete, fx);
   assert_content (fx, seed);
 
   /* the origin goes down; a late listener gets everything from the seed */
@@ -897,7 +926,7 @@ test_swarm_origin_down (Fixture       *fx,
   alv_swarm_add_peer (late->swarm, addr);
   alv_swarm_set_playhead (late->swarm, 0, 512 * 1024);
   alv_swarm_start (late->swarm);
-  g_assert_true (wait_for (all_complete, fx, WAIT_SECONDS));
+  wait_download (fx, all_complete, fx);
   assert_content (fx, late);
   alv_swarm_get_stats (late->swarm, &stats);
   g_assert_cmpuint (stats.bytes_from_peers, ==, ITEM_SIZE);
@@ -934,7 +963,7 @@ test_swarm_changed_on_disk (Fixture       *fx,
   l = add_listener (fx);
   swarm_for (fx, l, NULL, NULL, 31);
   alv_swarm_start (l->swarm);
-  g_assert_true (wait_for (all_complete, fx, WAIT_SECONDS));
+  wait_download (fx, all_complete, fx);
   requests = fx->origin_requests;
 
   g_assert_true (alv_urn_parse (fx->urn, root, NULL));
@@ -952,7 +981,7 @@ test_swarm_changed_on_disk (Fixture       *fx,
   g_assert_error (error, ALV_ERROR, ALV_ERROR_MISMATCH);
   g_assert_null (got);
   g_assert_false (alv_block_store_has_block (l->store, fx->urn, 5));
-  g_assert_true (wait_for (store_complete, fx, WAIT_SECONDS));
+  wait_download (fx, store_complete, fx);
   assert_content (fx, l);
   g_assert_cmpuint (fx->origin_requests, >, requests);
 }
@@ -1019,7 +1048,7 @@ test_swarm_playhead (Fixture       *fx,
       alv_swarm_set_deadline_func (l->swarm, deadline_func, &start, NULL);
       alv_swarm_start (l->swarm);
     }
-  g_assert_true (wait_for (all_complete, fx, WAIT_SECONDS));
+  wait_download (fx, all_complete, fx);
   for (guint i = 0; i < G_N_ELEMENTS (logs); i++)
     {
       Listener *l = fx->listeners->pdata[i];
@@ -1056,13 +1085,13 @@ test_swarm_no_tree (Fixture       *fx,
   g_assert_no_error (error);
   alv_swarm_set_playhead (l->swarm, 0, PLAY_RATE);
   alv_swarm_start (l->swarm);
-  g_assert_true (wait_for (all_complete, fx, WAIT_SECONDS));
+  wait_download (fx, all_complete, fx);
   g_assert_false (alv_swarm_has_tree (l->swarm));
   g_assert_cmpuint (alv_swarm_get_contiguous_end (l->swarm), ==, ITEM_SIZE);
   assert_content (fx, l);
 
   alv_swarm_set_tree (l->swarm, fx->tree);
-  g_assert_true (wait_for (has_tree, l->swarm, WAIT_SECONDS));
+  test_wait_until (has_tree, l->swarm, WAIT_MS);
   assert_content (fx, l);
   alv_swarm_get_stats (l->swarm, &stats);
   g_assert_cmpuint (stats.blocks_held, ==, stats.n_blocks);
@@ -1099,13 +1128,13 @@ test_swarm_stop (Fixture       *fx,
   swarm_for (fx, l, NULL, NULL, 31);
   g_signal_connect (l->swarm, "block-ready", G_CALLBACK (count_ready_cb), &ready);
   alv_swarm_start (l->swarm);
-  g_assert_true (wait_for (some_ready, &ready, WAIT_SECONDS));
+  test_wait_until (some_ready, &ready, WAIT_MS);
   /* origin blocks held before the tree leave the store's held set while
    * the tree verifies them (in a thread): let that finish, or the next
    * swarm may look in between and see none */
-  g_assert_true (wait_for (has_tree, l->swarm, WAIT_SECONDS));
+  test_wait_until (has_tree, l->swarm, WAIT_MS);
   alv_swarm_stop (l->swarm);
-  g_assert_true (wait_for (nothing_running, fx, WAIT_SECONDS));
+  test_wait_until (nothing_running, fx, WAIT_MS);
   alv_swarm_get_stats (l->swarm, &stats);
   g_assert_cmpuint (stats.requests_in_flight, ==, 0);
   g_assert_cmpuint (stats.blocks_held, >, 0);
@@ -1115,7 +1144,7 @@ test_swarm_stop (Fixture       *fx,
   alv_swarm_get_stats (l->swarm, &stats);
   g_assert_cmpuint (stats.blocks_held, >, 0);
   alv_swarm_start (l->swarm);
-  g_assert_true (wait_for (all_complete, fx, WAIT_SECONDS));
+  wait_download (fx, all_complete, fx);
   assert_content (fx, l);
 }
 

@@ -104,6 +104,24 @@ test_run_for (guint ms)
   g_main_context_unref (context);
 }
 
+/**
+ * test_run_pending:
+ *
+ * Dispatches what is ready on the thread-default main context now
+ * (completions of cancelled operations, closed connections), without
+ * waiting for anything that is not ready yet; bounded, in case a source
+ * stays ready forever.
+ */
+void
+test_run_pending (void)
+{
+  GMainContext *context = g_main_context_ref_thread_default ();
+
+  for (guint i = 0; i < 10000 && g_main_context_iteration (context, FALSE); i++)
+    ;
+  g_main_context_unref (context);
+}
+
 void
 test_async_result_cb (GObject      *source G_GNUC_UNUSED,
                       GAsyncResult *result,

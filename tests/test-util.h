@@ -48,6 +48,7 @@ void     test_wait_until_full (const char    *domain,
   test_wait_until_full (G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC, #cond, (cond), (data), (timeout_ms))
 
 void     test_run_for         (guint          ms);
+void     test_run_pending     (void);
 
 /* A #GAsyncReadyCallback that keeps a reference to the result in the
  * `GAsyncResult *` that @user_data points to (which starts as NULL). */
