@@ -1230,7 +1230,7 @@ test_swarm_listen_port (Fixture       *fx,
   g_slist_free_full (g_steal_pointer (&uris), (GDestroyNotify) g_uri_unref);
   alv_swarm_add_peer (l->swarm, G_INET_SOCKET_ADDRESS (peer));
   alv_swarm_start (l->swarm);
-  g_assert_true (wait_for (ports_seen_cond, &seen, WAIT_SECONDS));
+  test_wait_until (ports_seen_cond, &seen, WAIT_MS);
   for (guint i = 0; i < seen.announced->len; i++)
     g_assert_cmpstr (seen.announced->pdata[i], ==, "40000");
   for (guint i = 0; i < seen.named->len; i++)
@@ -1238,9 +1238,9 @@ test_swarm_listen_port (Fixture       *fx,
   /* the router maps another port: the next announce names it (how soon
    * is the plan's: /swarm-plan/announce-soon) */
   alv_swarm_set_listen_port (l->swarm, 40001);
-  g_assert_true (wait_for (announced_40001, &seen, WAIT_SECONDS));
+  test_wait_until (announced_40001, &seen, WAIT_MS);
   alv_swarm_stop (l->swarm);
-  g_assert_true (wait_for (nothing_running, fx, WAIT_SECONDS));
+  test_wait_until (nothing_running, fx, WAIT_MS);
   soup_server_disconnect (fake);
   g_ptr_array_unref (seen.announced);
   g_ptr_array_unref (seen.named);
