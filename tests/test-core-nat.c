@@ -979,7 +979,7 @@ main (int argc, char **argv)
    * resolver must not look for them (in the core, which inherits this) */
   g_setenv ("GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
-  /* the responder grants 2 s: the core renews after 1 s, not a minute */
+  /* the responder grants 2 s: the core renews after 1.5 s, not a minute */
   g_test_add ("/core/nat/natpmp/map-renew-remove", Fixture, GINT_TO_POINTER (RESPOND_MAP),
               fixture_setup, test_map_renew_remove, fixture_teardown);
   g_test_add ("/core/nat/pcp/map-renew-remove", Fixture, GINT_TO_POINTER (RESPOND_PCP),
