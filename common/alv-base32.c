@@ -1,17 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * RFC 4648 base32 (uppercase alphabet, no padding) and the content URNs
- * built from it, `urn:tree:sha256:` + base32 root, as Gnutella's
- * `urn:tree:tiger:`.  Decoding is strict, since URNs arrive from untrusted
- * peers and playlists: exact length, no padding, no stray characters, and
- * unused trailing bits must be zero so every root has exactly one spelling
- * (letters may be of either case).  Declared in alv-hash-tree.h.
+ * RFC 4648 base32 (uppercase alphabet, no padding), the spelling of the
+ * roots in content URNs (alv-urn.c).  Decoding is strict, since URNs
+ * arrive from untrusted peers and playlists: exact length, no padding, no
+ * stray characters, and unused trailing bits must be zero so every root
+ * has exactly one spelling (letters may be of either case).
  */
 #define G_LOG_DOMAIN "alluvium-common"
 
 #include "config.h"
 
-#include "alv-hash-tree.h"
+#include "alv-base32.h"
 
 #include <string.h>
 
@@ -142,61 +141,5 @@ alv_base32_decode (const char *text,
                              "trailing bits are not zero"));
       return FALSE;
     }
-  return TRUE;
-}
-
-/**
- * alv_urn_format:
- * @root: (array fixed-size=32): a SHA-256 tree root
- *
- * Formats a content URN, %ALV_URN_PREFIX followed by the base32 root.
- *
- * Returns: (transfer full): the URN
- */
-char *
-alv_urn_format (const guint8 *root)
-{
-  g_autofree char *b32 = NULL;
-
-  g_return_val_if_fail (root != NULL, NULL);
-  b32 = alv_base32_encode (root, ALV_HASH_SIZE);
-  return g_strconcat (ALV_URN_PREFIX, b32, NULL);
-}
-
-/**
- * alv_urn_parse:
- * @urn: a content URN from an untrusted source
- * @root_out: (out caller-allocates) (array fixed-size=32): the root
- * @error: return location for a #GError
- *
- * Parses `urn:tree:sha256:<base32 root>`.  The prefix and the base32 are
- * case-insensitive; anything else (other hashes, wrong length, stray
- * characters, padding, trailing text) is refused.
- *
- * Returns: %TRUE on success; %FALSE with an %ALV_ERROR_PARSE error
- */
-gboolean
-alv_urn_parse (const char *urn, guint8 *root_out, GError **error)
-{
-  guint8 root[ALV_HASH_SIZE];
-  gsize prefix_len = strlen (ALV_URN_PREFIX);
-
-  g_return_val_if_fail (urn != NULL, FALSE);
-  g_return_val_if_fail (root_out != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  if (g_ascii_strncasecmp (urn, ALV_URN_PREFIX, prefix_len) != 0)
-    {
-      g_set_error (error, ALV_ERROR, ALV_ERROR_PARSE,
-                   _("Not a content URN: it must start with “%s”"),
-                   ALV_URN_PREFIX);
-      return FALSE;
-    }
-  if (!alv_base32_decode (urn + prefix_len, -1, root, sizeof root, error))
-    {
-      g_prefix_error (error, _("Invalid content URN: "));
-      return FALSE;
-    }
-  memcpy (root_out, root, sizeof root);
   return TRUE;
 }

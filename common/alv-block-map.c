@@ -4,13 +4,13 @@
  * conversions to and from byte-range sets (the last block may be short), a
  * compact wire form for announces (most significant bit first, as
  * BitTorrent's bitfield) and the rarest-first picker the swarm uses beyond
- * its urgent window (doc/swarm.md).  Declared in alv-ranges.h.
+ * its urgent window (doc/swarm.md).
  */
 #define G_LOG_DOMAIN "alluvium-common"
 
 #include "config.h"
 
-#include "alv-ranges.h"
+#include "alv-block-map.h"
 
 #include <string.h>
 

@@ -26,6 +26,7 @@
 #include <gnutls/crypto.h>
 
 #include "alv-error.h"
+#include "alv-urn.h"
 
 /* ---- SHA-256 through GnuTLS ------------------------------------------- */
 

@@ -74,13 +74,6 @@ G_BEGIN_DECLS
 #define ALV_HASH_TREE_MAX_BLOCKS (G_GUINT64_CONSTANT (1) << 22)
 
 /**
- * ALV_URN_PREFIX:
- *
- * Prefix of Alluvium content URNs; the base32 root follows.
- */
-#define ALV_URN_PREFIX "urn:tree:sha256:"
-
-/**
  * AlvDigest:
  * @name: short name of the hash, e.g. "sha256"
  * @digest_size: size of a digest in bytes, at most %ALV_HASH_MAX_DIGEST_SIZE
@@ -205,19 +198,6 @@ gboolean        alv_hash_tree_verify_block        (AlvHashTree     *tree,
                                                    guint64          index,
                                                    const void      *data,
                                                    gsize            len,
-                                                   GError         **error);
-
-char           *alv_base32_encode                 (const guint8    *data,
-                                                   gsize            len);
-gboolean        alv_base32_decode                 (const char      *text,
-                                                   gssize           text_len,
-                                                   guint8          *out,
-                                                   gsize            out_len,
-                                                   GError         **error);
-
-char           *alv_urn_format                    (const guint8    *root);
-gboolean        alv_urn_parse                     (const char      *urn,
-                                                   guint8          *root_out,
                                                    GError         **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AlvTreeHasher, alv_tree_hasher_free)

@@ -18,8 +18,9 @@
 #include <glib/gi18n-lib.h>
 
 #include "alv-error.h"
+#include "alv-urn.h"
 
-#define URN_PREFIX "urn:tree:sha256:"
+#define URN_PREFIX ALV_URN_PREFIX
 #define URN_PREFIX_LEN (sizeof (URN_PREFIX) - 1)
 
 /* the longest X-Alt entry worth looking at: "[" 45-char IPv6 "]:65535" */
@@ -482,125 +483,7 @@ alv_alt_address_is_public (GInetAddress *address)
 }
 
 /* ------------------------------------------------------------------ */
-/* URNs                                                                */
-
-static inline gboolean
-is_base32_char (char c)
-{
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '2' && c <= '7');
-}
-
-/* Checks [s, s+len) is the canonical unpadded base32 of 32 bytes: 52
- * characters of the RFC 4648 alphabet (either case), the 4 spare bits of
- * the last one zero.  On success writes the upper-case form into out
- * (ALV_OCN_URN_B32_LENGTH + 1 bytes). */
-static gboolean
-check_root_b32 (const char  *s,
-                gsize        len,
-                const char  *what,
-                char        *out,
-                GError     **error)
-{
-  char last;
-
-  if (len != ALV_OCN_URN_B32_LENGTH)
-    {
-      g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                   _("%s: the SHA-256 root must be %u base32 characters, not %zu"),
-                   what, ALV_OCN_URN_B32_LENGTH, len);
-      return FALSE;
-    }
-  for (gsize i = 0; i < len; i++)
-    {
-      if (!is_base32_char (s[i]))
-        {
-          g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                       _("%s: character %zu of the root is not base32"),
-                       what, i + 1);
-          return FALSE;
-        }
-      out[i] = g_ascii_toupper (s[i]);
-    }
-  out[len] = '\0';
-
-  /* 256 = 51 * 5 + 1: the last character carries one bit, then 4 zeros */
-  last = out[len - 1];
-  if (last != 'A' && last != 'Q')
-    {
-      g_set_error (error, ALV_ERROR, ALV_ERROR_INVALID,
-                   _("%s: the root is not canonical base32 (spare bits set)"), what);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-/* Normalises the URN in [s, e) (already trimmed), which must start with
- * the prefix (any case). */
-static char *
-normalize_urn_span (const char  *s,
-                    const char  *e,
-                    const char  *what,
-                    GError     **error)
-{
-  char root[ALV_OCN_URN_B32_LENGTH + 1];
-  gsize len = (gsize) (e - s);
-
-  if (len < URN_PREFIX_LEN || g_ascii_strncasecmp (s, URN_PREFIX, URN_PREFIX_LEN) != 0)
-    {
-      g_set_error (error, ALV_ERROR, ALV_ERROR_PARSE,
-                   _("%s: not a %s URN"), what, URN_PREFIX);
-      return NULL;
-    }
-  if (!check_root_b32 (s + URN_PREFIX_LEN, len - URN_PREFIX_LEN, what, root, error))
-    return NULL;
-  return g_strconcat (URN_PREFIX, root, NULL);
-}
-
-/**
- * alv_content_urn_normalize:
- * @urn: a URN such as `urn:tree:sha256:<52 base32 characters>`
- * @error: return location for a #GError
- *
- * Checks that @urn names a SHA-256 tree root (prefix in any case, root in
- * canonical base32 of either case) and returns it normalised: lower-case
- * prefix, upper-case root.  Surrounding whitespace is ignored.
- *
- * Errors: %ALV_ERROR_PARSE for another kind of URN or none,
- * %ALV_ERROR_INVALID for a malformed root.
- *
- * Returns: (transfer full): the normalised URN, or %NULL on error
- */
-char *
-alv_content_urn_normalize (const char  *urn,
-                           GError     **error)
-{
-  const char *s, *e;
-
-  g_return_val_if_fail (urn != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  s = urn;
-  e = urn + strlen (urn);
-  trim_span (&s, &e);
-  return normalize_urn_span (s, e, "URN", error);
-}
-
-/**
- * alv_content_urn_is_valid:
- * @urn: a string
- *
- * Returns: %TRUE if alv_content_urn_normalize() accepts @urn
- */
-gboolean
-alv_content_urn_is_valid (const char *urn)
-{
-  g_autofree char *n = NULL;
-
-  g_return_val_if_fail (urn != NULL, FALSE);
-
-  n = alv_content_urn_normalize (urn, NULL);
-  return n != NULL;
-}
+/* X-Content-URN                                                       */
 
 /**
  * alv_content_urn_parse:
@@ -609,7 +492,7 @@ alv_content_urn_is_valid (const char *urn)
  *
  * Parses CAW's `X-Content-URN`, a comma-separated list of URNs naming the
  * same content, and returns its `urn:tree:sha256:` URN normalised (see
- * alv_content_urn_normalize()).  Other URNs (`urn:sha1:`, …) are skipped.
+ * alv_urn_normalize()).  Other URNs (`urn:sha1:`, …) are skipped.
  *
  * Errors: %ALV_ERROR_INVALID when a `urn:tree:sha256:` entry is malformed
  * or two of them disagree; %ALV_ERROR_UNSUPPORTED when only other URNs
@@ -655,7 +538,7 @@ alv_content_urn_parse (const char  *value,
       if ((gsize) (end - start) >= URN_PREFIX_LEN
           && g_ascii_strncasecmp (start, URN_PREFIX, URN_PREFIX_LEN) == 0)
         {
-          g_autofree char *urn = normalize_urn_span (start, end, header, error);
+          g_autofree char *urn = alv_urn_normalize_span (start, (gsize) (end - start), header, error);
 
           if (urn == NULL)
             return NULL;
@@ -804,7 +687,7 @@ alv_thex_uri_parse (const char  *value,
                     GError     **error)
 {
   static const char header[] = "X-Thex-URI";
-  char root[ALV_OCN_URN_B32_LENGTH + 1];
+  char root[ALV_URN_ROOT_LENGTH + 1];
   g_autofree char *uri = NULL;
   const char *s, *e, *semi, *rs, *re;
 
@@ -814,7 +697,7 @@ alv_thex_uri_parse (const char  *value,
   s = value;
   e = value + strlen (value);
   trim_span (&s, &e);
-  if ((gsize) (e - s) > ALV_THEX_URI_MAX_LENGTH + URN_PREFIX_LEN + ALV_OCN_URN_B32_LENGTH + 8)
+  if ((gsize) (e - s) > ALV_THEX_URI_MAX_LENGTH + URN_PREFIX_LEN + ALV_URN_ROOT_LENGTH + 8)
     {
       g_set_error (error, ALV_ERROR, ALV_ERROR_LIMIT,
                    _("%s: the value is too long"), header);
@@ -834,7 +717,7 @@ alv_thex_uri_parse (const char  *value,
   if ((gsize) (re - rs) >= URN_PREFIX_LEN
       && g_ascii_strncasecmp (rs, URN_PREFIX, URN_PREFIX_LEN) == 0)
     rs += URN_PREFIX_LEN;
-  if (!check_root_b32 (rs, (gsize) (re - rs), header, root, error))
+  if (!alv_urn_check_root (rs, (gsize) (re - rs), header, root, error))
     return FALSE;
 
   e = semi;
@@ -922,7 +805,7 @@ alv_n2r_parse_query (const char  *query,
                    _("N2R: the query has an invalid percent-escape"));
       return NULL;
     }
-  urn = alv_content_urn_normalize (unescaped, error);
+  urn = alv_urn_normalize (unescaped, error);
   if (urn == NULL)
     g_prefix_error (error, "N2R: ");
   return urn;

@@ -73,13 +73,6 @@ typedef struct
 #define ALV_ALT_MAX_ENTRIES 32
 
 /**
- * ALV_OCN_URN_B32_LENGTH:
- *
- * Length of the base32 (RFC 4648, no padding) form of a SHA-256 tree root.
- */
-#define ALV_OCN_URN_B32_LENGTH 52
-
-/**
  * ALV_THEX_URI_MAX_LENGTH:
  *
  * The longest URI accepted in an `X-Thex-URI` header.
@@ -137,12 +130,9 @@ const char *alv_reachable_to_string    (AlvReachable    reachable);
 AlvReachable alv_reachable_parse       (const char     *value);
 
 /* X-Content-URN: a comma-separated list of URNs; returns the
- * `urn:tree:sha256:` one, normalised (lower-case prefix, upper-case base32). */
+ * `urn:tree:sha256:` one, normalised as alv_urn_normalize() does. */
 char       *alv_content_urn_parse      (const char     *value,
                                         GError        **error);
-char       *alv_content_urn_normalize  (const char     *urn,
-                                        GError        **error);
-gboolean    alv_content_urn_is_valid   (const char     *urn);
 
 /* X-Thex-URI: `<uri>;<base32 root>` */
 gboolean    alv_thex_uri_parse         (const char     *value,

@@ -26,8 +26,11 @@
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 
+#include "alv-base32.h"
+#include "alv-block-map.h"
 #include "alv-error.h"
 #include "alv-ocn-headers.h"
+#include "alv-urn.h"
 
 /* state file layout (little-endian):
  *   0  magic "ALVSTAT1"
@@ -45,7 +48,7 @@
  * written at close, on completion and by alv_block_store_flush() */
 #define STATE_FLUSH_EVERY 16
 
-#define B32_LEN ALV_OCN_URN_B32_LENGTH
+#define B32_LEN ALV_URN_ROOT_LENGTH
 
 /* Each entry keeps the blocks it verified last (written or read), up to
  * RECENT_BYTES and RECENT_MAX blocks: the local stream and the peers
@@ -308,7 +311,7 @@ normalize_urn (const char *urn,
                guint8     *root,
                GError    **error)
 {
-  g_autofree char *norm = alv_content_urn_normalize (urn, error);
+  g_autofree char *norm = alv_urn_normalize (urn, error);
 
   if (norm == NULL)
     return NULL;
@@ -322,7 +325,7 @@ static Entry *
 lookup_entry (AlvBlockStore *self,
               const char    *urn)
 {
-  g_autofree char *norm = alv_content_urn_normalize (urn, NULL);
+  g_autofree char *norm = alv_urn_normalize (urn, NULL);
   Entry *e;
 
   if (norm == NULL)

@@ -21,6 +21,7 @@
 
 #include <gio/gio.h>
 
+#include "alv-block-map.h"
 #include "alv-hash-tree.h"
 #include "alv-ranges.h"
 

@@ -17,8 +17,10 @@
 #include <inttypes.h>
 #include <glib/gi18n-lib.h>
 
+#include "alv-block-map.h"
 #include "alv-error.h"
 #include "alv-ocn-headers.h"
+#include "alv-urn.h"
 
 /* An error body is read only this far, for the message. */
 #define ERROR_BODY_MAX 1024

@@ -36,6 +36,7 @@
 #include "alv-listener.h"
 #include "alv-ocn-headers.h"
 #include "alv-ranges.h"
+#include "alv-urn.h"
 
 /* request header limits: a peer request needs a handful of short headers */
 #define MAX_REQUEST_HEADERS 32
@@ -1010,7 +1011,7 @@ alv_peer_server_share (AlvPeerServer *server,
   g_return_if_fail (ALV_IS_PEER_SERVER (server));
   g_return_if_fail (urn != NULL);
 
-  norm = alv_content_urn_normalize (urn, NULL);
+  norm = alv_urn_normalize (urn, NULL);
   if (norm != NULL)
     g_hash_table_add (server->shared, norm);
 }
@@ -1031,7 +1032,7 @@ alv_peer_server_unshare (AlvPeerServer *server,
   g_return_if_fail (ALV_IS_PEER_SERVER (server));
   g_return_if_fail (urn != NULL);
 
-  norm = alv_content_urn_normalize (urn, NULL);
+  norm = alv_urn_normalize (urn, NULL);
   if (norm != NULL)
     g_hash_table_remove (server->shared, norm);
 }
@@ -1052,7 +1053,7 @@ alv_peer_server_is_sharing (AlvPeerServer *server,
   g_return_val_if_fail (ALV_IS_PEER_SERVER (server), FALSE);
   g_return_val_if_fail (urn != NULL, FALSE);
 
-  norm = alv_content_urn_normalize (urn, NULL);
+  norm = alv_urn_normalize (urn, NULL);
   return norm != NULL && g_hash_table_contains (server->shared, norm);
 }
 

@@ -18,6 +18,7 @@
 
 #include <string.h>
 
+#include "alv-block-map.h"
 #include "alv-rendezvous.h"
 
 /* The numbers; doc/swarm.md says why. */

@@ -25,7 +25,7 @@
 
 #include <glib.h>
 
-#include "alv-ranges.h"
+#include "alv-block-map.h"
 
 G_BEGIN_DECLS
 

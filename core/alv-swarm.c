@@ -22,9 +22,11 @@
 #include <inttypes.h>
 #include <glib/gi18n-lib.h>
 
+#include "alv-block-map.h"
 #include "alv-error.h"
 #include "alv-ocn-headers.h"
 #include "alv-swarm-plan.h"
+#include "alv-urn.h"
 
 #define ORIGIN_MAX_SKIP         (64u * 1024 * 1024)
 #define READ_CHUNK              (64 * 1024)
@@ -1142,7 +1144,7 @@ alv_swarm_new (AlvBlockStore  *store,
   g_return_val_if_fail (urn != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  norm = alv_content_urn_normalize (urn, error);
+  norm = alv_urn_normalize (urn, error);
   if (norm == NULL)
     return NULL;
   if (!alv_hash_tree_block_size_is_valid (block_size) || length == 0 ||

@@ -45,6 +45,7 @@
 #include "alv-stream-server.h"
 #include "alv-swarm.h"
 #include "alv-time.h"
+#include "alv-urn.h"
 
 /* bytes of an item read first: enough for ID3v2 + Xing or Ogg headers */
 #define HEAD_SIZE (64 * 1024)
@@ -1470,7 +1471,7 @@ resolution_from_cache (CoreService     *self,
 
   if (self->store == NULL || listed == NULL)
     return NULL;
-  urn = alv_content_urn_normalize (listed, NULL);
+  urn = alv_urn_normalize (listed, NULL);
   if (urn == NULL || !alv_block_store_has_tree (self->store, urn) ||
       !alv_block_store_get_entry_info (self->store, urn, &length, &block_size, &n_blocks))
     return NULL;

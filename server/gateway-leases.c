@@ -12,6 +12,8 @@
 
 #include "gateway-leases.h"
 
+#include "alv-block-map.h"
+
 /* how long an asker that was refused keeps the last holder from the
  * next run */
 #define ROTATE_US (2 * G_USEC_PER_SEC)

@@ -13,7 +13,7 @@
 
 #include <glib.h>
 
-#include "alv-ranges.h"
+#include "alv-block-map.h"
 
 G_BEGIN_DECLS
 

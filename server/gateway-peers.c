@@ -22,6 +22,7 @@
 
 #include <string.h>
 
+#include "alv-block-map.h"
 #include "alv-ocn-headers.h"
 
 /* Candidates counted on the stack when picking (more: on the heap). */

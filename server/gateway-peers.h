@@ -12,7 +12,7 @@
 
 #include <gio/gio.h>
 
-#include "alv-ranges.h"
+#include "alv-block-map.h"
 
 G_BEGIN_DECLS
 

@@ -20,11 +20,13 @@
 #include <glib/gi18n-lib.h>
 #include <libsoup/soup.h>
 
+#include "alv-block-map.h"
 #include "alv-error.h"
 #include "alv-hash-tree.h"
 #include "alv-listener.h"
 #include "alv-ocn-headers.h"
 #include "alv-ranges.h"
+#include "alv-urn.h"
 #include "gateway-fetch.h"
 #include "gateway-leases.h"
 #include "gateway-origins.h"
@@ -1007,7 +1009,7 @@ handle_thex_full (GatewayServer     *self,
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *unescaped = g_uri_unescape_string (urn_text, NULL);
-  g_autofree char *urn = unescaped ? alv_content_urn_normalize (unescaped, &error) : NULL;
+  g_autofree char *urn = unescaped ? alv_urn_normalize (unescaped, &error) : NULL;
   SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
   const char *inm;
   g_autofree char *etag = NULL;
@@ -1363,7 +1365,7 @@ handle_announce_full (GatewayServer     *self,
       return FALSE;
     }
   text = g_hash_table_lookup (form, "urn");
-  if (text == NULL || (urn = alv_content_urn_normalize (text, &error)) == NULL)
+  if (text == NULL || (urn = alv_urn_normalize (text, &error)) == NULL)
     {
       refuse (self, msg, SOUP_STATUS_BAD_REQUEST,
               error ? error->message : _("missing urn parameter"));

@@ -20,6 +20,7 @@
 
 #include <string.h>
 
+#include "alv-block-map.h"
 #include "alv-ocn-headers.h"
 
 #define PREFIX "alluvium:"

@@ -13,8 +13,8 @@
 
 #include <glib.h>
 
+#include "alv-block-map.h"
 #include "alv-hash-tree.h"
-#include "alv-ranges.h"
 #include "gateway-peers.h"
 #include "gateway-redis.h"
 #include "gateway-store.h"

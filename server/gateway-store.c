@@ -19,6 +19,7 @@
 #include <glib/gstdio.h>
 
 #include "alv-ocn-headers.h"
+#include "alv-urn.h"
 
 #define ENTRY_GROUP "entry"
 #define ENTRY_SUFFIX ".entry"
@@ -167,7 +168,7 @@ entry_from_key_file (GKeyFile *kf,
   entry->urn = g_key_file_get_string (kf, ENTRY_GROUP, "urn", error);
   if (entry->urn == NULL)
     return NULL;
-  if (!alv_content_urn_is_valid (entry->urn))
+  if (!alv_urn_is_valid (entry->urn))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "invalid urn");
       return NULL;

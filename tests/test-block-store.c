@@ -20,8 +20,11 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include "alv-base32.h"
+#include "alv-block-map.h"
 #include "alv-block-store.h"
 #include "alv-error.h"
+#include "alv-urn.h"
 
 #define BS 4096u                          /* block size in these tests */
 

@@ -36,6 +36,7 @@
 #include "alv-playlist.h"
 #include "alv-stream-server.h"
 #include "alv-swarm-plan.h"
+#include "alv-urn.h"
 #include "stream-media.h"
 #include "test-util.h"
 #include "test-bus.h"

@@ -13,6 +13,8 @@
 
 #include "gateway-leases.h"
 
+#include "alv-block-map.h"
+
 #define URN "urn:tree:sha256:AAAA"
 #define BS 16384
 #define RUN_BYTES (4 * BS)

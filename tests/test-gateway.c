@@ -23,7 +23,7 @@
 #include "alv-hash-tree.h"
 #include "alv-ocn-headers.h"
 #include "alv-playlist.h"
-#include "alv-ranges.h"
+#include "alv-urn.h"
 #include "test-bus.h"
 #include "test-util.h"
 

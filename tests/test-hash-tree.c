@@ -19,8 +19,10 @@
 #include <gcrypt.h>
 #endif
 
+#include "alv-base32.h"
 #include "alv-error.h"
 #include "alv-hash-tree.h"
+#include "alv-urn.h"
 
 #define KIB 1024
 #define MIB (1024 * 1024)

@@ -12,6 +12,7 @@
 
 #include "alv-error.h"
 #include "alv-ocn-headers.h"
+#include "alv-urn.h"
 
 /* a valid root: base32 of 32 zero bytes is 52 'A's; this one ends in Q */
 #define ROOT "LWPNACQDBZRYXW3VHJVCJ64QBZNGHOHHHZWCLNQLWPNACQDBZRYQ"
@@ -252,9 +253,9 @@ test_content_urn (void)
   g_assert_null (urn);
   g_clear_error (&error);
 
-  g_assert_true (alv_content_urn_is_valid (URN));
-  g_assert_false (alv_content_urn_is_valid (ROOT));
-  urn = alv_content_urn_normalize ("Urn:Tree:Sha256:" ROOT, &error);
+  g_assert_true (alv_urn_is_valid (URN));
+  g_assert_false (alv_urn_is_valid (ROOT));
+  urn = alv_urn_normalize ("Urn:Tree:Sha256:" ROOT, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (urn, ==, URN);
   g_free (urn);

@@ -17,10 +17,12 @@
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
 
+#include "alv-base32.h"
 #include "alv-block-store.h"
 #include "alv-error.h"
 #include "alv-ocn-headers.h"
 #include "alv-peer-server.h"
+#include "alv-urn.h"
 #include "test-util.h"
 
 #define BS 4096u

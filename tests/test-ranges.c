@@ -11,6 +11,7 @@
 
 #include <glib.h>
 
+#include "alv-block-map.h"
 #include "alv-error.h"
 #include "alv-ranges.h"
 

@@ -13,6 +13,7 @@
 
 #include <glib.h>
 
+#include "alv-block-map.h"
 #include "alv-hash-tree.h"
 #include "alv-rendezvous.h"
 #include "alv-swarm-plan.h"

@@ -23,6 +23,7 @@
 #include <gio/gio.h>
 #include <libsoup/soup.h>
 
+#include "alv-base32.h"
 #include "alv-block-store.h"
 #include "alv-error.h"
 #include "alv-gateway-client.h"
@@ -30,6 +31,7 @@
 #include "alv-ocn-headers.h"
 #include "alv-peer-server.h"
 #include "alv-swarm.h"
+#include "alv-urn.h"
 #include "test-util.h"
 
 #define ITEM_PATH "/media/item.bin"

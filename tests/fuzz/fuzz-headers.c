@@ -19,10 +19,12 @@
 
 #include <gio/gio.h>
 
+#include "alv-base32.h"
 #include "alv-clock.h"
 #include "alv-error.h"
 #include "alv-hash-tree.h"
 #include "alv-ocn-headers.h"
+#include "alv-urn.h"
 #include "fuzz-util.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -124,9 +126,9 @@ check_normalized_urn (const char *urn)
   g_autofree char *formatted = NULL;
 
   CHECK (g_str_has_prefix (urn, ALV_URN_PREFIX));
-  CHECK (strlen (urn) == strlen (ALV_URN_PREFIX) + ALV_OCN_URN_B32_LENGTH);
-  CHECK (alv_content_urn_is_valid (urn));
-  again = alv_content_urn_normalize (urn, NULL);
+  CHECK (strlen (urn) == strlen (ALV_URN_PREFIX) + ALV_URN_ROOT_LENGTH);
+  CHECK (alv_urn_is_valid (urn));
+  again = alv_urn_normalize (urn, NULL);
   CHECK (g_strcmp0 (again, urn) == 0);
   CHECK (alv_urn_parse (urn, root, NULL));
   formatted = alv_urn_format (root);
@@ -139,7 +141,7 @@ fuzz_content_urn (const char *text)
   g_autoptr(GError) error = NULL;
   g_autofree char *urn = alv_content_urn_parse (text, &error);
   g_autoptr(GError) norm_error = NULL;
-  g_autofree char *normalized = alv_content_urn_normalize (text, &norm_error);
+  g_autofree char *normalized = alv_urn_normalize (text, &norm_error);
   guint8 root[ALV_HASH_SIZE];
 
   if (urn != NULL)
@@ -154,7 +156,7 @@ fuzz_content_urn (const char *text)
              error->code == ALV_ERROR_UNSUPPORTED || error->code == ALV_ERROR_LIMIT);
     }
 
-  CHECK (alv_content_urn_is_valid (text) == (normalized != NULL));
+  CHECK (alv_urn_is_valid (text) == (normalized != NULL));
   if (normalized != NULL)
     {
       CHECK (norm_error == NULL);
@@ -201,7 +203,7 @@ fuzz_thex_uri (const char *text)
   CHECK (error == NULL);
   CHECK (uri != NULL && root != NULL);
   CHECK (*uri != '\0' && strlen (uri) <= ALV_THEX_URI_MAX_LENGTH);
-  CHECK (strlen (root) == ALV_OCN_URN_B32_LENGTH);
+  CHECK (strlen (root) == ALV_URN_ROOT_LENGTH);
   for (const char *c = uri; *c != '\0'; c++)
     CHECK ((guchar) *c > 0x20 && (guchar) *c < 0x7f);
   CHECK (!g_str_has_prefix (uri, "//"));

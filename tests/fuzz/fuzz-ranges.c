@@ -21,6 +21,7 @@
 
 #include <glib.h>
 
+#include "alv-block-map.h"
 #include "alv-error.h"
 #include "alv-ranges.h"
 #include "fuzz-util.h"

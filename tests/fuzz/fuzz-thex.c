@@ -23,8 +23,10 @@
 
 #include <glib.h>
 
+#include "alv-base32.h"
 #include "alv-error.h"
 #include "alv-hash-tree.h"
+#include "alv-urn.h"
 #include "fuzz-util.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);

@@ -110,9 +110,9 @@
 
 #include <gio/gio.h>
 
+#include "alv-block-map.h"
 #include "alv-hash-tree.h"
 #include "alv-ocn-headers.h"
-#include "alv-ranges.h"
 #include "alv-swarm-plan.h"
 #include "gateway-leases.h"
 #include "gateway-peers.h"
