@@ -17,7 +17,8 @@
  * and the core tries before NAT-PMP, with UPnP, and with both tried at
  * once), a peer in "internet" reaches the peer port through
  * the router's public address, and the mapping is gone from the router's
- * ruleset once the core stopped.  With a station on the Internet side (the
+ * ruleset once the core stopped; granted short leases, the core renews
+ * the mapping before each ends.  With a station on the Internet side (the
  * real gateway, its item in the docroot), the core tunes it from "home":
  * mapped, the gateway's connect-back reaches it (X-Reachable: yes in the
  * core's Statistics), the gateway lists it to others, and a peer on the
@@ -677,12 +678,14 @@ log_has_or_done (gpointer data)
   return log_has (w) || w->ns->log_done;
 }
 
-/* The namespaces, and the router between them: with miniupnpd (@upnp),
- * or without it and dropping what comes unasked from the Internet side,
- * as a home router without port mapping does. */
+/* The namespaces, and the router between them: with miniupnpd (@upnp;
+ * @router_conf: more lines of its configuration), or without it and
+ * dropping what comes unasked from the Internet side, as a home router
+ * without port mapping does. */
 static void
-netns_up (Netns    *ns,
-          gboolean  upnp)
+netns_up (Netns      *ns,
+          gboolean    upnp,
+          const char *router_conf)
 {
   static const char *const tools[][2] = {
     { "ip", "iproute2" }, { "nft", "nftables" }, { "miniupnpd", "miniupnpd-nftables" },
@@ -838,7 +841,8 @@ netns_up (Netns    *ns,
                           "system_uptime=yes\n"
                           "uuid=3e1f8f2a-5f2b-4c1e-9a43-7d6a4e0c1b11\n"
                           "allow 1024-65535 192.168.77.0/24 1024-65535\n"
-                          "deny 0-65535 0.0.0.0/0 0-65535\n");
+                          "deny 0-65535 0.0.0.0/0 0-65535\n"
+                          "%s", router_conf);
   conf_path = g_build_filename (ns->dir, "miniupnpd.conf", NULL);
   pid_path = g_build_filename (ns->dir, "miniupnpd.pid", NULL);
   g_file_set_contents (conf_path, conf, -1, &error);
@@ -868,14 +872,26 @@ static void
 netns_setup (Netns         *ns,
              gconstpointer  data G_GNUC_UNUSED)
 {
-  netns_up (ns, TRUE);
+  netns_up (ns, TRUE, "");
+}
+
+/* A router that grants PCP mappings for SHORT_LEASE s at most */
+#define SHORT_LEASE 8
+
+static void
+netns_setup_short_lease (Netns         *ns,
+                         gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *conf = g_strdup_printf ("min_lifetime=1\nmax_lifetime=%u\n", SHORT_LEASE);
+
+  netns_up (ns, TRUE, conf);
 }
 
 static void
 netns_setup_no_mapping (Netns         *ns,
                         gconstpointer  data G_GNUC_UNUSED)
 {
-  netns_up (ns, FALSE);
+  netns_up (ns, FALSE, NULL);
 }
 
 static gboolean
@@ -1022,6 +1038,65 @@ test_netns (Netns         *ns,
   g_free (removed.needle);
   after = router_rules (ns);
   g_assert_null (strstr (after, dport));
+}
+
+typedef struct
+{
+  Netns *ns;
+  char *needle;
+  guint n;
+} LogCount;
+
+static gboolean
+log_count_reached (gpointer data)
+{
+  LogCount *c = data;
+  guint n = 0;
+
+  for (guint i = 0; i < c->ns->log_lines->len; i++)
+    if (strstr (c->ns->log_lines->pdata[i], c->needle) != NULL)
+      n++;
+  return n >= c->n;
+}
+
+/* A router that grants SHORT_LEASE s (miniupnpd's max_lifetime, which
+ * PCP answers carry): the core renews its mapping before the lease ends
+ * (at three quarters of so short a grant), so the mapping outlives
+ * several leases and the router never drops it as expired (miniupnpd
+ * counts in whole seconds: a lease of 8 s leaves the renewal at 6 s a
+ * second to spare at least), and the core reports it mapped all along. */
+static void
+test_netns_renew (Netns         *ns,
+                  gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *port = NULL;
+  g_autofree char *dport = NULL;
+  g_autofree char *rules = NULL;
+  LogCount renewed = { ns, NULL, 3 };
+  LogWait expired = { ns, NULL };
+
+  if (ns->skipped)
+    return;
+  daemon_start (&ns->d, ns->dir, "nat=natpmp\n", ns->home);
+  test_wait_until (netns_mapped, ns, WAIT_MS);
+  g_assert_cmpstr (statistic (&ns->d, "peer-port-mapping"), ==, "pcp");
+  port = g_strdup (statistic (&ns->d, "peer-port-external") + strlen (PUBLIC_ADDRESS ":"));
+  /* miniupnpd logs each grant: the first, then each renewal; the third
+   * comes after the first lease would have ended */
+  renewed.needle = g_strdup_printf ("mapping TCP %s->192.168.77.2:", port);
+  test_wait_until (log_count_reached, &renewed, 2 * WAIT_MS);
+  expired.needle = g_strdup_printf ("remove port mapping %s TCP because it has expired", port);
+  if (log_has (&expired))
+    for (guint i = 0; i < ns->log_lines->len; i++)
+      g_test_message ("miniupnpd: %s", (const char *) ns->log_lines->pdata[i]);
+  g_assert_false (log_has (&expired));
+  dport = g_strdup_printf ("dport %s ", port);
+  rules = router_rules (ns);
+  g_assert_nonnull (strstr (rules, dport));
+  g_assert_true (netns_mapped (ns));
+  g_free (renewed.needle);
+  g_free (expired.needle);
+  daemon_stop (&ns->d);
 }
 
 /* --- a station on the Internet side (root) ------------------------------- */
@@ -1460,6 +1535,8 @@ main (int argc, char **argv)
   g_test_add ("/core/nat/netns/natpmp", Netns, "natpmp", netns_setup, test_netns, netns_teardown);
   g_test_add ("/core/nat/netns/upnp", Netns, "upnp", netns_setup, test_netns, netns_teardown);
   g_test_add ("/core/nat/netns/auto", Netns, "auto", netns_setup, test_netns, netns_teardown);
+  g_test_add ("/core/nat/netns/renew", Netns, NULL, netns_setup_short_lease, test_netns_renew,
+              netns_teardown);
   g_test_add ("/core/nat/netns/station/mapped", Netns, NULL, netns_setup, test_station_mapped,
               netns_teardown);
   g_test_add ("/core/nat/netns/station/unmapped", Netns, NULL, netns_setup_no_mapping,
