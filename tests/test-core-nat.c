@@ -1436,7 +1436,8 @@ squat_port (Netns   *ns,
  * it through the mapping, at the public port the core announced, and
  * says so, lists it to the others, and a peer there fetches a block of
  * the item from it through the router's public address, the block the
- * item's tree says. */
+ * item's tree says; once the core stopped, the router has no rule for the
+ * public port. */
 static void
 test_station_mapped (Netns         *ns,
                      gconstpointer  data G_GNUC_UNUSED)
@@ -1444,6 +1445,7 @@ test_station_mapped (Netns         *ns,
   StatWait reachable = { ns, "peer-port-reachable", "yes" };
   g_autofree char *stream_url = NULL;
   g_autofree char *external = NULL;
+  g_autofree char *mapping = NULL;
   g_autofree char *target = NULL;
   g_autofree char *range = NULL;
   g_autofree char *listed = NULL;
@@ -1464,7 +1466,8 @@ test_station_mapped (Netns         *ns,
   test_wait_until (netns_mapped, ns, WAIT_MS);
   external = g_strdup (statistic (&ns->d, "peer-port-external"));
   ext_port = g_ascii_strtoull (external + strlen (PUBLIC_ADDRESS ":"), NULL, 10);
-  g_test_message ("mapped with %s to %s", statistic (&ns->d, "peer-port-mapping"), external);
+  mapping = g_strdup (statistic (&ns->d, "peer-port-mapping"));
+  g_test_message ("mapped with %s to %s", mapping, external);
   /* the router's own service holds the core's port: the public port is
    * another, and only that one reaches the core */
   g_assert_cmpuint (ext_port, !=, CORE_PORT);
@@ -1513,7 +1516,20 @@ test_station_mapped (Netns         *ns,
                    (const guint8 *) g_bytes_get_data (ns->media, NULL) + first, last - first + 1);
   g_test_message ("block %u (bytes %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT ") fetched through %s",
                   index, first, last, external);
+
+  /* stopping the core removes the mapping of the other port too */
   daemon_stop (&ns->d);
+  {
+    g_autofree char *dport = g_strdup_printf ("dport %" G_GUINT64_FORMAT " ", ext_port);
+    g_autofree char *after = NULL;
+    LogWait removed = { ns, NULL };
+
+    removed.needle = (char *) (g_str_equal (mapping, "upnp") ? "removing redirect rule port"
+                                                                : "mapping removed");
+    test_wait_until (log_has, &removed, WAIT_MS);
+    after = router_rules (ns);
+    g_assert_null (strstr (after, dport));
+  }
 }
 
 /* A core behind a router that maps nothing and drops what nobody inside
