@@ -1391,8 +1391,82 @@ peers_listed_to_another (Netns      *ns,
                           pulls ? pulls : "");
 }
 
-/* The core's peer port in the station tests (core.conf's peer-port) */
+/* The core's peer port where core.conf pins it (peer-port) */
 #define CORE_PORT 46346
+
+/* Another host's mapping holds the public port the core's own port would
+ * be: a UPnP router answers ConflictInMappingEntry, and the core takes
+ * another public port (GUPnP-IGD picks one when asked for none in
+ * particular). */
+static void
+test_netns_upnp_taken (Netns         *ns,
+                       gconstpointer  data G_GNUC_UNUSED)
+{
+  /* another host in "home" (192.168.77.3) maps its port 5000 to the
+   * public port argv[1] with PCP: prints the result code and the public
+   * port granted */
+  const char *script =
+    "import os, socket, struct, sys\n"
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "s.settimeout(10)\n"
+    "s.bind(('192.168.77.3', 0))\n"
+    "s.connect(('192.168.77.1', 5351))\n"
+    "me = socket.inet_aton(s.getsockname()[0])\n"
+    "v4 = b'\\0' * 10 + b'\\xff\\xff'\n"
+    "req = struct.pack('!BBHI', 2, 1, 0, 120) + v4 + me + os.urandom(12)\n"
+    "req += struct.pack('!B3xHH', 6, 5000, int(sys.argv[1])) + v4 + b'\\0' * 4\n"
+    "s.send(req)\n"
+    "a = s.recv(1100)\n"
+    "print(a[3], struct.unpack('!H', a[42:44])[0])\n";
+  g_autofree char *core_port = g_strdup_printf ("%u", CORE_PORT);
+  g_autofree char *answer = NULL;
+  g_autofree char *expected = g_strdup_printf ("0 %u\n", CORE_PORT);
+  g_autofree char *dport = NULL;
+  g_autofree char *rules = NULL;
+  const char *argv[] = { "ip", "netns", "exec", ns->home, python3 (), "-c", script, core_port, NULL };
+  guint64 ext_port;
+  int status = -1;
+
+  if (ns->skipped)
+    return;
+#ifndef HAVE_GUPNP_IGD
+  g_test_skip ("built without GUPnP-IGD (--with-upnp)");
+  return;
+#endif
+  {
+    const char *other_host[] = { "ip", "address", "add", "192.168.77.3/24", "dev", "eth0", NULL };
+
+    g_assert_true (run_in (ns->home, other_host));
+  }
+  answer = test_run_tool (argv, NULL, NULL, &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (answer, ==, expected);
+
+  daemon_start (&ns->d, ns->dir, "nat=upnp\npeer-port=" G_STRINGIFY (CORE_PORT) "\n", ns->home);
+  test_wait_until (netns_mapped, ns, WAIT_MS);
+  g_assert_cmpstr (statistic (&ns->d, "peer-port-mapping"), ==, "upnp");
+  ext_port = g_ascii_strtoull (statistic (&ns->d, "peer-port-external") + strlen (PUBLIC_ADDRESS ":"),
+                               NULL, 10);
+  g_assert_cmpuint (ext_port, !=, CORE_PORT);
+  /* the router forwards that port to the core's */
+  dport = g_strdup_printf ("dport %" G_GUINT64_FORMAT " dnat ip to 192.168.77.2:%u", ext_port, CORE_PORT);
+  rules = router_rules (ns);
+  g_assert_nonnull (strstr (rules, dport));
+  /* and removes it once the core stopped; the other host's stays */
+  daemon_stop (&ns->d);
+  {
+    g_autofree char *after = NULL;
+    g_autofree char *other = g_strdup_printf ("dport %u dnat ip to 192.168.77.3:5000", CORE_PORT);
+    LogWait removed = { ns, NULL };
+
+    removed.needle = g_strdup_printf ("removing redirect rule port %" G_GUINT64_FORMAT " TCP", ext_port);
+    test_wait_until (log_has, &removed, WAIT_MS);
+    g_free (removed.needle);
+    after = router_rules (ns);
+    g_assert_null (strstr (after, dport));
+    g_assert_nonnull (strstr (after, other));
+  }
+}
 
 /* A service of the router's own listens on @port, firewalled from the
  * Internet side as a router's admin page is: miniupnpd maps another
@@ -1611,6 +1685,8 @@ main (int argc, char **argv)
   g_test_add ("/core/nat/netns/upnp", Netns, "upnp", netns_setup, test_netns, netns_teardown);
   g_test_add ("/core/nat/netns/auto", Netns, "auto", netns_setup, test_netns, netns_teardown);
   g_test_add ("/core/nat/netns/renew", Netns, NULL, netns_setup_short_lease, test_netns_renew,
+              netns_teardown);
+  g_test_add ("/core/nat/netns/upnp-port-taken", Netns, NULL, netns_setup, test_netns_upnp_taken,
               netns_teardown);
   g_test_add ("/core/nat/netns/station/mapped", Netns, NULL, netns_setup, test_station_mapped,
               netns_teardown);
