@@ -102,7 +102,7 @@ alv_natpmp_parse_reply (const guint8   *data,
   if (len < 8)
     {
       g_set_error (error, ALV_NATPMP_ERROR, ALV_NATPMP_ERROR_MALFORMED,
-                   _("A NAT-PMP reply of %" G_GSIZE_FORMAT " bytes is too short"), len);
+                   _("A NAT-PMP reply of %u bytes is too short"), (guint) len);
       return FALSE;
     }
   if (data[0] != 0)
@@ -131,7 +131,7 @@ alv_natpmp_parse_reply (const guint8   *data,
       if (len < EXTERNAL_ADDRESS_REPLY_LEN)
         {
           g_set_error (error, ALV_NATPMP_ERROR, ALV_NATPMP_ERROR_MALFORMED,
-                       _("A NAT-PMP address reply of %" G_GSIZE_FORMAT " bytes is too short"), len);
+                       _("A NAT-PMP address reply of %u bytes is too short"), (guint) len);
           return FALSE;
         }
       memcpy (reply->external_address, data + 8, 4);
@@ -140,7 +140,7 @@ alv_natpmp_parse_reply (const guint8   *data,
   if (len < MAP_REPLY_LEN)
     {
       g_set_error (error, ALV_NATPMP_ERROR, ALV_NATPMP_ERROR_MALFORMED,
-                   _("A NAT-PMP mapping reply of %" G_GSIZE_FORMAT " bytes is too short"), len);
+                   _("A NAT-PMP mapping reply of %u bytes is too short"), (guint) len);
       return FALSE;
     }
   reply->internal_port = alv_wire_get16 (data + 8);

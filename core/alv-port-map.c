@@ -660,7 +660,10 @@ upnp_start (AlvPortMap *self,
   self->igd = gupnp_simple_igd_new ();
   g_signal_connect (self->igd, "mapped-external-port", G_CALLBACK (on_upnp_mapped), self);
   g_signal_connect (self->igd, "error-mapping-port", G_CALLBACK (on_upnp_error), self);
-  gupnp_simple_igd_add_port (self->igd, "TCP", self->local_port, self->local_ip,
+  /* public port 0: the peer port's own first, and when another host
+   * holds that one (ConflictInMappingEntry), GUPnP-IGD tries others; a
+   * port named here would be the only one tried */
+  gupnp_simple_igd_add_port (self->igd, "TCP", 0, self->local_ip,
                              self->local_port, UPNP_LEASE, MAPPING_DESCRIPTION);
 }
 

@@ -17,9 +17,18 @@
  * and the core tries before NAT-PMP, with UPnP, and with both tried at
  * once), a peer in "internet" reaches the peer port through
  * the router's public address, and the mapping is gone from the router's
- * ruleset once the core stopped.  Without root (or without ip, nft or
- * miniupnpd, or on a kernel without nf_tables NAT) these tests skip and
- * say why.
+ * ruleset once the core stopped; granted short leases, the core renews
+ * the mapping before each ends.  With a station on the Internet side (the
+ * real gateway, its item in the docroot), the core tunes it from "home":
+ * mapped, the gateway's connect-back reaches it (X-Reachable: yes in the
+ * core's Statistics), the gateway lists it to others, and a peer on the
+ * Internet side fetches a block from it through the mapping that checks
+ * against the item's tree; behind a router that maps nothing and drops
+ * what comes unasked, the connect-back times out, the core says "sharing:
+ * no", the gateway lists it to nobody, and it plays all the same.
+ * Without root (or without ip, nft or miniupnpd, or on a kernel without
+ * nf_tables NAT, or without GStreamer's MP3 encoder for the station's
+ * item) these tests skip and say why.
  */
 #define G_LOG_DOMAIN "test-core-nat"
 #include "config.h"
@@ -30,9 +39,14 @@
 
 #include <glib/gstdio.h>
 #include <gio/gio.h>
+#include <gst/gst.h>
 
 #include "alv-dbus.h"
+#include "alv-hash-tree.h"
+#include "alv-playlist.h"
 #include "alv-wire.h"
+#include "player-ui.h"
+#include "stream-media.h"
 #include "test-bus.h"
 #include "test-util.h"
 
@@ -575,7 +589,22 @@ typedef struct
   gboolean log_done;
   Daemon d;
   gboolean skipped;
+
+  /* a station on the Internet side (the station tests) */
+  GSubprocess *gateway;
+  char *gateway_url;            /* http://PEER_ADDRESS:port/ */
+  GBytes *media;
+  GSubprocess *squatter;        /* holds the core's port on the router */
 } Netns;
+
+/* Python 3, as make check names it */
+static const char *
+python3 (void)
+{
+  const char *python = g_getenv ("PYTHON3");
+
+  return python != NULL && *python != '\0' ? python : "python3";
+}
 
 /* Runs a short command; returns whether it exited with 0. */
 static gboolean
@@ -659,9 +688,14 @@ log_has_or_done (gpointer data)
   return log_has (w) || w->ns->log_done;
 }
 
+/* The namespaces, and the router between them: with miniupnpd (@upnp;
+ * @router_conf: more lines of its configuration), or without it and
+ * dropping what comes unasked from the Internet side, as a home router
+ * without port mapping does. */
 static void
-netns_setup (Netns         *ns,
-             gconstpointer  data G_GNUC_UNUSED)
+netns_up (Netns      *ns,
+          gboolean    upnp,
+          const char *router_conf)
 {
   static const char *const tools[][2] = {
     { "ip", "iproute2" }, { "nft", "nftables" }, { "miniupnpd", "miniupnpd-nftables" },
@@ -681,7 +715,7 @@ netns_setup (Netns         *ns,
       ns->skipped = TRUE;
       return;
     }
-  for (guint i = 0; i < G_N_ELEMENTS (tools); i++)
+  for (guint i = 0; i < (upnp ? G_N_ELEMENTS (tools) : 2); i++)
     if (find_tool (tools[i][0]) == NULL)
       {
         g_autofree char *why = g_strdup_printf ("%s is not installed (Debian: %s; scripts/setup)",
@@ -774,7 +808,8 @@ netns_setup (Netns         *ns,
    * (its defaults: table inet filter, chains miniupnpd,
    * prerouting_miniupnpd, postrouting_miniupnpd) */
   nft_path = g_build_filename (ns->dir, "router.nft", NULL);
-  g_file_set_contents (nft_path,
+  {
+    g_autofree char *rules = g_strdup_printf (
                        "table ip alvnat {\n"
                        "  chain postrouting { type nat hook postrouting priority 100; policy accept;"
                        " oifname \"wan0\" masquerade; }\n"
@@ -789,13 +824,24 @@ netns_setup (Netns         *ns,
                        " jump postrouting_miniupnpd; }\n"
                        "  chain prerouting_miniupnpd { }\n"
                        "  chain postrouting_miniupnpd { }\n"
-                       "}\n", -1, &error);
-  g_assert_no_error (error);
+                       "%s"
+                       "}\n",
+                       /* no mapping: what nobody inside asked for is
+                        * dropped, not refused (a connect-back can only
+                        * time out) */
+                       upnp ? "" : "  chain input { type filter hook input priority 0; policy accept;"
+                                   " iifname \"wan0\" ct state new drop; }\n");
+
+    g_file_set_contents (nft_path, rules, -1, &error);
+    g_assert_no_error (error);
+  }
   {
     const char *nft[] = { find_tool ("nft"), "-f", nft_path, NULL };
 
     g_assert_true (run_in (ns->nat, nft));
   }
+  if (!upnp)
+    return;
   conf = g_strdup_printf ("ext_ifname=wan0\n"
                           "listening_ip=lan0\n"
                           "http_port=0\n"
@@ -805,7 +851,8 @@ netns_setup (Netns         *ns,
                           "system_uptime=yes\n"
                           "uuid=3e1f8f2a-5f2b-4c1e-9a43-7d6a4e0c1b11\n"
                           "allow 1024-65535 192.168.77.0/24 1024-65535\n"
-                          "deny 0-65535 0.0.0.0/0 0-65535\n");
+                          "deny 0-65535 0.0.0.0/0 0-65535\n"
+                          "%s", router_conf);
   conf_path = g_build_filename (ns->dir, "miniupnpd.conf", NULL);
   pid_path = g_build_filename (ns->dir, "miniupnpd.pid", NULL);
   g_file_set_contents (conf_path, conf, -1, &error);
@@ -831,6 +878,32 @@ netns_setup (Netns         *ns,
   }
 }
 
+static void
+netns_setup (Netns         *ns,
+             gconstpointer  data G_GNUC_UNUSED)
+{
+  netns_up (ns, TRUE, "");
+}
+
+/* A router that grants PCP mappings for SHORT_LEASE s at most */
+#define SHORT_LEASE 8
+
+static void
+netns_setup_short_lease (Netns         *ns,
+                         gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *conf = g_strdup_printf ("min_lifetime=1\nmax_lifetime=%u\n", SHORT_LEASE);
+
+  netns_up (ns, TRUE, conf);
+}
+
+static void
+netns_setup_no_mapping (Netns         *ns,
+                        gconstpointer  data G_GNUC_UNUSED)
+{
+  netns_up (ns, FALSE, NULL);
+}
+
 static gboolean
 log_done_cond (gpointer data)
 {
@@ -842,6 +915,14 @@ netns_teardown (Netns         *ns,
                 gconstpointer  data G_GNUC_UNUSED)
 {
   daemon_clear (&ns->d);
+  if (ns->gateway != NULL)
+    test_subprocess_stop (ns->gateway, SIGTERM, WAIT_MS);
+  g_clear_object (&ns->gateway);
+  g_clear_pointer (&ns->gateway_url, g_free);
+  g_clear_pointer (&ns->media, g_bytes_unref);
+  if (ns->squatter != NULL)
+    test_subprocess_stop (ns->squatter, SIGTERM, WAIT_MS);
+  g_clear_object (&ns->squatter);
   if (ns->miniupnpd != NULL)
     {
       test_subprocess_stop (ns->miniupnpd, SIGTERM, WAIT_MS);
@@ -894,7 +975,7 @@ test_netns (Netns         *ns,
             gconstpointer  data)
 {
   const char *nat = data;
-  const char *python = g_getenv ("PYTHON3") != NULL && *g_getenv ("PYTHON3") ? g_getenv ("PYTHON3") : "python3";
+  const char *python = python3 ();
   /* a peer's request to the peer port, from "internet": its status line */
   const char *script =
     "import socket, sys\n"
@@ -972,6 +1053,612 @@ test_netns (Netns         *ns,
   g_assert_null (strstr (after, dport));
 }
 
+typedef struct
+{
+  Netns *ns;
+  char *needle;
+  guint n;
+} LogCount;
+
+static gboolean
+log_count_reached (gpointer data)
+{
+  LogCount *c = data;
+  guint n = 0;
+
+  for (guint i = 0; i < c->ns->log_lines->len; i++)
+    if (strstr (c->ns->log_lines->pdata[i], c->needle) != NULL)
+      n++;
+  return n >= c->n;
+}
+
+/* A router that grants SHORT_LEASE s (miniupnpd's max_lifetime, which
+ * PCP answers carry): the core renews its mapping before the lease ends
+ * (at three quarters of so short a grant), so the mapping outlives
+ * several leases and the router never drops it as expired (miniupnpd
+ * counts in whole seconds: a lease of 8 s leaves the renewal at 6 s a
+ * second to spare at least), and the core reports it mapped all along. */
+static void
+test_netns_renew (Netns         *ns,
+                  gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *port = NULL;
+  g_autofree char *dport = NULL;
+  g_autofree char *rules = NULL;
+  LogCount renewed = { ns, NULL, 3 };
+  LogWait expired = { ns, NULL };
+
+  if (ns->skipped)
+    return;
+  daemon_start (&ns->d, ns->dir, "nat=natpmp\n", ns->home);
+  test_wait_until (netns_mapped, ns, WAIT_MS);
+  g_assert_cmpstr (statistic (&ns->d, "peer-port-mapping"), ==, "pcp");
+  port = g_strdup (statistic (&ns->d, "peer-port-external") + strlen (PUBLIC_ADDRESS ":"));
+  /* miniupnpd logs each grant: the first, then each renewal; the third
+   * comes after the first lease would have ended */
+  renewed.needle = g_strdup_printf ("mapping TCP %s->192.168.77.2:", port);
+  test_wait_until (log_count_reached, &renewed, 2 * WAIT_MS);
+  expired.needle = g_strdup_printf ("remove port mapping %s TCP because it has expired", port);
+  if (log_has (&expired))
+    for (guint i = 0; i < ns->log_lines->len; i++)
+      g_test_message ("miniupnpd: %s", (const char *) ns->log_lines->pdata[i]);
+  g_assert_false (log_has (&expired));
+  dport = g_strdup_printf ("dport %s ", port);
+  rules = router_rules (ns);
+  g_assert_nonnull (strstr (rules, dport));
+  g_assert_true (netns_mapped (ns));
+  g_free (renewed.needle);
+  g_free (expired.needle);
+  daemon_stop (&ns->d);
+}
+
+/* --- a station on the Internet side (root) ------------------------------- */
+
+#define SEC G_GINT64_CONSTANT (1000000)
+/* 2300 MP3 frames of 1152 samples at 44.1 kHz: 60 s, about 960 KB */
+#define STATION_FRAMES 2300
+#define STATION_LENGTH ((gint64) STATION_FRAMES * 1152 * SEC / 44100)
+/* the gateway's default */
+#define BLOCK_SIZE 8192
+/* how long the gateway's connect-back may take */
+#define CONNECT_BACK_MS "1500"
+
+/* A plain HTTP/1.0 client, run inside a namespace: sends METHOD TARGET
+ * (and the HEADERs) to HOST:PORT, writes at most LIMIT bytes of the body
+ * to OUT, and prints the status line and the headers. */
+static const char http_script[] =
+  "import socket, sys\n"
+  "host, port, method, target, out, limit = sys.argv[1:7]\n"
+  "limit = int(limit)\n"
+  "s = socket.create_connection((host, int(port)), timeout=15)\n"
+  "req = '%s %s HTTP/1.0\\r\\nHost: %s\\r\\n' % (method, target, host)\n"
+  "req += ''.join(h + '\\r\\n' for h in sys.argv[7:]) + '\\r\\n'\n"
+  "s.sendall(req.encode())\n"
+  "data = b''\n"
+  "while b'\\r\\n\\r\\n' not in data:\n"
+  "    chunk = s.recv(65536)\n"
+  "    if not chunk:\n"
+  "        break\n"
+  "    data += chunk\n"
+  "head, _, body = data.partition(b'\\r\\n\\r\\n')\n"
+  "while len(body) < limit:\n"
+  "    chunk = s.recv(65536)\n"
+  "    if not chunk:\n"
+  "        break\n"
+  "    body += chunk\n"
+  "s.close()\n"
+  "open(out, 'wb').write(body[:limit])\n"
+  "sys.stdout.write(head.decode('latin-1') + '\\r\\n')\n";
+
+/* An HTTP answer as the script reports it. */
+typedef struct
+{
+  guint status;
+  char **lines;                 /* the head, line by line */
+  GBytes *body;
+} Answer;
+
+static void
+answer_clear (Answer *a)
+{
+  g_clear_pointer (&a->lines, g_strfreev);
+  g_clear_pointer (&a->body, g_bytes_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Answer, answer_clear)
+
+/* The value of header @name (case-insensitive) in @a, or NULL. */
+static const char *
+answer_header (const Answer *a,
+               const char   *name)
+{
+  gsize len = strlen (name);
+
+  for (guint i = 1; a->lines[i] != NULL; i++)
+    if (g_ascii_strncasecmp (a->lines[i], name, len) == 0 && a->lines[i][len] == ':')
+      return g_strstrip (a->lines[i] + len + 1);
+  return NULL;
+}
+
+/* @method @target to @host:@port from inside @netns, with @header (may be
+ * NULL); at most @limit bytes of the body are kept. */
+static void
+http_in (Netns      *ns,
+         const char *netns,
+         const char *host,
+         guint16     port,
+         const char *method,
+         const char *target,
+         const char *header,
+         gsize       limit,
+         Answer     *a)
+{
+  const char *python = python3 ();
+  g_autofree char *out = g_build_filename (ns->dir, "body", NULL);
+  g_autofree char *port_text = g_strdup_printf ("%u", port);
+  g_autofree char *limit_text = g_strdup_printf ("%" G_GSIZE_FORMAT, limit);
+  g_autofree char *head = NULL;
+  g_autofree char *body = NULL;
+  g_autoptr(GError) error = NULL;
+  gsize body_len = 0;
+  int status = -1;
+  const char *argv[] = { "ip", "netns", "exec", netns, python, "-c", http_script, host, port_text,
+                         method, target, out, limit_text, header, NULL };
+
+  head = test_run_tool (argv, NULL, NULL, &status);
+  g_assert_cmpint (status, ==, 0);
+  g_file_get_contents (out, &body, &body_len, &error);
+  g_assert_no_error (error);
+  a->body = g_bytes_new_take (g_steal_pointer (&body), body_len);
+  a->lines = g_strsplit (head, "\r\n", -1);
+  g_assert_true (g_str_has_prefix (a->lines[0], "HTTP/1."));
+  a->status = (guint) g_ascii_strtoull (a->lines[0] + strlen ("HTTP/1.x "), NULL, 10);
+}
+
+static guint16
+port_of (const char *url)
+{
+  g_autoptr(GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+
+  g_assert_nonnull (uri);
+  return (guint16) g_uri_get_port (uri);
+}
+
+/* A counter of the gateway's /status, asked from the Internet side. */
+static guint64
+gateway_status (Netns      *ns,
+                const char *key)
+{
+  g_auto(Answer) a = { 0, };
+  g_autofree char *prefix = g_strconcat ("\n", key, ": ", NULL);
+  g_autofree char *text = NULL;
+  const char *at;
+
+  http_in (ns, ns->inet, PEER_ADDRESS, port_of (ns->gateway_url), "GET", "/status", NULL,
+           G_MAXINT, &a);
+  g_assert_cmpuint (a.status, ==, 200);
+  text = g_strdup_printf ("\n%.*s", (int) g_bytes_get_size (a.body),
+                          (const char *) g_bytes_get_data (a.body, NULL));
+  at = strstr (text, prefix);
+  g_assert_nonnull (at);
+  return g_ascii_strtoull (at + strlen (prefix), NULL, 10);
+}
+
+/* The station: one item of white noise (no two stretches alike, so where
+ * bytes come from in the file is unambiguous) in the gateway's docroot,
+ * in "internet", its slot begun 2 s ago.  FALSE (the test skipped) when
+ * GStreamer cannot encode MP3. */
+static gboolean
+station_up (Netns *ns)
+{
+  g_autofree char *docroot = g_build_filename (ns->dir, "station", NULL);
+  g_autofree char *media_dir = g_build_filename (docroot, "media", NULL);
+  g_autofree char *media_path = g_build_filename (media_dir, "one.mp3", NULL);
+  g_autofree char *rss_path = g_build_filename (docroot, "station.rss", NULL);
+  g_autofree char *docroot_arg = g_strconcat ("--docroot=", docroot, NULL);
+  g_autofree char *desc = NULL;
+  g_autofree char *media_url = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AlvPlaylist) pl = alv_playlist_new ();
+  g_autoptr(AlvPlaylistItem) item = NULL;
+  g_autoptr(GDateTime) start = NULL;
+  g_autoptr(GDateTime) end = NULL;
+  gint64 now = g_get_real_time ();
+  /* a short announce interval (half the TTL): the core hears the check's
+   * result at its second announce */
+  const char *extra[] = { "--address=" PEER_ADDRESS, docroot_arg,
+                          "--connect-back-timeout=" CONNECT_BACK_MS, "--peer-ttl=6", NULL };
+
+  if (!stream_media_have_elements ("audiotestsrc", "lamemp3enc", NULL))
+    {
+      g_test_skip ("audiotestsrc or lamemp3enc is missing (gst-plugins-base, gst-plugins-good)");
+      return FALSE;
+    }
+  desc = g_strdup_printf ("audiotestsrc wave=white-noise volume=0.3 num-buffers=%u "
+                          "samplesperbuffer=1152 ! audio/x-raw,rate=44100,channels=2 ! "
+                          "lamemp3enc target=bitrate bitrate=128 cbr=true", STATION_FRAMES);
+  ns->media = stream_media_encode (desc, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_mkdir_with_parents (media_dir, 0755), ==, 0);
+  g_file_set_contents (media_path, g_bytes_get_data (ns->media, NULL),
+                       (gssize) g_bytes_get_size (ns->media), &error);
+  g_assert_no_error (error);
+
+  ns->gateway = test_spawn_gateway_in_netns (ns->inet, extra, WAIT_MS, &ns->gateway_url);
+  g_assert_true (g_str_has_prefix (ns->gateway_url, "http://" PEER_ADDRESS ":"));
+
+  media_url = g_strconcat (ns->gateway_url, "media/one.mp3", NULL);
+  item = alv_playlist_item_new (media_url);
+  start = stream_datetime (now - 2 * SEC);
+  end = stream_datetime (now - 2 * SEC + STATION_LENGTH);
+  alv_playlist_set_title (pl, "Station on the Internet");
+  alv_playlist_item_set_title (item, "Noise");
+  alv_playlist_item_set_media_type (item, "audio/mpeg");
+  alv_playlist_item_set_slot (item, start, end);
+  alv_playlist_add_item (pl, item);
+  text = alv_playlist_to_string (pl, NULL);
+  g_file_set_contents (rss_path, text, -1, &error);
+  g_assert_no_error (error);
+  return TRUE;
+}
+
+/* The core in "home" (core.conf: @conf), tuned to the station; returns
+ * the local stream's URL. */
+static char *
+core_tune (Netns      *ns,
+           const char *conf)
+{
+  g_autofree char *url = g_strconcat (ns->gateway_url, "station.rss", NULL);
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *result = NULL;
+  char *stream_url = NULL;
+
+  daemon_start (&ns->d, ns->dir, conf, ns->home);
+  alv_core1_call_tune (ns->d.proxy, url, NULL, test_async_result_cb, &result);
+  test_wait_result (&result, WAIT_MS);
+  alv_core1_call_tune_finish (ns->d.proxy, &stream_url, result, &error);
+  g_object_unref (result);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (stream_url, "http://127.0.0.1:"));
+  return stream_url;
+}
+
+typedef struct
+{
+  Netns *ns;
+  const char *key;
+  const char *value;
+} StatWait;
+
+static gboolean
+statistic_is (gpointer data)
+{
+  StatWait *w = data;
+
+  return g_strcmp0 (statistic (&w->ns->d, w->key), w->value) == 0;
+}
+
+static guint64
+statistic_u64 (Daemon     *d,
+               const char *key)
+{
+  GVariant *stats = alv_core1_get_statistics (d->proxy);
+  guint64 value = 0;
+
+  if (stats != NULL)
+    g_variant_lookup (stats, key, "t", &value);
+  return value;
+}
+
+static gboolean
+holds_a_block (gpointer data)
+{
+  return statistic_u64 (&((Netns *) data)->d, "item-blocks-held") > 0;
+}
+
+/* The item's tree, as the gateway hashes it (its default block size),
+ * and its URN. */
+static AlvHashTree *
+station_tree (Netns  *ns,
+              char  **urn)
+{
+  AlvHashTree *tree = alv_hash_tree_new_for_data (g_bytes_get_data (ns->media, NULL),
+                                                  g_bytes_get_size (ns->media), BLOCK_SIZE);
+
+  *urn = alv_hash_tree_get_urn (tree);
+  return tree;
+}
+
+/* Another peer, at PEER_ADDRESS in "internet", announces the item and
+ * gets the peers the gateway lists to it: the body, and X-Alt. */
+static char *
+peers_listed_to_another (Netns      *ns,
+                         const char *urn)
+{
+  g_auto(Answer) a = { 0, };
+  g_autofree char *target = g_strdup_printf ("/announce?urn=%s&port=7000&event=started&numwant=32",
+                                             urn);
+  const char *alt, *pulls;
+
+  http_in (ns, ns->inet, PEER_ADDRESS, port_of (ns->gateway_url), "GET", target, NULL,
+           G_MAXINT, &a);
+  g_assert_cmpuint (a.status, ==, 200);
+  alt = answer_header (&a, "X-Alt");
+  pulls = answer_header (&a, "X-Origin-Pulls");
+  return g_strdup_printf ("%.*s\nX-Alt: %s\nX-Origin-Pulls: %s\n", (int) g_bytes_get_size (a.body),
+                          (const char *) g_bytes_get_data (a.body, NULL), alt ? alt : "",
+                          pulls ? pulls : "");
+}
+
+/* The core's peer port where core.conf pins it (peer-port) */
+#define CORE_PORT 46346
+
+/* Another host's mapping holds the public port the core's own port would
+ * be: a UPnP router answers ConflictInMappingEntry, and the core takes
+ * another public port (GUPnP-IGD picks one when asked for none in
+ * particular). */
+static void
+test_netns_upnp_taken (Netns         *ns,
+                       gconstpointer  data G_GNUC_UNUSED)
+{
+  /* another host in "home" (192.168.77.3) maps its port 5000 to the
+   * public port argv[1] with PCP: prints the result code and the public
+   * port granted */
+  const char *script =
+    "import os, socket, struct, sys\n"
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "s.settimeout(10)\n"
+    "s.bind(('192.168.77.3', 0))\n"
+    "s.connect(('192.168.77.1', 5351))\n"
+    "me = socket.inet_aton(s.getsockname()[0])\n"
+    "v4 = b'\\0' * 10 + b'\\xff\\xff'\n"
+    "req = struct.pack('!BBHI', 2, 1, 0, 120) + v4 + me + os.urandom(12)\n"
+    "req += struct.pack('!B3xHH', 6, 5000, int(sys.argv[1])) + v4 + b'\\0' * 4\n"
+    "s.send(req)\n"
+    "a = s.recv(1100)\n"
+    "print(a[3], struct.unpack('!H', a[42:44])[0])\n";
+  g_autofree char *core_port = g_strdup_printf ("%u", CORE_PORT);
+  g_autofree char *answer = NULL;
+  g_autofree char *expected = g_strdup_printf ("0 %u\n", CORE_PORT);
+  g_autofree char *dport = NULL;
+  g_autofree char *rules = NULL;
+  const char *argv[] = { "ip", "netns", "exec", ns->home, python3 (), "-c", script, core_port, NULL };
+  guint64 ext_port;
+  int status = -1;
+
+  if (ns->skipped)
+    return;
+#ifndef HAVE_GUPNP_IGD
+  g_test_skip ("built without GUPnP-IGD (--with-upnp)");
+  return;
+#endif
+  {
+    const char *other_host[] = { "ip", "address", "add", "192.168.77.3/24", "dev", "eth0", NULL };
+
+    g_assert_true (run_in (ns->home, other_host));
+  }
+  answer = test_run_tool (argv, NULL, NULL, &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (answer, ==, expected);
+
+  daemon_start (&ns->d, ns->dir, "nat=upnp\npeer-port=" G_STRINGIFY (CORE_PORT) "\n", ns->home);
+  test_wait_until (netns_mapped, ns, WAIT_MS);
+  g_assert_cmpstr (statistic (&ns->d, "peer-port-mapping"), ==, "upnp");
+  ext_port = g_ascii_strtoull (statistic (&ns->d, "peer-port-external") + strlen (PUBLIC_ADDRESS ":"),
+                               NULL, 10);
+  g_assert_cmpuint (ext_port, !=, CORE_PORT);
+  /* the router forwards that port to the core's */
+  dport = g_strdup_printf ("dport %" G_GUINT64_FORMAT " dnat ip to 192.168.77.2:%u", ext_port, CORE_PORT);
+  rules = router_rules (ns);
+  g_assert_nonnull (strstr (rules, dport));
+  /* and removes it once the core stopped; the other host's stays */
+  daemon_stop (&ns->d);
+  {
+    g_autofree char *after = NULL;
+    g_autofree char *other = g_strdup_printf ("dport %u dnat ip to 192.168.77.3:5000", CORE_PORT);
+    LogWait removed = { ns, NULL };
+
+    removed.needle = g_strdup_printf ("removing redirect rule port %" G_GUINT64_FORMAT " TCP", ext_port);
+    test_wait_until (log_has, &removed, WAIT_MS);
+    g_free (removed.needle);
+    after = router_rules (ns);
+    g_assert_null (strstr (after, dport));
+    g_assert_nonnull (strstr (after, other));
+  }
+}
+
+/* A service of the router's own listens on @port, firewalled from the
+ * Internet side as a router's admin page is: miniupnpd maps another
+ * public port to a core in "home" that listens on @port, and an announce
+ * of @port itself reaches nothing from the Internet (the connect-back
+ * times out). */
+static void
+squat_port (Netns   *ns,
+            guint16  port)
+{
+  const char *python = python3 ();
+  const char *script =
+    "import socket, sys\n"
+    "s = socket.socket()\n"
+    "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind(('0.0.0.0', int(sys.argv[1])))\n"
+    "s.listen(4)\n"
+    "print('listening', flush=True)\n"
+    "sys.stdin.read()\n";
+  g_autofree char *port_text = g_strdup_printf ("%u", port);
+  g_autofree char *wall = g_strdup_printf ("table inet alvwall { chain input { type filter hook input"
+                                           " priority 0; policy accept;"
+                                           " iifname \"wan0\" tcp dport %u drop; }; }", port);
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+  const char *nft[] = { find_tool ("nft"), wall, NULL };
+  const char *argv[] = { "ip", "netns", "exec", ns->nat, python, "-c", script, port_text, NULL };
+
+  g_assert_true (run_in (ns->nat, nft));
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
+  ns->squatter = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  line = test_subprocess_read_line (ns->squatter, WAIT_MS);
+  g_assert_cmpstr (line, ==, "listening");
+}
+
+/* A core behind a router that maps its port (to another public port: the
+ * router uses the core's own): the gateway on the Internet side reaches
+ * it through the mapping, at the public port the core announced, and
+ * says so, lists it to the others, and a peer there fetches a block of
+ * the item from it through the router's public address, the block the
+ * item's tree says; once the core stopped, the router has no rule for the
+ * public port. */
+static void
+test_station_mapped (Netns         *ns,
+                     gconstpointer  data G_GNUC_UNUSED)
+{
+  StatWait reachable = { ns, "peer-port-reachable", "yes" };
+  g_autofree char *stream_url = NULL;
+  g_autofree char *external = NULL;
+  g_autofree char *mapping = NULL;
+  g_autofree char *target = NULL;
+  g_autofree char *range = NULL;
+  g_autofree char *listed = NULL;
+  g_autofree char *sharing = NULL;
+  g_autofree char *urn = NULL;
+  g_autoptr(AlvHashTree) tree = NULL;
+  g_autoptr(AlvHashTree) got = NULL;
+  g_auto(Answer) head = { 0, };
+  g_auto(Answer) block = { 0, };
+  const char *available;
+  guint64 ext_port, first, last, length;
+  guint index;
+
+  if (ns->skipped || !station_up (ns))
+    return;
+  squat_port (ns, CORE_PORT);
+  stream_url = core_tune (ns, "nat=auto\npeer-port=" G_STRINGIFY (CORE_PORT) "\n");
+  test_wait_until (netns_mapped, ns, WAIT_MS);
+  external = g_strdup (statistic (&ns->d, "peer-port-external"));
+  ext_port = g_ascii_strtoull (external + strlen (PUBLIC_ADDRESS ":"), NULL, 10);
+  mapping = g_strdup (statistic (&ns->d, "peer-port-mapping"));
+  g_test_message ("mapped with %s to %s", mapping, external);
+  /* the router's own service holds the core's port: the public port is
+   * another, and only that one reaches the core */
+  g_assert_cmpuint (ext_port, !=, CORE_PORT);
+
+  /* the gateway connected back through the mapping and said so */
+  test_wait_until (statistic_is, &reachable, WAIT_MS);
+  /* (a first announce, before the router answered, named the core's own
+   * port, which the router's service holds: that check may have failed) */
+  g_assert_cmpuint (gateway_status (ns, "reachable"), >=, 1);
+  sharing = player_ui_format_sharing (statistic (&ns->d, "peer-port-reachable"),
+                                      statistic (&ns->d, "peer-port-mapping"));
+  g_assert_nonnull (sharing);
+  g_assert_true (g_str_has_prefix (sharing, "sharing: yes ("));
+
+  /* it is listed to the others, at its public address */
+  tree = station_tree (ns, &urn);
+  listed = peers_listed_to_another (ns, urn);
+  g_assert_nonnull (strstr (listed, external));
+
+  /* a peer on the Internet side asks the core, through the router, what
+   * it holds, and fetches the first block of that */
+  test_wait_until (holds_a_block, ns, WAIT_MS);
+  target = g_strconcat ("/uri-res/N2R?", urn, NULL);
+  http_in (ns, ns->inet, PUBLIC_ADDRESS, (guint16) ext_port, "HEAD", target, NULL, 0, &head);
+  g_assert_true (head.status == 200 || head.status == 503);
+  g_assert_cmpstr (answer_header (&head, "X-Content-URN"), ==, urn);
+  available = answer_header (&head, "X-Available-Ranges");
+  g_assert_nonnull (available);
+  g_assert_true (g_str_has_prefix (available, "bytes "));
+  first = g_ascii_strtoull (available + strlen ("bytes "), NULL, 10);
+  length = g_bytes_get_size (ns->media);
+  g_assert_cmpuint (first % BLOCK_SIZE, ==, 0);
+  last = MIN (first + BLOCK_SIZE, length) - 1;
+  index = (guint) (first / BLOCK_SIZE);
+  range = g_strdup_printf ("Range: bytes=%" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT, first, last);
+  http_in (ns, ns->inet, PUBLIC_ADDRESS, (guint16) ext_port, "GET", target, range,
+           G_MAXINT, &block);
+  g_assert_cmpuint (block.status, ==, 206);
+  g_assert_cmpuint (g_bytes_get_size (block.body), ==, last - first + 1);
+
+  /* what the item's tree says block INDEX is, and the origin file's bytes */
+  got = alv_hash_tree_new_for_data (g_bytes_get_data (block.body, NULL),
+                                    g_bytes_get_size (block.body), BLOCK_SIZE);
+  g_assert_cmpmem (alv_hash_tree_get_root (got), 32, alv_hash_tree_get_block_hash (tree, index), 32);
+  g_assert_cmpmem (g_bytes_get_data (block.body, NULL), g_bytes_get_size (block.body),
+                   (const guint8 *) g_bytes_get_data (ns->media, NULL) + first, last - first + 1);
+  g_test_message ("block %u (bytes %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT ") fetched through %s",
+                  index, first, last, external);
+
+  /* stopping the core removes the mapping of the other port too */
+  daemon_stop (&ns->d);
+  {
+    g_autofree char *dport = g_strdup_printf ("dport %" G_GUINT64_FORMAT " ", ext_port);
+    g_autofree char *after = NULL;
+    LogWait removed = { ns, NULL };
+
+    removed.needle = (char *) (g_str_equal (mapping, "upnp") ? "removing redirect rule port"
+                                                                : "mapping removed");
+    test_wait_until (log_has, &removed, WAIT_MS);
+    after = router_rules (ns);
+    g_assert_null (strstr (after, dport));
+  }
+}
+
+/* A core behind a router that maps nothing and drops what nobody inside
+ * asked for: the gateway's connect-back times out (within its
+ * --connect-back-timeout: a connect to a dropping host would otherwise
+ * take minutes of SYN retries), it says "no", the core says so ("sharing:
+ * no"), the gateway lists it to nobody, and it still plays. */
+static void
+test_station_unmapped (Netns         *ns,
+                       gconstpointer  data G_GNUC_UNUSED)
+{
+  StatWait unreachable = { ns, "peer-port-reachable", "no" };
+  g_autofree char *stream_url = NULL;
+  g_autofree char *sharing = NULL;
+  g_autofree char *listed = NULL;
+  g_autofree char *urn = NULL;
+  g_auto(Answer) stream = { 0, };
+  g_autoptr(AlvHashTree) tree = NULL;
+  const guint8 *media, *at;
+  gsize media_len, got_len;
+
+  if (ns->skipped || !station_up (ns))
+    return;
+  stream_url = core_tune (ns, "nat=auto\n");
+
+  /* the gateway's check ran into its timeout, and the core heard of it */
+  test_wait_until (statistic_is, &unreachable, WAIT_MS);
+  g_assert_cmpuint (gateway_status (ns, "unreachable"), ==, 1);
+  g_assert_cmpuint (gateway_status (ns, "reachable"), ==, 0);
+  g_assert_cmpstr (statistic (&ns->d, "peer-port-mapping"), ==, "none");
+  g_assert_cmpstr (statistic (&ns->d, "peer-port-external"), ==, "");
+  sharing = player_ui_format_sharing (statistic (&ns->d, "peer-port-reachable"),
+                                      statistic (&ns->d, "peer-port-mapping"));
+  g_assert_cmpstr (sharing, ==, "sharing: no — peers cannot reach you");
+
+  /* known to the gateway (two entries once the other announced) but
+   * listed to nobody: nobody waits on it */
+  tree = station_tree (ns, &urn);
+  listed = peers_listed_to_another (ns, urn);
+  g_assert_null (strstr (listed, PUBLIC_ADDRESS));
+  g_assert_cmpuint (gateway_status (ns, "peers"), ==, 2);
+
+  /* and it plays: its local stream (in "home") is the item's bytes */
+  http_in (ns, ns->home, "127.0.0.1", port_of (stream_url), "GET", "/stream", NULL, 32768, &stream);
+  g_assert_cmpuint (stream.status, ==, 200);
+  media = g_bytes_get_data (ns->media, &media_len);
+  got_len = g_bytes_get_size (stream.body);
+  g_assert_cmpuint (got_len, ==, 32768);
+  at = stream_find_bytes (media, media_len, g_bytes_get_data (stream.body, NULL), got_len);
+  g_assert_nonnull (at);
+  g_test_message ("the local stream is the item from its byte %" G_GSIZE_FORMAT,
+                  (gsize) (at - media));
+  daemon_stop (&ns->d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -979,6 +1666,8 @@ main (int argc, char **argv)
    * resolver must not look for them (in the core, which inherits this) */
   g_setenv ("GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  /* the station's item is encoded with GStreamer */
+  gst_init (&argc, &argv);
   /* the responder grants 2 s: the core renews after 1.5 s, not a minute */
   g_test_add ("/core/nat/natpmp/map-renew-remove", Fixture, GINT_TO_POINTER (RESPOND_MAP),
               fixture_setup, test_map_renew_remove, fixture_teardown);
@@ -995,5 +1684,13 @@ main (int argc, char **argv)
   g_test_add ("/core/nat/netns/natpmp", Netns, "natpmp", netns_setup, test_netns, netns_teardown);
   g_test_add ("/core/nat/netns/upnp", Netns, "upnp", netns_setup, test_netns, netns_teardown);
   g_test_add ("/core/nat/netns/auto", Netns, "auto", netns_setup, test_netns, netns_teardown);
+  g_test_add ("/core/nat/netns/renew", Netns, NULL, netns_setup_short_lease, test_netns_renew,
+              netns_teardown);
+  g_test_add ("/core/nat/netns/upnp-port-taken", Netns, NULL, netns_setup, test_netns_upnp_taken,
+              netns_teardown);
+  g_test_add ("/core/nat/netns/station/mapped", Netns, NULL, netns_setup, test_station_mapped,
+              netns_teardown);
+  g_test_add ("/core/nat/netns/station/unmapped", Netns, NULL, netns_setup_no_mapping,
+              test_station_unmapped, netns_teardown);
   return g_test_run ();
 }

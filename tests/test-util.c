@@ -431,20 +431,6 @@ test_subprocess_read_line (GSubprocess *proc,
   return test_read_line (out, timeout_ms);
 }
 
-/**
- * test_spawn_gateway:
- * @extra: (nullable): options after the common ones, %NULL-terminated
- * @timeout_ms: how long to wait for it to listen
- * @url: (out): the gateway's base URL (ending in '/')
- *
- * Starts the built `alluvium-server gateway --port=0 --rate-limit=0
- * --connect-back-timeout=0`
- * plus @extra, dying with the test, without G_DEBUG (its warnings are for
- * its log) and with GIO's dummy proxy resolver; waits for its
- * "listening on URL" line.
- *
- * Returns: (transfer full): the gateway process
- */
 static void
 gateway_child_setup (gpointer user_data)
 {
@@ -459,6 +445,69 @@ gateway_child_setup (gpointer user_data)
     }
 }
 
+/* The gateway, run through "ip netns exec @netns" when @netns is not NULL. */
+static GSubprocess *
+spawn_gateway (const char          *netns,
+               const char * const  *extra,
+               guint                fd_limit,
+               GSubprocessFlags     flags,
+               guint                timeout_ms,
+               char               **url)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | flags);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+  GSubprocess *proc;
+
+  if (netns != NULL)
+    {
+      g_ptr_array_add (argv, g_strdup ("ip"));
+      g_ptr_array_add (argv, g_strdup ("netns"));
+      g_ptr_array_add (argv, g_strdup ("exec"));
+      g_ptr_array_add (argv, g_strdup (netns));
+    }
+  g_ptr_array_add (argv, g_test_build_filename (G_TEST_BUILT, "..", "server", "alluvium-server", NULL));
+  g_ptr_array_add (argv, g_strdup ("gateway"));
+  g_ptr_array_add (argv, g_strdup ("--port=0"));
+  g_ptr_array_add (argv, g_strdup ("--rate-limit=0"));
+  /* tests announce made-up peers (and addresses through X-Forwarded-For):
+   * no connect-back to them unless a test asks (a later option wins) */
+  g_ptr_array_add (argv, g_strdup ("--connect-back-timeout=0"));
+  for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (extra[i]));
+  g_ptr_array_add (argv, NULL);
+
+  /* no system proxy for 127.0.0.1; and GIO's GNOME proxy module would
+   * abort in the isolated XDG dirs, which hold no GSettings schemas */
+  g_subprocess_launcher_setenv (launcher, "GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+  g_subprocess_launcher_set_child_setup (launcher, gateway_child_setup,
+                                         GUINT_TO_POINTER (fd_limit), NULL);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+
+  line = test_subprocess_read_line (proc, timeout_ms);
+  g_assert_nonnull (line);
+  g_assert_true (g_str_has_prefix (line, "listening on http://"));
+  *url = g_strdup (line + strlen ("listening on "));
+  return proc;
+}
+
+/**
+ * test_spawn_gateway:
+ * @extra: (nullable): options after the common ones, %NULL-terminated
+ * @timeout_ms: how long to wait for it to listen
+ * @url: (out): the gateway's base URL (ending in '/')
+ *
+ * Starts the built `alluvium-server gateway --port=0 --rate-limit=0
+ * --connect-back-timeout=0`
+ * plus @extra, dying with the test, without G_DEBUG (its warnings are for
+ * its log) and with GIO's dummy proxy resolver; waits for its
+ * "listening on URL" line.
+ *
+ * Returns: (transfer full): the gateway process
+ */
 GSubprocess *
 test_spawn_gateway (const char * const  *extra,
                     guint                timeout_ms,
@@ -487,38 +536,35 @@ test_spawn_gateway_full (const char * const  *extra,
                          guint                timeout_ms,
                          char               **url)
 {
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | flags);
-  g_autoptr(GError) error = NULL;
-  g_autofree char *line = NULL;
-  GSubprocess *proc;
+  GSubprocess *proc = spawn_gateway (NULL, extra, fd_limit, flags, timeout_ms, url);
 
-  g_ptr_array_add (argv, g_test_build_filename (G_TEST_BUILT, "..", "server", "alluvium-server", NULL));
-  g_ptr_array_add (argv, g_strdup ("gateway"));
-  g_ptr_array_add (argv, g_strdup ("--port=0"));
-  g_ptr_array_add (argv, g_strdup ("--rate-limit=0"));
-  /* tests announce made-up peers (and addresses through X-Forwarded-For):
-   * no connect-back to them unless a test asks (a later option wins) */
-  g_ptr_array_add (argv, g_strdup ("--connect-back-timeout=0"));
-  for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
-    g_ptr_array_add (argv, g_strdup (extra[i]));
-  g_ptr_array_add (argv, NULL);
-
-  /* no system proxy for 127.0.0.1; and GIO's GNOME proxy module would
-   * abort in the isolated XDG dirs, which hold no GSettings schemas */
-  g_subprocess_launcher_setenv (launcher, "GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
-  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
-  g_subprocess_launcher_set_child_setup (launcher, gateway_child_setup,
-                                         GUINT_TO_POINTER (fd_limit), NULL);
-  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
-  g_assert_no_error (error);
-
-  line = test_subprocess_read_line (proc, timeout_ms);
-  g_assert_nonnull (line);
-  g_assert_true (g_str_has_prefix (line, "listening on http://127.0.0.1:"));
-  *url = g_strdup (line + strlen ("listening on "));
+  g_assert_true (g_str_has_prefix (*url, "http://127.0.0.1:"));
   return proc;
 }
+
+/**
+ * test_spawn_gateway_in_netns:
+ * @netns: a network namespace (`ip netns`)
+ * @extra: (nullable): more options, %NULL-terminated (`--address` among
+ *   them: an address of @netns)
+ * @timeout_ms: how long it may take to start
+ * @url: (out): where it listens
+ *
+ * Starts the built gateway as test_spawn_gateway() does, inside @netns
+ * (`ip netns exec`, which becomes the gateway: the process's PID is the
+ * gateway's).  Needs root.
+ *
+ * Returns: (transfer full): the gateway process
+ */
+GSubprocess *
+test_spawn_gateway_in_netns (const char          *netns,
+                             const char * const  *extra,
+                             guint                timeout_ms,
+                             char               **url)
+{
+  return spawn_gateway (netns, extra, 0, G_SUBPROCESS_FLAGS_NONE, timeout_ms, url);
+}
+
 
 /**
  * test_spawn_core:

@@ -123,6 +123,10 @@ GSubprocess *test_spawn_gateway_full   (const char * const *extra,
                                         GSubprocessFlags    flags,
                                         guint               timeout_ms,
                                         char              **url);
+GSubprocess *test_spawn_gateway_in_netns (const char       *netns,
+                                          const char * const *extra,
+                                          guint             timeout_ms,
+                                          char            **url);
 GSubprocess *test_spawn_core           (const char         *bus_address,
                                         const char         *cache_home,
                                         const char         *config_home,
