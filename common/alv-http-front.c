@@ -5,19 +5,17 @@
  * Each connection is a bare descriptor (no GSocket, no GSource) in one
  * epoll set that a single GSource watches; deadlines are swept once a
  * second: nothing is allocated per request once the front is warm, and
- * a connection costs accept, epoll_ctl, the reads, one send and close.
- * A request head is read with MSG_PEEK, so the bytes stay in the kernel
- * until the handler has answered; a request the front declines (another
- * path, a body, a head it does not parse as plainly valid or that is too
- * long) is left unread and the whole connection goes to the full
- * server, which sees it as a new connection and answers as it always
- * did.  So does a head not complete in what has arrived: waiting for
- * the rest with the bytes left in the kernel could stall (a socket whose
- * buffer is full of peeked bytes advertises no window), and libsoup
- * reads heads that come in pieces, with its own deadline.  Answers go
- * out with one send(); a client that does not read them holds one
- * answer here at most, and nothing more is read from it meanwhile
- * (pipelining cannot queue work).
+ * a connection costs accept, epoll_ctl, one read and one send a request,
+ * and close.  What a read brings beyond complete heads (a head in pieces,
+ * pipelined requests while an answer waits) is kept with the connection,
+ * at most HEAD_MAX bytes.  A request the front declines (another path,
+ * a body, a head it does not parse as plainly valid or that is too long)
+ * goes, with every byte after it, to the full server on the same
+ * connection (alv-replay-stream.h), which answers as it always did.
+ * Answers go out with one send(); a client that does not read them holds
+ * one answer here at most, and nothing more is read from it meanwhile
+ * (pipelining cannot queue work).  A client that sends no complete head
+ * before its deadline (slow or silent) is closed.
  */
 #define G_LOG_DOMAIN "alluvium"
 #include "config.h"
@@ -31,9 +29,7 @@
 #include <unistd.h>
 #include <libsoup/soup.h>
 
-#define PEEK_FIRST 4096          /* most heads fit; pipelined ones cost little */
 #define HEAD_MAX (32 * 1024)     /* a longer head goes to the full server */
-#define MAX_PER_WAKE 16          /* pipelined requests answered per wake-up */
 #define EPOLL_BATCH 64
 
 typedef struct _FrontConn FrontConn;
@@ -46,6 +42,8 @@ struct _FrontConn
   GSocketAddress *remote;
   char *address;                /* the listener's key for the client */
   gint64 deadline;              /* monotonic µs; 0: none */
+  char *in;                     /* read, not handled yet */
+  gsize in_len;
   char *out;                    /* the unsent end of an answer */
   gsize out_len;
   gsize out_off;
@@ -106,6 +104,7 @@ conn_free (FrontConn *conn)
   g_queue_unlink (&conn->front->conns, &conn->link);
   g_clear_object (&conn->remote);
   g_free (conn->address);
+  g_free (conn->in);
   g_free (conn->out);
   g_free (conn);
 }
@@ -122,14 +121,18 @@ conn_close (FrontConn *conn)
   conn_free (conn);
 }
 
-/* Gives @conn to the full server, its unread bytes with it. */
+/* Gives @conn to the full server, with the @len bytes at @data that
+ * it read and did not handle. */
 static void
-conn_hand_over (FrontConn *conn)
+conn_hand_over (FrontConn  *conn,
+                const char *data,
+                gsize       len)
 {
   AlvHttpFront *front = conn->front;
+  g_autoptr(GBytes) unread = g_bytes_new (data, len);
 
   epoll_ctl (front->epfd, EPOLL_CTL_DEL, conn->fd, NULL);
-  front->hand_over (conn->fd, conn->remote, conn->address, front->user_data);
+  front->hand_over (conn->fd, conn->remote, conn->address, unread, front->user_data);
   conn_free (conn);
 }
 
@@ -146,9 +149,7 @@ conn_watch (FrontConn *conn,
             int        op,
             guint32    events)
 {
-  /* edge-triggered: told once per arrival, not at every turn of the
-   * loop while a request waits (peeked bytes keep it readable) */
-  struct epoll_event ev = { .events = events | EPOLLET, .data.ptr = conn };
+  struct epoll_event ev = { .events = events, .data.ptr = conn };
 
   return epoll_ctl (conn->front->epfd, op, conn->fd, &ev) == 0;
 }
@@ -236,51 +237,27 @@ format_answer (AlvHttpFront         *front,
     g_string_append_len (wire, a->body->str, (gssize) a->body->len);
 }
 
-/* Reads the next request head without taking it from the socket.
- * Returns the bytes peeked (0: the client closed, -1: nothing yet or
- * an error, see errno). */
-static gssize
-peek_head (FrontConn      *conn,
-           AlvHttpRequest *req,
-           AlvHttpParse   *result)
-{
-  AlvHttpFront *front = conn->front;
-  gsize want = PEEK_FIRST;
-  gssize n;
-
-  for (;;)
-    {
-      n = recv (conn->fd, front->buf, want, MSG_PEEK | MSG_DONTWAIT);
-      if (n <= 0)
-        return n;
-      *result = alv_http_request_parse (req, front->buf, (gsize) n, HEAD_MAX, ALV_HTTP_MAX_HEADERS);
-      if (*result == ALV_HTTP_PARSE_OK || (gsize) n < want || want == HEAD_MAX)
-        return n;
-      want = HEAD_MAX;          /* a long head: look at all of it */
-    }
-}
-
-/* Answers the requests waiting on @conn; FALSE when @conn is gone. */
+/* Handles the @len bytes read from @conn at @buf (front->buf): answers
+ * every complete request, keeps the rest.  FALSE when @conn is gone. */
 static gboolean
-conn_serve (FrontConn *conn,
-            gint64     now)
+conn_handle (FrontConn *conn,
+             char      *buf,
+             gsize      len,
+             gint64     now)
 {
   AlvHttpFront *front = conn->front;
   AlvHttpRequest req;
+  gsize off = 0;
 
-  for (guint i = 0; i < MAX_PER_WAKE; i++)
+  while (off < len)
     {
-      AlvHttpParse result = ALV_HTTP_PARSE_INVALID;
+      AlvHttpParse result = alv_http_request_parse (&req, buf + off, len - off, HEAD_MAX,
+                                                    ALV_HTTP_MAX_HEADERS);
       gboolean keep_alive;
-      gssize n = peek_head (conn, &req, &result);
+      gssize n;
 
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return TRUE;
-      if (n <= 0)
-        {
-          conn_close (conn);    /* the client left, or the connection failed */
-          return FALSE;
-        }
+      if (result == ALV_HTTP_PARSE_INCOMPLETE)
+        break;                  /* the rest of it comes later */
       g_string_truncate (front->answer.headers, 0);
       g_string_truncate (front->answer.body, 0);
       front->answer.status = 0;
@@ -288,17 +265,12 @@ conn_serve (FrontConn *conn,
       if (result != ALV_HTTP_PARSE_OK || !may_answer (&req)
           || !front->func (&req, conn->remote, &front->answer, front->user_data))
         {
-          conn_hand_over (conn);
+          conn_hand_over (conn, buf + off, len - off);
           return FALSE;
         }
       keep_alive = req.keep_alive;
       format_answer (front, &req, keep_alive);
-      /* take the head from the socket now that it is answered */
-      if (recv (conn->fd, front->buf, req.head_len, MSG_DONTWAIT) != (gssize) req.head_len)
-        {
-          conn_close (conn);
-          return FALSE;
-        }
+      off += req.head_len;
       front->answered++;
       n = send_some (conn->fd, front->wire->str, front->wire->len);
       if (n < 0)
@@ -306,36 +278,65 @@ conn_serve (FrontConn *conn,
           conn_close (conn);
           return FALSE;
         }
-      if ((gsize) n < front->wire->len)
-        {
-          /* kept until the client reads: the only copy of an answer */
-          conn->out_len = front->wire->len - (gsize) n;
-          conn->out = g_memdup2 (front->wire->str + n, conn->out_len);
-          conn->out_off = 0;
-          conn->close_after = !keep_alive;
-          /* the client is not reading: wait for it, read nothing more */
-          if (!conn_watch (conn, EPOLL_CTL_MOD, EPOLLOUT))
-            {
-              conn_close (conn);
-              return FALSE;
-            }
-          conn_set_deadline (conn, now, front->config.idle_timeout);
-          return TRUE;
-        }
-      if (!keep_alive)
+      if (!keep_alive && (gsize) n == front->wire->len)
         {
           conn_close (conn);
           return FALSE;
         }
       conn_set_deadline (conn, now, front->config.idle_timeout);
+      if ((gsize) n < front->wire->len)
+        {
+          /* the client is not reading: wait for it, read nothing more */
+          conn->out_len = front->wire->len - (gsize) n;
+          conn->out = g_memdup2 (front->wire->str + n, conn->out_len);
+          conn->out_off = 0;
+          conn->close_after = !keep_alive;
+          if (!conn_watch (conn, EPOLL_CTL_MOD, EPOLLOUT))
+            {
+              conn_close (conn);
+              return FALSE;
+            }
+          break;
+        }
     }
-  /* more may wait: edge-triggered, so ask to be told again */
-  if (!conn_watch (conn, EPOLL_CTL_MOD, EPOLLIN))
+  if (off < len && !conn->close_after)
     {
-      conn_close (conn);
-      return FALSE;
+      conn->in_len = len - off;
+      conn->in = g_memdup2 (buf + off, conn->in_len);
     }
   return TRUE;
+}
+
+/* Reads what @conn sent and handles it, with what was kept from before. */
+static void
+conn_serve (FrontConn *conn,
+            gint64     now)
+{
+  AlvHttpFront *front = conn->front;
+  gsize len = conn->in_len;
+  gssize n;
+
+  if (len > 0)
+    {
+      memcpy (front->buf, conn->in, len);
+      g_clear_pointer (&conn->in, g_free);
+      conn->in_len = 0;
+    }
+  if (len == sizeof front->buf)
+    {
+      (void) conn_handle (conn, front->buf, len, now);
+      return;
+    }
+  do
+    n = recv (conn->fd, front->buf + len, sizeof front->buf - len, MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+    {
+      /* the client left (with half a head, if any), or the connection failed */
+      conn_close (conn);
+      return;
+    }
+  (void) conn_handle (conn, front->buf, len + (gsize) MAX (n, 0), now);
 }
 
 /* Something happened on @conn. */
@@ -346,7 +347,7 @@ conn_ready (FrontConn *conn,
 {
   if (conn->out == NULL)
     {
-      (void) conn_serve (conn, now);
+      conn_serve (conn, now);
       return;
     }
   if ((events & (EPOLLERR | EPOLLHUP)) != 0 || !conn_flush (conn))
@@ -362,6 +363,16 @@ conn_ready (FrontConn *conn,
       return;
     }
   conn_set_deadline (conn, now, conn->front->config.idle_timeout);
+  if (conn->in_len > 0)
+    {
+      /* requests read while the answer waited: no new event tells of them */
+      gsize len = conn->in_len;
+
+      memcpy (conn->front->buf, conn->in, len);
+      g_clear_pointer (&conn->in, g_free);
+      conn->in_len = 0;
+      (void) conn_handle (conn, conn->front->buf, len, now);
+    }
 }
 
 /* Closes the connections past their deadline. */

@@ -3,8 +3,9 @@
  * A lean HTTP/1.1 front for a server's hottest requests: it reads each
  * request head of a connection itself (alv-http-request.h), lets a
  * handler answer small GET/HEAD requests from memory at once, keeps the
- * connection alive between them, and hands the connection, untouched, to
- * the full server (libsoup) for any request it does not answer.
+ * connection alive between them, and hands the connection to the full
+ * server (libsoup) for any request it does not answer, with the bytes it
+ * read.
  */
 #pragma once
 
@@ -41,11 +42,13 @@ typedef gboolean (*AlvHttpFrontFunc) (const AlvHttpRequest *req,
                                       AlvHttpAnswer        *answer,
                                       gpointer              user_data);
 
-/* Takes the connection @fd over, with the request the front declined
- * still unread (and the count of @address with it). */
+/* Takes the connection @fd over (and the count of @address with it):
+ * @unread holds what the front read from it and did not handle, the
+ * request it declined first. */
 typedef void (*AlvHttpFrontHandOverFunc) (int             fd,
                                           GSocketAddress *remote,
                                           const char     *address,
+                                          GBytes         *unread,
                                           gpointer        user_data);
 
 /* The front closed a connection of @address. */

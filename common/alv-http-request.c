@@ -4,10 +4,11 @@
  * (RFC 9112, narrowed): METHOD SP /target SP HTTP/1.0|1.1 CRLF, then
  * header lines "name: value" CRLF, then CRLF.  Lines end with CRLF only;
  * no folded lines, no control characters, no absolute-form target, one
- * Content-Length at most and only digits in it.  Whatever else a client
- * sends is INVALID here, which the fast path answers by handing the
- * connection to libsoup, so that an odd but legal request is served as
- * before and a malformed one is refused as before.
+ * Content-Length at most and only digits in it, %-escapes whole in the
+ * target.  Whatever else a client sends is INVALID here, which the fast
+ * path answers by handing the connection to libsoup, so that an odd but
+ * legal request is served as before and a malformed one is refused as
+ * before.
  */
 #define G_LOG_DOMAIN "alluvium"
 #include "config.h"
@@ -104,8 +105,13 @@ parse_request_line (AlvHttpRequest *req,
   if (p >= eol || *p != '/')
     return ALV_HTTP_PARSE_INVALID;  /* origin form only */
   for (sp2 = p; sp2 < eol && *sp2 != ' '; sp2++)
-    if ((guchar) *sp2 <= 0x20 || (guchar) *sp2 >= 0x7f || *sp2 == '#')
-      return ALV_HTTP_PARSE_INVALID;
+    {
+      if ((guchar) *sp2 <= 0x20 || (guchar) *sp2 >= 0x7f || *sp2 == '#')
+        return ALV_HTTP_PARSE_INVALID;
+      /* a broken escape is libsoup's to refuse (GUri does) */
+      if (*sp2 == '%' && (eol - sp2 < 3 || !g_ascii_isxdigit (sp2[1]) || !g_ascii_isxdigit (sp2[2])))
+        return ALV_HTTP_PARSE_INVALID;
+    }
   if (sp2 == eol)
     return ALV_HTTP_PARSE_INVALID;
   q = memchr (p, '?', (gsize) (sp2 - p));

@@ -32,6 +32,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "alv-conn-limits.h"
+#include "alv-replay-stream.h"
 
 #define ACCEPT_BATCH 64
 #define LOG_INTERVAL (10 * G_USEC_PER_SEC)
@@ -497,24 +498,26 @@ alv_listener_release (AlvListener *listener,
 static void serve_admitted (AlvListener    *self,
                             GSocket        *client,
                             GSocketAddress *remote,
-                            char           *address);
+                            char           *address,
+                            GBytes         *unread);
 
 /**
  * alv_listener_hand_over:
  * @listener: a listener that serves a SoupServer
- * @fd: (transfer full): a connection its front took, what is unread
- *   still unread
+ * @fd: (transfer full): a connection its front took
  * @remote: the client's address
  * @address: the client as counted
+ * @unread: (nullable): what the front read from @fd and did not handle
  *
- * Gives the connection to the SoupServer, as if just accepted; it goes
- * on counting under @address until it closes.
+ * Gives the connection to the SoupServer, as if just accepted, @unread
+ * first; it goes on counting under @address until it closes.
  */
 void
 alv_listener_hand_over (AlvListener    *listener,
                         int             fd,
                         GSocketAddress *remote,
-                        const char     *address)
+                        const char     *address,
+                        GBytes         *unread)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GSocket) client = NULL;
@@ -530,7 +533,7 @@ alv_listener_hand_over (AlvListener    *listener,
       alv_conn_limits_release (listener->limits, address);
       return;
     }
-  serve_admitted (listener, client, remote, g_strdup (address));
+  serve_admitted (listener, client, remote, g_strdup (address), unread);
 }
 
 /**
@@ -627,12 +630,14 @@ admit (AlvListener *self,
   return TRUE;
 }
 
-/* @client was admitted (and counted under @address, taken): serve it. */
+/* @client was admitted (and counted under @address, taken): serve it,
+ * @unread (nullable) first. */
 static void
 serve_admitted (AlvListener    *self,
                 GSocket        *client,
                 GSocketAddress *remote,
-                char           *address)
+                char           *address,
+                GBytes         *unread)
 {
   g_autoptr(GSocketAddress) local = g_socket_get_local_address (client, NULL);
   g_autoptr(GSocketConnection) connection = NULL;
@@ -652,7 +657,15 @@ serve_admitted (AlvListener    *self,
   g_object_weak_ref (G_OBJECT (connection), conn_gone, conn);
   g_hash_table_insert (self->conns, conn->remote, conn);
 
-  if (self->soup != NULL)
+  if (self->soup != NULL && unread != NULL && g_bytes_get_size (unread) > 0)
+    {
+      /* the connection stays counted until the server drops the stream,
+       * which holds it */
+      g_autoptr(GIOStream) replay = alv_replay_stream_new (G_IO_STREAM (connection), unread);
+
+      soup_server_accept_iostream (self->soup, replay, local, remote, NULL);
+    }
+  else if (self->soup != NULL)
     soup_server_accept_iostream (self->soup, G_IO_STREAM (connection), local, remote, NULL);
   else if (self->func != NULL)
     self->func (self, connection, self->func_data);
@@ -676,7 +689,7 @@ take (AlvListener *self,
       g_socket_close (client, NULL);
       return;
     }
-  serve_admitted (self, client, remote, g_steal_pointer (&address));
+  serve_admitted (self, client, remote, g_steal_pointer (&address), NULL);
 }
 
 /* take() for a front: the bare descriptor, no GSocket (its creation

@@ -81,7 +81,8 @@ void         alv_listener_release          (AlvListener             *listener,
 void         alv_listener_hand_over        (AlvListener             *listener,
                                             int                      fd,
                                             GSocketAddress          *remote,
-                                            const char              *address);
+                                            const char              *address,
+                                            GBytes                  *unread);
 gboolean     alv_listener_add_address      (AlvListener             *listener,
                                             GSocketAddress          *address,
                                             GSocketAddress         **effective,

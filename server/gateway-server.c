@@ -1925,11 +1925,12 @@ static void
 hand_over_cb (int             fd,
               GSocketAddress *remote,
               const char     *address,
+              GBytes         *unread,
               gpointer        user_data)
 {
   GatewayServer *self = user_data;
 
-  alv_listener_hand_over (self->listener, fd, remote, address);
+  alv_listener_hand_over (self->listener, fd, remote, address, unread);
 }
 
 static void

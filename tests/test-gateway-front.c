@@ -550,12 +550,10 @@ writer_thread (gpointer data)
   return NULL;
 }
 
-/* Thousands of pipelined requests sent without reading: the gateway
- * stops reading while its answers wait (one answer held at most), and
- * answers every request in order; where a head arrives in pieces,
- * libsoup takes the connection over and answers that one request (and
- * closes: libsoup 3.2).  Never half an answer, and the gateway serves
- * on. */
+/* Thousands of pipelined requests sent without reading, heads split
+ * anywhere by TCP: the gateway stops reading while an answer waits (one
+ * answer held at most), and answers every request, in order, as the
+ * client reads. */
 static void
 test_pipeline_flood (Fixture       *fx,
                      gconstpointer  data G_GNUC_UNUSED)
@@ -565,7 +563,7 @@ test_pipeline_flood (Fixture       *fx,
   g_autofree char *request = NULL;
   g_autoptr(GThread) thread = NULL;
   Writer w;
-  guint n = 3000, answered = 0;
+  guint n = 3000;
 
   start (fx, NULL);
   socket = connect_to (fx);
@@ -576,20 +574,13 @@ test_pipeline_flood (Fixture       *fx,
     {
       g_auto(Answer) a = { 0, };
 
-      if (!read_answer (socket, buf, FALSE, &a))
-        break;
+      g_assert_true (read_answer (socket, buf, FALSE, &a));
       assert_announce_answer (fx, &a);
-      answered++;
-      if (g_strcmp0 (answer_header (&a, "connection"), "close") == 0)
-        {
-          assert_closed (socket, buf);
-          break;
-        }
+      g_assert_null (answer_header (&a, "connection"));
     }
-  g_socket_shutdown (socket, TRUE, TRUE, NULL);
   g_thread_join (g_steal_pointer (&thread));
-  g_test_message ("%u of %u answered on the connection", answered, n);
-  g_assert_cmpuint (answered, >, 16);
+  g_assert_false (w.failed);
+  g_assert_cmpuint (buf->len, ==, 0);
   assert_serves_on (fx);
 }
 

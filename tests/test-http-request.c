@@ -113,6 +113,8 @@ test_invalid (void)
     "GET http://example.org/ HTTP/1.1\r\n\r\n",   /* absolute form */
     "GET * HTTP/1.1\r\n\r\n",
     "GET /a#b HTTP/1.1\r\n\r\n",
+    "GET /a?x=%zz HTTP/1.1\r\n\r\n",
+    "GET /a?x=%2 HTTP/1.1\r\n\r\n",
     "GET /a\x01 HTTP/1.1\r\n\r\n",
     "GET /\xc3\xa9 HTTP/1.1\r\n\r\n",
     "GET / HTTP/1.1\n\n",                         /* bare LF */
