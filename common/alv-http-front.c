@@ -5,8 +5,8 @@
  * Each connection is a bare descriptor (no GSocket, no GSource) in one
  * epoll set that a single GSource watches; deadlines are swept once a
  * second: nothing is allocated per request once the front is warm, and
- * a connection costs accept, epoll_ctl, one read and one send a request,
- * and close.  What a read brings beyond complete heads (a head in pieces,
+ * a connection costs accept, one read and one send a request, and close
+ * (and epoll_ctl when its first request was not there at once).  What a read brings beyond complete heads (a head in pieces,
  * pipelined requests while an answer waits) is kept with the connection,
  * at most HEAD_MAX bytes.  A request the front declines (another path,
  * a body, a head it does not parse as plainly valid or that is too long)
@@ -48,6 +48,7 @@ struct _FrontConn
   gsize out_len;
   gsize out_off;
   gboolean close_after;
+  gboolean watched;             /* in the epoll set */
 };
 
 typedef struct
@@ -131,7 +132,8 @@ conn_hand_over (FrontConn  *conn,
   AlvHttpFront *front = conn->front;
   g_autoptr(GBytes) unread = g_bytes_new (data, len);
 
-  epoll_ctl (front->epfd, EPOLL_CTL_DEL, conn->fd, NULL);
+  if (conn->watched)
+    epoll_ctl (front->epfd, EPOLL_CTL_DEL, conn->fd, NULL);
   front->hand_over (conn->fd, conn->remote, conn->address, unread, front->user_data);
   conn_free (conn);
 }
@@ -144,14 +146,17 @@ conn_set_deadline (FrontConn *conn,
   conn->deadline = seconds != 0 ? now + (gint64) seconds * G_USEC_PER_SEC : 0;
 }
 
+/* Watches @conn for @events (in the epoll set from the first call on). */
 static gboolean
 conn_watch (FrontConn *conn,
-            int        op,
             guint32    events)
 {
   struct epoll_event ev = { .events = events, .data.ptr = conn };
 
-  return epoll_ctl (conn->front->epfd, op, conn->fd, &ev) == 0;
+  if (epoll_ctl (conn->front->epfd, conn->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, conn->fd, &ev) != 0)
+    return FALSE;
+  conn->watched = TRUE;
+  return TRUE;
 }
 
 /* Sends what it can of @data: the bytes sent, or -1 when the
@@ -291,7 +296,7 @@ conn_handle (FrontConn *conn,
           conn->out = g_memdup2 (front->wire->str + n, conn->out_len);
           conn->out_off = 0;
           conn->close_after = !keep_alive;
-          if (!conn_watch (conn, EPOLL_CTL_MOD, EPOLLOUT))
+          if (!conn_watch (conn, EPOLLOUT))
             {
               conn_close (conn);
               return FALSE;
@@ -307,8 +312,9 @@ conn_handle (FrontConn *conn,
   return TRUE;
 }
 
-/* Reads what @conn sent and handles it, with what was kept from before. */
-static void
+/* Reads what @conn sent and handles it, with what was kept from before.
+ * FALSE when @conn is gone. */
+static gboolean
 conn_serve (FrontConn *conn,
             gint64     now)
 {
@@ -323,10 +329,7 @@ conn_serve (FrontConn *conn,
       conn->in_len = 0;
     }
   if (len == sizeof front->buf)
-    {
-      (void) conn_handle (conn, front->buf, len, now);
-      return;
-    }
+    return conn_handle (conn, front->buf, len, now);
   do
     n = recv (conn->fd, front->buf + len, sizeof front->buf - len, MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
@@ -334,9 +337,9 @@ conn_serve (FrontConn *conn,
     {
       /* the client left (with half a head, if any), or the connection failed */
       conn_close (conn);
-      return;
+      return FALSE;
     }
-  (void) conn_handle (conn, front->buf, len + (gsize) MAX (n, 0), now);
+  return conn_handle (conn, front->buf, len + (gsize) MAX (n, 0), now);
 }
 
 /* Something happened on @conn. */
@@ -347,7 +350,7 @@ conn_ready (FrontConn *conn,
 {
   if (conn->out == NULL)
     {
-      conn_serve (conn, now);
+      (void) conn_serve (conn, now);
       return;
     }
   if ((events & (EPOLLERR | EPOLLHUP)) != 0 || !conn_flush (conn))
@@ -357,7 +360,7 @@ conn_ready (FrontConn *conn,
     }
   if (conn->out != NULL)
     return;
-  if (conn->close_after || !conn_watch (conn, EPOLL_CTL_MOD, EPOLLIN))
+  if (conn->close_after || !conn_watch (conn, EPOLLIN))
     {
       conn_close (conn);
       return;
@@ -491,6 +494,7 @@ alv_http_front_take (AlvHttpFront   *front,
                      const char     *address)
 {
   FrontConn *conn;
+  gint64 now;
 
   g_return_if_fail (front != NULL && fd >= 0);
   g_return_if_fail (G_IS_SOCKET_ADDRESS (remote) && address != NULL);
@@ -502,8 +506,11 @@ alv_http_front_take (AlvHttpFront   *front,
   conn->remote = g_object_ref (remote);
   conn->address = g_strdup (address);
   g_queue_push_tail_link (&front->conns, &conn->link);
-  conn_set_deadline (conn, g_get_monotonic_time (), front->config.header_timeout);
-  if (!conn_watch (conn, EPOLL_CTL_ADD, EPOLLIN))
+  now = g_get_monotonic_time ();
+  conn_set_deadline (conn, now, front->config.header_timeout);
+  /* the request is most often there already: a connection answered and
+   * closed at once never enters the epoll set */
+  if (conn_serve (conn, now) && !conn->watched && !conn_watch (conn, EPOLLIN))
     conn_close (conn);
 }
 
