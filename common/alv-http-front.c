@@ -15,7 +15,8 @@
  * Answers go out with one send(); a client that does not read them holds
  * one answer here at most, and nothing more is read from it meanwhile
  * (pipelining cannot queue work).  A client that sends no complete head
- * before its deadline (slow or silent) is closed.
+ * before its deadline (slow or silent) is closed; a head whose body
+ * cannot be delimited (a broken Content-Length) gets 400 and a close.
  */
 #define G_LOG_DOMAIN "alluvium"
 #include "config.h"
@@ -27,6 +28,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <glib/gi18n-lib.h>
 #include <libsoup/soup.h>
 
 #define HEAD_MAX (32 * 1024)     /* a longer head goes to the full server */
@@ -242,6 +244,24 @@ format_answer (AlvHttpFront         *front,
     g_string_append_len (wire, a->body->str, (gssize) a->body->len);
 }
 
+/* A request whose body cannot be delimited: 400, and the connection
+ * closes (what follows the head cannot be read as a next request). */
+static void
+refuse_bad_length (FrontConn *conn)
+{
+  AlvHttpFront *front = conn->front;
+  const char *reason = _("the request's Content-Length is not one plain number");
+
+  g_string_printf (front->wire, "HTTP/1.1 400 Bad Request\r\nDate: %s\r\n", front_date (front));
+  if (front->server != NULL)
+    g_string_append_printf (front->wire, "Server: %s\r\n", front->server);
+  g_string_append_printf (front->wire, "Content-Type: text/plain; charset=utf-8\r\n"
+                          "Content-Length: %" G_GSIZE_FORMAT "\r\nConnection: close\r\n\r\n%s\n",
+                          strlen (reason) + 1, reason);
+  (void) send_some (conn->fd, front->wire->str, front->wire->len);
+  conn_close (conn);
+}
+
 /* Handles the @len bytes read from @conn at @buf (front->buf): answers
  * every complete request, keeps the rest.  FALSE when @conn is gone. */
 static gboolean
@@ -263,6 +283,11 @@ conn_handle (FrontConn *conn,
 
       if (result == ALV_HTTP_PARSE_INCOMPLETE)
         break;                  /* the rest of it comes later */
+      if (result == ALV_HTTP_PARSE_BAD_LENGTH)
+        {
+          refuse_bad_length (conn);
+          return FALSE;
+        }
       g_string_truncate (front->answer.headers, 0);
       g_string_truncate (front->answer.body, 0);
       front->answer.status = 0;

@@ -3,9 +3,10 @@
  * The strict request-head parser of alv-http-request.h.  What it accepts
  * (RFC 9112, narrowed): METHOD SP /target SP HTTP/1.0|1.1 CRLF, then
  * header lines "name: value" CRLF, then CRLF.  Lines end with CRLF only;
- * no folded lines, no control characters, no absolute-form target, one
- * Content-Length at most and only digits in it, %-escapes whole in the
- * target.  Whatever else a client sends is INVALID here, which the fast
+ * no folded lines, no control characters, no absolute-form target,
+ * %-escapes whole in the target; one Content-Length at most and only
+ * digits in it (else BAD_LENGTH: libsoup 3.2 leaks the path of such a
+ * request, and a length read two ways is how requests are smuggled).  Whatever else a client sends is INVALID here, which the fast
  * path answers by handing the connection to libsoup, so that an odd but
  * legal request is served as before and a malformed one is refused as
  * before.
@@ -172,11 +173,11 @@ read_framing (AlvHttpRequest *req)
           guint64 length = 0;
 
           if (seen_length || h->value_len == 0 || h->value_len > 18)
-            return ALV_HTTP_PARSE_INVALID;
+            return ALV_HTTP_PARSE_BAD_LENGTH;
           for (gsize k = 0; k < h->value_len; k++)
             {
               if (!g_ascii_isdigit (h->value[k]))
-                return ALV_HTTP_PARSE_INVALID;
+                return ALV_HTTP_PARSE_BAD_LENGTH;
               length = length * 10 + (guint64) (h->value[k] - '0');
             }
           seen_length = TRUE;

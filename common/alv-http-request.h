@@ -28,6 +28,9 @@ G_BEGIN_DECLS
  *   than the limits allow
  * @ALV_HTTP_PARSE_INVALID: not a plainly valid HTTP/1.0 or 1.1 request
  *   head in origin form
+ * @ALV_HTTP_PARSE_BAD_LENGTH: a valid head but for its Content-Length
+ *   (repeated, empty or not a number): where its body ends is unknown, so
+ *   the request must be refused (400), never passed on
  */
 typedef enum
 {
@@ -35,6 +38,7 @@ typedef enum
   ALV_HTTP_PARSE_INCOMPLETE,
   ALV_HTTP_PARSE_TOO_LARGE,
   ALV_HTTP_PARSE_INVALID,
+  ALV_HTTP_PARSE_BAD_LENGTH,
 } AlvHttpParse;
 
 typedef struct

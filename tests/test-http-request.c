@@ -87,11 +87,12 @@ test_body (void)
   g_assert_true (req.has_body);
   /* smuggling material: two lengths, or one that is not a number */
   g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n"),
-                   ==, ALV_HTTP_PARSE_INVALID);
-  g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nContent-Length: +5\r\n\r\n"), ==, ALV_HTTP_PARSE_INVALID);
-  g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n"), ==, ALV_HTTP_PARSE_INVALID);
+                   ==, ALV_HTTP_PARSE_BAD_LENGTH);
+  g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nContent-Length: +5\r\n\r\n"), ==, ALV_HTTP_PARSE_BAD_LENGTH);
+  g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n"), ==, ALV_HTTP_PARSE_BAD_LENGTH);
+  g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nContent-Length:\r\n\r\n"), ==, ALV_HTTP_PARSE_BAD_LENGTH);
   g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n"),
-                   ==, ALV_HTTP_PARSE_INVALID);
+                   ==, ALV_HTTP_PARSE_BAD_LENGTH);
 }
 
 /* Not plainly valid: left to the full server, which refuses or serves
