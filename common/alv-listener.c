@@ -17,6 +17,7 @@
  * libsoup, so nothing reaches the server past the caps.
  */
 #define G_LOG_DOMAIN "alluvium"
+#define _GNU_SOURCE 1           /* accept4() */
 #include "config.h"
 #include "alv-listener.h"
 
@@ -31,6 +32,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "alv-conn-limits.h"
+#include "alv-replay-stream.h"
 
 #define ACCEPT_BATCH 64
 #define LOG_INTERVAL (10 * G_USEC_PER_SEC)
@@ -76,6 +78,8 @@ struct _AlvListener
   gboolean close_each;             /* every answer closes its connection */
   AlvListenerAcceptFunc func;
   gpointer func_data;
+  AlvListenerFrontFunc front;      /* sees connections before @soup */
+  gpointer front_data;
 };
 
 G_DEFINE_FINAL_TYPE (AlvListener, alv_listener, G_TYPE_OBJECT)
@@ -453,6 +457,86 @@ alv_listener_serve_soup (AlvListener  *listener,
 }
 
 /**
+ * alv_listener_set_front:
+ * @listener: a listener that serves a SoupServer
+ * @func: receives each admitted connection first, as a bare descriptor
+ * @user_data: passed to @func
+ *
+ * Makes @listener give its connections to @func (a fast path such as
+ * #AlvHttpFront), which closes them with alv_listener_release() or hands
+ * them to the server with alv_listener_hand_over().
+ */
+void
+alv_listener_set_front (AlvListener          *listener,
+                        AlvListenerFrontFunc  func,
+                        gpointer              user_data)
+{
+  g_return_if_fail (ALV_IS_LISTENER (listener));
+  g_return_if_fail (listener->soup != NULL);
+
+  listener->front = func;
+  listener->front_data = user_data;
+}
+
+/**
+ * alv_listener_release:
+ * @listener: a listener
+ * @address: the client of a connection its front closed
+ *
+ * Stops counting that connection.
+ */
+void
+alv_listener_release (AlvListener *listener,
+                      const char  *address)
+{
+  g_return_if_fail (ALV_IS_LISTENER (listener));
+  g_return_if_fail (address != NULL);
+
+  alv_conn_limits_release (listener->limits, address);
+}
+
+static void serve_admitted (AlvListener    *self,
+                            GSocket        *client,
+                            GSocketAddress *remote,
+                            char           *address,
+                            GBytes         *unread);
+
+/**
+ * alv_listener_hand_over:
+ * @listener: a listener that serves a SoupServer
+ * @fd: (transfer full): a connection its front took
+ * @remote: the client's address
+ * @address: the client as counted
+ * @unread: (nullable): what the front read from @fd and did not handle
+ *
+ * Gives the connection to the SoupServer, as if just accepted, @unread
+ * first; it goes on counting under @address until it closes.
+ */
+void
+alv_listener_hand_over (AlvListener    *listener,
+                        int             fd,
+                        GSocketAddress *remote,
+                        const char     *address,
+                        GBytes         *unread)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) client = NULL;
+
+  g_return_if_fail (ALV_IS_LISTENER (listener));
+  g_return_if_fail (fd >= 0 && G_IS_SOCKET_ADDRESS (remote) && address != NULL);
+
+  client = g_socket_new_from_fd (fd, &error);
+  if (client == NULL)
+    {
+      g_debug ("%s: cannot take a connection over: %s", listener->name, error->message);
+      close (fd);
+      alv_conn_limits_release (listener->limits, address);
+      return;
+    }
+  serve_admitted (listener, client, remote, g_strdup (address), unread);
+}
+
+/**
  * alv_listener_set_header_timeout:
  * @listener: a listener
  * @seconds: the new deadline for request headers (0: none)
@@ -495,16 +579,16 @@ address_key (GSocketAddress *remote)
   return inet_key (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
 }
 
+/* @client was refused (and is closed by the caller): count, and say so
+ * now and then */
 static void
 refuse (AlvListener  *self,
-        GSocket      *client,
         const char   *address,
         AlvAdmission  why)
 {
   guint64 suppressed = 0;
 
   self->refused++;
-  g_socket_close (client, NULL);
   if (!alv_log_limiter_allow (&self->refuse_log, g_get_monotonic_time (), &suppressed))
     return;
   if (why == ALV_REFUSE_ADDRESS)
@@ -518,24 +602,13 @@ refuse (AlvListener  *self,
                self->name, address, alv_conn_limits_get_total (self->limits), suppressed);
 }
 
-static void
-take (AlvListener *self,
-      GSocket     *client)
+/* Whether a connection of @address may be taken; counts it if so. */
+static gboolean
+admit (AlvListener *self,
+       const char  *address)
 {
-  g_autoptr(GSocketAddress) remote = g_socket_get_remote_address (client, NULL);
-  g_autoptr(GSocketAddress) local = g_socket_get_local_address (client, NULL);
-  g_autoptr(GSocketConnection) connection = NULL;
-  g_autofree char *address = NULL;
-  AlvAdmission admission;
-  Conn *conn;
+  AlvAdmission admission = alv_conn_limits_admit (self->limits, address);
 
-  if (remote == NULL)
-    {
-      g_socket_close (client, NULL);  /* already gone */
-      return;
-    }
-  address = address_key (remote);
-  admission = alv_conn_limits_admit (self->limits, address);
   if (admission != ALV_ADMIT)
     {
       gint64 now = g_get_monotonic_time ();
@@ -551,9 +624,25 @@ take (AlvListener *self,
     }
   if (admission != ALV_ADMIT)
     {
-      refuse (self, client, address, admission);
-      return;
+      refuse (self, address, admission);
+      return FALSE;
     }
+  return TRUE;
+}
+
+/* @client was admitted (and counted under @address, taken): serve it,
+ * @unread (nullable) first. */
+static void
+serve_admitted (AlvListener    *self,
+                GSocket        *client,
+                GSocketAddress *remote,
+                char           *address,
+                GBytes         *unread)
+{
+  g_autoptr(GSocketAddress) local = g_socket_get_local_address (client, NULL);
+  g_autoptr(GSocketConnection) connection = NULL;
+  Conn *conn;
+
   if (self->config.idle_timeout != 0)
     g_socket_set_timeout (client, self->config.idle_timeout);
   if (G_IS_INET_SOCKET_ADDRESS (remote))
@@ -564,14 +653,68 @@ take (AlvListener *self,
   conn->connection = connection;
   conn->socket = client;
   conn->remote = g_object_ref (remote);
-  conn->address = g_steal_pointer (&address);
+  conn->address = address;
   g_object_weak_ref (G_OBJECT (connection), conn_gone, conn);
   g_hash_table_insert (self->conns, conn->remote, conn);
 
-  if (self->soup != NULL)
+  if (self->soup != NULL && unread != NULL && g_bytes_get_size (unread) > 0)
+    {
+      /* the connection stays counted until the server drops the stream,
+       * which holds it */
+      g_autoptr(GIOStream) replay = alv_replay_stream_new (G_IO_STREAM (connection), unread);
+
+      soup_server_accept_iostream (self->soup, replay, local, remote, NULL);
+    }
+  else if (self->soup != NULL)
     soup_server_accept_iostream (self->soup, G_IO_STREAM (connection), local, remote, NULL);
   else if (self->func != NULL)
     self->func (self, connection, self->func_data);
+}
+
+static void
+take (AlvListener *self,
+      GSocket     *client)
+{
+  g_autoptr(GSocketAddress) remote = g_socket_get_remote_address (client, NULL);
+  g_autofree char *address = NULL;
+
+  if (remote == NULL)
+    {
+      g_socket_close (client, NULL);  /* already gone */
+      return;
+    }
+  address = address_key (remote);
+  if (!admit (self, address))
+    {
+      g_socket_close (client, NULL);
+      return;
+    }
+  serve_admitted (self, client, remote, g_steal_pointer (&address), NULL);
+}
+
+/* take() for a front: the bare descriptor, no GSocket (its creation
+ * costs several system calls, and most connections never need one) */
+static void
+take_fd (AlvListener                   *self,
+         int                            fd,
+         const struct sockaddr_storage *native,
+         socklen_t                      native_len)
+{
+  g_autoptr(GSocketAddress) remote = g_socket_address_new_from_native ((gpointer) native, native_len);
+  g_autofree char *address = NULL;
+
+  if (remote == NULL)
+    {
+      close (fd);
+      return;
+    }
+  address = address_key (remote);
+  if (!admit (self, address))
+    {
+      close (fd);
+      return;
+    }
+  self->front (self, fd, remote, address, self->front_data);
 }
 
 static void
@@ -620,6 +763,39 @@ pause_accepting (AlvListener  *self,
 }
 
 static gboolean
+accept_fds (ListenSocket *ls)
+{
+  AlvListener *self = ls->self;
+  int lfd = g_socket_get_fd (ls->socket);
+
+  for (guint i = 0; i < ACCEPT_BATCH; i++)
+    {
+      struct sockaddr_storage native;
+      socklen_t native_len = sizeof native;
+      int fd = accept4 (lfd, (struct sockaddr *) &native, &native_len,
+                        SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+      if (fd < 0)
+        {
+          int saved = errno;
+          g_autoptr(GError) error = NULL;
+
+          if (saved == EAGAIN || saved == EWOULDBLOCK)
+            break;
+          if (saved == EINTR || saved == ECONNABORTED)
+            continue;
+          g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (saved), "%s",
+                       g_strerror (saved));
+          pause_accepting (self, error);  /* destroys this source */
+          return G_SOURCE_REMOVE;
+        }
+      self->failures = 0;
+      take_fd (self, fd, &native, native_len);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
 accept_cb (GSocket      *socket G_GNUC_UNUSED,
            GIOCondition  condition G_GNUC_UNUSED,
            gpointer      user_data)
@@ -627,6 +803,8 @@ accept_cb (GSocket      *socket G_GNUC_UNUSED,
   ListenSocket *ls = user_data;
   AlvListener *self = ls->self;
 
+  if (self->front != NULL)
+    return accept_fds (ls);
   for (guint i = 0; i < ACCEPT_BATCH; i++)
     {
       g_autoptr(GError) error = NULL;

@@ -55,6 +55,14 @@ typedef void (*AlvListenerAcceptFunc) (AlvListener       *listener,
                                        GSocketConnection *connection,
                                        gpointer           user_data);
 
+/* Takes a connection admitted under @address: the descriptor @fd
+ * (non-blocking) is its to close, see alv_listener_set_front(). */
+typedef void (*AlvListenerFrontFunc) (AlvListener    *listener,
+                                      int             fd,
+                                      GSocketAddress *remote,
+                                      const char     *address,
+                                      gpointer        user_data);
+
 AlvListener *alv_listener_new              (const char              *name,
                                             const AlvListenerConfig *config);
 void         alv_listener_set_accept_func  (AlvListener             *listener,
@@ -65,6 +73,16 @@ void         alv_listener_exempt_address   (AlvListener             *listener,
 gboolean     alv_listener_serve_soup       (AlvListener             *listener,
                                             SoupServer              *server,
                                             GError                 **error);
+void         alv_listener_set_front        (AlvListener             *listener,
+                                            AlvListenerFrontFunc     func,
+                                            gpointer                 user_data);
+void         alv_listener_release          (AlvListener             *listener,
+                                            const char              *address);
+void         alv_listener_hand_over        (AlvListener             *listener,
+                                            int                      fd,
+                                            GSocketAddress          *remote,
+                                            const char              *address,
+                                            GBytes                  *unread);
 gboolean     alv_listener_add_address      (AlvListener             *listener,
                                             GSocketAddress          *address,
                                             GSocketAddress         **effective,

@@ -23,6 +23,7 @@
 #include "alv-block-map.h"
 #include "alv-error.h"
 #include "alv-hash-tree.h"
+#include "alv-http-front.h"
 #include "alv-listener.h"
 #include "alv-ocn-headers.h"
 #include "alv-ranges.h"
@@ -83,7 +84,8 @@ struct _GatewayServer
   GatewayConfig config;
   GatewayStats stats;
   SoupServer *server;
-  AlvListener *listener;        /* accepts for @server */
+  AlvListener *listener;        /* accepts for @front, then @server */
+  AlvHttpFront *front;          /* announce and resolve, at once */
   GatewayFetchSessions *sessions;
   GatewayStore *store;
   GatewayPeers *peers;
@@ -164,59 +166,152 @@ config_copy (GatewayConfig       *dst,
 /* ------------------------------------------------------------------ */
 /* Answers                                                             */
 
-static void
-log_request (SoupServerMessage *msg,
-             guint              status,
-             const char        *note)
+/* Where an answer goes: a request libsoup read (@msg), or one the fast
+ * path read (alv-http-front.h: @req, @answer), so that both paths give
+ * the same answers from the same code. */
+typedef struct
 {
-  GUri *uri;
-  const char *client;
+  SoupServerMessage *msg;
+  const AlvHttpRequest *req;
+  AlvHttpAnswer *answer;
+  GSocketAddress *remote;
+} Reply;
+
+/* The Reply of a libsoup request, for as long as the statement lasts */
+#define MSG_REPLY(m) (&(Reply) { .msg = (m) })
+
+static void
+reply_status (Reply      *r,
+              guint       status,
+              const char *reason)
+{
+  if (r->msg != NULL)
+    soup_server_message_set_status (r->msg, status, reason);
+  else
+    {
+      r->answer->status = status;
+      r->answer->reason = reason;
+    }
+}
+
+/* Sets a response header (on the fast path each is set once). */
+static void
+reply_header (Reply      *r,
+              const char *name,
+              const char *value)
+{
+  if (r->msg != NULL)
+    {
+      soup_message_headers_replace (soup_server_message_get_response_headers (r->msg),
+                                    name, value);
+      return;
+    }
+  g_string_append (r->answer->headers, name);
+  g_string_append (r->answer->headers, ": ");
+  /* a value from elsewhere (a media type) must not split the header */
+  for (const char *c = value; *c != '\0'; c++)
+    g_string_append_c (r->answer->headers, *c == '\r' || *c == '\n' ? ' ' : *c);
+  g_string_append (r->answer->headers, "\r\n");
+}
+
+static void
+reply_body (Reply      *r,
+            const char *type,
+            const char *data,
+            gsize       len)
+{
+  if (r->msg != NULL)
+    {
+      soup_server_message_set_response (r->msg, type, SOUP_MEMORY_COPY, data, len);
+      return;
+    }
+  reply_header (r, "Content-Type", type);
+  g_string_append_len (r->answer->body, data, (gssize) len);
+}
+
+static GSocketAddress *
+reply_remote (Reply *r)
+{
+  return r->msg != NULL ? soup_server_message_get_remote_address (r->msg) : r->remote;
+}
+
+static void
+log_request (Reply      *r,
+             guint       status,
+             const char *note)
+{
+  g_autofree char *client = NULL;
+  g_autofree char *method = NULL;
+  g_autofree char *path = NULL;
   g_autofree char *status_text = NULL;
+  GSocketAddress *remote;
 
   /* the hot path: nothing is formatted unless --verbose will show it */
   if (g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN))
     return;
-  uri = soup_server_message_get_uri (msg);
-  client = soup_server_message_get_remote_host (msg);
+  if (r->msg != NULL)
+    {
+      client = g_strdup (soup_server_message_get_remote_host (r->msg));
+      method = g_strdup (soup_server_message_get_method (r->msg));
+      path = g_strdup (g_uri_get_path (soup_server_message_get_uri (r->msg)));
+    }
+  else
+    {
+      remote = reply_remote (r);
+      if (G_IS_INET_SOCKET_ADDRESS (remote))
+        client = g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
+      method = g_strndup (r->req->method, r->req->method_len);
+      path = g_strndup (r->req->path, r->req->path_len);
+    }
   status_text = status ? g_strdup_printf ("%u", status) : g_strdup ("-");
   if (client == NULL)
-    client = "?";
+    client = g_strdup ("?");
   g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_DEBUG,
                     "CLIENT", "%s", client,
-                    "HTTP_METHOD", "%s", soup_server_message_get_method (msg),
-                    "HTTP_PATH", "%s", g_uri_get_path (uri),
+                    "HTTP_METHOD", "%s", method,
+                    "HTTP_PATH", "%s", path,
                     "HTTP_STATUS", "%s", status_text,
-                    "MESSAGE", "%s %s %s → %s%s%s", client,
-                    soup_server_message_get_method (msg), g_uri_get_path (uri), status_text,
+                    "MESSAGE", "%s %s %s → %s%s%s", client, method, path, status_text,
                     note ? ": " : "", note ? note : "");
 }
 
 /* Every refusal: a status and a one-line reason. */
 static void
-refuse (GatewayServer     *self,
-        SoupServerMessage *msg,
-        guint              status,
-        const char        *reason)
+refuse (GatewayServer *self,
+        Reply         *r,
+        guint          status,
+        const char    *reason)
 {
   g_autofree char *body = g_strconcat (reason, "\n", NULL);
 
   self->stats.refusals++;
-  log_request (msg, status, reason);
-  soup_server_message_set_status (msg, status,
-                                  status == STATUS_TOO_MANY_REQUESTS ? "Too Many Requests"
-                                  : status == STATUS_HEADERS_TOO_LARGE ? "Request Header Fields Too Large"
-                                  : NULL);
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                "Cache-Control", "no-store");
-  soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
-                                    body, strlen (body));
+  log_request (r, status, reason);
+  reply_status (r, status,
+                status == STATUS_TOO_MANY_REQUESTS ? "Too Many Requests"
+                : status == STATUS_HEADERS_TOO_LARGE ? "Request Header Fields Too Large"
+                : NULL);
+  reply_header (r, "Cache-Control", "no-store");
+  reply_body (r, "text/plain; charset=utf-8", body, strlen (body));
+}
+
+/* The X-Forwarded-For list of the request (NULL: none). */
+static char *
+reply_forwarded_for (Reply *r)
+{
+  const AlvHttpHeader *h;
+
+  if (r->msg != NULL)
+    return g_strdup (soup_message_headers_get_list (soup_server_message_get_request_headers (r->msg),
+                                                    "X-Forwarded-For"));
+  h = alv_http_request_find (r->req, "X-Forwarded-For", NULL);
+  return h != NULL ? g_strndup (h->value, h->value_len) : NULL;
 }
 
 static GInetAddress *
-client_address (GatewayServer     *self,
-                SoupServerMessage *msg)
+client_address (GatewayServer *self,
+                Reply         *r)
 {
-  GSocketAddress *remote = soup_server_message_get_remote_address (msg);
+  GSocketAddress *remote = reply_remote (r);
   GInetAddress *address;
   g_autofree char *ip = NULL;
 
@@ -227,8 +322,7 @@ client_address (GatewayServer     *self,
     ip = g_inet_address_to_string (address);
   if (ip != NULL && g_strv_contains ((const char * const *) self->config.trusted_proxies, ip))
     {
-      const char *xff = soup_message_headers_get_list (soup_server_message_get_request_headers (msg),
-                                                       "X-Forwarded-For");
+      g_autofree char *xff = reply_forwarded_for (r);
       const char *last = xff ? strrchr (xff, ',') : NULL;
       g_autofree char *text = g_strdup (last ? last + 1 : xff);
 
@@ -247,10 +341,9 @@ client_address (GatewayServer     *self,
 
 static void
 answer_entry (GatewayServer      *self,
-              SoupServerMessage  *msg,
+              Reply              *r,
               const GatewayEntry *entry)
 {
-  SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
   const char *b32 = entry->urn + strlen (ALV_URN_PREFIX);
   g_autofree char *thex_path = g_strconcat (THEX_PATH, entry->urn, NULL);
   g_autofree char *thex = alv_thex_uri_format (thex_path, b32);
@@ -261,45 +354,41 @@ answer_entry (GatewayServer      *self,
   g_autofree char *alt = alv_alt_format (peers, self->config.max_peers);
   g_autoptr(GString) body = g_string_new (NULL);
 
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_message_headers_replace (resp, ALV_HEADER_CONTENT_URN, entry->urn);
-  soup_message_headers_replace (resp, ALV_HEADER_THEX_URI, thex);
-  soup_message_headers_replace (resp, "X-Content-Length", length);
-  soup_message_headers_replace (resp, "X-Content-Type", entry->media_type ? entry->media_type
-                                                        : "application/octet-stream");
-  soup_message_headers_replace (resp, "X-Block-Size", block);
-  soup_message_headers_replace (resp, "Cache-Control", "no-cache");
+  reply_status (r, SOUP_STATUS_OK, NULL);
+  reply_header (r, ALV_HEADER_CONTENT_URN, entry->urn);
+  reply_header (r, ALV_HEADER_THEX_URI, thex);
+  reply_header (r, "X-Content-Length", length);
+  reply_header (r, "X-Content-Type", entry->media_type ? entry->media_type
+                                     : "application/octet-stream");
+  reply_header (r, "X-Block-Size", block);
+  reply_header (r, "Cache-Control", "no-cache");
   if (alt != NULL)
-    soup_message_headers_replace (resp, ALV_HEADER_ALT, alt);
+    reply_header (r, ALV_HEADER_ALT, alt);
 
   g_string_append_printf (body, "url: %s\nurn: %s\nlength: %s\ntype: %s\nblock-size: %s\n"
                           "thex: %s\npeers: %s\n",
                           entry->url, entry->urn, length,
                           entry->media_type ? entry->media_type : "application/octet-stream",
                           block, thex, alt ? alt : "");
-  soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
-                                    body->str, body->len);
-  log_request (msg, SOUP_STATUS_OK, NULL);
+  reply_body (r, "text/plain; charset=utf-8", body->str, body->len);
+  log_request (r, SOUP_STATUS_OK, NULL);
 }
 
 static void
-answer_accepted (GatewayServer     *self,
-                 SoupServerMessage *msg,
-                 const char        *url)
+answer_accepted (GatewayServer *self,
+                 Reply         *r,
+                 const char    *url)
 {
   g_autofree char *retry = g_strdup_printf ("%u", self->config.retry_after);
   g_autofree char *body = g_strdup_printf ("hashing %s; retry in %u s\n", url,
                                            self->config.retry_after);
 
   self->stats.accepted++;
-  soup_server_message_set_status (msg, SOUP_STATUS_ACCEPTED, NULL);
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                "Retry-After", retry);
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                "Cache-Control", "no-store");
-  soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
-                                    body, strlen (body));
-  log_request (msg, SOUP_STATUS_ACCEPTED, NULL);
+  reply_status (r, SOUP_STATUS_ACCEPTED, NULL);
+  reply_header (r, "Retry-After", retry);
+  reply_header (r, "Cache-Control", "no-store");
+  reply_body (r, "text/plain; charset=utf-8", body, strlen (body));
+  log_request (r, SOUP_STATUS_ACCEPTED, NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -502,9 +591,9 @@ waiter_timeout_cb (gpointer user_data)
   waiter->timeout_id = 0;
   g_ptr_array_remove (job->waiters, waiter);
   if (stale != NULL && !gateway_fetch_is_hashing (job->fetch))
-    answer_entry (self, msg, stale);
+    answer_entry (self, MSG_REPLY (msg), stale);
   else
-    answer_accepted (self, msg, job->url);
+    answer_accepted (self, MSG_REPLY (msg), job->url);
   soup_server_message_unpause (msg);
   return G_SOURCE_REMOVE;
 }
@@ -560,9 +649,9 @@ fetch_done_cb (GatewayFetch       *fetch G_GNUC_UNUSED,
 
       g_ptr_array_remove_index (job->waiters, job->waiters->len - 1);
       if (entry != NULL)
-        answer_entry (self, msg, entry);
+        answer_entry (self, MSG_REPLY (msg), entry);
       else
-        refuse (self, msg, result->status, result->reason);
+        refuse (self, MSG_REPLY (msg), result->status, result->reason);
       soup_server_message_unpause (msg);
     }
   job_free (job);
@@ -738,7 +827,7 @@ pending_is_over (Pending *p)
     return TRUE;
   if (p->self->closing)
     {
-      refuse (p->self, p->msg, SOUP_STATUS_SERVICE_UNAVAILABLE, _("the gateway is stopping"));
+      refuse (p->self, MSG_REPLY (p->msg), SOUP_STATUS_SERVICE_UNAVAILABLE, _("the gateway is stopping"));
       soup_server_message_unpause (p->msg);
       return TRUE;
     }
@@ -785,9 +874,9 @@ resolve_lock_cb (gboolean ok,
   /* another gateway is hashing it: what we know meanwhile, or 202 */
   stale = p->entry != NULL ? p->entry : gateway_store_lookup (self->store, p->target.url);
   if (stale != NULL && gateway_store_get_tree (self->store, stale->urn) != NULL)
-    answer_entry (self, p->msg, stale);
+    answer_entry (self, MSG_REPLY (p->msg), stale);
   else
-    answer_accepted (self, p->msg, p->target.url);
+    answer_accepted (self, MSG_REPLY (p->msg), p->target.url);
   soup_server_message_unpause (p->msg);
   pending_free (p);
 }
@@ -823,7 +912,7 @@ resolve_tree_cb (gboolean     ok G_GNUC_UNUSED,
     }
   gateway_store_put (self->store, p->entry, tree);
   self->stats.resolves_immediate++;
-  answer_entry (self, p->msg, p->entry);
+  answer_entry (self, MSG_REPLY (p->msg), p->entry);
   soup_server_message_unpause (p->msg);
   pending_free (p);
 }
@@ -899,6 +988,63 @@ resolve_shared (GatewayServer     *self,
 /* ------------------------------------------------------------------ */
 /* Handlers                                                            */
 
+/* What a resolve needs, decided before anything is counted or started:
+ * a refusal (*status, @error), the fresh entry (*entry), or the URL's
+ * job or the shared store (RESOLVE_WAIT).  @target is filled in unless
+ * refused. */
+typedef enum
+{
+  RESOLVE_REFUSE,
+  RESOLVE_ANSWER,
+  RESOLVE_WAIT,
+} ResolvePlan;
+
+static ResolvePlan
+resolve_plan (GatewayServer       *self,
+              const char          *url,
+              Target              *target,
+              const GatewayEntry **entry,
+              guint               *status,
+              GError             **error)
+{
+  const GatewayEntry *found;
+
+  *entry = NULL;
+  if (url == NULL || *url == '\0')
+    {
+      *status = SOUP_STATUS_BAD_REQUEST;
+      g_set_error_literal (error, ALV_ERROR, ALV_ERROR_INVALID, _("missing url parameter"));
+      return RESOLVE_REFUSE;
+    }
+  if (!classify_url (self, url, target, status, error))
+    return RESOLVE_REFUSE;
+  found = gateway_store_lookup (self->store, target->url);
+  if (found != NULL && target->kind == TARGET_ORIGIN && entry_is_fresh (self, found))
+    {
+      *entry = found;
+      return RESOLVE_ANSWER;
+    }
+  return RESOLVE_WAIT;
+}
+
+/* Answers a resolve planned RESOLVE_REFUSE or RESOLVE_ANSWER. */
+static void
+resolve_answer (GatewayServer      *self,
+                Reply              *r,
+                ResolvePlan         plan,
+                const GatewayEntry *entry,
+                guint               status,
+                const GError       *error)
+{
+  if (plan == RESOLVE_REFUSE)
+    {
+      refuse (self, r, status, error->message);
+      return;
+    }
+  self->stats.resolves_immediate++;
+  answer_entry (self, r, entry);
+}
+
 static void
 handle_resolve (GatewayServer     *self,
                 SoupServerMessage *msg,
@@ -908,24 +1054,13 @@ handle_resolve (GatewayServer     *self,
   g_auto(Target) target = { 0, };
   g_autoptr(GError) error = NULL;
   const GatewayEntry *entry;
-  guint status;
+  guint status = 0;
+  ResolvePlan plan = resolve_plan (self, url, &target, &entry, &status, &error);
 
   self->stats.resolves++;
-  if (url == NULL || *url == '\0')
+  if (plan != RESOLVE_WAIT)
     {
-      refuse (self, msg, SOUP_STATUS_BAD_REQUEST, _("missing url parameter"));
-      return;
-    }
-  if (!classify_url (self, url, &target, &status, &error))
-    {
-      refuse (self, msg, status, error->message);
-      return;
-    }
-  entry = gateway_store_lookup (self->store, target.url);
-  if (entry != NULL && target.kind == TARGET_ORIGIN && entry_is_fresh (self, entry))
-    {
-      self->stats.resolves_immediate++;
-      answer_entry (self, msg, entry);
+      resolve_answer (self, MSG_REPLY (msg), plan, entry, status, error);
       return;
     }
   /* a docroot file is this gateway's to check; an origin URL may have
@@ -941,7 +1076,7 @@ static void handle_thex_full (GatewayServer     *self,
                               const char        *urn_text,
                               gboolean           may_ask);
 static gboolean handle_announce_full (GatewayServer     *self,
-                                      SoupServerMessage *msg,
+                                      Reply             *r,
                                       GHashTable        *query,
                                       gboolean           may_ask);
 
@@ -964,7 +1099,7 @@ tree_for_request_cb (gboolean     ok G_GNUC_UNUSED,
    * announce then goes on to the shared peers, and answers from there) */
   if (p->form == NULL)
     handle_thex_full (p->self, p->msg, p->urn, FALSE);
-  if (p->form == NULL || !handle_announce_full (p->self, p->msg, p->form, FALSE))
+  if (p->form == NULL || !handle_announce_full (p->self, MSG_REPLY (p->msg), p->form, FALSE))
     soup_server_message_unpause (p->msg);
   pending_free (p);
 }
@@ -1021,7 +1156,7 @@ handle_thex_full (GatewayServer     *self,
 
   if (urn == NULL)
     {
-      refuse (self, msg, SOUP_STATUS_BAD_REQUEST,
+      refuse (self, MSG_REPLY (msg), SOUP_STATUS_BAD_REQUEST,
               error ? error->message : _("malformed URN"));
       return;
     }
@@ -1030,7 +1165,7 @@ handle_thex_full (GatewayServer     *self,
     return;
   if (tree == NULL)
     {
-      refuse (self, msg, SOUP_STATUS_NOT_FOUND, _("no tree is known for this URN"));
+      refuse (self, MSG_REPLY (msg), SOUP_STATUS_NOT_FOUND, _("no tree is known for this URN"));
       return;
     }
   etag = g_strdup_printf ("\"%s\"", urn + strlen (ALV_URN_PREFIX));
@@ -1048,14 +1183,14 @@ handle_thex_full (GatewayServer     *self,
   if (inm != NULL && (strstr (inm, etag) != NULL || strcmp (inm, "*") == 0))
     {
       soup_server_message_set_status (msg, SOUP_STATUS_NOT_MODIFIED, NULL);
-      log_request (msg, SOUP_STATUS_NOT_MODIFIED, NULL);
+      log_request (MSG_REPLY (msg), SOUP_STATUS_NOT_MODIFIED, NULL);
       return;
     }
   data = alv_hash_tree_serialize (tree);
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_server_message_set_response (msg, "application/octet-stream", SOUP_MEMORY_COPY,
                                     g_bytes_get_data (data, NULL), g_bytes_get_size (data));
-  log_request (msg, SOUP_STATUS_OK, NULL);
+  log_request (MSG_REPLY (msg), SOUP_STATUS_OK, NULL);
 }
 
 static gboolean
@@ -1153,7 +1288,7 @@ parse_block_run (const char *text,
  * that the asker copies from those pulling instead of pulling too. */
 static void
 announce_leases (GatewayServer      *self,
-                 SoupServerMessage  *msg,
+                 Reply              *r,
                  const char         *urn,
                  AlvHashTree        *tree,
                  GInetSocketAddress *peer,
@@ -1166,7 +1301,6 @@ announce_leases (GatewayServer      *self,
                  guint               first,
                  guint               last)
 {
-  SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
   g_autofree char *key = alv_alt_format_address (peer);
   guint n_blocks = (guint) MIN (alv_hash_tree_get_n_blocks (tree), G_MAXUINT);
   gint64 now = g_get_monotonic_time ();
@@ -1202,11 +1336,11 @@ announce_leases (GatewayServer      *self,
     {
       g_autofree char *value = g_strdup_printf ("%u-%u", granted_first, granted_last);
 
-      soup_message_headers_replace (resp, ALV_HEADER_ORIGIN_LEASE, value);
+      reply_header (r, ALV_HEADER_ORIGIN_LEASE, value);
       self->stats.leases++;
     }
   else
-    soup_message_headers_replace (resp, ALV_HEADER_ORIGIN_LEASE, "none");
+    reply_header (r, ALV_HEADER_ORIGIN_LEASE, "none");
   running = gateway_leases_running (self->leases, urn, ALV_ORIGIN_PULLS_MAX, now);
   for (guint k = 0; k < running->len; k++)
     {
@@ -1220,14 +1354,14 @@ announce_leases (GatewayServer      *self,
                               l->holder, l->first, l->last);
     }
   if (pulls->len > 0)
-    soup_message_headers_replace (resp, ALV_HEADER_ORIGIN_PULLS, pulls->str);
+    reply_header (r, ALV_HEADER_ORIGIN_PULLS, pulls->str);
 }
 
 /* The peers part of an announce answer: its lines and X-Alt. */
 static void
-answer_peers (GatewayServer     *self,
-              SoupServerMessage *msg,
-              GPtrArray         *peers)
+answer_peers (GatewayServer *self,
+              Reply         *r,
+              GPtrArray     *peers)
 {
   g_autoptr(GString) body = g_string_sized_new (32 * peers->len + 1);
   g_autofree char *alt = alv_alt_format (peers, self->config.max_peers);
@@ -1240,12 +1374,10 @@ answer_peers (GatewayServer     *self,
       g_string_append_c (body, '\n');
     }
   if (alt != NULL)
-    soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                  ALV_HEADER_ALT, alt);
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
-                                    body->str, body->len);
-  log_request (msg, SOUP_STATUS_OK, NULL);
+    reply_header (r, ALV_HEADER_ALT, alt);
+  reply_status (r, SOUP_STATUS_OK, NULL);
+  reply_body (r, "text/plain; charset=utf-8", body->str, body->len);
+  log_request (r, SOUP_STATUS_OK, NULL);
 }
 
 static void
@@ -1266,7 +1398,7 @@ announce_shared_cb (gboolean   ok,
     peers = gateway_peers_select (self->peers, p->urn, p->peer, p->have, p->numwant);
   else
     peers = gateway_peers_choose (self->peers, sample, p->n_blocks, p->have, p->numwant);
-  answer_peers (self, p->msg, peers);
+  answer_peers (self, MSG_REPLY (p->msg), peers);
   soup_server_message_unpause (p->msg);
   pending_free (p);
 }
@@ -1317,27 +1449,27 @@ handle_announce (GatewayServer     *self,
                  SoupServerMessage *msg,
                  GHashTable        *query)
 {
-  (void) handle_announce_full (self, msg, query, TRUE);
+  (void) handle_announce_full (self, MSG_REPLY (msg), query, TRUE);
 }
 
-/* Returns TRUE when the answer comes later (the request is paused). */
+/* Returns TRUE when the answer comes later (the request is paused: only
+ * a libsoup request, with a shared store that is up). */
 static gboolean
-handle_announce_full (GatewayServer     *self,
-                      SoupServerMessage *msg,
-                      GHashTable        *query,
-                      gboolean           may_ask)
+handle_announce_full (GatewayServer *self,
+                      Reply         *r,
+                      GHashTable    *query,
+                      gboolean       may_ask)
 {
   g_autoptr(GHashTable) form = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *urn = NULL;
-  g_autoptr(GInetAddress) address = client_address (self, msg);
+  g_autoptr(GInetAddress) address = client_address (self, r);
   g_autoptr(GInetSocketAddress) self_addr = NULL;
   g_autoptr(AlvBlockMap) have = NULL;
   g_autoptr(GPtrArray) peers = NULL;
   char interval[16];
   guint n_blocks;
   const char *text;
-  SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
   GatewayPeerEvent event;
   AlvHashTree *tree;
   guint64 port, numwant = self->config.max_peers;
@@ -1348,9 +1480,9 @@ handle_announce_full (GatewayServer     *self,
 
   if (may_ask)
     self->stats.announces++;
-  if (soup_server_message_get_method (msg) == SOUP_METHOD_POST)
+  if (r->msg != NULL && soup_server_message_get_method (r->msg) == SOUP_METHOD_POST)
     {
-      SoupMessageBody *req_body = soup_server_message_get_request_body (msg);
+      SoupMessageBody *req_body = soup_server_message_get_request_body (r->msg);
       g_autoptr(GBytes) flat = soup_message_body_flatten (req_body);
       g_autofree char *text_body = g_strndup (g_bytes_get_data (flat, NULL), g_bytes_get_size (flat));
 
@@ -1361,53 +1493,53 @@ handle_announce_full (GatewayServer     *self,
 
   if (address == NULL)
     {
-      refuse (self, msg, SOUP_STATUS_BAD_REQUEST, _("cannot tell the peer's address"));
+      refuse (self, r, SOUP_STATUS_BAD_REQUEST, _("cannot tell the peer's address"));
       return FALSE;
     }
   text = g_hash_table_lookup (form, "urn");
   if (text == NULL || (urn = alv_urn_normalize (text, &error)) == NULL)
     {
-      refuse (self, msg, SOUP_STATUS_BAD_REQUEST,
+      refuse (self, r, SOUP_STATUS_BAD_REQUEST,
               error ? error->message : _("missing urn parameter"));
       return FALSE;
     }
   tree = gateway_store_get_tree (self->store, urn);
-  if (tree == NULL && may_ask && tree_for_request (self, msg, urn, form))
+  if (tree == NULL && may_ask && r->msg != NULL && tree_for_request (self, r->msg, urn, form))
     return TRUE;
   if (tree == NULL)
     {
-      refuse (self, msg, SOUP_STATUS_NOT_FOUND,
+      refuse (self, r, SOUP_STATUS_NOT_FOUND,
               _("unknown URN: resolve a URL of this content first"));
       return FALSE;
     }
   text = g_hash_table_lookup (form, "port");
   if (text == NULL || !g_ascii_string_to_unsigned (text, 10, 1, 65535, &port, NULL))
     {
-      refuse (self, msg, SOUP_STATUS_BAD_REQUEST, _("port must be a number from 1 to 65535"));
+      refuse (self, r, SOUP_STATUS_BAD_REQUEST, _("port must be a number from 1 to 65535"));
       return FALSE;
     }
   if (!parse_event (g_hash_table_lookup (form, "event"), &event))
     {
-      refuse (self, msg, SOUP_STATUS_BAD_REQUEST,
+      refuse (self, r, SOUP_STATUS_BAD_REQUEST,
               _("event must be started, completed, stopped or update"));
       return FALSE;
     }
   text = g_hash_table_lookup (form, "numwant");
   if (text != NULL && !g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT32, &numwant, NULL))
     {
-      refuse (self, msg, SOUP_STATUS_BAD_REQUEST, _("numwant must be a number"));
+      refuse (self, r, SOUP_STATUS_BAD_REQUEST, _("numwant must be a number"));
       return FALSE;
     }
   numwant = MIN (numwant, self->config.max_peers);
   if (!parse_have (form, tree, &have, &error))
     {
-      refuse (self, msg, SOUP_STATUS_BAD_REQUEST, error->message);
+      refuse (self, r, SOUP_STATUS_BAD_REQUEST, error->message);
       return FALSE;
     }
   text = g_hash_table_lookup (form, "lease");
   if (text != NULL && !parse_block_run (text, &want_first, &want_last))
     {
-      refuse (self, msg, SOUP_STATUS_BAD_REQUEST,
+      refuse (self, r, SOUP_STATUS_BAD_REQUEST,
               _("lease must be a run of blocks FIRST-LAST"));
       return FALSE;
     }
@@ -1425,7 +1557,7 @@ handle_announce_full (GatewayServer     *self,
   if (gateway_peers_announce (self->peers, urn, n_blocks, address, (guint16) port, event,
                               have ? alv_block_map_copy (have) : NULL) != GATEWAY_PEERS_OK)
     {
-      refuse (self, msg, STATUS_TOO_MANY_REQUESTS,
+      refuse (self, r, STATUS_TOO_MANY_REQUESTS,
               _("too many peer entries from this address"));
       return FALSE;
     }
@@ -1434,32 +1566,32 @@ handle_announce_full (GatewayServer     *self,
   if (self->reach != NULL && event != GATEWAY_PEER_EVENT_STOPPED)
     reachable = gateway_reach_check_observe (self->reach, address, (guint16) port);
 
-  announce_leases (self, msg, urn, tree, self_addr, have, bad,
+  announce_leases (self, r, urn, tree, self_addr, have, bad,
                    event == GATEWAY_PEER_EVENT_STOPPED, want_lease,
                    reachable == ALV_REACHABLE_NO,
                    g_strcmp0 (g_hash_table_lookup (form, "rescue"), "1") == 0,
                    want_first, want_last);
 
   g_snprintf (interval, sizeof interval, "%u", MAX (gateway_peers_get_ttl (self->peers) / 2, 1));
-  soup_message_headers_replace (resp, ALV_HEADER_CONTENT_URN, urn);
-  soup_message_headers_replace (resp, "X-Announce-Interval", interval);
-  soup_message_headers_replace (resp, ALV_HEADER_REACHABLE, alv_reachable_to_string (reachable));
+  reply_header (r, ALV_HEADER_CONTENT_URN, urn);
+  reply_header (r, "X-Announce-Interval", interval);
+  reply_header (r, ALV_HEADER_REACHABLE, alv_reachable_to_string (reachable));
   {
     /* how the others know this peer: it cannot tell itself behind NAT */
     g_autofree char *observed = alv_alt_format_address (self_addr);
 
-    soup_message_headers_replace (resp, "X-Observed-Address", observed);
+    reply_header (r, "X-Observed-Address", observed);
   }
-  soup_message_headers_replace (resp, "Cache-Control", "no-store");
-  if (peers == NULL
-      && announce_shared (self, msg, urn, n_blocks, self_addr, event, have,
+  reply_header (r, "Cache-Control", "no-store");
+  if (peers == NULL && r->msg != NULL
+      && announce_shared (self, r->msg, urn, n_blocks, self_addr, event, have,
                           event == GATEWAY_PEER_EVENT_STOPPED ? 0 : (guint) numwant))
     return TRUE;
   if (peers == NULL)
     peers = gateway_peers_select (self->peers, urn, self_addr,
                                   event == GATEWAY_PEER_EVENT_COMPLETED ? NULL : have,
                                   event == GATEWAY_PEER_EVENT_STOPPED ? 0 : (guint) numwant);
-  answer_peers (self, msg, peers);
+  answer_peers (self, r, peers);
   return FALSE;
 }
 
@@ -1549,7 +1681,7 @@ server_cb (SoupServer        *server G_GNUC_UNUSED,
         {
           soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                         "Allow", "GET, HEAD, POST");
-          refuse (self, msg, SOUP_STATUS_METHOD_NOT_ALLOWED, _("use GET or POST"));
+          refuse (self, MSG_REPLY (msg), SOUP_STATUS_METHOD_NOT_ALLOWED, _("use GET or POST"));
           return;
         }
       handle_announce (self, msg, query);
@@ -1559,7 +1691,7 @@ server_cb (SoupServer        *server G_GNUC_UNUSED,
     {
       soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                     "Allow", "GET, HEAD");
-      refuse (self, msg, SOUP_STATUS_METHOD_NOT_ALLOWED, _("use GET or HEAD"));
+      refuse (self, MSG_REPLY (msg), SOUP_STATUS_METHOD_NOT_ALLOWED, _("use GET or HEAD"));
       return;
     }
   if (strcmp (path, "/resolve") == 0)
@@ -1596,14 +1728,14 @@ server_cb (SoupServer        *server G_GNUC_UNUSED,
             }
           if (index_rel != NULL)
             {
-              log_request (msg, 0, "static file");
+              log_request (MSG_REPLY (msg), 0, "static file");
               gateway_static_serve (self->docroot, msg, index_rel, urn_for_static, self);
               return;
             }
           {
             gsize len = strlen (listing);
 
-            log_request (msg, SOUP_STATUS_OK, "directory listing");
+            log_request (MSG_REPLY (msg), SOUP_STATUS_OK, "directory listing");
             soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
             soup_server_message_set_response (msg, "text/html; charset=utf-8", SOUP_MEMORY_TAKE,
                                               g_steal_pointer (&listing), len);
@@ -1612,34 +1744,29 @@ server_cb (SoupServer        *server G_GNUC_UNUSED,
         }
       if (rel == NULL)
         {
-          refuse (self, msg, SOUP_STATUS_NOT_FOUND, _("no such file"));
+          refuse (self, MSG_REPLY (msg), SOUP_STATUS_NOT_FOUND, _("no such file"));
           return;
         }
-      log_request (msg, 0, "static file");
+      log_request (MSG_REPLY (msg), 0, "static file");
       gateway_static_serve (self->docroot, msg, rel, urn_for_static, self);
     }
   else
-    refuse (self, msg, SOUP_STATUS_NOT_FOUND, _("no such endpoint"));
+    refuse (self, MSG_REPLY (msg), SOUP_STATUS_NOT_FOUND, _("no such endpoint"));
 }
 
-/* Runs once the headers are in, before any body is read. */
-static void
-early_cb (SoupServer        *server G_GNUC_UNUSED,
-          SoupServerMessage *msg,
-          const char        *path G_GNUC_UNUSED,
-          GHashTable        *query G_GNUC_UNUSED,
-          gpointer           user_data)
+/* The checks of every request once its headers are in, before any body
+ * is read: the per-address rate limit, then the sizes of the headers
+ * (@header_bytes over @n_headers lines), of the URI and of the body.
+ * Returns TRUE when it refused the request. */
+static gboolean
+early_refuse (GatewayServer *self,
+              Reply         *r,
+              gsize          header_bytes,
+              guint          n_headers,
+              gsize          uri_len,
+              gboolean       body_too_large)
 {
-  GatewayServer *self = user_data;
-  SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
-  SoupMessageHeadersIter iter;
-  const char *name, *value;
-  gsize total = 0;
-  guint n = 0;
-  GUri *uri = soup_server_message_get_uri (msg);
-  gsize uri_len = strlen (g_uri_get_path (uri))
-                  + (g_uri_get_query (uri) ? strlen (g_uri_get_query (uri)) : 0);
-  g_autoptr(GInetAddress) address = client_address (self, msg);
+  g_autoptr(GInetAddress) address = client_address (self, r);
 
   self->stats.requests++;
   if (self->config.rate_limit > 0 && address != NULL)
@@ -1663,14 +1790,49 @@ early_cb (SoupServer        *server G_GNUC_UNUSED,
       b->last = now;
       if (b->tokens < 1.0)
         {
-          soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                        "Retry-After", "1");
-          refuse (self, msg, STATUS_TOO_MANY_REQUESTS,
+          reply_header (r, "Retry-After", "1");
+          refuse (self, r, STATUS_TOO_MANY_REQUESTS,
                   _("too many requests from this address; slow down"));
-          return;
+          return TRUE;
         }
       b->tokens -= 1.0;
     }
+  if (header_bytes > self->config.max_header_bytes || n_headers > MAX_HEADERS)
+    {
+      refuse (self, r, STATUS_HEADERS_TOO_LARGE, _("the request headers are too large"));
+      return TRUE;
+    }
+  if (uri_len > (gsize) self->config.max_url_length * 3 + 64)
+    {
+      refuse (self, r, SOUP_STATUS_REQUEST_URI_TOO_LONG, _("the request URI is too long"));
+      return TRUE;
+    }
+  if (body_too_large)
+    {
+      refuse (self, r, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+              _("request bodies are limited to 64 KiB with a Content-Length"));
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/* Runs once the headers are in, before any body is read. */
+static void
+early_cb (SoupServer        *server G_GNUC_UNUSED,
+          SoupServerMessage *msg,
+          const char        *path G_GNUC_UNUSED,
+          GHashTable        *query G_GNUC_UNUSED,
+          gpointer           user_data)
+{
+  GatewayServer *self = user_data;
+  SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+  gsize total = 0;
+  guint n = 0;
+  GUri *uri = soup_server_message_get_uri (msg);
+  gsize uri_len = strlen (g_uri_get_path (uri))
+                  + (g_uri_get_query (uri) ? strlen (g_uri_get_query (uri)) : 0);
 
   soup_message_headers_iter_init (&iter, req);
   while (soup_message_headers_iter_next (&iter, &name, &value))
@@ -1678,24 +1840,108 @@ early_cb (SoupServer        *server G_GNUC_UNUSED,
       total += strlen (name) + strlen (value) + 4;
       n++;
     }
-  if (total > self->config.max_header_bytes || n > MAX_HEADERS)
+  (void) early_refuse (self, MSG_REPLY (msg), total, n, uri_len,
+                       soup_message_headers_get_encoding (req) == SOUP_ENCODING_CHUNKED
+                       || soup_message_headers_get_content_length (req) > MAX_FORM_BODY);
+}
+
+/* ------------------------------------------------------------------ */
+/* The fast path (alv-http-front.h)                                    */
+
+static gboolean
+path_is (const AlvHttpRequest *req,
+         const char           *path)
+{
+  return req->path_len == strlen (path) && memcmp (req->path, path, req->path_len) == 0;
+}
+
+/* Announce and resolve answered at once, as server_cb would answer them
+ * (the same code, through a Reply); FALSE hands the request to libsoup:
+ * another path, a resolve that waits for a job or the shared store, an
+ * announce while the shared store is up. */
+static gboolean
+fast_cb (const AlvHttpRequest *req,
+         GSocketAddress       *remote,
+         AlvHttpAnswer        *answer,
+         gpointer              user_data)
+{
+  GatewayServer *self = user_data;
+  Reply r = { NULL, req, answer, remote };
+  gboolean announce = path_is (req, "/announce");
+  g_autoptr(GHashTable) query = NULL;
+  g_auto(Target) target = { 0, };
+  g_autoptr(GError) error = NULL;
+  const GatewayEntry *entry = NULL;
+  ResolvePlan plan = RESOLVE_WAIT;
+  guint status = 0, n_forwarded = 0;
+  gsize total = 0;
+
+  if (self->closing || (!announce && !path_is (req, "/resolve")))
+    return FALSE;
+  /* libsoup joins repeated lines; rare enough to leave to it */
+  (void) alv_http_request_find (req, "X-Forwarded-For", &n_forwarded);
+  if (n_forwarded > 1)
+    return FALSE;
+  if (announce && self->shared != NULL && gateway_shared_is_up (self->shared))
+    return FALSE;
+  if (req->query != NULL)
     {
-      refuse (self, msg, STATUS_HEADERS_TOO_LARGE,
-              _("the request headers are too large"));
-      return;
+      g_autofree char *text = g_strndup (req->query, req->query_len);
+
+      query = soup_form_decode (text);
     }
-  if (uri_len > (gsize) self->config.max_url_length * 3 + 64)
+  if (!announce)
     {
-      refuse (self, msg, SOUP_STATUS_REQUEST_URI_TOO_LONG, _("the request URI is too long"));
-      return;
+      plan = resolve_plan (self, query ? g_hash_table_lookup (query, "url") : NULL, &target,
+                           &entry, &status, &error);
+      if (plan == RESOLVE_WAIT)
+        return FALSE;
     }
-  if (soup_message_headers_get_encoding (req) == SOUP_ENCODING_CHUNKED
-      || soup_message_headers_get_content_length (req) > MAX_FORM_BODY)
+  for (guint i = 0; i < req->n_headers; i++)
+    total += req->headers[i].name_len + req->headers[i].value_len + 4;
+  if (early_refuse (self, &r, total, req->n_headers, req->path_len + req->query_len, FALSE))
+    return TRUE;
+  if (announce)
     {
-      refuse (self, msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-              _("request bodies are limited to 64 KiB with a Content-Length"));
-      return;
+      (void) handle_announce_full (self, &r, query, TRUE);
+      return TRUE;
     }
+  self->stats.resolves++;
+  resolve_answer (self, &r, plan, entry, status, error);
+  return TRUE;
+}
+
+static void
+front_take_cb (AlvListener    *listener G_GNUC_UNUSED,
+               int             fd,
+               GSocketAddress *remote,
+               const char     *address,
+               gpointer        user_data)
+{
+  GatewayServer *self = user_data;
+
+  alv_http_front_take (self->front, fd, remote, address);
+}
+
+static void
+hand_over_cb (int             fd,
+              GSocketAddress *remote,
+              const char     *address,
+              GBytes         *unread,
+              gpointer        user_data)
+{
+  GatewayServer *self = user_data;
+
+  alv_listener_hand_over (self->listener, fd, remote, address, unread);
+}
+
+static void
+front_closed_cb (const char *address,
+                 gpointer    user_data)
+{
+  GatewayServer *self = user_data;
+
+  alv_listener_release (self->listener, address);
 }
 
 /* A peer known unreachable is never listed as a source (unknown is
@@ -1856,9 +2102,24 @@ gateway_server_listen (GatewayServer *self,
         .header_timeout = self->config.idle_timeout,
       };
 
+      g_autofree char *agent = NULL;
+      AlvHttpFrontConfig front = {
+        .header_timeout = self->config.idle_timeout,
+        .idle_timeout = self->config.idle_timeout,
+      };
+
+      /* the fast path's answers name the same server */
+      g_object_get (self->server, "server-header", &agent, NULL);
+      front.server = agent;
+
       self->listener = alv_listener_new (_("Gateway"), &limits);
       if (!alv_listener_serve_soup (self->listener, self->server, error))
         return FALSE;
+      self->front = alv_http_front_new (&front, fast_cb, hand_over_cb, front_closed_cb, self,
+                                        error);
+      if (self->front == NULL)
+        return FALSE;
+      alv_listener_set_front (self->listener, front_take_cb, self);
       for (char **proxy = self->config.trusted_proxies; proxy != NULL && *proxy != NULL; proxy++)
         {
           g_autoptr(GInetAddress) inet = g_inet_address_new_from_string (*proxy);
@@ -1978,6 +2239,8 @@ gateway_server_free (GatewayServer *self)
       self->jobs = NULL;
     }
   g_clear_pointer (&self->shared, gateway_shared_free);
+  /* the front's connections are the listener's to count */
+  g_clear_pointer (&self->front, alv_http_front_free);
   g_clear_object (&self->listener);
   if (self->server != NULL)
     soup_server_disconnect (self->server);

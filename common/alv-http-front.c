@@ -1,0 +1,589 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The lean HTTP/1.1 front of alv-http-front.h.
+ *
+ * Each connection is a bare descriptor (no GSocket, no GSource) in one
+ * epoll set that a single GSource watches; deadlines are swept once a
+ * second: nothing is allocated per request once the front is warm, and
+ * a connection costs accept, one read and one send a request, and close
+ * (and epoll_ctl when its first request was not there at once).  What a read brings beyond complete heads (a head in pieces,
+ * pipelined requests while an answer waits) is kept with the connection,
+ * at most HEAD_MAX bytes.  A request the front declines (another path,
+ * a body, a head it does not parse as plainly valid or that is too long)
+ * goes, with every byte after it, to the full server on the same
+ * connection (alv-replay-stream.h), which answers as it always did.
+ * Answers go out with one send(); a client that does not read them holds
+ * one answer here at most, and nothing more is read from it meanwhile
+ * (pipelining cannot queue work).  A client that sends no complete head
+ * before its deadline (slow or silent) is closed; a head whose body
+ * cannot be delimited (a broken Content-Length) gets 400 and a close.
+ */
+#define G_LOG_DOMAIN "alluvium"
+#include "config.h"
+#include "alv-http-front.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <glib/gi18n-lib.h>
+#include <libsoup/soup.h>
+
+#define HEAD_MAX (32 * 1024)     /* a longer head goes to the full server */
+#define EPOLL_BATCH 64
+
+typedef struct _FrontConn FrontConn;
+
+struct _FrontConn
+{
+  AlvHttpFront *front;
+  GList link;                   /* in front->conns */
+  int fd;
+  GSocketAddress *remote;
+  char *address;                /* the listener's key for the client */
+  gint64 deadline;              /* monotonic µs; 0: none */
+  char *in;                     /* read, not handled yet */
+  gsize in_len;
+  char *out;                    /* the unsent end of an answer */
+  gsize out_len;
+  gsize out_off;
+  gboolean close_after;
+  gboolean watched;             /* in the epoll set */
+};
+
+typedef struct
+{
+  GSource source;
+  AlvHttpFront *front;
+} FrontSource;
+
+struct _AlvHttpFront
+{
+  AlvHttpFrontConfig config;
+  char *server;
+  AlvHttpFrontFunc func;
+  AlvHttpFrontHandOverFunc hand_over;
+  AlvHttpFrontClosedFunc closed;
+  gpointer user_data;
+  int epfd;
+  GSource *source;              /* watches @epfd, and sweeps each second */
+  GQueue conns;                 /* FrontConn, through their link */
+  guint64 answered;
+  GString *wire;                /* the answer being sent */
+  AlvHttpAnswer answer;
+  gint64 date_second;
+  char date[40];
+  char buf[HEAD_MAX];
+};
+
+static const char *const day_names[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+static const char *const month_names[] = {
+  "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+};
+
+/* The Date header's value, formatted once a second (C names, not the
+ * locale's). */
+static const char *
+front_date (AlvHttpFront *front)
+{
+  time_t now = time (NULL);
+  struct tm tm;
+
+  if ((gint64) now == front->date_second)
+    return front->date;
+  gmtime_r (&now, &tm);
+  g_snprintf (front->date, sizeof front->date, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+              day_names[tm.tm_wday % 7], tm.tm_mday, month_names[tm.tm_mon % 12],
+              tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  front->date_second = (gint64) now;
+  return front->date;
+}
+
+static void
+conn_free (FrontConn *conn)
+{
+  g_queue_unlink (&conn->front->conns, &conn->link);
+  g_clear_object (&conn->remote);
+  g_free (conn->address);
+  g_free (conn->in);
+  g_free (conn->out);
+  g_free (conn);
+}
+
+/* Ends @conn: its descriptor closes and it stops counting. */
+static void
+conn_close (FrontConn *conn)
+{
+  AlvHttpFront *front = conn->front;
+
+  /* closing drops it from the epoll set */
+  close (conn->fd);
+  front->closed (conn->address, front->user_data);
+  conn_free (conn);
+}
+
+/* Gives @conn to the full server, with the @len bytes at @data that
+ * it read and did not handle. */
+static void
+conn_hand_over (FrontConn  *conn,
+                const char *data,
+                gsize       len)
+{
+  AlvHttpFront *front = conn->front;
+  g_autoptr(GBytes) unread = g_bytes_new (data, len);
+
+  if (conn->watched)
+    epoll_ctl (front->epfd, EPOLL_CTL_DEL, conn->fd, NULL);
+  front->hand_over (conn->fd, conn->remote, conn->address, unread, front->user_data);
+  conn_free (conn);
+}
+
+static void
+conn_set_deadline (FrontConn *conn,
+                   gint64     now,
+                   guint      seconds)
+{
+  conn->deadline = seconds != 0 ? now + (gint64) seconds * G_USEC_PER_SEC : 0;
+}
+
+/* Watches @conn for @events (in the epoll set from the first call on). */
+static gboolean
+conn_watch (FrontConn *conn,
+            guint32    events)
+{
+  struct epoll_event ev = { .events = events, .data.ptr = conn };
+
+  if (epoll_ctl (conn->front->epfd, conn->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, conn->fd, &ev) != 0)
+    return FALSE;
+  conn->watched = TRUE;
+  return TRUE;
+}
+
+/* Sends what it can of @data: the bytes sent, or -1 when the
+ * connection failed. */
+static gssize
+send_some (int         fd,
+           const char *data,
+           gsize       len)
+{
+  gsize off = 0;
+
+  while (off < len)
+    {
+      gssize n = send (fd, data + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        break;
+      if (n <= 0)
+        return -1;
+      off += (gsize) n;
+    }
+  return (gssize) off;
+}
+
+/* Sends what is left of the answer; FALSE when the connection failed. */
+static gboolean
+conn_flush (FrontConn *conn)
+{
+  gssize n = send_some (conn->fd, conn->out + conn->out_off, conn->out_len - conn->out_off);
+
+  if (n < 0)
+    return FALSE;
+  conn->out_off += (gsize) n;
+  if (conn->out_off == conn->out_len)
+    {
+      g_clear_pointer (&conn->out, g_free);
+      conn->out_len = conn->out_off = 0;
+    }
+  return TRUE;
+}
+
+/* Whether the front may answer @req at all: a request without a body
+ * that only asks (GET, HEAD), with nothing a full server must handle. */
+static gboolean
+may_answer (const AlvHttpRequest *req)
+{
+  guint hosts = 0;
+
+  if (req->has_body
+      || !(alv_http_request_is_method (req, "GET") || alv_http_request_is_method (req, "HEAD")))
+    return FALSE;
+  (void) alv_http_request_find (req, "Host", &hosts);
+  if (req->minor == 1 && hosts != 1)
+    return FALSE;
+  return alv_http_request_find (req, "Expect", NULL) == NULL
+         && alv_http_request_find (req, "Upgrade", NULL) == NULL;
+}
+
+static void
+format_answer (AlvHttpFront         *front,
+               const AlvHttpRequest *req,
+               gboolean              keep_alive)
+{
+  AlvHttpAnswer *a = &front->answer;
+  GString *wire = front->wire;
+  const char *reason = a->reason != NULL ? a->reason : soup_status_get_phrase (a->status);
+
+  g_string_truncate (wire, 0);
+  g_string_append_printf (wire, "HTTP/1.%u %u %s\r\nDate: %s\r\n", req->minor, a->status,
+                          reason != NULL ? reason : "Unknown", front_date (front));
+  if (front->server != NULL)
+    g_string_append_printf (wire, "Server: %s\r\n", front->server);
+  g_string_append_len (wire, a->headers->str, (gssize) a->headers->len);
+  g_string_append_printf (wire, "Content-Length: %" G_GSIZE_FORMAT "\r\n", a->body->len);
+  if (!keep_alive)
+    g_string_append (wire, "Connection: close\r\n");
+  else if (req->minor == 0)
+    g_string_append (wire, "Connection: keep-alive\r\n");
+  g_string_append (wire, "\r\n");
+  if (!alv_http_request_is_method (req, "HEAD"))
+    g_string_append_len (wire, a->body->str, (gssize) a->body->len);
+}
+
+/* A request whose body cannot be delimited: 400, and the connection
+ * closes (what follows the head cannot be read as a next request). */
+static void
+refuse_bad_length (FrontConn *conn)
+{
+  AlvHttpFront *front = conn->front;
+  const char *reason = _("the request's Content-Length is not one plain number");
+
+  g_string_printf (front->wire, "HTTP/1.1 400 Bad Request\r\nDate: %s\r\n", front_date (front));
+  if (front->server != NULL)
+    g_string_append_printf (front->wire, "Server: %s\r\n", front->server);
+  g_string_append_printf (front->wire, "Content-Type: text/plain; charset=utf-8\r\n"
+                          "Content-Length: %" G_GSIZE_FORMAT "\r\nConnection: close\r\n\r\n%s\n",
+                          strlen (reason) + 1, reason);
+  (void) send_some (conn->fd, front->wire->str, front->wire->len);
+  conn_close (conn);
+}
+
+/* Handles the @len bytes read from @conn at @buf (front->buf): answers
+ * every complete request, keeps the rest.  FALSE when @conn is gone. */
+static gboolean
+conn_handle (FrontConn *conn,
+             char      *buf,
+             gsize      len,
+             gint64     now)
+{
+  AlvHttpFront *front = conn->front;
+  AlvHttpRequest req;
+  gsize off = 0;
+
+  while (off < len)
+    {
+      AlvHttpParse result = alv_http_request_parse (&req, buf + off, len - off, HEAD_MAX,
+                                                    ALV_HTTP_MAX_HEADERS);
+      gboolean keep_alive;
+      gssize n;
+
+      if (result == ALV_HTTP_PARSE_INCOMPLETE)
+        break;                  /* the rest of it comes later */
+      if (result == ALV_HTTP_PARSE_BAD_LENGTH)
+        {
+          refuse_bad_length (conn);
+          return FALSE;
+        }
+      g_string_truncate (front->answer.headers, 0);
+      g_string_truncate (front->answer.body, 0);
+      front->answer.status = 0;
+      front->answer.reason = NULL;
+      if (result != ALV_HTTP_PARSE_OK || !may_answer (&req)
+          || !front->func (&req, conn->remote, &front->answer, front->user_data))
+        {
+          conn_hand_over (conn, buf + off, len - off);
+          return FALSE;
+        }
+      keep_alive = req.keep_alive;
+      format_answer (front, &req, keep_alive);
+      off += req.head_len;
+      front->answered++;
+      n = send_some (conn->fd, front->wire->str, front->wire->len);
+      if (n < 0)
+        {
+          conn_close (conn);
+          return FALSE;
+        }
+      if (!keep_alive && (gsize) n == front->wire->len)
+        {
+          conn_close (conn);
+          return FALSE;
+        }
+      conn_set_deadline (conn, now, front->config.idle_timeout);
+      if ((gsize) n < front->wire->len)
+        {
+          /* the client is not reading: wait for it, read nothing more */
+          conn->out_len = front->wire->len - (gsize) n;
+          conn->out = g_memdup2 (front->wire->str + n, conn->out_len);
+          conn->out_off = 0;
+          conn->close_after = !keep_alive;
+          if (!conn_watch (conn, EPOLLOUT))
+            {
+              conn_close (conn);
+              return FALSE;
+            }
+          break;
+        }
+    }
+  if (off < len && !conn->close_after)
+    {
+      conn->in_len = len - off;
+      conn->in = g_memdup2 (buf + off, conn->in_len);
+    }
+  return TRUE;
+}
+
+/* Reads what @conn sent and handles it, with what was kept from before.
+ * FALSE when @conn is gone. */
+static gboolean
+conn_serve (FrontConn *conn,
+            gint64     now)
+{
+  AlvHttpFront *front = conn->front;
+  gsize len = conn->in_len;
+  gssize n;
+
+  if (len > 0)
+    {
+      memcpy (front->buf, conn->in, len);
+      g_clear_pointer (&conn->in, g_free);
+      conn->in_len = 0;
+    }
+  if (len == sizeof front->buf)
+    return conn_handle (conn, front->buf, len, now);
+  do
+    n = recv (conn->fd, front->buf + len, sizeof front->buf - len, MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+    {
+      /* the client left (with half a head, if any), or the connection failed */
+      conn_close (conn);
+      return FALSE;
+    }
+  return conn_handle (conn, front->buf, len + (gsize) MAX (n, 0), now);
+}
+
+/* Something happened on @conn. */
+static void
+conn_ready (FrontConn *conn,
+            guint32    events,
+            gint64     now)
+{
+  if (conn->out == NULL)
+    {
+      (void) conn_serve (conn, now);
+      return;
+    }
+  if ((events & (EPOLLERR | EPOLLHUP)) != 0 || !conn_flush (conn))
+    {
+      conn_close (conn);
+      return;
+    }
+  if (conn->out != NULL)
+    return;
+  if (conn->close_after || !conn_watch (conn, EPOLLIN))
+    {
+      conn_close (conn);
+      return;
+    }
+  conn_set_deadline (conn, now, conn->front->config.idle_timeout);
+  if (conn->in_len > 0)
+    {
+      /* requests read while the answer waited: no new event tells of them */
+      gsize len = conn->in_len;
+
+      memcpy (conn->front->buf, conn->in, len);
+      g_clear_pointer (&conn->in, g_free);
+      conn->in_len = 0;
+      (void) conn_handle (conn, conn->front->buf, len, now);
+    }
+}
+
+/* Closes the connections past their deadline. */
+static void
+sweep (AlvHttpFront *front,
+       gint64        now)
+{
+  GList *l = front->conns.head;
+
+  while (l != NULL)
+    {
+      FrontConn *conn = l->data;
+
+      l = l->next;
+      if (conn->deadline != 0 && now >= conn->deadline)
+        {
+          g_debug ("a client sent no request, or read no answer, in time; closing its connection");
+          conn_close (conn);
+        }
+    }
+}
+
+static gboolean
+front_dispatch (GSource     *source,
+                GSourceFunc  callback G_GNUC_UNUSED,
+                gpointer     user_data G_GNUC_UNUSED)
+{
+  AlvHttpFront *front = ((FrontSource *) source)->front;
+  gint64 now = g_source_get_time (source);
+  struct epoll_event events[EPOLL_BATCH];
+  int n = epoll_wait (front->epfd, events, EPOLL_BATCH, 0);
+
+  for (int i = 0; i < n; i++)
+    conn_ready (events[i].data.ptr, events[i].events, now);
+  if (g_source_get_ready_time (source) <= now)
+    {
+      sweep (front, now);
+      g_source_set_ready_time (source, now + G_USEC_PER_SEC);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs front_source_funcs = {
+  NULL, NULL, front_dispatch, NULL, NULL, NULL,
+};
+
+/**
+ * alv_http_front_new:
+ * @config: timeouts and the Server header (copied)
+ * @func: answers the requests it can
+ * @hand_over: takes the connections of the others
+ * @closed: learns of each connection the front closed
+ * @user_data: for all three
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): a front with no connection yet, or NULL
+ */
+AlvHttpFront *
+alv_http_front_new (const AlvHttpFrontConfig  *config,
+                    AlvHttpFrontFunc           func,
+                    AlvHttpFrontHandOverFunc   hand_over,
+                    AlvHttpFrontClosedFunc     closed,
+                    gpointer                   user_data,
+                    GError                   **error)
+{
+  AlvHttpFront *front;
+
+  g_return_val_if_fail (config != NULL && func != NULL && hand_over != NULL && closed != NULL,
+                        NULL);
+
+  front = g_new0 (AlvHttpFront, 1);
+  front->config = *config;
+  front->server = g_strdup (config->server);
+  front->config.server = front->server;
+  front->func = func;
+  front->hand_over = hand_over;
+  front->closed = closed;
+  front->user_data = user_data;
+  g_queue_init (&front->conns);
+  front->epfd = epoll_create1 (EPOLL_CLOEXEC);
+  if (front->epfd < 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "epoll_create1: %s",
+                   g_strerror (saved));
+      g_free (front);
+      return NULL;
+    }
+  front->source = g_source_new (&front_source_funcs, sizeof (FrontSource));
+  ((FrontSource *) front->source)->front = front;
+  g_source_set_static_name (front->source, "[alluvium] HTTP front");
+  g_source_add_unix_fd (front->source, front->epfd, G_IO_IN);
+  g_source_set_ready_time (front->source, g_get_monotonic_time () + G_USEC_PER_SEC);
+  g_source_attach (front->source, g_main_context_get_thread_default ());
+  front->wire = g_string_sized_new (1024);
+  front->answer.headers = g_string_sized_new (512);
+  front->answer.body = g_string_sized_new (512);
+  front->date_second = -1;
+  return front;
+}
+
+/**
+ * alv_http_front_take:
+ * @front: a front
+ * @fd: (transfer full): a non-blocking connected socket, nothing read
+ * @remote: the client's address
+ * @address: the client as the listener counts it (copied)
+ *
+ * Serves the connection from now on (or hands it over, or closes it).
+ */
+void
+alv_http_front_take (AlvHttpFront   *front,
+                     int             fd,
+                     GSocketAddress *remote,
+                     const char     *address)
+{
+  FrontConn *conn;
+  gint64 now;
+
+  g_return_if_fail (front != NULL && fd >= 0);
+  g_return_if_fail (G_IS_SOCKET_ADDRESS (remote) && address != NULL);
+
+  conn = g_new0 (FrontConn, 1);
+  conn->front = front;
+  conn->link.data = conn;
+  conn->fd = fd;
+  conn->remote = g_object_ref (remote);
+  conn->address = g_strdup (address);
+  g_queue_push_tail_link (&front->conns, &conn->link);
+  now = g_get_monotonic_time ();
+  conn_set_deadline (conn, now, front->config.header_timeout);
+  /* the request is most often there already: a connection answered and
+   * closed at once never enters the epoll set */
+  if (conn_serve (conn, now) && !conn->watched && !conn_watch (conn, EPOLLIN))
+    conn_close (conn);
+}
+
+/**
+ * alv_http_front_get_n_connections:
+ * @front: a front
+ *
+ * Returns: how many connections it holds (not those handed over)
+ */
+guint
+alv_http_front_get_n_connections (AlvHttpFront *front)
+{
+  g_return_val_if_fail (front != NULL, 0);
+  return front->conns.length;
+}
+
+/**
+ * alv_http_front_get_n_answered:
+ * @front: a front
+ *
+ * Returns: how many requests it answered itself
+ */
+guint64
+alv_http_front_get_n_answered (AlvHttpFront *front)
+{
+  g_return_val_if_fail (front != NULL, 0);
+  return front->answered;
+}
+
+/**
+ * alv_http_front_free:
+ * @front: (nullable): a front
+ *
+ * Closes its connections and frees it.
+ */
+void
+alv_http_front_free (AlvHttpFront *front)
+{
+  if (front == NULL)
+    return;
+  while (front->conns.head != NULL)
+    conn_close (front->conns.head->data);
+  g_source_destroy (front->source);
+  g_source_unref (front->source);
+  close (front->epfd);
+  g_string_free (front->wire, TRUE);
+  g_string_free (front->answer.headers, TRUE);
+  g_string_free (front->answer.body, TRUE);
+  g_free (front->server);
+  g_free (front);
+}

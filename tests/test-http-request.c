@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The fast path's request-head parser (common/alv-http-request.c) on
+ * its own: no sockets.  What it accepts, what it leaves to libsoup
+ * (INVALID), when it waits for more (INCOMPLETE) and its limits.
+ */
+#include "config.h"
+
+#include <string.h>
+#include <glib.h>
+
+#include "alv-http-request.h"
+
+#define MAX_HEAD 8192
+
+static AlvHttpParse
+parse (AlvHttpRequest *req,
+       const char     *text)
+{
+  return alv_http_request_parse (req, text, strlen (text), MAX_HEAD, ALV_HTTP_MAX_HEADERS);
+}
+
+static void
+test_simple (void)
+{
+  const char *text = "GET /announce?urn=x&port=1 HTTP/1.1\r\nHost: a\r\nUser-Agent:  wrk \r\n\r\n";
+  AlvHttpRequest req;
+  const AlvHttpHeader *h;
+  guint count = 0;
+
+  g_assert_cmpint (parse (&req, text), ==, ALV_HTTP_PARSE_OK);
+  g_assert_cmpuint (req.head_len, ==, strlen (text));
+  g_assert_true (alv_http_request_is_method (&req, "GET"));
+  g_assert_false (alv_http_request_is_method (&req, "GE"));
+  g_assert_cmpmem (req.path, req.path_len, "/announce", 9);
+  g_assert_cmpmem (req.query, req.query_len, "urn=x&port=1", 12);
+  g_assert_cmpuint (req.minor, ==, 1);
+  g_assert_true (req.keep_alive);
+  g_assert_false (req.has_body);
+  g_assert_cmpuint (req.n_headers, ==, 2);
+  h = alv_http_request_find (&req, "user-agent", &count);
+  g_assert_nonnull (h);
+  g_assert_cmpuint (count, ==, 1);
+  g_assert_cmpmem (h->value, h->value_len, "wrk", 3);
+  g_assert_null (alv_http_request_find (&req, "Accept", NULL));
+
+  g_assert_cmpint (parse (&req, "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"), ==, ALV_HTTP_PARSE_OK);
+  g_assert_null (req.query);
+  g_assert_cmpmem (req.path, req.path_len, "/", 1);
+  g_assert_cmpint (parse (&req, "GET /x? HTTP/1.1\r\n\r\n"), ==, ALV_HTTP_PARSE_OK);
+  g_assert_nonnull (req.query);
+  g_assert_cmpuint (req.query_len, ==, 0);
+}
+
+/* HTTP/1.1 stays open unless told "close"; HTTP/1.0 closes unless told
+ * "keep-alive"; Connection is a list, any case */
+static void
+test_keep_alive (void)
+{
+  AlvHttpRequest req;
+
+  g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n"), ==, ALV_HTTP_PARSE_OK);
+  g_assert_false (req.keep_alive);
+  g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nConnection: TE, Close\r\n\r\n"), ==, ALV_HTTP_PARSE_OK);
+  g_assert_false (req.keep_alive);
+  g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nConnection: closed\r\n\r\n"), ==, ALV_HTTP_PARSE_OK);
+  g_assert_true (req.keep_alive);
+  g_assert_cmpint (parse (&req, "GET / HTTP/1.0\r\n\r\n"), ==, ALV_HTTP_PARSE_OK);
+  g_assert_cmpuint (req.minor, ==, 0);
+  g_assert_false (req.keep_alive);
+  g_assert_cmpint (parse (&req, "GET / HTTP/1.0\r\nconnection: Keep-Alive\r\n\r\n"), ==, ALV_HTTP_PARSE_OK);
+  g_assert_true (req.keep_alive);
+  g_assert_cmpint (parse (&req, "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n"), ==, ALV_HTTP_PARSE_OK);
+  g_assert_false (req.keep_alive);
+}
+
+static void
+test_body (void)
+{
+  AlvHttpRequest req;
+
+  g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"), ==, ALV_HTTP_PARSE_OK);
+  g_assert_false (req.has_body);
+  g_assert_cmpint (parse (&req, "POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n"), ==, ALV_HTTP_PARSE_OK);
+  g_assert_true (req.has_body);
+  g_assert_cmpint (parse (&req, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), ==, ALV_HTTP_PARSE_OK);
+  g_assert_true (req.has_body);
+  /* smuggling material: two lengths, or one that is not a number */
+  g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n"),
+                   ==, ALV_HTTP_PARSE_BAD_LENGTH);
+  g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nContent-Length: +5\r\n\r\n"), ==, ALV_HTTP_PARSE_BAD_LENGTH);
+  g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n"), ==, ALV_HTTP_PARSE_BAD_LENGTH);
+  g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nContent-Length:\r\n\r\n"), ==, ALV_HTTP_PARSE_BAD_LENGTH);
+  g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n"),
+                   ==, ALV_HTTP_PARSE_BAD_LENGTH);
+}
+
+/* Not plainly valid: left to the full server, which refuses or serves
+ * it as it always did. */
+static void
+test_invalid (void)
+{
+  const char *const cases[] = {
+    "GARBAGE\r\n\r\n",
+    "GET\r\n\r\n",
+    "GET /\r\n\r\n",
+    " GET / HTTP/1.1\r\n\r\n",
+    "GET  / HTTP/1.1\r\n\r\n",
+    "GET / HTTP/1.1 \r\n\r\n",
+    "GET / HTTP/2.0\r\n\r\n",
+    "GET / HTTP/1.12\r\n\r\n",
+    "GET / http/1.1\r\n\r\n",
+    "G(T / HTTP/1.1\r\n\r\n",
+    "GET http://example.org/ HTTP/1.1\r\n\r\n",   /* absolute form */
+    "GET * HTTP/1.1\r\n\r\n",
+    "GET /a#b HTTP/1.1\r\n\r\n",
+    "GET /a?x=%zz HTTP/1.1\r\n\r\n",
+    "GET /a?x=%2 HTTP/1.1\r\n\r\n",
+    "GET /a\x01 HTTP/1.1\r\n\r\n",
+    "GET /\xc3\xa9 HTTP/1.1\r\n\r\n",
+    "GET / HTTP/1.1\n\n",                         /* bare LF */
+    "GET / HTTP/1.1\r\nHost: a\n\r\n",
+    "GET / HTTP/1.1\rHost: a\r\n\r\n",            /* bare CR */
+    "GET / HTTP/1.1\r\nHost : a\r\n\r\n",          /* blank before the colon */
+    "GET / HTTP/1.1\r\n: a\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost\r\n\r\n",
+    "GET / HTTP/1.1\r\nX-A: 1\r\n  folded\r\n\r\n",
+    "GET / HTTP/1.1\r\nX-A: a\x7f" "b\r\n\r\n",
+    "VERYLONGMETHODNAMEX / HTTP/1.1\r\n\r\n",
+  };
+
+  static const char nul[] = "GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n";
+  AlvHttpRequest req;
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_test_message ("case %u", i);
+      g_assert_cmpint (parse (&req, cases[i]), ==, ALV_HTTP_PARSE_INVALID);
+    }
+  g_assert_cmpint (alv_http_request_parse (&req, nul, sizeof nul - 1, MAX_HEAD, ALV_HTTP_MAX_HEADERS),
+                   ==, ALV_HTTP_PARSE_INVALID);
+}
+
+/* Every proper prefix of a valid head waits for more; never OK early. */
+static void
+test_incomplete (void)
+{
+  const char *text = "GET /resolve?url=http%3A%2F%2Fa%2Fb HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n";
+  gsize len = strlen (text);
+  AlvHttpRequest req;
+
+  for (gsize n = 0; n < len; n++)
+    g_assert_cmpint (alv_http_request_parse (&req, text, n, MAX_HEAD, ALV_HTTP_MAX_HEADERS),
+                     ==, ALV_HTTP_PARSE_INCOMPLETE);
+  g_assert_cmpint (alv_http_request_parse (&req, text, len, MAX_HEAD, ALV_HTTP_MAX_HEADERS),
+                   ==, ALV_HTTP_PARSE_OK);
+}
+
+/* Pipelined requests: the first head ends where the second begins. */
+static void
+test_pipelined (void)
+{
+  const char *text = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c";
+  gsize len = strlen (text);
+  AlvHttpRequest req;
+  gsize off = 0;
+
+  g_assert_cmpint (alv_http_request_parse (&req, text, len, MAX_HEAD, 8), ==, ALV_HTTP_PARSE_OK);
+  g_assert_cmpmem (req.path, req.path_len, "/a", 2);
+  off += req.head_len;
+  g_assert_cmpint (alv_http_request_parse (&req, text + off, len - off, MAX_HEAD, 8), ==,
+                   ALV_HTTP_PARSE_OK);
+  g_assert_cmpmem (req.path, req.path_len, "/b", 2);
+  off += req.head_len;
+  g_assert_cmpint (alv_http_request_parse (&req, text + off, len - off, MAX_HEAD, 8), ==,
+                   ALV_HTTP_PARSE_INCOMPLETE);
+}
+
+static void
+test_limits (void)
+{
+  g_autoptr(GString) text = g_string_new ("GET / HTTP/1.1\r\n");
+  AlvHttpRequest req;
+
+  /* more header lines than allowed */
+  for (guint i = 0; i < 9; i++)
+    g_string_append_printf (text, "X-%u: v\r\n", i);
+  g_string_append (text, "\r\n");
+  g_assert_cmpint (alv_http_request_parse (&req, text->str, text->len, MAX_HEAD, 8), ==,
+                   ALV_HTTP_PARSE_TOO_LARGE);
+  g_assert_cmpint (alv_http_request_parse (&req, text->str, text->len, MAX_HEAD, 9), ==,
+                   ALV_HTTP_PARSE_OK);
+  /* the most the caller allows is also the most there is room for */
+  g_assert_cmpint (alv_http_request_parse (&req, text->str, text->len, MAX_HEAD, 1000), ==,
+                   ALV_HTTP_PARSE_OK);
+
+  /* a head longer than the limit, complete or not */
+  g_string_assign (text, "GET / HTTP/1.1\r\nX-Long: ");
+  for (guint i = 0; i < 200; i++)
+    g_string_append (text, "0123456789");
+  g_assert_cmpint (alv_http_request_parse (&req, text->str, text->len, 1024, 8), ==,
+                   ALV_HTTP_PARSE_TOO_LARGE);
+  g_string_append (text, "\r\n\r\n");
+  g_assert_cmpint (alv_http_request_parse (&req, text->str, text->len, 1024, 8), ==,
+                   ALV_HTTP_PARSE_TOO_LARGE);
+  g_assert_cmpint (alv_http_request_parse (&req, text->str, text->len, 4096, 8), ==,
+                   ALV_HTTP_PARSE_OK);
+  /* a request line longer than the limit */
+  g_string_assign (text, "GET /");
+  for (guint i = 0; i < 200; i++)
+    g_string_append (text, "aaaaaaaaaa");
+  g_assert_cmpint (alv_http_request_parse (&req, text->str, text->len, 1024, 8), ==,
+                   ALV_HTTP_PARSE_TOO_LARGE);
+}
+
+/* Random bytes and random damage to a valid head: an answer, within
+ * the buffer, never a crash (a bounded loop, a fixed seed). */
+static void
+test_random (void)
+{
+  const char *valid = "GET /announce?urn=x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+  g_autoptr(GRand) rand = g_rand_new_with_seed (15);
+  char buf[256];
+
+  for (guint round = 0; round < 20000; round++)
+    {
+      gsize len = (gsize) g_rand_int_range (rand, 0, sizeof buf);
+      AlvHttpRequest req;
+      AlvHttpParse result;
+
+      if (round % 2 == 0)
+        {
+          for (gsize i = 0; i < len; i++)
+            buf[i] = (char) g_rand_int_range (rand, 0, 256);
+        }
+      else
+        {
+          len = strlen (valid);
+          memcpy (buf, valid, len);
+          for (guint k = 0; k < 3; k++)
+            buf[g_rand_int_range (rand, 0, (gint32) len)] = (char) g_rand_int_range (rand, 0, 256);
+        }
+      result = alv_http_request_parse (&req, buf, len, sizeof buf, 4);
+      if (result == ALV_HTTP_PARSE_OK)
+        {
+          g_assert_cmpuint (req.head_len, <=, len);
+          g_assert_cmpuint (req.n_headers, <=, 4);
+          g_assert_true (req.path >= buf && req.path + req.path_len <= buf + len);
+        }
+    }
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/common/http-request/simple", test_simple);
+  g_test_add_func ("/common/http-request/keep-alive", test_keep_alive);
+  g_test_add_func ("/common/http-request/body", test_body);
+  g_test_add_func ("/common/http-request/invalid", test_invalid);
+  g_test_add_func ("/common/http-request/incomplete", test_incomplete);
+  g_test_add_func ("/common/http-request/pipelined", test_pipelined);
+  g_test_add_func ("/common/http-request/limits", test_limits);
+  g_test_add_func ("/common/http-request/random", test_random);
+  return g_test_run ();
+}
