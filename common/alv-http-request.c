@@ -171,12 +171,18 @@ read_framing (AlvHttpRequest *req)
       if (name_is (h, "Content-Length"))
         {
           guint64 length = 0;
+          gsize digits = 0;
 
-          if (seen_length || h->value_len == 0 || h->value_len > 18)
+          if (seen_length || h->value_len == 0)
             return ALV_HTTP_PARSE_BAD_LENGTH;
           for (gsize k = 0; k < h->value_len; k++)
             {
               if (!g_ascii_isdigit (h->value[k]))
+                return ALV_HTTP_PARSE_BAD_LENGTH;
+              /* leading zeros do not count: "000…0" is a valid 0 */
+              if (length == 0 && h->value[k] == '0')
+                continue;
+              if (++digits > 18)
                 return ALV_HTTP_PARSE_BAD_LENGTH;
               length = length * 10 + (guint64) (h->value[k] - '0');
             }

@@ -7,8 +7,15 @@
 #include "config.h"
 
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <glib.h>
+#include <glib-unix.h>
+#include <gio/gio.h>
 
+#include "alv-http-front.h"
 #include "alv-http-request.h"
 
 #define MAX_HEAD 8192
@@ -93,6 +100,13 @@ test_body (void)
   g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nContent-Length:\r\n\r\n"), ==, ALV_HTTP_PARSE_BAD_LENGTH);
   g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n"),
                    ==, ALV_HTTP_PARSE_BAD_LENGTH);
+  /* leading zeros are no digits of the length (RFC 9110 allows them) */
+  g_assert_cmpint (parse (&req, "GET / HTTP/1.1\r\nContent-Length: 0000000000000000000\r\n\r\n"),
+                   ==, ALV_HTTP_PARSE_OK);
+  g_assert_false (req.has_body);
+  g_assert_cmpint (parse (&req, "POST / HTTP/1.1\r\nContent-Length: 00000000000000000000012\r\n\r\n"),
+                   ==, ALV_HTTP_PARSE_OK);
+  g_assert_true (req.has_body);
 }
 
 /* Not plainly valid: left to the full server, which refuses or serves
@@ -250,6 +264,79 @@ test_random (void)
     }
 }
 
+static gboolean
+never_answer (const AlvHttpRequest *req G_GNUC_UNUSED,
+              GSocketAddress       *remote G_GNUC_UNUSED,
+              AlvHttpAnswer        *answer G_GNUC_UNUSED,
+              gpointer              user_data G_GNUC_UNUSED)
+{
+  return FALSE;
+}
+
+static void
+never_hand_over (int             fd G_GNUC_UNUSED,
+                 GSocketAddress *remote G_GNUC_UNUSED,
+                 const char     *address G_GNUC_UNUSED,
+                 GBytes         *unread G_GNUC_UNUSED,
+                 gpointer        user_data G_GNUC_UNUSED)
+{
+  g_assert_not_reached ();
+}
+
+static void
+count_closed (const char *address G_GNUC_UNUSED,
+              gpointer    user_data)
+{
+  (*(guint *) user_data)++;
+}
+
+/* The front (one real TCP connection on loopback, nothing sent): what it
+ * takes answers without Nagle's delay, so that the second of two
+ * pipelined answers does not wait for the client's delayed ACK. */
+static void
+test_front_nodelay (void)
+{
+  AlvHttpFrontConfig config = { 10, 10, NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                              G_SOCKET_PROTOCOL_TCP, &error);
+  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) conn = NULL;
+  g_autoptr(GSocket) accepted = NULL;
+  g_autoptr(GSocketAddress) remote = NULL;
+  AlvHttpFront *front;
+  guint closed = 0;
+  int fd, nodelay = 0;
+  socklen_t len = sizeof nodelay;
+
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (listener, any, TRUE, &error));
+  g_assert_true (g_socket_listen (listener, &error));
+  bound = g_socket_get_local_address (listener, &error);
+  g_assert_no_error (error);
+  conn = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (bound), NULL, &error);
+  g_assert_no_error (error);
+  accepted = g_socket_accept (listener, NULL, &error);
+  g_assert_no_error (error);
+  remote = g_socket_get_remote_address (accepted, &error);
+  g_assert_no_error (error);
+  fd = dup (g_socket_get_fd (accepted));
+  g_assert_cmpint (fd, >=, 0);
+  g_unix_set_fd_nonblocking (fd, TRUE, NULL);
+
+  front = alv_http_front_new (&config, never_answer, never_hand_over, count_closed, &closed, &error);
+  g_assert_no_error (error);
+  alv_http_front_take (front, fd, remote, "127.0.0.1");
+  g_assert_cmpuint (alv_http_front_get_n_connections (front), ==, 1);
+  g_assert_cmpint (getsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len), ==, 0);
+  g_assert_cmpint (nodelay, !=, 0);
+  alv_http_front_free (front);
+  g_assert_cmpuint (closed, ==, 1);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -263,5 +350,6 @@ main (int   argc,
   g_test_add_func ("/common/http-request/pipelined", test_pipelined);
   g_test_add_func ("/common/http-request/limits", test_limits);
   g_test_add_func ("/common/http-request/random", test_random);
+  g_test_add_func ("/common/http-front/nodelay", test_front_nodelay);
   return g_test_run ();
 }
