@@ -473,6 +473,16 @@ station_in_docroot (Fixture *fx, const char *urn)
   write_playlist (fx, fx->gateway_url, urn);
 }
 
+/* Writes the playlist of station_in_docroot() again, its slots placed
+ * from now: for a test that starts several cores before it tunes in, as
+ * starting them takes seconds on a loaded machine (more under a
+ * sanitizer), which would otherwise eat into the item they tune in to. */
+static void
+slots_from_now (Fixture *fx)
+{
+  write_playlist (fx, fx->gateway_url, NULL);
+}
+
 static void
 fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
@@ -528,6 +538,13 @@ wait_body (RawClient *client, gsize want, guint timeout_ms)
 {
   raw_client_wait_body (client, want, timeout_ms);
   g_assert_false (client->eof);
+}
+
+/* How long until the second item's slot starts (ms; 0 once it has). */
+static guint
+until_second_item_ms (Fixture *fx)
+{
+  return (guint) (MAX (fx->slot_start[1] - g_get_real_time (), 0) / 1000);
 }
 
 static double
@@ -821,25 +838,35 @@ test_listeners (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   station_in_docroot (fx, NULL);
   for (guint i = 0; i < MAX_CORES; i++)
     start_core (fx, i);
+  slots_from_now (fx);
 
   for (guint i = 0; i < MAX_CORES; i++)
     {
       g_autoptr(GVariant) np = NULL;
-      gint64 position = -1, expected;
+      gint64 position = -1, before, after, slack;
       const char *title = NULL;
 
+      before = g_get_real_time () - fx->slot_start[0];
       tune (fx, i);
+      after = g_get_real_time () - fx->slot_start[0];
       clients[i] = listen_to (&fx->cores[i]);
       wait_body (clients[i], 8192, WAIT_MS);
-      expected = g_get_real_time () - fx->slot_start[0];
       np = alv_core1_dup_now_playing (fx->cores[i].proxy);
       g_assert_true (g_variant_lookup (np, "title", "&s", &title));
       g_assert_cmpstr (title, ==, "One");
       g_assert_true (g_variant_lookup (np, "position", "x", &position));
-      g_test_message ("listener %u joined at %.2f s, scheduled %.2f s", i,
-                      (double) position / SEC, (double) expected / SEC);
-      /* the tune-in starts within a couple of seconds of the schedule */
-      g_assert_cmpint (ABS (position - expected), <, 2 * SEC);
+      g_test_message ("listener %u joined at %.2f s, tuned in between %.2f and %.2f s, its stream "
+                      "flowing at %.2f s", i, (double) position / SEC, (double) before / SEC,
+                      (double) after / SEC, (double) (g_get_real_time () - fx->slot_start[0]) / SEC);
+      /* the tune-in starts at the position playing when the core took the
+       * Tune, by its station clock: that clock reads the gateway's Date
+       * headers (one-second resolution, stamped somewhere in a round trip
+       * made during the Tune), so it may be off by half a second and half
+       * that round trip; how long the stream then takes to flow is the
+       * machine's load, not the core's choice */
+      slack = SEC + (after - before);
+      g_assert_cmpint (position, >=, before - slack);
+      g_assert_cmpint (position, <=, after + slack);
       if (i == 0)
         decoder_start (&dec, fx->cores[0].stream_url);
       /* the next listener comes a second later */
@@ -850,12 +877,12 @@ test_listeners (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   c2 = clients[2];
 
   /* read on until each stream is 4 s into the second item */
-  want = (gsize) ((double) (fx->slot_start[1] - g_get_real_time ()) / SEC * rate + 4 * rate);
+  want = (gsize) ((double) MAX (fx->slot_start[1] - g_get_real_time (), 0) / SEC * rate + 4 * rate);
   w.clients = clients;
   w.n = MAX_CORES;
   w.want = want;
   w.decoder = &dec;
-  test_wait_until (all_cond, &w, (guint) ((fx->slot_start[1] - g_get_real_time ()) / 1000) + WAIT_MS);
+  test_wait_until (all_cond, &w, until_second_item_ms (fx) + test_slack_ms (WAIT_MS));
   g_assert_false (dec.error);
   g_assert_true (saw_title (&dec, "One"));
   g_assert_true (saw_title (&dec, "Two"));
@@ -1604,10 +1631,10 @@ test_urn_mismatch (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 #define VIDEO_JOIN (5 * SEC)
 
 /* What a listener of the video station should have received: the first
- * item's stream header and its Clusters from @from0 up to @to0, then the
- * second item's header and its Clusters from @from1 on (offsets in the
- * origin's files), remuxed by the same rules (alv-matroska.h) the local
- * stream follows. */
+ * item's stream header and its Clusters from @from0 up to @to0 (nothing
+ * of it, not even its header, when @from0 is 0), then the second item's
+ * header and its Clusters from @from1 on (offsets in the origin's files),
+ * remuxed by the same rules (alv-matroska.h) the local stream follows. */
 static GByteArray *
 video_expected (Fixture *fx,
                 gsize    from0,
@@ -1623,9 +1650,13 @@ video_expected (Fixture *fx,
   const guint8 *d = g_bytes_get_data (fx->media[0], &len);
 
   g_assert_cmpint (alv_matroska_parse_info (d, len, &info), ==, ALV_MATROSKA_PARSE_OK);
-  alv_matroska_remuxer_begin_item (remuxer);
-  alv_matroska_remuxer_push (remuxer, d, info.header_length);
-  alv_matroska_remuxer_push (remuxer, d + from0, to0 - from0);
+  if (from0 != 0)
+    {
+      alv_matroska_remuxer_begin_item (remuxer);
+      alv_matroska_remuxer_push (remuxer, d, info.header_length);
+      if (to0 > from0)
+        alv_matroska_remuxer_push (remuxer, d + from0, to0 - from0);
+    }
   alv_matroska_remuxer_begin_item (remuxer);
   d = g_bytes_get_data (fx->media[1], &len);
   g_assert_cmpint (alv_matroska_parse_info (d, len, &info), ==, ALV_MATROSKA_PARSE_OK);
@@ -1705,11 +1736,14 @@ find_origin_cluster (Fixture                  *fx,
  * origin's files.  Where the first item stops and where the second starts
  * are read from the stream: a core that runs late (a loaded machine) ends
  * an item at its slot's end and starts the next at the position playing,
- * a keyframe later; the stream must stay whole across that too.  Returns
- * the time (µs) of the first item it starts at. */
-static gint64
+ * a keyframe later; the stream must stay whole across that too.  A core
+ * so late that the first item's slot was over before it had any of it to
+ * send starts with the second item.  Returns whether the stream has the
+ * first item, and sets @at to the time (µs) in it where it starts. */
+static gboolean
 check_video_body (Fixture   *fx,
-                  RawClient *client)
+                  RawClient *client,
+                  gint64    *at)
 {
   g_autoptr(GBytes) body = raw_client_body (client);
   g_autoptr(GByteArray) expected = NULL;
@@ -1719,7 +1753,6 @@ check_video_body (Fixture   *fx,
   const guint8 *b = g_bytes_get_data (body, &blen);
   const guint8 *d[2];
   AlvMatroskaInfo info[2];
-  gint64 at = 0;
   guint item = 0;
 
   for (guint i = 0; i < 2; i++)
@@ -1730,6 +1763,7 @@ check_video_body (Fixture   *fx,
   g_assert_cmpint (alv_matroska_parse_info (b, blen, &binfo), ==, ALV_MATROSKA_PARSE_OK);
   g_assert_true (alv_matroska_compatible (&info[0], d[0], &binfo, b));
   g_assert_cmpuint (blen, >, binfo.header_length + 4096);
+  *at = 0;
   /* follow the stream Cluster by Cluster (its last one may be partial) */
   for (off = binfo.header_length;
        alv_matroska_cluster_parse (b + off, blen - off, &binfo, &c) == ALV_MATROSKA_PARSE_OK &&
@@ -1738,15 +1772,26 @@ check_video_body (Fixture   *fx,
     {
       if (n_clusters == 0)
         {
-          /* the first is a keyframe Cluster of the first item */
+          /* the first is a keyframe Cluster of the first item (or of the
+           * second, from a core that ran that late) */
           g_assert_true (c.keyframe);
           first[0] = find_origin_cluster (fx, 0, b + off, &c, &oc);
           if (first[0] == 0)
-            g_error ("the stream's first Cluster (timecode %" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT
-                     " bytes) is none of the first item's", c.timecode, c.size);
+            {
+              first[1] = find_origin_cluster (fx, 1, b + off, &c, &oc);
+              if (first[1] == 0)
+                g_error ("the stream's first Cluster (timecode %" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT
+                         " bytes) is none of either item's", c.timecode, c.size);
+              g_test_message ("the core ran late: its stream starts with the second item, %" G_GSIZE_FORMAT
+                              " bytes into its Clusters", first[1] - info[1].header_length);
+              g_assert_true (oc.keyframe);
+              item = 1;
+              next = first[1] + oc.header_length + oc.size;
+              continue;
+            }
           g_assert_true (oc.keyframe);
           g_assert_cmpuint (oc.timecode, ==, c.timecode);
-          at = (gint64) alv_matroska_ticks_to_usec (&info[0], c.timecode);
+          *at = (gint64) alv_matroska_ticks_to_usec (&info[0], c.timecode);
           next = first[0] + oc.header_length + oc.size;
           continue;
         }
@@ -1773,13 +1818,19 @@ check_video_body (Fixture   *fx,
       next = first[1] + oc.header_length + oc.size;
     }
   g_assert_cmpuint (item, ==, 1);
-  if (end0 != clusters_end (fx, 0) || first[1] != info[1].header_length)
+  if (first[0] != 0 && (end0 != clusters_end (fx, 0) || first[1] != info[1].header_length))
     g_test_message ("the core ran late: the first item stops %" G_GSIZE_FORMAT " bytes short of its end, "
                     "the second starts %" G_GSIZE_FORMAT " bytes into its Clusters",
                     clusters_end (fx, 0) - end0, first[1] - info[1].header_length);
   expected = video_expected (fx, first[0], end0, first[1]);
+  if (first[0] == 0 && memcmp (b, expected->data, MIN (blen, expected->len)) != 0)
+    {
+      /* the first item's header had gone out, none of its Clusters */
+      g_byte_array_unref (expected);
+      expected = video_expected (fx, info[0].header_length, info[0].header_length, first[1]);
+    }
   g_assert_cmpmem (b, MIN (blen, expected->len), expected->data, MIN (blen, expected->len));
-  return at;
+  return first[0] != 0;
 }
 
 typedef struct
@@ -1831,6 +1882,7 @@ test_video (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   rate = byte_rate (fx);
   for (guint i = 0; i < 2; i++)
     start_core (fx, i);
+  slots_from_now (fx);
   for (guint i = 0; i < 2; i++)
     {
       tune (fx, i);
@@ -1844,22 +1896,34 @@ test_video (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   /* read on until each stream is 3 s into the second item */
   c0 = clients[0];
   c1 = clients[1];
-  w.want = (gsize) ((double) (fx->slot_start[1] - g_get_real_time ()) / SEC * rate + 3 * rate);
-  test_wait_until (bodies_cond, &w, (guint) ((fx->slot_start[1] - g_get_real_time ()) / 1000) + WAIT_MS);
+  w.want = (gsize) ((double) MAX (fx->slot_start[1] - g_get_real_time (), 0) / SEC * rate + 3 * rate);
+  if (!test_wait (bodies_cond, &w, until_second_item_ms (fx) + test_slack_ms (WAIT_MS)))
+    {
+      for (guint i = 0; i < 2; i++)
+        g_test_message ("listener %u: %u bytes received, %" G_GSIZE_FORMAT " of body wanted; from peers %"
+                        G_GUINT64_FORMAT ", from the origin %" G_GUINT64_FORMAT, i, clients[i]->received->len,
+                        w.want, core_stat (&fx->cores[i], "bytes-from-peers"),
+                        core_stat (&fx->cores[i], "bytes-from-origin"));
+      g_assert_true (bodies_cond (&w));
+    }
 
   for (guint i = 0; i < 2; i++)
     {
-      gint64 at = check_video_body (fx, clients[i]);
+      gint64 at = 0;
+      gboolean has_first = check_video_body (fx, clients[i], &at);
 
-      g_test_message ("listener %u tuned in at %.2f s, its stream starts at %.2f s; "
+      g_test_message ("listener %u tuned in at %.2f s, its stream starts at %.2f s of the %s item; "
                       "from peers %" G_GUINT64_FORMAT ", from the origin %" G_GUINT64_FORMAT, i,
-                      (double) expected[i] / SEC, (double) at / SEC,
+                      (double) expected[i] / SEC, (double) at / SEC, has_first ? "first" : "second",
                       core_stat (&fx->cores[i], "bytes-from-peers"),
                       core_stat (&fx->cores[i], "bytes-from-origin"));
       /* a keyframe at or shortly before the position (the burst may
        * reach back one more), never much later */
-      g_assert_cmpint (at, <=, expected[i] + SEC);
-      g_assert_cmpint (at, >=, expected[i] - 4 * SEC);
+      if (has_first)
+        {
+          g_assert_cmpint (at, <=, expected[i] + SEC);
+          g_assert_cmpint (at, >=, expected[i] - 4 * SEC);
+        }
       g_assert_cmpuint (core_stat (&fx->cores[i], "blocks-rejected"), ==, 0);
     }
   g_assert_cmpuint (core_stat (&fx->cores[1], "bytes-from-peers"), >,
