@@ -36,7 +36,8 @@
 #include "test-bus.h"
 #include "test-util.h"
 
-#define WAIT_MS 15000
+/* a bound on every wait: a safety net, wider under a sanitizer */
+#define WAIT_MS test_slack_ms (15000)
 #define MPRIS_NAME "org.mpris.MediaPlayer2.alluvium"
 #define MPRIS_PATH "/org/mpris/MediaPlayer2"
 
@@ -455,7 +456,7 @@ player_wait (Player *p)
   g_subprocess_communicate_utf8_async (p->proc, NULL, NULL, on_communicated, p);
   if (!test_wait (player_done_cond, p, WAIT_MS))
     {
-      g_test_message ("the player did not exit within %d ms: killed", WAIT_MS);
+      g_test_message ("the player did not exit within %u ms: killed", WAIT_MS);
       test_subprocess_backtrace (p->proc);
       g_subprocess_force_exit (p->proc);
       test_wait_until (player_done_cond, p, WAIT_MS);
@@ -629,7 +630,7 @@ mpris_wait_string (Fixture *fx, const char *iface, const char *prop, const char 
                                           mpris_wait_ref (w), mpris_wait_unref);
   ok = test_wait (mpris_cond, w, WAIT_MS);
   if (!ok)
-    g_test_message ("%s.%s did not become \"%s\" within %d ms", iface, prop, want, WAIT_MS);
+    g_test_message ("%s.%s did not become \"%s\" within %u ms", iface, prop, want, WAIT_MS);
   g_bus_unwatch_name (watch);
   g_dbus_connection_signal_unsubscribe (fx->conn, subscription);
   mpris_wait_unref (w);

@@ -27,7 +27,8 @@
  * and gets it as a burst (well within the 64 KiB burst at 128 kbit/s) */
 #define LEAD_US (G_USEC_PER_SEC * 3 / 2)
 #define PACE_INTERVAL_MS 40
-#define PLAYER_TIMEOUT_MS 20000
+/* a safety net for a player's whole run, wider under a sanitizer */
+#define PLAYER_TIMEOUT_MS test_slack_ms (20000)
 
 /* each item lasts about 2.6 s: 100 buffers of 1152 (MP3) or 110 of 1024
  * (Vorbis) samples at 44.1 kHz */

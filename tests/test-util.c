@@ -16,6 +16,37 @@
 
 /* --- waiting --------------------------------------------------------- */
 
+/* AddressSanitizer: GCC says so with __SANITIZE_ADDRESS__, clang with
+ * __has_feature */
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_UNDER_ASAN 1
+#endif
+#endif
+
+/**
+ * test_slack_ms:
+ * @ms: how long a wait may take at most in a plain build
+ *
+ * A bound on a wait is a safety net, never a measurement: under
+ * AddressSanitizer (this program and the daemons it starts are built
+ * alike) everything runs several times slower, more so on a loaded
+ * machine, and the net widens with it.
+ *
+ * Returns: @ms, or three times @ms in a sanitizer build
+ */
+guint
+test_slack_ms (guint ms)
+{
+#ifdef TEST_UNDER_ASAN
+  return ms <= G_MAXUINT / 3 ? ms * 3 : G_MAXUINT;
+#else
+  return ms;
+#endif
+}
+
 static gboolean
 flag_cb (gpointer user_data)
 {

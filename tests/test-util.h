@@ -47,6 +47,7 @@ void     test_wait_until_full (const char    *domain,
 #define test_wait_until(cond, data, timeout_ms) \
   test_wait_until_full (G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC, #cond, (cond), (data), (timeout_ms))
 
+guint    test_slack_ms        (guint          ms);
 void     test_run_for         (guint          ms);
 void     test_run_pending     (void);
 
