@@ -34,6 +34,10 @@ G_BEGIN_DECLS
 /* announce answers: could the gateway connect back to the announced
  * port at the observed address?  "yes", "no" or "unknown" */
 #define ALV_HEADER_REACHABLE         "X-Reachable"
+/* resolve answers: what a joiner needs of the item's head, read by the
+ * gateway while hashing; `mpeg-audio; start=N; header=HEX; …`
+ * (alv_mp3_info_to_string(), doc/gateway-protocol.md) */
+#define ALV_HEADER_CONTENT_HEAD      "X-Content-Head"
 
 /**
  * ALV_ORIGIN_PULLS_MAX:

@@ -29,6 +29,7 @@
 
 #include "alv-ocn-headers.h"
 #include "gateway-checked-address.h"
+#include "gateway-head.h"
 
 #define CHUNK_SIZE (64 * 1024)
 #define FILE_BUFFER (256 * 1024)
@@ -48,6 +49,7 @@ struct _GatewayFetch
   SoupMessage *msg;
   GInputStream *stream;
   AlvTreeHasher *hasher;
+  GatewayHead *head;            /* the head's facts, read while hashing */
   goffset expected;             /* Content-Length or -1 */
   char *unsafe_address;         /* set when the connection was refused */
 
@@ -72,6 +74,7 @@ fetch_free (GatewayFetch *fetch)
   g_clear_object (&fetch->stream);
   g_clear_object (&fetch->msg);
   g_clear_pointer (&fetch->hasher, alv_tree_hasher_free);
+  g_clear_pointer (&fetch->head, gateway_head_free);
   g_clear_pointer (&fetch->previous, gateway_entry_free);
   g_clear_pointer (&fetch->result.entry, gateway_entry_free);
   g_clear_pointer (&fetch->result.tree, alv_hash_tree_unref);
@@ -142,9 +145,12 @@ gateway_fetch_cancel (GatewayFetch *fetch)
 static GatewayEntry *
 entry_for_tree (GatewayFetch *fetch,
                 AlvHashTree  *tree,
-                const char   *media_type)
+                const char   *media_type,
+                GatewayHead  *head)
 {
   GatewayEntry *entry = g_new0 (GatewayEntry, 1);
+
+  entry->head = gateway_head_facts (head, TRUE);
 
   entry->url = g_strdup (fetch->url);
   entry->urn = alv_hash_tree_get_urn (tree);
@@ -317,7 +323,7 @@ origin_finish_body (GatewayFetch *fetch)
   type = soup_message_headers_get_content_type (hdrs, NULL);
   if (type == NULL)
     type = gateway_media_type_for_name (fetch->url);
-  entry = entry_for_tree (fetch, tree, type);
+  entry = entry_for_tree (fetch, tree, type, fetch->head);
   entry->etag = g_strdup (soup_message_headers_get_one (hdrs, "ETag"));
   entry->last_modified = g_strdup (soup_message_headers_get_one (hdrs, "Last-Modified"));
   fetch->result.ok = TRUE;
@@ -364,6 +370,8 @@ origin_read_cb (GObject      *source,
       return;
     }
   alv_tree_hasher_update (fetch->hasher, data, len);
+  if (fetch->head != NULL)
+    gateway_head_feed (fetch->head, data, len);
   origin_read_next (fetch);
 }
 
@@ -455,6 +463,7 @@ origin_sent_cb (GObject      *source,
       else
         {
           fetch->hasher = alv_tree_hasher_new (fetch->limits.block_size);
+          fetch->head = gateway_head_new ();
           g_atomic_int_set (&fetch->hashing, 1);
           origin_read_next (fetch);
           return;
@@ -582,6 +591,7 @@ docroot_thread (GTask        *task,
   GatewayFetch *fetch = task_data;
   g_autoptr(GError) error = NULL;
   g_autoptr(AlvTreeHasher) hasher = NULL;
+  g_autoptr(GatewayHead) head = gateway_head_new ();
   g_autoptr(AlvHashTree) tree = NULL;
   g_autofree guint8 *buf = NULL;
   g_autofree char *file_id = NULL;
@@ -639,6 +649,8 @@ docroot_thread (GTask        *task,
       if (n == 0)
         break;
       alv_tree_hasher_update (hasher, buf, (gsize) n);
+      if (head != NULL)
+        gateway_head_feed (head, buf, (gsize) n);
     }
   if (fstat (fd, &after) != 0 || !same_file (&st, &after)
       || alv_tree_hasher_get_length (hasher) != (guint64) st.st_size)
@@ -651,7 +663,7 @@ docroot_thread (GTask        *task,
     }
   close (fd);
   tree = alv_tree_hasher_finish (hasher);
-  entry = entry_for_tree (fetch, tree, gateway_media_type_for_name (fetch->rel));
+  entry = entry_for_tree (fetch, tree, gateway_media_type_for_name (fetch->rel), head);
   entry->file_id = g_steal_pointer (&file_id);
   fetch->result.ok = TRUE;
   fetch->result.entry = entry;

@@ -361,6 +361,8 @@ answer_entry (GatewayServer      *self,
   reply_header (r, "X-Content-Type", entry->media_type ? entry->media_type
                                      : "application/octet-stream");
   reply_header (r, "X-Block-Size", block);
+  if (entry->head != NULL)
+    reply_header (r, ALV_HEADER_CONTENT_HEAD, entry->head);
   reply_header (r, "Cache-Control", "no-cache");
   if (alt != NULL)
     reply_header (r, ALV_HEADER_ALT, alt);
@@ -370,6 +372,8 @@ answer_entry (GatewayServer      *self,
                           entry->url, entry->urn, length,
                           entry->media_type ? entry->media_type : "application/octet-stream",
                           block, thex, alt ? alt : "");
+  if (entry->head != NULL)
+    g_string_append_printf (body, "head: %s\n", entry->head);
   reply_body (r, "text/plain; charset=utf-8", body->str, body->len);
   log_request (r, SOUP_STATUS_OK, NULL);
 }

@@ -56,6 +56,7 @@ gateway_entry_copy (const GatewayEntry *entry)
   copy->etag = g_strdup (entry->etag);
   copy->last_modified = g_strdup (entry->last_modified);
   copy->file_id = g_strdup (entry->file_id);
+  copy->head = g_strdup (entry->head);
   copy->checked = entry->checked;
   return copy;
 }
@@ -71,6 +72,7 @@ gateway_entry_free (GatewayEntry *entry)
   g_free (entry->etag);
   g_free (entry->last_modified);
   g_free (entry->file_id);
+  g_free (entry->head);
   g_free (entry);
 }
 
@@ -138,6 +140,8 @@ entry_to_bytes (const GatewayEntry *entry)
     g_key_file_set_string (kf, ENTRY_GROUP, "last-modified", entry->last_modified);
   if (entry->file_id != NULL)
     g_key_file_set_string (kf, ENTRY_GROUP, "file-id", entry->file_id);
+  if (entry->head != NULL)
+    g_key_file_set_string (kf, ENTRY_GROUP, "head", entry->head);
   g_key_file_set_int64 (kf, ENTRY_GROUP, "checked", entry->checked);
   data = g_key_file_to_data (kf, &len, NULL);
   return g_bytes_new_take (data, len);
@@ -193,6 +197,8 @@ entry_from_key_file (GKeyFile *kf,
   entry->etag = key_string_or_null (kf, "etag");
   entry->last_modified = key_string_or_null (kf, "last-modified");
   entry->file_id = key_string_or_null (kf, "file-id");
+  /* (absent in entries written before the gateway read heads) */
+  entry->head = key_string_or_null (kf, "head");
   return g_steal_pointer (&entry);
 }
 

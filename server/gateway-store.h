@@ -27,6 +27,7 @@ typedef struct
   char *etag;                   /* origin validators (nullable) */
   char *last_modified;
   char *file_id;                /* docroot validator "size-mtime-inode" (nullable) */
+  char *head;                   /* the head's facts, gateway-head.h (nullable) */
   gint64 checked;               /* real time (µs) of the last validation */
 } GatewayEntry;
 

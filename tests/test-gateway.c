@@ -973,6 +973,108 @@ test_restart (Fixture      *fx,
   g_assert_cmpuint (fx->origin_bodies, ==, 2);
 }
 
+/* An MPEG audio file the gateway can read a head from: an ID3v2 tag of
+ * @tag_body bytes (full of sync patterns, which must not count), then
+ * @n_frames frames of 128 kbit/s at 44.1 kHz (417 bytes each). */
+static GBytes *
+make_mp3 (gsize tag_body,
+          guint n_frames)
+{
+  static const guint8 frame_header[4] = { 0xff, 0xfb, 0x90, 0x64 };
+  GByteArray *file = g_byte_array_new ();
+  guint8 tag[10] = { 'I', 'D', '3', 4, 0, 0 };
+  guint8 frame[417] = { 0, };
+
+  for (guint i = 0; i < 4; i++)
+    tag[6 + i] = (tag_body >> (7 * (3 - i))) & 0x7f;
+  g_byte_array_append (file, tag, sizeof tag);
+  for (gsize i = 0; i < tag_body; i++)
+    g_byte_array_append (file, (const guint8 *) "\xff", 1);
+  memcpy (frame, frame_header, sizeof frame_header);
+  for (guint i = 0; i < n_frames; i++)
+    {
+      frame[100] = (guint8) i;
+      g_byte_array_append (file, frame, sizeof frame);
+    }
+  return g_byte_array_free_to_bytes (file);
+}
+
+/* The head's facts of MPEG audio come with the resolve answer, from an
+ * origin and from the docroot, whatever the media type says (the core
+ * tells formats by their bytes), and stay known across a restart; Ogg and
+ * noise have none. */
+static void
+test_head (Fixture      *fx,
+           gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) mp3 = make_mp3 (20000, 200);
+  g_autoptr(GBytes) short_tag = make_mp3 (100, 50);
+  g_autoptr(GBytes) noise = make_content (50000, 8);
+  g_autofree char *media = origin_media (fx, "/tagged.mp3");
+  g_autofree char *noise_url = origin_media (fx, "/noise.mp3");
+  g_autofree char *doc_url = NULL;
+  const char *want = "mpeg-audio; start=20010; header=fffb9064";
+
+  origin_put (fx, "/tagged.mp3", mp3);
+  origin_put (fx, "/noise.mp3", noise);
+  write_doc (fx, "doc.mp3", short_tag);
+  {
+    g_autoptr(GByteArray) ogg = g_byte_array_new ();
+    g_autoptr(GBytes) ogg_bytes = NULL;
+
+    g_byte_array_append (ogg, (const guint8 *) "OggS", 4);
+    g_byte_array_append (ogg, g_bytes_get_data (mp3, NULL), (guint) g_bytes_get_size (mp3));
+    ogg_bytes = g_byte_array_free_to_bytes (g_steal_pointer (&ogg));
+    write_doc (fx, "doc.ogg", ogg_bytes);
+  }
+  start_gateway (fx, "--origin", fx->origin_url, "--allow-private", "--state-dir", fx->state,
+                 "--docroot", fx->docroot, NULL);
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, media);
+    check_resolved (fx, &r, mp3, NULL);
+    g_assert_cmpstr (header (&r, ALV_HEADER_CONTENT_HEAD), ==, want);
+    g_assert_nonnull (g_strstr_len (g_bytes_get_data (r.body, NULL), (gssize) g_bytes_get_size (r.body),
+                                    "\nhead: mpeg-audio; start=20010;"));
+  }
+  {
+    g_auto(Response) r = { 0, };
+
+    doc_url = g_strconcat (fx->url, "doc.mp3", NULL);
+    resolve_final (fx, &r, doc_url);
+    check_resolved (fx, &r, short_tag, "audio/mpeg");
+    g_assert_cmpstr (header (&r, ALV_HEADER_CONTENT_HEAD), ==, "mpeg-audio; start=110; header=fffb9064");
+  }
+  {
+    g_auto(Response) r = { 0, };
+    g_auto(Response) r2 = { 0, };
+    g_autofree char *ogg_url = g_strconcat (fx->url, "doc.ogg", NULL);
+
+    /* named .mp3 but not MPEG audio; Ogg's first bytes before frames */
+    resolve_final (fx, &r, noise_url);
+    check_resolved (fx, &r, noise, NULL);
+    g_assert_null (header (&r, ALV_HEADER_CONTENT_HEAD));
+    resolve_final (fx, &r2, ogg_url);
+    g_assert_cmpuint (r2.status, ==, SOUP_STATUS_OK);
+    g_assert_cmpstr (header (&r2, "X-Content-Type"), ==, "audio/ogg");
+    g_assert_null (header (&r2, ALV_HEADER_CONTENT_HEAD));
+  }
+  stop_gateway (fx, SIGTERM);
+
+  /* known at once after a restart: no fetch, the same facts */
+  start_gateway (fx, "--origin", fx->origin_url, "--allow-private", "--state-dir", fx->state,
+                 "--resolve-wait=0", NULL);
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve (fx, &r, media);
+    check_resolved (fx, &r, mp3, NULL);
+    g_assert_cmpstr (header (&r, ALV_HEADER_CONTENT_HEAD), ==, want);
+  }
+  g_assert_cmpuint (fx->origin_bodies, ==, 2);
+}
+
 /* Announces with name/value pairs @args; returns the status, the peers
  * answered and, in @r, the answer. */
 static guint
@@ -2201,19 +2303,19 @@ redis_pttl (Fixture    *fx,
   return g_ascii_strtoll (out, NULL, 10);
 }
 
-/* A URL hashed at A resolves at B at once, without a fetch; a peer
- * announced at A is in B's answers and the other way round; B serves the
- * tree. */
+/* A URL hashed at A resolves at B at once, without a fetch, with the
+ * head's facts A read; a peer announced at A is in B's answers and the
+ * other way round; B serves the tree. */
 static void
 test_redis_shared (Fixture      *fx,
                    gconstpointer data G_GNUC_UNUSED)
 {
-  g_autoptr(GBytes) content = make_content (4 * ALV_HASH_TREE_DEFAULT_BLOCK_SIZE - 100, 21);
-  g_autofree char *media = origin_media (fx, "/shared.ogg");
+  g_autoptr(GBytes) content = make_mp3 (300, 80);
+  g_autofree char *media = origin_media (fx, "/shared.mp3");
   g_autofree char *urn = urn_for (content);
   g_autoptr(GPtrArray) peers = NULL;
 
-  if (!start_pair_resolved (fx, "/shared.ogg", content, NULL))
+  if (!start_pair_resolved (fx, "/shared.mp3", content, NULL))
     return;
   g_assert_cmpuint (fx->origin_bodies, ==, 1);
   swap_gateways (fx);
@@ -2223,6 +2325,8 @@ test_redis_shared (Fixture      *fx,
     /* at once: no 202, and no request at the origin */
     resolve (fx, &r, media);
     check_resolved (fx, &r, content, NULL);
+    g_assert_cmpstr (header (&r, ALV_HEADER_CONTENT_HEAD), ==,
+                     "mpeg-audio; start=310; header=fffb9064");
   }
   g_assert_cmpuint (fx->origin_requests, ==, 1);
   g_assert_cmpuint (announce (fx, NULL, "urn", urn, "port", "7001", "event", "completed", NULL),
@@ -2604,6 +2708,7 @@ main (int    argc,
   ADD ("/server/gateway/origin-revalidate", test_origin_revalidate);
   ADD ("/server/gateway/single-flight", test_single_flight);
   ADD ("/server/gateway/restart", test_restart);
+  ADD ("/server/gateway/head", test_head);
   ADD ("/server/gateway/announce", test_announce);
   ADD ("/server/gateway/peer-cap", test_peer_cap);
   ADD ("/server/gateway/refusals", test_refusals);

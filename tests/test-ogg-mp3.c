@@ -655,6 +655,69 @@ test_mp3_offsets (void)
   g_assert_cmpuint (index, <=, 79);
 }
 
+/* The facts of a head as text (the gateway's X-Content-Head) give back
+ * exactly what alv_mp3_parse_info() read, and bad text is refused. */
+static void
+test_mp3_facts (void)
+{
+  static const char *const bad[] = {
+    "",
+    "header=fffb9064",                        /* no start */
+    "start=417",                              /* no header */
+    "start=417; header=fffb906",              /* short header */
+    "start=417; header=fffb90zz",             /* not hex */
+    "start=417; header=00000000",             /* not a frame header */
+    "start=-1; header=fffb9064",
+    "start=+5; header=fffb9064",
+    "start=4294967296; header=fffb9064",
+    "start=417; header=fffb9064; frames=x",
+    "start=417; header=fffb9064; toc=AAAA",   /* not 100 bytes */
+  };
+  g_autoptr(GBytes) cbr = stream_media_mp3 (40, FALSE);
+  g_autoptr(GBytes) xing = stream_media_mp3 (40, TRUE);
+  GBytes *files[2] = { cbr, xing };
+  AlvMp3Info back;
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_assert_false (alv_mp3_info_from_string (bad[i], &back, &error));
+      g_assert_error (error, ALV_ERROR, ALV_ERROR_PARSE);
+    }
+  /* unknown keys are skipped, a format token before the facts too */
+  g_assert_true (alv_mp3_info_from_string ("mpeg-audio; start=7; later=1; header=fffb9064", &back, NULL));
+  g_assert_cmpuint (back.audio_start, ==, 7);
+  g_assert_cmpuint (back.first.bitrate, ==, 128000);
+  g_assert_false (back.xing);
+
+  if (cbr == NULL || xing == NULL)
+    {
+      g_test_skip ("MP3 encoder or xingmux missing");
+      return;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *text = NULL;
+      AlvMp3Info info;
+      gsize len;
+      const guint8 *d = g_bytes_get_data (files[i], &len);
+
+      g_assert_true (alv_mp3_parse_info (d, len, &info, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (info.xing, ==, i == 1);
+      text = alv_mp3_info_to_string (&info);
+      g_assert_cmpuint (strlen (text), <, 256);
+      g_assert_true (alv_mp3_info_from_string (text, &back, &error));
+      g_assert_no_error (error);
+      g_assert_cmpmem (&back, sizeof back, &info, sizeof info);
+      for (guint64 t = 0; t < 5 * G_USEC_PER_SEC; t += G_USEC_PER_SEC / 3)
+        g_assert_cmpuint (alv_mp3_time_to_offset (&back, len, t), ==,
+                          alv_mp3_time_to_offset (&info, len, t));
+    }
+}
+
 /* ---- ICY --------------------------------------------------------------------- */
 
 static AlvIcyRequest *
@@ -891,6 +954,7 @@ main (int    argc,
   g_test_add_func ("/core/mp3/sync", test_mp3_sync);
   g_test_add_func ("/core/mp3/id3", test_mp3_id3);
   g_test_add_func ("/core/mp3/offsets", test_mp3_offsets);
+  g_test_add_func ("/core/mp3/facts", test_mp3_facts);
   g_test_add_func ("/core/icy/request", test_icy_request);
   g_test_add_func ("/core/icy/metadata", test_icy_metadata);
   g_test_add_func ("/core/icy/strings", test_icy_strings);

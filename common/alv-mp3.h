@@ -48,6 +48,7 @@ typedef struct
  * @has_toc: @toc is valid
  * @toc: Xing seek table: toc[i] * @n_bytes / 256 is the offset of i % of the time
  * @xing: the first frame is a Xing/Info frame (carries no audio)
+ * @header: the first frame's 4 header bytes, as in the file
  */
 typedef struct
 {
@@ -58,6 +59,7 @@ typedef struct
   gboolean has_toc;
   guint8 toc[100];
   gboolean xing;
+  guint8 header[4];
 } AlvMp3Info;
 
 gboolean alv_mp3_frame_parse       (const guint8     *data,
@@ -73,6 +75,10 @@ gsize    alv_mp3_id3v2_size        (const guint8     *data,
                                     gsize             len);
 gboolean alv_mp3_parse_info        (const guint8     *data,
                                     gsize             len,
+                                    AlvMp3Info       *info,
+                                    GError          **error);
+char    *alv_mp3_info_to_string    (const AlvMp3Info *info);
+gboolean alv_mp3_info_from_string  (const char       *text,
                                     AlvMp3Info       *info,
                                     GError          **error);
 guint64  alv_mp3_duration_usec     (const AlvMp3Info *info,

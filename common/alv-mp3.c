@@ -8,7 +8,7 @@
  * otherwise from the constant bitrate; either way they are estimates that
  * the caller aligns with alv_mp3_find_sync() on the real bytes.
  */
-#define G_LOG_DOMAIN "alluvium-core"
+#define G_LOG_DOMAIN "alluvium-common"
 
 #include "config.h"
 
@@ -232,6 +232,7 @@ alv_mp3_parse_info (const guint8  *data,
       g_set_error (error, ALV_ERROR, ALV_ERROR_PARSE, _("No MPEG audio frame found"));
       return FALSE;
     }
+  memcpy (info->header, frame, 4);
 
   x = 4 + info->first.side_info;
   if (x + 8 > info->first.length || info->audio_start + x + 8 > len)
@@ -263,6 +264,146 @@ alv_mp3_parse_info (const guint8  *data,
       info->has_toc = TRUE;
     }
   return TRUE;
+}
+
+/**
+ * alv_mp3_info_to_string:
+ * @info: from alv_mp3_parse_info()
+ *
+ * The facts of @info as one line of `key=value` pairs separated by "; ":
+ * `start` (the audio's offset), `header` (the first frame's header bytes
+ * in hex), `xing` (present when the first frame is a Xing/Info frame),
+ * `frames`, `bytes` (its counts, when known) and `toc` (its seek table,
+ * base64).  Short enough for an HTTP header.
+ *
+ * Returns: (transfer full): the line
+ */
+char *
+alv_mp3_info_to_string (const AlvMp3Info *info)
+{
+  GString *s;
+
+  g_return_val_if_fail (info != NULL, NULL);
+  s = g_string_new (NULL);
+  g_string_append_printf (s, "start=%" G_GSIZE_FORMAT "; header=%02x%02x%02x%02x",
+                          info->audio_start, info->header[0], info->header[1],
+                          info->header[2], info->header[3]);
+  if (info->xing)
+    g_string_append (s, "; xing");
+  if (info->n_frames > 0)
+    g_string_append_printf (s, "; frames=%" G_GUINT32_FORMAT, info->n_frames);
+  if (info->n_bytes > 0)
+    g_string_append_printf (s, "; bytes=%" G_GUINT32_FORMAT, info->n_bytes);
+  if (info->has_toc)
+    {
+      g_autofree char *toc = g_base64_encode (info->toc, sizeof info->toc);
+
+      g_string_append_printf (s, "; toc=%s", toc);
+    }
+  return g_string_free (s, FALSE);
+}
+
+static gboolean
+parse_u32 (const char *value,
+           guint64     max,
+           guint64    *out)
+{
+  return value[0] >= '0' && value[0] <= '9'
+         && g_ascii_string_to_unsigned (value, 10, 0, max, out, NULL);
+}
+
+/**
+ * alv_mp3_info_from_string:
+ * @text: from alv_mp3_info_to_string() (untrusted)
+ * @info: (out caller-allocates): the facts
+ * @error: return location for a #GError
+ *
+ * Reads what alv_mp3_info_to_string() wrote.  `start` and a `header` that
+ * parses as a Layer III frame header are required; unknown keys are
+ * skipped, so later writers may add some.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+alv_mp3_info_from_string (const char  *text,
+                          AlvMp3Info  *info,
+                          GError     **error)
+{
+  g_auto(GStrv) fields = NULL;
+  gboolean have_start = FALSE, have_header = FALSE;
+
+  g_return_val_if_fail (text != NULL, FALSE);
+  g_return_val_if_fail (info != NULL, FALSE);
+
+  memset (info, 0, sizeof *info);
+  if (strlen (text) > 1024)
+    goto bad;
+  fields = g_strsplit (text, ";", 16);
+  for (guint i = 0; fields[i] != NULL; i++)
+    {
+      char *field = g_strstrip (fields[i]);
+      char *eq = strchr (field, '=');
+      const char *value = eq != NULL ? eq + 1 : "";
+      guint64 n;
+
+      if (eq != NULL)
+        *eq = '\0';
+      if (strcmp (field, "start") == 0)
+        {
+          if (!parse_u32 (value, G_MAXUINT32, &n))
+            goto bad;
+          info->audio_start = (gsize) n;
+          have_start = TRUE;
+        }
+      else if (strcmp (field, "header") == 0)
+        {
+          if (strlen (value) != 8)
+            goto bad;
+          for (guint k = 0; k < 4; k++)
+            {
+              int hi = g_ascii_xdigit_value (value[2 * k]);
+              int lo = g_ascii_xdigit_value (value[2 * k + 1]);
+
+              if (hi < 0 || lo < 0)
+                goto bad;
+              info->header[k] = (guint8) (hi << 4 | lo);
+            }
+          if (!alv_mp3_frame_parse (info->header, 4, &info->first))
+            goto bad;
+          have_header = TRUE;
+        }
+      else if (strcmp (field, "xing") == 0)
+        info->xing = TRUE;
+      else if (strcmp (field, "frames") == 0 || strcmp (field, "bytes") == 0)
+        {
+          if (!parse_u32 (value, G_MAXUINT32, &n))
+            goto bad;
+          if (field[0] == 'f')
+            info->n_frames = (guint32) n;
+          else
+            info->n_bytes = (guint32) n;
+        }
+      else if (strcmp (field, "toc") == 0)
+        {
+          g_autofree guchar *toc = NULL;
+          gsize toc_len = 0;
+
+          if (strlen (value) != 136)
+            goto bad;
+          toc = g_base64_decode (value, &toc_len);
+          if (toc_len != sizeof info->toc)
+            goto bad;
+          memcpy (info->toc, toc, sizeof info->toc);
+          info->has_toc = TRUE;
+        }
+    }
+  if (have_start && have_header)
+    return TRUE;
+
+bad:
+  memset (info, 0, sizeof *info);
+  g_set_error (error, ALV_ERROR, ALV_ERROR_PARSE, _("Bad MPEG audio facts: “%s”"), text);
+  return FALSE;
 }
 
 /**
