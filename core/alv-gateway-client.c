@@ -56,6 +56,8 @@ alv_gateway_resolution_copy (const AlvGatewayResolution *res)
   copy->content_type = g_strdup (res->content_type);
   copy->block_size = res->block_size;
   copy->thex_uri = g_strdup (res->thex_uri);
+  copy->has_mp3_head = res->has_mp3_head;
+  copy->mp3_head = res->mp3_head;
   copy->peers = g_ptr_array_new_with_free_func (g_object_unref);
   for (guint i = 0; res->peers != NULL && i < res->peers->len; i++)
     g_ptr_array_add (copy->peers, g_object_ref (res->peers->pdata[i]));
@@ -287,6 +289,33 @@ parse_peers (SoupMessageHeaders *headers)
   return peers;
 }
 
+/* The head's facts from X-Content-Head (doc/gateway-protocol.md): only
+ * MPEG audio is known, and facts that do not fit the item are dropped (the
+ * core then reads the head itself). */
+static gboolean
+parse_content_head (const char *value,
+                    guint64     length,
+                    AlvMp3Info *info)
+{
+  g_autoptr(GError) error = NULL;
+  gsize token = strcspn (value, ";");
+
+  if (token != strlen ("mpeg-audio") || strncmp (value, "mpeg-audio", token) != 0)
+    return FALSE;
+  if (!alv_mp3_info_from_string (value + token, info, &error))
+    {
+      g_debug ("ignoring the gateway's %s: %s", ALV_HEADER_CONTENT_HEAD, error->message);
+      return FALSE;
+    }
+  if (info->audio_start >= length)
+    {
+      g_debug ("ignoring the gateway's %s: the audio starts past the end", ALV_HEADER_CONTENT_HEAD);
+      memset (info, 0, sizeof *info);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static AlvGatewayResolution *
 parse_resolution (AlvGatewayClient   *self,
                   Request            *r,
@@ -332,6 +361,10 @@ parse_resolution (AlvGatewayClient   *self,
   value = soup_message_headers_get_one (headers, "X-Content-Type");
   if (value != NULL && strlen (value) <= CONTENT_TYPE_MAX && g_utf8_validate (value, -1, NULL))
     res->content_type = g_strdup (value);
+
+  value = soup_message_headers_get_one (headers, ALV_HEADER_CONTENT_HEAD);
+  if (value != NULL)
+    res->has_mp3_head = parse_content_head (value, res->length, &res->mp3_head);
 
   value = soup_message_headers_get_one (headers, ALV_HEADER_THEX_URI);
   if (value == NULL)

@@ -14,6 +14,8 @@
 #include <gio/gio.h>
 #include <libsoup/soup.h>
 
+#include "alv-mp3.h"
+
 #include "alv-hash-tree.h"
 #include "alv-ocn-headers.h"
 #include "alv-ranges.h"
@@ -47,6 +49,8 @@ typedef struct
   guint block_size;
   char *thex_uri;       /* absolute URI of the tree */
   GPtrArray *peers;
+  gboolean has_mp3_head;  /* X-Content-Head gave MPEG audio facts: */
+  AlvMp3Info mp3_head;    /* what the item's head would tell (checked) */
 } AlvGatewayResolution;
 
 #define ALV_TYPE_GATEWAY_RESOLUTION (alv_gateway_resolution_get_type ())

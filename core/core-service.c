@@ -801,6 +801,8 @@ feeder_start_body (Feeder *f)
                            body_send_cb, f);
 }
 
+static void feeder_place (Feeder *f, const AlvMp3Info *mp3, guint64 audio_start, guint64 duration);
+
 /* The head is complete (or the item is shorter): find the format, the
  * byte rate and the offset of the position now playing. */
 static void
@@ -813,7 +815,7 @@ feeder_probe (Feeder *f)
   AlvMp3Info mp3;
   AlvOggInfo ogg;
   guint64 duration = slot > 0 ? (guint64) slot : G_USEC_PER_SEC;
-  guint64 audio_start = 0, offset;
+  guint64 audio_start = 0;
 
   if (len >= 4 && memcmp (data, "OggS", 4) == 0 && alv_ogg_parse_info (data, len, &ogg, NULL))
     {
@@ -844,6 +846,36 @@ feeder_probe (Feeder *f)
     }
   else
     f->kind = FEED_RAW;
+  feeder_place (f, f->kind == FEED_MP3 ? &mp3 : NULL, audio_start, duration);
+}
+
+/* The head's facts came with the resolution (the gateway's
+ * X-Content-Head): an MP3 item is placed without its head. */
+static void
+feeder_probe_facts (Feeder           *f,
+                    const AlvMp3Info *mp3)
+{
+  GTimeSpan slot = alv_playlist_item_get_duration (f->item);
+  guint64 d = alv_mp3_duration_usec (mp3, f->file_size);
+
+  f->kind = FEED_MP3;
+  f->head_done = TRUE;
+  feeder_place (f, mp3, mp3->audio_start,
+                d > 0 ? d : slot > 0 ? (guint64) slot : G_USEC_PER_SEC);
+}
+
+/* With the format known (@mp3: FEED_MP3's facts), the byte rate and the
+ * offset of the position now playing: what the head (f->buf) already
+ * holds of it goes out, the body is fetched from there on. */
+static void
+feeder_place (Feeder           *f,
+              const AlvMp3Info *mp3,
+              guint64           audio_start,
+              guint64           duration)
+{
+  gsize len = f->buf->len;
+  guint64 size = f->file_size != 0 ? f->file_size : len;
+  guint64 offset;
 
   f->bytes_per_sec = size > audio_start ? (double) (size - audio_start) * G_USEC_PER_SEC / duration : 16000;
   if (f->bytes_per_sec < 1000)
@@ -853,7 +885,7 @@ feeder_probe (Feeder *f)
   if (f->position < START_SLACK)
     offset = audio_start;
   else if (f->kind == FEED_MP3)
-    offset = alv_mp3_time_to_offset (&mp3, size, (guint64) f->position);
+    offset = alv_mp3_time_to_offset (mp3, size, (guint64) f->position);
   else if (f->kind == FEED_MATROSKA)
     offset = audio_start + (guint64) (f->bytes_per_sec * MAX (f->position - KEYFRAME_BACKOFF, 0)
                                       / G_USEC_PER_SEC);
@@ -1298,10 +1330,18 @@ feeder_swarm_setup (Feeder                     *f,
   f->head_want = MIN ((guint64) HEAD_SIZE, MAX ((guint64) alv_swarm_get_block_size (swarm),
                                                (guint64) MIN_HEAD_SIZE));
   g_signal_connect (swarm, "block-ready", G_CALLBACK (on_swarm_block_ready), f);
-  if (!f->prefetch_only)
-    feeder_swarm_begin (f);
-  else
+  if (f->prefetch_only)
     update_prefetch (self);
+  else if (res->has_mp3_head)
+    {
+      /* no head to wait for: the blocks at the position are all it needs */
+      g_debug ("the gateway told the head of %s", res->url);
+      feeder_swarm_begin (f);
+      feeder_probe_facts (f, &res->mp3_head);
+      return;
+    }
+  else
+    feeder_swarm_begin (f);
   feeder_swarm_poll (f);
 }
 

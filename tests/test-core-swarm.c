@@ -88,6 +88,8 @@ typedef struct
   SoupServer *origin;
   char *origin_url;
   gboolean origin_down;
+  gboolean refuse_head;      /* Range requests from the first block: 503 */
+  guint head_refusals;
   guint64 origin_bytes;
   SoupServer *liar;
   guint liar_requests;
@@ -122,6 +124,27 @@ serve_origin (SoupServer        *server G_GNUC_UNUSED,
     media = fx->media[0];
   else if (strcmp (path, "/media/two.mp3") == 0)
     media = fx->media[1];
+  if (fx->refuse_head && media != NULL)
+    {
+      SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
+      SoupRange *ranges = NULL;
+      int n = 0;
+
+      /* the gateway hashes the whole file (no Range); a listener asking
+       * for the item's first block is refused */
+      if (soup_message_headers_get_ranges (req, g_bytes_get_size (media), &ranges, &n))
+        {
+          gboolean head = n > 0 && ranges[0].start < ALV_HASH_TREE_DEFAULT_BLOCK_SIZE;
+
+          soup_message_headers_free_ranges (req, ranges);
+          if (head)
+            {
+              fx->head_refusals++;
+              soup_server_message_set_status (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, NULL);
+              return;
+            }
+        }
+    }
   if (fx->origin_down || media == NULL)
     {
       soup_server_message_set_status (msg, fx->origin_down ? SOUP_STATUS_SERVICE_UNAVAILABLE
@@ -1459,6 +1482,40 @@ test_origin_down (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpstr (alv_core1_get_state (fx->cores[1].proxy), ==, "playing");
 }
 
+/* A listener tuning in mid-item plays without the item's head: the
+ * gateway's resolve answer told what the head would (X-Content-Head), so
+ * the blocks at the position are all it waits for.  The origin refuses
+ * every request for the first block and no peer has it; the stream is
+ * still the item's bytes from the position on. */
+static void
+test_head_facts (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(RawClient) client = NULL;
+  g_autofree char *origin_opt = NULL;
+  guint from, to;
+
+  if (skip_without_media (fx))
+    return;
+  fx->origin = start_server (serve_origin, fx);
+  fx->origin_url = test_server_get_url (fx->origin);
+  origin_opt = g_strconcat ("--origin=", fx->origin_url, NULL);
+  {
+    const char *extra[] = { origin_opt, "--allow-private", NULL };
+
+    start_gateway (fx, extra);
+  }
+  write_playlist (fx, fx->origin_url, NULL);
+  fx->refuse_head = TRUE;
+
+  start_core (fx, 0);
+  tune (fx, 0);
+  client = listen_from (fx, &fx->cores[0], &from, &to);
+  wait_body (client, (gsize) (3 * byte_rate (fx)), WAIT_MS);
+  check_body_from (fx, client, from, to);
+  g_assert_cmpstr (alv_core1_get_state (fx->cores[0].proxy), ==, "playing");
+  g_test_message ("the origin refused the first block %u times", fx->head_refusals);
+}
+
 typedef struct
 {
   Core *c;
@@ -2021,6 +2078,7 @@ main (int argc, char **argv)
   g_test_add ("/core/swarm-daemon/lying-peer", Fixture, NULL, fixture_setup, test_lying_peer, fixture_teardown);
   g_test_add ("/core/swarm-daemon/gossip", Fixture, NULL, fixture_setup, test_gossip, fixture_teardown);
   g_test_add ("/core/swarm-daemon/origin-down", Fixture, NULL, fixture_setup, test_origin_down, fixture_teardown);
+  g_test_add ("/core/swarm-daemon/head-facts", Fixture, NULL, fixture_setup, test_head_facts, fixture_teardown);
   g_test_add ("/core/swarm-daemon/urn-mismatch", Fixture, NULL, fixture_setup, test_urn_mismatch, fixture_teardown);
   g_test_add ("/core/swarm-daemon/cached-host-down", Fixture, NULL, fixture_setup,
               test_cached_host_down, fixture_teardown);
