@@ -11,7 +11,9 @@
  * no earlier byte may be one, what find_sync() says may be dropped must
  * hold no sync point, and the same bytes fed in uneven pieces must give
  * the same sync points and frames as one shot, with frames and dropped
- * bytes adding up to the input.  A g_critical()/g_warning() is fatal.
+ * bytes adding up to the input; facts read back from their text form (the
+ * gateway's X-Content-Head) are the facts, and any text is either refused
+ * or reads back the same.  A g_critical()/g_warning() is fatal.
  */
 #define G_LOG_DOMAIN "fuzz-mp3"
 
@@ -482,6 +484,30 @@ check_offsets (const AlvMp3Info *info,
     }
 }
 
+/* Untrusted text for alv_mp3_info_from_string(): refused with an error,
+ * or facts whose text form reads back to the same facts. */
+static void
+fuzz_facts_text (const guint8 *d,
+                 gsize         len)
+{
+  g_autofree char *text = g_strndup ((const char *) d, len);
+  g_autoptr(GError) error = NULL;
+  AlvMp3Info info, back;
+
+  if (!alv_mp3_info_from_string (text, &info, &error))
+    {
+      CHECK (error != NULL && error->domain == ALV_ERROR && error->code == ALV_ERROR_PARSE);
+      return;
+    }
+  CHECK (error == NULL);
+  {
+    g_autofree char *again = alv_mp3_info_to_string (&info);
+
+    CHECK (alv_mp3_info_from_string (again, &back, NULL));
+    CHECK (memcmp (&back, &info, sizeof info) == 0);
+  }
+}
+
 static void
 fuzz_info (const FuzzInput *in)
 {
@@ -519,6 +545,15 @@ fuzz_info (const FuzzInput *in)
   }
   check_xing (in->d, in->len, &info);
 
+  /* the facts as text (the gateway's X-Content-Head) read back exactly */
+  {
+    g_autofree char *text = alv_mp3_info_to_string (&info);
+    AlvMp3Info back;
+
+    CHECK (alv_mp3_info_from_string (text, &back, NULL));
+    CHECK (memcmp (&back, &info, sizeof info) == 0);
+  }
+
   /* durations */
   if (info.n_frames > 0)
     CHECK (alv_mp3_duration_usec (&info, in->len)
@@ -555,7 +590,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   if (!fuzz_input_split (&in, data, size))
     return 0;
 
-  switch (data[0] % 6)
+  switch (data[0] % 7)
     {
     case 0:
       fuzz_header (in.d, in.len);
@@ -571,6 +606,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
       break;
     case 4:
       fuzz_id3 (in.d, in.len);
+      break;
+    case 5:
+      fuzz_facts_text (in.d, in.len);
       break;
     default:
       /* everything on the same bytes */

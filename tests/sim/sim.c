@@ -71,9 +71,11 @@
  *   peers, weighted by the asker's held map), announce, leases update,
  *   lease request, the leases running (8).
  * - Players: a listener tunes in at a uniform time in the join window, at
- *   the live position; like the core, it needs the item's head first (one
- *   8 KiB block, --head-bytes: the core reads the offset of the position
- *   from it) and asks for it and the blocks at the position at once;
+ *   the live position; with --head-bytes N, like the core playing Ogg or
+ *   WebM (N = 8192), it needs the item's head first (it reads the offset
+ *   of the position from it) and asks for it and the blocks at the
+ *   position at once; an MP3 item's head comes with the gateway's resolve
+ *   answer (the default, 0);
  *   playback starts when the head and 2 s of audio from the position are
  *   held (startup; --start-buffer), plays at the bitrate, stalls at a
  *   block not held and resumes when a second from there is held again,
@@ -133,7 +135,8 @@
 #define WAITERS_MAX             8              /* ALV_PEER_SERVER_WAITERS_MAX */
 #define WAIT_MAX_US             (3 * G_USEC_PER_SEC) /* ALV_PEER_SERVER_WAIT_MS */
 #define PLAYER_START_S          2.0            /* audio held before playing (bench-swarm.py's START_AUDIO) */
-#define HEAD_BYTES              8192           /* core-service.c: MIN_HEAD_SIZE */
+#define HEAD_BYTES              0              /* MP3 with the gateway's X-Content-Head;
+                                                * Ogg, WebM: 8192 (core-service.c: MIN_HEAD_SIZE) */
 #define PLAYER_RESUME_S         1.0            /* and before resuming (its RESUME_AUDIO) */
 #define RARE_HOLDERS            1
 #define RARE_DUE_US             (3 * G_USEC_PER_SEC)     /* RARE_DUE_US of the peer server */
