@@ -979,6 +979,14 @@ alv_swarm_plan_stream_resumed (AlvSwarmPlan *self,
 }
 
 void
+alv_swarm_plan_release_playhead (AlvSwarmPlan *self)
+{
+  self->deadline_func = NULL;
+  self->deadline_data = NULL;
+  self->playhead_rate = 0;
+}
+
+void
 alv_swarm_plan_set_needed_from (AlvSwarmPlan *self,
                                 guint64       offset)
 {

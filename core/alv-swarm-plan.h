@@ -205,6 +205,10 @@ void          alv_swarm_plan_stream_resumed (AlvSwarmPlan *plan,
                                              gint64        now);
 void          alv_swarm_plan_set_needed_from (AlvSwarmPlan *plan,
                                              guint64       offset);
+/* Nothing plays from this item any more (the slot ended, or the listener
+ * tuned away): no block has a deadline from now on, what is left is
+ * fetched as a prefetch is, for sharing; the needed-from point stays. */
+void          alv_swarm_plan_release_playhead (AlvSwarmPlan *plan);
 void          alv_swarm_plan_set_deadline_func (AlvSwarmPlan            *plan,
                                              AlvSwarmPlanDeadlineFunc func,
                                              gpointer                 user_data);

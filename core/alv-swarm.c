@@ -1372,6 +1372,15 @@ alv_swarm_set_deadline_func (AlvSwarm             *swarm,
 }
 
 void
+alv_swarm_release_playhead (AlvSwarm *swarm)
+{
+  g_return_if_fail (ALV_IS_SWARM (swarm));
+  alv_swarm_set_deadline_func (swarm, NULL, NULL, NULL);
+  alv_swarm_plan_release_playhead (swarm->plan);
+  kick (swarm);
+}
+
+void
 alv_swarm_set_urgent_window (AlvSwarm *swarm,
                              guint     milliseconds)
 {

@@ -155,6 +155,9 @@ void           alv_swarm_set_deadline_func   (AlvSwarm             *swarm,
                                               AlvSwarmDeadlineFunc  func,
                                               gpointer              user_data,
                                               GDestroyNotify        destroy);
+/* Nothing plays from this swarm any more (it lingers to share): no
+ * deadlines, the rest fetched as a prefetch (doc/swarm.md). */
+void           alv_swarm_release_playhead    (AlvSwarm             *swarm);
 void           alv_swarm_set_urgent_window   (AlvSwarm             *swarm,
                                               guint                 milliseconds);
 void           alv_swarm_set_seed            (AlvSwarm             *swarm,

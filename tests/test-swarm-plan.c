@@ -106,6 +106,61 @@ test_plan_alone (void)
   g_assert_cmpuint (a3->len, ==, 0);
 }
 
+/* A listener that played an item and moved on (its slot ended while it
+ * was behind): once the playhead is released nothing is urgent any more,
+ * blocks long past their deadlines included; the rest is fetched as a
+ * prefetch is, from peers, never before the needed-from point. */
+static void
+test_plan_release_playhead (void)
+{
+  g_autoptr(AlvSwarmPlan) plan = alv_swarm_plan_new (LENGTH, BS, TRUE, 1);
+  g_autoptr(GArray) before = NULL;
+  g_autoptr(GArray) after = NULL;
+  AlvBlockMap *avail = alv_block_map_new (N_BLOCKS);
+  guint urgent = 0;
+
+  alv_swarm_plan_set_tree (plan, TRUE);
+  alv_swarm_plan_set_playhead (plan, 32 * BS, 16000, 0);
+  for (guint i = 0; i < N_BLOCKS; i++)
+    alv_block_map_set (avail, i);
+  alv_swarm_plan_add_peer (plan, "127.0.0.2:7002", ALV_SWARM_PEER_FROM_GATEWAY, NULL, 0);
+  alv_swarm_plan_peer_info (plan, "127.0.0.2:7002", ALV_SWARM_AVAIL_MAP, avail, NULL, 0);
+
+  /* 30 s later: every block from 32 on is late, the listener still plays */
+  before = tick (plan, 30 * SEC, NULL);
+  for (guint i = 0; i < before->len; i++)
+    {
+      const AlvSwarmAction *a = &g_array_index (before, AlvSwarmAction, i);
+
+      if (a->kind == ALV_SWARM_ACTION_REQUEST && a->deadline != ALV_SWARM_PLAN_NO_DEADLINE)
+        urgent++;
+    }
+  g_assert_cmpuint (urgent, >, 0);
+  for (guint i = 0; i < before->len; i++)
+    {
+      const AlvSwarmAction *a = &g_array_index (before, AlvSwarmAction, i);
+
+      if (a->kind == ALV_SWARM_ACTION_REQUEST)
+        alv_swarm_plan_request_ended (plan, a->request, ALV_SWARM_END_CANCELLED, 0, 30 * SEC);
+    }
+
+  alv_swarm_plan_release_playhead (plan);
+  for (guint i = 32; i < N_BLOCKS; i++)
+    g_assert_cmpint (alv_swarm_plan_get_deadline (plan, i), ==, ALV_SWARM_PLAN_NO_DEADLINE);
+  after = tick (plan, 31 * SEC, NULL);
+  g_assert_cmpuint (count_kind (after, ALV_SWARM_ACTION_REQUEST, FALSE), >, 0);
+  g_assert_cmpuint (count_kind (after, ALV_SWARM_ACTION_REQUEST, TRUE), ==, 0);
+  for (guint i = 0; i < after->len; i++)
+    {
+      const AlvSwarmAction *a = &g_array_index (after, AlvSwarmAction, i);
+
+      if (a->kind != ALV_SWARM_ACTION_REQUEST)
+        continue;
+      g_assert_cmpint (a->deadline, ==, ALV_SWARM_PLAN_NO_DEADLINE);
+      g_assert_cmpuint (a->first, >=, 32);
+    }
+}
+
 /* Announcing: nothing from the origin without a lease; the first
  * announce asks for one; a refusal with the puller named means copying
  * from that peer; a granted lease is pulled as one run, and reported. */
@@ -1269,6 +1324,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/swarm-plan/alone", test_plan_alone);
   g_test_add_func ("/swarm-plan/lease", test_plan_lease);
+  g_test_add_func ("/swarm-plan/release-playhead", test_plan_release_playhead);
   g_test_add_func ("/swarm-plan/announce-soon", test_plan_announce_soon);
   g_test_add_func ("/swarm-plan/lease/length", test_plan_lease_length);
   g_test_add_func ("/swarm-plan/fresh/waits-at-puller", test_plan_fresh_waits_at_puller);
