@@ -9,6 +9,9 @@
 #include "config.h"
 #include "gateway-budget.h"
 
+/* rates such as 1/60 per second do not add up to whole tokens exactly */
+#define SLACK 1e-9
+
 typedef struct
 {
   double tokens;
@@ -93,18 +96,18 @@ gateway_budget_take (GatewayBudget *budget,
     }
   b->tokens = refilled (budget, b, now);
   b->last = MAX (b->last, now);
-  if (b->tokens < 1.0)
+  if (b->tokens + SLACK < 1.0)
     {
       double wait = (1.0 - b->tokens) / budget->per_second;
       guint seconds = wait < G_MAXUINT ? (guint) wait : G_MAXUINT;
 
-      if ((double) seconds < wait)
+      if (wait - (double) seconds > 1e-6)
         seconds++;
       if (retry_after != NULL)
         *retry_after = MAX (seconds, 1);
       return FALSE;
     }
-  b->tokens -= 1.0;
+  b->tokens = MAX (b->tokens - 1.0, 0.0);
   return TRUE;
 }
 
@@ -119,7 +122,7 @@ gateway_budget_expire (GatewayBudget *budget,
 
   g_hash_table_iter_init (&iter, budget->buckets);
   while (g_hash_table_iter_next (&iter, NULL, &value))
-    if (budget->per_second <= 0.0 || refilled (budget, value, now) >= budget->burst)
+    if (budget->per_second <= 0.0 || refilled (budget, value, now) + SLACK >= budget->burst)
       g_hash_table_iter_remove (&iter);
 }
 
