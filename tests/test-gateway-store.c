@@ -10,10 +10,10 @@
 
 #include <string.h>
 #include <glib.h>
-#include <glib/gstdio.h>
 
 #include "alv-hash-tree.h"
 #include "gateway-store.h"
+#include "test-util.h"
 
 typedef struct
 {
@@ -49,24 +49,6 @@ fixture_setup (Fixture      *fx,
 }
 
 static void
-remove_dir (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        remove_dir (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 fixture_teardown (Fixture      *fx,
                   gconstpointer data G_GNUC_UNUSED)
 {
@@ -75,7 +57,7 @@ fixture_teardown (Fixture      *fx,
       gateway_entry_free (fx->entries[i]);
       alv_hash_tree_unref (fx->trees[i]);
     }
-  remove_dir (fx->dir);
+  test_remove_tree (fx->dir);
   g_free (fx->dir);
 }
 
@@ -108,13 +90,8 @@ count_files (Fixture    *fx,
              const char *sub)
 {
   g_autofree char *path = g_build_filename (fx->dir, sub, NULL);
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  guint n = 0;
 
-  g_assert_nonnull (dir);
-  while (g_dir_read_name (dir) != NULL)
-    n++;
-  return n;
+  return test_count_files (path);
 }
 
 /* Never more than the cap; the oldest goes first, with its tree. */

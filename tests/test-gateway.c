@@ -2852,18 +2852,6 @@ test_new_url_budget (Fixture      *fx,
   g_assert_cmpuint (fx->origin_bodies, ==, 4);
 }
 
-static guint
-count_dir (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while (g_dir_read_name (dir) != NULL)
-    n++;
-  return n;
-}
-
 /* With --max-urls the store never holds more URLs, in memory or in the
  * state directory: the least recently resolved makes room, with its
  * tree, and resolves again (fetched again) when asked. */
@@ -2915,8 +2903,8 @@ test_max_urls (Fixture      *fx,
   g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "entries"), ==, 3);
   /* a clean stop finishes the queued writes and removals */
   stop_gateway (fx, SIGTERM);
-  g_assert_cmpuint (count_dir (entries), ==, 3);
-  g_assert_cmpuint (count_dir (trees), ==, 3);
+  g_assert_cmpuint (test_count_files (entries), ==, 3);
+  g_assert_cmpuint (test_count_files (trees), ==, 3);
   /* and a restart with a lower cap keeps the most recent */
   start_gateway (fx, "--origin", fx->origin_url, "--allow-private", "--max-urls=1",
                  "--state-dir", fx->state, NULL);
