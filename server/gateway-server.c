@@ -3,8 +3,10 @@
  * HTTP front of the gateway.  Every request first passes an early handler
  * (before any body is read) that applies the per-address rate limit and
  * the header, URL and body size limits; then the path selects resolve,
- * thex, announce, status or the static docroot.  A resolve that the store
- * cannot answer joins the URL's single job (started on first demand) and
+ * thex, announce, status or the static docroot.  URLs are taken in their
+ * normal form (gateway-url.h).  A resolve that the store
+ * cannot answer joins the URL's single job (started on first demand, if
+ * the client's new-URL budget and the origin's fetch slots allow) and
  * is paused for at most --resolve-wait; when the job finishes every
  * waiter gets the same answer, and a waiter whose time runs out gets 202
  * with Retry-After instead (or the previous entry, while only a
