@@ -85,7 +85,6 @@ struct _AlvListener
 G_DEFINE_FINAL_TYPE (AlvListener, alv_listener, G_TYPE_OBJECT)
 
 static void attach_sources (AlvListener *self);
-static char *inet_key (GInetAddress *inet);
 
 static void
 listen_socket_free (ListenSocket *ls)
@@ -289,7 +288,7 @@ alv_listener_exempt_address (AlvListener  *listener,
   g_return_if_fail (ALV_IS_LISTENER (listener));
   g_return_if_fail (G_IS_INET_ADDRESS (address));
 
-  text = inet_key (address);
+  text = alv_listener_client_key (address);
   alv_conn_limits_exempt (listener->limits, text);
 }
 
@@ -553,10 +552,18 @@ alv_listener_set_header_timeout (AlvListener *listener,
 
 /* ---- accepting ------------------------------------------------------- */
 
-/* The client, as the caps count it: an IPv4 address, or an IPv6 /64 (one
- * subscriber's network, which holds as many addresses as it likes). */
-static char *
-inet_key (GInetAddress *inet)
+/**
+ * alv_listener_client_key:
+ * @inet: a client's address
+ *
+ * The client, as the caps count it: an IPv4 address (also when mapped
+ * into IPv6), or an IPv6 /64 (one subscriber's network, which holds as
+ * many addresses as it likes).
+ *
+ * Returns: (transfer full): the key
+ */
+char *
+alv_listener_client_key (GInetAddress *inet)
 {
   const guint8 *bytes;
 
@@ -576,7 +583,7 @@ address_key (GSocketAddress *remote)
 {
   if (!G_IS_INET_SOCKET_ADDRESS (remote))
     return g_strdup ("local");
-  return inet_key (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
+  return alv_listener_client_key (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
 }
 
 /* @client was refused (and is closed by the caller): count, and say so

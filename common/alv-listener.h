@@ -102,6 +102,8 @@ GSocket     *alv_listener_get_message_socket (SoupServerMessage     *msg);
  * closes each connection after its answer. */
 gboolean     alv_listener_soup_leaks_idle  (void);
 
+char        *alv_listener_client_key       (GInetAddress            *inet);
+
 guint64      alv_raise_fd_limit            (void);
 guint64      alv_get_fd_limit              (void);
 

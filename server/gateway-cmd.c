@@ -74,12 +74,12 @@ server_gateway_main (int    argc,
   g_autofree char *dbus_bus = NULL;
   g_auto(GStrv) origins = NULL;
   g_auto(GStrv) proxies = NULL;
-  gboolean allow_private = FALSE, verbose = FALSE;
+  gboolean allow_private = FALSE, allow_query = FALSE, verbose = FALSE;
   gint64 port = -1, max_media = -1, rate = -1, burst = -1, max_header = -1, max_peers = -1, leases = -1;
   gint64 max_entries = -1;
   gint64 per_urn = -1, per_addr = -1, ttl = -1, revalidate = -1, wait = -1, retry = -1;
   gint64 block = -1, timeout = -1, max_conns = -1, conns_per_addr = -1, idle = -1;
-  gint64 connect_back = -1;
+  gint64 connect_back = -1, max_urls = -1, new_rate = -1, new_burst = -1, per_origin = -1;
   guint sig_int, sig_term;
   const GOptionEntry entries[] = {
     { "address", 'a', 0, G_OPTION_ARG_STRING, &address,
@@ -99,6 +99,20 @@ server_gateway_main (int    argc,
          "or unix:/PATH (default: embedded, this gateway's own)"), N_("STORE") },
     { "allow-private", 0, 0, G_OPTION_ARG_NONE, &allow_private,
       N_("Allow fetching from private, loopback and link-local addresses"), NULL },
+    { "allow-query", 0, 0, G_OPTION_ARG_NONE, &allow_query,
+      N_("Resolve origin URLs with a query string (each query a file of its own; "
+         "default: refused, a file server ignores them)"), NULL },
+    { "max-urls", 0, 0, G_OPTION_ARG_INT64, &max_urls,
+      N_("Keep at most N resolved URLs; the least recently resolved makes room "
+         "(default 10000)"), N_("N") },
+    { "new-url-rate", 0, 0, G_OPTION_ARG_INT64, &new_rate,
+      N_("URLs new to the gateway (each fetched and hashed) per minute per client "
+         "address (default 60; 0 = off)"), N_("N") },
+    { "new-url-burst", 0, 0, G_OPTION_ARG_INT64, &new_burst,
+      N_("Burst of new URLs per client address (default 100)"), N_("N") },
+    { "max-fetches-per-origin", 0, 0, G_OPTION_ARG_INT64, &per_origin,
+      N_("Fetch and hash at most N files at once from one origin host (default 4; 0 = no cap)"),
+      N_("N") },
     { "trusted-proxy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &proxies,
       N_("Believe X-Forwarded-For from this proxy address (repeatable)"), N_("IP") },
     { "max-media-size", 0, 0, G_OPTION_ARG_INT64, &max_media,
@@ -200,6 +214,10 @@ server_gateway_main (int    argc,
       { max_conns, &config.max_connections, "--max-connections" },
       { conns_per_addr, &config.max_connections_per_address, "--max-connections-per-address" },
       { idle, &config.idle_timeout, "--idle-timeout" },
+      { max_urls, &config.max_urls, "--max-urls" },
+      { new_rate, &config.new_url_rate, "--new-url-rate" },
+      { new_burst, &config.new_url_burst, "--new-url-burst" },
+      { per_origin, &config.max_fetches_per_origin, "--max-fetches-per-origin" },
     };
 
     /* -1: not given, keep the default */
@@ -221,6 +239,11 @@ server_gateway_main (int    argc,
       gateway_config_clear (&config);
       return usage_error (context, _("--max-peer-entries must be at least 1"));
     }
+  if (max_urls == 0)
+    {
+      gateway_config_clear (&config);
+      return usage_error (context, _("--max-urls must be at least 1"));
+    }
   if (max_media < -1)
     {
       gateway_config_clear (&config);
@@ -240,6 +263,7 @@ server_gateway_main (int    argc,
   config.store = g_steal_pointer (&store);
   config.trusted_proxies = g_steal_pointer (&proxies);
   config.allow_private = allow_private;
+  config.allow_query = allow_query;
   if (dbus_bus != NULL && g_strcmp0 (dbus_bus, "session") != 0 && g_strcmp0 (dbus_bus, "system") != 0)
     {
       gateway_config_clear (&config);

@@ -114,6 +114,9 @@ get_property (GDBusConnection *connection G_GNUC_UNUSED,
       g_variant_builder_add (&b, "{st}", "reachable", s->reachable);
       g_variant_builder_add (&b, "{st}", "unreachable", s->unreachable);
       g_variant_builder_add (&b, "{st}", "reach-dropped", s->reach_dropped);
+      g_variant_builder_add (&b, "{st}", "urls-evicted", s->urls_evicted);
+      g_variant_builder_add (&b, "{st}", "new-urls-refused", s->new_urls_refused);
+      g_variant_builder_add (&b, "{st}", "origin-busy", s->origin_busy);
       g_variant_builder_add (&b, "{st}", "jobs", (guint64) gateway_server_get_n_jobs (dbus->server));
       return g_variant_builder_end (&b);
     }

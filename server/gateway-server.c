@@ -3,8 +3,10 @@
  * HTTP front of the gateway.  Every request first passes an early handler
  * (before any body is read) that applies the per-address rate limit and
  * the header, URL and body size limits; then the path selects resolve,
- * thex, announce, status or the static docroot.  A resolve that the store
- * cannot answer joins the URL's single job (started on first demand) and
+ * thex, announce, status or the static docroot.  URLs are taken in their
+ * normal form (gateway-url.h).  A resolve that the store
+ * cannot answer joins the URL's single job (started on first demand, if
+ * the client's new-URL budget and the origin's fetch slots allow) and
  * is paused for at most --resolve-wait; when the job finishes every
  * waiter gets the same answer, and a waiter whose time runs out gets 202
  * with Retry-After instead (or the previous entry, while only a
@@ -28,7 +30,9 @@
 #include "alv-ocn-headers.h"
 #include "alv-ranges.h"
 #include "alv-urn.h"
+#include "gateway-budget.h"
 #include "gateway-fetch.h"
+#include "gateway-fetch-slots.h"
 #include "gateway-leases.h"
 #include "gateway-origins.h"
 #include "gateway-peers.h"
@@ -37,13 +41,13 @@
 #include "gateway-shared.h"
 #include "gateway-static.h"
 #include "gateway-store.h"
+#include "gateway-url.h"
 
 #define THEX_PATH "/thex/"
 #define MAX_REFUSED_LOGGED 256  /* foreign URLs whose refusal is logged */
 #define N2X_PATH "/uri-res/N2X"
 #define MAX_HEADERS 100
 #define MAX_FORM_BODY 65536
-#define MAX_RATE_CLIENTS 100000
 /* RFC 6585 codes libsoup 3.2 has no names for */
 #define STATUS_TOO_MANY_REQUESTS 429
 #define STATUS_HEADERS_TOO_LARGE 431
@@ -67,17 +71,12 @@ struct _Job
 {
   GatewayServer *self;
   char *url;
+  char *origin;                 /* the fetch slot it holds (NULL: docroot) */
   GatewayFetch *fetch;
   GPtrArray *waiters;           /* Waiter */
   gboolean locked;              /* holds the URL's lock in the shared store */
   guint extend_id;              /* keeps that lock while hashing */
 };
-
-typedef struct
-{
-  double tokens;
-  gint64 last;                  /* monotonic µs */
-} Bucket;
 
 struct _GatewayServer
 {
@@ -97,7 +96,9 @@ struct _GatewayServer
   char *bound_url;              /* the same with the address bound */
   GHashTable *refused;          /* URLs refused as foreign, logged once */
   GHashTable *jobs;             /* url → Job */
-  GHashTable *buckets;          /* client ip → Bucket */
+  GatewayBudget *requests;      /* per client ip: --rate-limit */
+  GatewayBudget *new_urls;      /* per client: --new-url-rate */
+  GatewayFetchSlots *slots;     /* origin fetches running per host */
   guint sweep_id;
   GatewayShared *shared;        /* --store redis://…, or NULL */
   GatewayReachCheck *reach;     /* connect-back checks, NULL: none */
@@ -134,6 +135,10 @@ gateway_config_init (GatewayConfig *config)
   config->max_connections_per_address = 256;
   config->idle_timeout = 30;
   config->connect_back_ms = 2000;
+  config->max_urls = GATEWAY_STORE_MAX_ENTRIES;
+  config->new_url_rate = 60;
+  config->new_url_burst = 100;
+  config->max_fetches_per_origin = GATEWAY_FETCH_SLOTS_PER_ORIGIN;
 }
 
 void
@@ -429,8 +434,9 @@ parse_http_url (const char *text,
 typedef struct
 {
   TargetKind kind;
-  char *url;                    /* canonical: no fragment */
+  char *url;                    /* normal form (gateway-url.h) */
   char *rel;                    /* docroot-relative path */
+  char *origin;                 /* the origin's fetch slot key */
 } Target;
 
 static void
@@ -438,6 +444,7 @@ target_clear (Target *t)
 {
   g_clear_pointer (&t->url, g_free);
   g_clear_pointer (&t->rel, g_free);
+  g_clear_pointer (&t->origin, g_free);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Target, target_clear)
@@ -468,8 +475,13 @@ served_prefixes (GatewayServer *self)
   return g_string_free (g_steal_pointer (&text), FALSE);
 }
 
-/* Decides whether @text may be resolved, and how.  On refusal sets
- * *status and returns FALSE with @error. */
+/* Decides whether @text may be resolved, and how: the entry of its
+ * normal form (gateway-url.h), so that every spelling of one file shares
+ * one entry and one fetch.  A docroot URL drops its query (the static
+ * files ignore it); an origin URL with a query is refused unless
+ * --allow-query says the origin needs it, for a web server serving files
+ * ignores it too and every "?x=N" would make the gateway fetch the whole
+ * file again.  On refusal sets *status and returns FALSE with @error. */
 static gboolean
 classify_url (GatewayServer *self,
               const char    *text,
@@ -478,6 +490,7 @@ classify_url (GatewayServer *self,
               GError       **error)
 {
   g_autoptr(GUri) uri = NULL;
+  g_autoptr(GUri) normal = NULL;
 
   if (strlen (text) > self->config.max_url_length)
     {
@@ -492,11 +505,12 @@ classify_url (GatewayServer *self,
       *status = SOUP_STATUS_BAD_REQUEST;
       return FALSE;
     }
-  target->url = g_uri_to_string_partial (uri, G_URI_HIDE_FRAGMENT);
+  normal = gateway_url_normalize (uri, GATEWAY_URL_QUERY_DROP);
+  target->url = g_uri_to_string (normal);
 
-  if (self->base != NULL && self->docroot != NULL && gateway_origin_covers (self->base, uri))
+  if (self->base != NULL && self->docroot != NULL && gateway_origin_covers (self->base, normal))
     {
-      const char *path = g_uri_get_path (uri);
+      const char *path = g_uri_get_path (normal);
       const char *bpath = g_uri_get_path (self->base);
       gsize blen = strlen (bpath);
       g_autofree char *sub = NULL;
@@ -523,9 +537,27 @@ classify_url (GatewayServer *self,
       return FALSE;
     }
   for (guint i = 0; i < self->origins->len; i++)
-    if (gateway_origin_covers (self->origins->pdata[i], uri))
+    if (gateway_origin_covers (self->origins->pdata[i], normal))
       {
+        if (gateway_url_has_query (uri) && !self->config.allow_query)
+          {
+            *status = SOUP_STATUS_FORBIDDEN;
+            g_set_error_literal (error, ALV_ERROR, ALV_ERROR_UNSAFE,
+                                 _("the URL has a query string (“?…”), which a web server "
+                                   "serving files ignores: each variant would be fetched and "
+                                   "hashed again, so such URLs are refused (start the gateway "
+                                   "with --allow-query if its origin needs them)"));
+            return FALSE;
+          }
+        if (self->config.allow_query)
+          {
+            g_clear_pointer (&normal, g_uri_unref);
+            normal = gateway_url_normalize (uri, GATEWAY_URL_QUERY_KEEP);
+            g_free (target->url);
+            target->url = g_uri_to_string (normal);
+          }
         target->kind = TARGET_ORIGIN;
+        target->origin = gateway_url_origin_key (normal);
         return TRUE;
       }
   *status = SOUP_STATUS_FORBIDDEN;
@@ -569,8 +601,11 @@ job_free (Job *job)
   g_clear_handle_id (&job->extend_id, g_source_remove);
   if (job->locked && job->self->shared != NULL)
     gateway_shared_unlock (job->self->shared, job->url);
+  if (job->origin != NULL)
+    gateway_fetch_slots_give_back (job->self->slots, job->origin);
   g_ptr_array_unref (job->waiters);
   g_free (job->url);
+  g_free (job->origin);
   g_free (job);
 }
 
@@ -618,8 +653,16 @@ fetch_done_cb (GatewayFetch       *fetch G_GNUC_UNUSED,
   if (result->ok && result->unchanged)
     {
       self->stats.revalidations++;
-      /* records the check time and any new validators */
-      gateway_store_put (self->store, result->entry, NULL);
+      /* records the check time and any new validators; the tree went if
+       * the URL was evicted meanwhile (then it is hashed when asked again) */
+      if (!gateway_store_put (self->store, result->entry, NULL))
+        {
+          result->ok = FALSE;
+          result->status = SOUP_STATUS_SERVICE_UNAVAILABLE;
+          g_free (result->reason);
+          result->reason = g_strdup (_("the gateway forgot this URL while checking it "
+                                       "(--max-urls); ask again"));
+        }
       /* a docroot file is checked on every resolve: only what changes
        * goes to the shared store */
       if (self->shared != NULL && result->entry->file_id == NULL)
@@ -696,6 +739,11 @@ start_job_full (GatewayServer      *self,
   job->self = self;
   job->url = g_strdup (target->url);
   job->locked = locked;
+  if (target->kind == TARGET_ORIGIN)
+    {
+      job->origin = g_strdup (target->origin);
+      gateway_fetch_slots_take (self->slots, job->origin);
+    }
   if (locked)
     job->extend_id = g_timeout_add (MAX (self->lock_ttl_ms / 3, 1), extend_lock_cb, job);
   job->waiters = g_ptr_array_new_with_free_func ((GDestroyNotify) waiter_free);
@@ -714,6 +762,63 @@ start_job (GatewayServer *self,
            const Target  *target)
 {
   return start_job_full (self, target, NULL, FALSE);
+}
+
+/* Whether the request @r may start a job for @target, which has none
+ * running: the brake on clients that make the gateway fetch from its
+ * origins.  A URL the gateway knows nothing of (no @previous, none in
+ * the store) spends one of the client's --new-url-rate budget, refused
+ * with 429 once it is spent; and an origin runs at most
+ * --max-fetches-per-origin jobs, a request for another getting 503 (or
+ * the entry known, when there is one), both with Retry-After.  A
+ * revalidation of a known URL costs no budget.  When it returns FALSE
+ * it has answered @r (and logged and counted the refusal). */
+static gboolean
+admit_job (GatewayServer      *self,
+           Reply              *r,
+           const Target       *target,
+           const GatewayEntry *previous)
+{
+  g_autoptr(GInetAddress) address = NULL;
+  g_autofree char *key = NULL;
+  g_autofree char *retry = NULL;
+  guint wait = self->config.retry_after;
+
+  if (g_hash_table_contains (self->jobs, target->url))
+    return TRUE;
+  if (previous == NULL)
+    previous = gateway_store_lookup (self->store, target->url);
+  if (target->kind == TARGET_ORIGIN && gateway_fetch_slots_is_full (self->slots, target->origin))
+    {
+      if (previous != NULL && gateway_store_get_tree (self->store, previous->urn) != NULL)
+        {
+          /* what the URL was at the last check is still the best answer */
+          answer_entry (self, r, previous);
+          return FALSE;
+        }
+      self->stats.origin_busy++;
+      retry = g_strdup_printf ("%u", MAX (wait, 1));
+      reply_header (r, "Retry-After", retry);
+      refuse (self, r, SOUP_STATUS_SERVICE_UNAVAILABLE,
+              _("the gateway is fetching as many files from this origin as it may at once "
+                "(--max-fetches-per-origin); try again later"));
+      return FALSE;
+    }
+  if (previous != NULL)
+    return TRUE;
+  address = client_address (self, r);
+  key = address != NULL ? alv_listener_client_key (address) : g_strdup ("local");
+  if (!gateway_budget_take (self->new_urls, key, g_get_monotonic_time (), &wait))
+    {
+      self->stats.new_urls_refused++;
+      retry = g_strdup_printf ("%u", wait);
+      reply_header (r, "Retry-After", retry);
+      refuse (self, r, STATUS_TOO_MANY_REQUESTS,
+              _("too many new URLs from this address: each one makes the gateway fetch "
+                "and hash a file (--new-url-rate); try again later"));
+      return FALSE;
+    }
+  return TRUE;
 }
 
 /* @msg is paused, unless @paused says it is already */
@@ -842,7 +947,10 @@ pending_is_over (Pending *p)
 static void
 resolve_alone (Pending *p)
 {
-  add_waiter_full (p->self, start_job (p->self, &p->target), p->msg, TRUE);
+  if (admit_job (p->self, MSG_REPLY (p->msg), &p->target, p->entry))
+    add_waiter_full (p->self, start_job (p->self, &p->target), p->msg, TRUE);
+  else
+    soup_server_message_unpause (p->msg);
   pending_free (p);
 }
 
@@ -870,8 +978,15 @@ resolve_lock_cb (gboolean ok,
     }
   if (acquired || g_hash_table_contains (self->jobs, p->target.url))
     {
-      add_waiter_full (self, start_job_full (self, &p->target, p->entry, acquired),
-                       p->msg, TRUE);
+      if (admit_job (self, MSG_REPLY (p->msg), &p->target, p->entry))
+        add_waiter_full (self, start_job_full (self, &p->target, p->entry, acquired),
+                         p->msg, TRUE);
+      else
+        {
+          if (acquired)
+            gateway_shared_unlock (self->shared, p->target.url);
+          soup_server_message_unpause (p->msg);
+        }
       pending_free (p);
       return;
     }
@@ -980,6 +1095,7 @@ resolve_shared (GatewayServer     *self,
   p->target.kind = target->kind;
   p->target.url = g_strdup (target->url);
   p->target.rel = g_strdup (target->rel);
+  p->target.origin = g_strdup (target->origin);
   if (!gateway_shared_get_entry (self->shared, target->url, resolve_entry_cb, p))
     {
       pending_free (p);
@@ -1072,7 +1188,8 @@ handle_resolve (GatewayServer     *self,
   if (target.kind == TARGET_ORIGIN && !g_hash_table_contains (self->jobs, target.url)
       && resolve_shared (self, msg, &target))
     return;
-  add_waiter (self, start_job (self, &target), msg);
+  if (admit_job (self, MSG_REPLY (msg), &target, NULL))
+    add_waiter (self, start_job (self, &target), msg);
 }
 
 static void handle_thex_full (GatewayServer     *self,
@@ -1616,7 +1733,10 @@ handle_status (GatewayServer     *self,
                           "bytes-served: %" G_GUINT64_FORMAT "\nleases: %" G_GUINT64_FORMAT "\n"
                           "peers-max: %u\npeers-evicted: %" G_GUINT64_FORMAT "\n"
                           "reachable: %" G_GUINT64_FORMAT "\nunreachable: %" G_GUINT64_FORMAT "\n"
-                          "reach-dropped: %" G_GUINT64_FORMAT "\n",
+                          "reach-dropped: %" G_GUINT64_FORMAT "\n"
+                          "urls-max: %u\nurls-evicted: %" G_GUINT64_FORMAT "\n"
+                          "new-urls-refused: %" G_GUINT64_FORMAT "\n"
+                          "origin-busy: %" G_GUINT64_FORMAT "\n",
                           gateway_store_get_n_entries (self->store),
                           gateway_store_get_n_trees (self->store),
                           gateway_peers_get_n_entries (self->peers),
@@ -1625,7 +1745,9 @@ handle_status (GatewayServer     *self,
                           s->fetches, s->revalidations, s->bytes_fetched, s->files_hashed,
                           s->announces, s->refusals, s->bytes_served, s->leases,
                           gateway_peers_get_max_entries (self->peers), s->peers_evicted,
-                          s->reachable, s->unreachable, s->reach_dropped);
+                          s->reachable, s->unreachable, s->reach_dropped,
+                          gateway_store_get_max_entries (self->store), s->urls_evicted,
+                          s->new_urls_refused, s->origin_busy);
   if (self->shared == NULL)
     g_string_append (body, "store: embedded\n");
   else
@@ -1773,33 +1895,20 @@ early_refuse (GatewayServer *self,
   g_autoptr(GInetAddress) address = client_address (self, r);
 
   self->stats.requests++;
-  if (self->config.rate_limit > 0 && address != NULL)
+  if (address != NULL)
     {
       g_autofree char *ip = g_inet_address_to_string (address);
-      Bucket *b = g_hash_table_lookup (self->buckets, ip);
-      gint64 now = g_get_monotonic_time ();
+      guint wait = 1;
 
-      if (b == NULL)
+      if (!gateway_budget_take (self->requests, ip, g_get_monotonic_time (), &wait))
         {
-          if (g_hash_table_size (self->buckets) >= MAX_RATE_CLIENTS)
-            g_hash_table_remove_all (self->buckets);
-          b = g_new0 (Bucket, 1);
-          b->tokens = self->config.rate_burst;
-          b->last = now;
-          g_hash_table_insert (self->buckets, g_steal_pointer (&ip), b);
-        }
-      b->tokens = MIN ((double) self->config.rate_burst,
-                       b->tokens + (double) (now - b->last) / G_TIME_SPAN_SECOND
-                                   * self->config.rate_limit);
-      b->last = now;
-      if (b->tokens < 1.0)
-        {
-          reply_header (r, "Retry-After", "1");
+          g_autofree char *retry = g_strdup_printf ("%u", wait);
+
+          reply_header (r, "Retry-After", retry);
           refuse (self, r, STATUS_TOO_MANY_REQUESTS,
                   _("too many requests from this address; slow down"));
           return TRUE;
         }
-      b->tokens -= 1.0;
     }
   if (header_bytes > self->config.max_header_bytes || n_headers > MAX_HEADERS)
     {
@@ -1963,24 +2072,14 @@ static gboolean
 sweep_cb (gpointer user_data)
 {
   GatewayServer *self = user_data;
-  GHashTableIter iter;
-  gpointer value;
   gint64 now = g_get_monotonic_time ();
 
   gateway_peers_expire (self->peers);
   if (self->reach != NULL)
     gateway_reach_check_expire (self->reach);
   /* a bucket idle long enough to be full again carries no state */
-  g_hash_table_iter_init (&iter, self->buckets);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
-    {
-      Bucket *b = value;
-
-      if (self->config.rate_limit == 0
-          || b->tokens + (double) (now - b->last) / G_TIME_SPAN_SECOND * self->config.rate_limit
-             >= self->config.rate_burst)
-        g_hash_table_iter_remove (&iter);
-    }
+  gateway_budget_expire (self->requests, now);
+  gateway_budget_expire (self->new_urls, now);
   return G_SOURCE_CONTINUE;
 }
 
@@ -1997,7 +2096,11 @@ gateway_server_new (const GatewayConfig *config,
   config_copy (&self->config, config);
   self->jobs = g_hash_table_new (g_str_hash, g_str_equal);
   self->refused = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  self->buckets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->requests = gateway_budget_new (config->rate_limit, config->rate_burst,
+                                       GATEWAY_BUDGET_MAX_KEYS);
+  self->new_urls = gateway_budget_new (config->new_url_rate / 60.0, config->new_url_burst,
+                                       GATEWAY_BUDGET_MAX_KEYS);
+  self->slots = gateway_fetch_slots_new (config->max_fetches_per_origin);
   self->origins = g_ptr_array_new_with_free_func ((GDestroyNotify) g_uri_unref);
   self->peers = gateway_peers_new (config->peer_ttl, config->max_peers_per_urn,
                                    config->max_entries_per_address,
@@ -2031,7 +2134,9 @@ gateway_server_new (const GatewayConfig *config,
           g_prefix_error (error, "--origin: ");
           return NULL;
         }
-      g_ptr_array_add (self->origins, uri);
+      /* compared with URLs in their normal form */
+      g_ptr_array_add (self->origins, gateway_url_normalize (uri, GATEWAY_URL_QUERY_DROP));
+      g_uri_unref (uri);
     }
   if (config->docroot != NULL)
     {
@@ -2041,14 +2146,16 @@ gateway_server_new (const GatewayConfig *config,
     }
   if (config->base_url != NULL)
     {
-      self->base = parse_http_url (config->base_url, error);
-      if (self->base == NULL)
+      g_autoptr(GUri) base = parse_http_url (config->base_url, error);
+
+      if (base == NULL)
         {
           g_prefix_error (error, "--base-url: ");
           return NULL;
         }
+      self->base = gateway_url_normalize (base, GATEWAY_URL_QUERY_DROP);
     }
-  self->store = gateway_store_new (config->state_dir, error);
+  self->store = gateway_store_new (config->state_dir, config->max_urls, error);
   if (self->store == NULL)
     return NULL;
   if (config->store != NULL && strcmp (config->store, "embedded") != 0)
@@ -2191,6 +2298,7 @@ gateway_server_get_stats (GatewayServer *self)
   if (self->docroot != NULL)
     self->stats.bytes_served = gateway_docroot_get_bytes_served (self->docroot);
   self->stats.peers_evicted = gateway_peers_get_n_evicted (self->peers);
+  self->stats.urls_evicted = gateway_store_get_n_evicted (self->store);
   if (self->reach != NULL)
     {
       GatewayReach *reach = gateway_reach_check_get_policy (self->reach);
@@ -2258,7 +2366,9 @@ gateway_server_free (GatewayServer *self)
   g_clear_pointer (&self->docroot, gateway_docroot_free);
   g_clear_pointer (&self->base, g_uri_unref);
   g_clear_pointer (&self->origins, g_ptr_array_unref);
-  g_clear_pointer (&self->buckets, g_hash_table_unref);
+  g_clear_pointer (&self->requests, gateway_budget_free);
+  g_clear_pointer (&self->new_urls, gateway_budget_free);
+  g_clear_pointer (&self->slots, gateway_fetch_slots_free);
   g_free (self->url);
   g_free (self->bound_url);
   g_clear_pointer (&self->refused, g_hash_table_unref);

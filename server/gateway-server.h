@@ -42,6 +42,11 @@ typedef struct
   guint max_connections_per_address;
   guint idle_timeout;           /* seconds a client may stay silent */
   guint connect_back_ms;        /* timeout of a reachability check, 0: none */
+  gboolean allow_query;         /* resolve origin URLs with a query string */
+  guint max_urls;               /* URL entries kept, least recently used go */
+  guint new_url_rate;           /* URLs new to the gateway per minute per address, 0: off */
+  guint new_url_burst;
+  guint max_fetches_per_origin; /* hashing fetches at once per origin host, 0: no cap */
 } GatewayConfig;
 
 /* Counters, for /status and the D-Bus admin interface. */
@@ -63,6 +68,9 @@ typedef struct
   guint64 reachable;            /* connect-back checks that connected */
   guint64 unreachable;          /* and that did not */
   guint64 reach_dropped;        /* checks not made: too many waiting */
+  guint64 new_urls_refused;     /* 429: an address's budget of new URLs spent */
+  guint64 origin_busy;          /* 503: its origin had no fetch slot free */
+  guint64 urls_evicted;         /* entries dropped to make room (--max-urls) */
 } GatewayStats;
 
 typedef struct _GatewayServer GatewayServer;

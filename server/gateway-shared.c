@@ -3,6 +3,10 @@
  * The gateway's shared state in Redis.  Keys (all under "alluvium:"):
  *   entry:URL   an entry record (gateway_entry_to_bytes), 30-day TTL
  *   tree:URN    a tree record (gateway_tree_to_bytes), 30-day TTL
+ *               (both TTLs run from the last use: every read (GETEX)
+ *               and every revalidation sets them again, so what is
+ *               resolved stays and what clients made up goes by itself,
+ *               with no scan of the keys)
  *   lock:URL    the hashing lock: a gateway's random id, PX its TTL
  *   peers:URN   sorted set "ip:port" → time of the last announce (ms, by
  *               Redis's clock, so gateways' clocks need not agree)
@@ -174,7 +178,7 @@ command (GatewayShared         *shared,
 /* ------------------------------------------------------------------ */
 /* Entries and trees                                                   */
 
-/* A GET of entry:URL or tree:URN: the caller's callback and, for a
+/* A read of entry:URL or tree:URN: the caller's callback and, for a
  * tree, the URN it must hash to. */
 typedef struct
 {
@@ -199,7 +203,10 @@ get_record (GatewayShared        *shared,
             gpointer              user_data)
 {
   g_autofree char *key = g_strconcat (PREFIX, kind, ":", name, NULL);
-  const char *argv[] = { "GET", key };
+  g_autofree char *ttl = g_strdup_printf ("%" G_GINT64_FORMAT, GATEWAY_SHARED_RECORD_TTL_MS);
+  /* a read is a use: the record's TTL starts again (Redis 6.2, as
+   * ZRANDMEMBER of the announce script) */
+  const char *argv[] = { "GETEX", key, "PX", ttl };
   GetCall *call = g_new (GetCall, 1);
 
   call->func = func;
@@ -213,7 +220,7 @@ get_record (GatewayShared        *shared,
   return TRUE;
 }
 
-/* A GET answers a string or nil; anything else (an error, a key of
+/* A GETEX answers a string or nil; anything else (an error, a key of
  * another type) is a failure, as no answer is. */
 static gboolean
 get_reply_ok (const redisReply *reply,
@@ -313,6 +320,14 @@ gateway_shared_put (GatewayShared      *shared,
       size_t lens[] = { 0, 0, g_bytes_get_size (data), 0, 0 };
 
       command (shared, NULL, NULL, G_N_ELEMENTS (argv), argv, lens);
+    }
+  else
+    {
+      /* a revalidation: the tree lives as long as the entry naming it */
+      g_autofree char *key = g_strconcat (PREFIX "tree:", entry->urn, NULL);
+      const char *argv[] = { "PEXPIRE", key, ttl };
+
+      command (shared, NULL, NULL, G_N_ELEMENTS (argv), argv, NULL);
     }
   {
     g_autofree char *key = g_strconcat (PREFIX "entry:", entry->url, NULL);

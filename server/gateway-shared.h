@@ -23,7 +23,7 @@ G_BEGIN_DECLS
 
 typedef struct _GatewayShared GatewayShared;
 
-/* Entries and trees stay this long after they were last written. */
+/* Entries and trees stay this long after they were last read or written. */
 #define GATEWAY_SHARED_RECORD_TTL_MS (G_GINT64_CONSTANT (30) * 24 * 3600 * 1000)
 
 GatewayShared *gateway_shared_new       (const GatewayRedisAddress *address,

@@ -7,6 +7,13 @@
  * writer thread that takes jobs in order, each file replaced atomically;
  * a tree that does not hash to its name is ignored at load, and so is an
  * entry whose tree is missing — the URL is then simply hashed again.
+ *
+ * At most max_entries URLs are kept: every lookup and put makes a URL
+ * the most recently used, and a put beyond the cap evicts the least
+ * recently used one, its file, and its tree when no other URL names that
+ * URN.  An evicted URL is hashed again if it is asked for again; so a
+ * client that makes up URLs costs the gateway a bounded store whatever
+ * it sends.  Lookups, puts and evictions cost O(1).
  */
 #define G_LOG_DOMAIN "alluvium-gateway"
 #define G_LOG_USE_STRUCTURED 1
@@ -27,11 +34,22 @@
  * accepted item is well below this). */
 #define MAX_STATE_FILE (256u * 1024 * 1024)
 
+/* An entry and its place in the recency order. */
+typedef struct
+{
+  GatewayEntry *entry;
+  GList link;                   /* in GatewayStore.lru; data: this Slot */
+} Slot;
+
 struct _GatewayStore
 {
   char *entries_dir;            /* NULL: memory only */
   char *trees_dir;
-  GHashTable *entries;          /* url → GatewayEntry */
+  guint max_entries;
+  guint64 n_evicted;
+  GHashTable *entries;          /* url → Slot */
+  GQueue lru;                   /* Slots, most recently used first */
+  GHashTable *urn_refs;         /* urn → how many entries name it */
   GHashTable *trees;            /* urn → AlvHashTree */
   GHashTable *trees_on_disk;    /* urn set */
   GThreadPool *writer;          /* one thread: writes in push order */
@@ -40,7 +58,7 @@ struct _GatewayStore
 typedef struct
 {
   char *path;
-  GBytes *contents;
+  GBytes *contents;             /* NULL: remove the file */
 } WriteJob;
 
 GatewayEntry *
@@ -83,8 +101,17 @@ write_job_run (gpointer data,
   WriteJob *job = data;
   g_autoptr(GError) error = NULL;
   gsize len;
-  const char *bytes = g_bytes_get_data (job->contents, &len);
+  const char *bytes;
 
+  if (job->contents == NULL)
+    {
+      if (g_unlink (job->path) != 0 && errno != ENOENT)
+        g_warning ("cannot remove %s: %s", job->path, g_strerror (errno));
+      g_free (job->path);
+      g_free (job);
+      return;
+    }
+  bytes = g_bytes_get_data (job->contents, &len);
   if (!g_file_set_contents_full (job->path, bytes, (gssize) len,
                                  G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error))
     g_warning ("cannot write %s: %s", job->path, error->message);
@@ -120,6 +147,123 @@ tree_path (GatewayStore *store,
            const char   *urn)
 {
   return g_build_filename (store->trees_dir, urn + strlen (ALV_URN_PREFIX), NULL);
+}
+
+/* Removes the state file @path (owned), after the writes queued before. */
+static void
+remove_file (GatewayStore *store,
+             char         *path)
+{
+  if (store->writer != NULL)
+    {
+      queue_write (store, path, NULL);
+      return;
+    }
+  /* loading: nothing is queued yet */
+  g_unlink (path);
+  g_free (path);
+}
+
+static void
+slot_free (Slot *slot)
+{
+  gateway_entry_free (slot->entry);
+  g_free (slot);
+}
+
+static void
+urn_ref (GatewayStore *store,
+         const char   *urn)
+{
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (store->urn_refs, urn));
+
+  g_hash_table_replace (store->urn_refs, g_strdup (urn), GUINT_TO_POINTER (n + 1));
+}
+
+/* One entry less names @urn.  With @drop_tree the tree goes with the
+ * last one (an eviction); an entry replaced by a newer version keeps its
+ * old tree known, for the peers still fetching that version. */
+static void
+urn_unref (GatewayStore *store,
+           const char   *urn,
+           gboolean      drop_tree)
+{
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (store->urn_refs, urn));
+
+  if (n > 1)
+    {
+      g_hash_table_replace (store->urn_refs, g_strdup (urn), GUINT_TO_POINTER (n - 1));
+      return;
+    }
+  g_hash_table_remove (store->urn_refs, urn);
+  if (!drop_tree)
+    return;
+  g_hash_table_remove (store->trees, urn);
+  if (g_hash_table_remove (store->trees_on_disk, urn))
+    remove_file (store, tree_path (store, urn));
+}
+
+/* Makes @entry (owned) its URL's entry and the most recently used. */
+static void
+insert_entry (GatewayStore *store,
+              GatewayEntry *entry)
+{
+  Slot *slot = g_hash_table_lookup (store->entries, entry->url);
+
+  /* first: a new version with the same URN keeps its tree */
+  urn_ref (store, entry->urn);
+  if (slot != NULL)
+    {
+      urn_unref (store, slot->entry->urn, FALSE);
+      gateway_entry_free (slot->entry);
+      slot->entry = entry;
+      g_queue_unlink (&store->lru, &slot->link);
+      g_queue_push_head_link (&store->lru, &slot->link);
+      return;
+    }
+  slot = g_new0 (Slot, 1);
+  slot->entry = entry;
+  slot->link.data = slot;
+  g_hash_table_insert (store->entries, g_strdup (entry->url), slot);
+  g_queue_push_head_link (&store->lru, &slot->link);
+}
+
+/* Forgets the least recently used URL: its entry, its file, and its tree
+ * when no other URL names that content. */
+static void
+evict_one (GatewayStore *store)
+{
+  Slot *slot = g_queue_peek_tail (&store->lru);
+  g_autofree char *url = g_strdup (slot->entry->url);
+
+  g_queue_unlink (&store->lru, &slot->link);
+  if (store->entries_dir != NULL)
+    remove_file (store, entry_path (store, url));
+  urn_unref (store, slot->entry->urn, TRUE);
+  g_hash_table_remove (store->entries, url);
+  store->n_evicted++;
+  g_debug ("forgetting %s, the least recently used of %u URLs (--max-urls)", url,
+           store->max_entries);
+}
+
+static void
+trim (GatewayStore *store)
+{
+  while (g_hash_table_size (store->entries) > store->max_entries)
+    evict_one (store);
+}
+
+/* Most recently checked first: what a restarted gateway keeps of more
+ * entries than it may hold. */
+static gint
+slot_compare_checked (gconstpointer a,
+                      gconstpointer b,
+                      gpointer      user_data G_GNUC_UNUSED)
+{
+  gint64 ca = ((const Slot *) a)->entry->checked;
+  gint64 cb = ((const Slot *) b)->entry->checked;
+
+  return ca > cb ? -1 : ca < cb ? 1 : 0;
 }
 
 static GBytes *
@@ -357,12 +501,10 @@ load (GatewayStore *store,
           g_unlink (path);
           continue;
         }
-      {
-        char *key = g_strdup (entry->url);
-
-        g_hash_table_replace (store->entries, key, g_steal_pointer (&entry));
-      }
+      insert_entry (store, g_steal_pointer (&entry));
     }
+  g_queue_sort (&store->lru, slot_compare_checked, NULL);
+  trim (store);
 
   /* Drop trees no entry names any more (and temporary files). */
   g_clear_pointer (&dir, g_dir_close);
@@ -387,12 +529,16 @@ load (GatewayStore *store,
 
 GatewayStore *
 gateway_store_new (const char *state_dir,
+                   guint       max_entries,
                    GError    **error)
 {
   g_autoptr(GatewayStore) store = g_new0 (GatewayStore, 1);
 
+  store->max_entries = MAX (max_entries, 1);
+  g_queue_init (&store->lru);
   store->entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                          (GDestroyNotify) gateway_entry_free);
+                                          (GDestroyNotify) slot_free);
+  store->urn_refs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   store->trees = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                         (GDestroyNotify) alv_hash_tree_unref);
   store->trees_on_disk = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -418,6 +564,7 @@ gateway_store_free (GatewayStore *store)
   if (store->writer != NULL)
     g_thread_pool_free (store->writer, FALSE, TRUE);
   g_hash_table_unref (store->entries);
+  g_hash_table_unref (store->urn_refs);
   g_hash_table_unref (store->trees);
   g_hash_table_unref (store->trees_on_disk);
   g_free (store->entries_dir);
@@ -425,11 +572,18 @@ gateway_store_free (GatewayStore *store)
   g_free (store);
 }
 
+/* A lookup is a use: the URL becomes the most recently used. */
 const GatewayEntry *
 gateway_store_lookup (GatewayStore *store,
                       const char   *url)
 {
-  return g_hash_table_lookup (store->entries, url);
+  Slot *slot = g_hash_table_lookup (store->entries, url);
+
+  if (slot == NULL)
+    return NULL;
+  g_queue_unlink (&store->lru, &slot->link);
+  g_queue_push_head_link (&store->lru, &slot->link);
+  return slot->entry;
 }
 
 AlvHashTree *
@@ -439,28 +593,35 @@ gateway_store_get_tree (GatewayStore *store,
   return g_hash_table_lookup (store->trees, urn);
 }
 
-void
+gboolean
 gateway_store_put (GatewayStore       *store,
                    const GatewayEntry *entry,
                    AlvHashTree        *tree)
 {
-  GatewayEntry *copy = gateway_entry_copy (entry);
+  GatewayEntry *copy;
 
   if (tree != NULL && !g_hash_table_contains (store->trees, entry->urn))
     g_hash_table_insert (store->trees, g_strdup (entry->urn), alv_hash_tree_ref (tree));
-  g_hash_table_replace (store->entries, g_strdup (entry->url), copy);
+  /* a revalidation whose entry was evicted meanwhile, with its tree */
+  if (!g_hash_table_contains (store->trees, entry->urn))
+    return FALSE;
+  copy = gateway_entry_copy (entry);
+  insert_entry (store, copy);
 
-  if (store->writer == NULL)
-    return;
-  if (!g_hash_table_contains (store->trees_on_disk, entry->urn))
+  if (store->writer != NULL)
     {
-      AlvHashTree *known = g_hash_table_lookup (store->trees, entry->urn);
+      if (!g_hash_table_contains (store->trees_on_disk, copy->urn))
+        {
+          AlvHashTree *known = g_hash_table_lookup (store->trees, copy->urn);
 
-      g_return_if_fail (known != NULL);
-      queue_write (store, tree_path (store, entry->urn), alv_hash_tree_serialize (known));
-      g_hash_table_add (store->trees_on_disk, g_strdup (entry->urn));
+          queue_write (store, tree_path (store, copy->urn), alv_hash_tree_serialize (known));
+          g_hash_table_add (store->trees_on_disk, g_strdup (copy->urn));
+        }
+      queue_write (store, entry_path (store, copy->url), entry_to_bytes (copy));
     }
-  queue_write (store, entry_path (store, entry->url), entry_to_bytes (copy));
+  /* after the writes: an evicted URL's removal comes after them */
+  trim (store);
+  return TRUE;
 }
 
 void
@@ -477,7 +638,8 @@ gateway_store_touch (GatewayStore *store,
                      const char   *url,
                      gint64        checked)
 {
-  GatewayEntry *entry = g_hash_table_lookup (store->entries, url);
+  Slot *slot = g_hash_table_lookup (store->entries, url);
+  GatewayEntry *entry = slot != NULL ? slot->entry : NULL;
 
   if (entry == NULL)
     return;
@@ -496,4 +658,16 @@ guint
 gateway_store_get_n_trees (GatewayStore *store)
 {
   return g_hash_table_size (store->trees);
+}
+
+guint
+gateway_store_get_max_entries (GatewayStore *store)
+{
+  return store->max_entries;
+}
+
+guint64
+gateway_store_get_n_evicted (GatewayStore *store)
+{
+  return store->n_evicted;
 }

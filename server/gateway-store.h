@@ -6,7 +6,8 @@
  * per tree, each replaced atomically (g_file_set_contents) by a single
  * writer thread in the order the changes were made, so a gateway killed
  * at any moment restarts with a consistent state.  Loading happens once,
- * before the gateway listens; lookups are memory-only.
+ * before the gateway listens; lookups are memory-only.  At most a given
+ * number of URLs is kept, the least recently used making room (--max-urls).
  */
 #pragma once
 
@@ -36,19 +37,29 @@ void          gateway_entry_free (GatewayEntry *entry);
 
 typedef struct _GatewayStore GatewayStore;
 
+/* The default of --max-urls. */
+#define GATEWAY_STORE_MAX_ENTRIES 10000
+
 /* state_dir NULL: memory only.  Creates the directory, loads every entry
- * whose tree is present and consistent, and drops the rest. */
+ * whose tree is present and consistent, and drops the rest; of more than
+ * @max_entries (at least 1) it keeps those checked most recently. */
 GatewayStore       *gateway_store_new        (const char         *state_dir,
+                                              guint               max_entries,
                                               GError            **error);
 void                gateway_store_free       (GatewayStore       *store);
 
+/* A lookup makes @url the most recently used.  The entry is valid until
+ * the next put. */
 const GatewayEntry *gateway_store_lookup     (GatewayStore       *store,
                                               const char         *url);
 AlvHashTree        *gateway_store_get_tree   (GatewayStore       *store,
                                               const char         *urn);
 /* Records @entry (copied) with its @tree (ref'd; may be NULL when the
- * URN's tree is already known). */
-void                gateway_store_put        (GatewayStore       *store,
+ * URN's tree is already known), as the most recently used, evicting the
+ * least recently used URL when the store is full.  FALSE (nothing
+ * recorded) when @tree is NULL and the URN's tree is not known: the URL
+ * was evicted while it was being revalidated. */
+gboolean            gateway_store_put        (GatewayStore       *store,
                                               const GatewayEntry *entry,
                                               AlvHashTree        *tree);
 /* Keeps @tree (ref'd) in memory only: a tree learned from another
@@ -62,6 +73,9 @@ void                gateway_store_touch      (GatewayStore       *store,
                                               gint64              checked);
 guint               gateway_store_get_n_entries (GatewayStore    *store);
 guint               gateway_store_get_n_trees   (GatewayStore    *store);
+guint               gateway_store_get_max_entries (GatewayStore  *store);
+/* URLs evicted to make room, since the store was made */
+guint64             gateway_store_get_n_evicted (GatewayStore    *store);
 
 /* The record formats, also what goes to a shared store: an entry as a
  * key file, a tree with its length and block size (checked against the

@@ -2513,6 +2513,38 @@ test_redis_expiry (Fixture      *fx,
   g_assert_false (has_port (peers, 7001));
 }
 
+/* Entries and trees in Redis expire a TTL after their last use, not
+ * their last write: a read by another gateway sets both TTLs again, so
+ * what listeners resolve stays and what nobody asks for goes by itself
+ * (no scan, no cap to keep). */
+static void
+test_redis_ttl_refresh (Fixture      *fx,
+                        gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (2 * ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 28);
+  g_autofree char *media = origin_media (fx, "/ttl.ogg");
+  g_autofree char *urn = urn_for (content);
+  g_autofree char *entry_key = g_strconcat ("alluvium:entry:", media, NULL);
+  g_autofree char *tree_key = g_strconcat ("alluvium:tree:", urn, NULL);
+
+  if (!start_pair_resolved (fx, "/ttl.ogg", content, NULL))
+    return;
+  /* as if written long ago: 100 s left */
+  g_free (redis_cli (fx, "PEXPIRE", entry_key, "100000", NULL));
+  g_free (redis_cli (fx, "PEXPIRE", tree_key, "100000", NULL));
+  g_assert_cmpint (redis_pttl (fx, entry_key), <=, 100000);
+  swap_gateways (fx);
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve (fx, &r, media);
+    check_resolved (fx, &r, content, NULL);
+  }
+  g_assert_cmpuint (fx->origin_requests, ==, 1);
+  g_assert_cmpint (redis_pttl (fx, entry_key), >, 100000);
+  g_assert_cmpint (redis_pttl (fx, tree_key), >, 100000);
+}
+
 /* A gateway killed while hashing leaves the URL's lock to expire within
  * its TTL (2 × --fetch-timeout); meanwhile the other answers 202 and does
  * not fetch. */
@@ -2693,6 +2725,354 @@ test_redis_large_sample (Fixture      *fx,
   g_assert_cmpuint (g_inet_socket_address_get_port (peers->pdata[0]), >, 10000);
 }
 
+/* --- amplification: what a client can make the gateway fetch -------- */
+
+/* Counts the lines of @path (a web server's request log, complete since
+ * the server stopped) that hold @needle. */
+static guint
+count_log_lines (const char *path,
+                 const char *needle)
+{
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+  g_autoptr(GError) error = NULL;
+  guint n = 0;
+
+  g_file_get_contents (path, &text, NULL, &error);
+  g_assert_no_error (error);
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (strstr (lines[i], needle) != NULL)
+      n++;
+  return n;
+}
+
+/* Query variants of an origin file ("?x=1", "?x=2", …), which a web
+ * server serving files ignores, are refused with 403 before any fetch
+ * (without --allow-query), so 50 of them cost the origin nothing: it is
+ * fetched once, for the plain URL.  With --allow-query a query is part
+ * of the resource and fetched as such. */
+static void
+test_query_variants (Fixture      *fx,
+                     gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (3 * ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 41);
+  g_autofree char *media = origin_media (fx, "/q.ogg");
+
+  origin_put (fx, "/q.ogg", content);
+  start_gateway (fx, "--origin", fx->origin_url, "--allow-private", NULL);
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, media);
+    check_resolved (fx, &r, content, NULL);
+  }
+  for (guint i = 0; i < 50; i++)
+    {
+      g_autofree char *variant = g_strdup_printf ("%s?x=%u", media, i);
+      g_auto(Response) r = { 0, };
+      g_autofree char *text = NULL;
+
+      resolve (fx, &r, variant);
+      g_assert_cmpuint (r.status, ==, SOUP_STATUS_FORBIDDEN);
+      text = body_text (&r);
+      g_assert_nonnull (strstr (text, "--allow-query"));
+    }
+  g_assert_cmpuint (fx->origin_requests, ==, 1);
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "entries"), ==, 1);
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "refusals"), >=, 50);
+  stop_gateway (fx, SIGTERM);
+
+  start_gateway (fx, "--origin", fx->origin_url, "--allow-private", "--allow-query", NULL);
+  {
+    g_autofree char *variant = g_strconcat (media, "?x=1", NULL);
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, variant);
+    check_resolved (fx, &r, content, NULL);
+  }
+  g_assert_cmpuint (fx->origin_bodies, ==, 2);
+}
+
+/* The same with Python's http.server as the origin, counting the GETs in
+ * its own request log: 50 query variants, one GET of the file. */
+static void
+test_query_variants_python (Fixture      *fx,
+                            gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (2 * ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 42);
+  g_autofree char *root = g_build_filename (fx->dir, "py", NULL);
+  g_autofree char *log = g_build_filename (fx->dir, "py.log", NULL);
+  g_autofree char *origin = NULL;
+  g_autofree char *media = NULL;
+  g_autoptr(GSubprocess) python = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_mkdir (root, 0700);
+  {
+    g_autofree char *path = g_build_filename (root, "a.mp3", NULL);
+
+    g_file_set_contents (path, g_bytes_get_data (content, NULL),
+                         (gssize) g_bytes_get_size (content), &error);
+    g_assert_no_error (error);
+  }
+  python = test_spawn_http_server (root, log, WAIT_MS, &origin);
+  if (python == NULL)
+    {
+      g_test_skip ("python3 is not installed");
+      return;
+    }
+  media = g_strconcat (origin, "a.mp3", NULL);
+  start_gateway (fx, "--origin", origin, "--allow-private", NULL);
+  for (guint i = 0; i <= 50; i++)
+    {
+      /* the plain URL once, then its variants */
+      g_autofree char *url = i == 0 ? g_strdup (media) : g_strdup_printf ("%s?x=%u", media, i);
+      g_auto(Response) r = { 0, };
+
+      resolve_final (fx, &r, url);
+      if (i == 0)
+        check_resolved (fx, &r, content, "audio/mpeg");
+      else
+        g_assert_cmpuint (r.status, ==, SOUP_STATUS_FORBIDDEN);
+    }
+  stop_gateway (fx, SIGTERM);
+  g_assert_true (test_subprocess_stop (python, SIGTERM, WAIT_MS));
+  g_assert_cmpuint (count_log_lines (log, "\"GET /a.mp3"), ==, 1);
+}
+
+/* Spellings of one URL (scheme case, doubled slashes, an escaped
+ * unreserved character, a fragment, an empty query) share one entry and
+ * one fetch, and the gateway fetches the normal form. */
+static void
+test_normal_forms (Fixture      *fx,
+                   gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) content = make_content (2 * ALV_HASH_TREE_DEFAULT_BLOCK_SIZE + 7, 43);
+  g_autofree char *media = origin_media (fx, "/n/a.ogg");
+  const char *host = fx->origin_url + strlen ("http://");
+  char *variants[] = {
+    g_strdup (media),
+    g_strdup_printf ("HTTP://%sn/a.ogg", host),
+    g_strdup_printf ("http://%sn//a.ogg", host),
+    g_strdup_printf ("http://%s/n/a.ogg", host),
+    g_strdup_printf ("http://%sn/%%61.ogg", host),
+    g_strdup_printf ("http://%sn/a.ogg#t=10", host),
+    g_strdup_printf ("http://%sn/a.ogg?", host),
+  };
+
+  origin_put (fx, "/n/a.ogg", content);
+  start_gateway (fx, "--origin", fx->origin_url, "--allow-private", NULL);
+  for (gsize i = 0; i < G_N_ELEMENTS (variants); i++)
+    {
+      g_auto(Response) r = { 0, };
+      g_autofree char *text = NULL;
+      g_autofree char *line = g_strconcat ("url: ", media, "\n", NULL);
+
+      resolve_final (fx, &r, variants[i]);
+      check_resolved (fx, &r, content, NULL);
+      text = body_text (&r);
+      g_assert_nonnull (strstr (text, line));
+    }
+  g_assert_cmpuint (fx->origin_requests, ==, 1);
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "entries"), ==, 1);
+  for (gsize i = 0; i < G_N_ELEMENTS (variants); i++)
+    g_free (variants[i]);
+}
+
+/* Resolves @media from a client at @local_ip (another address than the
+ * fixture's session). */
+static void
+resolve_from (Fixture    *fx,
+              const char *local_ip,
+              Response   *r,
+              const char *media)
+{
+  SoupSession *own = fx->session;
+
+  fx->session = test_session_new_from (local_ip);
+  resolve_final (fx, r, media);
+  soup_session_abort (fx->session);
+  g_object_unref (fx->session);
+  fx->session = own;
+}
+
+/* A client that makes up new URLs spends its budget (--new-url-burst,
+ * refilled at --new-url-rate a minute) and is then refused with 429 and
+ * Retry-After before the gateway fetches anything; URLs the gateway
+ * knows still resolve for it, and another address still gets new ones. */
+static void
+test_new_url_budget (Fixture      *fx,
+                     gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GPtrArray) media = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) contents = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+
+  for (guint i = 0; i < 6; i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/new/%u.ogg", i);
+      GBytes *content = make_content (ALV_HASH_TREE_DEFAULT_BLOCK_SIZE + i, 50 + i);
+
+      origin_put (fx, path, content);
+      g_ptr_array_add (contents, content);
+      g_ptr_array_add (media, origin_media (fx, path));
+    }
+  start_gateway (fx, "--origin", fx->origin_url, "--allow-private",
+                 "--new-url-rate=1", "--new-url-burst=3", NULL);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_auto(Response) r = { 0, };
+
+      resolve_final (fx, &r, media->pdata[i]);
+      check_resolved (fx, &r, contents->pdata[i], NULL);
+    }
+  for (guint i = 3; i < 6; i++)
+    {
+      g_auto(Response) r = { 0, };
+      guint64 retry;
+
+      resolve (fx, &r, media->pdata[i]);
+      g_assert_cmpuint (r.status, ==, 429);
+      g_assert_true (g_ascii_string_to_unsigned (header (&r, "Retry-After"), 10, 1, 60,
+                                                 &retry, NULL));
+    }
+  g_assert_cmpuint (fx->origin_requests, ==, 3);
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "new-urls-refused"), ==, 3);
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "refusals"), >=, 3);
+  /* what it knows costs nothing */
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve (fx, &r, media->pdata[0]);
+    check_resolved (fx, &r, contents->pdata[0], NULL);
+  }
+  /* another address has a budget of its own */
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve_from (fx, "127.0.0.2", &r, media->pdata[3]);
+    check_resolved (fx, &r, contents->pdata[3], NULL);
+  }
+  g_assert_cmpuint (fx->origin_bodies, ==, 4);
+}
+
+/* With --max-urls the store never holds more URLs, in memory or in the
+ * state directory: the least recently resolved makes room, with its
+ * tree, and resolves again (fetched again) when asked. */
+static void
+test_max_urls (Fixture      *fx,
+               gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GPtrArray) media = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) contents = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  g_autofree char *entries = g_build_filename (fx->state, "entries", NULL);
+  g_autofree char *trees = g_build_filename (fx->state, "trees", NULL);
+
+  for (guint i = 0; i < 5; i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/lru/%u.ogg", i);
+      GBytes *content = make_content (ALV_HASH_TREE_DEFAULT_BLOCK_SIZE + 3 * i, 60 + i);
+
+      origin_put (fx, path, content);
+      g_ptr_array_add (contents, content);
+      g_ptr_array_add (media, origin_media (fx, path));
+    }
+  start_gateway (fx, "--origin", fx->origin_url, "--allow-private", "--max-urls=3",
+                 "--state-dir", fx->state, NULL);
+  for (guint i = 0; i < 5; i++)
+    {
+      g_auto(Response) r = { 0, };
+
+      resolve_final (fx, &r, media->pdata[i]);
+      check_resolved (fx, &r, contents->pdata[i], NULL);
+      g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "entries"), <=, 3);
+      g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "trees"), <=, 3);
+    }
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "urls-max"), ==, 3);
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "urls-evicted"), ==, 2);
+  g_assert_cmpuint (fx->origin_bodies, ==, 5);
+  /* 0 was evicted: fetched again; 4 was not */
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, media->pdata[0]);
+    check_resolved (fx, &r, contents->pdata[0], NULL);
+    g_assert_cmpuint (fx->origin_bodies, ==, 6);
+    response_clear (&r);
+    r.done = FALSE;
+    resolve (fx, &r, media->pdata[4]);
+    check_resolved (fx, &r, contents->pdata[4], NULL);
+    g_assert_cmpuint (fx->origin_bodies, ==, 6);
+  }
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "entries"), ==, 3);
+  /* a clean stop finishes the queued writes and removals */
+  stop_gateway (fx, SIGTERM);
+  g_assert_cmpuint (test_count_files (entries), ==, 3);
+  g_assert_cmpuint (test_count_files (trees), ==, 3);
+  /* and a restart with a lower cap keeps the most recent */
+  start_gateway (fx, "--origin", fx->origin_url, "--allow-private", "--max-urls=1",
+                 "--state-dir", fx->state, NULL);
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "entries"), ==, 1);
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve (fx, &r, media->pdata[0]);
+    check_resolved (fx, &r, contents->pdata[0], NULL);
+  }
+  g_assert_cmpuint (fx->origin_bodies, ==, 6);
+}
+
+/* With --max-fetches-per-origin=1, a second new URL of the same origin
+ * is refused with 503 and Retry-After while the first is still being
+ * fetched, and nothing is asked of the origin for it; it resolves once
+ * the first is done. */
+static void
+test_origin_busy (Fixture      *fx,
+                  gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) slow = make_content (2 * ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 70);
+  g_autoptr(GBytes) other = make_content (ALV_HASH_TREE_DEFAULT_BLOCK_SIZE, 71);
+  g_autofree char *slow_url = origin_media (fx, "/busy/slow.ogg");
+  g_autofree char *other_url = origin_media (fx, "/busy/other.ogg");
+
+  origin_put (fx, "/busy/slow.ogg", slow)->stuck = TRUE;
+  origin_put (fx, "/busy/other.ogg", other);
+  start_gateway (fx, "--origin", fx->origin_url, "--allow-private",
+                 "--max-fetches-per-origin=1", "--resolve-wait=100", NULL);
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve (fx, &r, slow_url);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_ACCEPTED);
+  }
+  g_assert_cmpuint (fx->held->len, ==, 1);
+  {
+    g_auto(Response) r = { 0, };
+    g_autofree char *text = NULL;
+
+    resolve (fx, &r, other_url);
+    g_assert_cmpuint (r.status, ==, SOUP_STATUS_SERVICE_UNAVAILABLE);
+    g_assert_nonnull (header (&r, "Retry-After"));
+    text = body_text (&r);
+    g_assert_nonnull (strstr (text, "--max-fetches-per-origin"));
+  }
+  g_assert_cmpuint (fx->origin_requests, ==, 1);
+  g_assert_cmpuint (test_gateway_status (fx->session, fx->url, "origin-busy"), ==, 1);
+
+  soup_server_message_unpause (fx->held->pdata[0]);
+  {
+    g_auto(Response) r = { 0, };
+
+    resolve_final (fx, &r, slow_url);
+    check_resolved (fx, &r, slow, NULL);
+    response_clear (&r);
+    r.done = FALSE;
+    resolve_final (fx, &r, other_url);
+    check_resolved (fx, &r, other, NULL);
+  }
+  g_assert_cmpuint (fx->origin_bodies, ==, 2);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -2717,11 +3097,18 @@ main (int    argc,
   ADD ("/server/gateway/origin-escapes/nginx", test_origin_escapes_nginx);
   ADD ("/server/gateway/origin-escapes/python", test_origin_escapes_python);
   ADD ("/server/gateway/dbus", test_dbus);
+  ADD ("/server/gateway/amplification/query-variants", test_query_variants);
+  ADD ("/server/gateway/amplification/query-variants-python", test_query_variants_python);
+  ADD ("/server/gateway/amplification/normal-forms", test_normal_forms);
+  ADD ("/server/gateway/amplification/new-url-budget", test_new_url_budget);
+  ADD ("/server/gateway/amplification/max-urls", test_max_urls);
+  ADD ("/server/gateway/amplification/origin-busy", test_origin_busy);
   ADD ("/server/gateway/redis/shared", test_redis_shared);
   ADD ("/server/gateway/redis/single-fetch", test_redis_single_fetch);
   ADD ("/server/gateway/redis/restart", test_redis_restart);
   ADD ("/server/gateway/redis/hung", test_redis_hung);
   ADD ("/server/gateway/redis/expiry", test_redis_expiry);
+  ADD ("/server/gateway/redis/ttl-refresh", test_redis_ttl_refresh);
   ADD ("/server/gateway/redis/stale-lock", test_redis_stale_lock);
   ADD ("/server/gateway/redis/client-gone", test_redis_client_gone);
   ADD ("/server/gateway/redis/stop-unlocks", test_redis_stop_unlocks);

@@ -1145,6 +1145,24 @@ test_remove_tree (const char *path)
   g_remove (path);
 }
 
+/**
+ * test_count_files:
+ * @path: a directory
+ *
+ * Returns: how many entries @path holds (it must exist)
+ */
+guint
+test_count_files (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
 /* --- floods of connections -------------------------------------------- */
 
 /**

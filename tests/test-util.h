@@ -218,5 +218,6 @@ GSubprocess *test_spawn_redis       (const char  *dir,
 /* --- files ----------------------------------------------------------- */
 
 void test_remove_tree (const char *path);
+guint test_count_files (const char *path);
 
 G_END_DECLS
