@@ -11,8 +11,9 @@
  * starts the feeders, adopts the prefetched one at the change (or hands
  * over to it early when the next item follows back to back), retries an
  * item that failed, and keeps the swarms of recent items shared on the
- * peer port for a while.  With no station (and nothing shared) the
- * service arms an idle timer; the daemon exits when it fires.
+ * peer port for a while (the share table, core-shares.c).  With no
+ * station (and nothing shared) the service arms an idle timer; the
+ * daemon exits when it fires.
  */
 #define G_LOG_DOMAIN "alluvium-core"
 
@@ -37,6 +38,7 @@
 #include "alv-swarm.h"
 #include "alv-time.h"
 #include "core-feeder.h"
+#include "core-shares.h"
 
 /* an item that failed is tried again after this, doubling up to the max */
 #define RETRY_FIRST_MS 1000
@@ -46,9 +48,6 @@
 /* a prefetched item's swarm fetches once the item playing is held, or
  * this long (µs) before its slot, whichever comes first */
 #define PREFETCH_LEAD (30 * G_USEC_PER_SEC)
-/* how long an item stays shared after it played (s), and how many */
-#define SHARE_LINGER 300
-#define SHARE_MAX 4
 
 /* --- the service ----------------------------------------------------- */
 
@@ -89,8 +88,7 @@ struct _CoreService
   AlvPortMap *port_map;            /* the peer port in the router; NULL: not listening */
   GCancellable *cancellable;       /* the store's opening */
   gboolean store_opening;
-  GPtrArray *shared;               /* Shared: recent items still shared */
-  AlvSwarmStats done_stats;        /* of swarms already stopped */
+  CoreShares *shares;              /* recent items still shared */
   guint stats_id;
 };
 
@@ -114,7 +112,7 @@ static void
 update_statistics (CoreService *self)
 {
   g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-  AlvSwarmStats st = self->done_stats;
+  AlvSwarmStats st;
   AlvPeerServerStats ps = { 0, };
 
   collect_swarm_stats (self, &st);
@@ -163,7 +161,7 @@ update_statistics (CoreService *self)
 static void
 update_rates (CoreService *self)
 {
-  AlvSwarmStats st = self->done_stats;
+  AlvSwarmStats st;
   AlvPeerServerStats ps = { 0, };
   gint64 now = g_get_monotonic_time ();
   guint64 down, up;
@@ -235,7 +233,8 @@ on_idle_timeout (gpointer user_data)
 static void
 update_idle (CoreService *self)
 {
-  gboolean idle = self->schedule == NULL && self->tuning == NULL && self->shared->len == 0;
+  gboolean idle = self->schedule == NULL && self->tuning == NULL
+                  && core_shares_get_count (self->shares) == 0;
 
   if (!idle || self->config.idle_timeout == 0)
     {
@@ -272,8 +271,6 @@ give_back_memory_soon (CoreService *self)
 /* --- the feeders (core-feeder.c) ------------------------------------ */
 
 static void schedule_retry (CoreService *self);
-static AlvSwarm *take_shared (CoreService *self, const char *urn);
-static void keep_sharing (CoreService *self, AlvSwarm *swarm);
 static void update_prefetch (CoreService *self);
 static void adopt_next_feeder (CoreService *self, CoreFeeder *f, gint64 offset);
 
@@ -312,11 +309,12 @@ on_feeder_playing (CoreFeeder *f,
 }
 
 /* The item playing has pushed all its data, the stream's lead
- * (core-feeder.c's FEED_LEAD) before its slot ends.  When the next item follows it back to back, that item starts
- * now, paced from the moment the stream reaches it, so the stream keeps
- * its lead across the change instead of running dry for FEED_LEAD and
- * catching up in one lump (which players at high bitrates underrun on).
- * NowPlaying still changes at the slot, with the schedule. */
+ * (core-feeder.c's FEED_LEAD) before its slot ends.  When the next item
+ * follows it back to back, that item starts now, paced from the moment
+ * the stream reaches it, so the stream keeps its lead across the change
+ * instead of running dry for FEED_LEAD and catching up in one lump
+ * (which players at high bitrates underrun on).  NowPlaying still
+ * changes at the slot, with the schedule. */
 static void
 on_feeder_data_done (CoreFeeder *f,
                      gpointer    user_data)
@@ -365,28 +363,17 @@ on_feeder_open_swarm (const AlvGatewayResolution *res,
                       gpointer                    user_data)
 {
   CoreService *self = user_data;
-  AlvSwarm *swarm = take_shared (self, res->urn);
 
-  if (swarm != NULL)
-    return swarm;
-  swarm = alv_swarm_new_for_resolution (self->store, res, error);
-  if (swarm == NULL)
-    return NULL;
-  alv_swarm_set_gateway (swarm, self->gateway, res->thex_uri,
-                         self->peers != NULL ? alv_peer_server_get_port (self->peers) : 0);
-  alv_swarm_set_listen_port (swarm, announced_port (self));
-  alv_block_store_pin (self->store, res->urn);
-  if (self->peers != NULL)
-    alv_peer_server_share (self->peers, res->urn);
-  alv_swarm_start (swarm);
-  return swarm;
+  return core_shares_open (self->shares, res, self->gateway, announced_port (self), error);
 }
 
 static void
 on_feeder_release_swarm (AlvSwarm *swarm,
                          gpointer  user_data)
 {
-  keep_sharing (user_data, swarm);
+  CoreService *self = user_data;
+
+  core_shares_keep (self->shares, swarm);
 }
 
 static const CoreFeederCallbacks feeder_callbacks = {
@@ -473,99 +460,12 @@ update_prefetch (CoreService *self)
   alv_swarm_set_active (core_feeder_get_swarm (next), enable);
 }
 
-/* --- sharing --------------------------------------------------------- */
-
-typedef struct
-{
-  CoreService *service;
-  AlvSwarm *swarm;
-  guint timer_id;
-} Shared;
+/* --- the swarms on the peer port (the share table: core-shares.c) --- */
 
 static void
-add_stats (AlvSwarmStats       *total,
-           const AlvSwarmStats *s)
-{
-  total->bytes_from_peers += s->bytes_from_peers;
-  total->bytes_from_origin += s->bytes_from_origin;
-  total->blocks_verified += s->blocks_verified;
-  total->blocks_rejected += s->blocks_rejected;
-  total->peers_connected += s->peers_connected;
-  /* the gateway's latest word on the peer port, whichever item it was */
-  if (s->peer_port_reach_time > total->peer_port_reach_time)
-    {
-      total->peer_port_reach = s->peer_port_reach;
-      total->peer_port_reach_time = s->peer_port_reach_time;
-    }
-}
-
-static void
-shared_free (gpointer data)
-{
-  Shared *sh = data;
-  CoreService *self = sh->service;
-  const char *urn = alv_swarm_get_urn (sh->swarm);
-  AlvSwarmStats st;
-
-  g_clear_handle_id (&sh->timer_id, g_source_remove);
-  alv_swarm_stop (sh->swarm);
-  alv_swarm_get_stats (sh->swarm, &st);
-  st.peers_connected = 0;
-  add_stats (&self->done_stats, &st);
-  if (self->peers != NULL)
-    alv_peer_server_unshare (self->peers, urn);
-  if (self->store != NULL)
-    alv_block_store_unpin (self->store, urn);
-  g_object_unref (sh->swarm);
-  g_free (sh);
-}
-
-static gboolean
 on_share_expired (gpointer user_data)
 {
-  Shared *sh = user_data;
-  CoreService *self = sh->service;
-
-  sh->timer_id = 0;
-  g_debug ("no longer sharing %s", alv_swarm_get_urn (sh->swarm));
-  g_ptr_array_remove (self->shared, sh);
-  update_idle (self);
-  return G_SOURCE_REMOVE;
-}
-
-/* A played (or dropped) item stays shared for SHARE_LINGER seconds. */
-static void
-keep_sharing (CoreService *self,
-              AlvSwarm    *swarm)
-{
-  Shared *sh = g_new0 (Shared, 1);
-
-  sh->service = self;
-  sh->swarm = swarm;
-  sh->timer_id = g_timeout_add_seconds (SHARE_LINGER, on_share_expired, sh);
-  g_ptr_array_add (self->shared, sh);
-  while (self->shared->len > SHARE_MAX)
-    g_ptr_array_remove_index (self->shared, 0);
-}
-
-static AlvSwarm *
-take_shared (CoreService *self,
-             const char  *urn)
-{
-  for (guint i = 0; i < self->shared->len; i++)
-    {
-      Shared *sh = g_ptr_array_index (self->shared, i);
-
-      if (g_strcmp0 (alv_swarm_get_urn (sh->swarm), urn) == 0)
-        {
-          AlvSwarm *swarm = g_steal_pointer (&sh->swarm);
-
-          g_clear_handle_id (&sh->timer_id, g_source_remove);
-          g_free (g_ptr_array_steal_index (self->shared, i));
-          return swarm;
-        }
-    }
-  return NULL;
+  update_idle (user_data);
 }
 
 static AlvSwarm *
@@ -578,14 +478,7 @@ find_swarm (CoreService *self,
   if (self->next_feeder != NULL && core_feeder_get_swarm (self->next_feeder) != NULL
       && g_strcmp0 (core_feeder_get_urn (self->next_feeder), urn) == 0)
     return core_feeder_get_swarm (self->next_feeder);
-  for (guint i = 0; i < self->shared->len; i++)
-    {
-      Shared *sh = g_ptr_array_index (self->shared, i);
-
-      if (g_strcmp0 (alv_swarm_get_urn (sh->swarm), urn) == 0)
-        return sh->swarm;
-    }
-  return NULL;
+  return core_shares_find (self->shares, urn);
 }
 
 static GPtrArray *
@@ -640,21 +533,19 @@ collect_swarm_stats (CoreService   *self,
 {
   AlvSwarmStats st;
 
+  /* the swarms already stopped, the feeders', the ones still shared */
+  core_shares_get_done_stats (self->shares, total);
   if (self->feeder != NULL && core_feeder_get_swarm (self->feeder) != NULL)
     {
       alv_swarm_get_stats (core_feeder_get_swarm (self->feeder), &st);
-      add_stats (total, &st);
+      core_shares_sum_stats (total, &st);
     }
   if (self->next_feeder != NULL && core_feeder_get_swarm (self->next_feeder) != NULL)
     {
       alv_swarm_get_stats (core_feeder_get_swarm (self->next_feeder), &st);
-      add_stats (total, &st);
+      core_shares_sum_stats (total, &st);
     }
-  for (guint i = 0; self->shared != NULL && i < self->shared->len; i++)
-    {
-      alv_swarm_get_stats (((Shared *) g_ptr_array_index (self->shared, i))->swarm, &st);
-      add_stats (total, &st);
-    }
+  core_shares_add_stats (self->shares, total);
 }
 
 /* The port peers are told to reach us on: the router's side of the
@@ -679,8 +570,7 @@ on_port_map_changed (AlvPortMap  *map G_GNUC_UNUSED,
     alv_swarm_set_listen_port (core_feeder_get_swarm (self->feeder), port);
   if (self->next_feeder != NULL && core_feeder_get_swarm (self->next_feeder) != NULL)
     alv_swarm_set_listen_port (core_feeder_get_swarm (self->next_feeder), port);
-  for (guint i = 0; self->shared != NULL && i < self->shared->len; i++)
-    alv_swarm_set_listen_port (((Shared *) g_ptr_array_index (self->shared, i))->swarm, port);
+  core_shares_set_listen_port (self->shares, port);
   update_statistics (self);
 }
 
@@ -751,6 +641,7 @@ store_open_cb (GObject      *source G_GNUC_UNUSED,
           g_debug ("peer port %u", alv_peer_server_get_port (self->peers));
           start_port_map (self);
         }
+      core_shares_set_port (self->shares, self->store, self->peers);
     }
   if (self->feeder != NULL)
     core_feeder_store_opened (self->feeder, self->store, self->peers);
@@ -1196,8 +1087,8 @@ core_service_dispose (GObject *object)
       g_signal_handlers_disconnect_by_data (self->skeleton, self);
       g_clear_object (&self->skeleton);
     }
-  if (self->shared != NULL)
-    g_ptr_array_set_size (self->shared, 0);
+  if (self->shares != NULL)
+    core_shares_clear (self->shares);
   if (self->peers != NULL)
     {
       alv_peer_server_set_alt_func (self->peers, NULL, NULL, NULL);
@@ -1226,7 +1117,7 @@ core_service_finalize (GObject *object)
 
   g_clear_pointer (&self->pending_tunes, g_ptr_array_unref);
   g_clear_pointer (&self->holders, g_hash_table_unref);
-  g_clear_pointer (&self->shared, g_ptr_array_unref);
+  g_clear_pointer (&self->shares, core_shares_free);
   core_config_clear (&self->config);
   G_OBJECT_CLASS (core_service_parent_class)->finalize (object);
 }
@@ -1249,7 +1140,7 @@ core_service_init (CoreService *self)
 {
   self->pending_tunes = g_ptr_array_new ();
   self->holders = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, unwatch_name);
-  self->shared = g_ptr_array_new_with_free_func (shared_free);
+  self->shares = core_shares_new (on_share_expired, self);
   self->cancellable = g_cancellable_new ();
 }
 
