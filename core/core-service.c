@@ -3,18 +3,17 @@
  * org.alluvium.Core1 as alluvium-core serves it.  A Tune checks the URL,
  * fetches the playlist once (so that a bad URL, an unreachable or an
  * invalid playlist comes back as a typed error of the call itself), starts
- * the local stream and then follows the schedule: at every item change the
- * feeder plays the item from the position now playing (doc/core.md): it
- * resolves the item at the station's gateway (configured, or the one at
- * the playlist's origin), runs an #AlvSwarm for it (peers + origin, into
- * the block store), shares it on the peer port and reads only verified
- * data from the block store, pushing it paced at the item's byte rate into
- * the local stream; recent items stay shared for a while.  Without a
- * gateway (none answers, or gateway=none) it reads the item straight from
- * its origin URL with a Range request from the byte offset of the current
- * position.  With no station
- * (and nothing shared) the service arms an idle timer; the daemon exits
- * when it fires.
+ * the local stream and then follows the schedule: at every item change a
+ * feeder (core-feeder.c) plays the item from the position now playing
+ * (doc/core.md), through the item's swarm when the station's gateway
+ * (configured, or the one at the playlist's origin) resolves it, else
+ * straight from its origin.  The service decides which item plays: it
+ * starts the feeders, adopts the prefetched one at the change (or hands
+ * over to it early when the next item follows back to back), retries an
+ * item that failed, and keeps the swarms of recent items shared on the
+ * peer port for a while (the share table, core-shares.c).  With no
+ * station (and nothing shared) the service arms an idle timer; the
+ * daemon exits when it fires.
  */
 #define G_LOG_DOMAIN "alluvium-core"
 
@@ -22,8 +21,6 @@
 
 #include "core-service.h"
 
-#include <string.h>
-#include <inttypes.h>
 #include <glib/gi18n-lib.h>
 #include <libsoup/soup.h>
 
@@ -31,13 +28,8 @@
 #include "alv-dbus.h"
 #include "alv-error.h"
 #include "alv-gateway-client.h"
-#include "alv-icy.h"
-#include "alv-matroska.h"
 #include "alv-memory.h"
-#include "alv-mp3.h"
 #include "alv-natpmp.h"
-#include "alv-ocn-headers.h"
-#include "alv-ogg.h"
 #include "alv-ranges.h"
 #include "alv-peer-server.h"
 #include "alv-port-map.h"
@@ -45,49 +37,19 @@
 #include "alv-stream-server.h"
 #include "alv-swarm.h"
 #include "alv-time.h"
-#include "alv-urn.h"
+#include "core-feeder.h"
+#include "core-shares.h"
 
-/* bytes of an item read first: enough for ID3v2 + Xing or Ogg headers */
-#define HEAD_SIZE (64 * 1024)
-/* the largest head accepted when Ogg header pages need more */
-#define MAX_HEAD_SIZE (1024 * 1024)
-/* how far a video item joined mid-way is searched for a keyframe (an Ogg
- * Theora keyframe page, a WebM keyframe Cluster): a keyframe every few
- * seconds, a few Mbit/s */
-#define MAX_KEYFRAME_SEARCH (8 * 1024 * 1024)
-/* read size of the item body */
-#define FEED_CHUNK 16384
-/* how far ahead of real time the feeder may push (µs) */
-#define FEED_LEAD (3 * G_USEC_PER_SEC)
-/* buffered bytes beyond the lead go out in steps about this far apart */
-#define PACE_STEP_MS 100
 /* an item that failed is tried again after this, doubling up to the max */
 #define RETRY_FIRST_MS 1000
 #define RETRY_MAX_MS 30000
 /* items this close are back to back: the stream's lead carries over */
 #define BACK_TO_BACK (G_USEC_PER_SEC)
-/* below this position an item is played from its start (µs) */
-#define START_SLACK (G_USEC_PER_SEC / 2)
-/* a video item joined mid-way is read from this long before the position
- * (µs), to find the keyframe Cluster at or before it */
-#define KEYFRAME_BACKOFF (5 * G_USEC_PER_SEC / 2)
-/* largest read from the block store at once */
-#define STORE_READ (64 * 1024)
-/* the smallest head read from the block store first (more when the
- * headers turn out longer, up to MAX_HEAD_SIZE): one block of the
- * gateway's default size, so a listener tuning in waits for one block of
- * head beside the blocks at its position, not two */
-#define MIN_HEAD_SIZE (8 * 1024)
 /* a prefetched item's swarm fetches once the item playing is held, or
  * this long (µs) before its slot, whichever comes first */
 #define PREFETCH_LEAD (30 * G_USEC_PER_SEC)
-/* how long an item stays shared after it played (s), and how many */
-#define SHARE_LINGER 300
-#define SHARE_MAX 4
 
 /* --- the service ----------------------------------------------------- */
-
-typedef struct _Feeder Feeder;
 
 struct _CoreService
 {
@@ -106,8 +68,8 @@ struct _CoreService
   GHashTable *holders;             /* unique bus name → name watch: the clients
                                     * that tuned the station playing */
   AlvStreamServer *stream;
-  Feeder *feeder;
-  Feeder *next_feeder;             /* the prefetched head of the next item */
+  CoreFeeder *feeder;
+  CoreFeeder *next_feeder;             /* the prefetched head of the next item */
 
   guint64 bytes_from_origin;
   guint idle_id;
@@ -126,8 +88,7 @@ struct _CoreService
   AlvPortMap *port_map;            /* the peer port in the router; NULL: not listening */
   GCancellable *cancellable;       /* the store's opening */
   gboolean store_opening;
-  GPtrArray *shared;               /* Shared: recent items still shared */
-  AlvSwarmStats done_stats;        /* of swarms already stopped */
+  CoreShares *shares;              /* recent items still shared */
   guint stats_id;
 };
 
@@ -142,7 +103,6 @@ enum
 static guint signals[N_SIGNALS];
 
 static void set_state (CoreService *self, AlvCoreState state, const char *message);
-static void feeder_free (Feeder *feeder);
 
 static void collect_swarm_stats (CoreService *self, AlvSwarmStats *total);
 static AlvSwarm *playing_swarm (CoreService *self);
@@ -152,7 +112,7 @@ static void
 update_statistics (CoreService *self)
 {
   g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-  AlvSwarmStats st = self->done_stats;
+  AlvSwarmStats st;
   AlvPeerServerStats ps = { 0, };
 
   collect_swarm_stats (self, &st);
@@ -201,7 +161,7 @@ update_statistics (CoreService *self)
 static void
 update_rates (CoreService *self)
 {
-  AlvSwarmStats st = self->done_stats;
+  AlvSwarmStats st;
   AlvPeerServerStats ps = { 0, };
   gint64 now = g_get_monotonic_time ();
   guint64 down, up;
@@ -273,7 +233,8 @@ on_idle_timeout (gpointer user_data)
 static void
 update_idle (CoreService *self)
 {
-  gboolean idle = self->schedule == NULL && self->tuning == NULL && self->shared->len == 0;
+  gboolean idle = self->schedule == NULL && self->tuning == NULL
+                  && core_shares_get_count (self->shares) == 0;
 
   if (!idle || self->config.idle_timeout == 0)
     {
@@ -307,137 +268,143 @@ give_back_memory_soon (CoreService *self)
     self->give_back_id = g_timeout_add_seconds (1, on_give_back, self);
 }
 
-/* --- feeder: the interim origin path --------------------------------- */
+/* --- the feeders (core-feeder.c) ------------------------------------ */
 
-typedef enum
-{
-  FEED_RAW,
-  FEED_MP3,
-  FEED_OGG,
-  FEED_MATROSKA,
-} FeedKind;
-
-struct _Feeder
-{
-  CoreService *service;       /* not owned: the service owns the feeder */
-  AlvPlaylistItem *item;
-  GTimeSpan position;
-  GCancellable *cancellable;
-  SoupMessage *msg;
-  GInputStream *stream;
-  GByteArray *buf;            /* head while probing, then pending body bytes */
-  FeedKind kind;
-  AlvMatroskaInfo mkv;        /* FEED_MATROSKA: the stream header */
-  guint64 mkv_target;         /* FEED_MATROSKA: the position (µs) to join at */
-  guint64 file_size;
-  guint64 body_offset;        /* file offset of the body request */
-  guint64 skip;               /* body bytes still to drop (Range ignored) */
-  gboolean synced;            /* the body's first sync point was found */
-  AlvOggInfo ogg;             /* FEED_OGG: the item's streams */
-  gboolean need_keyframe;     /* FEED_OGG with video joined mid-way */
-  double bytes_per_sec;
-  gint64 t0;                  /* monotonic time of the first body push */
-  guint64 pushed;             /* body bytes pushed since t0 */
-  gint64 pace_base;           /* 0, or when the stream reaches this item's
-                               * first byte (handed over before its slot) */
-  gboolean handed_over;       /* playing before its item-changed */
-  guint timer_id;
-  guint done_id;              /* the item's data is all out: hand over */
-  gboolean began;
-  gboolean prefetch_only;     /* fetch the head, then wait to be adopted */
-  gboolean head_done;
-
-  /* the swarm path: verified data from the block store */
-  AlvSwarm *swarm;
-  char *urn;
-  gboolean wait_store;        /* resolved, waiting for the store to open */
-  gboolean head_reading;
-  gboolean body_started;
-  gboolean reading;           /* a store read is in flight */
-  gboolean waiting;           /* the next block is not held yet */
-  guint64 read_pos;           /* next file offset to read from the store */
-  guint64 head_want;          /* bytes of head to read from the store */
-  guint64 guess_offset;       /* the position's offset guessed before the head */
-  gint64 due;                 /* monotonic time the head and guess are due */
-};
-
-static void feeder_read_head (Feeder *f);
-static void feeder_read_body (Feeder *f);
-static void feeder_data_done (Feeder *f);
-static void feeder_drain (Feeder *f);
 static void schedule_retry (CoreService *self);
-static Feeder *feeder_new (CoreService *self, AlvPlaylistItem *item, GTimeSpan position,
-                           gboolean prefetch_only);
-static void keep_sharing (CoreService *self, AlvSwarm *swarm);
+static void update_prefetch (CoreService *self);
+static void adopt_next_feeder (CoreService *self, CoreFeeder *f, gint64 offset);
 
 static void
-feeder_free (Feeder *f)
+on_feeder_failed (CoreFeeder *f,
+                  const char *message,
+                  gpointer    user_data)
 {
-  if (f == NULL)
-    return;
-  g_cancellable_cancel (f->cancellable);
-  if (f->swarm != NULL)
-    {
-      g_signal_handlers_disconnect_by_data (f->swarm, f);
-      alv_swarm_set_deadline_func (f->swarm, NULL, NULL, NULL);
-      alv_swarm_set_active (f->swarm, TRUE);
-      keep_sharing (f->service, g_steal_pointer (&f->swarm));
-    }
-  g_clear_pointer (&f->urn, g_free);
-  g_clear_handle_id (&f->timer_id, g_source_remove);
-  g_clear_handle_id (&f->done_id, g_source_remove);
-  g_clear_object (&f->cancellable);
-  g_clear_object (&f->stream);
-  g_clear_object (&f->msg);
-  g_clear_object (&f->item);
-  g_clear_pointer (&f->buf, g_byte_array_unref);
-  g_free (f);
-}
-
-/* The feeder callbacks hold no reference: a cancelled operation returns
- * CANCELLED after feeder_free(), so every callback first checks for that
- * without touching @f. */
-static void
-feeder_fail (Feeder     *f,
-             const char *message)
-{
-  CoreService *self = f->service;
-  g_autofree char *text = g_strdup_printf (_("Cannot play “%s”: %s"),
-                                           alv_playlist_item_get_url (f->item), message);
+  CoreService *self = user_data;
 
   if (f == self->next_feeder)
     {
       /* a failed prefetch is retried when the item starts */
-      g_message ("%s", text);
-      g_clear_pointer (&self->next_feeder, feeder_free);
+      g_clear_pointer (&self->next_feeder, core_feeder_free);
       return;
     }
-  g_message ("%s", text);
-  set_state (self, ALV_CORE_STATE_ERROR, text);
+  set_state (self, ALV_CORE_STATE_ERROR, message);
   /* (one handed over before its slot starts afresh at its slot) */
-  if (!f->handed_over)
+  if (!core_feeder_get_handed_over (f))
     schedule_retry (self);
-  g_clear_pointer (&self->feeder, feeder_free);
+  g_clear_pointer (&self->feeder, core_feeder_free);
 }
 
-static const char *
-feeder_content_type (Feeder *f)
+static void
+on_feeder_playing (CoreFeeder *f,
+                   gpointer    user_data)
 {
-  const char *mt = alv_playlist_item_get_media_type (f->item);
+  CoreService *self = user_data;
 
-  if (f->kind == FEED_MP3)
-    return "audio/mpeg";
-  if (f->kind == FEED_OGG)
-    return mt != NULL && g_str_has_prefix (mt, "audio/ogg") ? mt : "application/ogg";
-  if (f->kind == FEED_MATROSKA)
+  if (g_strcmp0 (alv_core1_get_state (self->skeleton), "playing") != 0)
     {
-      if (alv_stream_format_from_content_type (mt) == ALV_STREAM_FORMAT_MATROSKA)
-        return mt;
-      if (!f->mkv.doc_type_webm)
-        return f->mkv.video_track != 0 ? "video/x-matroska" : "audio/x-matroska";
-      return f->mkv.video_track != 0 ? "video/webm" : "audio/webm";
+      g_debug ("%s is in the stream", alv_playlist_item_get_url (core_feeder_get_item (f)));
+      set_state (self, ALV_CORE_STATE_PLAYING, "");
+      self->retry_step_ms = 0;
     }
-  return mt != NULL ? mt : "application/octet-stream";
+}
+
+/* The item playing has pushed all its data, the stream's lead
+ * (core-feeder.c's FEED_LEAD) before its slot ends.  When the next item
+ * follows it back to back, that item starts now, paced from the moment
+ * the stream reaches it, so the stream keeps its lead across the change
+ * instead of running dry for FEED_LEAD and catching up in one lump
+ * (which players at high bitrates underrun on).  NowPlaying still
+ * changes at the slot, with the schedule. */
+static void
+on_feeder_data_done (CoreFeeder *f,
+                     gpointer    user_data)
+{
+  CoreService *self = user_data;
+  CoreFeeder *next = self->next_feeder;
+  gint64 end, gap, stream_end;
+
+  if (self->feeder != f || next == NULL || !core_feeder_get_stream_end (f, &stream_end))
+    return;
+  end = datetime_to_us (alv_playlist_item_get_end (core_feeder_get_item (f)));
+  gap = datetime_to_us (alv_playlist_item_get_start (core_feeder_get_item (next))) - end;
+  if (gap > BACK_TO_BACK || gap < -BACK_TO_BACK)
+    return;
+  self->next_feeder = NULL;
+  core_feeder_hand_over (next, stream_end);
+  g_debug ("%s is all out: %s follows in the stream",
+           alv_playlist_item_get_url (core_feeder_get_item (f)),
+           alv_playlist_item_get_url (core_feeder_get_item (next)));
+  g_clear_pointer (&self->feeder, core_feeder_free);
+  adopt_next_feeder (self, next, 0);
+}
+
+static void
+on_feeder_prefetch_swarm (CoreFeeder *f G_GNUC_UNUSED,
+                          gpointer    user_data)
+{
+  update_prefetch (user_data);
+}
+
+static void
+on_feeder_origin_bytes (guint64  n,
+                        gpointer user_data)
+{
+  CoreService *self = user_data;
+
+  /* (published by the once-a-second timer, not per chunk) */
+  self->bytes_from_origin += n;
+}
+
+/* The swarm of a resolved item: the one still shared, or a new one
+ * shared on the peer port. */
+static AlvSwarm *
+on_feeder_open_swarm (const AlvGatewayResolution *res,
+                      GError                    **error,
+                      gpointer                    user_data)
+{
+  CoreService *self = user_data;
+
+  return core_shares_open (self->shares, res, self->gateway, announced_port (self), error);
+}
+
+static void
+on_feeder_release_swarm (AlvSwarm *swarm,
+                         gpointer  user_data)
+{
+  CoreService *self = user_data;
+
+  core_shares_keep (self->shares, swarm);
+}
+
+static const CoreFeederCallbacks feeder_callbacks = {
+  .failed = on_feeder_failed,
+  .playing = on_feeder_playing,
+  .data_done = on_feeder_data_done,
+  .prefetch_swarm = on_feeder_prefetch_swarm,
+  .origin_bytes = on_feeder_origin_bytes,
+  .open_swarm = on_feeder_open_swarm,
+  .release_swarm = on_feeder_release_swarm,
+};
+
+/* A feeder for @item of the station playing (see core_feeder_new()). */
+static CoreFeeder *
+feeder_new (CoreService     *self,
+            AlvPlaylistItem *item,
+            GTimeSpan        position,
+            gboolean         prefetch_only)
+{
+  CoreFeederContext ctx = {
+    .session = self->session,
+    .out = self->stream,
+    .gateway = self->gateway,
+    .store = self->store,
+    .peers = self->peers,
+    .store_opening = self->store_opening,
+    .callbacks = &feeder_callbacks,
+    .user_data = self,
+  };
+
+  return core_feeder_new (&ctx, item, position, prefetch_only);
 }
 
 /* The item playing failed (its origin or gateway unreachable, say): try
@@ -474,809 +441,6 @@ schedule_retry (CoreService *self)
   self->retry_step_ms = MIN (self->retry_step_ms * 2, RETRY_MAX_MS);
 }
 
-static void
-feeder_begin (Feeder *f)
-{
-  CoreService *self = f->service;
-
-  if (f->began)
-    return;
-  f->began = TRUE;
-  alv_stream_server_begin_item (self->stream, feeder_content_type (f),
-                                alv_playlist_item_get_title (f->item),
-                                alv_playlist_item_get_creator (f->item));
-}
-
-static void
-feeder_push (Feeder       *f,
-             const guint8 *data,
-             gsize         len)
-{
-  g_autoptr(GBytes) bytes = NULL;
-
-  if (len == 0)
-    return;
-  feeder_begin (f);
-  bytes = g_bytes_new (data, len);
-  alv_stream_server_push (f->service->stream, bytes);
-  if (g_strcmp0 (alv_core1_get_state (f->service->skeleton), "playing") != 0)
-    {
-      g_debug ("first bytes of %s pushed", alv_playlist_item_get_url (f->item));
-      set_state (f->service, ALV_CORE_STATE_PLAYING, "");
-      f->service->retry_step_ms = 0;
-    }
-}
-
-static gboolean
-on_feed_timer (gpointer user_data)
-{
-  Feeder *f = user_data;
-
-  f->timer_id = 0;
-  /* what is buffered goes first; then more is read */
-  if (f->synced && f->buf->len > 0)
-    feeder_drain (f);
-  else
-    feeder_read_body (f);
-  return G_SOURCE_REMOVE;
-}
-
-typedef enum
-{
-  PUSH_DONE,
-  PUSH_PACED,     /* some is left, for when the pace allows it */
-  PUSH_NEED_MORE,
-  PUSH_FAILED,    /* the feeder is gone */
-} PushResult;
-
-/* Pushes what is buffered, from the first sync point on: for video, the
- * keyframe Cluster at or before the position (or the first after it). */
-static PushResult
-feeder_push_buffered (Feeder *f)
-{
-  if (!f->synced)
-    {
-      gsize skip = 0;
-      gboolean found = FALSE;
-      gsize limit = f->kind == FEED_MATROSKA ? MAX_KEYFRAME_SEARCH : MAX_HEAD_SIZE;
-
-      if (f->kind == FEED_MATROSKA)
-        found = alv_matroska_find_keyframe (f->buf->data, f->buf->len, &f->mkv, f->mkv_target,
-                                            FALSE, &skip) == ALV_MATROSKA_PARSE_OK;
-      else if (f->kind == FEED_MP3)
-        found = alv_mp3_find_sync (f->buf->data, f->buf->len, FALSE, &skip);
-      else if (f->kind == FEED_OGG && f->need_keyframe)
-        {
-          /* a video item starts on a keyframe, never mid-GOP; the audio
-           * pages that follow it are about as late */
-          AlvOggInfo window = f->ogg;
-
-          window.headers_length = 0;
-          found = alv_ogg_find_keyframe (f->buf->data, f->buf->len, 0, &window, &skip, NULL);
-          limit = MAX_KEYFRAME_SEARCH;
-        }
-      else if (f->kind == FEED_OGG)
-        {
-          for (gsize i = 0; i + 4 <= f->buf->len && !found; i++)
-            {
-              AlvOggPage page;
-
-              if (memcmp (f->buf->data + i, "OggS", 4) == 0
-                  && alv_ogg_page_parse (f->buf->data + i, f->buf->len - i, &page) == ALV_OGG_PARSE_OK)
-                {
-                  skip = i;
-                  found = TRUE;
-                }
-            }
-        }
-      else
-        found = TRUE;
-
-      if (!found)
-        {
-          if (f->buf->len > limit)
-            {
-              feeder_fail (f, _("no sync point in the media"));
-              return PUSH_FAILED;
-            }
-          return PUSH_NEED_MORE;
-        }
-      g_byte_array_remove_range (f->buf, 0, skip);
-      f->synced = TRUE;
-      /* an item handed over early paces on from where the stream's
-       * previous item ends (never from before now: after a dry spell the
-       * stream starts over with its lead) */
-      f->t0 = MAX (f->pace_base, g_get_monotonic_time ());
-    }
-
-  /* no further ahead of the item's pace than FEED_LEAD: a big read (an
-   * item's head, a whole block) goes out in the steps the pace allows,
-   * not in one lump followed by a pause as long */
-  {
-    gint64 now = g_get_monotonic_time ();
-    double allowed = (now - f->t0 + FEED_LEAD) / (double) G_USEC_PER_SEC * f->bytes_per_sec
-                     - (double) f->pushed;
-    gsize n = f->buf->len;
-
-    if (allowed < (double) n)
-      n = allowed > 0 ? (gsize) allowed : 0;
-    if (n > 0)
-      {
-        feeder_push (f, f->buf->data, n);
-        f->pushed += n;
-        g_byte_array_remove_range (f->buf, 0, n);
-      }
-  }
-  return f->buf->len > 0 ? PUSH_PACED : PUSH_DONE;
-}
-
-/* Reads more at once while the pushed bytes are less than FEED_LEAD ahead
- * of the item's pace, else when they will be. */
-static void
-feeder_schedule_read (Feeder *f)
-{
-  gint64 now = g_get_monotonic_time ();
-  gint64 due;
-
-  g_clear_handle_id (&f->timer_id, g_source_remove);
-  if (!f->synced)
-    {
-      feeder_read_body (f);
-      return;
-    }
-  due = f->t0 + (gint64) (f->pushed / f->bytes_per_sec * G_USEC_PER_SEC) - FEED_LEAD;
-  if (due <= now)
-    feeder_read_body (f);
-  else
-    f->timer_id = g_timeout_add ((guint) ((due - now) / 1000 + 1), on_feed_timer, f);
-}
-
-/* Pushes what is buffered at once: the item's data is all out. */
-static void
-feeder_push_rest (Feeder *f)
-{
-  gsize skip = 0;
-
-  /* the last keyframe Cluster of a video item joined near its end */
-  if (!f->synced && f->kind == FEED_MATROSKA
-      && alv_matroska_find_keyframe (f->buf->data, f->buf->len, &f->mkv, f->mkv_target,
-                                     TRUE, &skip) == ALV_MATROSKA_PARSE_OK)
-    {
-      g_byte_array_remove_range (f->buf, 0, (guint) skip);
-      f->synced = TRUE;
-    }
-  if (f->buf->len == 0 || !f->synced)
-    return;
-  feeder_push (f, f->buf->data, f->buf->len);
-  f->pushed += f->buf->len;
-  g_byte_array_set_size (f->buf, 0);
-}
-
-/* Buffered bytes are left beyond the lead: the rest when the pace allows
- * it, a step at a time. */
-static void
-feeder_schedule_paced (Feeder *f)
-{
-  gint64 due = f->t0 + (gint64) (f->pushed / f->bytes_per_sec * G_USEC_PER_SEC) - FEED_LEAD;
-  gint64 wait_ms = MAX ((due - g_get_monotonic_time ()) / 1000, 0) + PACE_STEP_MS;
-
-  g_clear_handle_id (&f->timer_id, g_source_remove);
-  f->timer_id = g_timeout_add ((guint) wait_ms, on_feed_timer, f);
-}
-
-static void
-feeder_drain (Feeder *f)
-{
-  switch (feeder_push_buffered (f))
-    {
-    case PUSH_FAILED:
-      return;
-    case PUSH_NEED_MORE:
-      feeder_read_body (f);
-      return;
-    case PUSH_PACED:
-      feeder_schedule_paced (f);
-      return;
-    case PUSH_DONE:
-    default:
-      feeder_schedule_read (f);
-    }
-}
-
-static void
-body_read_cb (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) chunk = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
-  Feeder *f;
-
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  f = user_data;
-  if (chunk == NULL)
-    {
-      feeder_fail (f, error->message);
-      return;
-    }
-  if (g_bytes_get_size (chunk) == 0)
-    {
-      /* the item's data is all out: the next item takes over */
-      feeder_push_rest (f);
-      g_clear_object (&f->stream);
-      feeder_data_done (f);
-      return;
-    }
-  /* (published by the once-a-second timer, not per chunk) */
-  f->service->bytes_from_origin += g_bytes_get_size (chunk);
-  if (f->skip >= g_bytes_get_size (chunk))
-    {
-      f->skip -= g_bytes_get_size (chunk);
-      feeder_read_body (f);
-      return;
-    }
-  g_byte_array_append (f->buf, (const guint8 *) g_bytes_get_data (chunk, NULL) + f->skip,
-                       g_bytes_get_size (chunk) - f->skip);
-  f->skip = 0;
-  feeder_drain (f);
-}
-
-static void feeder_swarm_read (Feeder *f);
-
-static void
-feeder_read_body (Feeder *f)
-{
-  if (f->swarm != NULL)
-    {
-      feeder_swarm_read (f);
-      return;
-    }
-  if (f->stream == NULL)
-    return;
-  g_input_stream_read_bytes_async (f->stream, FEED_CHUNK, G_PRIORITY_DEFAULT,
-                                   f->cancellable, body_read_cb, f);
-}
-
-static void
-body_send_cb (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  g_autoptr(GError) error = NULL;
-  GInputStream *stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
-  Feeder *f;
-  guint status;
-
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  f = user_data;
-  if (stream == NULL)
-    {
-      feeder_fail (f, error->message);
-      return;
-    }
-  f->stream = stream;
-  status = soup_message_get_status (f->msg);
-  if (status == SOUP_STATUS_OK && f->body_offset > 0)
-    {
-      /* the origin ignored Range: drop the prefix as it arrives */
-      g_debug ("origin ignored Range for %s", alv_playlist_item_get_url (f->item));
-      f->skip = f->body_offset;
-    }
-  else if (status != SOUP_STATUS_PARTIAL_CONTENT && status != SOUP_STATUS_OK)
-    {
-      g_autofree char *msg = g_strdup_printf ("HTTP %u", status);
-
-      feeder_fail (f, msg);
-      return;
-    }
-  feeder_schedule_read (f);
-}
-
-static void
-feeder_start_body (Feeder *f)
-{
-  CoreService *self = f->service;
-  g_autofree char *range = NULL;
-
-  if (f->swarm != NULL)
-    {
-      /* deadlines from the position now playing on */
-      alv_swarm_set_deadline_func (f->swarm, NULL, NULL, NULL);
-      alv_swarm_set_playhead (f->swarm, f->body_offset, (guint64) f->bytes_per_sec);
-      f->read_pos = f->body_offset;
-      f->body_started = TRUE;
-      feeder_schedule_read (f);
-      return;
-    }
-  g_clear_object (&f->msg);
-  f->msg = soup_message_new (SOUP_METHOD_GET, alv_playlist_item_get_url (f->item));
-  if (f->body_offset > 0)
-    {
-      range = g_strdup_printf ("bytes=%" G_GUINT64_FORMAT "-", f->body_offset);
-      soup_message_headers_replace (soup_message_get_request_headers (f->msg), "Range", range);
-    }
-  soup_session_send_async (self->session, f->msg, G_PRIORITY_DEFAULT, f->cancellable,
-                           body_send_cb, f);
-}
-
-static void feeder_place (Feeder *f, const AlvMp3Info *mp3, guint64 audio_start, guint64 duration);
-
-/* The head is complete (or the item is shorter): find the format, the
- * byte rate and the offset of the position now playing. */
-static void
-feeder_probe (Feeder *f)
-{
-  GTimeSpan slot = alv_playlist_item_get_duration (f->item);
-  const guint8 *data = f->buf->data;
-  gsize len = f->buf->len;
-  guint64 size = f->file_size != 0 ? f->file_size : len;
-  AlvMp3Info mp3;
-  AlvOggInfo ogg;
-  guint64 duration = slot > 0 ? (guint64) slot : G_USEC_PER_SEC;
-  guint64 audio_start = 0;
-
-  if (len >= 4 && memcmp (data, "OggS", 4) == 0 && alv_ogg_parse_info (data, len, &ogg, NULL))
-    {
-      f->kind = FEED_OGG;
-      f->ogg = ogg;
-      f->need_keyframe = ogg.video_codec != ALV_OGG_CODEC_UNKNOWN && f->position >= START_SLACK;
-      audio_start = ogg.headers_length;
-      /* the header pages first: a joiner needs them before any data page */
-      feeder_push (f, data, ogg.headers_length);
-    }
-  else if (alv_matroska_parse_info (data, len, &f->mkv) == ALV_MATROSKA_PARSE_OK)
-    {
-      f->kind = FEED_MATROSKA;
-      audio_start = f->mkv.header_length;
-      if (f->mkv.duration_us > 0)
-        duration = f->mkv.duration_us;
-      /* the stream header first; the Clusters from a keyframe on */
-      feeder_push (f, data, f->mkv.header_length);
-    }
-  else if (alv_mp3_parse_info (data, len, &mp3, NULL))
-    {
-      guint64 d = alv_mp3_duration_usec (&mp3, size);
-
-      f->kind = FEED_MP3;
-      audio_start = mp3.audio_start;
-      if (d > 0)
-        duration = d;
-    }
-  else
-    f->kind = FEED_RAW;
-  feeder_place (f, f->kind == FEED_MP3 ? &mp3 : NULL, audio_start, duration);
-}
-
-/* The head's facts came with the resolution (the gateway's
- * X-Content-Head): an MP3 item is placed without its head. */
-static void
-feeder_probe_facts (Feeder           *f,
-                    const AlvMp3Info *mp3)
-{
-  GTimeSpan slot = alv_playlist_item_get_duration (f->item);
-  guint64 d = alv_mp3_duration_usec (mp3, f->file_size);
-
-  f->kind = FEED_MP3;
-  f->head_done = TRUE;
-  feeder_place (f, mp3, mp3->audio_start,
-                d > 0 ? d : slot > 0 ? (guint64) slot : G_USEC_PER_SEC);
-}
-
-/* With the format known (@mp3: FEED_MP3's facts), the byte rate and the
- * offset of the position now playing: what the head (f->buf) already
- * holds of it goes out, the body is fetched from there on. */
-static void
-feeder_place (Feeder           *f,
-              const AlvMp3Info *mp3,
-              guint64           audio_start,
-              guint64           duration)
-{
-  gsize len = f->buf->len;
-  guint64 size = f->file_size != 0 ? f->file_size : len;
-  guint64 offset;
-
-  f->bytes_per_sec = size > audio_start ? (double) (size - audio_start) * G_USEC_PER_SEC / duration : 16000;
-  if (f->bytes_per_sec < 1000)
-    f->bytes_per_sec = 1000;
-
-  f->mkv_target = f->position < START_SLACK ? 0 : (guint64) f->position;
-  if (f->position < START_SLACK)
-    offset = audio_start;
-  else if (f->kind == FEED_MP3)
-    offset = alv_mp3_time_to_offset (mp3, size, (guint64) f->position);
-  else if (f->kind == FEED_MATROSKA)
-    offset = audio_start + (guint64) (f->bytes_per_sec * MAX (f->position - KEYFRAME_BACKOFF, 0)
-                                      / G_USEC_PER_SEC);
-  else
-    offset = audio_start + (guint64) (f->bytes_per_sec * f->position / G_USEC_PER_SEC);
-  if (f->file_size != 0 && offset >= f->file_size)
-    {
-      /* the item is shorter than its slot and already over */
-      feeder_begin (f);
-      set_state (f->service, ALV_CORE_STATE_PLAYING, "");
-      return;
-    }
-
-  f->synced = f->kind == FEED_RAW;
-  {
-    g_autoptr(GByteArray) head = g_steal_pointer (&f->buf);
-
-    f->buf = g_byte_array_new ();
-    if (offset < len)
-      {
-        /* the head already holds the start */
-        g_byte_array_append (f->buf, head->data + offset, len - offset);
-        f->body_offset = len;
-      }
-    else
-      f->body_offset = offset;
-  }
-  /* what the head holds goes out now (as far as the lead allows, the
-   * rest paced): with a prefetched head an item change does not wait for
-   * the network */
-  if (f->buf->len > 0)
-    {
-      switch (feeder_push_buffered (f))
-        {
-        case PUSH_FAILED:
-          return;
-        case PUSH_PACED:
-          feeder_schedule_paced (f);
-          break;
-        case PUSH_DONE:
-        case PUSH_NEED_MORE:
-        default:
-          break;
-        }
-    }
-  if (f->file_size != 0 ? f->body_offset >= f->file_size : len < HEAD_SIZE)
-    return;   /* the head was the whole item */
-  feeder_start_body (f);
-}
-
-static void
-head_read_cb (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) chunk = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
-  Feeder *f;
-
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  f = user_data;
-  if (chunk == NULL)
-    {
-      feeder_fail (f, error->message);
-      return;
-    }
-  f->service->bytes_from_origin += g_bytes_get_size (chunk);
-  g_byte_array_append (f->buf, g_bytes_get_data (chunk, NULL), g_bytes_get_size (chunk));
-  if (g_bytes_get_size (chunk) > 0 && f->buf->len < HEAD_SIZE)
-    {
-      feeder_read_head (f);
-      return;
-    }
-  g_clear_object (&f->stream);
-  if (f->buf->len > HEAD_SIZE)
-    g_byte_array_set_size (f->buf, HEAD_SIZE);
-  f->head_done = TRUE;
-  if (!f->prefetch_only)
-    feeder_probe (f);
-}
-
-static void
-feeder_read_head (Feeder *f)
-{
-  g_input_stream_read_bytes_async (f->stream, HEAD_SIZE - f->buf->len, G_PRIORITY_DEFAULT,
-                                   f->cancellable, head_read_cb, f);
-}
-
-static void
-head_send_cb (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  g_autoptr(GError) error = NULL;
-  GInputStream *stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
-  SoupMessageHeaders *h;
-  Feeder *f;
-  guint status;
-
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  f = user_data;
-  if (stream == NULL)
-    {
-      feeder_fail (f, error->message);
-      return;
-    }
-  f->stream = stream;
-  status = soup_message_get_status (f->msg);
-  h = soup_message_get_response_headers (f->msg);
-  if (status == SOUP_STATUS_PARTIAL_CONTENT)
-    {
-      const char *cr = soup_message_headers_get_one (h, "Content-Range");
-      guint64 start, end, total = 0;
-
-      if (cr == NULL || !alv_http_parse_content_range (cr, &start, &end, &total, NULL) || start != 0)
-        {
-          g_autofree char *msg = g_strdup_printf (_("bad Content-Range from the origin: “%s”"),
-                                                  cr != NULL ? cr : "");
-
-          feeder_fail (f, msg);
-          return;
-        }
-      f->file_size = total == G_MAXUINT64 ? 0 : total;
-    }
-  else if (status == SOUP_STATUS_OK)
-    f->file_size = soup_message_headers_get_encoding (h) == SOUP_ENCODING_CONTENT_LENGTH
-                   ? (guint64) soup_message_headers_get_content_length (h) : 0;
-  else
-    {
-      g_autofree char *msg = g_strdup_printf ("HTTP %u", status);
-
-      feeder_fail (f, msg);
-      return;
-    }
-  feeder_read_head (f);
-}
-
-/* The interim path: the head straight from the origin. */
-static void
-feeder_start_direct (Feeder *f)
-{
-  g_autofree char *range = g_strdup_printf ("bytes=0-%u", HEAD_SIZE - 1);
-
-  f->msg = soup_message_new (SOUP_METHOD_GET, alv_playlist_item_get_url (f->item));
-  soup_message_headers_replace (soup_message_get_request_headers (f->msg), "Range", range);
-  soup_session_send_async (f->service->session, f->msg, G_PRIORITY_DEFAULT, f->cancellable,
-                           head_send_cb, f);
-}
-
-/* --- feeder: the swarm path ------------------------------------------ */
-
-/* Whether every block of [from, to) is held (verified or from the origin). */
-static gboolean
-swarm_holds (AlvSwarm *swarm,
-             guint64   from,
-             guint64   to)
-{
-  guint bs = alv_swarm_get_block_size (swarm);
-
-  if (to <= from)
-    return TRUE;
-  for (guint64 i = from / bs; i <= (to - 1) / bs; i++)
-    if (!alv_swarm_has_block (swarm, i))
-      return FALSE;
-  return TRUE;
-}
-
-static void feeder_swarm_poll (Feeder *f);
-
-/* Whether the first @len bytes of an item of @file_size cannot be probed
- * yet: an ID3v2 tag, Ogg header pages or a Matroska stream header that go
- * on beyond them. */
-static gboolean
-head_needs_more (const guint8 *data,
-                 gsize         len,
-                 guint64       file_size)
-{
-  AlvOggInfo ogg;
-  AlvMatroskaInfo mkv;
-
-  if (len >= file_size)
-    return FALSE;
-  if (len >= 10 && memcmp (data, "ID3", 3) == 0)
-    return alv_mp3_id3v2_size (data, len) + 4 * ALV_MP3_MAX_FRAME_SIZE > len;
-  if (len >= 4 && memcmp (data, "OggS", 4) == 0)
-    return !alv_ogg_parse_info (data, len, &ogg, NULL);
-  if (len >= 4 && memcmp (data, "\x1a\x45\xdf\xa3", 4) == 0)
-    return alv_matroska_parse_info (data, len, &mkv) == ALV_MATROSKA_PARSE_NEED_MORE;
-  return FALSE;
-}
-
-/* Deadlines while an item starts: the head and the blocks around the
- * guessed offset of the position now playing are due at once, so both are
- * fetched together before the head tells the exact offset. */
-static gint64
-feeder_start_deadline (AlvSwarm *swarm,
-                       guint64   index,
-                       gpointer  user_data)
-{
-  Feeder *f = user_data;
-  guint64 bs = alv_swarm_get_block_size (swarm);
-  guint64 off = index * bs;
-
-  if (off < f->head_want)
-    return f->due;
-  if (f->guess_offset > 0 && off + bs > f->guess_offset && off < f->guess_offset + 2 * bs)
-    return f->due + (gint64) ((double) (off - MIN (off, f->guess_offset)) / f->bytes_per_sec *
-                              G_USEC_PER_SEC);
-  return ALV_SWARM_NO_DEADLINE;
-}
-
-/* The item is to play now: fetch its head (and its guessed position). */
-static void
-feeder_swarm_begin (Feeder *f)
-{
-  GTimeSpan slot = alv_playlist_item_get_duration (f->item);
-
-  f->due = g_get_monotonic_time ();
-  f->guess_offset = 0;
-  f->bytes_per_sec = slot > 0 ? (double) f->file_size * G_USEC_PER_SEC / slot : 16000;
-  if (f->bytes_per_sec < 1000)
-    f->bytes_per_sec = 1000;
-  if (f->position >= START_SLACK && slot > 0)
-    {
-      GTimeSpan from = f->position;
-
-      /* a video item is read from a little before its position (the
-       * keyframe at or before it, feeder_probe()) */
-      if (alv_stream_format_from_content_type (alv_playlist_item_get_media_type (f->item))
-          == ALV_STREAM_FORMAT_MATROSKA)
-        from = MAX (from - KEYFRAME_BACKOFF, 0);
-      f->guess_offset = (guint64) ((double) f->file_size * from / slot);
-    }
-  alv_swarm_set_active (f->swarm, TRUE);
-  /* what played before the position is nobody's need any more */
-  alv_swarm_set_needed_from (f->swarm, f->guess_offset - MIN (f->guess_offset,
-                                                              (guint64) alv_swarm_get_block_size (f->swarm)));
-  alv_swarm_set_deadline_func (f->swarm, feeder_start_deadline, f, NULL);
-}
-
-static void
-swarm_head_cb (GObject      *source,
-               GAsyncResult *result,
-               gpointer      user_data)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) data = alv_block_store_read_finish (ALV_BLOCK_STORE (source), result, &error);
-  Feeder *f;
-
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  f = user_data;
-  f->head_reading = FALSE;
-  if (g_error_matches (error, ALV_ERROR, ALV_ERROR_MISMATCH))
-    {
-      /* a block changed on disk and is fetched again: "block-ready" reads
-       * the head anew */
-      g_message ("%s", error->message);
-      return;
-    }
-  if (data == NULL)
-    {
-      feeder_fail (f, error->message);
-      return;
-    }
-  g_byte_array_set_size (f->buf, 0);
-  g_byte_array_append (f->buf, g_bytes_get_data (data, NULL), g_bytes_get_size (data));
-  if (head_needs_more (f->buf->data, f->buf->len, f->file_size) && f->head_want < MAX_HEAD_SIZE)
-    {
-      /* a long tag or header: read on (the deadlines follow head_want) */
-      f->head_want = MIN (f->head_want * 4, (guint64) MAX_HEAD_SIZE);
-      feeder_swarm_poll (f);
-      return;
-    }
-  f->head_done = TRUE;
-  if (!f->prefetch_only)
-    feeder_probe (f);
-}
-
-/* Something new is held: read the head once it is, or go on with the body. */
-static void
-feeder_swarm_poll (Feeder *f)
-{
-  guint64 head_len;
-
-  if (!f->head_done)
-    {
-      head_len = MIN (f->head_want, f->file_size);
-      if (!f->head_reading && swarm_holds (f->swarm, 0, head_len))
-        {
-          f->head_reading = TRUE;
-          alv_block_store_read_async (f->service->store, f->urn, 0, head_len, f->cancellable,
-                                      swarm_head_cb, f);
-        }
-      return;
-    }
-  if (f->body_started && f->waiting)
-    {
-      f->waiting = FALSE;
-      if (alv_swarm_has_block (f->swarm, f->read_pos / alv_swarm_get_block_size (f->swarm)))
-        alv_swarm_stream_resumed (f->swarm, f->read_pos);
-      feeder_read_body (f);
-    }
-}
-
-static void
-on_swarm_block_ready (AlvSwarm *swarm G_GNUC_UNUSED,
-                      guint64   index G_GNUC_UNUSED,
-                      guint64   contiguous_end G_GNUC_UNUSED,
-                      gpointer  user_data)
-{
-  Feeder *f = user_data;
-
-  /* requests waiting at the peer port for a block pulled from the
-   * origin are answered as it lands */
-  if (f->service->peers != NULL)
-    alv_peer_server_block_arrived (f->service->peers, f->urn);
-  feeder_swarm_poll (f);
-}
-
-static void
-swarm_read_cb (GObject      *source,
-               GAsyncResult *result,
-               gpointer      user_data)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) data = alv_block_store_read_finish (ALV_BLOCK_STORE (source), result, &error);
-  Feeder *f;
-
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  f = user_data;
-  f->reading = FALSE;
-  if (g_error_matches (error, ALV_ERROR, ALV_ERROR_MISMATCH))
-    {
-      /* a block changed on disk: the store dropped it and the swarm
-       * fetches it again; "block-ready" resumes the read */
-      g_message ("%s", error->message);
-      f->waiting = TRUE;
-      return;
-    }
-  if (data == NULL || g_bytes_get_size (data) == 0)
-    {
-      feeder_fail (f, error != NULL ? error->message : _("the cache returned no data"));
-      return;
-    }
-  g_byte_array_append (f->buf, g_bytes_get_data (data, NULL), g_bytes_get_size (data));
-  f->read_pos += g_bytes_get_size (data);
-  feeder_drain (f);
-}
-
-/* Reads the held run at the read position (a quarter second of it, at most
- * STORE_READ bytes), or waits for "block-ready" when the next block is
- * not held yet. */
-static void
-feeder_swarm_read (Feeder *f)
-{
-  guint64 length = f->file_size, end, cap;
-  guint bs = alv_swarm_get_block_size (f->swarm);
-
-  if (f->reading)
-    return;
-  if (f->read_pos >= length)
-    {
-      /* the item's data is all out: the next item takes over */
-      feeder_push_rest (f);
-      feeder_data_done (f);
-      return;
-    }
-  /* about a quarter of a second of the item at a time, pushed at the
-   * pace: the local stream flows evenly instead of in lumps of seconds,
-   * which players read as underruns */
-  cap = CLAMP ((guint64) (f->bytes_per_sec / 4), (guint64) 4096, (guint64) STORE_READ);
-  end = f->read_pos;
-  while (end < length && end - f->read_pos < cap && alv_swarm_has_block (f->swarm, end / bs))
-    end = (end / bs + 1) * bs;
-  end = MIN (end, MIN (length, f->read_pos + cap));
-  if (end <= f->read_pos)
-    {
-      f->waiting = TRUE;
-      return;
-    }
-  f->reading = TRUE;
-  alv_block_store_read_async (f->service->store, f->urn, f->read_pos, end - f->read_pos,
-                              f->cancellable, swarm_read_cb, f);
-}
-
-static AlvSwarm *take_shared (CoreService *self, const char *urn);
-
 /* The next item's swarm fetches only once the item playing is held in
  * full (or the next slot is near): the station's uplink and the peers'
  * go to what is heard now first.  The first listener done with the item
@@ -1284,318 +448,37 @@ static AlvSwarm *take_shared (CoreService *self, const char *urn);
 static void
 update_prefetch (CoreService *self)
 {
-  Feeder *next = self->next_feeder;
-  Feeder *cur = self->feeder;
+  CoreFeeder *next = self->next_feeder;
+  CoreFeeder *cur = self->feeder;
   gboolean enable;
 
-  if (next == NULL || next->swarm == NULL || self->schedule == NULL)
+  if (next == NULL || core_feeder_get_swarm (next) == NULL || self->schedule == NULL)
     return;
-  /* (a current item still resolving counts as not held: its swarm comes) */
-  enable = cur == NULL || (cur->swarm != NULL ? alv_swarm_has_needed (cur->swarm) : cur->head_done)
-           || datetime_to_us (alv_playlist_item_get_start (next->item)) - alv_schedule_now (self->schedule)
-              <= PREFETCH_LEAD;
-  alv_swarm_set_active (next->swarm, enable);
+  enable = cur == NULL || core_feeder_is_held (cur)
+           || datetime_to_us (alv_playlist_item_get_start (core_feeder_get_item (next)))
+              - alv_schedule_now (self->schedule) <= PREFETCH_LEAD;
+  alv_swarm_set_active (core_feeder_get_swarm (next), enable);
 }
 
-/* The item is resolved and the store is open: run (or take over) its swarm. */
-static void
-feeder_swarm_setup (Feeder                     *f,
-                    const AlvGatewayResolution *res)
-{
-  CoreService *self = f->service;
-  g_autoptr(GError) error = NULL;
-  AlvSwarm *swarm = take_shared (self, res->urn);
-
-  if (swarm == NULL)
-    {
-      swarm = alv_swarm_new_for_resolution (self->store, res, &error);
-      if (swarm == NULL)
-        {
-          g_message ("cannot swarm %s, playing it from the origin: %s", res->url, error->message);
-          feeder_start_direct (f);
-          return;
-        }
-      alv_swarm_set_gateway (swarm, self->gateway, res->thex_uri,
-                             self->peers != NULL ? alv_peer_server_get_port (self->peers) : 0);
-      alv_swarm_set_listen_port (swarm, announced_port (self));
-      alv_block_store_pin (self->store, res->urn);
-      if (self->peers != NULL)
-        alv_peer_server_share (self->peers, res->urn);
-      alv_swarm_start (swarm);
-    }
-  g_debug ("swarming %s as %s", res->url, res->urn);
-  f->swarm = swarm;
-  f->urn = g_strdup (res->urn);
-  f->file_size = res->length;
-  f->head_want = MIN ((guint64) HEAD_SIZE, MAX ((guint64) alv_swarm_get_block_size (swarm),
-                                               (guint64) MIN_HEAD_SIZE));
-  g_signal_connect (swarm, "block-ready", G_CALLBACK (on_swarm_block_ready), f);
-  if (f->prefetch_only)
-    update_prefetch (self);
-  else if (res->has_mp3_head)
-    {
-      /* no head to wait for: the blocks at the position are all it needs */
-      g_debug ("the gateway told the head of %s", res->url);
-      feeder_swarm_begin (f);
-      feeder_probe_facts (f, &res->mp3_head);
-      return;
-    }
-  else
-    feeder_swarm_begin (f);
-  feeder_swarm_poll (f);
-}
-
-/* Whether the gateway's URN names the content the playlist names (when the
- * playlist names one): a playlist's dc:identifier outranks a gateway. */
-static gboolean
-urn_matches_playlist (AlvPlaylistItem *item,
-                      const char      *urn)
-{
-  const char *listed = alv_playlist_item_get_urn (item);
-  guint8 a[ALV_HASH_SIZE], b[ALV_HASH_SIZE];
-
-  if (listed == NULL || listed[0] == '\0')
-    return TRUE;
-  if (!alv_urn_parse (listed, a, NULL))
-    return TRUE;   /* not one of ours (the parser let it through as text) */
-  return alv_urn_parse (urn, b, NULL) && memcmp (a, b, sizeof a) == 0;
-}
-
-/* The gateway cannot be asked: an item the playlist names by URN whose
- * tree the cache holds is resolved from the cache, so it plays from what
- * is held (all of it, for an item played before) and fetches the rest
- * from whatever peers and origin there are; NULL otherwise. */
-static AlvGatewayResolution *
-resolution_from_cache (CoreService     *self,
-                       AlvPlaylistItem *item)
-{
-  const char *listed = alv_playlist_item_get_urn (item);
-  g_autofree char *urn = NULL;
-  AlvGatewayResolution *res;
-  guint64 length = 0, n_blocks = 0;
-  guint block_size = 0;
-
-  if (self->store == NULL || listed == NULL)
-    return NULL;
-  urn = alv_urn_normalize (listed, NULL);
-  if (urn == NULL || !alv_block_store_has_tree (self->store, urn) ||
-      !alv_block_store_get_entry_info (self->store, urn, &length, &block_size, &n_blocks))
-    return NULL;
-  res = g_new0 (AlvGatewayResolution, 1);
-  res->url = g_strdup (alv_playlist_item_get_url (item));
-  res->urn = g_steal_pointer (&urn);
-  res->length = length;
-  res->block_size = block_size;
-  res->content_type = g_strdup (alv_playlist_item_get_media_type (item));
-  res->peers = g_ptr_array_new_with_free_func (g_object_unref);
-  return res;
-}
+/* --- the swarms on the peer port (the share table: core-shares.c) --- */
 
 static void
-resolve_cb (GObject      *source,
-            GAsyncResult *result,
-            gpointer      user_data)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(AlvGatewayResolution) res =
-    alv_gateway_client_resolve_finish (ALV_GATEWAY_CLIENT (source), result, &error);
-  Feeder *f;
-
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  f = user_data;
-  if (res == NULL)
-    {
-      g_autoptr(AlvGatewayResolution) cached = resolution_from_cache (f->service, f->item);
-
-      if (cached != NULL)
-        {
-          g_message ("cannot resolve %s at the gateway, playing it from the cache (%s): %s",
-                     alv_playlist_item_get_url (f->item),
-                     alv_block_store_is_complete (f->service->store, cached->urn)
-                     ? "all of it" : "what it holds, the rest from peers and the origin",
-                     error->message);
-          feeder_swarm_setup (f, cached);
-          return;
-        }
-      g_message ("cannot resolve %s at the gateway, playing it from the origin: %s",
-                 alv_playlist_item_get_url (f->item), error->message);
-      feeder_start_direct (f);
-      return;
-    }
-  if (!urn_matches_playlist (f->item, res->urn))
-    {
-      g_message ("the gateway names %s as %s, the playlist as %s: not swarming it, "
-                 "playing it from the origin", res->url, res->urn,
-                 alv_playlist_item_get_urn (f->item));
-      feeder_start_direct (f);
-      return;
-    }
-  if (f->service->store == NULL)
-    {
-      if (f->service->store_opening)
-        {
-          f->wait_store = TRUE;
-          g_object_set_data_full (G_OBJECT (f->cancellable), "resolution",
-                                  g_steal_pointer (&res),
-                                  (GDestroyNotify) alv_gateway_resolution_free);
-          return;
-        }
-      feeder_start_direct (f);
-      return;
-    }
-  feeder_swarm_setup (f, res);
-}
-
-static void
-feeder_resume_store (Feeder *f)
-{
-  AlvGatewayResolution *res;
-
-  if (f == NULL || !f->wait_store)
-    return;
-  f->wait_store = FALSE;
-  res = g_object_get_data (G_OBJECT (f->cancellable), "resolution");
-  if (f->service->store != NULL)
-    feeder_swarm_setup (f, res);
-  else
-    feeder_start_direct (f);
-}
-
-static Feeder *
-feeder_new (CoreService     *self,
-            AlvPlaylistItem *item,
-            GTimeSpan        position,
-            gboolean         prefetch_only)
-{
-  Feeder *f = g_new0 (Feeder, 1);
-
-  f->service = self;
-  f->item = g_object_ref (item);
-  f->position = position;
-  f->prefetch_only = prefetch_only;
-  f->cancellable = g_cancellable_new ();
-  f->buf = g_byte_array_new ();
-  if (self->gateway != NULL && (self->store != NULL || self->store_opening))
-    alv_gateway_client_resolve_async (self->gateway, alv_playlist_item_get_url (item),
-                                      f->cancellable, resolve_cb, f);
-  else
-    feeder_start_direct (f);
-  return f;
-}
-
-/* --- sharing --------------------------------------------------------- */
-
-typedef struct
-{
-  CoreService *service;
-  AlvSwarm *swarm;
-  guint timer_id;
-} Shared;
-
-static void
-add_stats (AlvSwarmStats       *total,
-           const AlvSwarmStats *s)
-{
-  total->bytes_from_peers += s->bytes_from_peers;
-  total->bytes_from_origin += s->bytes_from_origin;
-  total->blocks_verified += s->blocks_verified;
-  total->blocks_rejected += s->blocks_rejected;
-  total->peers_connected += s->peers_connected;
-  /* the gateway's latest word on the peer port, whichever item it was */
-  if (s->peer_port_reach_time > total->peer_port_reach_time)
-    {
-      total->peer_port_reach = s->peer_port_reach;
-      total->peer_port_reach_time = s->peer_port_reach_time;
-    }
-}
-
-static void
-shared_free (gpointer data)
-{
-  Shared *sh = data;
-  CoreService *self = sh->service;
-  const char *urn = alv_swarm_get_urn (sh->swarm);
-  AlvSwarmStats st;
-
-  g_clear_handle_id (&sh->timer_id, g_source_remove);
-  alv_swarm_stop (sh->swarm);
-  alv_swarm_get_stats (sh->swarm, &st);
-  st.peers_connected = 0;
-  add_stats (&self->done_stats, &st);
-  if (self->peers != NULL)
-    alv_peer_server_unshare (self->peers, urn);
-  if (self->store != NULL)
-    alv_block_store_unpin (self->store, urn);
-  g_object_unref (sh->swarm);
-  g_free (sh);
-}
-
-static gboolean
 on_share_expired (gpointer user_data)
 {
-  Shared *sh = user_data;
-  CoreService *self = sh->service;
-
-  sh->timer_id = 0;
-  g_debug ("no longer sharing %s", alv_swarm_get_urn (sh->swarm));
-  g_ptr_array_remove (self->shared, sh);
-  update_idle (self);
-  return G_SOURCE_REMOVE;
-}
-
-/* A played (or dropped) item stays shared for SHARE_LINGER seconds. */
-static void
-keep_sharing (CoreService *self,
-              AlvSwarm    *swarm)
-{
-  Shared *sh = g_new0 (Shared, 1);
-
-  sh->service = self;
-  sh->swarm = swarm;
-  sh->timer_id = g_timeout_add_seconds (SHARE_LINGER, on_share_expired, sh);
-  g_ptr_array_add (self->shared, sh);
-  while (self->shared->len > SHARE_MAX)
-    g_ptr_array_remove_index (self->shared, 0);
-}
-
-static AlvSwarm *
-take_shared (CoreService *self,
-             const char  *urn)
-{
-  for (guint i = 0; i < self->shared->len; i++)
-    {
-      Shared *sh = g_ptr_array_index (self->shared, i);
-
-      if (g_strcmp0 (alv_swarm_get_urn (sh->swarm), urn) == 0)
-        {
-          AlvSwarm *swarm = g_steal_pointer (&sh->swarm);
-
-          g_clear_handle_id (&sh->timer_id, g_source_remove);
-          g_free (g_ptr_array_steal_index (self->shared, i));
-          return swarm;
-        }
-    }
-  return NULL;
+  update_idle (user_data);
 }
 
 static AlvSwarm *
 find_swarm (CoreService *self,
             const char  *urn)
 {
-  if (self->feeder != NULL && self->feeder->swarm != NULL && g_strcmp0 (self->feeder->urn, urn) == 0)
-    return self->feeder->swarm;
-  if (self->next_feeder != NULL && self->next_feeder->swarm != NULL
-      && g_strcmp0 (self->next_feeder->urn, urn) == 0)
-    return self->next_feeder->swarm;
-  for (guint i = 0; i < self->shared->len; i++)
-    {
-      Shared *sh = g_ptr_array_index (self->shared, i);
-
-      if (g_strcmp0 (alv_swarm_get_urn (sh->swarm), urn) == 0)
-        return sh->swarm;
-    }
-  return NULL;
+  if (self->feeder != NULL && core_feeder_get_swarm (self->feeder) != NULL
+      && g_strcmp0 (core_feeder_get_urn (self->feeder), urn) == 0)
+    return core_feeder_get_swarm (self->feeder);
+  if (self->next_feeder != NULL && core_feeder_get_swarm (self->next_feeder) != NULL
+      && g_strcmp0 (core_feeder_get_urn (self->next_feeder), urn) == 0)
+    return core_feeder_get_swarm (self->next_feeder);
+  return core_shares_find (self->shares, urn);
 }
 
 static GPtrArray *
@@ -1641,7 +524,7 @@ peer_seen_func (const char         *urn,
 static AlvSwarm *
 playing_swarm (CoreService *self)
 {
-  return self->feeder != NULL ? self->feeder->swarm : NULL;
+  return self->feeder != NULL ? core_feeder_get_swarm (self->feeder) : NULL;
 }
 
 static void
@@ -1650,21 +533,19 @@ collect_swarm_stats (CoreService   *self,
 {
   AlvSwarmStats st;
 
-  if (self->feeder != NULL && self->feeder->swarm != NULL)
+  /* the swarms already stopped, the feeders', the ones still shared */
+  core_shares_get_done_stats (self->shares, total);
+  if (self->feeder != NULL && core_feeder_get_swarm (self->feeder) != NULL)
     {
-      alv_swarm_get_stats (self->feeder->swarm, &st);
-      add_stats (total, &st);
+      alv_swarm_get_stats (core_feeder_get_swarm (self->feeder), &st);
+      core_shares_sum_stats (total, &st);
     }
-  if (self->next_feeder != NULL && self->next_feeder->swarm != NULL)
+  if (self->next_feeder != NULL && core_feeder_get_swarm (self->next_feeder) != NULL)
     {
-      alv_swarm_get_stats (self->next_feeder->swarm, &st);
-      add_stats (total, &st);
+      alv_swarm_get_stats (core_feeder_get_swarm (self->next_feeder), &st);
+      core_shares_sum_stats (total, &st);
     }
-  for (guint i = 0; self->shared != NULL && i < self->shared->len; i++)
-    {
-      alv_swarm_get_stats (((Shared *) g_ptr_array_index (self->shared, i))->swarm, &st);
-      add_stats (total, &st);
-    }
+  core_shares_add_stats (self->shares, total);
 }
 
 /* The port peers are told to reach us on: the router's side of the
@@ -1685,12 +566,11 @@ on_port_map_changed (AlvPortMap  *map G_GNUC_UNUSED,
 {
   guint16 port = announced_port (self);
 
-  if (self->feeder != NULL && self->feeder->swarm != NULL)
-    alv_swarm_set_listen_port (self->feeder->swarm, port);
-  if (self->next_feeder != NULL && self->next_feeder->swarm != NULL)
-    alv_swarm_set_listen_port (self->next_feeder->swarm, port);
-  for (guint i = 0; self->shared != NULL && i < self->shared->len; i++)
-    alv_swarm_set_listen_port (((Shared *) g_ptr_array_index (self->shared, i))->swarm, port);
+  if (self->feeder != NULL && core_feeder_get_swarm (self->feeder) != NULL)
+    alv_swarm_set_listen_port (core_feeder_get_swarm (self->feeder), port);
+  if (self->next_feeder != NULL && core_feeder_get_swarm (self->next_feeder) != NULL)
+    alv_swarm_set_listen_port (core_feeder_get_swarm (self->next_feeder), port);
+  core_shares_set_listen_port (self->shares, port);
   update_statistics (self);
 }
 
@@ -1761,9 +641,12 @@ store_open_cb (GObject      *source G_GNUC_UNUSED,
           g_debug ("peer port %u", alv_peer_server_get_port (self->peers));
           start_port_map (self);
         }
+      core_shares_set_port (self->shares, self->store, self->peers);
     }
-  feeder_resume_store (self->feeder);
-  feeder_resume_store (self->next_feeder);
+  if (self->feeder != NULL)
+    core_feeder_store_opened (self->feeder, self->store, self->peers);
+  if (self->next_feeder != NULL)
+    core_feeder_store_opened (self->next_feeder, self->store, self->peers);
 }
 
 /* --- state ----------------------------------------------------------- */
@@ -1788,55 +671,11 @@ same_item (AlvPlaylistItem *a,
 /* The prefetched @f becomes the feeder playing, from @offset. */
 static void
 adopt_next_feeder (CoreService *self,
-                   Feeder      *f,
+                   CoreFeeder  *f,
                    gint64       offset)
 {
-  g_debug ("using the prefetched head of %s", alv_playlist_item_get_url (f->item));
-  f->position = offset;
-  f->prefetch_only = FALSE;
   self->feeder = f;
-  if (f->swarm != NULL)
-    feeder_swarm_begin (f);
-  if (f->head_done)
-    feeder_probe (f);
-}
-
-/* The item playing has pushed all its data, FEED_LEAD before its slot
- * ends.  When the next item follows it back to back, that item starts
- * now, paced from the moment the stream reaches it, so the stream keeps
- * its lead across the change instead of running dry for FEED_LEAD and
- * catching up in one lump (which players at high bitrates underrun on).
- * NowPlaying still changes at the slot, with the schedule. */
-static gboolean
-on_feeder_data_done (gpointer user_data)
-{
-  Feeder *f = user_data;
-  CoreService *self = f->service;
-  Feeder *next = self->next_feeder;
-  gint64 end, gap;
-
-  f->done_id = 0;
-  if (self->feeder != f || next == NULL || !f->synced || f->bytes_per_sec <= 0)
-    return G_SOURCE_REMOVE;
-  end = datetime_to_us (alv_playlist_item_get_end (f->item));
-  gap = datetime_to_us (alv_playlist_item_get_start (next->item)) - end;
-  if (gap > BACK_TO_BACK || gap < -BACK_TO_BACK)
-    return G_SOURCE_REMOVE;
-  self->next_feeder = NULL;
-  next->pace_base = f->t0 + (gint64) (f->pushed / f->bytes_per_sec * G_USEC_PER_SEC);
-  next->handed_over = TRUE;
-  g_debug ("%s is all out: %s follows in the stream", alv_playlist_item_get_url (f->item),
-           alv_playlist_item_get_url (next->item));
-  g_clear_pointer (&self->feeder, feeder_free);
-  adopt_next_feeder (self, next, 0);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-feeder_data_done (Feeder *f)
-{
-  if (f->done_id == 0 && !f->prefetch_only)
-    f->done_id = g_idle_add (on_feeder_data_done, f);
+  core_feeder_adopt (f, offset);
 }
 
 static void
@@ -1850,15 +689,15 @@ on_item_changed (AlvSchedule     *schedule,
   /* a new item starts afresh */
   g_clear_handle_id (&self->retry_id, g_source_remove);
   self->retry_step_ms = 0;
-  if (item != NULL && self->feeder != NULL && self->feeder->handed_over &&
-      same_item (self->feeder->item, item))
+  if (item != NULL && self->feeder != NULL && core_feeder_get_handed_over (self->feeder) &&
+      same_item (core_feeder_get_item (self->feeder), item))
     {
       /* in the stream already, from its start */
-      self->feeder->handed_over = FALSE;
+      core_feeder_slot_started (self->feeder);
       set_now_playing (self, item, offset);
       return;
     }
-  g_clear_pointer (&self->feeder, feeder_free);
+  g_clear_pointer (&self->feeder, core_feeder_free);
   set_now_playing (self, item, offset);
   if (item == NULL)
     {
@@ -1878,12 +717,12 @@ on_item_changed (AlvSchedule     *schedule,
     }
   g_debug ("now playing %s from %" G_GINT64_FORMAT " µs", alv_playlist_item_get_url (item), offset);
   set_state (self, ALV_CORE_STATE_BUFFERING, "");
-  if (self->next_feeder != NULL && same_item (self->next_feeder->item, item))
+  if (self->next_feeder != NULL && same_item (core_feeder_get_item (self->next_feeder), item))
     {
       adopt_next_feeder (self, g_steal_pointer (&self->next_feeder), offset);
       return;
     }
-  g_clear_pointer (&self->next_feeder, feeder_free);
+  g_clear_pointer (&self->next_feeder, core_feeder_free);
   self->feeder = feeder_new (self, item, offset, FALSE);
 }
 
@@ -1895,7 +734,7 @@ on_prefetch (AlvSchedule     *schedule G_GNUC_UNUSED,
   CoreService *self = user_data;
 
   g_debug ("prefetching %s", alv_playlist_item_get_url (item));
-  g_clear_pointer (&self->next_feeder, feeder_free);
+  g_clear_pointer (&self->next_feeder, core_feeder_free);
   self->next_feeder = feeder_new (self, item, 0, TRUE);
 }
 
@@ -1940,8 +779,8 @@ teardown_station (CoreService *self)
     g_hash_table_remove_all (self->holders);
   g_clear_handle_id (&self->retry_id, g_source_remove);
   self->retry_step_ms = 0;
-  g_clear_pointer (&self->feeder, feeder_free);
-  g_clear_pointer (&self->next_feeder, feeder_free);
+  g_clear_pointer (&self->feeder, core_feeder_free);
+  g_clear_pointer (&self->next_feeder, core_feeder_free);
   if (self->schedule != NULL)
     {
       g_signal_handlers_disconnect_by_data (self->schedule, self);
@@ -2248,8 +1087,8 @@ core_service_dispose (GObject *object)
       g_signal_handlers_disconnect_by_data (self->skeleton, self);
       g_clear_object (&self->skeleton);
     }
-  if (self->shared != NULL)
-    g_ptr_array_set_size (self->shared, 0);
+  if (self->shares != NULL)
+    core_shares_clear (self->shares);
   if (self->peers != NULL)
     {
       alv_peer_server_set_alt_func (self->peers, NULL, NULL, NULL);
@@ -2278,7 +1117,7 @@ core_service_finalize (GObject *object)
 
   g_clear_pointer (&self->pending_tunes, g_ptr_array_unref);
   g_clear_pointer (&self->holders, g_hash_table_unref);
-  g_clear_pointer (&self->shared, g_ptr_array_unref);
+  g_clear_pointer (&self->shares, core_shares_free);
   core_config_clear (&self->config);
   G_OBJECT_CLASS (core_service_parent_class)->finalize (object);
 }
@@ -2301,7 +1140,7 @@ core_service_init (CoreService *self)
 {
   self->pending_tunes = g_ptr_array_new ();
   self->holders = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, unwatch_name);
-  self->shared = g_ptr_array_new_with_free_func (shared_free);
+  self->shares = core_shares_new (on_share_expired, self);
   self->cancellable = g_cancellable_new ();
 }
 
