@@ -124,7 +124,9 @@ core_feeder_free (CoreFeeder *f)
   if (f->swarm != NULL)
     {
       g_signal_handlers_disconnect_by_data (f->swarm, f);
-      alv_swarm_set_deadline_func (f->swarm, NULL, NULL, NULL);
+      /* nothing plays from it any more: kept for sharing, it fetches the
+       * rest as a prefetch does, not as late blocks (doc/swarm.md) */
+      alv_swarm_release_playhead (f->swarm);
       alv_swarm_set_active (f->swarm, TRUE);
       f->ctx.callbacks->release_swarm (g_steal_pointer (&f->swarm), f->ctx.user_data);
     }
