@@ -6,12 +6,15 @@
  * epoll set that a single GSource watches; deadlines are swept once a
  * second: nothing is allocated per request once the front is warm, and
  * a connection costs accept, one read and one send a request, and close
- * (and epoll_ctl when its first request was not there at once).  What a read brings beyond complete heads (a head in pieces,
- * pipelined requests while an answer waits) is kept with the connection,
- * at most HEAD_MAX bytes.  A request the front declines (another path,
- * a body, a head it does not parse as plainly valid or that is too long)
- * goes, with every byte after it, to the full server on the same
- * connection (alv-replay-stream.h), which answers as it always did.
+ * (and epoll_ctl when its first request was not there at once).  What a
+ * read brings beyond complete heads (a head in pieces, pipelined requests
+ * while an answer waits) is kept with the connection, at most HEAD_MAX
+ * bytes; a head in pieces is read on from where the last read stopped
+ * (alv_http_request_parse_more()), not from its start again.  A request
+ * the front declines (another path, a body, a head it does not parse as
+ * plainly valid or that is too long) goes, with every byte after it, to
+ * the full server on the same connection (alv-replay-stream.h), which
+ * answers as it always did.
  * Answers go out with one send(); a client that does not read them holds
  * one answer here at most, and nothing more is read from it meanwhile
  * (pipelining cannot queue work).  A client that sends no complete head
@@ -48,6 +51,7 @@ struct _FrontConn
   gint64 deadline;              /* monotonic µs; 0: none */
   char *in;                     /* read, not handled yet */
   gsize in_len;
+  AlvHttpScan scan;             /* how far the head at @in was read */
   char *out;                    /* the unsent end of an answer */
   gsize out_len;
   gsize out_off;
@@ -276,16 +280,22 @@ conn_handle (FrontConn *conn,
   AlvHttpFront *front = conn->front;
   AlvHttpRequest req;
   gsize off = 0;
+  /* a head begun in an earlier read is read on from where it stopped */
+  AlvHttpScan scan = conn->scan;
 
+  memset (&conn->scan, 0, sizeof conn->scan);
   while (off < len)
     {
-      AlvHttpParse result = alv_http_request_parse (&req, buf + off, len - off, HEAD_MAX,
-                                                    ALV_HTTP_MAX_HEADERS);
+      AlvHttpParse result = alv_http_request_parse_more (&req, &scan, buf + off, len - off,
+                                                         HEAD_MAX, ALV_HTTP_MAX_HEADERS);
       gboolean keep_alive;
       gssize n;
 
       if (result == ALV_HTTP_PARSE_INCOMPLETE)
-        break;                  /* the rest of it comes later */
+        {
+          conn->scan = scan;    /* the rest of it comes later */
+          break;
+        }
       if (result == ALV_HTTP_PARSE_BAD_LENGTH)
         {
           refuse_bad_length (conn);
@@ -304,6 +314,7 @@ conn_handle (FrontConn *conn,
       keep_alive = req.keep_alive;
       format_answer (front, &req, keep_alive);
       off += req.head_len;
+      memset (&scan, 0, sizeof scan);
       front->answered++;
       n = send_some (conn->fd, front->wire->str, front->wire->len);
       if (n < 0)
