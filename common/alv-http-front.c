@@ -3,8 +3,9 @@
  * The lean HTTP/1.1 front of alv-http-front.h.
  *
  * Each connection is a bare descriptor (no GSocket, no GSource) in one
- * epoll set that a single GSource watches; deadlines are swept once a
- * second: nothing is allocated per request once the front is warm, and
+ * epoll set that a single GSource watches; that source also wakes for
+ * the next deadline (at most once a second, never while no connection
+ * has one): nothing is allocated per request once the front is warm, and
  * a connection costs accept, one read and one send a request, and close
  * (and epoll_ctl when its first request was not there at once).  What a
  * read brings beyond complete heads (a head in pieces, pipelined requests
@@ -74,7 +75,9 @@ struct _AlvHttpFront
   AlvHttpFrontClosedFunc closed;
   gpointer user_data;
   int epfd;
-  GSource *source;              /* watches @epfd, and sweeps each second */
+  GSource *source;              /* watches @epfd, and wakes at @sweep_at */
+  gint64 sweep_at;              /* monotonic µs of the next sweep, or -1 */
+  gint64 swept;                 /* of the last one */
   GQueue conns;                 /* FrontConn, through their link */
   guint64 answered;
   GString *wire;                /* the answer being sent */
@@ -107,10 +110,22 @@ front_date (AlvHttpFront *front)
   return front->date;
 }
 
+/* Wakes the source at @sweep_at (-1: not for deadlines). */
+static void
+front_set_sweep (AlvHttpFront *front,
+                 gint64        sweep_at)
+{
+  front->sweep_at = sweep_at;
+  g_source_set_ready_time (front->source, sweep_at);
+}
+
 static void
 conn_free (FrontConn *conn)
 {
   g_queue_unlink (&conn->front->conns, &conn->link);
+  /* the timer runs only while there are deadlines to keep */
+  if (conn->front->conns.length == 0)
+    front_set_sweep (conn->front, -1);
   g_clear_object (&conn->remote);
   g_free (conn->address);
   g_free (conn->in);
@@ -147,12 +162,23 @@ conn_hand_over (FrontConn  *conn,
   conn_free (conn);
 }
 
+/* Deadlines are seconds apart at the finest: sweeping at most once a
+ * second keeps a sweep (which looks at every connection) rare under any
+ * load, and a connection is closed at most a second late. */
 static void
 conn_set_deadline (FrontConn *conn,
                    gint64     now,
                    guint      seconds)
 {
+  AlvHttpFront *front = conn->front;
+  gint64 at;
+
   conn->deadline = seconds != 0 ? now + (gint64) seconds * G_USEC_PER_SEC : 0;
+  if (conn->deadline == 0)
+    return;
+  at = MAX (conn->deadline, front->swept + G_USEC_PER_SEC);
+  if (front->sweep_at == -1 || at < front->sweep_at)
+    front_set_sweep (front, at);
 }
 
 /* Watches @conn for @events (in the epoll set from the first call on). */
@@ -417,12 +443,15 @@ conn_ready (FrontConn *conn,
     }
 }
 
-/* Closes the connections past their deadline. */
+/* Closes the connections past their deadline; the timer is set again
+ * for the first deadline left (deadlines that moved later since it was
+ * set come out here). */
 static void
 sweep (AlvHttpFront *front,
        gint64        now)
 {
   GList *l = front->conns.head;
+  gint64 next = -1;
 
   while (l != NULL)
     {
@@ -434,7 +463,11 @@ sweep (AlvHttpFront *front,
           g_debug ("a client sent no request, or read no answer, in time; closing its connection");
           conn_close (conn);
         }
+      else if (conn->deadline != 0 && (next == -1 || conn->deadline < next))
+        next = conn->deadline;
     }
+  front->swept = now;
+  front_set_sweep (front, next == -1 ? -1 : MAX (next, now + G_USEC_PER_SEC));
 }
 
 static gboolean
@@ -449,11 +482,8 @@ front_dispatch (GSource     *source,
 
   for (int i = 0; i < n; i++)
     conn_ready (events[i].data.ptr, events[i].events, now);
-  if (g_source_get_ready_time (source) <= now)
-    {
-      sweep (front, now);
-      g_source_set_ready_time (source, now + G_USEC_PER_SEC);
-    }
+  if (front->sweep_at != -1 && front->sweep_at <= now)
+    sweep (front, now);
   return G_SOURCE_CONTINUE;
 }
 
@@ -508,7 +538,7 @@ alv_http_front_new (const AlvHttpFrontConfig  *config,
   ((FrontSource *) front->source)->front = front;
   g_source_set_static_name (front->source, "[alluvium] HTTP front");
   g_source_add_unix_fd (front->source, front->epfd, G_IO_IN);
-  g_source_set_ready_time (front->source, g_get_monotonic_time () + G_USEC_PER_SEC);
+  front->sweep_at = -1;
   g_source_attach (front->source, g_main_context_get_thread_default ());
   front->wire = g_string_sized_new (1024);
   front->answer.headers = g_string_sized_new (512);
@@ -571,6 +601,23 @@ alv_http_front_get_n_connections (AlvHttpFront *front)
 {
   g_return_val_if_fail (front != NULL, 0);
   return front->conns.length;
+}
+
+/**
+ * alv_http_front_get_next_sweep:
+ * @front: a front
+ *
+ * When the front next wakes to close connections past their deadlines:
+ * the first deadline, or a second after the last sweep if that is later;
+ * never while no connection has a deadline.
+ *
+ * Returns: a monotonic time in µs, or -1 when the timer is not armed
+ */
+gint64
+alv_http_front_get_next_sweep (AlvHttpFront *front)
+{
+  g_return_val_if_fail (front != NULL, -1);
+  return front->sweep_at;
 }
 
 /**

@@ -74,6 +74,7 @@ void          alv_http_front_take   (AlvHttpFront              *front,
                                      const char                *address);
 guint         alv_http_front_get_n_connections (AlvHttpFront   *front);
 guint64       alv_http_front_get_n_answered    (AlvHttpFront   *front);
+gint64        alv_http_front_get_next_sweep    (AlvHttpFront   *front);
 void          alv_http_front_free   (AlvHttpFront              *front);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AlvHttpFront, alv_http_front_free)
