@@ -16,6 +16,9 @@
  * plainly valid or that is too long) goes, with every byte after it, to
  * the full server on the same connection (alv-replay-stream.h), which
  * answers as it always did.
+ * One connection gets at most TURN_ANSWERS requests answered in one turn
+ * of the main loop; what it pipelined beyond waits for the next turn,
+ * after the other connections' events.
  * Answers go out with one send(); a client that does not read them holds
  * one answer here at most, and nothing more is read from it meanwhile
  * (pipelining cannot queue work).  A client that sends no complete head
@@ -39,6 +42,9 @@
 
 #define HEAD_MAX (32 * 1024)     /* a longer head goes to the full server */
 #define EPOLL_BATCH 64
+/* the most requests of one connection answered in one turn of the main
+ * loop: a client pipelining hundreds waits its turn like the others */
+#define TURN_ANSWERS 32
 
 typedef struct _FrontConn FrontConn;
 
@@ -46,6 +52,9 @@ struct _FrontConn
 {
   AlvHttpFront *front;
   GList link;                   /* in front->conns */
+  GList ready_link;             /* in front->ready, while @queued */
+  gboolean queued;              /* has requests left for the next turn */
+  guint turn;                   /* the last turn it was served in */
   int fd;
   GSocketAddress *remote;
   char *address;                /* the listener's key for the client */
@@ -79,6 +88,8 @@ struct _AlvHttpFront
   gint64 sweep_at;              /* monotonic µs of the next sweep, or -1 */
   gint64 swept;                 /* of the last one */
   GQueue conns;                 /* FrontConn, through their link */
+  GQueue ready;                 /* FrontConn with requests kept for the next turn */
+  guint turn;                   /* dispatches so far */
   guint64 answered;
   GString *wire;                /* the answer being sent */
   AlvHttpAnswer answer;
@@ -110,19 +121,29 @@ front_date (AlvHttpFront *front)
   return front->date;
 }
 
+/* Wakes the source at once while connections wait for their turn, else
+ * at the next sweep. */
+static void
+front_update_wakeup (AlvHttpFront *front)
+{
+  g_source_set_ready_time (front->source, front->ready.length > 0 ? 0 : front->sweep_at);
+}
+
 /* Wakes the source at @sweep_at (-1: not for deadlines). */
 static void
 front_set_sweep (AlvHttpFront *front,
                  gint64        sweep_at)
 {
   front->sweep_at = sweep_at;
-  g_source_set_ready_time (front->source, sweep_at);
+  front_update_wakeup (front);
 }
 
 static void
 conn_free (FrontConn *conn)
 {
   g_queue_unlink (&conn->front->conns, &conn->link);
+  if (conn->queued)
+    g_queue_unlink (&conn->front->ready, &conn->ready_link);
   /* the timer runs only while there are deadlines to keep */
   if (conn->front->conns.length == 0)
     front_set_sweep (conn->front, -1);
@@ -295,8 +316,21 @@ refuse_bad_length (FrontConn *conn)
   conn_close (conn);
 }
 
+/* @conn has requests left: it is served again in the next turn, before
+ * new events (no event would tell of bytes already read). */
+static void
+conn_queue (FrontConn *conn)
+{
+  if (conn->queued)
+    return;
+  conn->queued = TRUE;
+  g_queue_push_tail_link (&conn->front->ready, &conn->ready_link);
+  front_update_wakeup (conn->front);
+}
+
 /* Handles the @len bytes read from @conn at @buf (front->buf): answers
- * every complete request, keeps the rest.  FALSE when @conn is gone. */
+ * the complete requests (TURN_ANSWERS at most), keeps the rest.  FALSE
+ * when @conn is gone. */
 static gboolean
 conn_handle (FrontConn *conn,
              char      *buf,
@@ -308,15 +342,22 @@ conn_handle (FrontConn *conn,
   gsize off = 0;
   /* a head begun in an earlier read is read on from where it stopped */
   AlvHttpScan scan = conn->scan;
+  guint answered = 0;
 
   memset (&conn->scan, 0, sizeof conn->scan);
   while (off < len)
     {
-      AlvHttpParse result = alv_http_request_parse_more (&req, &scan, buf + off, len - off,
-                                                         HEAD_MAX, ALV_HTTP_MAX_HEADERS);
+      AlvHttpParse result;
       gboolean keep_alive;
       gssize n;
 
+      if (answered == TURN_ANSWERS)
+        {
+          conn_queue (conn);
+          break;
+        }
+      result = alv_http_request_parse_more (&req, &scan, buf + off, len - off, HEAD_MAX,
+                                            ALV_HTTP_MAX_HEADERS);
       if (result == ALV_HTTP_PARSE_INCOMPLETE)
         {
           conn->scan = scan;    /* the rest of it comes later */
@@ -342,6 +383,7 @@ conn_handle (FrontConn *conn,
       off += req.head_len;
       memset (&scan, 0, sizeof scan);
       front->answered++;
+      answered++;
       n = send_some (conn->fd, front->wire->str, front->wire->len);
       if (n < 0)
         {
@@ -407,6 +449,23 @@ conn_serve (FrontConn *conn,
   return conn_handle (conn, front->buf, len + (gsize) MAX (n, 0), now);
 }
 
+/* Handles what was read from @conn and kept, reading nothing more:
+ * requests left from the last turn, or read while an answer waited. */
+static void
+conn_handle_kept (FrontConn *conn,
+                  gint64     now)
+{
+  AlvHttpFront *front = conn->front;
+  gsize len = conn->in_len;
+
+  if (len == 0)
+    return;
+  memcpy (front->buf, conn->in, len);
+  g_clear_pointer (&conn->in, g_free);
+  conn->in_len = 0;
+  (void) conn_handle (conn, front->buf, len, now);
+}
+
 /* Something happened on @conn. */
 static void
 conn_ready (FrontConn *conn,
@@ -431,16 +490,8 @@ conn_ready (FrontConn *conn,
       return;
     }
   conn_set_deadline (conn, now, conn->front->config.idle_timeout);
-  if (conn->in_len > 0)
-    {
-      /* requests read while the answer waited: no new event tells of them */
-      gsize len = conn->in_len;
-
-      memcpy (conn->front->buf, conn->in, len);
-      g_clear_pointer (&conn->in, g_free);
-      conn->in_len = 0;
-      (void) conn_handle (conn, conn->front->buf, len, now);
-    }
+  /* requests read while the answer waited: no new event tells of them */
+  conn_handle_kept (conn, now);
 }
 
 /* Closes the connections past their deadline; the timer is set again
@@ -478,12 +529,35 @@ front_dispatch (GSource     *source,
   AlvHttpFront *front = ((FrontSource *) source)->front;
   gint64 now = g_source_get_time (source);
   struct epoll_event events[EPOLL_BATCH];
-  int n = epoll_wait (front->epfd, events, EPOLL_BATCH, 0);
+  guint waiting = front->ready.length;
+  int n;
 
+  /* a turn: those left from the last one first, then the new events,
+   * each connection served once (those queued again wait for the next
+   * turn; epoll tells again of what they have not read) */
+  front->turn++;
+  for (guint i = 0; i < waiting && front->ready.head != NULL; i++)
+    {
+      FrontConn *conn = front->ready.head->data;
+
+      g_queue_unlink (&front->ready, &conn->ready_link);
+      conn->queued = FALSE;
+      conn->turn = front->turn;
+      conn_handle_kept (conn, now);
+    }
+  n = epoll_wait (front->epfd, events, EPOLL_BATCH, 0);
   for (int i = 0; i < n; i++)
-    conn_ready (events[i].data.ptr, events[i].events, now);
+    {
+      FrontConn *conn = events[i].data.ptr;
+
+      if (conn->queued || conn->turn == front->turn)
+        continue;
+      conn->turn = front->turn;
+      conn_ready (conn, events[i].events, now);
+    }
   if (front->sweep_at != -1 && front->sweep_at <= now)
     sweep (front, now);
+  front_update_wakeup (front);
   return G_SOURCE_CONTINUE;
 }
 
@@ -524,6 +598,7 @@ alv_http_front_new (const AlvHttpFrontConfig  *config,
   front->closed = closed;
   front->user_data = user_data;
   g_queue_init (&front->conns);
+  g_queue_init (&front->ready);
   front->epfd = epoll_create1 (EPOLL_CLOEXEC);
   if (front->epfd < 0)
     {
@@ -578,6 +653,7 @@ alv_http_front_take (AlvHttpFront   *front,
   conn = g_new0 (FrontConn, 1);
   conn->front = front;
   conn->link.data = conn;
+  conn->ready_link.data = conn;
   conn->fd = fd;
   conn->remote = g_object_ref (remote);
   conn->address = g_strdup (address);

@@ -226,6 +226,16 @@ assert_serves_on (Fixture *fx)
   assert_announce_answer (fx, &a);
 }
 
+static guint
+count_lines (const char *text)
+{
+  guint n = 0;
+
+  for (const char *c = text; *c != '\0'; c++)
+    n += *c == '\n';
+  return n;
+}
+
 /* --- the gateway ------------------------------------------------------ */
 
 static void
@@ -362,8 +372,9 @@ test_keep_alive (Fixture       *fx,
   }
 }
 
-/* Five announces and a /status in one write: five answers from the fast
- * path, then libsoup answers /status on the same connection (handed
+/* Forty announces and a /status in one write: forty answers from the
+ * fast path, in order (32 in one turn of its loop, the rest in the
+ * next), then libsoup answers /status on the same connection (handed
  * over with its bytes unread) and closes it. */
 static void
 test_pipelined (Fixture       *fx,
@@ -376,7 +387,7 @@ test_pipelined (Fixture       *fx,
 
   start (fx, NULL);
   socket = connect_to (fx);
-  for (guint i = 0; i < 5; i++)
+  for (guint i = 0; i < 40; i++)
     {
       g_autofree char *request = announce_request (fx, 7100 + i, "HTTP/1.1", NULL);
 
@@ -384,17 +395,19 @@ test_pipelined (Fixture       *fx,
     }
   g_string_append_printf (requests, "GET /status HTTP/1.1\r\nHost: %s\r\n\r\n", fx->host);
   send_text (socket, requests->str, requests->len);
-  for (guint i = 0; i < 5; i++)
+  for (guint i = 0; i < 40; i++)
     {
       g_auto(Answer) a = { 0, };
 
       g_assert_true (read_answer (socket, buf, FALSE, &a));
       assert_announce_answer (fx, &a);
+      /* in order: the peers announced before this one */
+      g_assert_cmpuint (count_lines (a.body->str), ==, MIN (i, 32));
     }
   g_assert_true (read_answer (socket, buf, FALSE, &status));
   g_assert_cmpuint (status.status, ==, 200);
-  g_assert_nonnull (strstr (status.body->str, "announces: 5\n"));
-  g_assert_nonnull (strstr (status.body->str, "peers: 5\n"));
+  g_assert_nonnull (strstr (status.body->str, "announces: 40\n"));
+  g_assert_nonnull (strstr (status.body->str, "peers: 40\n"));
 }
 
 /* What the fast path does not answer is answered as before, on the same

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <gio/gio.h>
@@ -110,6 +111,74 @@ socket_pair (int *front_end,
   *client_end = fds[1];
 }
 
+/* All of @text, at once (a socket pair holds it). */
+static void
+write_all (int         fd,
+           const char *text,
+           gsize       len)
+{
+  g_assert_cmpint (send (fd, text, len, MSG_NOSIGNAL), ==, (gssize) len);
+}
+
+/* The bytes waiting to be read at @fd. */
+static gsize
+readable (int fd)
+{
+  int n = 0;
+
+  g_assert_cmpint (ioctl (fd, FIONREAD, &n), ==, 0);
+  return (gsize) n;
+}
+
+/* Reads what is there at @fd (blocking only for bytes that are) and
+ * appends the numbers of the complete answers in it to @numbers; what
+ * follows them stays in @buf. */
+static void
+read_answers (int      fd,
+              GString *buf,
+              GArray  *numbers)
+{
+  const char *end;
+  gsize n;
+
+  while ((n = readable (fd)) > 0)
+    {
+      gsize old = buf->len;
+      gssize got;
+
+      g_string_set_size (buf, old + n);
+      got = read (fd, buf->str + old, n);
+      g_assert_cmpint (got, ==, (gssize) n);
+    }
+  while ((end = g_strstr_len (buf->str, (gssize) buf->len, "\r\n\r\n")) != NULL)
+    {
+      gsize head = (gsize) (end - buf->str) + 4;
+      const char *cl = g_strstr_len (buf->str, (gssize) head, "Content-Length: ");
+      gsize body;
+      guint number;
+
+      g_assert_true (g_str_has_prefix (buf->str, "HTTP/1.1 200 OK\r\n"));
+      g_assert_nonnull (cl);
+      body = (gsize) g_ascii_strtoull (cl + strlen ("Content-Length: "), NULL, 10);
+      if (buf->len < head + body)
+        break;
+      g_assert_cmpuint (body, ==, 9);
+      number = (guint) g_ascii_strtoull (buf->str + head, NULL, 10);
+      g_array_append_val (numbers, number);
+      g_string_erase (buf, 0, (gssize) (head + body));
+    }
+}
+
+static void
+assert_in_order (GArray *numbers,
+                 guint   first,
+                 guint   count)
+{
+  g_assert_cmpuint (numbers->len, ==, count);
+  for (guint i = 0; i < count; i++)
+    g_assert_cmpuint (g_array_index (numbers, guint, i), ==, first + i);
+}
+
 /* Dispatches what is ready on the front's context, without blocking:
  * the number of sources dispatched (0 when nothing was ready). */
 static guint
@@ -167,6 +236,49 @@ test_timer (Fixture       *fx,
   close (client_end);
 }
 
+/* A hundred pipelined requests in one read: 32 answered at once, the
+ * rest in the next turns, after another connection's request, all in
+ * order; a request the front declines after them is handed over then
+ * (before: all answered in one go, the other client waiting). */
+static void
+test_turns (Fixture       *fx,
+            gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(GString) burst = g_string_new (NULL);
+  g_autoptr(GString) buf = g_string_new (NULL);
+  g_autoptr(GArray) numbers = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr(GArray) other_numbers = g_array_new (FALSE, FALSE, sizeof (guint));
+  int front_end, client_end, other_front, other_client;
+
+  start_front (fx, 10, 30);
+  for (guint i = 0; i < 100; i++)
+    g_string_append_printf (burst, "GET /%u HTTP/1.1\r\nHost: a\r\n\r\n", i);
+  g_string_append (burst, "GET /decline HTTP/1.1\r\nHost: a\r\n\r\n");
+  socket_pair (&front_end, &client_end);
+  write_all (client_end, burst->str, burst->len);
+  alv_http_front_take (fx->front, front_end, fx->remote, "a");
+  g_assert_cmpuint (alv_http_front_get_n_answered (fx->front), ==, 32);
+
+  /* another client: served in the next turn, with the next 32 */
+  socket_pair (&other_front, &other_client);
+  alv_http_front_take (fx->front, other_front, fx->remote, "b");
+  write_all (other_client, "GET /1000 HTTP/1.1\r\nHost: a\r\n\r\n", 34);
+  g_assert_true (g_main_context_iteration (fx->context, FALSE));
+  g_assert_cmpuint (alv_http_front_get_n_answered (fx->front), ==, 65);
+  read_answers (other_client, buf, other_numbers);
+  assert_in_order (other_numbers, 1000, 1);
+  g_assert_cmpuint (buf->len, ==, 0);
+
+  run_ready (fx);
+  g_assert_cmpuint (alv_http_front_get_n_answered (fx->front), ==, 101);
+  g_assert_cmpuint (fx->handed_over, ==, 1);
+  read_answers (client_end, buf, numbers);
+  assert_in_order (numbers, 0, 100);
+  g_assert_cmpuint (buf->len, ==, 0);
+  close (client_end);
+  close (other_client);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -174,6 +286,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("/common/http-front/timer", test_timer);
+  ADD ("/common/http-front/turns", test_turns);
 #undef ADD
   return g_test_run ();
 }
