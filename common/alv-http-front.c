@@ -24,6 +24,9 @@
  * (pipelining cannot queue work).  A client that sends no complete head
  * before its deadline (slow or silent) is closed; a head whose body
  * cannot be delimited (a broken Content-Length) gets 400 and a close.
+ * A connection closed after an answer while its client sent more is
+ * shut down for writing and drained a little first (conn_finish()), so
+ * that a reset does not destroy the answer.
  */
 #define G_LOG_DOMAIN "alluvium"
 #include "config.h"
@@ -45,6 +48,10 @@
 /* the most requests of one connection answered in one turn of the main
  * loop: a client pipelining hundreds waits its turn like the others */
 #define TURN_ANSWERS 32
+/* what a connection closed after an answer may still send, read and
+ * dropped so that the answer is not lost to a reset */
+#define LINGER_BYTES (256 * 1024)
+#define LINGER_SECONDS 2
 
 typedef struct _FrontConn FrontConn;
 
@@ -66,6 +73,9 @@ struct _FrontConn
   gsize out_len;
   gsize out_off;
   gboolean close_after;
+  gboolean close_unread;        /* with @close_after: bytes were left */
+  gboolean lingering;           /* answered and shut down: draining */
+  gsize linger_left;
   gboolean watched;             /* in the epoll set */
 };
 
@@ -298,10 +308,66 @@ format_answer (AlvHttpFront         *front,
     g_string_append_len (wire, a->body->str, (gssize) a->body->len);
 }
 
+/* Reads and drops what a lingering @conn sends, until the client
+ * closes, LINGER_BYTES are read or nothing more is there.  FALSE when
+ * @conn is gone. */
+static gboolean
+conn_drain (FrontConn *conn)
+{
+  AlvHttpFront *front = conn->front;
+
+  for (;;)
+    {
+      gssize n = recv (conn->fd, front->buf, MIN (sizeof front->buf, conn->linger_left),
+                       MSG_DONTWAIT);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return TRUE;
+      if (n <= 0 || (gsize) n >= conn->linger_left)
+        {
+          conn_close (conn);
+          return FALSE;
+        }
+      conn->linger_left -= (gsize) n;
+    }
+}
+
+/* Closes @conn once its last answer is sent.  Closing a socket with
+ * unread bytes sends a reset, and a reset can destroy the answer before
+ * the client reads it: when the client sent more than was answered
+ * (@unread, or bytes there now), the front stops writing (the client
+ * sees the end of the answer) and reads and drops what comes until the
+ * client closes, for LINGER_SECONDS and LINGER_BYTES at most. */
+static void
+conn_finish (FrontConn *conn,
+             gint64     now,
+             gboolean   unread)
+{
+  char probe;
+
+  if (!unread)
+    unread = recv (conn->fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK) > 0;
+  if (!unread || shutdown (conn->fd, SHUT_WR) != 0)
+    {
+      conn_close (conn);
+      return;
+    }
+  g_clear_pointer (&conn->in, g_free);
+  conn->in_len = 0;
+  conn->lingering = TRUE;
+  conn->linger_left = LINGER_BYTES;
+  conn_set_deadline (conn, now, LINGER_SECONDS);
+  if (conn_drain (conn) && !conn_watch (conn, EPOLLIN))
+    conn_close (conn);
+}
+
 /* A request whose body cannot be delimited: 400, and the connection
  * closes (what follows the head cannot be read as a next request). */
 static void
-refuse_bad_length (FrontConn *conn)
+refuse_bad_length (FrontConn *conn,
+                   gint64     now)
 {
   AlvHttpFront *front = conn->front;
   const char *reason = _("the request's Content-Length is not one plain number");
@@ -313,7 +379,8 @@ refuse_bad_length (FrontConn *conn)
                           "Content-Length: %" G_GSIZE_FORMAT "\r\nConnection: close\r\n\r\n%s\n",
                           strlen (reason) + 1, reason);
   (void) send_some (conn->fd, front->wire->str, front->wire->len);
-  conn_close (conn);
+  /* a body may follow, or anything */
+  conn_finish (conn, now, TRUE);
 }
 
 /* @conn has requests left: it is served again in the next turn, before
@@ -365,7 +432,7 @@ conn_handle (FrontConn *conn,
         }
       if (result == ALV_HTTP_PARSE_BAD_LENGTH)
         {
-          refuse_bad_length (conn);
+          refuse_bad_length (conn, now);
           return FALSE;
         }
       g_string_truncate (front->answer.headers, 0);
@@ -392,7 +459,7 @@ conn_handle (FrontConn *conn,
         }
       if (!keep_alive && (gsize) n == front->wire->len)
         {
-          conn_close (conn);
+          conn_finish (conn, now, off < len);
           return FALSE;
         }
       conn_set_deadline (conn, now, front->config.idle_timeout);
@@ -403,6 +470,7 @@ conn_handle (FrontConn *conn,
           conn->out = g_memdup2 (front->wire->str + n, conn->out_len);
           conn->out_off = 0;
           conn->close_after = !keep_alive;
+          conn->close_unread = !keep_alive && off < len;
           if (!conn_watch (conn, EPOLLOUT))
             {
               conn_close (conn);
@@ -472,6 +540,11 @@ conn_ready (FrontConn *conn,
             guint32    events,
             gint64     now)
 {
+  if (conn->lingering)
+    {
+      (void) conn_drain (conn);
+      return;
+    }
   if (conn->out == NULL)
     {
       (void) conn_serve (conn, now);
@@ -484,7 +557,12 @@ conn_ready (FrontConn *conn,
     }
   if (conn->out != NULL)
     return;
-  if (conn->close_after || !conn_watch (conn, EPOLLIN))
+  if (conn->close_after)
+    {
+      conn_finish (conn, now, conn->close_unread);
+      return;
+    }
+  if (!conn_watch (conn, EPOLLIN))
     {
       conn_close (conn);
       return;
@@ -511,7 +589,8 @@ sweep (AlvHttpFront *front,
       l = l->next;
       if (conn->deadline != 0 && now >= conn->deadline)
         {
-          g_debug ("a client sent no request, or read no answer, in time; closing its connection");
+          if (!conn->lingering)
+            g_debug ("a client sent no request, or read no answer, in time; closing its connection");
           conn_close (conn);
         }
       else if (conn->deadline != 0 && (next == -1 || conn->deadline < next))

@@ -600,6 +600,68 @@ test_pipeline_flood (Fixture       *fx,
   assert_serves_on (fx);
 }
 
+/* Sends @text and @extra bytes of junk in one write (more than the
+ * front reads at once, less than the socket buffers hold), then says it
+ * will send no more, and reads everything the gateway sends until it
+ * closes: that must end in a clean end of stream, not a reset. */
+static GString *
+send_then_read_all (Fixture    *fx,
+                    const char *text,
+                    gsize       extra)
+{
+  g_autoptr(GSocket) socket = connect_to (fx);
+  g_autoptr(GString) out = g_string_new (text);
+  g_autoptr(GError) error = NULL;
+  GString *got = g_string_new (NULL);
+
+  for (gsize i = 0; i < extra; i++)
+    g_string_append_c (out, 'x');
+  send_text (socket, out->str, out->len);
+  g_socket_shutdown (socket, FALSE, TRUE, &error);
+  g_assert_no_error (error);
+  for (;;)
+    {
+      char chunk[4096];
+      gssize n = g_socket_receive (socket, chunk, sizeof chunk, NULL, &error);
+
+      g_assert_no_error (error);  /* not "Connection reset by peer" */
+      if (n == 0)
+        break;
+      g_string_append_len (got, chunk, n);
+    }
+  return got;
+}
+
+/* The front closes a connection that sent more than it answered (after
+ * a 400, after an answer to "Connection: close") without a reset: it
+ * stops writing, reads what comes for a moment, then closes; the client
+ * gets the whole answer and a clean end (before: close() with unread
+ * bytes, a reset, the answer lost or the read failing). */
+static void
+test_graceful_close (Fixture       *fx,
+                     gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *closing = NULL;
+  const char *bad = "GET /announce HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
+
+  start (fx, NULL);
+  closing = announce_request (fx, 7000, "HTTP/1.1", "Connection: close\r\n");
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(GString) got = send_then_read_all (fx, i == 0 ? bad : closing, 40 * 1024);
+      g_auto(Answer) a = { 0, };
+      g_autoptr(GString) buf = g_string_new (NULL);
+
+      g_test_message ("case %u", i);
+      g_string_append_len (buf, got->str, (gssize) got->len);
+      g_assert_true (read_answer (NULL, buf, FALSE, &a));
+      g_assert_cmpuint (a.status, ==, i == 0 ? 400 : 200);
+      g_assert_cmpstr (answer_header (&a, "connection"), ==, "close");
+      g_assert_cmpuint (buf->len, ==, 0);
+    }
+  assert_serves_on (fx);
+}
+
 /* Over the per-address cap, a connection is closed at once; a connection
  * the fast path closed, or handed over and libsoup closed, stops
  * counting. */
@@ -667,6 +729,7 @@ main (int   argc,
   ADD ("/server/gateway-front/slow", test_slow);
   ADD ("/server/gateway-front/pipeline-flood", test_pipeline_flood);
   ADD ("/server/gateway-front/cap", test_cap);
+  ADD ("/server/gateway-front/graceful-close", test_graceful_close);
 #undef ADD
   return g_test_run ();
 }
