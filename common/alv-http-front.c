@@ -92,6 +92,7 @@ struct _AlvHttpFront
   AlvHttpFrontFunc func;
   AlvHttpFrontHandOverFunc hand_over;
   AlvHttpFrontClosedFunc closed;
+  AlvHttpFrontRefuseFunc refuse;  /* nullable */
   gpointer user_data;
   int epfd;
   GSource *source;              /* watches @epfd, and wakes at @sweep_at */
@@ -363,21 +364,39 @@ conn_finish (FrontConn *conn,
     conn_close (conn);
 }
 
-/* A request whose body cannot be delimited: 400, and the connection
- * closes (what follows the head cannot be read as a next request). */
 static void
-refuse_bad_length (FrontConn *conn,
-                   gint64     now)
+answer_reset (AlvHttpAnswer *answer)
+{
+  g_string_truncate (answer->headers, 0);
+  g_string_truncate (answer->body, 0);
+  answer->status = 0;
+  answer->reason = NULL;
+}
+
+/* A request whose body cannot be delimited (@req, read but for its
+ * framing): 400, and the connection closes (what follows the head
+ * cannot be read as a next request).  The refusal is the server's to
+ * word, count and log (alv_http_front_set_refuse_func()); a HEAD gets
+ * its headers only. */
+static void
+refuse_bad_length (FrontConn            *conn,
+                   const AlvHttpRequest *req,
+                   gint64                now)
 {
   AlvHttpFront *front = conn->front;
+  AlvHttpAnswer *a = &front->answer;
   const char *reason = _("the request's Content-Length is not one plain number");
 
-  g_string_printf (front->wire, "HTTP/1.1 400 Bad Request\r\nDate: %s\r\n", front_date (front));
-  if (front->server != NULL)
-    g_string_append_printf (front->wire, "Server: %s\r\n", front->server);
-  g_string_append_printf (front->wire, "Content-Type: text/plain; charset=utf-8\r\n"
-                          "Content-Length: %" G_GSIZE_FORMAT "\r\nConnection: close\r\n\r\n%s\n",
-                          strlen (reason) + 1, reason);
+  answer_reset (a);
+  if (front->refuse != NULL)
+    front->refuse (req, conn->remote, SOUP_STATUS_BAD_REQUEST, reason, a, front->user_data);
+  else
+    {
+      g_string_append (a->headers, "Content-Type: text/plain; charset=utf-8\r\n");
+      g_string_append_printf (a->body, "%s\n", reason);
+    }
+  a->status = SOUP_STATUS_BAD_REQUEST;
+  format_answer (front, req, FALSE);
   (void) send_some (conn->fd, front->wire->str, front->wire->len);
   /* a body may follow, or anything */
   conn_finish (conn, now, TRUE);
@@ -432,13 +451,10 @@ conn_handle (FrontConn *conn,
         }
       if (result == ALV_HTTP_PARSE_BAD_LENGTH)
         {
-          refuse_bad_length (conn, now);
+          refuse_bad_length (conn, &req, now);
           return FALSE;
         }
-      g_string_truncate (front->answer.headers, 0);
-      g_string_truncate (front->answer.body, 0);
-      front->answer.status = 0;
-      front->answer.reason = NULL;
+      answer_reset (&front->answer);
       if (result != ALV_HTTP_PARSE_OK || !may_answer (&req)
           || !front->func (&req, conn->remote, &front->answer, front->user_data))
         {
@@ -699,6 +715,23 @@ alv_http_front_new (const AlvHttpFrontConfig  *config,
   front->answer.body = g_string_sized_new (512);
   front->date_second = -1;
   return front;
+}
+
+/**
+ * alv_http_front_set_refuse_func:
+ * @front: a front
+ * @refuse: (nullable): words, counts and logs the front's refusals (with
+ *   the user data of alv_http_front_new()), or NULL for a plain answer
+ *
+ * The front refuses a request itself only when it cannot pass it on (a
+ * broken Content-Length); @refuse makes that refusal the server's.
+ */
+void
+alv_http_front_set_refuse_func (AlvHttpFront           *front,
+                                AlvHttpFrontRefuseFunc  refuse)
+{
+  g_return_if_fail (front != NULL);
+  front->refuse = refuse;
 }
 
 /**

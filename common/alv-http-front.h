@@ -51,6 +51,16 @@ typedef void (*AlvHttpFrontHandOverFunc) (int             fd,
                                           GBytes         *unread,
                                           gpointer        user_data);
 
+/* The front refuses @req (@status, with @reason for people): fills
+ * @answer in as the server answers its refusals (headers, body), and
+ * counts and logs it as the server does. */
+typedef void (*AlvHttpFrontRefuseFunc) (const AlvHttpRequest *req,
+                                        GSocketAddress       *remote,
+                                        guint                 status,
+                                        const char           *reason,
+                                        AlvHttpAnswer        *answer,
+                                        gpointer              user_data);
+
 /* The front closed a connection of @address. */
 typedef void (*AlvHttpFrontClosedFunc) (const char *address,
                                         gpointer    user_data);
@@ -68,6 +78,8 @@ AlvHttpFront *alv_http_front_new    (const AlvHttpFrontConfig  *config,
                                      AlvHttpFrontClosedFunc     closed,
                                      gpointer                   user_data,
                                      GError                   **error);
+void          alv_http_front_set_refuse_func (AlvHttpFront     *front,
+                                              AlvHttpFrontRefuseFunc refuse);
 void          alv_http_front_take   (AlvHttpFront              *front,
                                      int                        fd,
                                      GSocketAddress            *remote,

@@ -1911,6 +1911,23 @@ fast_cb (const AlvHttpRequest *req,
   return TRUE;
 }
 
+/* The front's own refusals (a broken Content-Length): worded, counted
+ * and logged as every other refusal, on /status and D-Bus too. */
+static void
+front_refuse_cb (const AlvHttpRequest *req,
+                 GSocketAddress       *remote,
+                 guint                 status,
+                 const char           *reason,
+                 AlvHttpAnswer        *answer,
+                 gpointer              user_data)
+{
+  GatewayServer *self = user_data;
+  Reply r = { NULL, req, answer, remote };
+
+  self->stats.requests++;
+  refuse (self, &r, status, reason);
+}
+
 static void
 front_take_cb (AlvListener    *listener G_GNUC_UNUSED,
                int             fd,
@@ -2119,6 +2136,7 @@ gateway_server_listen (GatewayServer *self,
                                         error);
       if (self->front == NULL)
         return FALSE;
+      alv_http_front_set_refuse_func (self->front, front_refuse_cb);
       alv_listener_set_front (self->listener, front_take_cb, self);
       for (char **proxy = self->config.trusted_proxies; proxy != NULL && *proxy != NULL; proxy++)
         {

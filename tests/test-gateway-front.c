@@ -632,6 +632,66 @@ send_then_read_all (Fixture    *fx,
   return got;
 }
 
+/* A number on the gateway's /status page (asked on a new connection). */
+static guint64
+status_value (Fixture    *fx,
+              const char *key)
+{
+  g_autoptr(GSocket) socket = connect_to (fx);
+  g_autoptr(GString) buf = g_string_new (NULL);
+  g_autofree char *request = g_strdup_printf ("GET /status HTTP/1.1\r\nHost: %s\r\n\r\n", fx->host);
+  g_autofree char *prefix = g_strconcat ("\n", key, ": ", NULL);
+  g_auto(Answer) a = { 0, };
+  const char *at;
+
+  send_str (socket, request);
+  g_assert_true (read_answer (socket, buf, FALSE, &a));
+  g_assert_cmpuint (a.status, ==, 200);
+  at = strstr (a.body->str, prefix);
+  g_assert_nonnull (at);
+  return g_ascii_strtoull (at + strlen (prefix), NULL, 10);
+}
+
+/* The front's own 400 (a broken Content-Length) is the gateway's
+ * refusal: worded as the others (Cache-Control: no-store) and counted
+ * in "refusals" (by refuse(), which also logs it); a HEAD gets the headers, with the body's
+ * Content-Length, and no body (before: a plain answer of the front's,
+ * uncounted, unlogged, with a body after HEAD). */
+static void
+test_front_refusal (Fixture       *fx,
+                    gconstpointer  data G_GNUC_UNUSED)
+{
+  const char *reason = "the request's Content-Length is not one plain number";
+  guint64 before;
+
+  start (fx, NULL);
+  before = status_value (fx, "refusals");
+  for (guint i = 0; i < 2; i++)
+    {
+      gboolean head = i == 1;
+      g_autofree char *request = g_strdup_printf ("%s /announce HTTP/1.1\r\nHost: %s\r\n"
+                                                  "Content-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                                                  head ? "HEAD" : "GET", fx->host);
+      g_autoptr(GSocket) socket = connect_to (fx);
+      g_autoptr(GString) buf = g_string_new (NULL);
+      g_auto(Answer) a = { 0, };
+
+      g_test_message ("%s", head ? "HEAD" : "GET");
+      send_str (socket, request);
+      g_assert_true (read_answer (socket, buf, head, &a));
+      g_assert_cmpuint (a.status, ==, 400);
+      g_assert_cmpstr (answer_header (&a, "cache-control"), ==, "no-store");
+      g_assert_cmpstr (answer_header (&a, "connection"), ==, "close");
+      g_assert_cmpuint (g_ascii_strtoull (answer_header (&a, "content-length"), NULL, 10), ==,
+                        strlen (reason) + 1);
+      if (!head)
+        g_assert_true (g_str_has_prefix (a.body->str, reason));
+      /* after HEAD's headers, nothing */
+      assert_closed (socket, buf);
+    }
+  g_assert_cmpuint (status_value (fx, "refusals"), ==, before + 2);
+}
+
 /* The front closes a connection that sent more than it answered (after
  * a 400, after an answer to "Connection: close") without a reset: it
  * stops writing, reads what comes for a moment, then closes; the client
@@ -730,6 +790,7 @@ main (int   argc,
   ADD ("/server/gateway-front/pipeline-flood", test_pipeline_flood);
   ADD ("/server/gateway-front/cap", test_cap);
   ADD ("/server/gateway-front/graceful-close", test_graceful_close);
+  ADD ("/server/gateway-front/front-refusal", test_front_refusal);
 #undef ADD
   return g_test_run ();
 }
