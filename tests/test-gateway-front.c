@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <sys/socket.h>
 #include <gio/gio.h>
 
 #include "test-util.h"
@@ -55,8 +56,11 @@ answer_header (const Answer *a,
 
 /* --- the wire --------------------------------------------------------- */
 
+/* A new connection to the gateway; @rcvbuf: the size of its receive
+ * buffer (0: the kernel's, which grows as needed). */
 static GSocket *
-connect_to (Fixture *fx)
+connect_to_full (Fixture *fx,
+                 int      rcvbuf)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GUri) uri = g_uri_parse (fx->url, G_URI_FLAGS_NONE, &error);
@@ -70,9 +74,20 @@ connect_to (Fixture *fx)
   g_assert_no_error (error);
   /* every blocking read or write below ends within this */
   g_socket_set_timeout (socket, IO_TIMEOUT_S);
+  if (rcvbuf > 0)
+    {
+      g_socket_set_option (socket, SOL_SOCKET, SO_RCVBUF, rcvbuf, &error);
+      g_assert_no_error (error);
+    }
   g_socket_connect (socket, address, NULL, &error);
   g_assert_no_error (error);
   return socket;
+}
+
+static GSocket *
+connect_to (Fixture *fx)
+{
+  return connect_to_full (fx, 0);
 }
 
 static void
@@ -308,6 +323,41 @@ fixture_teardown (Fixture       *fx,
   g_free (fx->url);
   g_free (fx->host);
   g_free (fx->urn);
+}
+
+/* A number on the gateway's /status page (asked on a new connection). */
+static guint64
+status_value (Fixture    *fx,
+              const char *key)
+{
+  g_autoptr(GSocket) socket = connect_to (fx);
+  g_autoptr(GString) buf = g_string_new (NULL);
+  g_autofree char *request = g_strdup_printf ("GET /status HTTP/1.1\r\nHost: %s\r\n\r\n", fx->host);
+  g_autofree char *prefix = g_strconcat ("\n", key, ": ", NULL);
+  g_auto(Answer) a = { 0, };
+  const char *at;
+
+  send_str (socket, request);
+  g_assert_true (read_answer (socket, buf, FALSE, &a));
+  g_assert_cmpuint (a.status, ==, 200);
+  at = strstr (a.body->str, prefix);
+  g_assert_nonnull (at);
+  return g_ascii_strtoull (at + strlen (prefix), NULL, 10);
+}
+
+/* The fewest bytes @a took on the wire: its status line, headers and
+ * body as read (blanks around values stripped). */
+static guint64
+answer_wire_min (const Answer *a)
+{
+  GHashTableIter iter;
+  gpointer name, value;
+  guint64 size = strlen ("HTTP/1.1 200 \r\n\r\n") + a->body->len;
+
+  g_hash_table_iter_init (&iter, a->headers);
+  while (g_hash_table_iter_next (&iter, &name, &value))
+    size += strlen (name) + strlen (value) + 4;
+  return size;
 }
 
 /* --- tests ------------------------------------------------------------ */
@@ -566,10 +616,35 @@ writer_thread (gpointer data)
   return NULL;
 }
 
-/* Thousands of pipelined requests sent without reading, heads split
- * anywhere by TCP: the gateway stops reading while an answer waits (one
- * answer held at most), and answers every request, in order, as the
- * client reads. */
+/* The most bytes the kernel may hold in a TCP socket's send queue
+ * (tcp_wmem's maximum; without it, no bound). */
+static guint64
+tcp_send_buffer_max (void)
+{
+  g_autofree char *text = NULL;
+  g_auto(GStrv) fields = NULL;
+  guint n;
+
+  if (!g_file_get_contents ("/proc/sys/net/ipv4/tcp_wmem", &text, NULL, NULL))
+    return G_MAXUINT32;
+  fields = g_strsplit_set (g_strstrip (text), " \t", -1);
+  n = g_strv_length (fields);
+  return n >= 3 ? g_ascii_strtoull (fields[n - 1], NULL, 10) : G_MAXUINT32;
+}
+
+/* Twenty thousand pipelined requests, written as fast as the gateway
+ * takes them (heads split anywhere by TCP), the client reading nothing
+ * at first.  The gateway stops reading a client while an answer waits
+ * (it holds one answer at most), so the announces it has answered are
+ * never more than the client read, plus what the client's socket and
+ * buffer hold, plus what the gateway's socket may queue (tcp_wmem's
+ * maximum, 4 MiB: about 12 000 answers of 300 bytes), plus one.  That
+ * is checked while the client reads nothing, once /status shows the
+ * count has stopped growing (or after a bounded number of looks: the
+ * bound holds at any time), then every hundred answers read; a gateway
+ * that read on and queued answers in memory would have answered all
+ * twenty thousand.  Then every request is answered, in order, once,
+ * and nothing after. */
 static void
 test_pipeline_flood (Fixture       *fx,
                      gconstpointer  data G_GNUC_UNUSED)
@@ -578,18 +653,50 @@ test_pipeline_flood (Fixture       *fx,
   g_autoptr(GString) buf = g_string_new (NULL);
   g_autofree char *request = NULL;
   g_autoptr(GThread) thread = NULL;
+  guint64 queue_max = tcp_send_buffer_max ();
+  guint64 base, answer_min, answered, last = 0;
   Writer w;
-  guint n = 3000;
+  guint n = 20000, stable = 0;
 
   start (fx, NULL);
-  socket = connect_to (fx);
+  /* one answer first: its size (they are all alike: one peer) */
+  socket = connect_to_full (fx, 16384);
   request = announce_request (fx, 7300, "HTTP/1.1", NULL);
+  {
+    g_auto(Answer) a = { 0, };
+
+    send_str (socket, request);
+    g_assert_true (read_answer (socket, buf, FALSE, &a));
+    assert_announce_answer (fx, &a);
+    /* less a margin for headers whose values vary in length */
+    answer_min = answer_wire_min (&a) - 32;
+  }
+  base = status_value (fx, "announces");
   w = (Writer) { socket, request, strlen (request), n, FALSE };
   thread = g_thread_new ("writer", writer_thread, &w);
-  for (guint i = 0; i < n; i++)
+  for (guint look = 0; look < 5000 && stable < 20; look++)
+    {
+      answered = status_value (fx, "announces") - base;
+      stable = answered == last ? stable + 1 : 0;
+      last = answered;
+    }
+  for (guint i = 0; i <= n; i++)
     {
       g_auto(Answer) a = { 0, };
 
+      if (i % 100 == 0)
+        {
+          guint64 held = (guint64) g_socket_get_available_bytes (socket) + buf->len;
+          guint64 bound = i + (held + queue_max) / answer_min + 1;
+
+          answered = status_value (fx, "announces") - base;
+          if (i % 5000 == 0)
+            g_test_message ("read %u, answered %" G_GUINT64_FORMAT " (at most %" G_GUINT64_FORMAT ")",
+                            i, answered, bound);
+          g_assert_cmpuint (answered, <=, bound);
+        }
+      if (i == n)
+        break;
       g_assert_true (read_answer (socket, buf, FALSE, &a));
       assert_announce_answer (fx, &a);
       g_assert_null (answer_header (&a, "connection"));
@@ -597,6 +704,7 @@ test_pipeline_flood (Fixture       *fx,
   g_thread_join (g_steal_pointer (&thread));
   g_assert_false (w.failed);
   g_assert_cmpuint (buf->len, ==, 0);
+  g_assert_cmpuint (status_value (fx, "announces") - base, ==, n);
   assert_serves_on (fx);
 }
 
@@ -630,26 +738,6 @@ send_then_read_all (Fixture    *fx,
       g_string_append_len (got, chunk, n);
     }
   return got;
-}
-
-/* A number on the gateway's /status page (asked on a new connection). */
-static guint64
-status_value (Fixture    *fx,
-              const char *key)
-{
-  g_autoptr(GSocket) socket = connect_to (fx);
-  g_autoptr(GString) buf = g_string_new (NULL);
-  g_autofree char *request = g_strdup_printf ("GET /status HTTP/1.1\r\nHost: %s\r\n\r\n", fx->host);
-  g_autofree char *prefix = g_strconcat ("\n", key, ": ", NULL);
-  g_auto(Answer) a = { 0, };
-  const char *at;
-
-  send_str (socket, request);
-  g_assert_true (read_answer (socket, buf, FALSE, &a));
-  g_assert_cmpuint (a.status, ==, 200);
-  at = strstr (a.body->str, prefix);
-  g_assert_nonnull (at);
-  return g_ascii_strtoull (at + strlen (prefix), NULL, 10);
 }
 
 /* The front's own 400 (a broken Content-Length) is the gateway's

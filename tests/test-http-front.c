@@ -279,6 +279,72 @@ test_turns (Fixture       *fx,
   close (other_client);
 }
 
+/* A client that pipelines thousands of requests and reads nothing: the
+ * front stops reading it while an answer waits, so that what it answered
+ * is what the client's socket holds plus one answer at most, and what it
+ * read and did not answer is one buffer (HEAD_MAX, 32 KiB) at most; the
+ * rest stays in the kernel.  Then, as the client reads, every request
+ * is answered, in order.  The front runs until nothing is ready: the
+ * bound is checked where it matters, with nothing left to do. */
+static void
+test_pipeline_bound (Fixture       *fx,
+                     gconstpointer  data G_GNUC_UNUSED)
+{
+  const guint n = 3000;
+  const gsize head_max = 32 * 1024;
+  g_autoptr(GString) burst = g_string_new (NULL);
+  g_autoptr(GString) buf = g_string_new (NULL);
+  g_autoptr(GArray) numbers = g_array_new (FALSE, FALSE, sizeof (guint));
+  int front_end, client_end, sndbuf = 4096;
+  gsize request_len, answer_len, answered, unread, consumed;
+
+  start_front (fx, 10, 30);
+  /* the length of one answer (they all have the same) */
+  socket_pair (&front_end, &client_end);
+  write_all (client_end, "GET /0 HTTP/1.1\r\nHost: a\r\n\r\n", 30);
+  alv_http_front_take (fx->front, front_end, fx->remote, "a");
+  answer_len = readable (client_end);
+  read_answers (client_end, buf, numbers);
+  assert_in_order (numbers, 0, 1);
+  close (client_end);
+  run_ready (fx);
+  g_array_set_size (numbers, 0);
+
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (burst, "GET /%05u HTTP/1.1\r\nHost: a\r\n\r\n", i);
+  request_len = burst->len / n;
+  socket_pair (&front_end, &client_end);
+  /* the front's answers fill its socket after a few */
+  g_assert_cmpint (setsockopt (front_end, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), ==, 0);
+  write_all (client_end, burst->str, burst->len);
+  alv_http_front_take (fx->front, front_end, fx->remote, "a");
+  run_ready (fx);
+
+  answered = (gsize) alv_http_front_get_n_answered (fx->front) - 1;
+  unread = readable (front_end);
+  consumed = burst->len - unread;
+  g_test_message ("answered %" G_GSIZE_FORMAT " of %u, %" G_GSIZE_FORMAT " bytes at the client, "
+                  "%" G_GSIZE_FORMAT " bytes read by the front", answered, n, readable (client_end),
+                  consumed);
+  g_assert_cmpuint (answered, <, n);
+  /* every answer is at the client but one, held */
+  g_assert_cmpuint (answered * answer_len, <=, readable (client_end) + answer_len);
+  g_assert_cmpuint (answered * answer_len, >=, readable (client_end));
+  /* the front read no further than a buffer beyond what it answered */
+  g_assert_cmpuint (consumed, <=, answered * request_len + head_max);
+
+  /* the client reads: the rest, in order */
+  for (guint i = 0; i < 100000 && numbers->len < n; i++)
+    {
+      read_answers (client_end, buf, numbers);
+      run_ready (fx);
+    }
+  assert_in_order (numbers, 0, n);
+  g_assert_cmpuint (buf->len, ==, 0);
+  g_assert_cmpuint (readable (front_end), ==, 0);
+  close (client_end);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -287,6 +353,7 @@ main (int   argc,
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("/common/http-front/timer", test_timer);
   ADD ("/common/http-front/turns", test_turns);
+  ADD ("/common/http-front/pipeline-bound", test_pipeline_bound);
 #undef ADD
   return g_test_run ();
 }
