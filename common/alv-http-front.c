@@ -15,7 +15,9 @@
  * the front declines (another path, a body, a head it does not parse as
  * plainly valid or that is too long) goes, with every byte after it, to
  * the full server on the same connection (alv-replay-stream.h), which
- * answers as it always did.
+ * answers as it always did.  A request the handler answers later (it
+ * waits for work elsewhere, alv_http_front_answer()) holds its
+ * connection meanwhile, reading nothing more.
  * One connection gets at most TURN_ANSWERS requests answered in one turn
  * of the main loop; what it pipelined beyond waits for the next turn,
  * after the other connections' events.
@@ -75,6 +77,10 @@ struct _FrontConn
   gboolean close_after;
   gboolean close_unread;        /* with @close_after: bytes were left */
   gboolean lingering;           /* answered and shut down: draining */
+  guint64 ticket;               /* of the request answered later, or 0 */
+  guint later_minor;            /* that request's version, */
+  gboolean later_head;          /* whether it was a HEAD, */
+  gboolean later_keep_alive;    /* and whether the connection stays */
   gsize linger_left;
   gboolean watched;             /* in the epoll set */
 };
@@ -102,6 +108,8 @@ struct _AlvHttpFront
   GQueue ready;                 /* FrontConn with requests kept for the next turn */
   guint turn;                   /* dispatches so far */
   guint64 answered;
+  GHashTable *later;            /* ticket → FrontConn waiting for its answer */
+  guint64 tickets;              /* given so far */
   GString *wire;                /* the answer being sent */
   AlvHttpAnswer answer;
   gint64 date_second;
@@ -155,6 +163,8 @@ conn_free (FrontConn *conn)
   g_queue_unlink (&conn->front->conns, &conn->link);
   if (conn->queued)
     g_queue_unlink (&conn->front->ready, &conn->ready_link);
+  if (conn->ticket != 0)
+    g_hash_table_remove (conn->front->later, &conn->ticket);
   /* the timer runs only while there are deadlines to keep */
   if (conn->front->conns.length == 0)
     front_set_sweep (conn->front, -1);
@@ -284,17 +294,19 @@ may_answer (const AlvHttpRequest *req)
          && alv_http_request_find (req, "Upgrade", NULL) == NULL;
 }
 
+/* @a on the wire (front->wire), for a request of HTTP/1.@minor. */
 static void
-format_answer (AlvHttpFront         *front,
-               const AlvHttpRequest *req,
-               gboolean              keep_alive)
+format_answer_full (AlvHttpFront        *front,
+                    const AlvHttpAnswer *a,
+                    guint                minor,
+                    gboolean             head,
+                    gboolean             keep_alive)
 {
-  AlvHttpAnswer *a = &front->answer;
   GString *wire = front->wire;
   const char *reason = a->reason != NULL ? a->reason : soup_status_get_phrase (a->status);
 
   g_string_truncate (wire, 0);
-  g_string_append_printf (wire, "HTTP/1.%u %u %s\r\nDate: %s\r\n", req->minor, a->status,
+  g_string_append_printf (wire, "HTTP/1.%u %u %s\r\nDate: %s\r\n", minor, a->status,
                           reason != NULL ? reason : "Unknown", front_date (front));
   if (front->server != NULL)
     g_string_append_printf (wire, "Server: %s\r\n", front->server);
@@ -302,11 +314,20 @@ format_answer (AlvHttpFront         *front,
   g_string_append_printf (wire, "Content-Length: %" G_GSIZE_FORMAT "\r\n", a->body->len);
   if (!keep_alive)
     g_string_append (wire, "Connection: close\r\n");
-  else if (req->minor == 0)
+  else if (minor == 0)
     g_string_append (wire, "Connection: keep-alive\r\n");
   g_string_append (wire, "\r\n");
-  if (!alv_http_request_is_method (req, "HEAD"))
+  if (!head)
     g_string_append_len (wire, a->body->str, (gssize) a->body->len);
+}
+
+static void
+format_answer (AlvHttpFront         *front,
+               const AlvHttpRequest *req,
+               gboolean              keep_alive)
+{
+  format_answer_full (front, &front->answer, req->minor, alv_http_request_is_method (req, "HEAD"),
+                      keep_alive);
 }
 
 /* Reads and drops what a lingering @conn sends, until the client
@@ -402,6 +423,54 @@ refuse_bad_length (FrontConn            *conn,
   conn_finish (conn, now, TRUE);
 }
 
+typedef enum
+{
+  SENT_NEXT,                    /* on to the next request */
+  SENT_WAIT,                    /* the rest waits for the client to read */
+  SENT_GONE,                    /* the connection is closed or closing */
+} Sent;
+
+/* Sends the answer in front->wire to a request of @conn, and closes
+ * @conn after it unless @keep_alive; @unread: the client sent more after
+ * that request. */
+static Sent
+conn_send_answer (FrontConn *conn,
+                  gboolean   keep_alive,
+                  gboolean   unread,
+                  gint64     now)
+{
+  AlvHttpFront *front = conn->front;
+  gssize n;
+
+  front->answered++;
+  n = send_some (conn->fd, front->wire->str, front->wire->len);
+  if (n < 0)
+    {
+      conn_close (conn);
+      return SENT_GONE;
+    }
+  if (!keep_alive && (gsize) n == front->wire->len)
+    {
+      conn_finish (conn, now, unread);
+      return SENT_GONE;
+    }
+  conn_set_deadline (conn, now, front->config.idle_timeout);
+  if ((gsize) n == front->wire->len)
+    return SENT_NEXT;
+  /* the client is not reading: wait for it, read nothing more */
+  conn->out_len = front->wire->len - (gsize) n;
+  conn->out = g_memdup2 (front->wire->str + n, conn->out_len);
+  conn->out_off = 0;
+  conn->close_after = !keep_alive;
+  conn->close_unread = !keep_alive && unread;
+  if (!conn_watch (conn, EPOLLOUT))
+    {
+      conn_close (conn);
+      return SENT_GONE;
+    }
+  return SENT_WAIT;
+}
+
 /* @conn has requests left: it is served again in the next turn, before
  * new events (no event would tell of bytes already read). */
 static void
@@ -434,8 +503,9 @@ conn_handle (FrontConn *conn,
   while (off < len)
     {
       AlvHttpParse result;
+      AlvHttpFrontResult outcome;
       gboolean keep_alive;
-      gssize n;
+      Sent sent;
 
       if (answered == TURN_ANSWERS)
         {
@@ -455,45 +525,41 @@ conn_handle (FrontConn *conn,
           return FALSE;
         }
       answer_reset (&front->answer);
-      if (result != ALV_HTTP_PARSE_OK || !may_answer (&req)
-          || !front->func (&req, conn->remote, &front->answer, front->user_data))
+      front->answer.ticket = ++front->tickets;
+      outcome = result == ALV_HTTP_PARSE_OK && may_answer (&req)
+                ? front->func (&req, conn->remote, &front->answer, front->user_data)
+                : ALV_HTTP_FRONT_DECLINED;
+      if (outcome == ALV_HTTP_FRONT_DECLINED)
         {
           conn_hand_over (conn, buf + off, len - off);
           return FALSE;
         }
       keep_alive = req.keep_alive;
-      format_answer (front, &req, keep_alive);
       off += req.head_len;
       memset (&scan, 0, sizeof scan);
-      front->answered++;
-      answered++;
-      n = send_some (conn->fd, front->wire->str, front->wire->len);
-      if (n < 0)
+      if (outcome == ALV_HTTP_FRONT_LATER)
         {
-          conn_close (conn);
-          return FALSE;
-        }
-      if (!keep_alive && (gsize) n == front->wire->len)
-        {
-          conn_finish (conn, now, off < len);
-          return FALSE;
-        }
-      conn_set_deadline (conn, now, front->config.idle_timeout);
-      if ((gsize) n < front->wire->len)
-        {
-          /* the client is not reading: wait for it, read nothing more */
-          conn->out_len = front->wire->len - (gsize) n;
-          conn->out = g_memdup2 (front->wire->str + n, conn->out_len);
-          conn->out_off = 0;
-          conn->close_after = !keep_alive;
-          conn->close_unread = !keep_alive && off < len;
-          if (!conn_watch (conn, EPOLLOUT))
+          /* nothing more is read until the answer is sent */
+          conn->ticket = front->answer.ticket;
+          conn->later_minor = req.minor;
+          conn->later_head = alv_http_request_is_method (&req, "HEAD");
+          conn->later_keep_alive = keep_alive;
+          g_hash_table_insert (front->later, &conn->ticket, conn);
+          conn_set_deadline (conn, now, front->config.idle_timeout);
+          if (conn->watched && !conn_watch (conn, 0))
             {
               conn_close (conn);
               return FALSE;
             }
           break;
         }
+      format_answer (front, &req, keep_alive);
+      answered++;
+      sent = conn_send_answer (conn, keep_alive, off < len, now);
+      if (sent == SENT_GONE)
+        return FALSE;
+      if (sent == SENT_WAIT)
+        break;
     }
   if (off < len && !conn->close_after)
     {
@@ -556,6 +622,14 @@ conn_ready (FrontConn *conn,
             guint32    events,
             gint64     now)
 {
+  if (conn->ticket != 0)
+    {
+      /* waiting for its answer: reading nothing, watching for nothing
+       * but the end */
+      if ((events & (EPOLLERR | EPOLLHUP)) != 0)
+        conn_close (conn);
+      return;
+    }
   if (conn->lingering)
     {
       (void) conn_drain (conn);
@@ -694,6 +768,7 @@ alv_http_front_new (const AlvHttpFrontConfig  *config,
   front->user_data = user_data;
   g_queue_init (&front->conns);
   g_queue_init (&front->ready);
+  front->later = g_hash_table_new (g_int64_hash, g_int64_equal);
   front->epfd = epoll_create1 (EPOLL_CLOEXEC);
   if (front->epfd < 0)
     {
@@ -774,8 +849,53 @@ alv_http_front_take (AlvHttpFront   *front,
   conn_set_deadline (conn, now, front->config.header_timeout);
   /* the request is most often there already: a connection answered and
    * closed at once never enters the epoll set */
-  if (conn_serve (conn, now) && !conn->watched && !conn_watch (conn, EPOLLIN))
+  if (conn_serve (conn, now) && !conn->watched
+      && !conn_watch (conn, conn->ticket != 0 ? 0 : EPOLLIN))
     conn_close (conn);
+}
+
+/**
+ * alv_http_front_answer:
+ * @front: a front
+ * @ticket: the ticket of a request its handler said it would answer
+ *   later (%ALV_HTTP_FRONT_LATER), from the answer it was given then
+ * @answer: the answer (the front adds what it adds to every answer)
+ *
+ * Sends the answer to a request answered later; what the client sent
+ * after that request is served in the next turn of the loop.  Not to be
+ * called from the handler itself.
+ *
+ * Returns: %FALSE when the connection is gone (closed by the client, a
+ *   deadline or alv_http_front_free()): nothing was sent
+ */
+gboolean
+alv_http_front_answer (AlvHttpFront        *front,
+                       guint64              ticket,
+                       const AlvHttpAnswer *answer)
+{
+  FrontConn *conn;
+  gint64 now;
+
+  g_return_val_if_fail (front != NULL && answer != NULL, FALSE);
+
+  conn = g_hash_table_lookup (front->later, &ticket);
+  if (conn == NULL)
+    return FALSE;
+  g_hash_table_remove (front->later, &ticket);
+  conn->ticket = 0;
+  now = g_get_monotonic_time ();
+  format_answer_full (front, answer, conn->later_minor, conn->later_head, conn->later_keep_alive);
+  if (conn_send_answer (conn, conn->later_keep_alive, conn->in_len > 0, now) != SENT_NEXT)
+    return TRUE;
+  if (!conn_watch (conn, EPOLLIN))
+    {
+      conn_close (conn);
+      return TRUE;
+    }
+  /* what it pipelined meanwhile: no event tells of it */
+  if (conn->in_len > 0)
+    conn_queue (conn);
+  return TRUE;
 }
 
 /**
@@ -837,6 +957,7 @@ alv_http_front_free (AlvHttpFront *front)
   g_source_destroy (front->source);
   g_source_unref (front->source);
   close (front->epfd);
+  g_hash_table_unref (front->later);
   g_string_free (front->wire, TRUE);
   g_string_free (front->answer.headers, TRUE);
   g_string_free (front->answer.body, TRUE);

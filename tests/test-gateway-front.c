@@ -281,8 +281,8 @@ start (Fixture    *fx,
   fx->gateway = test_spawn_gateway ((const char * const *) extra->pdata, WAIT_MS, &fx->url);
   fx->host = g_strndup (fx->url + strlen ("http://"), strlen (fx->url) - strlen ("http://") - 1);
 
-  /* resolved by libsoup (a docroot file is checked on every resolve):
-   * the hand-over of a first request */
+  /* a docroot file is checked on every resolve: answered by the front
+   * when the check is done (202 while it is first hashed) */
   request = g_strdup_printf ("GET /resolve?url=%sitem.mp3 HTTP/1.1\r\nHost: %s\r\n\r\n",
                              fx->url, fx->host);
   for (guint i = 0; i < 20 && fx->urn == NULL; i++)
@@ -780,6 +780,57 @@ test_front_refusal (Fixture       *fx,
   g_assert_cmpuint (status_value (fx, "refusals"), ==, before + 2);
 }
 
+/* A resolve of a docroot file (checked on every resolve, in a thread)
+ * is answered by the front when the check is done, on the same kept-
+ * alive connection, then what was pipelined after it (before: handed to
+ * libsoup, planned a second time, and the connection closed after the
+ * answer).  HEAD too, without the body. */
+static void
+test_docroot_resolve (Fixture       *fx,
+                      gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GString) buf = g_string_new (NULL);
+  g_autofree char *resolve = NULL;
+  g_autofree char *head = NULL;
+  g_autofree char *announce = NULL;
+  g_autofree char *both = NULL;
+  guint64 requests;
+
+  start (fx, NULL);
+  resolve = g_strdup_printf ("GET /resolve?url=%sitem.mp3 HTTP/1.1\r\nHost: %s\r\n\r\n",
+                             fx->url, fx->host);
+  head = g_strdup_printf ("HEAD /resolve?url=%sitem.mp3 HTTP/1.1\r\nHost: %s\r\n\r\n",
+                          fx->url, fx->host);
+  announce = announce_request (fx, 7400, "HTTP/1.1", NULL);
+  both = g_strconcat (resolve, announce, NULL);
+  requests = status_value (fx, "requests");
+  socket = connect_to (fx);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_auto(Answer) a = { 0, };
+      g_auto(Answer) b = { 0, };
+
+      g_test_message ("round %u", i);
+      send_str (socket, i == 1 ? head : both);
+      g_assert_true (read_answer (socket, buf, i == 1, &a));
+      g_assert_cmpuint (a.status, ==, 200);
+      g_assert_cmpstr (answer_header (&a, "x-content-urn"), ==, fx->urn);
+      g_assert_null (answer_header (&a, "connection"));
+      if (i == 1)
+        {
+          g_assert_cmpuint (g_ascii_strtoull (answer_header (&a, "content-length"), NULL, 10), >, 0);
+          continue;
+        }
+      g_assert_nonnull (strstr (a.body->str, "urn: "));
+      g_assert_true (read_answer (socket, buf, FALSE, &b));
+      assert_announce_answer (fx, &b);
+    }
+  g_assert_cmpuint (buf->len, ==, 0);
+  /* each request counted once (this /status is one more) */
+  g_assert_cmpuint (status_value (fx, "requests"), ==, requests + 5 + 1);
+}
+
 /* The front closes a connection that sent more than it answered (after
  * a 400, after an answer to "Connection: close") without a reset: it
  * stops writing, reads what comes for a moment, then closes; the client
@@ -879,6 +930,7 @@ main (int   argc,
   ADD ("/server/gateway-front/cap", test_cap);
   ADD ("/server/gateway-front/graceful-close", test_graceful_close);
   ADD ("/server/gateway-front/front-refusal", test_front_refusal);
+  ADD ("/server/gateway-front/docroot-resolve", test_docroot_resolve);
 #undef ADD
   return g_test_run ();
 }

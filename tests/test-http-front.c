@@ -25,23 +25,32 @@ typedef struct
   GSocketAddress *remote;
   guint closed;
   guint handed_over;
+  GArray *tickets;              /* of the requests answered later */
 } Fixture;
 
-/* Answers GET /NUMBER with NUMBER, padded to a fixed length; declines
- * anything else. */
-static gboolean
+/* Answers GET /NUMBER with NUMBER, padded to a fixed length (at once, or
+ * for /later/NUMBER later: fx->tickets); declines anything else. */
+static AlvHttpFrontResult
 answer_cb (const AlvHttpRequest *req,
            GSocketAddress       *remote G_GNUC_UNUSED,
            AlvHttpAnswer        *answer,
-           gpointer              user_data G_GNUC_UNUSED)
+           gpointer              user_data)
 {
-  if (req->path_len < 2 || !g_ascii_isdigit (req->path[1]))
-    return FALSE;
+  Fixture *fx = user_data;
+  gboolean later = req->path_len > 7 && memcmp (req->path, "/later/", 7) == 0;
+  const char *number = req->path + (later ? 7 : 1);
+
+  if (req->path_len < 2 || !g_ascii_isdigit (*number))
+    return ALV_HTTP_FRONT_DECLINED;
+  if (later)
+    {
+      g_array_append_val (fx->tickets, answer->ticket);
+      return ALV_HTTP_FRONT_LATER;
+    }
   answer->status = 200;
   g_string_append (answer->headers, "Content-Type: text/plain\r\n");
-  g_string_append_printf (answer->body, "%08u\n",
-                          (guint) g_ascii_strtoull (req->path + 1, NULL, 10));
-  return TRUE;
+  g_string_append_printf (answer->body, "%08u\n", (guint) g_ascii_strtoull (number, NULL, 10));
+  return ALV_HTTP_FRONT_ANSWERED;
 }
 
 static void
@@ -85,6 +94,7 @@ fixture_setup (Fixture       *fx,
   fx->context = g_main_context_new ();
   g_main_context_push_thread_default (fx->context);
   fx->remote = g_inet_socket_address_new_from_string ("127.0.0.1", 4000);
+  fx->tickets = g_array_new (FALSE, FALSE, sizeof (guint64));
 }
 
 static void
@@ -93,6 +103,7 @@ fixture_teardown (Fixture       *fx,
 {
   g_clear_pointer (&fx->front, alv_http_front_free);
   g_clear_object (&fx->remote);
+  g_array_unref (fx->tickets);
   g_main_context_pop_thread_default (fx->context);
   g_main_context_unref (fx->context);
 }
@@ -345,6 +356,67 @@ test_pipeline_bound (Fixture       *fx,
   close (client_end);
 }
 
+/* A request answered later: the connection reads nothing meanwhile
+ * (what the client pipelined stays), the answer goes out when given,
+ * HEAD without its body, then the pipelined requests are served in the
+ * next turn; a ticket whose connection is gone is refused. */
+static void
+test_later (Fixture       *fx,
+            gconstpointer  data G_GNUC_UNUSED)
+{
+  const char *text = "GET /later/7 HTTP/1.1\r\nHost: a\r\n\r\nGET /8 HTTP/1.1\r\nHost: a\r\n\r\n";
+  g_autoptr(GString) buf = g_string_new (NULL);
+  g_autoptr(GArray) numbers = g_array_new (FALSE, FALSE, sizeof (guint));
+  AlvHttpAnswer answer = { 200, NULL, g_string_new ("Content-Type: text/plain\r\n"),
+                           g_string_new ("00000007\n"), 0 };
+  int front_end, client_end;
+  guint64 ticket;
+
+  start_front (fx, 10, 30);
+  socket_pair (&front_end, &client_end);
+  write_all (client_end, text, strlen (text));
+  alv_http_front_take (fx->front, front_end, fx->remote, "a");
+  g_assert_cmpuint (fx->tickets->len, ==, 1);
+  ticket = g_array_index (fx->tickets, guint64, 0);
+  run_ready (fx);
+  /* nothing answered, the second request not read */
+  g_assert_cmpuint (alv_http_front_get_n_answered (fx->front), ==, 0);
+  g_assert_cmpuint (readable (client_end), ==, 0);
+
+  g_assert_true (alv_http_front_answer (fx->front, ticket, &answer));
+  g_assert_false (alv_http_front_answer (fx->front, ticket, &answer));
+  run_ready (fx);
+  read_answers (client_end, buf, numbers);
+  assert_in_order (numbers, 7, 2);
+  g_assert_cmpuint (buf->len, ==, 0);
+
+  /* HEAD, then the client leaves before the answer */
+  text = "HEAD /later/9 HTTP/1.1\r\nHost: a\r\n\r\n";
+  write_all (client_end, text, strlen (text));
+  run_ready (fx);
+  g_assert_cmpuint (fx->tickets->len, ==, 2);
+  ticket = g_array_index (fx->tickets, guint64, 1);
+  g_assert_true (alv_http_front_answer (fx->front, ticket, &answer));
+  run_ready (fx);
+  g_string_set_size (buf, readable (client_end));
+  g_assert_cmpint (read (client_end, buf->str, buf->len), ==, (gssize) buf->len);
+  g_assert_true (g_str_has_prefix (buf->str, "HTTP/1.1 200 OK\r\n"));
+  g_assert_nonnull (strstr (buf->str, "Content-Length: 9\r\n"));
+  g_assert_true (g_str_has_suffix (buf->str, "\r\n\r\n"));
+
+  text = "GET /later/10 HTTP/1.1\r\nHost: a\r\n\r\n";
+  write_all (client_end, text, strlen (text));
+  run_ready (fx);
+  g_assert_cmpuint (fx->tickets->len, ==, 3);
+  close (client_end);
+  for (guint i = 0; i < 100 && fx->closed == 0; i++)
+    g_main_context_iteration (fx->context, TRUE);
+  g_assert_cmpuint (fx->closed, ==, 1);
+  g_assert_false (alv_http_front_answer (fx->front, g_array_index (fx->tickets, guint64, 2), &answer));
+  g_string_free (answer.headers, TRUE);
+  g_string_free (answer.body, TRUE);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -354,6 +426,7 @@ main (int   argc,
   ADD ("/common/http-front/timer", test_timer);
   ADD ("/common/http-front/turns", test_turns);
   ADD ("/common/http-front/pipeline-bound", test_pipeline_bound);
+  ADD ("/common/http-front/later", test_later);
 #undef ADD
   return g_test_run ();
 }

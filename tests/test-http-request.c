@@ -365,13 +365,13 @@ test_resume (void)
     }
 }
 
-static gboolean
+static AlvHttpFrontResult
 never_answer (const AlvHttpRequest *req G_GNUC_UNUSED,
               GSocketAddress       *remote G_GNUC_UNUSED,
               AlvHttpAnswer        *answer G_GNUC_UNUSED,
               gpointer              user_data G_GNUC_UNUSED)
 {
-  return FALSE;
+  return ALV_HTTP_FRONT_DECLINED;
 }
 
 static void
