@@ -201,26 +201,13 @@ read_framing (AlvHttpRequest *req)
   return ALV_HTTP_PARSE_OK;
 }
 
-/**
- * alv_http_request_parse:
- * @req: (out caller-allocates): the request, pointing into @buf
- * @buf: what the client sent so far
- * @len: its length
- * @max_head: the longest head accepted, in bytes
- * @max_headers: the most header lines accepted (at most
- *   %ALV_HTTP_MAX_HEADERS)
- *
- * Reads the head of the first request in @buf.  Bytes after it (a body,
- * pipelined requests) are left alone: @req->head_len says where it ends.
- *
- * Returns: %ALV_HTTP_PARSE_OK with @req filled in, or why not
- */
-AlvHttpParse
-alv_http_request_parse (AlvHttpRequest *req,
-                        const char     *buf,
-                        gsize           len,
-                        gsize           max_head,
-                        guint           max_headers)
+/* The head in @buf is complete: reads all of it into @req. */
+static AlvHttpParse
+parse_whole (AlvHttpRequest *req,
+             const char     *buf,
+             gsize           len,
+             gsize           max_head,
+             guint           max_headers)
 {
   const char *end = buf + MIN (len, max_head);
   const char *p = buf;
@@ -228,9 +215,6 @@ alv_http_request_parse (AlvHttpRequest *req,
   gboolean bad = FALSE;
   AlvHttpParse result;
 
-  g_return_val_if_fail (req != NULL && (buf != NULL || len == 0), ALV_HTTP_PARSE_INVALID);
-
-  max_headers = MIN (max_headers, ALV_HTTP_MAX_HEADERS);
   req->n_headers = 0;
   req->head_len = 0;
   eol = line_end (p, end, &bad);
@@ -259,6 +243,108 @@ alv_http_request_parse (AlvHttpRequest *req,
     }
   req->head_len = (gsize) (eol + 2 - buf);
   return read_framing (req);
+}
+
+/**
+ * alv_http_request_parse:
+ * @req: (out caller-allocates): the request, pointing into @buf
+ * @buf: what the client sent so far
+ * @len: its length
+ * @max_head: the longest head accepted, in bytes
+ * @max_headers: the most header lines accepted (at most
+ *   %ALV_HTTP_MAX_HEADERS)
+ *
+ * Reads the head of the first request in @buf.  Bytes after it (a body,
+ * pipelined requests) are left alone: @req->head_len says where it ends.
+ *
+ * Returns: %ALV_HTTP_PARSE_OK with @req filled in, or why not
+ */
+AlvHttpParse
+alv_http_request_parse (AlvHttpRequest *req,
+                        const char     *buf,
+                        gsize           len,
+                        gsize           max_head,
+                        guint           max_headers)
+{
+  g_return_val_if_fail (req != NULL && (buf != NULL || len == 0), ALV_HTTP_PARSE_INVALID);
+
+  return parse_whole (req, buf, len, max_head, MIN (max_headers, ALV_HTTP_MAX_HEADERS));
+}
+
+/**
+ * alv_http_request_parse_more:
+ * @req: (out caller-allocates): the request, pointing into @buf
+ * @scan: (inout): how far earlier calls got in @buf (zeroed for a new
+ *   head); updated when the head is not complete yet
+ * @buf: what the client sent so far: the bytes of the earlier calls,
+ *   unchanged, then new ones
+ * @len: its length
+ * @max_head: the longest head accepted, in bytes
+ * @max_headers: the most header lines accepted (at most
+ *   %ALV_HTTP_MAX_HEADERS)
+ *
+ * alv_http_request_parse() for a head that comes in pieces: each line is
+ * checked once, as it completes, and the search for the end of the line
+ * after goes on where the last call stopped, so that a head sent a byte
+ * at a time costs no more than one sent whole.  The answer for @buf is
+ * the one alv_http_request_parse() gives; only a complete head is then
+ * read whole, once, to fill @req in.
+ *
+ * Returns: %ALV_HTTP_PARSE_OK with @req filled in, or why not
+ */
+AlvHttpParse
+alv_http_request_parse_more (AlvHttpRequest *req,
+                             AlvHttpScan    *scan,
+                             const char     *buf,
+                             gsize           len,
+                             gsize           max_head,
+                             guint           max_headers)
+{
+  const char *end = buf + MIN (len, max_head);
+  const char *p;
+  AlvHttpHeader scratch;
+
+  g_return_val_if_fail (req != NULL && scan != NULL && (buf != NULL || len == 0),
+                        ALV_HTTP_PARSE_INVALID);
+  g_return_val_if_fail (scan->offset <= len && scan->scanned <= len, ALV_HTTP_PARSE_INVALID);
+
+  max_headers = MIN (max_headers, ALV_HTTP_MAX_HEADERS);
+  req->n_headers = 0;
+  req->head_len = 0;
+  p = buf + scan->offset;
+  for (;;)
+    {
+      /* no CR and no LF between @p and where the last search stopped */
+      const char *from = MIN (MAX (p, buf + scan->scanned), end);
+      gboolean bad = FALSE;
+      const char *eol = line_end (from, end, &bad);
+      AlvHttpParse result;
+
+      if (eol == NULL)
+        {
+          if (bad)
+            return ALV_HTTP_PARSE_INVALID;
+          if (len >= max_head)
+            return ALV_HTTP_PARSE_TOO_LARGE;
+          /* a CR last may be half of a CRLF: look at it again */
+          scan->scanned = (gsize) (end - buf) - (end > from && end[-1] == '\r' ? 1 : 0);
+          return ALV_HTTP_PARSE_INCOMPLETE;
+        }
+      if (eol == p && scan->n_lines > 0)
+        break;                  /* the empty line: the head is complete */
+      if (scan->n_lines == 0)
+        result = parse_request_line (req, p, eol);
+      else if (scan->n_lines > max_headers)
+        result = ALV_HTTP_PARSE_TOO_LARGE;
+      else
+        result = parse_header (&scratch, p, eol);
+      if (result != ALV_HTTP_PARSE_OK)
+        return result;
+      scan->n_lines++;
+      p = eol + 2;
+      scan->offset = (gsize) (p - buf);
+    }
+  return parse_whole (req, buf, len, max_head, max_headers);
 }
 
 /**

@@ -65,7 +65,30 @@ typedef struct
   AlvHttpHeader headers[ALV_HTTP_MAX_HEADERS];
 } AlvHttpRequest;
 
+/**
+ * AlvHttpScan:
+ * @offset: where the first line not yet checked starts
+ * @scanned: how far that line was searched for its end, in vain
+ * @n_lines: how many lines before it were checked (and found valid)
+ *
+ * How far alv_http_request_parse_more() got in a head that was not
+ * complete, so that the next call, with more bytes after the same ones,
+ * goes on from there.  Starts zeroed.
+ */
+typedef struct
+{
+  gsize offset;
+  gsize scanned;
+  guint n_lines;
+} AlvHttpScan;
+
 AlvHttpParse alv_http_request_parse         (AlvHttpRequest       *req,
+                                             const char           *buf,
+                                             gsize                 len,
+                                             gsize                 max_head,
+                                             guint                 max_headers);
+AlvHttpParse alv_http_request_parse_more    (AlvHttpRequest       *req,
+                                             AlvHttpScan          *scan,
                                              const char           *buf,
                                              gsize                 len,
                                              gsize                 max_head,

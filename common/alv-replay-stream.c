@@ -66,11 +66,15 @@ replay_input_read (GInputStream  *stream,
 }
 
 static gboolean
-replay_input_close (GInputStream  *stream G_GNUC_UNUSED,
+replay_input_close (GInputStream  *stream,
                     GCancellable  *cancellable G_GNUC_UNUSED,
                     GError       **error G_GNUC_UNUSED)
 {
-  return TRUE;                  /* the base closes with its GIOStream */
+  ReplayInput *self = REPLAY_INPUT (stream);
+
+  /* the base closes with its GIOStream; what was not replayed is gone */
+  g_clear_pointer (&self->prefix, g_bytes_unref);
+  return TRUE;
 }
 
 static gboolean
@@ -184,7 +188,12 @@ alv_replay_stream_close (GIOStream     *stream,
                          GCancellable  *cancellable,
                          GError       **error)
 {
-  return g_io_stream_close (ALV_REPLAY_STREAM (stream)->base, cancellable, error);
+  AlvReplayStream *self = ALV_REPLAY_STREAM (stream);
+
+  /* closed like the base's: reads fail after, prefix bytes left or not
+   * (this close cannot fail) */
+  (void) g_input_stream_close (self->input, NULL, NULL);
+  return g_io_stream_close (self->base, cancellable, error);
 }
 
 static void

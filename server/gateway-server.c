@@ -11,7 +11,9 @@
  * waiter gets the same answer, and a waiter whose time runs out gets 202
  * with Retry-After instead (or the previous entry, while only a
  * revalidation is pending).  Every refusal is an HTTP status plus a
- * one-line text/plain reason.
+ * one-line text/plain reason.  Announce and resolve mostly come through
+ * the lean front (alv-http-front.h, fast_cb()), which answers them with
+ * the same code; a resolve that waits for its job waits there too.
  */
 #define G_LOG_DOMAIN "alluvium-gateway"
 #define G_LOG_USE_STRUCTURED 1
@@ -60,10 +62,15 @@ typedef enum
 
 typedef struct _Job Job;
 
+/* A resolve waiting for its URL's job: a request libsoup read (@msg), or
+ * one the fast path read and answers later (@ticket). */
 typedef struct
 {
   Job *job;
   SoupServerMessage *msg;
+  guint64 ticket;
+  char *method;                 /* of the fast path's request */
+  GSocketAddress *remote;       /* its client */
   guint timeout_id;
 } Waiter;
 
@@ -590,9 +597,65 @@ static void
 waiter_free (Waiter *waiter)
 {
   g_clear_handle_id (&waiter->timeout_id, g_source_remove);
-  g_signal_handlers_disconnect_by_data (waiter->msg, waiter);
-  g_object_unref (waiter->msg);
+  if (waiter->msg != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (waiter->msg, waiter);
+      g_object_unref (waiter->msg);
+    }
+  g_free (waiter->method);
+  g_clear_object (&waiter->remote);
   g_free (waiter);
+}
+
+/* Where a waiter's answer is made: its libsoup message, or an answer of
+ * its own that goes to the fast path's connection. */
+typedef struct
+{
+  Reply reply;
+  AlvHttpRequest req;           /* what log_request() reads of it */
+  AlvHttpAnswer answer;
+} WaiterReply;
+
+static Reply *
+waiter_reply_begin (Waiter      *waiter,
+                    WaiterReply *wr)
+{
+  memset (wr, 0, sizeof *wr);
+  if (waiter->msg != NULL)
+    {
+      wr->reply.msg = waiter->msg;
+      return &wr->reply;
+    }
+  wr->req.method = waiter->method;
+  wr->req.method_len = strlen (waiter->method);
+  wr->req.path = "/resolve";
+  wr->req.path_len = strlen (wr->req.path);
+  wr->answer.headers = g_string_new (NULL);
+  wr->answer.body = g_string_new (NULL);
+  wr->reply.req = &wr->req;
+  wr->reply.answer = &wr->answer;
+  wr->reply.remote = waiter->remote;
+  return &wr->reply;
+}
+
+/* Sends what waiter_reply_begin() made ready, and frees @waiter (no
+ * longer in its job's list). */
+static void
+waiter_reply_end (GatewayServer *self,
+                  Waiter        *waiter,
+                  WaiterReply   *wr)
+{
+  if (waiter->msg != NULL)
+    soup_server_message_unpause (waiter->msg);
+  else
+    {
+      /* FALSE: the client went away meanwhile */
+      if (self->front != NULL)
+        (void) alv_http_front_answer (self->front, waiter->ticket, &wr->answer);
+      g_string_free (wr->answer.headers, TRUE);
+      g_string_free (wr->answer.body, TRUE);
+    }
+  waiter_free (waiter);
 }
 
 static void
@@ -624,16 +687,19 @@ waiter_timeout_cb (gpointer user_data)
   Job *job = waiter->job;
   GatewayServer *self = job->self;
   const GatewayEntry *stale = gateway_store_lookup (self->store, job->url);
-
-  g_autoptr(SoupServerMessage) msg = g_object_ref (waiter->msg);
+  WaiterReply wr;
+  Reply *r;
+  guint i;
 
   waiter->timeout_id = 0;
-  g_ptr_array_remove (job->waiters, waiter);
+  if (g_ptr_array_find (job->waiters, waiter, &i))
+    g_ptr_array_steal_index (job->waiters, i);
+  r = waiter_reply_begin (waiter, &wr);
   if (stale != NULL && !gateway_fetch_is_hashing (job->fetch))
-    answer_entry (self, MSG_REPLY (msg), stale);
+    answer_entry (self, r, stale);
   else
-    answer_accepted (self, MSG_REPLY (msg), job->url);
-  soup_server_message_unpause (msg);
+    answer_accepted (self, r, job->url);
+  waiter_reply_end (self, waiter, &wr);
   return G_SOURCE_REMOVE;
 }
 
@@ -691,15 +757,15 @@ fetch_done_cb (GatewayFetch       *fetch G_GNUC_UNUSED,
 
   while (job->waiters->len > 0)
     {
-      Waiter *waiter = job->waiters->pdata[job->waiters->len - 1];
-      g_autoptr(SoupServerMessage) msg = g_object_ref (waiter->msg);
+      Waiter *waiter = g_ptr_array_steal_index (job->waiters, job->waiters->len - 1);
+      WaiterReply wr;
+      Reply *r = waiter_reply_begin (waiter, &wr);
 
-      g_ptr_array_remove_index (job->waiters, job->waiters->len - 1);
       if (entry != NULL)
-        answer_entry (self, MSG_REPLY (msg), entry);
+        answer_entry (self, r, entry);
       else
-        refuse (self, MSG_REPLY (msg), result->status, result->reason);
-      soup_server_message_unpause (msg);
+        refuse (self, r, result->status, result->reason);
+      waiter_reply_end (self, waiter, &wr);
     }
   job_free (job);
 }
@@ -845,6 +911,24 @@ add_waiter (GatewayServer     *self,
             SoupServerMessage *msg)
 {
   add_waiter_full (self, job, msg, FALSE);
+}
+
+/* The fast path's request @req (the front's @ticket) waits for @job. */
+static void
+add_front_waiter (GatewayServer        *self,
+                  Job                  *job,
+                  const AlvHttpRequest *req,
+                  GSocketAddress       *remote,
+                  guint64               ticket)
+{
+  Waiter *waiter = g_new0 (Waiter, 1);
+
+  waiter->job = job;
+  waiter->ticket = ticket;
+  waiter->method = g_strndup (req->method, req->method_len);
+  waiter->remote = remote != NULL ? g_object_ref (remote) : NULL;
+  waiter->timeout_id = g_timeout_add (self->config.resolve_wait_ms, waiter_timeout_cb, waiter);
+  g_ptr_array_add (job->waiters, waiter);
 }
 
 static gboolean
@@ -1968,11 +2052,13 @@ path_is (const AlvHttpRequest *req,
   return req->path_len == strlen (path) && memcmp (req->path, path, req->path_len) == 0;
 }
 
-/* Announce and resolve answered at once, as server_cb would answer them
- * (the same code, through a Reply); FALSE hands the request to libsoup:
- * another path, a resolve that waits for a job or the shared store, an
- * announce while the shared store is up. */
-static gboolean
+/* Announce and resolve answered as server_cb would answer them (the same
+ * code, through a Reply): at once, or, for a resolve that waits for its
+ * URL's job (a docroot file is checked on every resolve), when the job
+ * is done, on the same connection, planned once.  Declined (libsoup
+ * takes the request): another path, a resolve that asks the shared
+ * store, an announce while the shared store is up. */
+static AlvHttpFrontResult
 fast_cb (const AlvHttpRequest *req,
          GSocketAddress       *remote,
          AlvHttpAnswer        *answer,
@@ -1990,13 +2076,13 @@ fast_cb (const AlvHttpRequest *req,
   gsize total = 0;
 
   if (self->closing || (!announce && !path_is (req, "/resolve")))
-    return FALSE;
+    return ALV_HTTP_FRONT_DECLINED;
   /* libsoup joins repeated lines; rare enough to leave to it */
   (void) alv_http_request_find (req, "X-Forwarded-For", &n_forwarded);
   if (n_forwarded > 1)
-    return FALSE;
+    return ALV_HTTP_FRONT_DECLINED;
   if (announce && self->shared != NULL && gateway_shared_is_up (self->shared))
-    return FALSE;
+    return ALV_HTTP_FRONT_DECLINED;
   if (req->query != NULL)
     {
       g_autofree char *text = g_strndup (req->query, req->query_len);
@@ -2007,21 +2093,47 @@ fast_cb (const AlvHttpRequest *req,
     {
       plan = resolve_plan (self, query ? g_hash_table_lookup (query, "url") : NULL, &target,
                            &entry, &status, &error);
-      if (plan == RESOLVE_WAIT)
-        return FALSE;
+      /* an origin URL may have been hashed by another gateway: libsoup
+       * asks the shared store (handle_resolve()) */
+      if (plan == RESOLVE_WAIT && target.kind == TARGET_ORIGIN
+          && !g_hash_table_contains (self->jobs, target.url)
+          && self->shared != NULL && gateway_shared_is_up (self->shared))
+        return ALV_HTTP_FRONT_DECLINED;
     }
   for (guint i = 0; i < req->n_headers; i++)
     total += req->headers[i].name_len + req->headers[i].value_len + 4;
   if (early_refuse (self, &r, total, req->n_headers, req->path_len + req->query_len, FALSE))
-    return TRUE;
+    return ALV_HTTP_FRONT_ANSWERED;
   if (announce)
     {
       (void) handle_announce_full (self, &r, query, TRUE);
-      return TRUE;
+      return ALV_HTTP_FRONT_ANSWERED;
     }
   self->stats.resolves++;
+  if (plan == RESOLVE_WAIT)
+    {
+      add_front_waiter (self, start_job (self, &target), req, remote, answer->ticket);
+      return ALV_HTTP_FRONT_LATER;
+    }
   resolve_answer (self, &r, plan, entry, status, error);
-  return TRUE;
+  return ALV_HTTP_FRONT_ANSWERED;
+}
+
+/* The front's own refusals (a broken Content-Length): worded, counted
+ * and logged as every other refusal, on /status and D-Bus too. */
+static void
+front_refuse_cb (const AlvHttpRequest *req,
+                 GSocketAddress       *remote,
+                 guint                 status,
+                 const char           *reason,
+                 AlvHttpAnswer        *answer,
+                 gpointer              user_data)
+{
+  GatewayServer *self = user_data;
+  Reply r = { NULL, req, answer, remote };
+
+  self->stats.requests++;
+  refuse (self, &r, status, reason);
 }
 
 static void
@@ -2230,6 +2342,7 @@ gateway_server_listen (GatewayServer *self,
                                         error);
       if (self->front == NULL)
         return FALSE;
+      alv_http_front_set_refuse_func (self->front, front_refuse_cb);
       alv_listener_set_front (self->listener, front_take_cb, self);
       for (char **proxy = self->config.trusted_proxies; proxy != NULL && *proxy != NULL; proxy++)
         {

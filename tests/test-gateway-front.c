@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <sys/socket.h>
 #include <gio/gio.h>
 
 #include "test-util.h"
@@ -55,8 +56,11 @@ answer_header (const Answer *a,
 
 /* --- the wire --------------------------------------------------------- */
 
+/* A new connection to the gateway; @rcvbuf: the size of its receive
+ * buffer (0: the kernel's, which grows as needed). */
 static GSocket *
-connect_to (Fixture *fx)
+connect_to_full (Fixture *fx,
+                 int      rcvbuf)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GUri) uri = g_uri_parse (fx->url, G_URI_FLAGS_NONE, &error);
@@ -70,9 +74,20 @@ connect_to (Fixture *fx)
   g_assert_no_error (error);
   /* every blocking read or write below ends within this */
   g_socket_set_timeout (socket, IO_TIMEOUT_S);
+  if (rcvbuf > 0)
+    {
+      g_socket_set_option (socket, SOL_SOCKET, SO_RCVBUF, rcvbuf, &error);
+      g_assert_no_error (error);
+    }
   g_socket_connect (socket, address, NULL, &error);
   g_assert_no_error (error);
   return socket;
+}
+
+static GSocket *
+connect_to (Fixture *fx)
+{
+  return connect_to_full (fx, 0);
 }
 
 static void
@@ -226,6 +241,16 @@ assert_serves_on (Fixture *fx)
   assert_announce_answer (fx, &a);
 }
 
+static guint
+count_lines (const char *text)
+{
+  guint n = 0;
+
+  for (const char *c = text; *c != '\0'; c++)
+    n += *c == '\n';
+  return n;
+}
+
 /* --- the gateway ------------------------------------------------------ */
 
 static void
@@ -256,8 +281,8 @@ start (Fixture    *fx,
   fx->gateway = test_spawn_gateway ((const char * const *) extra->pdata, WAIT_MS, &fx->url);
   fx->host = g_strndup (fx->url + strlen ("http://"), strlen (fx->url) - strlen ("http://") - 1);
 
-  /* resolved by libsoup (a docroot file is checked on every resolve):
-   * the hand-over of a first request */
+  /* a docroot file is checked on every resolve: answered by the front
+   * when the check is done (202 while it is first hashed) */
   request = g_strdup_printf ("GET /resolve?url=%sitem.mp3 HTTP/1.1\r\nHost: %s\r\n\r\n",
                              fx->url, fx->host);
   for (guint i = 0; i < 20 && fx->urn == NULL; i++)
@@ -298,6 +323,41 @@ fixture_teardown (Fixture       *fx,
   g_free (fx->url);
   g_free (fx->host);
   g_free (fx->urn);
+}
+
+/* A number on the gateway's /status page (asked on a new connection). */
+static guint64
+status_value (Fixture    *fx,
+              const char *key)
+{
+  g_autoptr(GSocket) socket = connect_to (fx);
+  g_autoptr(GString) buf = g_string_new (NULL);
+  g_autofree char *request = g_strdup_printf ("GET /status HTTP/1.1\r\nHost: %s\r\n\r\n", fx->host);
+  g_autofree char *prefix = g_strconcat ("\n", key, ": ", NULL);
+  g_auto(Answer) a = { 0, };
+  const char *at;
+
+  send_str (socket, request);
+  g_assert_true (read_answer (socket, buf, FALSE, &a));
+  g_assert_cmpuint (a.status, ==, 200);
+  at = strstr (a.body->str, prefix);
+  g_assert_nonnull (at);
+  return g_ascii_strtoull (at + strlen (prefix), NULL, 10);
+}
+
+/* The fewest bytes @a took on the wire: its status line, headers and
+ * body as read (blanks around values stripped). */
+static guint64
+answer_wire_min (const Answer *a)
+{
+  GHashTableIter iter;
+  gpointer name, value;
+  guint64 size = strlen ("HTTP/1.1 200 \r\n\r\n") + a->body->len;
+
+  g_hash_table_iter_init (&iter, a->headers);
+  while (g_hash_table_iter_next (&iter, &name, &value))
+    size += strlen (name) + strlen (value) + 4;
+  return size;
 }
 
 /* --- tests ------------------------------------------------------------ */
@@ -362,8 +422,9 @@ test_keep_alive (Fixture       *fx,
   }
 }
 
-/* Five announces and a /status in one write: five answers from the fast
- * path, then libsoup answers /status on the same connection (handed
+/* Forty announces and a /status in one write: forty answers from the
+ * fast path, in order (32 in one turn of its loop, the rest in the
+ * next), then libsoup answers /status on the same connection (handed
  * over with its bytes unread) and closes it. */
 static void
 test_pipelined (Fixture       *fx,
@@ -376,7 +437,7 @@ test_pipelined (Fixture       *fx,
 
   start (fx, NULL);
   socket = connect_to (fx);
-  for (guint i = 0; i < 5; i++)
+  for (guint i = 0; i < 40; i++)
     {
       g_autofree char *request = announce_request (fx, 7100 + i, "HTTP/1.1", NULL);
 
@@ -384,17 +445,19 @@ test_pipelined (Fixture       *fx,
     }
   g_string_append_printf (requests, "GET /status HTTP/1.1\r\nHost: %s\r\n\r\n", fx->host);
   send_text (socket, requests->str, requests->len);
-  for (guint i = 0; i < 5; i++)
+  for (guint i = 0; i < 40; i++)
     {
       g_auto(Answer) a = { 0, };
 
       g_assert_true (read_answer (socket, buf, FALSE, &a));
       assert_announce_answer (fx, &a);
+      /* in order: the peers announced before this one */
+      g_assert_cmpuint (count_lines (a.body->str), ==, MIN (i, 32));
     }
   g_assert_true (read_answer (socket, buf, FALSE, &status));
   g_assert_cmpuint (status.status, ==, 200);
-  g_assert_nonnull (strstr (status.body->str, "announces: 5\n"));
-  g_assert_nonnull (strstr (status.body->str, "peers: 5\n"));
+  g_assert_nonnull (strstr (status.body->str, "announces: 40\n"));
+  g_assert_nonnull (strstr (status.body->str, "peers: 40\n"));
 }
 
 /* What the fast path does not answer is answered as before, on the same
@@ -553,10 +616,35 @@ writer_thread (gpointer data)
   return NULL;
 }
 
-/* Thousands of pipelined requests sent without reading, heads split
- * anywhere by TCP: the gateway stops reading while an answer waits (one
- * answer held at most), and answers every request, in order, as the
- * client reads. */
+/* The most bytes the kernel may hold in a TCP socket's send queue
+ * (tcp_wmem's maximum; without it, no bound). */
+static guint64
+tcp_send_buffer_max (void)
+{
+  g_autofree char *text = NULL;
+  g_auto(GStrv) fields = NULL;
+  guint n;
+
+  if (!g_file_get_contents ("/proc/sys/net/ipv4/tcp_wmem", &text, NULL, NULL))
+    return G_MAXUINT32;
+  fields = g_strsplit_set (g_strstrip (text), " \t", -1);
+  n = g_strv_length (fields);
+  return n >= 3 ? g_ascii_strtoull (fields[n - 1], NULL, 10) : G_MAXUINT32;
+}
+
+/* Twenty thousand pipelined requests, written as fast as the gateway
+ * takes them (heads split anywhere by TCP), the client reading nothing
+ * at first.  The gateway stops reading a client while an answer waits
+ * (it holds one answer at most), so the announces it has answered are
+ * never more than the client read, plus what the client's socket and
+ * buffer hold, plus what the gateway's socket may queue (tcp_wmem's
+ * maximum, 4 MiB: about 12 000 answers of 300 bytes), plus one.  That
+ * is checked while the client reads nothing, once /status shows the
+ * count has stopped growing (or after a bounded number of looks: the
+ * bound holds at any time), then every hundred answers read; a gateway
+ * that read on and queued answers in memory would have answered all
+ * twenty thousand.  Then every request is answered, in order, once,
+ * and nothing after. */
 static void
 test_pipeline_flood (Fixture       *fx,
                      gconstpointer  data G_GNUC_UNUSED)
@@ -565,18 +653,52 @@ test_pipeline_flood (Fixture       *fx,
   g_autoptr(GString) buf = g_string_new (NULL);
   g_autofree char *request = NULL;
   g_autoptr(GThread) thread = NULL;
+  guint64 queue_max = tcp_send_buffer_max ();
+  guint64 base, answer_min, answered, last = 0;
   Writer w;
-  guint n = 3000;
+  guint n = 20000, stable = 0;
 
   start (fx, NULL);
-  socket = connect_to (fx);
+  /* one answer first: its size (they are all alike: one peer) */
+  socket = connect_to_full (fx, 16384);
   request = announce_request (fx, 7300, "HTTP/1.1", NULL);
+  {
+    g_auto(Answer) a = { 0, };
+
+    send_str (socket, request);
+    g_assert_true (read_answer (socket, buf, FALSE, &a));
+    assert_announce_answer (fx, &a);
+    /* less a margin for headers whose values vary in length */
+    answer_min = answer_wire_min (&a) - 32;
+  }
+  base = status_value (fx, "announces");
   w = (Writer) { socket, request, strlen (request), n, FALSE };
   thread = g_thread_new ("writer", writer_thread, &w);
-  for (guint i = 0; i < n; i++)
+  /* the count stops growing (once the flood has begun) when the
+   * gateway waits for the client */
+  for (guint look = 0; look < 5000 && stable < 50; look++)
+    {
+      answered = status_value (fx, "announces") - base;
+      stable = answered == last && answered > 0 ? stable + 1 : 0;
+      last = answered;
+    }
+  for (guint i = 0; i <= n; i++)
     {
       g_auto(Answer) a = { 0, };
 
+      if (i % 100 == 0)
+        {
+          guint64 held = (guint64) g_socket_get_available_bytes (socket) + buf->len;
+          guint64 bound = i + (held + queue_max) / answer_min + 1;
+
+          answered = status_value (fx, "announces") - base;
+          if (i % 5000 == 0)
+            g_test_message ("read %u, answered %" G_GUINT64_FORMAT " (at most %" G_GUINT64_FORMAT ")",
+                            i, answered, bound);
+          g_assert_cmpuint (answered, <=, bound);
+        }
+      if (i == n)
+        break;
       g_assert_true (read_answer (socket, buf, FALSE, &a));
       assert_announce_answer (fx, &a);
       g_assert_null (answer_header (&a, "connection"));
@@ -584,6 +706,160 @@ test_pipeline_flood (Fixture       *fx,
   g_thread_join (g_steal_pointer (&thread));
   g_assert_false (w.failed);
   g_assert_cmpuint (buf->len, ==, 0);
+  g_assert_cmpuint (status_value (fx, "announces") - base, ==, n);
+  assert_serves_on (fx);
+}
+
+/* Sends @text and @extra bytes of junk in one write (more than the
+ * front reads at once, less than the socket buffers hold), then says it
+ * will send no more, and reads everything the gateway sends until it
+ * closes: that must end in a clean end of stream, not a reset. */
+static GString *
+send_then_read_all (Fixture    *fx,
+                    const char *text,
+                    gsize       extra)
+{
+  g_autoptr(GSocket) socket = connect_to (fx);
+  g_autoptr(GString) out = g_string_new (text);
+  g_autoptr(GError) error = NULL;
+  GString *got = g_string_new (NULL);
+
+  for (gsize i = 0; i < extra; i++)
+    g_string_append_c (out, 'x');
+  send_text (socket, out->str, out->len);
+  g_socket_shutdown (socket, FALSE, TRUE, &error);
+  g_assert_no_error (error);
+  for (;;)
+    {
+      char chunk[4096];
+      gssize n = g_socket_receive (socket, chunk, sizeof chunk, NULL, &error);
+
+      g_assert_no_error (error);  /* not "Connection reset by peer" */
+      if (n == 0)
+        break;
+      g_string_append_len (got, chunk, n);
+    }
+  return got;
+}
+
+/* The front's own 400 (a broken Content-Length) is the gateway's
+ * refusal: worded as the others (Cache-Control: no-store) and counted
+ * in "refusals" (by refuse(), which also logs it); a HEAD gets the headers, with the body's
+ * Content-Length, and no body (before: a plain answer of the front's,
+ * uncounted, unlogged, with a body after HEAD). */
+static void
+test_front_refusal (Fixture       *fx,
+                    gconstpointer  data G_GNUC_UNUSED)
+{
+  const char *reason = "the request's Content-Length is not one plain number";
+  guint64 before;
+
+  start (fx, NULL);
+  before = status_value (fx, "refusals");
+  for (guint i = 0; i < 2; i++)
+    {
+      gboolean head = i == 1;
+      g_autofree char *request = g_strdup_printf ("%s /announce HTTP/1.1\r\nHost: %s\r\n"
+                                                  "Content-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                                                  head ? "HEAD" : "GET", fx->host);
+      g_autoptr(GSocket) socket = connect_to (fx);
+      g_autoptr(GString) buf = g_string_new (NULL);
+      g_auto(Answer) a = { 0, };
+
+      g_test_message ("%s", head ? "HEAD" : "GET");
+      send_str (socket, request);
+      g_assert_true (read_answer (socket, buf, head, &a));
+      g_assert_cmpuint (a.status, ==, 400);
+      g_assert_cmpstr (answer_header (&a, "cache-control"), ==, "no-store");
+      g_assert_cmpstr (answer_header (&a, "connection"), ==, "close");
+      g_assert_cmpuint (g_ascii_strtoull (answer_header (&a, "content-length"), NULL, 10), ==,
+                        strlen (reason) + 1);
+      if (!head)
+        g_assert_true (g_str_has_prefix (a.body->str, reason));
+      /* after HEAD's headers, nothing */
+      assert_closed (socket, buf);
+    }
+  g_assert_cmpuint (status_value (fx, "refusals"), ==, before + 2);
+}
+
+/* A resolve of a docroot file (checked on every resolve, in a thread)
+ * is answered by the front when the check is done, on the same kept-
+ * alive connection, then what was pipelined after it (before: handed to
+ * libsoup, planned a second time, and the connection closed after the
+ * answer).  HEAD too, without the body. */
+static void
+test_docroot_resolve (Fixture       *fx,
+                      gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GString) buf = g_string_new (NULL);
+  g_autofree char *resolve = NULL;
+  g_autofree char *head = NULL;
+  g_autofree char *announce = NULL;
+  g_autofree char *both = NULL;
+  guint64 requests;
+
+  start (fx, NULL);
+  resolve = g_strdup_printf ("GET /resolve?url=%sitem.mp3 HTTP/1.1\r\nHost: %s\r\n\r\n",
+                             fx->url, fx->host);
+  head = g_strdup_printf ("HEAD /resolve?url=%sitem.mp3 HTTP/1.1\r\nHost: %s\r\n\r\n",
+                          fx->url, fx->host);
+  announce = announce_request (fx, 7400, "HTTP/1.1", NULL);
+  both = g_strconcat (resolve, announce, NULL);
+  requests = status_value (fx, "requests");
+  socket = connect_to (fx);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_auto(Answer) a = { 0, };
+      g_auto(Answer) b = { 0, };
+
+      g_test_message ("round %u", i);
+      send_str (socket, i == 1 ? head : both);
+      g_assert_true (read_answer (socket, buf, i == 1, &a));
+      g_assert_cmpuint (a.status, ==, 200);
+      g_assert_cmpstr (answer_header (&a, "x-content-urn"), ==, fx->urn);
+      g_assert_null (answer_header (&a, "connection"));
+      if (i == 1)
+        {
+          g_assert_cmpuint (g_ascii_strtoull (answer_header (&a, "content-length"), NULL, 10), >, 0);
+          continue;
+        }
+      g_assert_nonnull (strstr (a.body->str, "urn: "));
+      g_assert_true (read_answer (socket, buf, FALSE, &b));
+      assert_announce_answer (fx, &b);
+    }
+  g_assert_cmpuint (buf->len, ==, 0);
+  /* each request counted once (this /status is one more) */
+  g_assert_cmpuint (status_value (fx, "requests"), ==, requests + 5 + 1);
+}
+
+/* The front closes a connection that sent more than it answered (after
+ * a 400, after an answer to "Connection: close") without a reset: it
+ * stops writing, reads what comes for a moment, then closes; the client
+ * gets the whole answer and a clean end (before: close() with unread
+ * bytes, a reset, the answer lost or the read failing). */
+static void
+test_graceful_close (Fixture       *fx,
+                     gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *closing = NULL;
+  const char *bad = "GET /announce HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
+
+  start (fx, NULL);
+  closing = announce_request (fx, 7000, "HTTP/1.1", "Connection: close\r\n");
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(GString) got = send_then_read_all (fx, i == 0 ? bad : closing, 40 * 1024);
+      g_auto(Answer) a = { 0, };
+      g_autoptr(GString) buf = g_string_new (NULL);
+
+      g_test_message ("case %u", i);
+      g_string_append_len (buf, got->str, (gssize) got->len);
+      g_assert_true (read_answer (NULL, buf, FALSE, &a));
+      g_assert_cmpuint (a.status, ==, i == 0 ? 400 : 200);
+      g_assert_cmpstr (answer_header (&a, "connection"), ==, "close");
+      g_assert_cmpuint (buf->len, ==, 0);
+    }
   assert_serves_on (fx);
 }
 
@@ -654,6 +930,9 @@ main (int   argc,
   ADD ("/server/gateway-front/slow", test_slow);
   ADD ("/server/gateway-front/pipeline-flood", test_pipeline_flood);
   ADD ("/server/gateway-front/cap", test_cap);
+  ADD ("/server/gateway-front/graceful-close", test_graceful_close);
+  ADD ("/server/gateway-front/front-refusal", test_front_refusal);
+  ADD ("/server/gateway-front/docroot-resolve", test_docroot_resolve);
 #undef ADD
   return g_test_run ();
 }

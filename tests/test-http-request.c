@@ -264,13 +264,114 @@ test_random (void)
     }
 }
 
-static gboolean
+static void
+assert_same_request (const AlvHttpRequest *a,
+                     const AlvHttpRequest *b)
+{
+  g_assert_cmpmem (a->method, a->method_len, b->method, b->method_len);
+  g_assert_cmpmem (a->path, a->path_len, b->path, b->path_len);
+  g_assert_true ((a->query == NULL) == (b->query == NULL));
+  if (a->query != NULL)
+    g_assert_cmpmem (a->query, a->query_len, b->query, b->query_len);
+  g_assert_cmpuint (a->minor, ==, b->minor);
+  g_assert_cmpuint (a->head_len, ==, b->head_len);
+  g_assert_cmpint (a->keep_alive, ==, b->keep_alive);
+  g_assert_cmpint (a->has_body, ==, b->has_body);
+  g_assert_cmpuint (a->n_headers, ==, b->n_headers);
+  for (guint i = 0; i < a->n_headers; i++)
+    {
+      g_assert_cmpmem (a->headers[i].name, a->headers[i].name_len,
+                       b->headers[i].name, b->headers[i].name_len);
+      g_assert_cmpmem (a->headers[i].value, a->headers[i].value_len,
+                       b->headers[i].value, b->headers[i].value_len);
+    }
+}
+
+/* A head that comes in pieces, split at every byte (and fed a byte at
+ * a time): alv_http_request_parse_more() resumes where it stopped and
+ * answers what alv_http_request_parse() answers for the same bytes, the
+ * same request when complete; valid heads, invalid ones (found as soon
+ * as the line that spoils them is in), limits. */
+static void
+test_resume (void)
+{
+  g_autoptr(GString) many = g_string_new ("GET / HTTP/1.1\r\n");
+  g_autoptr(GString) longline = g_string_new ("GET /x HTTP/1.1\r\nX-Long: ");
+  const char *cases[] = {
+    "GET /resolve?url=http%3A%2F%2Fa%2Fb HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n",
+    "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+    "HEAD / HTTP/1.0\r\nConnection: keep-alive\r\nX-Empty:\r\n\r\n",
+    "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: a\n\r\n",
+    "GET / HTTP/1.1\rHost: a\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost : a\r\nX: 1\r\n\r\n",
+    "GARBAGE\r\nHost: a\r\n\r\n",
+    "GET / HTTP/1.1\r\n\r\r\n",
+    NULL, NULL,
+  };
+
+  for (guint i = 0; i < 9; i++)
+    g_string_append_printf (many, "X-%u: v\r\n", i);
+  g_string_append (many, "\r\n");
+  cases[G_N_ELEMENTS (cases) - 2] = many->str;
+  for (guint i = 0; i < 120; i++)
+    g_string_append (longline, "0123456789");
+  g_string_append (longline, "\r\n\r\n");
+  cases[G_N_ELEMENTS (cases) - 1] = longline->str;
+
+  for (guint c = 0; c < G_N_ELEMENTS (cases); c++)
+    {
+      const char *text = cases[c];
+      gsize len = strlen (text);
+      AlvHttpRequest whole, req;
+      AlvHttpParse expected = alv_http_request_parse (&whole, text, len, 1024, 8);
+      AlvHttpScan scan = { 0, };
+
+      g_test_message ("case %u", c);
+      /* two pieces, split at every byte */
+      for (gsize k = 0; k <= len; k++)
+        {
+          AlvHttpRequest first;
+          AlvHttpParse early;
+
+          memset (&scan, 0, sizeof scan);
+          early = alv_http_request_parse_more (&first, &scan, text, k, 1024, 8);
+          g_assert_cmpint (early, ==, alv_http_request_parse (&req, text, k, 1024, 8));
+          if (early != ALV_HTTP_PARSE_INCOMPLETE)
+            continue;
+          g_assert_cmpint (alv_http_request_parse_more (&req, &scan, text, len, 1024, 8), ==, expected);
+          if (expected == ALV_HTTP_PARSE_OK)
+            assert_same_request (&req, &whole);
+        }
+      /* a byte at a time, one scan throughout */
+      memset (&scan, 0, sizeof scan);
+      for (gsize n = 0; n <= len; n++)
+        {
+          AlvHttpParse now = alv_http_request_parse_more (&req, &scan, text, n, 1024, 8);
+          AlvHttpRequest alone;
+
+          g_assert_cmpint (now, ==, alv_http_request_parse (&alone, text, n, 1024, 8));
+          if (now == ALV_HTTP_PARSE_OK)
+            assert_same_request (&req, &alone);
+          if (now != ALV_HTTP_PARSE_INCOMPLETE)
+            {
+              g_assert_cmpint (now, ==, expected);
+              break;
+            }
+          /* resumed: nothing before the line being read is looked at again */
+          g_assert_cmpuint (scan.offset, <=, n);
+          g_assert_cmpuint (scan.scanned, >=, n > 0 ? n - 1 : 0);
+        }
+    }
+}
+
+static AlvHttpFrontResult
 never_answer (const AlvHttpRequest *req G_GNUC_UNUSED,
               GSocketAddress       *remote G_GNUC_UNUSED,
               AlvHttpAnswer        *answer G_GNUC_UNUSED,
               gpointer              user_data G_GNUC_UNUSED)
 {
-  return FALSE;
+  return ALV_HTTP_FRONT_DECLINED;
 }
 
 static void
@@ -350,6 +451,7 @@ main (int   argc,
   g_test_add_func ("/common/http-request/pipelined", test_pipelined);
   g_test_add_func ("/common/http-request/limits", test_limits);
   g_test_add_func ("/common/http-request/random", test_random);
+  g_test_add_func ("/common/http-request/resume", test_resume);
   g_test_add_func ("/common/http-front/nodelay", test_front_nodelay);
   return g_test_run ();
 }
