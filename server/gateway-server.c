@@ -2112,6 +2112,10 @@ fast_cb (const AlvHttpRequest *req,
   self->stats.resolves++;
   if (plan == RESOLVE_WAIT)
     {
+      /* the same brakes as libsoup's path: a new URL's budget, the
+       * origin's fetch slots */
+      if (!admit_job (self, &r, &target, entry))
+        return ALV_HTTP_FRONT_ANSWERED;
       add_front_waiter (self, start_job (self, &target), req, remote, answer->ticket);
       return ALV_HTTP_FRONT_LATER;
     }
