@@ -74,6 +74,9 @@ typedef struct
 
   /* protected by the store's lock */
   AlvBlockMap *held;
+  AlvBlockMap *verifying;        /* while the tree arrives: the blocks held
+                                  * before it, not held until checked, but
+                                  * readable (checked as they are read) */
   guint64 held_bytes;
   AlvHashTree *tree;
   gsize tree_size;
@@ -126,6 +129,7 @@ entry_clear (gpointer data)
   g_free (e->urn);
   g_free (e->b32);
   g_clear_pointer (&e->held, alv_block_map_free);
+  g_clear_pointer (&e->verifying, alv_block_map_free);
   g_clear_pointer (&e->tree, alv_hash_tree_unref);
   g_mutex_clear (&e->state_lock);
 }
@@ -779,6 +783,8 @@ drop_corrupt_block (AlvBlockStore *self,
 
   g_mutex_lock (&self->lock);
   was_held = !e->removed && alv_block_map_get (e->held, index);
+  if (e->verifying != NULL)
+    alv_block_map_clear (e->verifying, index);
   recent_remove (e, index);
   if (was_held)
     {
@@ -800,9 +806,10 @@ drop_corrupt_block (AlvBlockStore *self,
   queue_event (self, SIGNAL_BLOCK_DROPPED, e->urn, index);
 }
 
-/* Whether every block of [@offset, @offset + @len) is held (touching
- * @e if so); when they are and the recent blocks have them all, the span
- * from those in *@recent (else *@recent is left %NULL).  @len > 0. */
+/* Whether every block of [@offset, @offset + @len) is held, or readable
+ * while the tree arrives (touching @e if so); when they are and the recent
+ * blocks have them all, the span from those in *@recent (else *@recent is
+ * left %NULL).  @len > 0. */
 static gboolean
 span_held (AlvBlockStore  *self,
            Entry          *e,
@@ -814,7 +821,8 @@ span_held (AlvBlockStore  *self,
 
   g_mutex_lock (&self->lock);
   for (guint64 i = offset / e->block_size; held && i <= (offset + len - 1) / e->block_size; i++)
-    held = alv_block_map_get (e->held, (guint) i);
+    held = alv_block_map_get (e->held, (guint) i)
+           || (e->verifying != NULL && alv_block_map_get (e->verifying, (guint) i));
   if (held)
     {
       touch_locked (self, e);
@@ -1794,7 +1802,9 @@ alv_block_store_is_pinned (AlvBlockStore *store,
  *
  * Stores the tree of an entry.  Blocks held so far (origin data) are read
  * back and verified against it; those that fail are dropped.  Until that
- * is done they are not reported as held.  Blocking (reads held blocks);
+ * is done they are not reported as held, but they can still be read
+ * (checked against the tree as they are), so a reader that saw them held
+ * does not find them gone.  Blocking (reads held blocks);
  * see alv_block_store_set_tree_async().  Errors: %ALV_ERROR_INVALID if
  * there is no entry, %ALV_ERROR_MISMATCH if the tree's root, length or
  * block size differ from the entry's, an I/O error if it cannot be saved.
@@ -1854,6 +1864,10 @@ alv_block_store_set_tree (AlvBlockStore  *store,
   store->size += e->tree_size;
   pending = g_steal_pointer (&e->held);
   e->held = alv_block_map_new (e->n_blocks);
+  /* ... but they stay readable meanwhile (every read checks them against
+   * the tree): whoever saw them held, the local stream reading on say,
+   * does not find them gone */
+  e->verifying = alv_block_map_copy (pending);
   pending_bytes = e->held_bytes;
   e->held_bytes = 0;
   /* keep their bytes reserved meanwhile */
@@ -1863,6 +1877,7 @@ alv_block_store_set_tree (AlvBlockStore  *store,
   kept_bytes = held_bytes_of (e, pending);
 
   g_mutex_lock (&store->lock);
+  g_clear_pointer (&e->verifying, alv_block_map_free);
   if (!e->removed)
     {
       for (guint i = alv_block_map_first_set_after (pending, 0);
@@ -2161,7 +2176,8 @@ alv_block_store_write_origin (AlvBlockStore  *store,
  * @length: number of bytes, at most %ALV_BLOCK_STORE_MAX_READ
  * @error: return location for a #GError
  *
- * Reads held content.  Every block the span touches must be held.  The
+ * Reads held content.  Every block the span touches must be held (or
+ * have been held when alv_block_store_set_tree() began checking it).  The
  * blocks an entry verified last (written or read, up to 512 KiB) are read
  * from memory, as they were verified; any other block is read from the
  * disk and checked against the tree again (data on disk can change after
