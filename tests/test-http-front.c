@@ -131,6 +131,14 @@ write_all (int         fd,
   g_assert_cmpint (send (fd, text, len, MSG_NOSIGNAL), ==, (gssize) len);
 }
 
+/* All of the string @text (its length counted, never written out). */
+static void
+write_str (int         fd,
+           const char *text)
+{
+  write_all (fd, text, strlen (text));
+}
+
 /* The bytes waiting to be read at @fd. */
 static gsize
 readable (int fd)
@@ -273,7 +281,7 @@ test_turns (Fixture       *fx,
   /* another client: served in the next turn, with the next 32 */
   socket_pair (&other_front, &other_client);
   alv_http_front_take (fx->front, other_front, fx->remote, "b");
-  write_all (other_client, "GET /1000 HTTP/1.1\r\nHost: a\r\n\r\n", 34);
+  write_str (other_client, "GET /1000 HTTP/1.1\r\nHost: a\r\n\r\n");
   g_assert_true (g_main_context_iteration (fx->context, FALSE));
   g_assert_cmpuint (alv_http_front_get_n_answered (fx->front), ==, 65);
   read_answers (other_client, buf, other_numbers);
@@ -312,7 +320,7 @@ test_pipeline_bound (Fixture       *fx,
   start_front (fx, 10, 30);
   /* the length of one answer (they all have the same) */
   socket_pair (&front_end, &client_end);
-  write_all (client_end, "GET /0 HTTP/1.1\r\nHost: a\r\n\r\n", 30);
+  write_str (client_end, "GET /0 HTTP/1.1\r\nHost: a\r\n\r\n");
   alv_http_front_take (fx->front, front_end, fx->remote, "a");
   answer_len = readable (client_end);
   read_answers (client_end, buf, numbers);
