@@ -1426,6 +1426,24 @@ wait_item_held (Core *c)
     }
 }
 
+/* The media at a separate origin (fx->origin, serve_origin()), the
+ * gateway hashing them from there, the playlist naming them there. */
+static void
+station_at_origin (Fixture *fx)
+{
+  g_autofree char *origin_opt = NULL;
+
+  fx->origin = start_server (serve_origin, fx);
+  fx->origin_url = test_server_get_url (fx->origin);
+  origin_opt = g_strconcat ("--origin=", fx->origin_url, NULL);
+  {
+    const char *extra[] = { origin_opt, "--allow-private", NULL };
+
+    start_gateway (fx, extra);
+  }
+  write_playlist (fx, fx->origin_url, NULL);
+}
+
 /* The media live on a separate origin; once the first listener holds the
  * item it plays, the origin goes down: a second listener plays on from its
  * peer.  Which item each listener plays is the daemons' NowPlaying: on a
@@ -1436,22 +1454,13 @@ test_origin_down (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   static const char * const from_peers[] = { "bytes-from-peers", NULL };
   g_autoptr(RawClient) first = NULL;
   g_autoptr(RawClient) second = NULL;
-  g_autofree char *origin_opt = NULL;
   guint first_from, first_to, second_from, second_to, tuned, playing;
   double rate = byte_rate (fx);
   StatWait sw;
 
   if (skip_without_media (fx))
     return;
-  fx->origin = start_server (serve_origin, fx);
-  fx->origin_url = test_server_get_url (fx->origin);
-  origin_opt = g_strconcat ("--origin=", fx->origin_url, NULL);
-  {
-    const char *extra[] = { origin_opt, "--allow-private", NULL };
-
-    start_gateway (fx, extra);
-  }
-  write_playlist (fx, fx->origin_url, NULL);
+  station_at_origin (fx);
 
   start_core (fx, 0);
   tune (fx, 0);
@@ -1491,20 +1500,11 @@ static void
 test_head_facts (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_autoptr(RawClient) client = NULL;
-  g_autofree char *origin_opt = NULL;
   guint from, to;
 
   if (skip_without_media (fx))
     return;
-  fx->origin = start_server (serve_origin, fx);
-  fx->origin_url = test_server_get_url (fx->origin);
-  origin_opt = g_strconcat ("--origin=", fx->origin_url, NULL);
-  {
-    const char *extra[] = { origin_opt, "--allow-private", NULL };
-
-    start_gateway (fx, extra);
-  }
-  write_playlist (fx, fx->origin_url, NULL);
+  station_at_origin (fx);
   fx->refuse_head = TRUE;
 
   start_core (fx, 0);
