@@ -382,23 +382,61 @@ feeder_drain (CoreFeeder *f)
     }
 }
 
+/* The origin's answer to f->msg has come: the feeder with f->stream set,
+ * or NULL when the feeder is gone (cancelled: @user_data is not touched)
+ * or failed (already reported). */
+static CoreFeeder *
+feeder_send_finish (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  GInputStream *stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  CoreFeeder *f;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return NULL;
+  f = user_data;
+  if (stream == NULL)
+    {
+      feeder_fail (f, error->message);
+      return NULL;
+    }
+  f->stream = stream;
+  return f;
+}
+
+/* A read of f->stream has ended: the feeder and the bytes in @chunk, or
+ * NULL as feeder_send_finish(). */
+static CoreFeeder *
+feeder_read_finish (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data,
+                    GBytes      **chunk)
+{
+  g_autoptr(GError) error = NULL;
+
+  *chunk = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return NULL;
+  if (*chunk == NULL)
+    {
+      feeder_fail (user_data, error->message);
+      return NULL;
+    }
+  return user_data;
+}
+
 static void
 body_read_cb (GObject      *source,
               GAsyncResult *result,
               gpointer      user_data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) chunk = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
-  CoreFeeder *f;
+  g_autoptr(GBytes) chunk = NULL;
+  CoreFeeder *f = feeder_read_finish (source, result, user_data, &chunk);
 
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+  if (f == NULL)
     return;
-  f = user_data;
-  if (chunk == NULL)
-    {
-      feeder_fail (f, error->message);
-      return;
-    }
   if (g_bytes_get_size (chunk) == 0)
     {
       /* the item's data is all out: the next item takes over */
@@ -442,20 +480,11 @@ body_send_cb (GObject      *source,
               GAsyncResult *result,
               gpointer      user_data)
 {
-  g_autoptr(GError) error = NULL;
-  GInputStream *stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
-  CoreFeeder *f;
+  CoreFeeder *f = feeder_send_finish (source, result, user_data);
   guint status;
 
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+  if (f == NULL)
     return;
-  f = user_data;
-  if (stream == NULL)
-    {
-      feeder_fail (f, error->message);
-      return;
-    }
-  f->stream = stream;
   status = soup_message_get_status (f->msg);
   if (status == SOUP_STATUS_OK && f->body_offset > 0)
     {
@@ -639,18 +668,11 @@ head_read_cb (GObject      *source,
               GAsyncResult *result,
               gpointer      user_data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) chunk = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
-  CoreFeeder *f;
+  g_autoptr(GBytes) chunk = NULL;
+  CoreFeeder *f = feeder_read_finish (source, result, user_data, &chunk);
 
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+  if (f == NULL)
     return;
-  f = user_data;
-  if (chunk == NULL)
-    {
-      feeder_fail (f, error->message);
-      return;
-    }
   f->ctx.callbacks->origin_bytes (g_bytes_get_size (chunk), f->ctx.user_data);
   g_byte_array_append (f->buf, g_bytes_get_data (chunk, NULL), g_bytes_get_size (chunk));
   if (g_bytes_get_size (chunk) > 0 && f->buf->len < HEAD_SIZE)
@@ -678,21 +700,12 @@ head_send_cb (GObject      *source,
               GAsyncResult *result,
               gpointer      user_data)
 {
-  g_autoptr(GError) error = NULL;
-  GInputStream *stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  CoreFeeder *f = feeder_send_finish (source, result, user_data);
   SoupMessageHeaders *h;
-  CoreFeeder *f;
   guint status;
 
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+  if (f == NULL)
     return;
-  f = user_data;
-  if (stream == NULL)
-    {
-      feeder_fail (f, error->message);
-      return;
-    }
-  f->stream = stream;
   status = soup_message_get_status (f->msg);
   h = soup_message_get_response_headers (f->msg);
   if (status == SOUP_STATUS_PARTIAL_CONTENT)
