@@ -87,8 +87,13 @@ typedef struct
   guint failures;               /* in a row: polls or requests that failed
                                  * since the last good answer */
   gint64 backoff_until;
-  gint64 busy_until;
+  gint64 busy_until;            /* no request before: even its urgent
+                                 * uploads past the slots were full */
   guint busy_count;             /* 503-busy answers in a row */
+  gint64 bulk_busy_until;       /* no rarest-first request before: its
+                                 * slots were full (it still takes what
+                                 * is due soon, past them) */
+  guint bulk_busy_count;
   gboolean banned;
   AlvSwarmPeerFrom from;        /* how it was learnt first */
   char *source;                 /* whose allowance it uses while unproven:
@@ -370,6 +375,15 @@ peer_usable (AlvSwarmPlan *self,
 {
   return self->have_tree && !p->banned && p->avail != NULL &&
          now >= p->backoff_until && now >= p->busy_until;
+}
+
+/* ... for a rarest-first request */
+static gboolean
+peer_usable_bulk (AlvSwarmPlan *self,
+                  Peer         *p,
+                  gint64        now)
+{
+  return peer_usable (self, p, now) && now >= p->bulk_busy_until;
 }
 
 static guint
@@ -1181,14 +1195,25 @@ alv_swarm_plan_peer_failed (AlvSwarmPlan *self,
 }
 
 void
-alv_swarm_plan_peer_busy (AlvSwarmPlan *self,
-                          const char   *key,
-                          gint64        now)
+alv_swarm_plan_request_busy (AlvSwarmPlan *self,
+                             guint         request,
+                             gint64        now)
 {
-  Peer *p = find_peer (self, key);
+  Request *r = find_request (self, request);
+  Peer *p = r != NULL ? r->peer : NULL;
 
-  /* its slots are taken by others: longer each time in a row */
-  if (p != NULL)
+  if (p == NULL)
+    return;
+  /* its slots are taken by others: longer each time in a row.  A
+   * rarest-first request was refused at the slots, an urgent one only
+   * once the uploads past them were full too: a peer that refuses bulk
+   * still takes what someone is about to play. */
+  if (r->bulk)
+    {
+      p->bulk_busy_until = now + (BUSY_BACKOFF_US << MIN (p->bulk_busy_count, 3u));
+      p->bulk_busy_count++;
+    }
+  else
     {
       p->busy_until = now + (BUSY_BACKOFF_US << MIN (p->busy_count, 3u));
       p->busy_count++;
@@ -1384,6 +1409,7 @@ alv_swarm_plan_request_ended (AlvSwarmPlan *self,
             r->peer->rate = r->peer->rate <= 0 ? rate : 0.7 * r->peer->rate + 0.3 * rate;
           r->peer->failures = 0;
           r->peer->busy_count = 0;
+          r->peer->bulk_busy_count = 0;
         }
     }
   else
@@ -2075,10 +2101,11 @@ plan_rarest (AlvSwarmPlan *self,
     {
       Peer *p = self->peers->pdata[k];
 
-      if (peer_usable (self, p, now))
+      if (peer_usable_bulk (self, p, now))
         g_ptr_array_add (order, p);
       else if (!p->banned && p->avail != NULL)
-        wake_soft (self, MAX (p->backoff_until, p->busy_until));   /* usable again then */
+        wake_soft (self, MAX (MAX (p->backoff_until, p->busy_until),
+                              p->bulk_busy_until));   /* usable again then */
     }
   /* a random order spreads the load over the holders */
   for (guint k = order->len; k > 1; k--)

@@ -253,9 +253,11 @@ void          alv_swarm_plan_peer_failed    (AlvSwarmPlan *plan,
                                              const char   *key,
                                              gint64        extra_us,
                                              gint64        now);
-/* Its upload slots were full (503 with Retry-After). */
-void          alv_swarm_plan_peer_busy      (AlvSwarmPlan *plan,
-                                             const char   *key,
+/* Request @request was refused for lack of an upload slot (503 with
+ * Retry-After): its peer is asked nothing of its kind (rarest-first, or
+ * due soon) for a while.  Call it before ending the request. */
+void          alv_swarm_plan_request_busy   (AlvSwarmPlan *plan,
+                                             guint         request,
                                              gint64        now);
 
 /* Bytes of request @request arrived. */

@@ -504,7 +504,7 @@ peer_answered (Request            *r,
       /* PFSP: not held (now), or all upload slots busy */
       peer_read_headers (self, r->peer, headers, ALV_SWARM_AVAIL_NONE);
       if (soup_message_headers_get_one (headers, "Retry-After") != NULL)
-        alv_swarm_plan_peer_busy (self->plan, r->peer, now_us ());
+        alv_swarm_plan_request_busy (self->plan, r->id, now_us ());
       request_end (r, ALV_SWARM_END_OK, 0);
       return FALSE;
     }

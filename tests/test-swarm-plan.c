@@ -475,6 +475,88 @@ test_plan_ban (void)
     }
 }
 
+/* Ends every request in @actions as refused for lack of a slot (503
+ * with Retry-After); returns how many there were. */
+static guint
+refuse_all_busy (AlvSwarmPlan *plan,
+                 GArray       *actions,
+                 gint64        now)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < actions->len; i++)
+    {
+      const AlvSwarmAction *a = &g_array_index (actions, AlvSwarmAction, i);
+
+      if (a->kind != ALV_SWARM_ACTION_REQUEST)
+        continue;
+      alv_swarm_plan_request_busy (plan, a->request, now);
+      alv_swarm_plan_request_ended (plan, a->request, ALV_SWARM_END_OK, 0, now);
+      n++;
+    }
+  return n;
+}
+
+/* A peer that refuses rarest-first requests for lack of a slot is asked
+ * for no more of them for a while, yet still for a block somebody is
+ * about to play (it keeps uploads past its slots for those: refusing
+ * bulk says nothing of them); one that refuses that too is asked
+ * nothing until its backoff is over. */
+static void
+test_plan_busy (void)
+{
+  g_autoptr(AlvSwarmPlan) plan = alv_swarm_plan_new (LENGTH, BS, FALSE, 1);
+  g_autoptr(GArray) a1 = NULL;
+  g_autoptr(GArray) a2 = NULL;
+  g_autoptr(GArray) a3 = NULL;
+  g_autoptr(GArray) a4 = NULL;
+  const char *peer = "127.0.0.2:7002";
+  const AlvSwarmAction *req = NULL;
+  AlvBlockMap *all;
+  gint64 t = 0;
+
+  alv_swarm_plan_set_tree (plan, TRUE);
+  alv_swarm_plan_set_self_key (plan, "127.0.0.1:7001");
+  alv_swarm_plan_add_peer (plan, peer, ALV_SWARM_PEER_FROM_GATEWAY, NULL, 0);
+  all = alv_block_map_new (N_BLOCKS);
+  alv_block_map_set_all (all);
+  alv_swarm_plan_peer_info (plan, peer, ALV_SWARM_AVAIL_MAP, all, NULL, 0);
+
+  /* nothing is due: bulk only, all refused */
+  a1 = tick (plan, t, NULL);
+  g_assert_cmpuint (requests_to (a1, peer, NULL), >=, 1);
+  for (guint i = 0; i < a1->len; i++)
+    if (g_array_index (a1, AlvSwarmAction, i).kind == ALV_SWARM_ACTION_REQUEST)
+      g_assert_cmpint (g_array_index (a1, AlvSwarmAction, i).deadline, ==, ALV_SWARM_PLAN_NO_DEADLINE);
+  refuse_all_busy (plan, a1, t);
+
+  /* playing from block 40: the block due is asked of it at once, and
+   * nothing else */
+  t += SEC / 100;
+  alv_swarm_plan_set_playhead (plan, 40 * BS, 16000, t);
+  a2 = tick (plan, t, NULL);
+  g_assert_cmpuint (requests_to (a2, peer, &req), >=, 1);
+  for (guint i = 0; i < a2->len; i++)
+    {
+      const AlvSwarmAction *a = &g_array_index (a2, AlvSwarmAction, i);
+
+      if (a->kind == ALV_SWARM_ACTION_REQUEST)
+        {
+          g_assert_cmpint (a->deadline, !=, ALV_SWARM_PLAN_NO_DEADLINE);
+          g_assert_cmpuint (a->first, >=, 40);
+          g_assert_cmpuint (a->first, <, 48);
+        }
+    }
+
+  /* refused as well: asked nothing until the backoff (300 ms, doubling
+   * with each refusal in a row, at most 2.4 s) is over */
+  refuse_all_busy (plan, a2, t);
+  a3 = tick (plan, t + SEC / 10, NULL);
+  g_assert_cmpuint (requests_to (a3, peer, NULL), ==, 0);
+  a4 = tick (plan, t + 5 * SEC / 2, NULL);
+  g_assert_cmpuint (requests_to (a4, peer, NULL), >=, 1);
+}
+
 /* The loser of an endgame is cancelled as soon as the block is held:
  * left running, it would take the slow peer's uplink (earliest deadline
  * first) from those who lack the block. */
@@ -1330,6 +1412,7 @@ main (int argc, char **argv)
   g_test_add_func ("/swarm-plan/fresh/waits-at-puller", test_plan_fresh_waits_at_puller);
   g_test_add_func ("/swarm-plan/fresh/bounded", test_plan_fresh_bounded);
   g_test_add_func ("/swarm-plan/ban", test_plan_ban);
+  g_test_add_func ("/swarm-plan/busy", test_plan_busy);
   g_test_add_func ("/swarm-plan/moot-cancelled", test_plan_moot_cancelled);
   g_test_add_func ("/swarm-plan/gossip/caps", test_plan_gossip_caps);
   g_test_add_func ("/swarm-plan/gossip/shareable", test_plan_gossip_shareable);

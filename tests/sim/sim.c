@@ -2066,7 +2066,7 @@ on_req_headers (Sim         *sim,
       trace (sim, (gint) r->owner, "i%u #%u 503 (busy) from %s", r->item, r->id, key);
       alv_swarm_plan_peer_info (sw->plan, key, ALV_SWARM_AVAIL_MAP, g_steal_pointer (&r->avail),
                                 g_steal_pointer (&r->pending), sim->now);
-      alv_swarm_plan_peer_busy (sw->plan, key, sim->now);
+      alv_swarm_plan_request_busy (sw->plan, r->id, sim->now);
       req_end (sim, h, ALV_SWARM_END_OK, TRUE);
       return;
     case ANS_OK:
