@@ -45,7 +45,10 @@
 #define RANK_STEP_US            (500 * MS)       /* stand-ins without a gateway, per rank */
 #define FETCH_GRACE_US          (2 * US)         /* how late a peer's origin pull may be */
 #define HELD_GRACE_US           (1 * US)         /* how late a held block may be */
-#define RESCUE_LATE_US          (500 * MS)       /* late enough to ask for a rescue */
+#define RESCUE_LEAD_US          (1 * US)         /* a rescue of a held block is asked
+                                                  * this long before the deadline
+                                                  * nobody makes */
+#define RESCUE_LATE_US          (500 * MS)       /* one nobody holds, this late */
 #define RESCUE_RETRY_US         (500 * MS)
 #define POLL_INTERVAL_US        (1 * US)
 #define POLL_FAST_US            (250 * MS)
@@ -1479,8 +1482,17 @@ alv_swarm_plan_announce_done (AlvSwarmPlan *self,
   if (has_lease)
     {
       lease_add (self, lease_first, lease_last, now);
-      self->lease_retry_step = LEASE_RETRY_MIN_US;
-      self->lease_retry_at = now;
+      if (!self->asked_rescue)
+        {
+          self->lease_retry_step = LEASE_RETRY_MIN_US;
+          self->lease_retry_at = now;
+        }
+    }
+  else if (self->asked_lease && self->asked_rescue)
+    {
+      /* a rescue refused (one runs, or the item's share is spent): asked
+       * again after RESCUE_RETRY_US; the asks for runs keep their own
+       * pace (a rescue's refusal says nothing of them) */
     }
   else if (self->asked_lease && self->asked_due != ALV_SWARM_PLAN_NO_DEADLINE &&
            self->asked_due - now <= NEAR_US)
@@ -1875,20 +1887,26 @@ plan_urgent (AlvSwarmPlan *self,
         }
       if (self->availability[i] > 0)
         {
-          /* held, but nobody makes the deadline: a late peer once it is
-           * due; the origin never while leases rule it (an origin pulled
-           * by everyone whose peers are busy is slow for all of them),
-           * otherwise once it is HELD_GRACE_US late */
+          /* held, but nobody makes the deadline: where leases rule the
+           * origin, a rescue lease asked RESCUE_LEAD_US before it is due
+           * (the gateway grants few: doc/swarm.md), and a late peer once
+           * it is due; the origin on our own never there (an origin
+           * pulled by everyone whose peers are busy is slow for all of
+           * them), elsewhere once it is HELD_GRACE_US late */
           Peer *any = best_peer_for (self, i, ALV_SWARM_PLAN_NO_DEADLINE, now, NULL);
 
           if (any != NULL && d <= now)
             start_request (self, any, i, i, now, "urgent, late");
           else if (m == MODE_LEASES)
             {
-              if (now - d >= RESCUE_LATE_US)
-                ask_lease (self, i, MIN (i + 3, self->n_blocks - 1), TRUE, now);
+              if (d - now <= RESCUE_LEAD_US)
+                {
+                  ask_lease (self, i, MIN (i + 3, self->n_blocks - 1), TRUE, now);
+                  if (d > now)
+                    wake_at (self, d);  /* a late peer then */
+                }
               else
-                wake_at (self, MAX (d, MIN (d + RESCUE_LATE_US, now + POLL_FAST_US)));
+                wake_at (self, d - RESCUE_LEAD_US);
             }
           else if (now - d >= HELD_GRACE_US && origin_usable (self, now))
             start_request (self, NULL, i,

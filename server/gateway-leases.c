@@ -17,6 +17,10 @@
 /* how long an asker that was refused keeps the last holder from the
  * next run */
 #define ROTATE_US (2 * G_USEC_PER_SEC)
+/* rescues of an item: at most a fifth of the blocks its runs were granted,
+ * and a few besides (the first listeners' late blocks) */
+#define RESCUE_SHARE_DIV 5
+#define RESCUE_ALLOWANCE 8
 /* a private run is granted only when no reachable listener asked for a
  * run this long (they pull the item: the unreachable copy from them) */
 #define PRIVATE_QUIET_US (5 * G_USEC_PER_SEC)
@@ -44,6 +48,7 @@ typedef struct
   AlvBlockMap *granted;         /* pulled, or being pulled */
   GPtrArray *running;           /* Lease */
   guint64 blocks_granted;
+  guint64 blocks_rescued;       /* granted to rescues */
   GArray *view;                 /* GatewayLease, for _running() */
   GHashTable *history;          /* holder → GArray of Run it was granted */
   GHashTable *reports;          /* accused holder → set of reporters */
@@ -376,12 +381,19 @@ gateway_leases_request (GatewayLeases *leases,
   if (rescue)
     {
       /* a block that is late everywhere it is held: a few blocks, one
-       * rescue at a time, and only while no run is pulled: a rescue must
-       * never slow down the blocks nobody has yet */
-      if (rescuing || running > 0)
+       * rescue at a time, beside the runs (a run pulls blocks due later;
+       * these are due now), and within a share of what the runs pulled:
+       * every rescue is one more origin copy of its blocks */
+      guint n;
+
+      if (rescuing)
         return FALSE;
       *first_out = first;
       *last_out = MIN (last, first + GATEWAY_LEASES_RESCUE_MAX - 1);
+      n = *last_out - *first_out + 1;
+      if (item->blocks_rescued + n > item->blocks_granted / RESCUE_SHARE_DIV + RESCUE_ALLOWANCE)
+        return FALSE;
+      item->blocks_rescued += n;
     }
   else
     {

@@ -62,9 +62,11 @@ void           gateway_leases_update  (GatewayLeases     *leases,
  * there nobody has pulled (at most run_bytes long) when fewer than
  * max_running leases run for @urn and @holder has fewer than two.  A
  * @rescue asks for blocks that were pulled already but are late for the
- * asker; it is granted (at most GATEWAY_LEASES_RESCUE_MAX blocks) only
- * while no other lease, rescue or run, runs for @urn.  Returns whether a lease was
- * granted, and its run in @first_out..@last_out. */
+ * asker; it is granted (at most GATEWAY_LEASES_RESCUE_MAX blocks) while
+ * no other rescue runs for @urn, runs or not, as long as the rescues of
+ * @urn stay within a fifth of the blocks granted to runs (and 8 blocks
+ * besides).  Returns whether a lease was granted, and its run in
+ * @first_out..@last_out. */
 gboolean       gateway_leases_request (GatewayLeases *leases,
                                        const char    *urn,
                                        guint          n_blocks,

@@ -153,8 +153,10 @@ test_give_back (void)
   g_assert_cmpuint (t, ==, 3);
 }
 
-/* Rescues: a few blocks, pulled before or not, one at a time, and only
- * while no run is pulled; none with leases switched off. */
+/* Rescues: a few blocks, pulled before or not, one at a time, beside the
+ * runs (their blocks are due now, a run's later), within a fifth of what
+ * the runs were granted and 8 blocks besides; none with leases switched
+ * off. */
 static void
 test_rescue (void)
 {
@@ -162,21 +164,30 @@ test_rescue (void)
   g_autoptr(GatewayLeases) off = gateway_leases_new (0, RUN_BYTES, 30 * SEC);
   g_autoptr(AlvBlockMap) run = map_with (0, 3);
   g_autoptr(AlvBlockMap) rescued = map_with (1, GATEWAY_LEASES_RESCUE_MAX);
+  g_autoptr(AlvBlockMap) rescued2 = map_with (5, 5 + GATEWAY_LEASES_RESCUE_MAX - 1);
   guint f, t;
 
   g_assert_true (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
-  /* the origin is busy with a run: no rescue */
-  g_assert_false (ask (l, "c:1", 1, 20, TRUE, 0, &f, &t));
-  gateway_leases_update (l, URN, "a:1", run, FALSE, SEC);
-  g_assert_true (ask (l, "c:1", 1, 20, TRUE, SEC, &f, &t));
+  /* the origin is busy with a run: a rescue all the same */
+  g_assert_true (ask (l, "c:1", 1, 20, TRUE, 0, &f, &t));
   g_assert_cmpuint (f, ==, 1);
   g_assert_cmpuint (t, ==, GATEWAY_LEASES_RESCUE_MAX);
+  /* one at a time */
+  g_assert_false (ask (l, "d:1", 2, 2, TRUE, 0, &f, &t));
+  gateway_leases_update (l, URN, "a:1", run, FALSE, SEC);
   g_assert_false (ask (l, "d:1", 2, 2, TRUE, SEC, &f, &t));
   /* a rescue is not a pull of new blocks, and keeps no run waiting */
   g_assert_cmpuint (gateway_leases_get_blocks_granted (l, URN), ==, 4);
   g_assert_true (ask (l, "b:1", 0, N_BLOCKS - 1, FALSE, SEC, &f, &t));
   g_assert_cmpuint (f, ==, 4);
+  /* c's is done; the next one fits the share (8 rescued, of 8 granted
+   * to runs: at most 8 / 5 + 8 = 9), a third of four blocks does not */
   gateway_leases_update (l, URN, "c:1", rescued, FALSE, 2 * SEC);
+  g_assert_true (ask (l, "d:1", 5, 20, TRUE, 2 * SEC, &f, &t));
+  g_assert_cmpuint (f, ==, 5);
+  gateway_leases_update (l, URN, "d:1", rescued2, FALSE, 3 * SEC);
+  g_assert_false (ask (l, "e:1", 10, 20, TRUE, 3 * SEC, &f, &t));
+
   g_assert_false (ask (off, "a:1", 0, 3, FALSE, 0, &f, &t));
   /* nonsense ranges */
   g_assert_false (ask (l, "e:1", 5, 4, FALSE, SEC, &f, &t));

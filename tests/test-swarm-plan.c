@@ -475,6 +475,54 @@ test_plan_ban (void)
     }
 }
 
+/* A block peers hold but none will deliver in time (here its one holder
+ * is backed off) is rescued from the origin a second before its
+ * deadline, not once it is late; a refused rescue is asked again after
+ * half a second. */
+static void
+test_plan_rescue_early (void)
+{
+  g_autoptr(AlvSwarmPlan) plan = leased_plan ();
+  g_autoptr(GArray) a1 = NULL;
+  g_autoptr(GArray) a2 = NULL;
+  g_autoptr(GArray) a3 = NULL;
+  g_autoptr(GArray) a4 = NULL;
+  const char *holder = "127.0.0.2:7002";
+  const AlvSwarmAction *ann;
+  AlvBlockMap *all = alv_block_map_new (N_BLOCKS);
+
+  alv_block_map_set_all (all);
+  alv_swarm_plan_add_peer (plan, holder, ALV_SWARM_PEER_FROM_GATEWAY, NULL, 0);
+  alv_swarm_plan_peer_info (plan, holder, ALV_SWARM_AVAIL_MAP, all, NULL, 0);
+  alv_swarm_plan_peer_failed (plan, holder, 60 * SEC, 0);
+
+  /* block 0 is due now (1.024 s per block from 0), 0.1 s late */
+  a1 = tick (plan, SEC / 10, NULL);
+  ann = find_kind (a1, ALV_SWARM_ACTION_ANNOUNCE);
+  g_assert_nonnull (ann);
+  g_assert_true (ann->want_lease);
+  g_assert_true (ann->rescue);
+  g_assert_cmpuint (ann->first, ==, 0);
+  g_assert_cmpuint (requests_to (a1, holder, NULL), ==, 0);
+
+  /* refused: not asked again at once ... */
+  alv_swarm_plan_announce_done (plan, TRUE, 900, TRUE, FALSE, 0, 0, SEC / 5);
+  a2 = tick (plan, SEC / 5, NULL);
+  g_assert_null (find_kind (a2, ALV_SWARM_ACTION_ANNOUNCE));
+  /* ... but after RESCUE_RETRY_US (0.5 s), for the blocks due within a
+   * second by then */
+  a3 = tick (plan, 7 * SEC / 10, NULL);
+  ann = find_kind (a3, ALV_SWARM_ACTION_ANNOUNCE);
+  g_assert_nonnull (ann);
+  g_assert_true (ann->rescue);
+  g_assert_cmpuint (ann->first, ==, 0);
+  /* granted: pulled from the origin at once */
+  alv_swarm_plan_announce_done (plan, TRUE, 900, TRUE, TRUE, 0, 3, 8 * SEC / 10);
+  a4 = tick (plan, 8 * SEC / 10, NULL);
+  g_assert_cmpuint (count_kind (a4, ALV_SWARM_ACTION_REQUEST, TRUE), ==, 1);
+  g_assert_cmpuint (find_kind (a4, ALV_SWARM_ACTION_REQUEST)->first, ==, 0);
+}
+
 /* Ends every request in @actions as refused for lack of a slot (503
  * with Retry-After); returns how many there were. */
 static guint
@@ -1218,7 +1266,10 @@ test_sim_sixteen (gconstpointer data)
  * with blocks of 16 KiB; the gateway's 8 KiB blocks, each passed on
  * after half the time, give 123 and 123 (doc/swarm.md); with the head
  * each listener tuning in fetches first, as the core does, 125 and 114
- * (16 KiB blocks: 93 and 98). */
+ * (16 KiB blocks: 93 and 98).  With the head's facts from the gateway
+ * and rescues beside the runs, asked a second before the deadline, 125
+ * and 125 (16 KiB: 121 and 109; before the rescues their gap was more
+ * than 8). */
 static void
 test_sim_sixteen_fresh (void)
 {
@@ -1240,7 +1291,9 @@ test_sim_sixteen_fresh (void)
             config.block_size = 2 * ALV_HASH_TREE_DEFAULT_BLOCK_SIZE;
           run (&config, &result);
           g_assert_cmpuint (result.requests_waited, >, 0);
-          g_assert_cmpfloat (result.origin_copies, <=, 1.1);
+          /* rescues are extra copies: a fifth of the runs' blocks at
+           * most, four blocks at a time (16 KiB blocks: twice the bytes) */
+          g_assert_cmpfloat (result.origin_copies, <=, big ? 1.15 : 1.1);
           stall_free[model][big] += result.stall_free;
           sim_result_clear (&result);
         }
@@ -1249,7 +1302,7 @@ test_sim_sixteen_fresh (void)
   for (guint model = 0; model < 2; model++)
     {
       g_assert_cmpuint (stall_free[model][0], >=, 110);
-      g_assert_cmpuint (stall_free[model][0], >, stall_free[model][1] + 8);
+      g_assert_cmpuint (stall_free[model][0], >=, stall_free[model][1]);
     }
 }
 
@@ -1413,6 +1466,7 @@ main (int argc, char **argv)
   g_test_add_func ("/swarm-plan/fresh/bounded", test_plan_fresh_bounded);
   g_test_add_func ("/swarm-plan/ban", test_plan_ban);
   g_test_add_func ("/swarm-plan/busy", test_plan_busy);
+  g_test_add_func ("/swarm-plan/rescue-early", test_plan_rescue_early);
   g_test_add_func ("/swarm-plan/moot-cancelled", test_plan_moot_cancelled);
   g_test_add_func ("/swarm-plan/gossip/caps", test_plan_gossip_caps);
   g_test_add_func ("/swarm-plan/gossip/shareable", test_plan_gossip_shareable);
