@@ -13,7 +13,8 @@
  * revalidation is pending).  Every refusal is an HTTP status plus a
  * one-line text/plain reason.  Announce and resolve mostly come through
  * the lean front (alv-http-front.h, fast_cb()), which answers them with
- * the same code; a resolve that waits for its job waits there too.
+ * the same code; a resolve that waits for its job waits there too, and
+ * an announce for the shared store's answer.
  */
 #define G_LOG_DOMAIN "alluvium-gateway"
 #define G_LOG_USE_STRUCTURED 1
@@ -616,26 +617,54 @@ typedef struct
   AlvHttpAnswer answer;
 } WaiterReply;
 
+/* A Reply of the fast path's for a request answered later: @method and
+ * @path are what log_request() reads of it, @headers (or none) those
+ * set before it waited. */
+static Reply *
+front_reply_begin (WaiterReply    *wr,
+                   const char     *method,
+                   const char     *path,
+                   GSocketAddress *remote,
+                   const GString  *headers)
+{
+  memset (wr, 0, sizeof *wr);
+  wr->req.method = method;
+  wr->req.method_len = strlen (method);
+  wr->req.path = path;
+  wr->req.path_len = strlen (path);
+  wr->answer.headers = headers != NULL ? g_string_new_len (headers->str, (gssize) headers->len)
+                                       : g_string_new (NULL);
+  wr->answer.body = g_string_new (NULL);
+  wr->reply.req = &wr->req;
+  wr->reply.answer = &wr->answer;
+  wr->reply.remote = remote;
+  return &wr->reply;
+}
+
+/* Sends what front_reply_begin() made ready to the front's @ticket. */
+static void
+front_reply_end (GatewayServer *self,
+                 guint64        ticket,
+                 WaiterReply   *wr)
+{
+  /* FALSE: the client went away meanwhile */
+  if (self->front != NULL)
+    (void) alv_http_front_answer (self->front, ticket, &wr->answer);
+  g_string_free (wr->answer.headers, TRUE);
+  g_string_free (wr->answer.body, TRUE);
+}
+
 static Reply *
 waiter_reply_begin (Waiter      *waiter,
                     WaiterReply *wr)
 {
-  memset (wr, 0, sizeof *wr);
   if (waiter->msg != NULL)
     {
+      memset (wr, 0, sizeof *wr);
       wr->reply.msg = waiter->msg;
       return &wr->reply;
     }
-  wr->req.method = waiter->method;
-  wr->req.method_len = strlen (waiter->method);
-  wr->req.path = "/resolve";
-  wr->req.path_len = strlen (wr->req.path);
-  wr->answer.headers = g_string_new (NULL);
-  wr->answer.body = g_string_new (NULL);
-  wr->reply.req = &wr->req;
-  wr->reply.answer = &wr->answer;
-  wr->reply.remote = waiter->remote;
-  return &wr->reply;
+  return front_reply_begin (wr, waiter->method, "/resolve", waiter->remote, NULL);
 }
 
 /* Sends what waiter_reply_begin() made ready, and frees @waiter (no
@@ -648,13 +677,7 @@ waiter_reply_end (GatewayServer *self,
   if (waiter->msg != NULL)
     soup_server_message_unpause (waiter->msg);
   else
-    {
-      /* FALSE: the client went away meanwhile */
-      if (self->front != NULL)
-        (void) alv_http_front_answer (self->front, waiter->ticket, &wr->answer);
-      g_string_free (wr->answer.headers, TRUE);
-      g_string_free (wr->answer.body, TRUE);
-    }
+    front_reply_end (self, waiter->ticket, wr);
   waiter_free (waiter);
 }
 
@@ -960,15 +983,21 @@ gateway_server_prepare (GatewayServer *self,
 /* ------------------------------------------------------------------ */
 /* The shared store (--store redis://…)                                */
 
-/* A request paused while the shared store is asked.  The client may go
- * meanwhile (@gone); the gateway may be closing (then pending calls come
- * back failed, and nothing new starts). */
+/* A request paused while the shared store is asked: a libsoup one
+ * (@msg), or an announce of the fast path's (@ticket, answered with
+ * @headers and what the store says).  The client may go meanwhile
+ * (@gone, or the front forgets the ticket); the gateway may be closing
+ * (then pending calls come back failed, and nothing new starts). */
 typedef struct
 {
   GatewayServer *self;
   SoupServerMessage *msg;
   gulong finished_id;
   gboolean gone;
+  guint64 ticket;
+  char *method;
+  GSocketAddress *remote;
+  GString *headers;
   Target target;
   GatewayEntry *entry;          /* the shared store's, for resolves */
   GHashTable *form;             /* for announces */
@@ -998,11 +1027,33 @@ pending_new (GatewayServer     *self,
   return p;
 }
 
+/* The fast path's request of @r, answered later with what @r holds so far */
+static Pending *
+pending_new_front (GatewayServer *self,
+                   Reply         *r)
+{
+  Pending *p = g_new0 (Pending, 1);
+
+  p->self = self;
+  p->ticket = r->answer->ticket;
+  p->method = g_strndup (r->req->method, r->req->method_len);
+  p->remote = r->remote != NULL ? g_object_ref (r->remote) : NULL;
+  p->headers = g_string_new_len (r->answer->headers->str, (gssize) r->answer->headers->len);
+  return p;
+}
+
 static void
 pending_free (Pending *p)
 {
-  g_signal_handler_disconnect (p->msg, p->finished_id);
-  g_object_unref (p->msg);
+  if (p->msg != NULL)
+    {
+      g_signal_handler_disconnect (p->msg, p->finished_id);
+      g_object_unref (p->msg);
+    }
+  g_free (p->method);
+  g_clear_object (&p->remote);
+  if (p->headers != NULL)
+    g_string_free (p->headers, TRUE);
   target_clear (&p->target);
   g_clear_pointer (&p->entry, gateway_entry_free);
   g_clear_pointer (&p->form, g_hash_table_unref);
@@ -1018,6 +1069,15 @@ pending_is_over (Pending *p)
 {
   if (p->gone)
     return TRUE;
+  if (p->self->closing && p->msg == NULL)
+    {
+      WaiterReply wr;
+
+      refuse (p->self, front_reply_begin (&wr, p->method, "/announce", p->remote, NULL),
+              SOUP_STATUS_SERVICE_UNAVAILABLE, _("the gateway is stopping"));
+      front_reply_end (p->self, p->ticket, &wr);
+      return TRUE;
+    }
   if (p->self->closing)
     {
       refuse (p->self, MSG_REPLY (p->msg), SOUP_STATUS_SERVICE_UNAVAILABLE, _("the gateway is stopping"));
@@ -1593,6 +1653,7 @@ announce_shared_cb (gboolean   ok,
   Pending *p = user_data;
   GatewayServer *self = p->self;
   g_autoptr(GPtrArray) peers = NULL;
+  WaiterReply wr;
 
   if (pending_is_over (p))
     {
@@ -1603,17 +1664,26 @@ announce_shared_cb (gboolean   ok,
     peers = gateway_peers_select (self->peers, p->urn, p->peer, p->have, p->numwant);
   else
     peers = gateway_peers_choose (self->peers, sample, p->n_blocks, p->have, p->numwant);
-  answer_peers (self, MSG_REPLY (p->msg), peers);
-  soup_server_message_unpause (p->msg);
+  if (p->msg != NULL)
+    {
+      answer_peers (self, MSG_REPLY (p->msg), peers);
+      soup_server_message_unpause (p->msg);
+    }
+  else
+    {
+      answer_peers (self, front_reply_begin (&wr, p->method, "/announce", p->remote, p->headers),
+                    peers);
+      front_reply_end (self, p->ticket, &wr);
+    }
   pending_free (p);
 }
 
-/* Records the announce in the shared store and answers with a sample of
- * its peers (favouring, as the local table does, those holding what the
- * asker lacks); FALSE when the store is down. */
+/* Records the announce in the shared store and answers @r later with a
+ * sample of its peers (favouring, as the local table does, those holding
+ * what the asker lacks); FALSE when the store is down. */
 static gboolean
 announce_shared (GatewayServer      *self,
-                 SoupServerMessage  *msg,
+                 Reply              *r,
                  const char         *urn,
                  guint               n_blocks,
                  GInetSocketAddress *peer,
@@ -1631,7 +1701,7 @@ announce_shared (GatewayServer      *self,
   if (self->shared == NULL || !gateway_shared_is_up (self->shared))
     return FALSE;
   key = alv_alt_format_address (peer);
-  p = pending_new (self, msg);
+  p = r->msg != NULL ? pending_new (self, r->msg) : pending_new_front (self, r);
   p->urn = g_strdup (urn);
   p->peer = g_object_ref (peer);
   p->have = event == GATEWAY_PEER_EVENT_COMPLETED || have == NULL ? NULL : alv_block_map_copy (have);
@@ -1645,7 +1715,8 @@ announce_shared (GatewayServer      *self,
       pending_free (p);
       return FALSE;
     }
-  soup_server_message_pause (msg);
+  if (r->msg != NULL)
+    soup_server_message_pause (r->msg);
   return TRUE;
 }
 
@@ -1657,8 +1728,9 @@ handle_announce (GatewayServer     *self,
   (void) handle_announce_full (self, MSG_REPLY (msg), query, TRUE);
 }
 
-/* Returns TRUE when the answer comes later (the request is paused: only
- * a libsoup request, with a shared store that is up). */
+/* Returns TRUE when the answer comes later, with a shared store that is
+ * up (a libsoup request is paused; the fast path's answered with its
+ * ticket). */
 static gboolean
 handle_announce_full (GatewayServer *self,
                       Reply         *r,
@@ -1788,8 +1860,8 @@ handle_announce_full (GatewayServer *self,
     reply_header (r, "X-Observed-Address", observed);
   }
   reply_header (r, "Cache-Control", "no-store");
-  if (peers == NULL && r->msg != NULL
-      && announce_shared (self, r->msg, urn, n_blocks, self_addr, event, have,
+  if (peers == NULL
+      && announce_shared (self, r, urn, n_blocks, self_addr, event, have,
                           event == GATEWAY_PEER_EVENT_STOPPED ? 0 : (guint) numwant))
     return TRUE;
   if (peers == NULL)
@@ -2055,9 +2127,10 @@ path_is (const AlvHttpRequest *req,
 /* Announce and resolve answered as server_cb would answer them (the same
  * code, through a Reply): at once, or, for a resolve that waits for its
  * URL's job (a docroot file is checked on every resolve), when the job
- * is done, on the same connection, planned once.  Declined (libsoup
- * takes the request): another path, a resolve that asks the shared
- * store, an announce while the shared store is up. */
+ * is done, on the same connection, planned once; an announce with the
+ * shared store up, when the store answers.  Declined (libsoup takes the
+ * request): another path, a resolve that asks the shared store, an
+ * announce of a URN whose tree is only in the shared store. */
 static AlvHttpFrontResult
 fast_cb (const AlvHttpRequest *req,
          GSocketAddress       *remote,
@@ -2081,13 +2154,21 @@ fast_cb (const AlvHttpRequest *req,
   (void) alv_http_request_find (req, "X-Forwarded-For", &n_forwarded);
   if (n_forwarded > 1)
     return ALV_HTTP_FRONT_DECLINED;
-  if (announce && self->shared != NULL && gateway_shared_is_up (self->shared))
-    return ALV_HTTP_FRONT_DECLINED;
   if (req->query != NULL)
     {
       g_autofree char *text = g_strndup (req->query, req->query_len);
 
       query = soup_form_decode (text);
+    }
+  /* an announce of a URN whose tree another gateway stored: libsoup
+   * asks the shared store for it (handle_announce_full()) */
+  if (announce && self->shared != NULL && gateway_shared_is_up (self->shared))
+    {
+      const char *text = query ? g_hash_table_lookup (query, "urn") : NULL;
+      g_autofree char *urn = text ? alv_urn_normalize (text, NULL) : NULL;
+
+      if (urn != NULL && gateway_store_get_tree (self->store, urn) == NULL)
+        return ALV_HTTP_FRONT_DECLINED;
     }
   if (!announce)
     {
@@ -2105,10 +2186,8 @@ fast_cb (const AlvHttpRequest *req,
   if (early_refuse (self, &r, total, req->n_headers, req->path_len + req->query_len, FALSE))
     return ALV_HTTP_FRONT_ANSWERED;
   if (announce)
-    {
-      (void) handle_announce_full (self, &r, query, TRUE);
-      return ALV_HTTP_FRONT_ANSWERED;
-    }
+    return handle_announce_full (self, &r, query, TRUE) ? ALV_HTTP_FRONT_LATER
+                                                        : ALV_HTTP_FRONT_ANSWERED;
   self->stats.resolves++;
   if (plan == RESOLVE_WAIT)
     {

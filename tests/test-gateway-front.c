@@ -26,6 +26,9 @@ typedef struct
   char *url;                    /* http://127.0.0.1:PORT/ */
   char *host;                   /* 127.0.0.1:PORT */
   char *urn;                    /* of the docroot's item */
+  GDataInputStream *log;        /* the gateway's stderr, when piped */
+  GSubprocess *redis;
+  char *redis_dir;
 } Fixture;
 
 typedef struct
@@ -253,10 +256,12 @@ count_lines (const char *text)
 
 /* --- the gateway ------------------------------------------------------ */
 
+/* Starts the gateway on a docroot of one item with @options (and its
+ * stderr in fx->log with @log), and resolves the item. */
 static void
-start (Fixture    *fx,
-       const char *first_option,
-       ...)
+start_with (Fixture            *fx,
+            gboolean            log,
+            const char * const *options)
 {
   g_autoptr(GPtrArray) extra = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *item = g_build_filename (fx->dir, "item.mp3", NULL);
@@ -265,20 +270,21 @@ start (Fixture    *fx,
   g_autoptr(GString) buf = g_string_new (NULL);
   g_autoptr(GSocket) socket = NULL;
   g_autofree char *request = NULL;
-  const char *option;
-  va_list args;
 
   for (guint i = 0; i < 50000; i++)
     data[i] = (char) (i * 7 + i / 256);
   g_file_set_contents (item, data, 50000, &error);
   g_assert_no_error (error);
   g_ptr_array_add (extra, g_strconcat ("--docroot=", fx->dir, NULL));
-  va_start (args, first_option);
-  for (option = first_option; option != NULL; option = va_arg (args, const char *))
-    g_ptr_array_add (extra, g_strdup (option));
-  va_end (args);
+  for (guint i = 0; options != NULL && options[i] != NULL; i++)
+    g_ptr_array_add (extra, g_strdup (options[i]));
   g_ptr_array_add (extra, NULL);
-  fx->gateway = test_spawn_gateway ((const char * const *) extra->pdata, WAIT_MS, &fx->url);
+  fx->gateway = test_spawn_gateway_full ((const char * const *) extra->pdata, 0,
+                                         log ? G_SUBPROCESS_FLAGS_STDERR_PIPE
+                                             : G_SUBPROCESS_FLAGS_NONE,
+                                         WAIT_MS, &fx->url);
+  if (log)
+    fx->log = g_data_input_stream_new (g_subprocess_get_stderr_pipe (fx->gateway));
   fx->host = g_strndup (fx->url + strlen ("http://"), strlen (fx->url) - strlen ("http://") - 1);
 
   /* a docroot file is checked on every resolve: answered by the front
@@ -302,6 +308,24 @@ start (Fixture    *fx,
 }
 
 static void
+start (Fixture    *fx,
+       const char *first_option,
+       ...)
+{
+  g_autoptr(GPtrArray) options = g_ptr_array_new ();
+  const char *option;
+  va_list args;
+
+  va_start (args, first_option);
+  for (option = first_option; option != NULL; option = va_arg (args, const char *))
+    g_ptr_array_add (options, (gpointer) option);
+  va_end (args);
+  g_ptr_array_add (options, NULL);
+  start_with (fx, FALSE, (const char * const *) options->pdata);
+}
+
+
+static void
 fixture_setup (Fixture       *fx,
                gconstpointer  data G_GNUC_UNUSED)
 {
@@ -318,6 +342,13 @@ fixture_teardown (Fixture       *fx,
   if (fx->gateway != NULL)
     g_assert_true (test_subprocess_stop (fx->gateway, SIGTERM, WAIT_MS));
   g_clear_object (&fx->gateway);
+  g_clear_object (&fx->log);
+  if (fx->redis != NULL)
+    g_assert_true (test_subprocess_stop (fx->redis, SIGTERM, WAIT_MS));
+  g_clear_object (&fx->redis);
+  if (fx->redis_dir != NULL)
+    test_remove_tree (fx->redis_dir);
+  g_free (fx->redis_dir);
   test_remove_tree (fx->dir);
   g_free (fx->dir);
   g_free (fx->url);
@@ -420,6 +451,64 @@ test_keep_alive (Fixture       *fx,
     assert_announce_answer (fx, &a);
     assert_closed (old, buf);
   }
+}
+
+/* With the shared store up, the front answers announces as well, once
+ * Redis has: five pipelined on one kept-alive connection, answered in
+ * order, each with the peers announced before it (before: each went to
+ * libsoup, which closed the connection after its answer). */
+static void
+test_keep_alive_redis (Fixture       *fx,
+                       gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GString) buf = g_string_new (NULL);
+  g_autoptr(GString) requests = g_string_new (NULL);
+  g_autofree char *sock = NULL;
+  g_autofree char *store = NULL;
+
+  fx->redis_dir = g_dir_make_tmp ("alluvium-front-redis-XXXXXX", &error);
+  g_assert_no_error (error);
+  fx->redis = test_spawn_redis (fx->redis_dir, WAIT_MS, &sock);
+  if (fx->redis == NULL)
+    {
+      g_test_skip ("redis-server is not installed (Debian: redis-server)");
+      return;
+    }
+  store = g_strconcat ("--store=unix:", sock, NULL);
+  start_with (fx, TRUE, (const char *[]) { store, NULL });
+  test_read_line_with (fx->log, "connected to Redis", WAIT_MS);
+  g_assert_cmpuint (status_value (fx, "store-up"), ==, 1);
+
+  socket = connect_to (fx);
+  for (guint i = 0; i < 5; i++)
+    {
+      g_autofree char *request = announce_request (fx, 7600 + i, "HTTP/1.1", NULL);
+
+      g_string_append (requests, request);
+    }
+  send_text (socket, requests->str, requests->len);
+  for (guint i = 0; i < 5; i++)
+    {
+      g_auto(Answer) a = { 0, };
+
+      g_assert_true (read_answer (socket, buf, FALSE, &a));
+      assert_announce_answer (fx, &a);
+      g_assert_null (answer_header (&a, "connection"));
+      g_assert_cmpuint (count_lines (a.body->str), ==, i);
+    }
+  /* still open */
+  {
+    g_autofree char *request = announce_request (fx, 7600, "HTTP/1.1", NULL);
+    g_auto(Answer) a = { 0, };
+
+    send_str (socket, request);
+    g_assert_true (read_answer (socket, buf, FALSE, &a));
+    assert_announce_answer (fx, &a);
+    g_assert_cmpuint (count_lines (a.body->str), ==, 4);
+  }
+  g_assert_cmpuint (status_value (fx, "announces"), ==, 6);
 }
 
 /* Forty announces and a /status in one write: forty answers from the
@@ -925,6 +1014,7 @@ main (int   argc,
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("/server/gateway-front/keep-alive", test_keep_alive);
   ADD ("/server/gateway-front/pipelined", test_pipelined);
+  ADD ("/server/gateway-front/keep-alive-redis", test_keep_alive_redis);
   ADD ("/server/gateway-front/hand-over", test_hand_over);
   ADD ("/server/gateway-front/malformed", test_malformed);
   ADD ("/server/gateway-front/slow", test_slow);

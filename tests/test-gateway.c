@@ -2172,16 +2172,7 @@ static void
 wait_log (GDataInputStream *log,
           const char       *what)
 {
-  for (guint i = 0; i < 1000; i++)
-    {
-      g_autofree char *line = test_read_line (log, WAIT_MS);
-
-      g_assert_nonnull (line);
-      g_test_message ("gateway: %s", line);
-      if (strstr (line, what) != NULL)
-        return;
-    }
-  g_assert_not_reached ();
+  test_read_line_with (log, what, WAIT_MS);
 }
 
 /* Starts Redis in the test's directory; FALSE (the test is skipped) when

@@ -443,6 +443,33 @@ test_read_line (GDataInputStream *in,
 }
 
 /**
+ * test_read_line_with:
+ * @in: a stream of lines (a child's log)
+ * @what: what the awaited line contains
+ * @timeout_ms: how long to wait at most for each line
+ *
+ * Reads the lines of @in (each in the test's messages) up to the first
+ * that contains @what, of at most a thousand; fails the test if none
+ * does.
+ */
+void
+test_read_line_with (GDataInputStream *in,
+                     const char       *what,
+                     guint             timeout_ms)
+{
+  for (guint i = 0; i < 1000; i++)
+    {
+      g_autofree char *line = test_read_line (in, timeout_ms);
+
+      g_assert_nonnull (line);
+      g_test_message ("log: %s", line);
+      if (strstr (line, what) != NULL)
+        return;
+    }
+  g_assert_not_reached ();
+}
+
+/**
  * test_subprocess_read_line:
  * @proc: a child process spawned with %G_SUBPROCESS_FLAGS_STDOUT_PIPE
  * @timeout_ms: how long to wait at most

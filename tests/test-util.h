@@ -114,6 +114,9 @@ gboolean     test_subprocess_stop      (GSubprocess        *proc,
                                         guint               timeout_ms);
 char        *test_read_line            (GDataInputStream   *in,
                                         guint               timeout_ms);
+void         test_read_line_with       (GDataInputStream   *in,
+                                        const char         *what,
+                                        guint               timeout_ms);
 char        *test_subprocess_read_line (GSubprocess        *proc,
                                         guint               timeout_ms);
 GSubprocess *test_spawn_gateway        (const char * const *extra,
