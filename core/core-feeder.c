@@ -839,31 +839,56 @@ feeder_swarm_begin (CoreFeeder *f)
   alv_swarm_set_deadline_func (f->swarm, feeder_start_deadline, f, NULL);
 }
 
+/* A read of the block store (of the head with @head, else of the body)
+ * has ended: the feeder, its reading flag cleared, and the bytes in
+ * @data; or NULL when the feeder is gone (cancelled: @user_data is not
+ * touched), failed (reported), or the read met a block that changed on
+ * disk (logged: the store dropped it, the swarm fetches it again and
+ * "block-ready" takes the read up). */
+static CoreFeeder *
+feeder_store_read_finish (GObject       *source,
+                          GAsyncResult  *result,
+                          gpointer       user_data,
+                          gboolean       head,
+                          GBytes       **data)
+{
+  g_autoptr(GError) error = NULL;
+  CoreFeeder *f;
+
+  *data = alv_block_store_read_finish (ALV_BLOCK_STORE (source), result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return NULL;
+  f = user_data;
+  if (head)
+    f->head_reading = FALSE;
+  else
+    f->reading = FALSE;
+  if (g_error_matches (error, ALV_ERROR, ALV_ERROR_MISMATCH))
+    {
+      g_message ("%s", error->message);
+      /* the body waits for the block */
+      if (!head)
+        f->waiting = TRUE;
+      return NULL;
+    }
+  if (*data == NULL || g_bytes_get_size (*data) == 0)
+    {
+      feeder_fail (f, error != NULL ? error->message : _("the cache returned no data"));
+      return NULL;
+    }
+  return f;
+}
+
 static void
 swarm_head_cb (GObject      *source,
                GAsyncResult *result,
                gpointer      user_data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) data = alv_block_store_read_finish (ALV_BLOCK_STORE (source), result, &error);
-  CoreFeeder *f;
+  g_autoptr(GBytes) data = NULL;
+  CoreFeeder *f = feeder_store_read_finish (source, result, user_data, TRUE, &data);
 
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+  if (f == NULL)
     return;
-  f = user_data;
-  f->head_reading = FALSE;
-  if (g_error_matches (error, ALV_ERROR, ALV_ERROR_MISMATCH))
-    {
-      /* a block changed on disk and is fetched again: "block-ready" reads
-       * the head anew */
-      g_message ("%s", error->message);
-      return;
-    }
-  if (data == NULL)
-    {
-      feeder_fail (f, error->message);
-      return;
-    }
   g_byte_array_set_size (f->buf, 0);
   g_byte_array_append (f->buf, g_bytes_get_data (data, NULL), g_bytes_get_size (data));
   if (head_needs_more (f->buf->data, f->buf->len, f->file_size) && f->head_want < MAX_HEAD_SIZE)
@@ -924,27 +949,11 @@ swarm_read_cb (GObject      *source,
                GAsyncResult *result,
                gpointer      user_data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) data = alv_block_store_read_finish (ALV_BLOCK_STORE (source), result, &error);
-  CoreFeeder *f;
+  g_autoptr(GBytes) data = NULL;
+  CoreFeeder *f = feeder_store_read_finish (source, result, user_data, FALSE, &data);
 
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+  if (f == NULL)
     return;
-  f = user_data;
-  f->reading = FALSE;
-  if (g_error_matches (error, ALV_ERROR, ALV_ERROR_MISMATCH))
-    {
-      /* a block changed on disk: the store dropped it and the swarm
-       * fetches it again; "block-ready" resumes the read */
-      g_message ("%s", error->message);
-      f->waiting = TRUE;
-      return;
-    }
-  if (data == NULL || g_bytes_get_size (data) == 0)
-    {
-      feeder_fail (f, error != NULL ? error->message : _("the cache returned no data"));
-      return;
-    }
   g_byte_array_append (f->buf, g_bytes_get_data (data, NULL), g_bytes_get_size (data));
   f->read_pos += g_bytes_get_size (data);
   feeder_drain (f);
