@@ -77,6 +77,7 @@ struct _FrontConn
   gboolean close_after;
   gboolean close_unread;        /* with @close_after: bytes were left */
   gboolean lingering;           /* answered and shut down: draining */
+  gboolean nodelay;             /* TCP_NODELAY set */
   guint64 ticket;               /* of the request answered later, or 0 */
   guint later_minor;            /* that request's version, */
   gboolean later_head;          /* whether it was a HEAD, */
@@ -165,9 +166,9 @@ conn_free (FrontConn *conn)
     g_queue_unlink (&conn->front->ready, &conn->ready_link);
   if (conn->ticket != 0)
     g_hash_table_remove (conn->front->later, &conn->ticket);
-  /* the timer runs only while there are deadlines to keep */
-  if (conn->front->conns.length == 0)
-    front_set_sweep (conn->front, -1);
+  /* the timer stays set when the last connection goes (the sweep then
+   * finds nothing and stops it): a connection answered and closed at
+   * once costs no wakeup of the main loop to set and unset it */
   g_clear_object (&conn->remote);
   g_free (conn->address);
   g_free (conn->in);
@@ -442,6 +443,16 @@ conn_send_answer (FrontConn *conn,
   AlvHttpFront *front = conn->front;
   gssize n;
 
+  /* answers go out at once: with Nagle, the second of two pipelined
+   * answers would wait for the client's delayed ACK (about 40 ms).  The
+   * last answer needs nothing: it goes out as the connection closes */
+  if (keep_alive && !conn->nodelay)
+    {
+      int one = 1;
+
+      setsockopt (conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      conn->nodelay = TRUE;
+    }
   front->answered++;
   n = send_some (conn->fd, front->wire->str, front->wire->len);
   if (n < 0)
@@ -830,13 +841,6 @@ alv_http_front_take (AlvHttpFront   *front,
   g_return_if_fail (front != NULL && fd >= 0);
   g_return_if_fail (G_IS_SOCKET_ADDRESS (remote) && address != NULL);
 
-  /* answers go out at once: with Nagle, the second of two pipelined
-   * answers would wait for the client's delayed ACK (about 40 ms) */
-  {
-    int one = 1;
-
-    setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
   conn = g_new0 (FrontConn, 1);
   conn->front = front;
   conn->link.data = conn;

@@ -374,6 +374,8 @@ alv_alt_format_address (GInetSocketAddress *addr)
 {
   GInetAddress *address;
   g_autofree char *host = NULL;
+  char port_text[6];
+  char *digits;
   guint16 port;
 
   g_return_val_if_fail (G_IS_INET_SOCKET_ADDRESS (addr), NULL);
@@ -383,9 +385,19 @@ alv_alt_format_address (GInetSocketAddress *addr)
     return NULL;
   address = g_inet_socket_address_get_address (addr);
   host = g_inet_address_to_string (address);
+  /* the port's digits by hand: a gateway formats every peer of every
+   * announce answer */
+  digits = port_text + sizeof port_text - 1;
+  *digits = '\0';
+  do
+    {
+      *--digits = (char) ('0' + port % 10);
+      port /= 10;
+    }
+  while (port > 0);
   if (g_inet_address_get_family (address) == G_SOCKET_FAMILY_IPV6)
-    return g_strdup_printf ("[%s]:%u", host, port);
-  return g_strdup_printf ("%s:%u", host, port);
+    return g_strconcat ("[", host, "]:", digits, NULL);
+  return g_strconcat (host, ":", digits, NULL);
 }
 
 /**

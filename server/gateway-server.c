@@ -1629,17 +1629,28 @@ answer_peers (GatewayServer *self,
               GPtrArray     *peers)
 {
   g_autoptr(GString) body = g_string_sized_new (32 * peers->len + 1);
-  g_autofree char *alt = alv_alt_format (peers, self->config.max_peers);
+  g_autoptr(GString) alt = g_string_sized_new (32 * peers->len + 1);
+  guint n_alt = 0;
 
+  /* each address formatted once, for its line and for X-Alt (as
+   * alv_alt_format() writes it) */
   for (guint i = 0; i < peers->len; i++)
     {
       g_autofree char *entry = alv_alt_format_address (peers->pdata[i]);
 
+      if (entry == NULL)
+        continue;
       g_string_append (body, entry);
       g_string_append_c (body, '\n');
+      if (n_alt < self->config.max_peers)
+        {
+          if (n_alt++ > 0)
+            g_string_append_c (alt, ',');
+          g_string_append (alt, entry);
+        }
     }
-  if (alt != NULL)
-    reply_header (r, ALV_HEADER_ALT, alt);
+  if (n_alt > 0)
+    reply_header (r, ALV_HEADER_ALT, alt->str);
   reply_status (r, SOUP_STATUS_OK, NULL);
   reply_body (r, "text/plain; charset=utf-8", body->str, body->len);
   log_request (r, SOUP_STATUS_OK, NULL);
