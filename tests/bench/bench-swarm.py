@@ -22,7 +22,12 @@ the bitrate.  Listeners tune in at random times over the first
 --join-window seconds (fixed --seed), each at the live position, and a
 reader per listener consumes its local stream as a player would: it
 starts after 2 s of audio, then plays at the bitrate; a stall is the
-buffer running empty (it resumes after 1 s is buffered again).
+buffer running empty (it resumes after 1 s is buffered again).  A reader
+whose stream ended with the last item's last bytes has played the
+schedule out when its buffer runs empty after them: that is the end of
+its stream, not a stall (a listener plays from where its core started
+the stream, a moment after it tuned in, so it may reach the end a
+fraction of a second before the slot does).
 
 With --origin-model droptail the origin is nginx instead, serving the same
 files, and its uplink is capped by tc as a home line is: an htb class at
@@ -526,13 +531,17 @@ def wait_http(url, timeout=20):
 # --- listeners --------------------------------------------------------------
 
 class Reader(threading.Thread):
-    """Reads a local stream and records (time, bytes) of every chunk."""
+    """Reads a local stream and records (time, bytes) of every chunk, and
+    the stream's last TAIL bytes."""
+
+    TAIL = 4096
 
     def __init__(self, url, stop_at):
         super().__init__(daemon=True)
         self.url = urllib.parse.urlsplit(url)
         self.stop_at = stop_at
         self.arrivals = []
+        self.tail = b""
         self.error = None
         self.connected_at = None
 
@@ -550,6 +559,7 @@ class Reader(threading.Thread):
             body = head.split(b"\r\n\r\n", 1)[1]
             if body:
                 self.arrivals.append((time.time(), len(body)))
+                self.tail = body[-self.TAIL:]
             s.settimeout(1.0)
             while time.time() < self.stop_at:
                 try:
@@ -559,15 +569,27 @@ class Reader(threading.Thread):
                 if not chunk:
                     break
                 self.arrivals.append((time.time(), len(chunk)))
+                self.tail = (self.tail + chunk)[-self.TAIL:]
             s.close()
         except Exception as e:  # reported in the results, never fatal
             self.error = str(e)
 
 
-def playback(arrivals, t_tune, t_end):
+def ends_with_item(tail, last_item):
+    """Whether a stream's last bytes are the end of the schedule's last
+    item (the file's last 1 KiB, within the last few)."""
+    with open(last_item, "rb") as f:
+        f.seek(max(os.path.getsize(last_item) - 8 * Reader.TAIL, 0))
+        end = f.read()
+    return len(tail) >= 1024 and tail[-1024:] in end[-2 * Reader.TAIL:]
+
+
+def playback(arrivals, t_tune, t_end, complete=False):
     """Simulates a player on the arrival log: returns startup delay to the
     first byte and to 2 s of audio, the stalls (count, seconds) and when
-    each stall began (seconds after t_tune)."""
+    each stall began (seconds after t_tune).  With @complete (the stream
+    ended with the schedule's last bytes), running empty once every byte
+    has arrived is the end of the stream, not a stall."""
     if not arrivals:
         return None, None, 0, 0.0, []
     first = arrivals[0][0] - t_tune
@@ -601,6 +623,8 @@ def playback(arrivals, t_tune, t_end):
                 played += want
             else:
                 played += max(buffered, 0)
+                if complete and idx == len(arrivals):
+                    break
                 playing = False
                 stalls += 1
                 stall_from = t
@@ -782,7 +806,9 @@ def scenario(name, args, root, media, sizes, swarm):
 
     rows = []
     for li in listeners:
-        first, startup, stalls, stalled, stall_times = playback(li.reader.arrivals, li.t_tune, end - 2)
+        complete = ends_with_item(li.reader.tail, media[-1])
+        first, startup, stalls, stalled, stall_times = playback(
+            li.reader.arrivals, li.t_tune, end - 2, complete)
         rows.append({
             "listener": li.index,
             "tune_at": round(li.t_tune - t0, 2),
@@ -790,6 +816,8 @@ def scenario(name, args, root, media, sizes, swarm):
             "startup_s": None if startup is None else round(startup, 3),
             "stalls": stalls,
             "stall_s": round(stalled, 2),
+            # the stream ended with the schedule's last bytes
+            "complete": complete,
             # when each stall began, seconds after the first item's slot
             # start (item changes are at multiples of --seconds)
             "stall_at": [round(li.t_tune + s - start, 1) for s in stall_times],
@@ -817,6 +845,8 @@ def scenario(name, args, root, media, sizes, swarm):
         "stall_free_fraction": round(sum(1 for r in rows if r["stalls"] == 0
                                          and r["startup_s"] is not None) / len(rows), 3),
         "stall_seconds": round(sum(r["stall_s"] for r in rows), 2),
+        # streams that ended with the schedule's last bytes
+        "played_out": sum(1 for r in rows if r["complete"]),
         # one core relaying the station: CPU share over the run, peak memory
         "core_cpu_percent_mean": round(100 * statistics.mean(r["cpu_s"] for r in rows) / (end - t0), 2),
         "core_vm_hwm_mib_max": round(max(r["vm_hwm_kib"] for r in rows) / 1024, 1),
@@ -928,6 +958,7 @@ def main():
                  ("startup_p95_s", "startup p95 s"),
                  ("stall_free", "stall-free"),
                  ("stall_seconds", "stall seconds"),
+                 ("played_out", "played to the end"),
                  ("core_cpu_percent_mean", "core CPU % (mean)"),
                  ("core_vm_hwm_mib_max", "core peak MiB (max)"),
                  ("bytes_from_peers", "bytes from peers")]
@@ -937,7 +968,7 @@ def main():
                       ("origin_wire_copies_per_item", "wire copies/item"),
                       ("origin_dropped_packets", "origin drops (pkt)")]
         for key, label in lines:
-            cells = (f"{s[key]}/{s['listeners']}" if key == "stall_free" else str(s[key])
+            cells = (f"{s[key]}/{s['listeners']}" if key in ("stall_free", "played_out") else str(s[key])
                      for s in results)
             print(f"{label:<20}" + "".join(f"{c:>14}" for c in cells))
         print(json.dumps({"bench": "swarm", "media": "webm-video" if args.video else "mp3",
