@@ -166,9 +166,9 @@ conn_free (FrontConn *conn)
     g_queue_unlink (&conn->front->ready, &conn->ready_link);
   if (conn->ticket != 0)
     g_hash_table_remove (conn->front->later, &conn->ticket);
-  /* the timer stays set when the last connection goes (the sweep then
-   * finds nothing and stops it): a connection answered and closed at
-   * once costs no wakeup of the main loop to set and unset it */
+  /* the timer runs only while there are deadlines to keep */
+  if (conn->front->conns.length == 0)
+    front_set_sweep (conn->front, -1);
   g_clear_object (&conn->remote);
   g_free (conn->address);
   g_free (conn->in);

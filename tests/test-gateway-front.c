@@ -952,6 +952,30 @@ test_graceful_close (Fixture       *fx,
   assert_serves_on (fx);
 }
 
+/* A new connection answered @request (into @a).  A connection of this
+ * address that closed stops counting once the gateway has read its end,
+ * which may come after the new one is accepted: then the new one is
+ * over the cap and closed at once, and the next try is answered. */
+static GSocket *
+connect_answered (Fixture    *fx,
+                  const char *request,
+                  GString    *buf,
+                  Answer     *a)
+{
+  for (guint i = 0; i < 50; i++)
+    {
+      g_autoptr(GSocket) socket = connect_to (fx);
+      g_autoptr(GError) error = NULL;
+
+      if (g_socket_send (socket, request, strlen (request), NULL, &error) == (gssize) strlen (request)
+          && read_answer (socket, buf, FALSE, a))
+        return g_steal_pointer (&socket);
+      g_test_message ("closed at once: a close the gateway has not read yet");
+      g_string_truncate (buf, 0);
+    }
+  g_assert_not_reached ();
+}
+
 /* Over the per-address cap, a connection is closed at once; a connection
  * the fast path closed, or handed over and libsoup closed, stops
  * counting. */
@@ -975,9 +999,7 @@ test_cap (Fixture       *fx,
 
           if (held[i] != NULL)
             continue;
-          held[i] = connect_to (fx);
-          send_str (held[i], request);
-          g_assert_true (read_answer (held[i], buf, FALSE, &a));
+          held[i] = connect_answered (fx, request, buf, &a);
           assert_announce_answer (fx, &a);
         }
       over = connect_to (fx);
