@@ -608,8 +608,9 @@ waiter_free (Waiter *waiter)
   g_free (waiter);
 }
 
-/* Where a waiter's answer is made: its libsoup message, or an answer of
- * its own that goes to the fast path's connection. */
+/* Where the answer of a request that waited (for its URL's job, or for
+ * the shared store) is made: its libsoup message, or an answer of its
+ * own that goes to the fast path's connection. */
 typedef struct
 {
   Reply reply;
