@@ -1261,7 +1261,6 @@ main (int argc, char **argv)
   player_tune (self);
   g_main_loop_run (self->loop);
 
-  gst_element_set_state (self->playbin, GST_STATE_NULL);
   if (self->tuned)
     {
       g_autoptr(GError) stop_error = NULL;
@@ -1280,12 +1279,17 @@ main (int argc, char **argv)
   {
     int code = self->exit_code;
 
-    player_clear (self);
-    /* no gst_deinit(): it joins GStreamer's task threads and frees its
-     * registry while souphttpsrc's own session thread may still be
-     * winding down the read a stop cut short (the likely cause of a
-     * player that hung, and one killed by a signal, at exit in two CI
-     * runs); the system frees all of it at exit anyway */
-    return code;
+    /* the pipeline is not taken down, and the process ends at once: in
+     * GStreamer 1.22 (Debian 12) souphttpsrc's own session thread can
+     * crash in libsoup while the pipeline goes to NULL and its streaming
+     * thread stops (a player killed by SIGSEGV at quit, about one exit in
+     * 30 here; backtrace in the commit); gst_deinit() and exit handlers
+     * raced that thread the same way (a player that hung at exit).  The
+     * terminal is restored and what was printed flushed; the system
+     * frees the rest, the core has been told to stop already */
+    g_clear_pointer (&self->ui, player_ui_free);
+    fflush (stdout);
+    fflush (stderr);
+    _exit (code);
   }
 }
