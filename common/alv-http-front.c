@@ -35,6 +35,7 @@
 #include "alv-http-front.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -900,6 +901,63 @@ alv_http_front_answer (AlvHttpFront        *front,
   if (conn->in_len > 0)
     conn_queue (conn);
   return TRUE;
+}
+
+/* Whether the client of @conn has gone, as the front would find at its
+ * next read: the end of the stream where it reads (an idle or lingering
+ * connection), a hang-up where it does not (an answer being sent or
+ * waited for, requests kept for the next turn). */
+static gboolean
+conn_client_gone (FrontConn *conn)
+{
+  struct pollfd pfd = { .fd = conn->fd, .events = POLLIN };
+  char probe;
+  gssize n;
+
+  if (poll (&pfd, 1, 0) < 0)
+    return FALSE;
+  if ((pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0)
+    return TRUE;
+  if (conn->ticket != 0 || conn->out != NULL || conn->in_len > 0 || (pfd.revents & POLLIN) == 0)
+    return FALSE;
+  n = recv (conn->fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/**
+ * alv_http_front_reap:
+ * @front: a front
+ * @address: (nullable): the listener's key of a client, or NULL for all
+ *
+ * Closes the connections (of @address) whose clients have gone, before
+ * the front reads their end: a client that closed and connects again at
+ * once finds its closed connection no longer counted at the listener's
+ * cap.  Looks at every connection: called at a cap only.
+ *
+ * Returns: how many it closed
+ */
+guint
+alv_http_front_reap (AlvHttpFront *front,
+                     const char   *address)
+{
+  GList *l;
+  guint n = 0;
+
+  g_return_val_if_fail (front != NULL, 0);
+
+  l = front->conns.head;
+  while (l != NULL)
+    {
+      FrontConn *conn = l->data;
+
+      l = l->next;
+      if ((address == NULL || strcmp (conn->address, address) == 0) && conn_client_gone (conn))
+        {
+          conn_close (conn);
+          n++;
+        }
+    }
+  return n;
 }
 
 /**

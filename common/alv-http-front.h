@@ -105,6 +105,8 @@ void          alv_http_front_take   (AlvHttpFront              *front,
 gboolean      alv_http_front_answer (AlvHttpFront              *front,
                                      guint64                    ticket,
                                      const AlvHttpAnswer       *answer);
+guint         alv_http_front_reap   (AlvHttpFront              *front,
+                                     const char                *address);
 guint         alv_http_front_get_n_connections (AlvHttpFront   *front);
 guint64       alv_http_front_get_n_answered    (AlvHttpFront   *front);
 gint64        alv_http_front_get_next_sweep    (AlvHttpFront   *front);

@@ -79,6 +79,7 @@ struct _AlvListener
   AlvListenerAcceptFunc func;
   gpointer func_data;
   AlvListenerFrontFunc front;      /* sees connections before @soup */
+  AlvListenerFrontReapFunc front_reap;
   gpointer front_data;
 };
 
@@ -459,21 +460,27 @@ alv_listener_serve_soup (AlvListener  *listener,
  * alv_listener_set_front:
  * @listener: a listener that serves a SoupServer
  * @func: receives each admitted connection first, as a bare descriptor
- * @user_data: passed to @func
+ * @front_reap: (nullable): at a cap, closes the front's connections whose
+ *   clients have gone
+ * @user_data: passed to @func and @front_reap
  *
  * Makes @listener give its connections to @func (a fast path such as
  * #AlvHttpFront), which closes them with alv_listener_release() or hands
- * them to the server with alv_listener_hand_over().
+ * them to the server with alv_listener_hand_over().  A client that closes
+ * a connection and connects again at once is admitted at its cap even
+ * when the front has not read the close yet: @front_reap looks for it.
  */
 void
-alv_listener_set_front (AlvListener          *listener,
-                        AlvListenerFrontFunc  func,
-                        gpointer              user_data)
+alv_listener_set_front (AlvListener              *listener,
+                        AlvListenerFrontFunc      func,
+                        AlvListenerFrontReapFunc  front_reap,
+                        gpointer                  user_data)
 {
   g_return_if_fail (ALV_IS_LISTENER (listener));
   g_return_if_fail (listener->soup != NULL);
 
   listener->front = func;
+  listener->front_reap = front_reap;
   listener->front_data = user_data;
 }
 
@@ -620,12 +627,19 @@ admit (AlvListener *self,
     {
       gint64 now = g_get_monotonic_time ();
 
-      /* at a cap: connections whose clients left do not count; looking
-       * for them is bounded to a few times a second under a flood */
+      /* at a cap: connections whose clients left do not count (those
+       * the server holds, and those the front has not read the end of
+       * yet); looking for them is bounded to a few times a second under
+       * a flood */
       if (now - self->last_reap >= REAP_INTERVAL)
         {
+          const char *of = admission == ALV_REFUSE_ADDRESS ? address : NULL;
+          guint n = reap (self, of);
+
           self->last_reap = now;
-          if (reap (self, admission == ALV_REFUSE_ADDRESS ? address : NULL) > 0)
+          if (self->front_reap != NULL)
+            n += self->front_reap (self, of, self->front_data);
+          if (n > 0)
             admission = alv_conn_limits_admit (self->limits, address);
         }
     }

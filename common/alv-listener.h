@@ -63,6 +63,13 @@ typedef void (*AlvListenerFrontFunc) (AlvListener    *listener,
                                       const char     *address,
                                       gpointer        user_data);
 
+/* At a cap: closes the connections the front holds (of @address, or of
+ * every client when NULL) whose clients have gone, releasing each
+ * (alv_listener_release()); returns how many. */
+typedef guint (*AlvListenerFrontReapFunc) (AlvListener    *listener,
+                                           const char     *address,
+                                           gpointer        user_data);
+
 AlvListener *alv_listener_new              (const char              *name,
                                             const AlvListenerConfig *config);
 void         alv_listener_set_accept_func  (AlvListener             *listener,
@@ -75,6 +82,7 @@ gboolean     alv_listener_serve_soup       (AlvListener             *listener,
                                             GError                 **error);
 void         alv_listener_set_front        (AlvListener             *listener,
                                             AlvListenerFrontFunc     func,
+                                            AlvListenerFrontReapFunc front_reap,
                                             gpointer                 user_data);
 void         alv_listener_release          (AlvListener             *listener,
                                             const char              *address);

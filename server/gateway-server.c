@@ -2243,6 +2243,18 @@ front_take_cb (AlvListener    *listener G_GNUC_UNUSED,
   alv_http_front_take (self->front, fd, remote, address);
 }
 
+/* At the listener's cap: the front's connections whose clients left,
+ * before the front has read their end. */
+static guint
+front_reap_cb (AlvListener *listener G_GNUC_UNUSED,
+               const char  *address,
+               gpointer     user_data)
+{
+  GatewayServer *self = user_data;
+
+  return alv_http_front_reap (self->front, address);
+}
+
 static void
 hand_over_cb (int             fd,
               GSocketAddress *remote,
@@ -2438,7 +2450,7 @@ gateway_server_listen (GatewayServer *self,
       if (self->front == NULL)
         return FALSE;
       alv_http_front_set_refuse_func (self->front, front_refuse_cb);
-      alv_listener_set_front (self->listener, front_take_cb, self);
+      alv_listener_set_front (self->listener, front_take_cb, front_reap_cb, self);
       for (char **proxy = self->config.trusted_proxies; proxy != NULL && *proxy != NULL; proxy++)
         {
           g_autoptr(GInetAddress) inet = g_inet_address_new_from_string (*proxy);

@@ -953,9 +953,10 @@ test_graceful_close (Fixture       *fx,
 }
 
 /* A new connection answered @request (into @a).  A connection of this
- * address that closed stops counting once the gateway has read its end,
- * which may come after the new one is accepted: then the new one is
- * over the cap and closed at once, and the next try is answered. */
+ * address that closed stops counting once the gateway has read its end
+ * or, at the cap, looked for it; it looks at most ten times a second
+ * (against floods), so the new one may still be over the cap and closed
+ * at once, and the next try is answered. */
 static GSocket *
 connect_answered (Fixture    *fx,
                   const char *request,

@@ -425,6 +425,63 @@ test_later (Fixture       *fx,
   g_string_free (answer.body, TRUE);
 }
 
+/* At a listener's cap, the front closes the connections whose clients
+ * left before it has read their end (it runs no turn here), of the
+ * address asked only; a client still there, or half-closed while its
+ * answer is awaited, stays. */
+static void
+test_reap (Fixture       *fx,
+           gconstpointer  data G_GNUC_UNUSED)
+{
+  const char *later = "GET /later/3 HTTP/1.1\r\nHost: a\r\n\r\n";
+  AlvHttpAnswer answer = { 200, NULL, g_string_new ("Content-Type: text/plain\r\n"),
+                           g_string_new ("00000003\n"), 0 };
+  g_autoptr(GString) buf = g_string_new (NULL);
+  g_autoptr(GArray) numbers = g_array_new (FALSE, FALSE, sizeof (guint));
+  int front_end[4], client_end[4];
+
+  start_front (fx, 10, 30);
+  for (guint i = 0; i < G_N_ELEMENTS (front_end); i++)
+    {
+      socket_pair (&front_end[i], &client_end[i]);
+      if (i == 3)
+        write_str (client_end[i], later);
+      alv_http_front_take (fx->front, front_end[i], fx->remote, i < 2 ? "a" : "b");
+    }
+  /* 0 and 1 idle (a), 2 idle (b), 3 waits for its answer (b) */
+  g_assert_cmpuint (fx->tickets->len, ==, 1);
+  g_assert_cmpuint (alv_http_front_reap (fx->front, NULL), ==, 0);
+
+  close (client_end[0]);
+  close (client_end[2]);
+  g_assert_cmpuint (alv_http_front_reap (fx->front, "c"), ==, 0);
+  g_assert_cmpuint (alv_http_front_reap (fx->front, "a"), ==, 1);
+  g_assert_cmpuint (fx->closed, ==, 1);
+  g_assert_cmpuint (alv_http_front_get_n_connections (fx->front), ==, 3);
+
+  /* half-closed while its answer is awaited: still there */
+  g_assert_cmpint (shutdown (client_end[3], SHUT_WR), ==, 0);
+  g_assert_cmpuint (alv_http_front_reap (fx->front, "b"), ==, 1);
+  g_assert_cmpuint (fx->closed, ==, 2);
+  g_assert_true (alv_http_front_answer (fx->front, g_array_index (fx->tickets, guint64, 0), &answer));
+  run_ready (fx);
+  read_answers (client_end[3], buf, numbers);
+  assert_in_order (numbers, 3, 1);
+
+  /* answered, it reads the client's end in its own turn */
+  run_ready (fx);
+  g_assert_cmpuint (fx->closed, ==, 3);
+  g_assert_cmpuint (alv_http_front_get_n_connections (fx->front), ==, 1);
+  g_assert_cmpuint (alv_http_front_reap (fx->front, NULL), ==, 0);
+  close (client_end[1]);
+  g_assert_cmpuint (alv_http_front_reap (fx->front, NULL), ==, 1);
+  g_assert_cmpuint (alv_http_front_get_n_connections (fx->front), ==, 0);
+  g_assert_cmpuint (fx->closed, ==, 4);
+  close (client_end[3]);
+  g_string_free (answer.headers, TRUE);
+  g_string_free (answer.body, TRUE);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -435,6 +492,7 @@ main (int   argc,
   ADD ("/common/http-front/turns", test_turns);
   ADD ("/common/http-front/pipeline-bound", test_pipeline_bound);
   ADD ("/common/http-front/later", test_later);
+  ADD ("/common/http-front/reap", test_reap);
 #undef ADD
   return g_test_run ();
 }

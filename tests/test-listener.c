@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <libsoup/soup.h>
 
 #include "alv-conn-limits.h"
@@ -246,6 +247,132 @@ test_listener_gone (void)
   fixture_teardown (&f);
 }
 
+/* A front that takes connections and never reads them (as the real one
+ * before it has run its turn). */
+typedef struct
+{
+  AlvListener *listener;
+  GArray *fds;
+  GPtrArray *addresses;
+  guint taken;                  /* so far */
+  guint wanted;                 /* for front_holds() */
+} HoldingFront;
+
+static void
+holding_take (AlvListener    *listener G_GNUC_UNUSED,
+              int             fd,
+              GSocketAddress *remote G_GNUC_UNUSED,
+              const char     *address,
+              gpointer        user_data)
+{
+  HoldingFront *front = user_data;
+
+  front->taken++;
+  g_array_append_val (front->fds, fd);
+  g_ptr_array_add (front->addresses, g_strdup (address));
+}
+
+static guint
+holding_reap (AlvListener *listener,
+              const char  *address,
+              gpointer     user_data)
+{
+  HoldingFront *front = user_data;
+  guint n = 0;
+
+  for (guint i = front->fds->len; i > 0; i--)
+    {
+      int fd = g_array_index (front->fds, int, i - 1);
+      char byte;
+
+      if ((address != NULL && strcmp (address, front->addresses->pdata[i - 1]) != 0) ||
+          recv (fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) != 0)
+        continue;
+      close (fd);
+      alv_listener_release (listener, front->addresses->pdata[i - 1]);
+      g_array_remove_index (front->fds, i - 1);
+      g_ptr_array_remove_index (front->addresses, i - 1);
+      n++;
+    }
+  return n;
+}
+
+static gboolean
+front_holds (gpointer data)
+{
+  HoldingFront *front = data;
+
+  return front->taken >= front->wanted || alv_listener_get_n_refused (front->listener) > 0;
+}
+
+static gboolean
+refused (gpointer data)
+{
+  return alv_listener_get_n_refused (data) > 0;
+}
+
+/* A client at its address's cap closes a connection the front has not
+ * read from yet and connects again at once: the front is asked to look
+ * for it, and the new connection is admitted.  With both connections
+ * still open, the next one is refused. */
+static void
+test_listener_front_gone (void)
+{
+  const AlvListenerConfig config = { .max_connections = 100, .max_per_address = 2 };
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GUri) uri = NULL;
+  g_autoptr(GError) error = NULL;
+  GSocket *clients[3] = { NULL, };
+  g_autoptr(GSocket) over = NULL;
+  HoldingFront front = { NULL, };
+  Fixture f = { 0 };
+
+  fixture_setup (&f, &config);
+  front.listener = f.listener;
+  front.fds = g_array_new (FALSE, FALSE, sizeof (int));
+  front.addresses = g_ptr_array_new_with_free_func (g_free);
+  alv_listener_set_front (f.listener, holding_take, holding_reap, &front);
+  uri = g_uri_parse (f.url, G_URI_FLAGS_NONE, NULL);
+  address = g_inet_socket_address_new (loopback, g_uri_get_port (uri));
+  for (guint i = 0; i < G_N_ELEMENTS (clients); i++)
+    {
+      clients[i] = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, &error);
+      g_assert_no_error (error);
+      g_assert_true (g_socket_connect (clients[i], address, NULL, &error));
+      g_assert_no_error (error);
+      if (i == 1)
+        {
+          front.wanted = 2;
+          test_wait_until (front_holds, &front, 10000);
+          g_assert_cmpuint (front.fds->len, ==, 2);
+          /* gone, unread */
+          g_assert_true (g_socket_close (clients[0], &error));
+          g_clear_object (&clients[0]);
+        }
+    }
+  front.wanted = 3;
+  test_wait_until (front_holds, &front, 10000);
+  g_assert_cmpuint (alv_listener_get_n_refused (f.listener), ==, 0);
+  g_assert_cmpuint (front.taken, ==, 3);
+  g_assert_cmpuint (front.fds->len, ==, 2);
+  g_assert_cmpuint (alv_listener_get_n_connections (f.listener), ==, 2);
+
+  over = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_true (g_socket_connect (over, address, NULL, &error));
+  test_wait_until (refused, f.listener, 10000);
+  g_assert_cmpuint (front.fds->len, ==, 2);
+
+  for (guint i = 0; i < G_N_ELEMENTS (clients); i++)
+    g_clear_object (&clients[i]);
+  for (guint i = 0; i < front.fds->len; i++)
+    close (g_array_index (front.fds, int, i));
+  g_array_unref (front.fds);
+  g_ptr_array_unref (front.addresses);
+  fixture_teardown (&f);
+}
+
 static gboolean
 no_connections (gpointer data)
 {
@@ -423,6 +550,7 @@ main (int    argc,
   g_test_add_func ("/listener/idle", test_listener_idle);
   g_test_add_func ("/listener/keepalive", test_listener_keepalive);
   g_test_add_func ("/listener/gone", test_listener_gone);
+  g_test_add_func ("/listener/front-gone", test_listener_front_gone);
   g_test_add_func ("/listener/emfile", test_listener_emfile);
   return g_test_run ();
 }
