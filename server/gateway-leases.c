@@ -21,6 +21,9 @@
  * and a few besides (the first listeners' late blocks) */
 #define RESCUE_SHARE_DIV 5
 #define RESCUE_ALLOWANCE 8
+/* rescues past that share (of blocks few listeners hold): at most a
+ * tenth of the item */
+#define RESCUE_RARE_DIV 10
 /* a private run is granted only when no reachable listener asked for a
  * run this long (they pull the item: the unreachable copy from them) */
 #define PRIVATE_QUIET_US (5 * G_USEC_PER_SEC)
@@ -48,7 +51,8 @@ typedef struct
   AlvBlockMap *granted;         /* pulled, or being pulled */
   GPtrArray *running;           /* Lease */
   guint64 blocks_granted;
-  guint64 blocks_rescued;       /* granted to rescues */
+  guint64 blocks_rescued;       /* granted to rescues within the share */
+  guint64 blocks_rescued_rare;  /* granted to rescues past it */
   GArray *view;                 /* GatewayLease, for _running() */
   GHashTable *history;          /* holder → GArray of Run it was granted */
   GHashTable *reports;          /* accused holder → set of reporters */
@@ -336,6 +340,7 @@ gateway_leases_request (GatewayLeases *leases,
                         guint          first,
                         guint          last,
                         gboolean       rescue,
+                        guint          n_holders,
                         gint64         now,
                         guint         *first_out,
                         guint         *last_out)
@@ -383,7 +388,11 @@ gateway_leases_request (GatewayLeases *leases,
       /* a block that is late everywhere it is held: a few blocks, one
        * rescue at a time, beside the runs (a run pulls blocks due later;
        * these are due now), and within a share of what the runs pulled:
-       * every rescue is one more origin copy of its blocks */
+       * every rescue is one more origin copy of its blocks.  Past the
+       * share for a block so few listeners hold that their uplinks
+       * cannot pass it on to all who need it in time (the first
+       * listener's blocks, pulled while it was alone), within a tenth
+       * of the item besides */
       guint n;
 
       if (rescuing)
@@ -391,9 +400,13 @@ gateway_leases_request (GatewayLeases *leases,
       *first_out = first;
       *last_out = MIN (last, first + GATEWAY_LEASES_RESCUE_MAX - 1);
       n = *last_out - *first_out + 1;
-      if (item->blocks_rescued + n > item->blocks_granted / RESCUE_SHARE_DIV + RESCUE_ALLOWANCE)
+      if (item->blocks_rescued + n <= item->blocks_granted / RESCUE_SHARE_DIV + RESCUE_ALLOWANCE)
+        item->blocks_rescued += n;
+      else if (n_holders <= GATEWAY_LEASES_RESCUE_RARE &&
+               item->blocks_rescued_rare + n <= item->n_blocks / RESCUE_RARE_DIV)
+        item->blocks_rescued_rare += n;
+      else
         return FALSE;
-      item->blocks_rescued += n;
     }
   else
     {

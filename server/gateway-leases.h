@@ -39,6 +39,7 @@ typedef struct
 #define GATEWAY_LEASES_TTL_US       (30 * G_USEC_PER_SEC)
 #define GATEWAY_LEASES_RESCUE_MAX   4   /* blocks of a rescue lease */
 #define GATEWAY_LEASES_REPORTS      2   /* listeners reporting a holder distrust it */
+#define GATEWAY_LEASES_RESCUE_RARE  3   /* a block at most this many hold is rescued past the share */
 
 GatewayLeases *gateway_leases_new     (guint          max_running,
                                        guint          run_bytes,
@@ -65,8 +66,11 @@ void           gateway_leases_update  (GatewayLeases     *leases,
  * asker; it is granted (at most GATEWAY_LEASES_RESCUE_MAX blocks) while
  * no other rescue runs for @urn, runs or not, as long as the rescues of
  * @urn stay within a fifth of the blocks granted to runs (and 8 blocks
- * besides).  Returns whether a lease was granted, and its run in
- * @first_out..@last_out. */
+ * besides); past that share, when @n_holders (how many listeners hold
+ * block @first, as they last announced; G_MAXUINT when not counted) is
+ * at most GATEWAY_LEASES_RESCUE_RARE, as long as those rescues stay
+ * within a tenth of the item's blocks.  Returns whether a lease was
+ * granted, and its run in @first_out..@last_out. */
 gboolean       gateway_leases_request (GatewayLeases *leases,
                                        const char    *urn,
                                        guint          n_blocks,
@@ -75,6 +79,7 @@ gboolean       gateway_leases_request (GatewayLeases *leases,
                                        guint          first,
                                        guint          last,
                                        gboolean       rescue,
+                                       guint          n_holders,
                                        gint64         now,
                                        guint         *first_out,
                                        guint         *last_out);

@@ -490,6 +490,37 @@ gateway_peers_select (GatewayPeers       *peers,
   return out;
 }
 
+guint
+gateway_peers_count_holding (GatewayPeers *peers,
+                             const char   *urn,
+                             guint         block,
+                             guint         max)
+{
+  Swarm *swarm = g_hash_table_lookup (peers->swarms, urn);
+  GHashTableIter iter;
+  gpointer key, value;
+  guint n = 0;
+
+  if (swarm == NULL || block >= swarm->n_blocks)
+    return 0;
+  expire_swarm (peers, swarm, peers_now (peers));
+  if (g_hash_table_size (swarm->peers) == 0)
+    {
+      swarm_drop_if_empty (peers, swarm);
+      return 0;
+    }
+  g_hash_table_iter_init (&iter, swarm->peers);
+  while (n < max && g_hash_table_iter_next (&iter, &key, &value))
+    {
+      Peer *peer = value;
+
+      if ((peer->complete || (peer->have != NULL && alv_block_map_get (peer->have, block))) &&
+          may_list (peers, key))
+        n++;
+    }
+  return n;
+}
+
 /* "ip:port" or "[ip6]:port" (alv_alt_format_address()'s form) */
 static GInetSocketAddress *
 parse_peer_key (const char *key)

@@ -61,6 +61,13 @@ GPtrArray          *gateway_peers_select     (GatewayPeers      *peers,
                                               GInetSocketAddress *self,
                                               const AlvBlockMap *have,
                                               guint              max);
+/* How many entries of @urn hold @block (as they last announced) and may
+ * be listed as sources, counted up to @max: the listeners that can pass
+ * it on. */
+guint               gateway_peers_count_holding (GatewayPeers   *peers,
+                                              const char        *urn,
+                                              guint              block,
+                                              guint              max);
 /* A peer known elsewhere (a shared store's sample): "ip:port" or
  * "[ip6]:port", and what it holds. */
 typedef struct

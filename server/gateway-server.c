@@ -1598,7 +1598,11 @@ announce_leases (GatewayServer      *self,
                                         now, &granted_first, &granted_last)
       : want && gateway_leases_request (self->leases, urn, n_blocks,
                                         alv_hash_tree_get_block_size (tree), key, first, last,
-                                        rescue, now, &granted_first, &granted_last))
+                                        rescue,
+                                        rescue ? gateway_peers_count_holding (self->peers, urn, first,
+                                                                              GATEWAY_LEASES_RESCUE_RARE + 1)
+                                               : G_MAXUINT,
+                                        now, &granted_first, &granted_last))
     {
       g_autofree char *value = g_strdup_printf ("%u-%u", granted_first, granted_last);
 

@@ -37,7 +37,21 @@ ask (GatewayLeases *l,
      guint         *f,
      guint         *t)
 {
-  return gateway_leases_request (l, URN, N_BLOCKS, BS, who, first, last, rescue, now, f, t);
+  return gateway_leases_request (l, URN, N_BLOCKS, BS, who, first, last, rescue, G_MAXUINT, now, f, t);
+}
+
+/* A rescue of a block @holders listeners hold. */
+static gboolean
+ask_rescue (GatewayLeases *l,
+            const char    *who,
+            guint          first,
+            guint          holders,
+            gint64         now,
+            guint         *f,
+            guint         *t)
+{
+  return gateway_leases_request (l, URN, N_BLOCKS, BS, who, first, N_BLOCKS - 1, TRUE, holders,
+                                 now, f, t);
 }
 
 static AlvBlockMap *
@@ -155,8 +169,8 @@ test_give_back (void)
 
 /* Rescues: a few blocks, pulled before or not, one at a time, beside the
  * runs (their blocks are due now, a run's later), within a fifth of what
- * the runs were granted and 8 blocks besides; none with leases switched
- * off. */
+ * the runs were granted and 8 blocks besides, past that for a block few
+ * listeners hold; none with leases switched off. */
 static void
 test_rescue (void)
 {
@@ -165,6 +179,7 @@ test_rescue (void)
   g_autoptr(AlvBlockMap) run = map_with (0, 3);
   g_autoptr(AlvBlockMap) rescued = map_with (1, GATEWAY_LEASES_RESCUE_MAX);
   g_autoptr(AlvBlockMap) rescued2 = map_with (5, 5 + GATEWAY_LEASES_RESCUE_MAX - 1);
+  g_autoptr(AlvBlockMap) rescued3 = map_with (10, 10 + GATEWAY_LEASES_RESCUE_MAX - 1);
   guint f, t;
 
   g_assert_true (ask (l, "a:1", 0, N_BLOCKS - 1, FALSE, 0, &f, &t));
@@ -187,6 +202,17 @@ test_rescue (void)
   g_assert_cmpuint (f, ==, 5);
   gateway_leases_update (l, URN, "d:1", rescued2, FALSE, 3 * SEC);
   g_assert_false (ask (l, "e:1", 10, 20, TRUE, 3 * SEC, &f, &t));
+  /* past the share for a block few hold, still one at a time */
+  g_assert_false (ask_rescue (l, "e:1", 10, GATEWAY_LEASES_RESCUE_RARE + 1, 3 * SEC, &f, &t));
+  g_assert_true (ask_rescue (l, "e:1", 10, GATEWAY_LEASES_RESCUE_RARE, 3 * SEC, &f, &t));
+  g_assert_cmpuint (f, ==, 10);
+  g_assert_cmpuint (t, ==, 10 + GATEWAY_LEASES_RESCUE_MAX - 1);
+  g_assert_false (ask_rescue (l, "f:1", 20, 0, 3 * SEC, &f, &t));
+  /* e's is done: those rescues stay within a tenth of the item (4 of
+   * 40 blocks, spent) */
+  gateway_leases_update (l, URN, "e:1", rescued3, FALSE, 4 * SEC);
+  g_assert_false (ask_rescue (l, "f:1", 20, 0, 4 * SEC, &f, &t));
+  g_assert_cmpuint (gateway_leases_get_blocks_granted (l, URN), ==, 8);
 
   g_assert_false (ask (off, "a:1", 0, 3, FALSE, 0, &f, &t));
   /* nonsense ranges */

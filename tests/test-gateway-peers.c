@@ -348,6 +348,54 @@ test_unreachable (void)
     }
 }
 
+/* Holders of a block, as each last announced: an update replaces what a
+ * peer said, a completed peer holds all, the count stops at its
+ * maximum, and neither a peer that left, an expired one, nor one the
+ * gateway cannot reach counts. */
+static void
+test_count_holding (void)
+{
+  Fixture fx;
+  g_autoptr(GatewayPeers) peers = new_peers (&fx, 100, 100, 100);
+  g_autoptr(GInetAddress) address = g_inet_address_new_from_string ("127.0.0.1");
+  g_autofree char *u = urn_of (0);
+  guint n_asked = 0;
+
+  g_assert_cmpuint (gateway_peers_count_holding (peers, u, 3, 10), ==, 0);
+  for (guint16 port = 7001; port <= 7004; port++)
+    {
+      AlvBlockMap *have = alv_block_map_new (8);
+
+      alv_block_map_set (have, port == 7004 ? 4 : 3);
+      fx.now += SEC;
+      g_assert_cmpint (gateway_peers_announce (peers, u, 8, address, port, GATEWAY_PEER_EVENT_STARTED,
+                                               have), ==, GATEWAY_PEERS_OK);
+    }
+  g_assert_cmpint (announce (&fx, peers, 0, "127.0.0.1", 8001, GATEWAY_PEER_EVENT_COMPLETED), ==,
+                   GATEWAY_PEERS_OK);
+  g_assert_cmpuint (gateway_peers_count_holding (peers, u, 3, 10), ==, 4);
+  g_assert_cmpuint (gateway_peers_count_holding (peers, u, 3, 2), ==, 2);
+  g_assert_cmpuint (gateway_peers_count_holding (peers, u, 4, 10), ==, 2);
+  g_assert_cmpuint (gateway_peers_count_holding (peers, u, 5, 10), ==, 1);
+  g_assert_cmpuint (gateway_peers_count_holding (peers, u, 8, 10), ==, 0);
+
+  /* 7001 says it holds nothing now; 7002 leaves */
+  fx.now += SEC;
+  g_assert_cmpint (gateway_peers_announce (peers, u, 8, address, 7001, GATEWAY_PEER_EVENT_UPDATE,
+                                           alv_block_map_new (8)), ==, GATEWAY_PEERS_OK);
+  g_assert_cmpint (announce (&fx, peers, 0, "127.0.0.1", 7002, GATEWAY_PEER_EVENT_STOPPED), ==,
+                   GATEWAY_PEERS_OK);
+  g_assert_cmpuint (gateway_peers_count_holding (peers, u, 3, 10), ==, 2);
+  /* the completed one cannot be reached */
+  gateway_peers_set_source_func (peers, reachable_key, &n_asked);
+  g_assert_cmpuint (gateway_peers_count_holding (peers, u, 3, 10), ==, 1);
+  g_assert_cmpuint (n_asked, >, 0);
+  /* all expired */
+  fx.now += (gint64) TTL * SEC;
+  g_assert_cmpuint (gateway_peers_count_holding (peers, u, 3, 10), ==, 0);
+  g_assert_cmpuint (gateway_peers_get_n_urns (peers), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -359,6 +407,7 @@ main (int argc, char **argv)
   g_test_add_func ("/server/gateway-peers/expiry", test_expiry);
   g_test_add_func ("/server/gateway-peers/choose", test_choose);
   g_test_add_func ("/server/gateway-peers/unreachable", test_unreachable);
+  g_test_add_func ("/server/gateway-peers/count-holding", test_count_holding);
 
   return g_test_run ();
 }

@@ -1269,7 +1269,8 @@ test_sim_sixteen (gconstpointer data)
  * (16 KiB blocks: 93 and 98).  With the head's facts from the gateway
  * and rescues beside the runs, asked a second before the deadline, 125
  * and 125 (16 KiB: 121 and 109; before the rescues their gap was more
- * than 8). */
+ * than 8).  With rescues past their share for blocks at most three
+ * listeners hold, 127 and 127 (16 KiB: 104 and 118). */
 static void
 test_sim_sixteen_fresh (void)
 {
@@ -1291,9 +1292,11 @@ test_sim_sixteen_fresh (void)
             config.block_size = 2 * ALV_HASH_TREE_DEFAULT_BLOCK_SIZE;
           run (&config, &result);
           g_assert_cmpuint (result.requests_waited, >, 0);
-          /* rescues are extra copies: a fifth of the runs' blocks at
-           * most, four blocks at a time (16 KiB blocks: twice the bytes) */
-          g_assert_cmpfloat (result.origin_copies, <=, big ? 1.15 : 1.1);
+          /* rescues are extra copies: a fifth of the runs' blocks and
+           * a tenth of the item for blocks few hold, at most, four
+           * blocks at a time (16 KiB blocks: twice the bytes); at most
+           * 1.11 and 1.17 here */
+          g_assert_cmpfloat (result.origin_copies, <=, big ? 1.2 : 1.15);
           stall_free[model][big] += result.stall_free;
           sim_result_clear (&result);
         }
@@ -1301,7 +1304,7 @@ test_sim_sixteen_fresh (void)
                   stall_free[0][0], stall_free[1][0], stall_free[0][1], stall_free[1][1]);
   for (guint model = 0; model < 2; model++)
     {
-      g_assert_cmpuint (stall_free[model][0], >=, 110);
+      g_assert_cmpuint (stall_free[model][0], >=, 120);
       g_assert_cmpuint (stall_free[model][0], >=, stall_free[model][1]);
     }
 }

@@ -2346,7 +2346,11 @@ on_ann_gateway (Sim         *sim,
                                                  sim->now, &a->lease_first, &a->lease_last);
   else if (a->want_lease)
     a->granted = gateway_leases_request (sim->gw_leases, urn, sim->n_blocks, sim->block_size,
-                                         l->key, a->first, a->last, a->rescue, sim->now,
+                                         l->key, a->first, a->last, a->rescue,
+                                         a->rescue ? gateway_peers_count_holding (sim->gw_peers, urn, a->first,
+                                                                                  GATEWAY_LEASES_RESCUE_RARE + 1)
+                                                   : G_MAXUINT,
+                                         sim->now,
                                          &a->lease_first, &a->lease_last);
   running = gateway_leases_running (sim->gw_leases, urn, MAX_PULLING, sim->now);
   for (guint k = 0; k < running->len && a->n_pulls < MAX_PULLING; k++)
