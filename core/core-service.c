@@ -39,6 +39,7 @@
 #include "alv-time.h"
 #include "core-feeder.h"
 #include "core-shares.h"
+#include "core-stats.h"
 
 /* an item that failed is tried again after this, doubling up to the max */
 #define RETRY_FIRST_MS 1000
@@ -75,10 +76,7 @@ struct _CoreService
   guint idle_id;
   guint retry_id;                  /* the item that failed, again */
   guint give_back_id;              /* freed memory to the system, after Stop */
-  /* transfer rates, bytes/s, smoothed over a few seconds */
-  guint64 rate_last_down, rate_last_up;
-  gint64 rate_last_time;
-  double rate_down, rate_up;
+  CoreRates rates;                 /* transfer rates, smoothed over a few seconds */
   guint retry_step_ms;             /* the next retry's delay */
 
   /* the swarm path (a gateway is configured) */
@@ -111,77 +109,39 @@ static guint16 announced_port (CoreService *self);
 static void
 update_statistics (CoreService *self)
 {
-  g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-  AlvSwarmStats st;
-  AlvPeerServerStats ps = { 0, };
+  CoreStats st = { 0, };
+  g_autofree char *external = NULL;
 
-  collect_swarm_stats (self, &st);
+  collect_swarm_stats (self, &st.total);
+  st.bytes_from_origin = self->bytes_from_origin;
   if (self->peers != NULL)
-    alv_peer_server_get_stats (self->peers, &ps);
-  g_variant_builder_add (&b, "{sv}", "bytes-from-peers", g_variant_new_uint64 (st.bytes_from_peers));
-  g_variant_builder_add (&b, "{sv}", "bytes-from-origin",
-                         g_variant_new_uint64 (self->bytes_from_origin + st.bytes_from_origin));
-  g_variant_builder_add (&b, "{sv}", "bytes-uploaded", g_variant_new_uint64 (ps.bytes_uploaded));
-  g_variant_builder_add (&b, "{sv}", "peers-connected", g_variant_new_uint32 (st.peers_connected));
-  g_variant_builder_add (&b, "{sv}", "blocks-verified", g_variant_new_uint64 (st.blocks_verified));
-  g_variant_builder_add (&b, "{sv}", "blocks-rejected", g_variant_new_uint64 (st.blocks_rejected));
-  g_variant_builder_add (&b, "{sv}", "download-rate", g_variant_new_uint64 ((guint64) self->rate_down));
-  g_variant_builder_add (&b, "{sv}", "upload-rate", g_variant_new_uint64 ((guint64) self->rate_up));
-  g_variant_builder_add (&b, "{sv}", "peers-uploading-to", g_variant_new_uint32 (ps.active_uploads));
-  g_variant_builder_add (&b, "{sv}", "peer-port-reachable",
-                         g_variant_new_string (alv_reachable_to_string (st.peer_port_reach)));
-  {
-    g_autofree char *external = self->port_map != NULL ? alv_port_map_dup_external (self->port_map) : NULL;
-
-    g_variant_builder_add (&b, "{sv}", "peer-port-mapping",
-                           g_variant_new_string (alv_port_mapping_to_string (
-                             self->port_map != NULL ? alv_port_map_get_mapping (self->port_map)
-                                                    : ALV_PORT_MAPPING_NONE)));
-    g_variant_builder_add (&b, "{sv}", "peer-port-external",
-                           g_variant_new_string (external != NULL ? external : ""));
-  }
-  /* the item playing, as a BitTorrent client shows a torrent */
+    alv_peer_server_get_stats (self->peers, &st.peers);
+  st.rates = self->rates;
+  if (self->port_map != NULL)
+    {
+      st.mapping = alv_port_map_get_mapping (self->port_map);
+      st.external = external = alv_port_map_dup_external (self->port_map);
+    }
   if (playing_swarm (self) != NULL)
     {
-      AlvSwarmStats item;
-
-      alv_swarm_get_stats (playing_swarm (self), &item);
-      g_variant_builder_add (&b, "{sv}", "item-peers-known", g_variant_new_uint32 (item.peers_known));
-      g_variant_builder_add (&b, "{sv}", "item-peers-active", g_variant_new_uint32 (item.peers_connected));
-      g_variant_builder_add (&b, "{sv}", "item-bytes-from-peers", g_variant_new_uint64 (item.bytes_from_peers));
-      g_variant_builder_add (&b, "{sv}", "item-bytes-from-origin", g_variant_new_uint64 (item.bytes_from_origin));
-      g_variant_builder_add (&b, "{sv}", "item-blocks-held", g_variant_new_uint64 (item.blocks_held));
-      g_variant_builder_add (&b, "{sv}", "item-blocks", g_variant_new_uint64 (item.n_blocks));
+      alv_swarm_get_stats (playing_swarm (self), &st.item);
+      st.has_item = TRUE;
     }
-  alv_core1_set_statistics (self->skeleton, g_variant_builder_end (&b));
+  alv_core1_set_statistics (self->skeleton, core_stats_to_variant (&st));
 }
 
-/* Once a second: the transfer rates, smoothed (a quarter of each new
- * second's rate), from the totals. */
+/* Once a second: the transfer rates, from the totals. */
 static void
 update_rates (CoreService *self)
 {
   AlvSwarmStats st;
   AlvPeerServerStats ps = { 0, };
-  gint64 now = g_get_monotonic_time ();
-  guint64 down, up;
 
   collect_swarm_stats (self, &st);
   if (self->peers != NULL)
     alv_peer_server_get_stats (self->peers, &ps);
-  down = st.bytes_from_peers + st.bytes_from_origin + self->bytes_from_origin;
-  up = ps.bytes_uploaded;
-  if (self->rate_last_time > 0 && now > self->rate_last_time && down >= self->rate_last_down &&
-      up >= self->rate_last_up)
-    {
-      double dt = (now - self->rate_last_time) / (double) G_USEC_PER_SEC;
-
-      self->rate_down += ((down - self->rate_last_down) / dt - self->rate_down) / 4;
-      self->rate_up += ((up - self->rate_last_up) / dt - self->rate_up) / 4;
-    }
-  self->rate_last_down = down;
-  self->rate_last_up = up;
-  self->rate_last_time = now;
+  core_rates_update (&self->rates, st.bytes_from_peers + st.bytes_from_origin + self->bytes_from_origin,
+                     ps.bytes_uploaded, g_get_monotonic_time ());
 }
 
 static gint64
