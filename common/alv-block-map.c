@@ -473,7 +473,6 @@ alv_block_map_pick_rarest (const AlvBlockMap *have,
   guint best = G_MAXUINT;
   guint picked = 0;
   guint ties = 0;
-  guint i;
 
   g_return_val_if_fail (have != NULL, FALSE);
   g_return_val_if_fail (availability != NULL, FALSE);
@@ -481,29 +480,37 @@ alv_block_map_pick_rarest (const AlvBlockMap *have,
   g_return_val_if_fail (index_out != NULL, FALSE);
 
   to = MIN (to, have->n_blocks);
-  for (i = find_bit (have, from, FALSE); i < to; i = find_bit (have, i + 1, FALSE))
+  /* a word at a time: the blocks we lack and the candidate holds, in
+   * order (a planner asks this for every peer it knows, every tick) */
+  for (guint w = from / WORD_BITS; from < to && w < n_words_for (to); w++)
     {
-      guint a;
+      guint64 word = ~have->words[w];
 
       if (candidate != NULL)
+        word &= candidate->words[w];
+      if (w == from / WORD_BITS)
+        word &= G_MAXUINT64 << (from % WORD_BITS);
+      if ((w + 1) * WORD_BITS > to)
+        word &= G_MAXUINT64 >> (WORD_BITS - (to - w * WORD_BITS));
+      for (; word != 0; word &= word - 1)
         {
-          if (!alv_block_map_get (candidate, i))
-            continue;
-        }
-      a = availability[i];
-      if (!found || a < best)
-        {
-          found = TRUE;
-          best = a;
-          picked = i;
-          ties = 1;
-        }
-      else if (a == best && tie_breaker != NULL)
-        {
-          /* reservoir sampling: the k-th tie replaces with probability 1/k */
-          ties++;
-          if (g_rand_int_range (tie_breaker, 0, (gint32) MIN (ties, (guint) G_MAXINT32)) == 0)
-            picked = i;
+          guint i = w * WORD_BITS + count_trailing_zeros (word);
+          guint a = availability[i];
+
+          if (!found || a < best)
+            {
+              found = TRUE;
+              best = a;
+              picked = i;
+              ties = 1;
+            }
+          else if (a == best && tie_breaker != NULL)
+            {
+              /* reservoir sampling: the k-th tie replaces with probability 1/k */
+              ties++;
+              if (g_rand_int_range (tie_breaker, 0, (gint32) MIN (ties, (guint) G_MAXINT32)) == 0)
+                picked = i;
+            }
         }
     }
 

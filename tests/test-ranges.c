@@ -827,6 +827,74 @@ test_block_map_pick_rarest (void)
   g_assert_false (alv_block_map_pick_rarest (have, avail, NULL, 0, 8, rand, &idx));
 }
 
+/* The earliest of the rarest, block by block, as the reference. */
+static gboolean
+naive_pick_rarest (const AlvBlockMap *have,
+                   const guint       *avail,
+                   const AlvBlockMap *candidate,
+                   guint              from,
+                   guint              to,
+                   guint             *index_out)
+{
+  gboolean found = FALSE;
+
+  for (guint i = from; i < MIN (to, alv_block_map_get_n_blocks (have)); i++)
+    if (!alv_block_map_get (have, i) && (candidate == NULL || alv_block_map_get (candidate, i)) &&
+        (!found || avail[i] < avail[*index_out]))
+      {
+        found = TRUE;
+        *index_out = i;
+      }
+  return found;
+}
+
+/* Maps of several words (the pick goes a word at a time): every window
+ * whose ends lie at or around a word's edge, on random maps, picks what
+ * the block-by-block reference picks. */
+static void
+test_block_map_pick_rarest_words (void)
+{
+  const guint n = 200;
+  const guint edges[] = { 0, 1, 62, 63, 64, 65, 127, 128, 129, 191, 192, 193, 199, 200, 1000 };
+  g_autoptr(GRand) rand = g_rand_new_with_seed (7);
+  guint avail[200];
+  guint picks = 0;
+
+  for (guint round = 0; round < 40; round++)
+    {
+      g_autoptr(AlvBlockMap) have = alv_block_map_new (n);
+      g_autoptr(AlvBlockMap) peer = alv_block_map_new (n);
+
+      for (guint i = 0; i < n; i++)
+        {
+          /* sparser and sparser maps, so that whole words are empty */
+          if (g_rand_int_range (rand, 0, 40) < (gint32) round)
+            alv_block_map_set (have, i);
+          if (g_rand_int_range (rand, 0, 4) == 0)
+            alv_block_map_set (peer, i);
+          avail[i] = g_rand_int_range (rand, 0, 6);
+        }
+      for (guint a = 0; a < G_N_ELEMENTS (edges); a++)
+        for (guint b = 0; b < G_N_ELEMENTS (edges); b++)
+          for (guint c = 0; c < 2; c++)
+            {
+              const AlvBlockMap *cand = c == 0 ? NULL : peer;
+              guint want = G_MAXUINT, got = G_MAXUINT;
+              gboolean w = naive_pick_rarest (have, avail, cand, edges[a], edges[b], &want);
+
+              g_assert_cmpint (alv_block_map_pick_rarest (have, avail, cand, edges[a], edges[b], NULL, &got),
+                               ==, w);
+              if (w)
+                {
+                  g_assert_cmpuint (got, ==, want);
+                  picks++;
+                }
+            }
+    }
+  /* not a vacuous run */
+  g_assert_cmpuint (picks, >, 2000);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -845,6 +913,7 @@ main (int    argc,
   g_test_add_func ("/common/ranges/block-map/ranges", test_block_map_ranges);
   g_test_add_func ("/common/ranges/block-map/bytes", test_block_map_bytes);
   g_test_add_func ("/common/ranges/block-map/pick-rarest", test_block_map_pick_rarest);
+  g_test_add_func ("/common/ranges/block-map/pick-rarest-words", test_block_map_pick_rarest_words);
 
   return g_test_run ();
 }
