@@ -35,9 +35,9 @@
 #include "alv-http-front.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
