@@ -11,9 +11,11 @@
  * starts the feeders, adopts the prefetched one at the change (or hands
  * over to it early when the next item follows back to back), retries an
  * item that failed, and keeps the swarms of recent items shared on the
- * peer port for a while (the share table, core-shares.c).  With no
- * station (and nothing shared) the service arms an idle timer; the
- * daemon exits when it fires.
+ * peer port for a while (the share table, core-shares.c).  Once a
+ * second it gathers the swarms', the peer port's and the port mapping's
+ * figures into the Statistics property (core-stats.c).  With no station
+ * (and nothing shared) the service arms an idle timer; the daemon exits
+ * when it fires.
  */
 #define G_LOG_DOMAIN "alluvium-core"
 
